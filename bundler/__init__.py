@@ -1,0 +1,3 @@
+"""bundler: turn a private package index into a verified build product."""
+
+__version__ = "0.1.0"

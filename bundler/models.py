@@ -1,0 +1,161 @@
+"""Plain frozen data shared by every stage (index, resolver, lock, bundle).
+
+Stages talk through these values only; no stage imports another stage.
+Names are normalized at the edge (``packaging.utils.canonicalize_name``)
+and typed as ``NormalizedName`` afterwards.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from packaging.utils import NormalizedName
+from packaging.version import Version
+
+
+class DistKind(str, enum.Enum):
+    WHEEL = "wheel"
+    SDIST = "sdist"
+
+
+@dataclass(frozen=True)
+class IndexFile:
+    """One distribution file as an index page (PEP 503/691) or a
+    find-links location lists it."""
+
+    filename: str
+    url: str  # absolute; may carry credentials: never print it raw
+    project: NormalizedName
+    version: Version
+    kind: DistKind
+    hashes: Mapping[str, str] = field(default_factory=dict)
+    requires_python: str | None = None
+    yanked: str | None = None  # None: not yanked; "" yanked without reason
+    # PEP 658/714: None when not advertised, {} when advertised without
+    # hashes, else the hashes of the .metadata file.
+    core_metadata: Mapping[str, str] | None = None
+    size: int | None = None
+    upload_time: str | None = None
+    index: str = ""  # display name of the source (redacted URL or name)
+
+    @property
+    def sha256(self) -> str | None:
+        return self.hashes.get("sha256")
+
+    @property
+    def is_yanked(self) -> bool:
+        return self.yanked is not None
+
+
+@dataclass(frozen=True)
+class ProjectPage:
+    """Every file one source lists for one project."""
+
+    name: NormalizedName
+    files: tuple[IndexFile, ...]
+    source: str = ""  # display name of the index or find-links location
+
+
+@dataclass(frozen=True)
+class IndexSettings:
+    """Where packages come from; mirrors pip's options."""
+
+    index_url: str | None = "https://pypi.org/simple/"  # None: --no-index
+    extra_index_urls: tuple[str, ...] = ()
+    find_links: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CoreMetadata:
+    """The parts of core metadata the resolver needs."""
+
+    name: NormalizedName
+    version: Version
+    requires_dist: tuple[str, ...] = ()
+    requires_python: str | None = None
+    provides_extra: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LockedFile:
+    """A distribution file that a pin may be installed from."""
+
+    filename: str
+    sha256: str
+    kind: DistKind
+    url: str = ""  # redacted (no credentials); empty when unknown
+    size: int | None = None
+    index: str = ""
+    requires_python: str | None = None
+    yanked: str | None = None
+    upload_time: str | None = None
+    # Targets (by name) for which this file is the one to install.
+    targets: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LockedPackage:
+    """One pin of the lock."""
+
+    name: NormalizedName
+    version: Version
+    files: tuple[LockedFile, ...]
+    # PEP 508 marker selecting the targets this pin serves; None: all.
+    marker: str | None = None
+    # Why the pin is there: the names of its dependents, or "-r file" for
+    # top-level requirements (pip-compile's "# via").
+    via: tuple[str, ...] = ()
+    targets: tuple[str, ...] = ()
+    build_only: bool = False
+    # A direct reference (PEP 440 "name @ url"), redacted.
+    direct_url: str | None = None
+
+
+@dataclass(frozen=True)
+class Lock:
+    """The resolved, hashed closure for a set of targets."""
+
+    packages: tuple[LockedPackage, ...]
+    targets: tuple[str, ...] = ()
+    # The top-level requirement lines as written by the user.
+    requirements: tuple[str, ...] = ()
+    constraints: tuple[str, ...] = ()
+    indexes: IndexSettings = field(default_factory=IndexSettings)
+    allow_prereleases: bool = False
+
+
+@dataclass(frozen=True)
+class BundleArtifact:
+    """One file in a bundle's ``files/`` directory, as the manifest has it."""
+
+    filename: str
+    project: NormalizedName
+    version: str
+    sha256: str
+    size: int
+    kind: DistKind
+    origin: str = ""  # redacted index URL or index name
+    targets: tuple[str, ...] = ()
+    build_only: bool = False
+    requires_python: str | None = None
+    yanked: str | None = None
+    upload_time: str | None = None
+    # sha256 of the PEP 658 sidecar ``<filename>.metadata``, if one exists.
+    metadata_sha256: str | None = None
+    needed_by: tuple[str, ...] = ()  # the "via" of its pin
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """``bundle.json``: what the bundle holds and why."""
+
+    artifacts: tuple[BundleArtifact, ...]
+    packages: tuple[LockedPackage, ...]
+    targets: tuple[str, ...]
+    requirements: tuple[str, ...] = ()
+    constraints: tuple[str, ...] = ()
+    allow_prereleases: bool = False
+    created_by: str = ""
+    format_version: int = 1
