@@ -1,0 +1,85 @@
+"""Filesystem helpers shared by every stage: atomic writes, hashing,
+directory locks."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import hashlib
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from .errors import BundleLocked, BundlerError
+
+CHUNK = 1 << 20
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temp file in the same directory
+    and ``os.replace``, so a crash never leaves half a file under the name."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as err:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if err.errno == errno.ENOSPC:
+            raise BundlerError(f"no space left on device while writing {path}") from err
+        raise
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write(path, text.encode("utf-8"))
+
+
+def sha256_file(path: Path) -> tuple[str, int]:
+    """Return (hex sha256, size) of a file, streaming."""
+    h = hashlib.sha256()
+    size = 0
+    with path.open("rb") as fh:
+        while chunk := fh.read(CHUNK):
+            h.update(chunk)
+            size += len(chunk)
+    return h.hexdigest(), size
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@contextlib.contextmanager
+def directory_lock(directory: Path, *, wait: float = 0.0) -> Iterator[None]:
+    """Hold an exclusive advisory lock on ``directory`` (``.bundle.lock``).
+
+    Waits up to ``wait`` seconds for another process to release it, then
+    raises ``BundleLocked``.  The lock dies with the process (kill -9 safe).
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    lock_path = directory / ".bundle.lock"
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError as err:
+                if time.monotonic() >= deadline:
+                    raise BundleLocked(str(directory)) from err
+                time.sleep(0.1)
+        yield
+    finally:
+        os.close(fd)

@@ -1,0 +1,32 @@
+"""Progress reporting: libraries call a Reporter, whose hooks are no-ops by
+default; the CLI supplies one that draws rich progress."""
+
+from __future__ import annotations
+
+
+class Reporter:
+    """Hooks for long work.  Every method is a no-op; override what you show.
+
+    Implementations must be thread-safe: hooks are called from worker threads.
+    """
+
+    def stage(self, name: str) -> None:
+        """A new stage started (e.g. "resolving", "downloading")."""
+
+    def info(self, message: str) -> None:
+        """A line worth showing to a person (not an error)."""
+
+    def warning(self, message: str) -> None:
+        """Something the user should know but that does not fail the run."""
+
+    def task_start(self, key: str, description: str, total: int | None = None) -> None:
+        """A unit of work (a file download, a target's install) began."""
+
+    def task_advance(self, key: str, amount: int) -> None:
+        """Progress (usually bytes) on a unit of work."""
+
+    def task_done(self, key: str, ok: bool = True) -> None:
+        """A unit of work finished."""
+
+
+NULL_REPORTER = Reporter()
