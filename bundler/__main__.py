@@ -1,0 +1,414 @@
+"""The ``bundle`` command line: the one place that prints and exits."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import threading
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from packaging.utils import canonicalize_name
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+from . import __version__, app
+from .errors import BundlerError, UsageError
+from .models import Manifest
+from .reporting import Reporter
+from .selection import BinaryPolicy
+from .target import Target, host_target
+from .verify import VerifyReport, report_to_json
+
+EXAMPLES = {
+    "lock": "example:\n  bundle lock requirements.in -o requirements.txt",
+    "download": "example:\n  bundle download requirements.txt -o ./pypi",
+    "verify": "example:\n  bundle verify ./pypi --json verify.json",
+    "build": "example:\n  bundle build requirements.in -o ./pypi",
+}
+
+_SECRET = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^/@:\s]*):(?P<pw>[^/@\s]*)@")
+
+
+def scrub(text: str) -> str:
+    """Last line of defence: no URL password ever reaches the terminal."""
+    return _SECRET.sub(lambda m: f"{m['scheme']}{m['user']}:***@", text)
+
+
+class ConsoleReporter(Reporter):
+    """Draws rich progress on stderr (unless quiet)."""
+
+    def __init__(self, console: Console, quiet: bool) -> None:
+        self.console = console
+        self.quiet = quiet
+        self._lock = threading.Lock()
+        self._progress: Progress | None = None
+        self._tasks: dict[str, TaskID] = {}
+        self._overall: TaskID | None = None
+
+    def _ensure_progress(self) -> Progress:
+        if self._progress is None:
+            self._progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                console=self.console,
+                transient=True,
+            )
+            self._progress.start()
+        return self._progress
+
+    def close(self) -> None:
+        with self._lock:
+            if self._progress is not None:
+                self._progress.stop()
+                self._progress = None
+                self._tasks.clear()
+
+    def stage(self, name: str) -> None:
+        self.close()
+        if not self.quiet:
+            self.console.print(f"[bold]{name}[/bold]…")
+
+    def info(self, message: str) -> None:
+        if not self.quiet:
+            self.console.print(scrub(message), highlight=False)
+
+    def warning(self, message: str) -> None:
+        self.console.print(f"[yellow]warning:[/yellow] {scrub(message)}", highlight=False)
+
+    def task_start(self, key: str, description: str, total: int | None = None) -> None:
+        if self.quiet:
+            return
+        with self._lock:
+            progress = self._ensure_progress()
+            self._tasks[key] = progress.add_task(scrub(description), total=total)
+
+    def task_advance(self, key: str, amount: int) -> None:
+        if self.quiet:
+            return
+        with self._lock:
+            task = self._tasks.get(key)
+            if task is not None and self._progress is not None:
+                self._progress.advance(task, amount)
+
+    def task_done(self, key: str, ok: bool = True) -> None:
+        if self.quiet:
+            return
+        with self._lock:
+            task = self._tasks.pop(key, None)
+            if task is not None and self._progress is not None:
+                self._progress.remove_task(task)
+
+
+# --- argument parsing -------------------------------------------------------------
+
+
+def _add_index_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("package sources (override those in requirements files)")
+    g.add_argument("-i", "--index-url", help="base URL of a PEP 503 index (default PyPI)")
+    g.add_argument("--extra-index-url", action="append", default=[], help="more index URLs")
+    g.add_argument("-f", "--find-links", action="append", default=[], help="a directory or page of distributions")
+    g.add_argument("--no-index", action="store_true", help="ignore indexes; use --find-links only")
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("general")
+    g.add_argument("-q", "--quiet", action="store_true", help="print only errors and the result")
+    g.add_argument("--cache-dir", type=Path, help="HTTP and content cache (default ~/.cache/bundler or $BUNDLER_CACHE_DIR)")
+    g.add_argument("--offline", action="store_true", help="use only the cache; make no request")
+    g.add_argument("--workers", type=int, default=8, help="parallel network requests (default 8)")
+    g.add_argument("--json", metavar="FILE", help="also write a machine-readable result to FILE ('-' for stdout)")
+
+
+def _add_lock_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("resolution")
+    g.add_argument("--pre", action="store_true", help="allow pre-releases")
+    g.add_argument("-U", "--upgrade", action="store_true", help="ignore the pins of an existing output file")
+    g.add_argument("-P", "--upgrade-package", action="append", default=[], metavar="NAME", help="upgrade only NAME")
+    g.add_argument("--only-binary", action="append", default=[], metavar="NAMES", help="wheels only (:all:, :none: or names)")
+    g.add_argument("--no-binary", action="append", default=[], metavar="NAMES", help="sdists only (:all:, :none: or names)")
+    g.add_argument("--prefer-binary", action="store_true", help="prefer an older wheel over a newer sdist")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bundle",
+        description="Lock, download and verify the full dependency closure of Python"
+        " requirements into a self-contained package index.",
+        epilog="example:\n  bundle build requirements.in -o ./pypi",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"bundler {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def command(name: str, help_: str) -> argparse.ArgumentParser:
+        return sub.add_parser(
+            name, help=help_, description=help_, epilog=EXAMPLES[name],
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+
+    p = command("lock", "resolve requirements for every target and write a hashed lock")
+    p.add_argument("requirements", nargs="+", type=Path, help="requirements.in file(s)")
+    p.add_argument("-o", "--output-file", type=Path, help="lock file to write (default: requirements.txt next to the input)")
+    _add_lock_options(p)
+    _add_index_options(p)
+    _add_common(p)
+
+    p = command("download", "fetch every artifact a lock needs into a bundle directory")
+    p.add_argument("lock", type=Path, help="a hashed requirements.txt (bundle lock, pip-compile, uv)")
+    p.add_argument("-o", "--output", type=Path, required=True, help="bundle directory")
+    _add_index_options(p)
+    _add_common(p)
+
+    p = command("verify", "prove that a bundle alone satisfies its lock (the gate)")
+    p.add_argument("bundle", type=Path, help="bundle directory")
+    p.add_argument("--no-install", action="store_true", help="skip the live pip install check")
+    _add_common(p)
+
+    p = command("build", "lock, download and verify in one step")
+    p.add_argument("requirements", nargs="+", type=Path, help="requirements.in file(s)")
+    p.add_argument("-o", "--output", type=Path, required=True, help="bundle directory")
+    p.add_argument("--no-install", action="store_true", help="skip the live pip install check")
+    _add_lock_options(p)
+    _add_index_options(p)
+    _add_common(p)
+    return parser
+
+
+# --- commands -----------------------------------------------------------------------
+
+
+def _targets(args: argparse.Namespace) -> list[Target]:
+    return [host_target()]
+
+
+def _client(args: argparse.Namespace) -> Any:
+    if args.workers < 1:
+        raise UsageError("--workers must be at least 1")
+    return app.make_client(
+        app.ClientSettings(cache_dir=args.cache_dir, offline=args.offline, workers=args.workers)
+    )
+
+
+def _overrides(args: argparse.Namespace) -> app.IndexOverrides:
+    return app.IndexOverrides(
+        index_url=args.index_url,
+        extra_index_urls=tuple(args.extra_index_url),
+        find_links=tuple(args.find_links),
+        no_index=args.no_index,
+    )
+
+
+def _names(values: Sequence[str]) -> frozenset[str]:
+    out: set[str] = set()
+    for value in values:
+        for part in value.split(","):
+            part = part.strip()
+            if part == ":none:":
+                out.clear()
+            elif part == ":all:":
+                out.add(part)
+            elif part:
+                out.add(canonicalize_name(part))
+    return frozenset(out)
+
+
+def _lock_options(args: argparse.Namespace, reqs: Any) -> app.LockOptions:
+    policy = BinaryPolicy(
+        only_binary=frozenset(reqs.only_binary) | _names(args.only_binary),
+        no_binary=frozenset(reqs.no_binary) | _names(args.no_binary),
+        prefer_binary=args.prefer_binary or reqs.prefer_binary,
+    )
+    return app.LockOptions(
+        allow_prereleases=args.pre,
+        upgrade=args.upgrade,
+        upgrade_packages=frozenset(canonicalize_name(n) for n in args.upgrade_package),
+        policy=policy,
+    )
+
+
+def _lock_args_for_header(args: argparse.Namespace) -> list[str]:
+    extra: list[str] = []
+    if args.pre:
+        extra.append("--pre")
+    if args.output_file is not None:
+        extra += ["-o", args.output_file.name]
+    return extra
+
+
+def _do_lock(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str, Any]) -> int:
+    reqs = app.read_requirements(args.requirements)
+    indexes = _overrides(args).apply(reqs.indexes)
+    output: Path = args.output_file or args.requirements[0].with_name("requirements.txt")
+    if output.resolve() in {p.resolve() for p in args.requirements}:
+        raise UsageError(f"{output}: the output file would overwrite an input", hint="pass -o LOCKFILE")
+    existing = None
+    if output.is_file() and not args.upgrade:
+        try:
+            existing = app.read_lock_file(output)
+        except BundlerError as err:
+            reporter.warning(f"ignoring the pins of {output}: {err.message}")
+    client = _client(args)
+    targets = _targets(args)
+    result = app.lock(reqs, targets, indexes, _lock_options(args, reqs), client, reporter, existing, args.workers)
+    app.write_lock(result, output, app.lock_command_line(args.requirements, _lock_args_for_header(args)))
+    reporter.info(f"wrote {output}: {len(result.packages)} packages for {', '.join(result.targets)}")
+    out.update(
+        output=str(output),
+        targets=list(result.targets),
+        packages=[{"name": p.name, "version": str(p.version), "marker": p.marker} for p in result.packages],
+    )
+    return 0
+
+
+def _do_download(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str, Any]) -> int:
+    lock_input = app.read_lock_file(args.lock)
+    indexes = _overrides(args).apply(lock_input.indexes)
+    client = _client(args)
+    targets = _targets(args)
+    with app.open_index(indexes, client, reporter, args.workers) as index:
+        lock_ = app.hydrate(lock_input, targets, index, client)
+    manifest = app.download(lock_, args.output, indexes, client, reporter, args.workers)
+    _summarise_manifest(manifest, args.output, reporter, out)
+    return 0
+
+
+def _summarise_manifest(m: Manifest, out_dir: Path, reporter: Reporter, out: dict[str, Any]) -> None:
+    total = sum(a.size for a in m.artifacts)
+    reporter.info(f"{out_dir}: {len(m.artifacts)} files, {total / 1e6:.1f} MB, {len(m.packages)} packages")
+    out.update(bundle=str(out_dir), files=len(m.artifacts), bytes=total, packages=len(m.packages))
+
+
+def _do_verify(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str, Any]) -> int:
+    client = _client(args)
+    targets = _targets(args)
+    report = app.verify(args.bundle, targets, client, app.VerifyOptions(live=not args.no_install), reporter)
+    reporter.close()
+    _print_report(report, reporter.console)
+    out.update(json.loads(report_to_json(report)))
+    return 0 if report.ok else 1
+
+
+def _print_report(report: VerifyReport, console: Console) -> None:
+    table = Table(title="bundle verify")
+    table.add_column("target")
+    table.add_column("check")
+    table.add_column("result")
+    table.add_column("details")
+    colours = {"passed": "green", "failed": "red", "skipped": "yellow"}
+    for r in report.results:
+        table.add_row(
+            r.target or "(all)",
+            r.check,
+            f"[{colours.get(r.status, 'white')}]{r.status}[/]",
+            scrub(r.details),
+        )
+    console.print(table)
+    for r in report.results:
+        for p in r.problems:
+            where = f" [{p.target}]" if p.target else ""
+            console.print(f"[red]✗[/red] {r.check}{where}: {p.subject}: {scrub(p.message)}", highlight=False)
+    console.print("[green]PASS[/green]" if report.ok else "[red]FAIL[/red]")
+
+
+def _do_build(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str, Any]) -> int:
+    reqs = app.read_requirements(args.requirements)
+    indexes = _overrides(args).apply(reqs.indexes)
+    client = _client(args)
+    targets = _targets(args)
+    result = app.lock(reqs, targets, indexes, _lock_options(args, reqs), client, reporter, None, args.workers)
+    manifest = app.download(result, args.output, indexes, client, reporter, args.workers)
+    _summarise_manifest(manifest, args.output, reporter, out)
+    report = app.verify(args.output, targets, client, app.VerifyOptions(live=not args.no_install), reporter)
+    reporter.close()
+    _print_report(report, reporter.console)
+    out["verify"] = json.loads(report_to_json(report))
+    return 0 if report.ok else 1
+
+
+COMMANDS = {"lock": _do_lock, "download": _do_download, "verify": _do_verify, "build": _do_build}
+
+
+def _write_json(dest: str, payload: dict[str, Any]) -> None:
+    text = scrub(json.dumps(payload, indent=2, sort_keys=True)) + "\n"
+    if dest == "-":
+        sys.stdout.write(text)
+    else:
+        from .fsutil import atomic_write_text
+
+        atomic_write_text(Path(dest), text)
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    sys.exit(run(argv))
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; return the exit code (0 ok, 1 unsatisfiable/gate failed, 2 usage)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    console = Console(stderr=True, highlight=False)
+    reporter = ConsoleReporter(console, quiet=args.quiet)
+    payload: dict[str, Any] = {"command": args.command, "bundler": __version__}
+    code = 1
+    try:
+        code = COMMANDS[args.command](args, reporter, payload)
+    except BundlerError as err:
+        reporter.close()
+        console.print("[red]error:[/red] " + _escape(scrub(str(err))), highlight=False)
+        payload["error"] = scrub(str(err))
+        code = err.exit_code
+    except KeyboardInterrupt:
+        reporter.close()
+        console.print("interrupted")
+        return 130
+    except Exception as err:  # the error boundary: a bug, reported without a traceback
+        reporter.close()
+        console.print(
+            "[red]internal error:[/red] "
+            + _escape(scrub(f"{type(err).__name__}: {err}"))
+            + " (set BUNDLER_DEBUG=1 for a traceback; please report it)",
+            highlight=False,
+        )
+        if os.environ.get("BUNDLER_DEBUG"):
+            console.print(_escape(scrub(traceback.format_exc())), highlight=False)
+        payload["error"] = scrub(f"internal error: {type(err).__name__}: {err}")
+        code = 1
+    finally:
+        reporter.close()
+    payload["exit_code"] = code
+    if getattr(args, "json", None):
+        try:
+            _write_json(args.json, payload)
+        except OSError as err:
+            console.print(f"error: cannot write {args.json}: {err}")
+            return 2
+    return code
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,671 @@
+"""Commands as functions: each wires stages together through data.
+
+The stages (resolver, downloader, index writer, verifier) never import one
+another; this module composes them.  It never prints: progress goes to the
+Reporter and problems are raised as BundlerError.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import Version
+
+from . import __version__
+from .collector import PackageIndex
+from .download import DownloadItem, download_all, prune
+from .errors import BundlerError, MultipleErrors, UsageError
+from .filenames import parse_filename
+from .fsutil import atomic_write_text, directory_lock, sha256_file
+from .http import HttpClient, redact_url
+from .indexwriter import write_index
+from .interpreters import find_interpreters, pick_interpreter
+from .lockfile import LockInput, parse_hashed_requirements, render_requirements_lock
+from .locking import LockInputs, build_lock
+from .manifest import manifest_from_json
+from .models import (
+    BundleArtifact,
+    DistKind,
+    IndexFile,
+    IndexSettings,
+    Lock,
+    LockedFile,
+    LockedPackage,
+    Manifest,
+)
+from .piprun import PipRunner
+from .reporting import NULL_REPORTER, Reporter
+from .reqfile import ParsedRequirement, RequirementsInput, parse_requirements_file
+from .resolver import Resolution, ResolveOptions, RootRequirement, resolve
+from .selection import BinaryPolicy, best_file, usable_files
+from .target import Target
+from .verify import CheckResult, Problem, VerifyReport, check_integrity, check_reality
+
+BUNDLE_REQUIREMENTS = "requirements.txt"
+MANIFEST = "bundle.json"
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """How to talk to indexes."""
+
+    cache_dir: Path | None = None
+    offline: bool = False
+    workers: int = 8
+
+
+@dataclass(frozen=True)
+class IndexOverrides:
+    """Index options given on the command line (they win over files)."""
+
+    index_url: str | None = None
+    extra_index_urls: tuple[str, ...] = ()
+    find_links: tuple[str, ...] = ()
+    no_index: bool = False
+
+    def apply(self, base: IndexSettings) -> IndexSettings:
+        index_url = base.index_url
+        if self.index_url is not None:
+            index_url = self.index_url
+        if self.no_index:
+            index_url = None
+        return IndexSettings(
+            index_url=index_url,
+            extra_index_urls=tuple(dict.fromkeys(base.extra_index_urls + self.extra_index_urls))
+            if not self.no_index
+            else (),
+            find_links=tuple(dict.fromkeys(base.find_links + self.find_links)),
+        )
+
+
+@dataclass(frozen=True)
+class LockOptions:
+    allow_prereleases: bool = False
+    upgrade: bool = False
+    upgrade_packages: frozenset[NormalizedName] = frozenset()
+    policy: BinaryPolicy | None = None  # None: from the requirements files
+
+
+def default_cache_dir() -> Path:
+    env = os.environ.get("BUNDLER_CACHE_DIR")
+    if env:
+        return Path(env)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".cache"
+    return base / "bundler"
+
+
+def make_client(settings: ClientSettings) -> HttpClient:
+    return HttpClient(
+        cache_dir=settings.cache_dir or default_cache_dir(),
+        offline=settings.offline,
+        pool_size=max(settings.workers, 10),
+    )
+
+
+@contextlib.contextmanager
+def open_index(
+    indexes: IndexSettings, client: HttpClient, reporter: Reporter, workers: int = 8
+) -> Iterator[PackageIndex]:
+    index = PackageIndex(indexes, client, reporter, workers=workers)
+    try:
+        yield index
+    finally:
+        index.close()
+
+
+# --- lock ------------------------------------------------------------------------
+
+
+def read_requirements(paths: Sequence[Path]) -> RequirementsInput:
+    """Parse one or more requirements files into one input."""
+    if not paths:
+        raise UsageError("no requirements file given", hint="bundle lock requirements.in")
+    inputs: list[RequirementsInput] = []
+    errors: list[BundlerError] = []
+    for path in paths:
+        if not path.is_file():
+            errors.append(UsageError(f"{path}: no such file"))
+            continue
+        try:
+            inputs.append(parse_requirements_file(path))
+        except BundlerError as err:
+            errors.append(err)
+    if errors:
+        raise errors[0] if len(errors) == 1 else MultipleErrors(errors)
+    first = inputs[0]
+    for other in inputs[1:]:
+        first = dataclasses.replace(
+            first,
+            requirements=first.requirements + other.requirements,
+            constraints=first.constraints + other.constraints,
+            indexes=IndexSettings(
+                index_url=other.indexes.index_url
+                if getattr(other, "index_url_set", False)
+                else first.indexes.index_url,
+                extra_index_urls=first.indexes.extra_index_urls + other.indexes.extra_index_urls,
+                find_links=first.indexes.find_links + other.indexes.find_links,
+            ),
+            pre=first.pre or other.pre,
+            only_binary=first.only_binary | other.only_binary,
+            no_binary=first.no_binary | other.no_binary,
+            prefer_binary=first.prefer_binary or other.prefer_binary,
+            files=first.files + other.files,
+        )
+    return first
+
+
+def _root(req: ParsedRequirement, client: HttpClient) -> RootRequirement:
+    url_file = None
+    if req.url is not None:
+        url_file = _direct_file(req, client)
+    return RootRequirement(
+        requirement=req.requirement,
+        source=req.source,
+        via=f"-r {req.comes_from}",
+        url_file=url_file,
+    )
+
+
+def _direct_file(req: ParsedRequirement, client: HttpClient) -> IndexFile:
+    """An IndexFile for a direct reference, hashed (a lock needs the hash)."""
+    assert req.url is not None
+    url = req.url.split("#", 1)[0]
+    filename = url.rstrip("/").rsplit("/", 1)[-1]
+    parsed = parse_filename(filename, req.name)
+    if parsed is None or parsed.name != req.name:
+        raise UsageError(
+            f"{req.source}: {redact_url(url)} is not a wheel or sdist of {req.name}",
+            hint="direct references must point at a distribution file"
+            " (VCS and directory references cannot be bundled)",
+        )
+    with tempfile.TemporaryDirectory(prefix="bundler-direct-") as tmp:
+        expected = next((h.split(":", 1)[1] for h in req.hashes if h.startswith("sha256:")), None)
+        digest, size = client.fetch_to_file(
+            url, Path(tmp) / filename, sha256=expected, size=None, progress=None
+        )
+    return IndexFile(
+        filename=filename,
+        url=url,
+        project=req.name,
+        version=parsed.version,
+        kind=parsed.kind,
+        hashes={"sha256": digest},
+        size=size,
+        index="direct reference",
+    )
+
+
+def lock(
+    requirements: RequirementsInput,
+    targets: Sequence[Target],
+    indexes: IndexSettings,
+    options: LockOptions,
+    client: HttpClient,
+    reporter: Reporter = NULL_REPORTER,
+    existing: LockInput | None = None,
+    workers: int = 8,
+) -> Lock:
+    """Resolve the requirements for every target and merge into one Lock."""
+    policy = options.policy or BinaryPolicy(
+        only_binary=frozenset(requirements.only_binary),
+        no_binary=frozenset(requirements.no_binary),
+        prefer_binary=requirements.prefer_binary,
+    )
+    preferences: dict[NormalizedName, Version] = {}
+    if existing is not None and not options.upgrade:
+        for pin in existing.pins:
+            if pin.name not in options.upgrade_packages:
+                preferences.setdefault(pin.name, pin.version)
+    resolve_options = ResolveOptions(
+        allow_prereleases=options.allow_prereleases or requirements.pre,
+        policy=policy,
+        preferences=preferences,
+    )
+    roots = [_root(r, client) for r in requirements.requirements]
+    constraints = [_root_constraint(c) for c in requirements.constraints]
+    reporter.stage("resolving")
+    with open_index(indexes, client, reporter, workers) as index:
+        resolutions: list[Resolution] = []
+        errors: list[BundlerError] = []
+        for target in targets:
+            reporter.info(f"resolving for {target.name}")
+            try:
+                resolutions.append(resolve(roots, constraints, index, target, resolve_options))
+            except BundlerError as err:
+                errors.append(err)
+        if errors:
+            raise errors[0] if len(errors) == 1 else MultipleErrors(errors)
+        resolutions = [_with_hashes(r, client) for r in resolutions]
+    return build_lock(
+        resolutions,
+        LockInputs(
+            requirements=tuple(str(r.requirement) for r in requirements.requirements),
+            constraints=tuple(str(c.requirement) for c in requirements.constraints),
+            indexes=indexes,
+            allow_prereleases=resolve_options.allow_prereleases,
+        ),
+    )
+
+
+def _root_constraint(c: ParsedRequirement) -> RootRequirement:
+    return RootRequirement(c.requirement, c.source, f"-c {c.comes_from}")
+
+
+def _with_hashes(res: Resolution, client: HttpClient) -> Resolution:
+    """Fill in sha256 for files whose index gave none (by fetching them)."""
+    missing = [f for p in res.packages.values() for f in p.files if not f.sha256]
+    if not missing:
+        return res
+    hashed: dict[str, IndexFile] = {}
+
+    def fetch(f: IndexFile) -> IndexFile:
+        with tempfile.TemporaryDirectory(prefix="bundler-hash-") as tmp:
+            digest, size = client.fetch_to_file(
+                f.url, Path(tmp) / f.filename, sha256=None, size=f.size, progress=None
+            )
+        return dataclasses.replace(f, hashes={**f.hashes, "sha256": digest}, size=size)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for f in pool.map(fetch, missing):
+            hashed[f.url] = f
+    packages = {
+        name: dataclasses.replace(
+            p,
+            files=tuple(hashed.get(f.url, f) for f in p.files),
+            chosen=hashed.get(p.chosen.url, p.chosen),
+        )
+        for name, p in res.packages.items()
+    }
+    return Resolution(res.target, packages)
+
+
+def lock_command_line(paths: Sequence[Path], extra: Sequence[str]) -> str:
+    """The command recorded in a lock header (no credentials, no host paths)."""
+    parts = ["bundle", "lock", *extra, *(p.name for p in paths)]
+    return " ".join(redact_url(p) for p in parts)
+
+
+def write_lock(lock_: Lock, path: Path, command: str) -> None:
+    atomic_write_text(path, render_requirements_lock(lock_, command=command))
+
+
+def read_lock_file(path: Path) -> LockInput:
+    if not path.is_file():
+        raise UsageError(f"{path}: no such lock file", hint="create one with: bundle lock requirements.in")
+    return parse_hashed_requirements(path.read_text(encoding="utf-8"), str(path))
+
+
+# --- download ------------------------------------------------------------------------
+
+
+def hydrate(
+    lock_input: LockInput,
+    targets: Sequence[Target],
+    index: PackageIndex,
+    client: HttpClient,
+) -> Lock:
+    """Find, for every pin of a hashed requirements file, the index files
+    with the locked hashes, and which one each target installs."""
+    errors: list[BundlerError] = []
+    packages: list[LockedPackage] = []
+    names = [p.name for p in lock_input.pins if p.url is None]
+    index.prefetch(names)
+    for pin in lock_input.pins:
+        marker = Requirement(f"x; {pin.marker}").marker if pin.marker else None
+        serving = [t for t in targets if t.evaluate_marker(marker)]
+        if not serving:
+            continue
+        wanted = {h.split(":", 1)[1] for h in pin.hashes if h.startswith("sha256:")}
+        if pin.url is not None:
+            req = ParsedRequirement(
+                requirement=Requirement(f"{pin.name} @ {pin.url}"),
+                name=pin.name,
+                source=pin.source,
+                comes_from=lock_input.path,
+                hashes=pin.hashes,
+                url=pin.url,
+            )
+            try:
+                files = [_direct_file(req, client)]
+            except BundlerError as err:
+                errors.append(err)
+                continue
+        else:
+            page = index.get_project(pin.name)
+            files = [f for f in page.files if f.version == pin.version and f.sha256 in wanted]
+        if not files:
+            errors.append(
+                BundlerError(
+                    f"{pin.source}: {pin.name}=={pin.version}: no file with a locked hash"
+                    " is on the configured indexes",
+                    hint="check --index-url / --find-links, or re-lock",
+                )
+            )
+            continue
+        chosen: dict[str, list[str]] = {}
+        for target in serving:
+            usable, skipped = usable_files(files, target)
+            best = best_file(usable, target)
+            if best is None:
+                why = "; ".join(sorted({s.reason for s in skipped})) or "no files"
+                errors.append(
+                    BundlerError(
+                        f"{pin.name}=={pin.version} has no locked file usable on target"
+                        f" {target.name} ({why})",
+                        hint="lock for this target, or allow an sdist for it",
+                    )
+                )
+                continue
+            chosen.setdefault(best.filename, []).append(target.name)
+        packages.append(
+            LockedPackage(
+                name=pin.name,
+                version=pin.version,
+                files=tuple(
+                    LockedFile(
+                        filename=f.filename,
+                        sha256=f.sha256 or "",
+                        kind=f.kind,
+                        url=redact_url(f.url),
+                        size=f.size,
+                        index=f.index,
+                        requires_python=f.requires_python,
+                        yanked=f.yanked,
+                        upload_time=f.upload_time,
+                        targets=tuple(chosen.get(f.filename, ())),
+                    )
+                    for f in sorted(files, key=lambda f: f.filename)
+                ),
+                marker=pin.marker,
+                via=pin.via,
+                targets=tuple(t.name for t in serving),
+                direct_url=redact_url(pin.url) if pin.url else None,
+            )
+        )
+    if errors:
+        raise errors[0] if len(errors) == 1 else MultipleErrors(errors)
+    return Lock(
+        packages=tuple(packages),
+        targets=tuple(t.name for t in targets),
+        indexes=lock_input.indexes,
+    )
+
+
+def _file_urls(lock_: Lock, index: PackageIndex) -> dict[str, str]:
+    """Real (credentialed) URLs of the locked files, from the index pages."""
+    urls: dict[str, str] = {}
+    for pkg in lock_.packages:
+        if pkg.direct_url:
+            continue
+        if not any(f.targets for f in pkg.files):
+            continue
+        page = index.get_project(pkg.name)
+        for f in page.files:
+            urls.setdefault(f.filename, f.url)
+    return urls
+
+
+def download(
+    lock_: Lock,
+    out_dir: Path,
+    indexes: IndexSettings,
+    client: HttpClient,
+    reporter: Reporter = NULL_REPORTER,
+    workers: int = 8,
+) -> Manifest:
+    """Fetch every file some target installs into ``out_dir/files`` and
+    write the bundle's pages, manifest and requirements.txt."""
+    files_dir = out_dir / "files"
+    with directory_lock(out_dir, wait=0.0):
+        previous = _read_previous_manifest(out_dir)
+        with open_index(indexes, client, reporter, workers) as index:
+            urls = _file_urls(lock_, index)
+        items: list[DownloadItem] = []
+        for pkg in lock_.packages:
+            for f in pkg.files:
+                if not f.targets:
+                    continue
+                url = pkg.direct_url if pkg.direct_url and not urls.get(f.filename) else None
+                url = urls.get(f.filename) or url or f.url
+                items.append(DownloadItem(filename=f.filename, url=url, sha256=f.sha256, size=f.size))
+        reporter.stage("downloading")
+        results = download_all(items, files_dir, client, reporter, workers=workers)
+        sizes = {r.filename: r.size for r in results}
+        manifest = _manifest(lock_, sizes)
+        unknown = prune(files_dir, {a.filename for a in manifest.artifacts}, previous)
+        for name in unknown:
+            reporter.warning(f"files/{name} is not part of this bundle (verify will flag it)")
+        reporter.stage("writing index")
+        extra = {BUNDLE_REQUIREMENTS: _bundle_requirements(lock_).encode()}
+        return write_index(out_dir, manifest, extra)
+
+
+def _read_previous_manifest(out_dir: Path) -> Manifest | None:
+    path = out_dir / MANIFEST
+    if not path.is_file():
+        return None
+    try:
+        return manifest_from_json(path.read_bytes(), str(path))
+    except BundlerError:
+        return None
+
+
+def _manifest(lock_: Lock, sizes: Mapping[str, int]) -> Manifest:
+    artifacts: dict[str, BundleArtifact] = {}
+    for pkg in lock_.packages:
+        for f in pkg.files:
+            if not f.targets:
+                continue
+            prior = artifacts.get(f.filename)
+            targets = tuple(sorted(set(f.targets) | set(prior.targets if prior else ())))
+            artifacts[f.filename] = BundleArtifact(
+                filename=f.filename,
+                project=pkg.name,
+                version=str(pkg.version),
+                sha256=f.sha256,
+                size=sizes.get(f.filename, f.size or 0),
+                kind=f.kind,
+                origin=f.index,
+                targets=targets,
+                build_only=pkg.build_only,
+                requires_python=f.requires_python,
+                yanked=f.yanked,
+                upload_time=f.upload_time,
+                needed_by=pkg.via,
+            )
+    return Manifest(
+        artifacts=tuple(sorted(artifacts.values(), key=lambda a: a.filename)),
+        packages=tuple(_bundle_package(p) for p in lock_.packages),
+        targets=lock_.targets,
+        requirements=lock_.requirements,
+        constraints=lock_.constraints,
+        allow_prereleases=lock_.allow_prereleases,
+        created_by=f"bundler {__version__}",
+    )
+
+
+def _bundle_package(pkg: LockedPackage) -> LockedPackage:
+    """A pin as the bundle holds it: only its files that are in the bundle,
+    without URLs."""
+    files = tuple(
+        dataclasses.replace(f, url="") for f in pkg.files if f.targets
+    )
+    return dataclasses.replace(pkg, files=files, direct_url=None)
+
+
+def _bundle_requirements(lock_: Lock) -> str:
+    bundle_lock = dataclasses.replace(
+        lock_,
+        packages=tuple(_bundle_package(p) for p in lock_.packages),
+        indexes=IndexSettings(index_url=None),
+    )
+    return render_requirements_lock(bundle_lock, command="bundle download")
+
+
+# --- verify ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VerifyOptions:
+    live: bool = True  # run the real pip install where an interpreter exists
+    workdir: Path | None = None
+
+
+def load_bundle(bundle_dir: Path) -> Manifest:
+    if not bundle_dir.is_dir():
+        raise UsageError(f"{bundle_dir}: no such directory", hint="bundle verify ./pypi")
+    path = bundle_dir / MANIFEST
+    if not path.is_file():
+        raise BundlerError(
+            f"{bundle_dir} is not a bundle: {MANIFEST} is missing",
+            hint="create one with: bundle download requirements.txt -o DIR",
+        )
+    return manifest_from_json(path.read_bytes(), str(path))
+
+
+def check_closure(
+    bundle_dir: Path,
+    manifest: Manifest,
+    target: Target,
+    client: HttpClient,
+    reporter: Reporter = NULL_REPORTER,
+) -> CheckResult:
+    """Resolve the bundle's inputs against the bundle alone for ``target``
+    and compare with the locked pins."""
+    expected = expected_pins(manifest, target)
+    roots: list[RootRequirement] = []
+    source = "bundle.json"
+    for text in manifest.requirements or tuple(f"{n}=={v}" for n, v in sorted(expected.items())):
+        roots.append(RootRequirement(Requirement(text), source, "-r bundle.json"))
+    pins = [
+        RootRequirement(Requirement(f"{n}=={v}"), "locked pin", "-c bundle.json")
+        for n, v in sorted(expected.items())
+    ]
+    constraints = [RootRequirement(Requirement(c), source, "-c bundle.json") for c in manifest.constraints]
+    settings = IndexSettings(index_url=(bundle_dir / "simple").resolve().as_uri() + "/")
+    problems: list[Problem] = []
+    try:
+        with open_index(settings, client, reporter) as index:
+            res = resolve(
+                roots,
+                constraints + pins,
+                index,
+                target,
+                ResolveOptions(allow_prereleases=manifest.allow_prereleases),
+            )
+    except BundlerError as err:
+        problems.append(Problem("closure", "resolution", str(err), target.name))
+        return CheckResult("closure", target.name, "failed", tuple(problems))
+    got = {name: str(p.version) for name, p in res.packages.items()}
+    for name, version in sorted(expected.items()):
+        if name not in got and manifest.requirements:
+            problems.append(
+                Problem("closure", name, f"{name}=={version} is locked but nothing requires it", target.name)
+            )
+    for name, version in sorted(got.items()):
+        if name not in expected:
+            problems.append(
+                Problem("closure", name, f"resolution needs {name}=={version}, which the lock lacks", target.name)
+            )
+        elif expected[name] != version:
+            problems.append(
+                Problem(
+                    "closure", name,
+                    f"resolution gives {name}=={version} but the lock pins {expected[name]}",
+                    target.name,
+                )
+            )
+    status = "failed" if problems else "passed"
+    return CheckResult("closure", target.name, status, tuple(problems), details=f"{len(got)} packages")
+
+
+def expected_pins(manifest: Manifest, target: Target) -> dict[NormalizedName, str]:
+    """name -> version that ``target`` must install, from the manifest."""
+    out: dict[NormalizedName, str] = {}
+    for pkg in manifest.packages:
+        if pkg.build_only:
+            continue
+        if pkg.targets and target.name not in pkg.targets:
+            continue
+        if not pkg.targets and pkg.marker:
+            marker = Requirement(f"x; {pkg.marker}").marker
+            if not target.evaluate_marker(marker):
+                continue
+        out[canonicalize_name(pkg.name)] = str(pkg.version)
+    return out
+
+
+def verify(
+    bundle_dir: Path,
+    targets: Sequence[Target],
+    client: HttpClient,
+    options: VerifyOptions = VerifyOptions(),
+    reporter: Reporter = NULL_REPORTER,
+) -> VerifyReport:
+    """Run every check of the gate and return the report (never raises for
+    a failed check; raises only when the bundle cannot be read at all)."""
+    manifest = load_bundle(bundle_dir)
+    results: list[CheckResult] = []
+    reporter.stage("integrity")
+    results.append(check_integrity(bundle_dir, manifest))
+    for target in targets:
+        reporter.stage(f"closure {target.name}")
+        results.append(check_closure(bundle_dir, manifest, target, client, reporter))
+    if options.live:
+        runner = PipRunner()
+        interpreters = find_interpreters()
+        for target in targets:
+            reporter.stage(f"install {target.name}")
+            interp = pick_interpreter(
+                target.python_short,
+                target.environment.get("implementation_name", "cpython"),
+                target.environment.get("sys_platform", ""),
+                target.environment.get("platform_machine", ""),
+                interpreters,
+            )
+            if interp is None:
+                results.append(
+                    CheckResult(
+                        "reality", target.name, "skipped",
+                        details=f"no Python {target.python_short} interpreter for"
+                        f" {target.environment.get('sys_platform')}"
+                        f"/{target.environment.get('platform_machine')} on this machine",
+                    )
+                )
+                continue
+            with tempfile.TemporaryDirectory(prefix="bundler-verify-", dir=options.workdir) as tmp:
+                results.append(
+                    check_reality(
+                        bundle_dir, target.name, interp, expected_pins(manifest, target), runner, Path(tmp)
+                    )
+                )
+    return VerifyReport(tuple(results))
+
+
+__all__ = [
+    "BUNDLE_REQUIREMENTS",
+    "ClientSettings",
+    "DistKind",
+    "IndexOverrides",
+    "LockOptions",
+    "VerifyOptions",
+    "download",
+    "hydrate",
+    "load_bundle",
+    "lock",
+    "make_client",
+    "read_lock_file",
+    "read_requirements",
+    "verify",
+    "write_lock",
+]

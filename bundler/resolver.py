@@ -1,0 +1,637 @@
+"""Resolution for one target, with pip's semantics, on resolvelib.
+
+The provider is a thin layer over a ``PackageSource`` (anything with
+``get_project`` and ``get_metadata``), in the manner of pip's resolvelib
+glue: extras are their own candidates pinned to the base release,
+Requires-Python is a pseudo package, and conflicts are rendered as
+"X depends on Y, but Z depends on W".
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, Union
+
+import resolvelib
+from packaging.markers import Marker
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import Version
+from resolvelib.structs import RequirementInformation
+
+from .errors import BundlerError, ResolutionFailed
+from .models import CoreMetadata, DistKind, IndexFile, ProjectPage
+from .selection import BinaryPolicy, Skipped, best_file, usable_files
+from .target import Target
+
+PYTHON = "<python>"  # identifier of the Requires-Python pseudo package
+
+
+class PackageSource(Protocol):
+    """What the resolver needs from the indexes."""
+
+    def get_project(self, name: NormalizedName) -> ProjectPage: ...
+
+    def get_metadata(self, file: IndexFile) -> CoreMetadata: ...
+
+    def prefetch(self, names: Iterable[NormalizedName]) -> None: ...
+
+
+@dataclass(frozen=True)
+class RootRequirement:
+    """A top-level requirement or constraint, with where it came from."""
+
+    requirement: Requirement
+    source: str  # "requirements.in:3" or "command line"
+    via: str  # "-r requirements.in" (pip-compile's via for the root)
+    url_file: IndexFile | None = None  # for direct references
+
+
+# --- candidates -------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class Candidate:
+    """One release of a project (optionally with extras) on the target."""
+
+    name: NormalizedName
+    version: Version
+    extras: frozenset[NormalizedName]
+    files: tuple[IndexFile, ...]  # every usable file of this release
+    chosen: IndexFile  # the file pip would install (its metadata is used)
+    direct: bool = False
+
+    @property
+    def identifier(self) -> str:
+        return _identifier(self.name, self.extras)
+
+    def base(self) -> Candidate:
+        return Candidate(self.name, self.version, frozenset(), self.files, self.chosen, self.direct)
+
+    def __repr__(self) -> str:
+        return f"{self.identifier}=={self.version}"
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, Candidate)
+            and (self.name, self.version, self.extras, self.chosen.url)
+            == (other.name, other.version, other.extras, other.chosen.url)
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.version, self.extras))
+
+
+@dataclass(frozen=True)
+class PythonCandidate:
+    version: Version
+
+    @property
+    def identifier(self) -> str:
+        return PYTHON
+
+    def __repr__(self) -> str:
+        return f"Python {self.version}"
+
+
+# --- requirements -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SpecRequirement:
+    """``name[extras] specifier`` (marker already evaluated)."""
+
+    name: NormalizedName
+    extras: frozenset[NormalizedName]
+    specifier: SpecifierSet
+    text: str  # as written, for messages
+
+    @property
+    def identifier(self) -> str:
+        return _identifier(self.name, self.extras)
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+@dataclass(frozen=True)
+class ExplicitRequirement:
+    """Exactly this candidate: the base of an extras candidate, or a direct
+    reference."""
+
+    candidate: Candidate
+
+    @property
+    def identifier(self) -> str:
+        return self.candidate.identifier
+
+    def __repr__(self) -> str:
+        if self.candidate.direct:
+            return f"{self.candidate.name} @ {self.candidate.chosen.filename}"
+        return f"{self.candidate.name}=={self.candidate.version}"
+
+
+@dataclass(frozen=True)
+class PythonRequirement:
+    specifier: SpecifierSet
+
+    @property
+    def identifier(self) -> str:
+        return PYTHON
+
+    def __repr__(self) -> str:
+        return f"Python {self.specifier}"
+
+
+Req = Union[SpecRequirement, ExplicitRequirement, PythonRequirement]
+Cand = Union[Candidate, PythonCandidate]
+
+
+def _identifier(name: str, extras: frozenset[str]) -> str:
+    if not extras:
+        return name
+    return f"{name}[{','.join(sorted(extras))}]"
+
+
+def _split_identifier(identifier: str) -> tuple[NormalizedName, frozenset[NormalizedName]]:
+    name, _, rest = identifier.partition("[")
+    extras = frozenset(NormalizedName(e) for e in rest.rstrip("]").split(",") if e)
+    return NormalizedName(name), extras
+
+
+# --- results ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ResolvedPackage:
+    name: NormalizedName
+    version: Version
+    files: tuple[IndexFile, ...]  # usable files of the release, best first
+    chosen: IndexFile
+    via: tuple[str, ...]
+    extras: frozenset[NormalizedName] = frozenset()
+    direct: bool = False
+    requires_dist: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Resolution:
+    target: Target
+    packages: Mapping[NormalizedName, ResolvedPackage]
+
+
+@dataclass(frozen=True)
+class ResolveOptions:
+    allow_prereleases: bool = False
+    policy: BinaryPolicy = field(default_factory=BinaryPolicy)
+    # Versions to try first when they still fit (pins of an existing lock).
+    preferences: Mapping[NormalizedName, Version] = field(default_factory=dict)
+    max_rounds: int = 200_000
+
+
+# --- provider -----------------------------------------------------------------
+
+
+class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
+    def __init__(
+        self,
+        source: PackageSource,
+        target: Target,
+        options: ResolveOptions,
+        constraints: Mapping[NormalizedName, list[SpecRequirement]],
+        user_order: Mapping[str, int],
+    ) -> None:
+        self.source = source
+        self.target = target
+        self.options = options
+        self.constraints = constraints
+        self.user_order = user_order
+        self.skipped: dict[NormalizedName, list[Skipped]] = {}
+        self.metadata: dict[tuple[NormalizedName, Version], CoreMetadata] = {}
+        self._releases: dict[NormalizedName, dict[Version, list[IndexFile]]] = {}
+        self._conflict_counts: dict[str, int] = defaultdict(int)
+        self._promoted: set[str] = set()
+
+    # -- index access
+
+    def releases(self, name: NormalizedName) -> dict[Version, list[IndexFile]]:
+        cached = self._releases.get(name)
+        if cached is not None:
+            return cached
+        page = self.source.get_project(name)
+        usable, skipped = usable_files(page.files, self.target, self.options.policy)
+        self.skipped[name] = skipped
+        by_version: dict[Version, list[IndexFile]] = defaultdict(list)
+        for f in usable:
+            by_version[f.version].append(f)
+        self._releases[name] = dict(by_version)
+        return self._releases[name]
+
+    def _make_candidate(
+        self, name: NormalizedName, version: Version, files: Sequence[IndexFile],
+        extras: frozenset[NormalizedName],
+    ) -> Candidate | None:
+        chosen = best_file(files, self.target, self.options.policy)
+        if chosen is None:
+            return None
+        ordered = sorted(files, key=lambda f: f is not chosen)
+        return Candidate(name, version, extras, tuple(ordered), chosen)
+
+    # -- resolvelib protocol
+
+    def identify(self, requirement_or_candidate: Req | Cand) -> str:
+        return requirement_or_candidate.identifier
+
+    def narrow_requirement_selection(
+        self,
+        identifiers: Iterable[str],
+        resolutions: Mapping[str, Cand],
+        candidates: Mapping[str, Iterator[Cand]],
+        information: Mapping[str, Iterator[RequirementInformation[Req, Cand]]],
+        backtrack_causes: Sequence[RequirementInformation[Req, Cand]],
+    ) -> Iterable[str]:
+        # pip's order: Requires-Python alone, then backtrack causes, then
+        # identifiers that keep appearing in conflicts.
+        causes: set[str] = set()
+        for info in backtrack_causes:
+            names = [info.requirement.identifier]
+            if info.parent is not None:
+                names.append(info.parent.identifier)
+            for n in names:
+                causes.add(n)
+                if n not in resolutions:
+                    self._conflict_counts[n] += 1
+                    if self._conflict_counts[n] >= 5:
+                        self._promoted.add(n)
+        current: list[str] = []
+        promoted: list[str] = []
+        all_ids = list(identifiers)
+        for ident in all_ids:
+            if ident == PYTHON:
+                return [ident]
+            if ident in causes:
+                current.append(ident)
+            elif ident in self._promoted:
+                promoted.append(ident)
+        return current or promoted or all_ids
+
+    def get_preference(
+        self,
+        identifier: str,
+        resolutions: Mapping[str, Cand],
+        candidates: Mapping[str, Iterator[Cand]],
+        information: Mapping[str, Iterable[RequirementInformation[Req, Cand]]],
+        backtrack_causes: Sequence[RequirementInformation[Req, Cand]],
+    ) -> tuple[bool, bool, bool, bool, float, bool, str]:
+        direct = False
+        operators: list[tuple[str, str]] = []
+        for info in information[identifier]:
+            req = info.requirement
+            if isinstance(req, ExplicitRequirement):
+                direct = True
+            elif isinstance(req, SpecRequirement):
+                operators.extend((s.operator, s.version) for s in req.specifier)
+        pinned = any(op[:2] == "==" and "*" not in v for op, v in operators)
+        upper = any(op in ("<", "<=", "~=") or (op == "==" and "*" in v) for op, v in operators)
+        return (
+            identifier not in self._promoted,
+            not direct,
+            not pinned,
+            not upper,
+            self.user_order.get(identifier, math.inf),
+            not operators,
+            identifier,
+        )
+
+    def find_matches(
+        self,
+        identifier: str,
+        requirements: Mapping[str, Iterator[Req]],
+        incompatibilities: Mapping[str, Iterator[Cand]],
+    ) -> list[Cand]:
+        if identifier == PYTHON:
+            cand = PythonCandidate(self.target.python_version)
+            reqs = list(requirements[identifier])
+            ok = all(r.specifier.contains(cand.version, prereleases=True) for r in reqs
+                     if isinstance(r, PythonRequirement))
+            return [cand] if ok else []
+
+        name, extras = _split_identifier(identifier)
+        reqs: list[Req] = list(requirements[identifier])
+        if extras:
+            # An extras candidate must also satisfy what is asked of its base.
+            reqs.extend(requirements.get(name, ()))
+        bad_keys = {
+            (c.version, c.chosen.url)
+            for c in incompatibilities[identifier]
+            if isinstance(c, Candidate)
+        }
+
+        explicit = [r.candidate for r in reqs if isinstance(r, ExplicitRequirement)]
+        specifier = SpecifierSet()
+        for r in reqs:
+            if isinstance(r, SpecRequirement):
+                specifier &= r.specifier
+        for c in self.constraints.get(name, ()):
+            specifier &= c.specifier
+
+        if explicit:
+            first = explicit[0]
+            if any(e.chosen.url != first.chosen.url or e.version != first.version for e in explicit):
+                return []
+            if not specifier.contains(first.version, prereleases=True):
+                return []
+            if (first.version, first.chosen.url) in bad_keys:
+                return []
+            return [Candidate(name, first.version, extras, first.files, first.chosen, first.direct)]
+
+        releases = self.releases(name)
+        prereleases: bool | None = True if self.options.allow_prereleases else None
+        matching = list(specifier.filter(releases.keys(), prereleases=prereleases))
+        # PEP 592: yanked files are ignored unless the specifier pins a
+        # version (== / ===) that only yanked files satisfy.
+        all_yanked = all(f.is_yanked for v in matching for f in releases[v])
+        pinned = _is_pinned(specifier)
+        out: list[Candidate] = []
+        for version in matching:
+            files = [f for f in releases[version] if not f.is_yanked or (all_yanked and pinned)]
+            if not files:
+                continue
+            cand = self._make_candidate(name, version, files, extras)
+            if cand is None or (cand.version, cand.chosen.url) in bad_keys:
+                continue
+            out.append(cand)
+        out.sort(key=lambda c: self._sort_key(c), reverse=True)
+        preferred = self.options.preferences.get(name)
+        if preferred is not None:
+            out.sort(key=lambda c: c.version != preferred)
+        return list(out)
+
+    def _sort_key(self, c: Candidate) -> tuple[bool, bool, Version]:
+        has_wheel = any(f.kind is DistKind.WHEEL for f in c.files)
+        binary = has_wheel if self.options.policy.prefer_binary else True
+        return (not c.chosen.is_yanked, binary, c.version)
+
+    def is_satisfied_by(self, requirement: Req, candidate: Cand) -> bool:
+        if isinstance(requirement, PythonRequirement):
+            return isinstance(candidate, PythonCandidate) and requirement.specifier.contains(
+                candidate.version, prereleases=True
+            )
+        if not isinstance(candidate, Candidate):
+            return False
+        if isinstance(requirement, ExplicitRequirement):
+            other = requirement.candidate
+            return (other.version, other.chosen.url) == (candidate.version, candidate.chosen.url)
+        # Pre-release filtering happened in find_matches; a candidate that
+        # got there is acceptable to any specifier that contains it.
+        return requirement.specifier.contains(candidate.version, prereleases=True)
+
+    def get_dependencies(self, candidate: Cand) -> list[Req]:
+        if isinstance(candidate, PythonCandidate):
+            return []
+        deps: list[Req] = []
+        if candidate.extras:
+            deps.append(ExplicitRequirement(candidate.base()))
+        meta = self.get_metadata(candidate)
+        if meta.requires_python:
+            try:
+                deps.append(PythonRequirement(SpecifierSet(meta.requires_python)))
+            except ValueError:
+                pass  # pip ignores an invalid Requires-Python too
+        provided = {canonicalize_name(e) for e in meta.provides_extra}
+        # Old metadata may omit Provides-Extra; then trust the markers.
+        wanted_extras = [e for e in candidate.extras if not provided or e in provided]
+        seen: set[str] = set()
+        for line in meta.requires_dist:
+            req = Requirement(line)
+            if not self._marker_applies(req.marker, wanted_extras, candidate.extras):
+                continue
+            sreq = _spec_requirement(req)
+            key = f"{sreq.identifier} {sreq.specifier}"
+            if key in seen:
+                continue
+            seen.add(key)
+            deps.append(sreq)
+        self.source.prefetch(
+            d.name for d in deps if isinstance(d, SpecRequirement)
+        )
+        return deps
+
+    def _marker_applies(
+        self, marker: Marker | None, wanted: Sequence[str], extras: frozenset[str]
+    ) -> bool:
+        if marker is None:
+            # Unconditional dependencies belong to the base candidate only.
+            return not extras
+        if extras:
+            # An extras candidate contributes what its extras add.
+            return any(self.target.evaluate_marker(marker, e) for e in wanted) and not (
+                self.target.evaluate_marker(marker, None)
+            )
+        return self.target.evaluate_marker(marker, None)
+
+    def get_metadata(self, candidate: Candidate) -> CoreMetadata:
+        key = (candidate.name, candidate.version)
+        meta = self.metadata.get(key)
+        if meta is None:
+            meta = self.source.get_metadata(candidate.chosen)
+            if meta.name != candidate.name or (
+                not candidate.direct and meta.version != candidate.version
+            ):
+                raise BundlerError(
+                    f"{candidate.chosen.filename}: metadata says {meta.name} {meta.version},"
+                    f" but the file is listed as {candidate.name} {candidate.version}",
+                    hint="the index serves an inconsistent distribution; report it to its owner",
+                )
+            self.metadata[key] = meta
+        return meta
+
+
+def _is_pinned(specifier: SpecifierSet) -> bool:
+    for s in specifier:
+        if s.operator == "===":
+            return True
+        if s.operator == "==" and not s.version.endswith(".*"):
+            return True
+    return False
+
+
+def _spec_requirement(req: Requirement) -> SpecRequirement:
+    extras = frozenset(canonicalize_name(e) for e in req.extras)
+    text = str(req)
+    if req.marker is not None:
+        text = text.split(";")[0].strip()
+    return SpecRequirement(canonicalize_name(req.name), extras, req.specifier, text)
+
+
+# --- entry point ----------------------------------------------------------------
+
+
+def resolve(
+    roots: Sequence[RootRequirement],
+    constraints: Sequence[RootRequirement],
+    source: PackageSource,
+    target: Target,
+    options: ResolveOptions = ResolveOptions(),
+) -> Resolution:
+    """Resolve ``roots`` for ``target``.  Raises ``ResolutionFailed``."""
+    cons: dict[NormalizedName, list[SpecRequirement]] = defaultdict(list)
+    for c in constraints:
+        if target.evaluate_marker(c.requirement.marker):
+            cons[canonicalize_name(c.requirement.name)].append(_spec_requirement(c.requirement))
+
+    requirements: list[Req] = []
+    root_via: dict[str, list[str]] = defaultdict(list)
+    user_order: dict[str, int] = {}
+    for root in roots:
+        if not target.evaluate_marker(root.requirement.marker):
+            continue
+        sreq = _spec_requirement(root.requirement)
+        req: Req
+        if root.url_file is not None:
+            f = root.url_file
+            cand = Candidate(sreq.name, f.version, frozenset(), (f,), f, direct=True)
+            requirements.append(ExplicitRequirement(cand))
+            if sreq.extras:
+                requirements.append(sreq)
+            req = ExplicitRequirement(cand)
+        else:
+            req = sreq
+            requirements.append(req)
+        user_order.setdefault(sreq.identifier, len(user_order))
+        user_order.setdefault(sreq.name, len(user_order))
+        root_via[sreq.name].append(root.via)
+
+    source.prefetch(_split_identifier(r.identifier)[0] for r in requirements)
+    provider = _Provider(source, target, options, cons, user_order)
+    resolver: resolvelib.Resolver[Req, Cand, str] = resolvelib.Resolver(
+        provider, resolvelib.BaseReporter()
+    )
+    try:
+        result = resolver.resolve(requirements, max_rounds=options.max_rounds)
+    except resolvelib.ResolutionImpossible as err:
+        raise ResolutionFailed(
+            target.name, explain_conflict(err.causes, provider, roots)
+        ) from None
+    except resolvelib.ResolutionTooDeep as err:
+        raise ResolutionFailed(
+            target.name,
+            f"gave up after {err.round_count} rounds of backtracking;"
+            " add tighter requirements or constraints to narrow the search",
+        ) from None
+
+    return _collect(result, provider, target, root_via)
+
+
+def _collect(
+    result: resolvelib.resolvers.Result[Req, Cand, str],
+    provider: _Provider,
+    target: Target,
+    root_via: Mapping[str, list[str]],
+) -> Resolution:
+    by_name: dict[NormalizedName, Candidate] = {}
+    extras: dict[NormalizedName, set[NormalizedName]] = defaultdict(set)
+    for ident, cand in result.mapping.items():
+        if not isinstance(cand, Candidate):
+            continue
+        by_name.setdefault(cand.name, cand.base())
+        extras[cand.name] |= cand.extras
+    parents: dict[NormalizedName, set[str]] = defaultdict(set)
+    for ident in result.graph:
+        if ident is None or ident == PYTHON:
+            continue
+        name, _ = _split_identifier(ident)
+        for child in result.graph.iter_children(ident):
+            if child == PYTHON:
+                continue
+            cname, _ = _split_identifier(child)
+            if cname != name:
+                parents[cname].add(name)
+    packages: dict[NormalizedName, ResolvedPackage] = {}
+    for name, cand in sorted(by_name.items()):
+        via = sorted(parents[name]) + sorted(set(root_via.get(name, [])))
+        meta = provider.metadata.get((name, cand.version))
+        packages[name] = ResolvedPackage(
+            name=name,
+            version=cand.version,
+            files=cand.files,
+            chosen=cand.chosen,
+            via=tuple(via),
+            extras=frozenset(extras[name]),
+            direct=cand.direct,
+            requires_dist=meta.requires_dist if meta else (),
+        )
+    return Resolution(target=target, packages=packages)
+
+
+# --- messages ---------------------------------------------------------------------
+
+
+def explain_conflict(
+    causes: Sequence[RequirementInformation[Req, Cand]],
+    provider: _Provider,
+    roots: Sequence[RootRequirement],
+) -> str:
+    """Render resolvelib's causes like pip: who asked for what."""
+    root_sources = {
+        canonicalize_name(r.requirement.name): r.source for r in roots
+    }
+    lines: list[str] = []
+    idents: list[str] = []
+    for info in causes:
+        req = info.requirement
+        ident = req.identifier
+        if ident not in idents:
+            idents.append(ident)
+        if info.parent is None:
+            name = _split_identifier(ident)[0]
+            where = root_sources.get(name, "the input")
+            lines.append(f"  - the user requested {req!r} ({where})")
+        elif isinstance(req, PythonRequirement):
+            lines.append(
+                f"  - {info.parent!r} requires Python {req.specifier},"
+                f" but the target has Python {provider.target.python_full_version}"
+            )
+        else:
+            lines.append(f"  - {info.parent!r} depends on {req!r}")
+    unique_lines = list(dict.fromkeys(lines))
+    details: list[str] = []
+    for ident in idents:
+        if ident == PYTHON:
+            continue
+        name, _ = _split_identifier(ident)
+        details.extend(_availability(name, provider))
+        for c in provider.constraints.get(name, ()):
+            details.append(f"  - constraint: {c.text}")
+    names = ", ".join(i for i in idents if i != PYTHON) or "Python"
+    text = f"no version of {names} satisfies every requirement:\n" + "\n".join(unique_lines)
+    if details:
+        text += "\n" + "\n".join(dict.fromkeys(details))
+    return text
+
+
+def _availability(name: NormalizedName, provider: _Provider) -> list[str]:
+    try:
+        releases = provider.releases(name)
+    except BundlerError:
+        return []
+    skipped = provider.skipped.get(name, [])
+    out: list[str] = []
+    if releases:
+        versions = ", ".join(str(v) for v in sorted(releases))
+        out.append(f"  - {name} versions usable on {provider.target.name}: {versions}")
+    elif not skipped:
+        out.append(f"  - {name} was not found on any configured index or find-links location")
+    else:
+        out.append(f"  - {name} has no distribution usable on {provider.target.name}")
+    reasons: dict[str, set[str]] = defaultdict(set)
+    for s in skipped:
+        reasons[s.reason].add(str(s.file.version))
+    for reason, versions in sorted(reasons.items()):
+        vs = ", ".join(sorted(versions, key=Version))
+        out.append(f"  - {name} {vs}: skipped, {reason}")
+    return out

@@ -1,0 +1,105 @@
+"""Which files of a release a target may install, and which one it would.
+
+Pure functions over ``IndexFile`` values and a ``Target``; both the
+resolver and the download planner use them, so the two always agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from packaging.utils import NormalizedName
+
+from .filenames import parse_filename
+from .models import DistKind, IndexFile
+from .target import Target
+
+ALL = ":all:"
+
+
+@dataclass(frozen=True)
+class BinaryPolicy:
+    """pip's --only-binary / --no-binary / --prefer-binary, by normalized
+    name or ``:all:``."""
+
+    only_binary: frozenset[str] = field(default_factory=frozenset)
+    no_binary: frozenset[str] = field(default_factory=frozenset)
+    prefer_binary: bool = False
+
+    def allows(self, name: NormalizedName, kind: DistKind) -> bool:
+        if kind is DistKind.WHEEL:
+            return not _applies(self.no_binary, self.only_binary, name)
+        return not _applies(self.only_binary, self.no_binary, name)
+
+
+def _applies(primary: frozenset[str], other: frozenset[str], name: str) -> bool:
+    # A name listed explicitly beats :all: in the opposite option (pip's
+    # FormatControl semantics).
+    if name in primary:
+        return True
+    if name in other:
+        return False
+    return ALL in primary
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """Why a file is not usable on a target (for error messages)."""
+
+    file: IndexFile
+    reason: str
+
+
+def usable_files(
+    files: Iterable[IndexFile],
+    target: Target,
+    policy: BinaryPolicy = BinaryPolicy(),
+) -> tuple[list[IndexFile], list[Skipped]]:
+    """Split files into those the target can install and those it cannot.
+
+    Mirrors pip's LinkEvaluator: wheel tags, Requires-Python from the index
+    (PEP 503 data-requires-python) and the binary policy.  Yanked files are
+    kept; the resolver decides on them (PEP 592).
+    """
+    usable: list[IndexFile] = []
+    skipped: list[Skipped] = []
+    for f in files:
+        if not policy.allows(f.project, f.kind):
+            skipped.append(Skipped(f, f"{f.kind.value}s are disallowed by the binary policy"))
+            continue
+        if f.kind is DistKind.WHEEL:
+            parsed = parse_filename(f.filename)
+            if parsed is None or target.wheel_rank(parsed.tags) is None:
+                skipped.append(Skipped(f, f"no compatible wheel tag for {target.name}"))
+                continue
+        if not target.python_matches(f.requires_python):
+            skipped.append(
+                Skipped(f, f"requires Python {f.requires_python} (target has {target.python_full_version})")
+            )
+            continue
+        usable.append(f)
+    return usable, skipped
+
+
+def file_sort_key(f: IndexFile, target: Target, policy: BinaryPolicy) -> tuple[int, int, int]:
+    """Lower is better: non-yanked first, wheels before sdists, best tag."""
+    if f.kind is DistKind.WHEEL:
+        parsed = parse_filename(f.filename)
+        rank = target.wheel_rank(parsed.tags) if parsed is not None else None
+        kind_rank = 0
+        tag_rank = rank if rank is not None else 1 << 30
+    else:
+        kind_rank = 1
+        tag_rank = 1 << 30
+    return (1 if f.is_yanked else 0, kind_rank, tag_rank)
+
+
+def best_file(
+    files: Sequence[IndexFile], target: Target, policy: BinaryPolicy = BinaryPolicy()
+) -> IndexFile | None:
+    """The file pip would install on ``target`` among ``files`` of one
+    release (files must already be usable)."""
+    if not files:
+        return None
+    return min(files, key=lambda f: (file_sort_key(f, target, policy), f.filename))
