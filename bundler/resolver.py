@@ -9,11 +9,12 @@ Requires-Python is a pseudo package, and conflicts are rendered as
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, Union
+from typing import Protocol
 
 import resolvelib
 from packaging.markers import Marker
@@ -76,11 +77,12 @@ class Candidate:
         return f"{self.identifier}=={self.version}"
 
     def __eq__(self, other: object) -> bool:
-        return (
-            isinstance(other, Candidate)
-            and (self.name, self.version, self.extras, self.chosen.url)
-            == (other.name, other.version, other.extras, other.chosen.url)
-        )
+        return isinstance(other, Candidate) and (
+            self.name,
+            self.version,
+            self.extras,
+            self.chosen.url,
+        ) == (other.name, other.version, other.extras, other.chosen.url)
 
     def __hash__(self) -> int:
         return hash((self.name, self.version, self.extras))
@@ -147,8 +149,8 @@ class PythonRequirement:
         return f"Python {self.specifier}"
 
 
-Req = Union[SpecRequirement, ExplicitRequirement, PythonRequirement]
-Cand = Union[Candidate, PythonCandidate]
+Req = SpecRequirement | ExplicitRequirement | PythonRequirement
+Cand = Candidate | PythonCandidate
 
 
 def _identifier(name: str, extras: frozenset[str]) -> str:
@@ -232,7 +234,10 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
         return self._releases[name]
 
     def _make_candidate(
-        self, name: NormalizedName, version: Version, files: Sequence[IndexFile],
+        self,
+        name: NormalizedName,
+        version: Version,
+        files: Sequence[IndexFile],
         extras: frozenset[NormalizedName],
     ) -> Candidate | None:
         chosen = best_file(files, self.target, self.options.policy)
@@ -316,8 +321,11 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
         if identifier == PYTHON:
             cand = PythonCandidate(self.target.python_version)
             reqs = list(requirements[identifier])
-            ok = all(r.specifier.contains(cand.version, prereleases=True) for r in reqs
-                     if isinstance(r, PythonRequirement))
+            ok = all(
+                r.specifier.contains(cand.version, prereleases=True)
+                for r in reqs
+                if isinstance(r, PythonRequirement)
+            )
             return [cand] if ok else []
 
         name, extras = _split_identifier(identifier)
@@ -341,7 +349,9 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
 
         if explicit:
             first = explicit[0]
-            if any(e.chosen.url != first.chosen.url or e.version != first.version for e in explicit):
+            if any(
+                e.chosen.url != first.chosen.url or e.version != first.version for e in explicit
+            ):
                 return []
             if not specifier.contains(first.version, prereleases=True):
                 return []
@@ -365,7 +375,7 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
             if cand is None or (cand.version, cand.chosen.url) in bad_keys:
                 continue
             out.append(cand)
-        out.sort(key=lambda c: self._sort_key(c), reverse=True)
+        out.sort(key=self._sort_key, reverse=True)
         preferred = self.options.preferences.get(name)
         if preferred is not None:
             out.sort(key=lambda c: c.version != preferred)
@@ -398,10 +408,9 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
             deps.append(ExplicitRequirement(candidate.base()))
         meta = self.get_metadata(candidate)
         if meta.requires_python:
-            try:
+            # pip ignores an invalid Requires-Python too.
+            with contextlib.suppress(ValueError):
                 deps.append(PythonRequirement(SpecifierSet(meta.requires_python)))
-            except ValueError:
-                pass  # pip ignores an invalid Requires-Python too
         provided = {canonicalize_name(e) for e in meta.provides_extra}
         # Old metadata may omit Provides-Extra; then trust the markers.
         wanted_extras = [e for e in candidate.extras if not provided or e in provided]
@@ -416,9 +425,7 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
                 continue
             seen.add(key)
             deps.append(sreq)
-        self.source.prefetch(
-            d.name for d in deps if isinstance(d, SpecRequirement)
-        )
+        self.source.prefetch(d.name for d in deps if isinstance(d, SpecRequirement))
         return deps
 
     def _marker_applies(
@@ -464,7 +471,7 @@ def _spec_requirement(req: Requirement) -> SpecRequirement:
     extras = frozenset(canonicalize_name(e) for e in req.extras)
     text = str(req)
     if req.marker is not None:
-        text = text.split(";")[0].strip()
+        text = text.split(";", maxsplit=1)[0].strip()
     return SpecRequirement(canonicalize_name(req.name), extras, req.specifier, text)
 
 
@@ -514,9 +521,7 @@ def resolve(
     try:
         result = resolver.resolve(requirements, max_rounds=options.max_rounds)
     except resolvelib.ResolutionImpossible as err:
-        raise ResolutionFailed(
-            target.name, explain_conflict(err.causes, provider, roots)
-        ) from None
+        raise ResolutionFailed(target.name, explain_conflict(err.causes, provider, roots)) from None
     except resolvelib.ResolutionTooDeep as err:
         raise ResolutionFailed(
             target.name,
@@ -535,7 +540,7 @@ def _collect(
 ) -> Resolution:
     by_name: dict[NormalizedName, Candidate] = {}
     extras: dict[NormalizedName, set[NormalizedName]] = defaultdict(set)
-    for ident, cand in result.mapping.items():
+    for cand in result.mapping.values():
         if not isinstance(cand, Candidate):
             continue
         by_name.setdefault(cand.name, cand.base())
@@ -577,9 +582,7 @@ def explain_conflict(
     roots: Sequence[RootRequirement],
 ) -> str:
     """Render resolvelib's causes like pip: who asked for what."""
-    root_sources = {
-        canonicalize_name(r.requirement.name): r.source for r in roots
-    }
+    root_sources = {canonicalize_name(r.requirement.name): r.source for r in roots}
     lines: list[str] = []
     idents: list[str] = []
     for info in causes:

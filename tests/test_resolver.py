@@ -1,0 +1,268 @@
+"""The resolver over an in-memory package universe (no sockets)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import pytest
+from packaging.requirements import Requirement
+from packaging.tags import compatible_tags, cpython_tags
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import Version
+
+from bundler.errors import ResolutionFailed
+from bundler.models import CoreMetadata, DistKind, IndexFile, ProjectPage
+from bundler.resolver import ResolveOptions, RootRequirement, resolve
+from bundler.selection import BinaryPolicy
+from bundler.target import Target
+
+
+def make_target(
+    python: str = "3.11.4", sys_platform: str = "linux", machine: str = "x86_64"
+) -> Target:
+    major, minor = (int(x) for x in python.split(".")[:2])
+    plat = {"linux": f"manylinux_2_17_{machine}", "win32": "win_amd64"}[sys_platform]
+    tags = (
+        *cpython_tags((major, minor), platforms=[plat]),
+        *compatible_tags((major, minor), platforms=[plat]),
+    )
+    env = {
+        "implementation_name": "cpython",
+        "implementation_version": python,
+        "os_name": "nt" if sys_platform == "win32" else "posix",
+        "platform_machine": machine,
+        "platform_release": "",
+        "platform_system": "Windows" if sys_platform == "win32" else "Linux",
+        "platform_version": "",
+        "python_full_version": python,
+        "platform_python_implementation": "CPython",
+        "python_version": f"{major}.{minor}",
+        "sys_platform": sys_platform,
+    }
+    return Target(f"cp{major}{minor}-{sys_platform}", python, env, tuple(tags))
+
+
+@dataclass
+class Release:
+    requires: tuple[str, ...] = ()
+    requires_python: str | None = None
+    tags: tuple[str, ...] = ("py3-none-any",)
+    sdist: bool = False
+    yanked: str | None = None
+    extras: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+class FakeSource:
+    """An index in memory: {name: {version: Release}}."""
+
+    def __init__(self, universe: Mapping[str, Mapping[str, Release]]) -> None:
+        self.universe = universe
+        self.metadata_calls: list[str] = []
+
+    def get_project(self, name: NormalizedName) -> ProjectPage:
+        files: list[IndexFile] = []
+        for version, rel in self.universe.get(name, {}).items():
+            stem = f"{name.replace('-', '_')}-{version}"
+            names = [(f"{stem}-{t}.whl", DistKind.WHEEL) for t in rel.tags]
+            if rel.sdist:
+                names.append((f"{stem}.tar.gz", DistKind.SDIST))
+            for fn, kind in names:
+                files.append(
+                    IndexFile(
+                        filename=fn,
+                        url=f"https://example.invalid/{fn}",
+                        project=name,
+                        version=Version(version),
+                        kind=kind,
+                        hashes={"sha256": "0" * 64},
+                        requires_python=rel.requires_python,
+                        yanked=rel.yanked,
+                    )
+                )
+        return ProjectPage(name, tuple(files))
+
+    def get_metadata(self, file: IndexFile) -> CoreMetadata:
+        self.metadata_calls.append(file.filename)
+        rel = self.universe[file.project][str(file.version)]
+        requires = list(rel.requires)
+        for extra, reqs in rel.extras.items():
+            requires += [f'{r} ; extra == "{extra}"' for r in reqs]
+        return CoreMetadata(
+            name=file.project,
+            version=file.version,
+            requires_dist=tuple(requires),
+            requires_python=rel.requires_python,
+            provides_extra=tuple(rel.extras),
+        )
+
+    def prefetch(self, names: Iterable[NormalizedName]) -> None:
+        pass
+
+
+def roots(*reqs: str) -> list[RootRequirement]:
+    return [RootRequirement(Requirement(r), f"requirements.in:{i + 1}", "-r requirements.in") for i, r in enumerate(reqs)]
+
+
+def pins(universe: Mapping[str, Mapping[str, Release]], *reqs: str, target: Target | None = None,
+         constraints: tuple[str, ...] = (), **opts: object) -> dict[str, str]:
+    res = resolve(
+        roots(*reqs),
+        roots(*constraints),
+        FakeSource(universe),
+        target or make_target(),
+        ResolveOptions(**opts),  # type: ignore[arg-type]
+    )
+    return {n: str(p.version) for n, p in res.packages.items()}
+
+
+def test_transitive_newest_versions() -> None:
+    u = {
+        "app": {"1.0": Release(("lib>=1",)), "2.0": Release(("lib>=2",))},
+        "lib": {"1.0": Release(), "2.0": Release(), "2.1": Release()},
+    }
+    assert pins(u, "app") == {"app": "2.0", "lib": "2.1"}
+
+
+def test_backtracks_to_satisfy_conflict() -> None:
+    u = {
+        "app": {"1.0": Release(("lib<2",)), "2.0": Release(("lib<2", "tool>=3"))},
+        "tool": {"3.0": Release(("lib>=2",))},
+        "lib": {"1.0": Release(), "2.0": Release()},
+    }
+    assert pins(u, "app") == {"app": "1.0", "lib": "1.0"}
+
+
+def test_impossible_renders_chain() -> None:
+    u = {
+        "app": {"1.0": Release(("lib<2",))},
+        "tool": {"3.1": Release(("lib>=2.1",))},
+        "lib": {"1.0": Release(), "2.1": Release()},
+    }
+    with pytest.raises(ResolutionFailed) as info:
+        pins(u, "app", "tool")
+    text = str(info.value)
+    assert "app==1.0 depends on lib<2" in text
+    assert "tool==3.1 depends on lib>=2.1" in text
+    assert info.value.exit_code == 1
+
+
+def test_missing_package_is_named() -> None:
+    with pytest.raises(ResolutionFailed) as info:
+        pins({"app": {"1.0": Release(("ghost",))}}, "app")
+    assert "ghost was not found" in str(info.value)
+
+
+def test_requires_python_from_index_and_metadata() -> None:
+    u = {
+        "lib": {
+            "1.0": Release(),
+            "2.0": Release(requires_python=">=3.12"),
+        }
+    }
+    assert pins(u, "lib", target=make_target("3.11.4")) == {"lib": "1.0"}
+    assert pins(u, "lib", target=make_target("3.12.1")) == {"lib": "2.0"}
+
+
+def test_requires_python_only_in_metadata_backtracks() -> None:
+    class NoIndexRP(FakeSource):
+        def get_project(self, name: NormalizedName) -> ProjectPage:
+            page = super().get_project(name)
+            return ProjectPage(name, tuple(
+                IndexFile(**{**f.__dict__, "requires_python": None}) for f in page.files
+            ))
+
+    u = {"lib": {"1.0": Release(), "2.0": Release(requires_python=">=3.12")}}
+    res = resolve(roots("lib"), [], NoIndexRP(u), make_target("3.11.4"))
+    assert str(res.packages[canonicalize_name("lib")].version) == "1.0"
+
+
+def test_yanked_skipped_unless_pinned() -> None:
+    u = {"lib": {"1.0": Release(), "2.0": Release(yanked="broken")}}
+    assert pins(u, "lib") == {"lib": "1.0"}
+    assert pins(u, "lib==2.0") == {"lib": "2.0"}
+
+
+def test_yanked_range_does_not_select_yanked() -> None:
+    u = {"lib": {"1.0": Release(), "2.0": Release(yanked="")}}
+    with pytest.raises(ResolutionFailed):
+        pins(u, "lib>=2")
+
+
+def test_prereleases_only_when_needed_or_allowed() -> None:
+    u = {"lib": {"1.0": Release(), "2.0b1": Release()}}
+    assert pins(u, "lib") == {"lib": "1.0"}
+    assert pins(u, "lib", allow_prereleases=True) == {"lib": "2.0b1"}
+    assert pins(u, "lib>=2.0b1") == {"lib": "2.0b1"}
+    only_pre = {"lib": {"2.0b1": Release()}}
+    assert pins(only_pre, "lib") == {"lib": "2.0b1"}
+
+
+def test_extras_and_markers_for_target() -> None:
+    u = {
+        "app": {
+            "1.0": Release(
+                requires=('colorama ; sys_platform == "win32"', 'tomli ; python_version < "3.11"'),
+                extras={"redis": ("redis>=4",)},
+            )
+        },
+        "colorama": {"0.4": Release()},
+        "tomli": {"2.0": Release()},
+        "redis": {"5.0": Release()},
+    }
+    assert pins(u, "app") == {"app": "1.0"}
+    assert pins(u, "app[redis]") == {"app": "1.0", "redis": "5.0"}
+    assert pins(u, "app", target=make_target(sys_platform="win32")) == {"app": "1.0", "colorama": "0.4"}
+    assert pins(u, "app", target=make_target("3.10.9")) == {"app": "1.0", "tomli": "2.0"}
+
+
+def test_extra_not_provided_installs_base() -> None:
+    u = {"app": {"1.0": Release()}}
+    assert pins(u, "app[nope]") == {"app": "1.0"}
+
+
+def test_constraints_limit_but_do_not_add() -> None:
+    u = {"lib": {"1.0": Release(), "2.0": Release()}, "other": {"1.0": Release()}}
+    assert pins(u, "lib", constraints=("lib<2", "other==1.0")) == {"lib": "1.0"}
+
+
+def test_preferences_keep_existing_pin() -> None:
+    u = {"lib": {"1.0": Release(), "2.0": Release()}}
+    assert pins(u, "lib", preferences={canonicalize_name("lib"): Version("1.0")}) == {"lib": "1.0"}
+    # A preference that no longer fits is dropped.
+    assert pins(u, "lib>=2", preferences={canonicalize_name("lib"): Version("1.0")}) == {"lib": "2.0"}
+
+
+def test_platform_wheels_and_sdist_fallback() -> None:
+    u = {
+        "native": {
+            "1.0": Release(tags=("cp311-cp311-manylinux_2_17_x86_64",), sdist=True),
+        }
+    }
+    linux = resolve(roots("native"), [], FakeSource(u), make_target())
+    assert linux.packages[canonicalize_name("native")].chosen.kind is DistKind.WHEEL
+    win = resolve(roots("native"), [], FakeSource(u), make_target(sys_platform="win32"))
+    assert win.packages[canonicalize_name("native")].chosen.kind is DistKind.SDIST
+
+
+def test_no_usable_distribution_names_target() -> None:
+    u = {"native": {"1.0": Release(tags=("cp311-cp311-manylinux_2_17_x86_64",))}}
+    with pytest.raises(ResolutionFailed) as info:
+        pins(u, "native", target=make_target(sys_platform="win32"))
+    text = str(info.value)
+    assert "cp311-win32" in text
+    assert "no compatible wheel tag" in text
+
+
+def test_only_binary_policy_refuses_sdist() -> None:
+    u = {"lib": {"1.0": Release(tags=(), sdist=True)}}
+    assert pins(u, "lib") == {"lib": "1.0"}
+    with pytest.raises(ResolutionFailed):
+        pins(u, "lib", policy=BinaryPolicy(only_binary=frozenset({":all:"})))
+
+
+def test_via_records_parents() -> None:
+    u = {"app": {"1.0": Release(("lib",))}, "lib": {"1.0": Release()}}
+    res = resolve(roots("app"), [], FakeSource(u), make_target())
+    assert res.packages[canonicalize_name("lib")].via == ("app",)
+    assert res.packages[canonicalize_name("app")].via == ("-r requirements.in",)
