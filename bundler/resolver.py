@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -319,14 +319,13 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
         incompatibilities: Mapping[str, Iterator[Cand]],
     ) -> list[Cand]:
         if identifier == PYTHON:
-            cand = PythonCandidate(self.target.python_version)
-            reqs = list(requirements[identifier])
+            pycand = PythonCandidate(self.target.python_version)
             ok = all(
-                r.specifier.contains(cand.version, prereleases=True)
-                for r in reqs
+                r.specifier.contains(pycand.version, prereleases=True)
+                for r in requirements[identifier]
                 if isinstance(r, PythonRequirement)
             )
-            return [cand] if ok else []
+            return [pycand] if ok else []
 
         name, extras = _split_identifier(identifier)
         reqs: list[Req] = list(requirements[identifier])
@@ -366,22 +365,24 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
         # version (== / ===) that only yanked files satisfy.
         all_yanked = all(f.is_yanked for v in matching for f in releases[v])
         pinned = _is_pinned(specifier)
-        out: list[Candidate] = []
+        out: list[Cand] = []
         for version in matching:
             files = [f for f in releases[version] if not f.is_yanked or (all_yanked and pinned)]
             if not files:
                 continue
-            cand = self._make_candidate(name, version, files, extras)
-            if cand is None or (cand.version, cand.chosen.url) in bad_keys:
+            made = self._make_candidate(name, version, files, extras)
+            if made is None or (made.version, made.chosen.url) in bad_keys:
                 continue
-            out.append(cand)
+            out.append(made)
         out.sort(key=self._sort_key, reverse=True)
         preferred = self.options.preferences.get(name)
         if preferred is not None:
             out.sort(key=lambda c: c.version != preferred)
         return list(out)
 
-    def _sort_key(self, c: Candidate) -> tuple[bool, bool, Version]:
+    def _sort_key(self, c: Cand) -> tuple[bool, bool, Version]:
+        if isinstance(c, PythonCandidate):
+            return (True, True, c.version)
         has_wheel = any(f.kind is DistKind.WHEEL for f in c.files)
         binary = has_wheel if self.options.policy.prefer_binary else True
         return (not c.chosen.is_yanked, binary, c.version)
@@ -551,7 +552,7 @@ def _collect(
             continue
         name, _ = _split_identifier(ident)
         for child in result.graph.iter_children(ident):
-            if child == PYTHON:
+            if child is None or child == PYTHON:
                 continue
             cname, _ = _split_identifier(child)
             if cname != name:
@@ -577,7 +578,7 @@ def _collect(
 
 
 def explain_conflict(
-    causes: Sequence[RequirementInformation[Req, Cand]],
+    causes: Collection[RequirementInformation[Req, Cand]],
     provider: _Provider,
     roots: Sequence[RootRequirement],
 ) -> str:
@@ -634,7 +635,7 @@ def _availability(name: NormalizedName, provider: _Provider) -> list[str]:
     reasons: dict[str, set[str]] = defaultdict(set)
     for s in skipped:
         reasons[s.reason].add(str(s.file.version))
-    for reason, versions in sorted(reasons.items()):
-        vs = ", ".join(sorted(versions, key=Version))
-        out.append(f"  - {name} {vs}: skipped, {reason}")
+    for reason, found in sorted(reasons.items()):
+        listed = ", ".join(sorted(found, key=Version))
+        out.append(f"  - {name} {listed}: skipped, {reason}")
     return out

@@ -9,6 +9,7 @@ interpreter.
 from __future__ import annotations
 
 import platform
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,8 +17,10 @@ from functools import cached_property
 
 from packaging.markers import Marker, default_environment
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.tags import Tag, sys_tags
-from packaging.version import Version
+from packaging.tags import Tag, compatible_tags, cpython_tags, mac_platforms, sys_tags
+from packaging.version import InvalidVersion, Version
+
+from .errors import UsageError
 
 
 @dataclass(frozen=True)
@@ -88,16 +91,174 @@ class Target:
 
 def host_target() -> Target:
     """The running interpreter as a Target (the default target)."""
-    env = dict(default_environment())
+    env: dict[str, str] = {k: str(v) for k, v in default_environment().items()}
     impl = sys.implementation.name
     short = {"cpython": "cp", "pypy": "pp"}.get(impl, impl)
-    machine = platform.machine().lower() or "unknown"
-    name = f"{short}{sys.version_info.major}{sys.version_info.minor}-{sys.platform}-{machine}"
+    tags = tuple(sys_tags())
+    # The most specific platform tag names the host (e.g. manylinux_2_36_x86_64).
+    plats = [t.platform for t in tags if t.platform != "any"]
+    # packaging ranks linux_<arch> (local builds) first; name by the
+    # portable tag when there is one.
+    plat = next((p for p in plats if not p.startswith("linux_")), None) or (
+        plats[0] if plats else platform.machine().lower()
+    )
+    name = f"{short}{sys.version_info.major}{sys.version_info.minor}-{plat}"
     return Target(
         name=name,
         python_full_version=env["python_full_version"],
         environment=env,
-        tags=tuple(sys_tags()),
+        tags=tags,
+        platforms=(plat,),
         implementation=short,
         is_host=True,
     )
+
+
+# --- foreign targets ------------------------------------------------------------
+
+# Friendly platform names and the wheel platform tag each stands for.
+PLATFORM_ALIASES: Mapping[str, str] = {
+    "linux": "manylinux_2_28_x86_64",
+    "linux-x86_64": "manylinux_2_28_x86_64",
+    "linux-aarch64": "manylinux_2_28_aarch64",
+    "linux-arm64": "manylinux_2_28_aarch64",
+    "musllinux": "musllinux_1_2_x86_64",
+    "macos": "macosx_11_0_arm64",
+    "macos-arm64": "macosx_11_0_arm64",
+    "macos-x86_64": "macosx_10_13_x86_64",
+    "windows": "win_amd64",
+    "windows-amd64": "win_amd64",
+    "windows-arm64": "win_arm64",
+    "windows-x86": "win32",
+}
+
+# Legacy manylinux names (PEP 513/571/599) and their PEP 600 equivalents.
+_LEGACY_MANYLINUX = {"manylinux1": (2, 5), "manylinux2010": (2, 12), "manylinux2014": (2, 17)}
+_MANYLINUX = re.compile(r"^manylinux_(\d+)_(\d+)_(\w+)$")
+_LEGACY = re.compile(r"^(manylinux1|manylinux2010|manylinux2014)_(\w+)$")
+_MUSL = re.compile(r"^musllinux_(\d+)_(\d+)_(\w+)$")
+_MACOS = re.compile(r"^macosx_(\d+)_(\d+)_(\w+)$")
+_WINDOWS = {"win_amd64": "AMD64", "win_arm64": "ARM64", "win32": "x86"}
+_LINUX_ARCHES = {"x86_64", "aarch64", "i686", "armv7l", "ppc64le", "s390x", "riscv64"}
+_MAC_ARCHES = {"x86_64", "arm64", "universal2"}
+
+PLATFORM_FORMS = (
+    "manylinux_2_28_x86_64, manylinux2014_aarch64, musllinux_1_2_x86_64,"
+    " macosx_11_0_arm64, win_amd64, win_arm64, win32, linux_x86_64, or an alias: "
+    + ", ".join(sorted(PLATFORM_ALIASES))
+)
+
+
+def _linux_ladder(kind: str, major: int, minor: int, arch: str) -> list[str]:
+    """PEP 600/656: every glibc/musl level from the target's down to the
+    oldest, newest first, with the legacy manylinux aliases."""
+    out: list[str] = []
+    floor = 5 if kind == "manylinux" else 1
+    for y in range(minor, floor - 1, -1):
+        out.append(f"{kind}_{major}_{y}_{arch}")
+        if kind == "manylinux":
+            for legacy, level in _LEGACY_MANYLINUX.items():
+                if level == (major, y) and not (
+                    legacy == "manylinux1" and arch not in ("x86_64", "i686")
+                ):
+                    out.append(f"{legacy}_{arch}")
+    out.append(f"linux_{arch}")
+    return out
+
+
+def _platform_info(plat: str) -> tuple[list[str], dict[str, str]]:
+    """Platform tags (best first) and marker variables for a platform tag."""
+    plat = PLATFORM_ALIASES.get(plat.lower(), plat)
+    if m := _LEGACY.match(plat):
+        major, minor = _LEGACY_MANYLINUX[m[1]]
+        plat = f"manylinux_{major}_{minor}_{m[2]}"
+    if (m := _MANYLINUX.match(plat)) and m[3] in _LINUX_ARCHES:
+        return _linux_ladder("manylinux", int(m[1]), int(m[2]), m[3]), _linux_env(m[3])
+    if (m := _MUSL.match(plat)) and m[3] in _LINUX_ARCHES:
+        return _linux_ladder("musllinux", int(m[1]), int(m[2]), m[3]), _linux_env(m[3])
+    if plat.startswith("linux_") and plat[6:] in _LINUX_ARCHES:
+        return [plat], _linux_env(plat[6:])
+    if (m := _MACOS.match(plat)) and m[3] in _MAC_ARCHES:
+        arch = "arm64" if m[3] == "universal2" else m[3]
+        plats = list(mac_platforms((int(m[1]), int(m[2])), arch))
+        env = {
+            "sys_platform": "darwin",
+            "platform_system": "Darwin",
+            "os_name": "posix",
+            "platform_machine": arch,
+        }
+        return plats, env
+    if plat in _WINDOWS:
+        env = {
+            "sys_platform": "win32",
+            "platform_system": "Windows",
+            "os_name": "nt",
+            "platform_machine": _WINDOWS[plat],
+        }
+        return [plat], env
+    raise UsageError(f"unknown platform {plat!r}", hint=f"valid forms: {PLATFORM_FORMS}")
+
+
+def _linux_env(arch: str) -> dict[str, str]:
+    return {
+        "sys_platform": "linux",
+        "platform_system": "Linux",
+        "os_name": "posix",
+        "platform_machine": arch,
+    }
+
+
+def parse_python_version(text: str) -> str:
+    """'3.11' -> '3.11.0', '3.11.4' kept; anything else is a usage error."""
+    try:
+        v = Version(text)
+    except InvalidVersion:
+        v = None
+    if v is None or v.major != 3 or len(v.release) not in (2, 3) or v.pre or v.dev or v.local:
+        raise UsageError(f"invalid Python version {text!r}", hint="use a form like 3.11 or 3.12.4")
+    release = (*v.release, 0) if len(v.release) == 2 else v.release
+    return ".".join(str(x) for x in release)
+
+
+def make_target(python_version: str, platform_tag: str) -> Target:
+    """A CPython target for a Python version and a wheel platform tag (or
+    alias), never looking at the host."""
+    full = parse_python_version(python_version)
+    plats, plat_env = _platform_info(platform_tag)
+    major, minor = (int(x) for x in full.split(".")[:2])
+    abi = f"cp{major}{minor}"
+    tags = (
+        *cpython_tags((major, minor), abis=[abi], platforms=plats),
+        *compatible_tags((major, minor), interpreter=abi, platforms=plats),
+    )
+    env: dict[str, str] = {
+        "implementation_name": "cpython",
+        "implementation_version": full,
+        "platform_python_implementation": "CPython",
+        "platform_release": "",
+        "platform_version": "",
+        "python_full_version": full,
+        "python_version": f"{major}.{minor}",
+        **plat_env,
+    }
+    return Target(
+        name=f"{abi}-{plats[0]}",
+        python_full_version=full,
+        environment=env,
+        tags=tuple(tags),
+        platforms=(plats[0],),
+    )
+
+
+def target_from_name(name: str) -> Target:
+    """Rebuild a target from its name (``cp311-manylinux_2_28_x86_64``);
+    the host's own name gives the host target."""
+    host = host_target()
+    if name == host.name:
+        return host
+    m = re.match(r"^cp(3)(\d+)-(.+)$", name)
+    if m is None:
+        raise UsageError(
+            f"unknown target {name!r}", hint="targets look like cp311-manylinux_2_28_x86_64"
+        )
+    return make_target(f"{m[1]}.{m[2]}", m[3])
