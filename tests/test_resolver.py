@@ -101,11 +101,19 @@ class FakeSource:
 
 
 def roots(*reqs: str) -> list[RootRequirement]:
-    return [RootRequirement(Requirement(r), f"requirements.in:{i + 1}", "-r requirements.in") for i, r in enumerate(reqs)]
+    return [
+        RootRequirement(Requirement(r), f"requirements.in:{i + 1}", "-r requirements.in")
+        for i, r in enumerate(reqs)
+    ]
 
 
-def pins(universe: Mapping[str, Mapping[str, Release]], *reqs: str, target: Target | None = None,
-         constraints: tuple[str, ...] = (), **opts: object) -> dict[str, str]:
+def pins(
+    universe: Mapping[str, Mapping[str, Release]],
+    *reqs: str,
+    target: Target | None = None,
+    constraints: tuple[str, ...] = (),
+    **opts: object,
+) -> dict[str, str]:
     res = resolve(
         roots(*reqs),
         roots(*constraints),
@@ -168,9 +176,10 @@ def test_requires_python_only_in_metadata_backtracks() -> None:
     class NoIndexRP(FakeSource):
         def get_project(self, name: NormalizedName) -> ProjectPage:
             page = super().get_project(name)
-            return ProjectPage(name, tuple(
-                IndexFile(**{**f.__dict__, "requires_python": None}) for f in page.files
-            ))
+            return ProjectPage(
+                name,
+                tuple(IndexFile(**{**f.__dict__, "requires_python": None}) for f in page.files),
+            )
 
     u = {"lib": {"1.0": Release(), "2.0": Release(requires_python=">=3.12")}}
     res = resolve(roots("lib"), [], NoIndexRP(u), make_target("3.11.4"))
@@ -212,7 +221,10 @@ def test_extras_and_markers_for_target() -> None:
     }
     assert pins(u, "app") == {"app": "1.0"}
     assert pins(u, "app[redis]") == {"app": "1.0", "redis": "5.0"}
-    assert pins(u, "app", target=make_target(sys_platform="win32")) == {"app": "1.0", "colorama": "0.4"}
+    assert pins(u, "app", target=make_target(sys_platform="win32")) == {
+        "app": "1.0",
+        "colorama": "0.4",
+    }
     assert pins(u, "app", target=make_target("3.10.9")) == {"app": "1.0", "tomli": "2.0"}
 
 
@@ -230,7 +242,9 @@ def test_preferences_keep_existing_pin() -> None:
     u = {"lib": {"1.0": Release(), "2.0": Release()}}
     assert pins(u, "lib", preferences={canonicalize_name("lib"): Version("1.0")}) == {"lib": "1.0"}
     # A preference that no longer fits is dropped.
-    assert pins(u, "lib>=2", preferences={canonicalize_name("lib"): Version("1.0")}) == {"lib": "2.0"}
+    assert pins(u, "lib>=2", preferences={canonicalize_name("lib"): Version("1.0")}) == {
+        "lib": "2.0"
+    }
 
 
 def test_platform_wheels_and_sdist_fallback() -> None:

@@ -1,0 +1,108 @@
+"""Targets are built for the environment they describe, never the host."""
+
+from __future__ import annotations
+
+import pytest
+from packaging.markers import Marker
+from packaging.tags import Tag
+
+from bundler.errors import UsageError
+from bundler.target import host_target, make_target, parse_python_version, target_from_name
+
+
+def platforms(t: object) -> list[str]:
+    return list(dict.fromkeys(tag.platform for tag in t.tags))  # type: ignore[attr-defined]
+
+
+def test_manylinux_ladder_has_every_level_and_legacy_aliases() -> None:
+    t = make_target("3.11", "manylinux_2_28_x86_64")
+    plats = platforms(t)
+    assert plats[0] == "manylinux_2_28_x86_64"
+    for expected in (
+        "manylinux_2_17_x86_64",
+        "manylinux2014_x86_64",
+        "manylinux2010_x86_64",
+        "manylinux1_x86_64",
+        "manylinux_2_5_x86_64",
+        "linux_x86_64",
+    ):
+        assert expected in plats
+    assert "manylinux_2_29_x86_64" not in plats
+    assert plats.index("manylinux_2_28_x86_64") < plats.index("manylinux_2_17_x86_64")
+    assert Tag("cp311", "abi3", "manylinux2014_x86_64") in t.tags
+    assert Tag("py3", "none", "any") in t.tags
+    assert Tag("cp312", "cp312", "manylinux_2_17_x86_64") not in t.tags
+
+
+def test_legacy_name_and_aarch64_has_no_manylinux1() -> None:
+    plats = platforms(make_target("3.12", "manylinux2014_aarch64"))
+    assert plats[0] == "manylinux_2_17_aarch64"
+    assert "manylinux2014_aarch64" in plats
+    assert "manylinux1_aarch64" not in plats
+
+
+@pytest.mark.parametrize(
+    ("platform", "sys_platform", "system", "os_name", "machine"),
+    [
+        ("windows", "win32", "Windows", "nt", "AMD64"),
+        ("win_arm64", "win32", "Windows", "nt", "ARM64"),
+        ("linux-aarch64", "linux", "Linux", "posix", "aarch64"),
+        ("macos", "darwin", "Darwin", "posix", "arm64"),
+        ("macosx_10_13_x86_64", "darwin", "Darwin", "posix", "x86_64"),
+        ("musllinux_1_2_x86_64", "linux", "Linux", "posix", "x86_64"),
+    ],
+)
+def test_marker_environment_per_platform(
+    platform: str, sys_platform: str, system: str, os_name: str, machine: str
+) -> None:
+    t = make_target("3.10", platform)
+    env = t.environment
+    assert (
+        env["sys_platform"],
+        env["platform_system"],
+        env["os_name"],
+        env["platform_machine"],
+    ) == (sys_platform, system, os_name, machine)
+    assert env["python_version"] == "3.10"
+    assert env["python_full_version"] == "3.10.0"
+    assert t.evaluate_marker(
+        Marker(f'sys_platform == "{sys_platform}" and python_version < "3.11"')
+    )
+    assert not t.evaluate_marker(Marker('python_version >= "3.11"'))
+
+
+def test_macos_ladder_includes_older_versions_and_universal2() -> None:
+    plats = platforms(make_target("3.12", "macosx_11_0_arm64"))
+    assert "macosx_11_0_universal2" in plats
+    assert "macosx_11_0_arm64" in plats
+    assert "macosx_12_0_arm64" not in plats
+
+
+def test_requires_python_uses_target_version() -> None:
+    t = make_target("3.9.21", "linux")
+    assert t.python_matches(">=3.9")
+    assert not t.python_matches(">=3.10")
+    assert t.python_matches("garbage")  # unparsable is ignored, as pip does
+
+
+@pytest.mark.parametrize("bad", ["solaris", "manylinux_2_28_sparc", "macosx_11_0_ppc"])
+def test_unknown_platform_is_usage_error_listing_forms(bad: str) -> None:
+    with pytest.raises(UsageError) as info:
+        make_target("3.11", bad)
+    assert info.value.exit_code == 2
+    assert "win_amd64" in str(info.value)
+
+
+@pytest.mark.parametrize("bad", ["2.7", "3", "three", "3.11.0rc1", "3.11.2.1"])
+def test_bad_python_version(bad: str) -> None:
+    with pytest.raises(UsageError):
+        parse_python_version(bad)
+
+
+def test_target_names_round_trip() -> None:
+    for plat in ("linux", "windows", "macos", "manylinux2014_aarch64"):
+        t = make_target("3.12", plat)
+        again = target_from_name(t.name)
+        assert again.name == t.name
+        assert again.tags == t.tags
+    assert target_from_name(host_target().name).is_host
