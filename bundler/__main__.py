@@ -30,7 +30,8 @@ from .errors import BundlerError, UsageError
 from .models import Manifest
 from .reporting import Reporter
 from .selection import BinaryPolicy
-from .target import Target, host_target
+from .config import Config, find_config, load_config
+from .target import Target, host_target, make_target, target_from_name
 from .verify import VerifyReport, report_to_json
 
 EXAMPLES = {
@@ -122,27 +123,71 @@ def _add_index_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("package sources (override those in requirements files)")
     g.add_argument("-i", "--index-url", help="base URL of a PEP 503 index (default PyPI)")
     g.add_argument("--extra-index-url", action="append", default=[], help="more index URLs")
-    g.add_argument("-f", "--find-links", action="append", default=[], help="a directory or page of distributions")
+    g.add_argument(
+        "-f",
+        "--find-links",
+        action="append",
+        default=[],
+        help="a directory or page of distributions",
+    )
     g.add_argument("--no-index", action="store_true", help="ignore indexes; use --find-links only")
+
+
+def _add_target_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("targets (the cross product of versions and platforms; default: this interpreter)")
+    g.add_argument("--python-version", action="append", default=[], metavar="X.Y", help="a target Python version (repeatable)")
+    g.add_argument("--platform", action="append", default=[], metavar="TAG", help="a target platform: wheel platform tag or alias (repeatable)")
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("general")
+    g.add_argument("--config", type=Path, help="configuration file (default: ./bundle.toml or [tool.bundle] in ./pyproject.toml)")
     g.add_argument("-q", "--quiet", action="store_true", help="print only errors and the result")
-    g.add_argument("--cache-dir", type=Path, help="HTTP and content cache (default ~/.cache/bundler or $BUNDLER_CACHE_DIR)")
+    g.add_argument(
+        "--cache-dir",
+        type=Path,
+        help="HTTP and content cache (default ~/.cache/bundler or $BUNDLER_CACHE_DIR)",
+    )
     g.add_argument("--offline", action="store_true", help="use only the cache; make no request")
-    g.add_argument("--workers", type=int, default=8, help="parallel network requests (default 8)")
-    g.add_argument("--json", metavar="FILE", help="also write a machine-readable result to FILE ('-' for stdout)")
+    g.add_argument("--workers", type=int, help="parallel network requests (default 8)")
+    g.add_argument(
+        "--json",
+        metavar="FILE",
+        help="also write a machine-readable result to FILE ('-' for stdout)",
+    )
 
 
 def _add_lock_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("resolution")
     g.add_argument("--pre", action="store_true", help="allow pre-releases")
-    g.add_argument("-U", "--upgrade", action="store_true", help="ignore the pins of an existing output file")
-    g.add_argument("-P", "--upgrade-package", action="append", default=[], metavar="NAME", help="upgrade only NAME")
-    g.add_argument("--only-binary", action="append", default=[], metavar="NAMES", help="wheels only (:all:, :none: or names)")
-    g.add_argument("--no-binary", action="append", default=[], metavar="NAMES", help="sdists only (:all:, :none: or names)")
-    g.add_argument("--prefer-binary", action="store_true", help="prefer an older wheel over a newer sdist")
+    g.add_argument(
+        "-U", "--upgrade", action="store_true", help="ignore the pins of an existing output file"
+    )
+    g.add_argument(
+        "-P",
+        "--upgrade-package",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="upgrade only NAME",
+    )
+    g.add_argument(
+        "--only-binary",
+        action="append",
+        default=[],
+        metavar="NAMES",
+        help="wheels only (:all:, :none: or names)",
+    )
+    g.add_argument(
+        "--no-binary",
+        action="append",
+        default=[],
+        metavar="NAMES",
+        help="sdists only (:all:, :none: or names)",
+    )
+    g.add_argument(
+        "--prefer-binary", action="store_true", help="prefer an older wheel over a newer sdist"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -158,26 +203,39 @@ def build_parser() -> argparse.ArgumentParser:
 
     def command(name: str, help_: str) -> argparse.ArgumentParser:
         return sub.add_parser(
-            name, help=help_, description=help_, epilog=EXAMPLES[name],
+            name,
+            help=help_,
+            description=help_,
+            epilog=EXAMPLES[name],
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
 
     p = command("lock", "resolve requirements for every target and write a hashed lock")
     p.add_argument("requirements", nargs="+", type=Path, help="requirements.in file(s)")
-    p.add_argument("-o", "--output-file", type=Path, help="lock file to write (default: requirements.txt next to the input)")
+    p.add_argument(
+        "-o",
+        "--output-file",
+        type=Path,
+        help="lock file to write (default: requirements.txt next to the input)",
+    )
     _add_lock_options(p)
+    _add_target_options(p)
     _add_index_options(p)
     _add_common(p)
 
     p = command("download", "fetch every artifact a lock needs into a bundle directory")
-    p.add_argument("lock", type=Path, help="a hashed requirements.txt (bundle lock, pip-compile, uv)")
+    p.add_argument(
+        "lock", type=Path, help="a hashed requirements.txt (bundle lock, pip-compile, uv)"
+    )
     p.add_argument("-o", "--output", type=Path, required=True, help="bundle directory")
+    _add_target_options(p)
     _add_index_options(p)
     _add_common(p)
 
     p = command("verify", "prove that a bundle alone satisfies its lock (the gate)")
     p.add_argument("bundle", type=Path, help="bundle directory")
     p.add_argument("--no-install", action="store_true", help="skip the live pip install check")
+    _add_target_options(p)
     _add_common(p)
 
     p = command("build", "lock, download and verify in one step")
@@ -185,6 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, required=True, help="bundle directory")
     p.add_argument("--no-install", action="store_true", help="skip the live pip install check")
     _add_lock_options(p)
+    _add_target_options(p)
     _add_index_options(p)
     _add_common(p)
     return parser
@@ -193,8 +252,58 @@ def build_parser() -> argparse.ArgumentParser:
 # --- commands -----------------------------------------------------------------------
 
 
-def _targets(args: argparse.Namespace) -> list[Target]:
-    return [host_target()]
+def _config(args: argparse.Namespace) -> Config:
+    path: Path | None = args.config
+    if path is None:
+        path = find_config(Path.cwd())
+    elif not path.is_file():
+        raise UsageError(f"{path}: no such configuration file")
+    return load_config(path) if path is not None else Config()
+
+
+def _merge_config(args: argparse.Namespace) -> None:
+    """Fill options not given on the command line from the config file."""
+    cfg = _config(args)
+    for attr, value in (
+        ("python_version", list(cfg.python_versions)),
+        ("platform", list(cfg.platforms)),
+        ("extra_index_url", list(cfg.extra_index_urls)),
+        ("find_links", list(cfg.find_links)),
+        ("only_binary", list(cfg.only_binary)),
+        ("no_binary", list(cfg.no_binary)),
+    ):
+        if hasattr(args, attr) and not getattr(args, attr):
+            setattr(args, attr, value)
+    for attr, flag in (("pre", cfg.pre), ("prefer_binary", cfg.prefer_binary), ("no_index", cfg.no_index)):
+        if hasattr(args, attr) and flag:
+            setattr(args, attr, True)
+    if hasattr(args, "index_url") and args.index_url is None:
+        args.index_url = cfg.index_url
+    if args.cache_dir is None and cfg.cache_dir:
+        args.cache_dir = Path(cfg.cache_dir).expanduser()
+    if args.workers is None:
+        args.workers = cfg.workers or 8
+
+
+def _targets(args: argparse.Namespace, default: Sequence[str] = ()) -> list[Target]:
+    versions: list[str] = list(dict.fromkeys(getattr(args, "python_version", []) or []))
+    platforms: list[str] = list(dict.fromkeys(getattr(args, "platform", []) or []))
+    if not versions and not platforms:
+        if default:
+            return [target_from_name(name) for name in default]
+        return [host_target()]
+    host = host_target()
+    versions = versions or [host.python_full_version]
+    platforms = platforms or list(host.platforms)
+    targets: list[Target] = []
+    for v in versions:
+        for plat in platforms:
+            t = make_target(v, plat)
+            if t.name == host.name and len(v.split(".")) == 2:
+                t = host  # the same environment, known exactly
+            if t.name not in {x.name for x in targets}:
+                targets.append(t)
+    return targets
 
 
 def _client(args: argparse.Namespace) -> Any:
@@ -256,7 +365,9 @@ def _do_lock(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str,
     indexes = _overrides(args).apply(reqs.indexes)
     output: Path = args.output_file or args.requirements[0].with_name("requirements.txt")
     if output.resolve() in {p.resolve() for p in args.requirements}:
-        raise UsageError(f"{output}: the output file would overwrite an input", hint="pass -o LOCKFILE")
+        raise UsageError(
+            f"{output}: the output file would overwrite an input", hint="pass -o LOCKFILE"
+        )
     existing = None
     if output.is_file() and not args.upgrade:
         try:
@@ -265,13 +376,21 @@ def _do_lock(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str,
             reporter.warning(f"ignoring the pins of {output}: {err.message}")
     client = _client(args)
     targets = _targets(args)
-    result = app.lock(reqs, targets, indexes, _lock_options(args, reqs), client, reporter, existing, args.workers)
-    app.write_lock(result, output, app.lock_command_line(args.requirements, _lock_args_for_header(args)))
-    reporter.info(f"wrote {output}: {len(result.packages)} packages for {', '.join(result.targets)}")
+    result = app.lock(
+        reqs, targets, indexes, _lock_options(args, reqs), client, reporter, existing, args.workers
+    )
+    app.write_lock(
+        result, output, app.lock_command_line(args.requirements, _lock_args_for_header(args))
+    )
+    reporter.info(
+        f"wrote {output}: {len(result.packages)} packages for {', '.join(result.targets)}"
+    )
     out.update(
         output=str(output),
         targets=list(result.targets),
-        packages=[{"name": p.name, "version": str(p.version), "marker": p.marker} for p in result.packages],
+        packages=[
+            {"name": p.name, "version": str(p.version), "marker": p.marker} for p in result.packages
+        ],
     )
     return 0
 
@@ -288,16 +407,22 @@ def _do_download(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[
     return 0
 
 
-def _summarise_manifest(m: Manifest, out_dir: Path, reporter: Reporter, out: dict[str, Any]) -> None:
+def _summarise_manifest(
+    m: Manifest, out_dir: Path, reporter: Reporter, out: dict[str, Any]
+) -> None:
     total = sum(a.size for a in m.artifacts)
-    reporter.info(f"{out_dir}: {len(m.artifacts)} files, {total / 1e6:.1f} MB, {len(m.packages)} packages")
+    reporter.info(
+        f"{out_dir}: {len(m.artifacts)} files, {total / 1e6:.1f} MB, {len(m.packages)} packages"
+    )
     out.update(bundle=str(out_dir), files=len(m.artifacts), bytes=total, packages=len(m.packages))
 
 
 def _do_verify(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str, Any]) -> int:
     client = _client(args)
     targets = _targets(args)
-    report = app.verify(args.bundle, targets, client, app.VerifyOptions(live=not args.no_install), reporter)
+    report = app.verify(
+        args.bundle, targets, client, app.VerifyOptions(live=not args.no_install), reporter
+    )
     reporter.close()
     _print_report(report, reporter.console)
     out.update(json.loads(report_to_json(report)))
@@ -322,7 +447,9 @@ def _print_report(report: VerifyReport, console: Console) -> None:
     for r in report.results:
         for p in r.problems:
             where = f" [{p.target}]" if p.target else ""
-            console.print(f"[red]✗[/red] {r.check}{where}: {p.subject}: {scrub(p.message)}", highlight=False)
+            console.print(
+                f"[red]✗[/red] {r.check}{where}: {p.subject}: {scrub(p.message)}", highlight=False
+            )
     console.print("[green]PASS[/green]" if report.ok else "[red]FAIL[/red]")
 
 
@@ -331,10 +458,14 @@ def _do_build(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str
     indexes = _overrides(args).apply(reqs.indexes)
     client = _client(args)
     targets = _targets(args)
-    result = app.lock(reqs, targets, indexes, _lock_options(args, reqs), client, reporter, None, args.workers)
+    result = app.lock(
+        reqs, targets, indexes, _lock_options(args, reqs), client, reporter, None, args.workers
+    )
     manifest = app.download(result, args.output, indexes, client, reporter, args.workers)
     _summarise_manifest(manifest, args.output, reporter, out)
-    report = app.verify(args.output, targets, client, app.VerifyOptions(live=not args.no_install), reporter)
+    report = app.verify(
+        args.output, targets, client, app.VerifyOptions(live=not args.no_install), reporter
+    )
     reporter.close()
     _print_report(report, reporter.console)
     out["verify"] = json.loads(report_to_json(report))
@@ -370,6 +501,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     payload: dict[str, Any] = {"command": args.command, "bundler": __version__}
     code = 1
     try:
+        _merge_config(args)
         code = COMMANDS[args.command](args, reporter, payload)
     except BundlerError as err:
         reporter.close()
