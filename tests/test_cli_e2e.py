@@ -1,0 +1,260 @@
+"""The command line end to end, against a local index, with real pip."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bundler.__main__ import run
+from tests.support import DistSpec, IndexServerFactory, clean_pip_env, installed, make_venv, pip_run
+
+WEB = [
+    DistSpec("webapp", "1.0", requires=("framework>=2", "helper[speed]")),
+    DistSpec("framework", "1.0"),
+    DistSpec("framework", "2.0", requires=("util<3",)),
+    DistSpec("framework", "2.1", requires=("util<3",), yanked="broken"),
+    DistSpec("util", "2.5", wheel=False),  # sdist only: pip builds it offline
+    DistSpec("util", "3.0"),
+    DistSpec("helper", "1.0", extras={"speed": ("fastlib",)}),
+    DistSpec("fastlib", "0.9", requires_python=">=3.8"),
+    DistSpec("fastlib", "1.0", requires_python=">=4"),
+]
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def web_index(index_server: IndexServerFactory) -> str:
+    return str(index_server(WEB).url)
+
+
+def bundle_cmd(*args: str) -> int:
+    return run([*args, "--quiet"])
+
+
+def test_lock_pins_and_hashes(tmp_path: Path, web_index: str) -> None:
+    req = write(tmp_path / "requirements.in", "webapp\n")
+    out = tmp_path / "requirements.txt"
+    assert bundle_cmd("lock", str(req), "-o", str(out), "-i", web_index) == 0
+    text = out.read_text()
+    assert "webapp==1.0" in text
+    assert "framework==2.0" in text  # 2.1 is yanked
+    assert "util==2.5" in text
+    assert "fastlib==0.9" in text  # 1.0 needs Python >= 4
+    assert "--hash=sha256:" in text
+    assert "# via webapp" in text or "#   webapp" in text
+    assert "127.0.0.1" in text  # the index it was locked against
+    before = out.read_bytes()
+    assert bundle_cmd("lock", str(req), "-o", str(out), "-i", web_index) == 0
+    assert out.read_bytes() == before  # deterministic
+
+
+def test_build_then_verify_passes_and_installs_offline(tmp_path: Path, web_index: str) -> None:
+    req = write(tmp_path / "requirements.in", "webapp\n")
+    bundle = tmp_path / "pypi"
+    report = tmp_path / "report.json"
+    code = bundle_cmd("build", str(req), "-o", str(bundle), "-i", web_index, "--json", str(report))
+    assert code == 0, report.read_text()
+    data = json.loads(report.read_text())
+    assert data["exit_code"] == 0
+    checks = {(r["check"], r["status"]) for r in data["verify"]["results"]}
+    assert ("integrity", "passed") in checks
+    assert ("closure", "passed") in checks
+    assert ("reality", "passed") in checks
+    for name in ("bundle.json", "requirements.txt", "simple/index.html", "simple/util/index.html"):
+        assert (bundle / name).is_file(), name
+    assert "--index-url" not in (bundle / "requirements.txt").read_text()
+
+    # The bundle alone installs, from each of its forms.
+    py = make_venv(tmp_path / "venv1")
+    pip_run(["install", "--no-index", "--find-links", str(bundle / "files"),
+             "--require-hashes", "-r", str(bundle / "requirements.txt")], python=py)
+    got = installed(py)
+    assert got["webapp"] == "1.0" and got["util"] == "2.5" and got["fastlib"] == "0.9"
+    py2 = make_venv(tmp_path / "venv2")
+    pip_run(["install", "--index-url", (bundle / "simple").as_uri() + "/", "webapp"], python=py2)
+    assert installed(py2)["framework"] == "2.0"
+
+
+@pytest.fixture
+def built(tmp_path: Path, web_index: str) -> Path:
+    req = write(tmp_path / "requirements.in", "webapp\n")
+    bundle = tmp_path / "pypi"
+    assert bundle_cmd("build", str(req), "-o", str(bundle), "-i", web_index, "--no-install") == 0
+    return bundle
+
+
+def verify_json(bundle: Path, tmp_path: Path, *extra: str) -> tuple[int, str]:
+    out = tmp_path / "verify.json"
+    code = bundle_cmd("verify", str(bundle), "--json", str(out), *extra)
+    return code, out.read_text()
+
+
+def test_verify_fails_when_a_file_is_deleted(built: Path, tmp_path: Path) -> None:
+    victim = next((built / "files").glob("framework-*.whl"))
+    victim.unlink()
+    code, text = verify_json(built, tmp_path, "--no-install")
+    assert code == 1
+    assert victim.name in text
+
+
+def test_verify_fails_when_a_byte_changes(built: Path, tmp_path: Path) -> None:
+    victim = next((built / "files").glob("util-*.tar.gz"))
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    victim.write_bytes(bytes(data))
+    code, text = verify_json(built, tmp_path, "--no-install")
+    assert code == 1
+    assert victim.name in text
+
+
+def test_verify_fails_when_a_dependency_is_missing(built: Path, tmp_path: Path) -> None:
+    """Remove a dependency from the bundle consistently (file, page, manifest,
+    requirements) so that only closure and the live install can notice."""
+    manifest_path = built / "bundle.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["artifacts"] = [a for a in manifest["artifacts"] if a["project"] != "fastlib"]
+    manifest["packages"] = [p for p in manifest["packages"] if p["name"] != "fastlib"]
+    manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    for f in (built / "files").glob("fastlib-*"):
+        f.unlink()
+    for f in (built / "simple" / "fastlib").iterdir():
+        f.unlink()
+    (built / "simple" / "fastlib").rmdir()
+    for page in ("index.html", "index.json"):
+        p = built / "simple" / page
+        lines = [ln for ln in p.read_text().splitlines() if "fastlib" not in ln]
+        p.write_text("\n".join(lines) + "\n")
+    req = built / "requirements.txt"
+    kept: list[str] = []
+    skip = False
+    for line in req.read_text().splitlines():
+        if line.startswith("fastlib=="):
+            skip = True
+            continue
+        if skip and line.startswith(" "):
+            continue
+        skip = False
+        kept.append(line)
+    req.write_text("\n".join(kept) + "\n")
+    code, text = verify_json(built, tmp_path)
+    assert code == 1
+    assert "fastlib" in text
+    data = json.loads(text)
+    failed = {r["check"] for r in data["results"] if r["status"] == "failed"}
+    assert "closure" in failed
+    assert "reality" in failed
+
+
+def test_verify_fails_when_a_page_lists_a_missing_file(built: Path, tmp_path: Path) -> None:
+    page = built / "simple" / "util" / "index.html"
+    text = page.read_text().replace(
+        "</body>",
+        '<a href="../../files/util-9.9.tar.gz#sha256=' + "0" * 64 + '">util-9.9.tar.gz</a>\n</body>',
+    )
+    page.write_text(text)
+    code, out = verify_json(built, tmp_path, "--no-install")
+    assert code == 1
+    assert "util-9.9.tar.gz" in out
+
+
+def test_verify_unexpected_file(built: Path, tmp_path: Path) -> None:
+    (built / "files" / "stray-1.0-py3-none-any.whl").write_bytes(b"x")
+    code, out = verify_json(built, tmp_path, "--no-install")
+    assert code == 1
+    assert "stray-1.0-py3-none-any.whl" in out
+
+
+def test_download_accepts_pip_compile_output(tmp_path: Path, web_index: str) -> None:
+    req = write(tmp_path / "requirements.in", "webapp\n")
+    lock = tmp_path / "requirements.txt"
+    env = clean_pip_env()
+    proc = subprocess.run(
+        [str(Path(sys.executable).with_name("pip-compile")), "--generate-hashes", "--quiet",
+         "--no-header", "--index-url", web_index, "-o", str(lock), str(req)],
+        env=env, capture_output=True, text=True, timeout=300, check=False,
+    )
+    if proc.returncode != 0:
+        pytest.fail(f"pip-compile failed:\n{proc.stdout}\n{proc.stderr}")
+    bundle = tmp_path / "pypi"
+    assert bundle_cmd("download", str(lock), "-o", str(bundle), "-i", web_index) == 0
+    assert bundle_cmd("verify", str(bundle), "--no-install") == 0
+
+
+def test_same_pins_as_pip_compile(tmp_path: Path, web_index: str) -> None:
+    req = write(tmp_path / "requirements.in", "webapp\nframework<2.1\n")
+    ours = tmp_path / "ours.txt"
+    theirs = tmp_path / "theirs.txt"
+    assert bundle_cmd("lock", str(req), "-o", str(ours), "-i", web_index) == 0
+    proc = subprocess.run(
+        [str(Path(sys.executable).with_name("pip-compile")), "--generate-hashes", "--quiet",
+         "--index-url", web_index, "-o", str(theirs), str(req)],
+        env=clean_pip_env(), capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert pins_of(ours) == pins_of(theirs)
+
+
+def pins_of(path: Path) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        if "==" in line and not line.startswith((" ", "#")):
+            name, _, rest = line.partition("==")
+            out[name.strip().lower()] = rest.split()[0].rstrip("\\").strip()
+    return out
+
+
+def test_unsatisfiable_exits_1_with_chain(tmp_path: Path, index_server: IndexServerFactory) -> None:
+    server = index_server([
+        DistSpec("app", "1.0", requires=("lib<2",)),
+        DistSpec("tool", "3.1", requires=("lib>=2.1",)),
+        DistSpec("lib", "1.0"),
+        DistSpec("lib", "2.1"),
+    ])
+    req = write(tmp_path / "requirements.in", "app\ntool\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "bundler", "lock", str(req), "-o", str(tmp_path / "out.txt"),
+         "-i", server.url],
+        capture_output=True, text=True, timeout=120, check=False,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert proc.returncode == 1
+    assert "app==1.0 depends on lib<2" in proc.stderr
+    assert "tool==3.1 depends on lib>=2.1" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "out.txt").exists()
+
+
+def test_usage_errors_exit_2(tmp_path: Path) -> None:
+    assert run(["lock", str(tmp_path / "missing.in")]) == 2
+    bad = write(tmp_path / "bad.in", "requests\n--frobnicate\n-e ./local\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "bundler", "lock", str(bad)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert proc.returncode == 2
+    assert "bad.in:2" in proc.stderr and "bad.in:3" in proc.stderr
+    assert run(["verify", str(tmp_path / "nowhere")]) == 2
+    assert run(["lock", str(bad), "--platform", "solaris"]) == 2
+
+
+def test_credentials_never_written(tmp_path: Path, index_server: IndexServerFactory) -> None:
+    server = index_server(WEB, auth=("alice", "s3cr3t-token"))
+    req = write(tmp_path / "requirements.in", "webapp\n")
+    bundle = tmp_path / "pypi"
+    report = tmp_path / "report.json"
+    url = server.url_with_auth()
+    assert "s3cr3t-token" in url
+    code = bundle_cmd("build", str(req), "-o", str(bundle), "-i", url, "--no-install", "--json", str(report))
+    assert code == 0, report.read_text()
+    for path in [*tmp_path.rglob("*"), *Path(os.environ["BUNDLER_CACHE_DIR"]).rglob("*")]:
+        if path.is_file():
+            assert b"s3cr3t-token" not in path.read_bytes(), path
