@@ -1,0 +1,346 @@
+"""The one place that runs pip (as a subprocess, never imported).
+
+pip is the oracle of the verification gate, so it must see the bundle and
+nothing else: every ``PIP_*`` variable and proxy is removed from its
+environment, configuration files are switched off (``PIP_CONFIG_FILE`` set to
+``os.devnull`` also silences the global file that ``--isolated`` still reads),
+and, where the kernel allows it, pip runs in a fresh network namespace with
+no route anywhere.  Each run keeps its command and output for error messages.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from .errors import BundlerError
+from .http import redact_url
+from .interpreters import Interpreter
+
+# pip >= 22.3 can act on another interpreter's environment (--python), so a
+# venv without pip can be installed into by the pip next to bundler.
+PYTHON_OPTION_SINCE = Version("22.3")
+DEFAULT_TIMEOUT = 1800.0
+PROBE_TIMEOUT = 30.0
+TAIL_LINES = 40
+
+# Variables that would let pip, or the Python running it, see more than the
+# bundle: proxies (a route out) and Python's own import path settings.
+_DROPPED = frozenset(
+    {
+        "http_proxy",
+        "https_proxy",
+        "ftp_proxy",
+        "all_proxy",
+        "no_proxy",
+        "pythonpath",
+        "pythonhome",
+        "pythonuserbase",
+        "pythonstartup",
+        "pythonsafepath",
+        "virtual_env",
+        "conda_prefix",
+    }
+)
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
+
+
+def scrubbed_environ(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """A copy of ``environ`` (default ``os.environ``) that gives pip no
+    configuration and no way out: no ``PIP_*``, no proxies, no config files."""
+    source = os.environ if environ is None else environ
+    env = {
+        key: value
+        for key, value in source.items()
+        if not key.upper().startswith("PIP_") and key.lower() not in _DROPPED
+    }
+    env["PIP_CONFIG_FILE"] = os.devnull
+    env["PIP_NO_INPUT"] = "1"
+    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+    env["PYTHONNOUSERSITE"] = "1"
+    return env
+
+
+def redact_text(text: str) -> str:
+    """Replace every URL in ``text`` by its redacted form."""
+    return _URL.sub(lambda m: redact_url(m.group(0)), text)
+
+
+@dataclass(frozen=True)
+class NetworkIsolation:
+    """How (or whether) a subprocess can be cut off from every network."""
+
+    prefix: tuple[str, ...]  # command prefix; empty when unavailable
+    reason: str  # how it is done, or why it cannot be
+
+    @property
+    def available(self) -> bool:
+        return bool(self.prefix)
+
+    def describe(self) -> str:
+        if self.available:
+            return "network: isolated (network namespace)"
+        return f"network: NOT isolated ({self.reason})"
+
+
+@functools.cache
+def detect_network_isolation() -> NetworkIsolation:
+    """Probe once whether ``unshare`` can give a process a fresh network
+    namespace: directly (root) or inside a new user namespace."""
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        return NetworkIsolation((), "unshare(1) not found")
+    attempts = [(unshare, "--net"), (unshare, "--map-root-user", "--net")]
+    if hasattr(os, "geteuid") and os.geteuid() != 0:
+        attempts.reverse()
+    failures: list[str] = []
+    for prefix in attempts:
+        try:
+            proc = subprocess.run(
+                [*prefix, "true"],
+                capture_output=True,
+                text=True,
+                timeout=PROBE_TIMEOUT,
+                check=False,
+                stdin=subprocess.DEVNULL,
+            )
+        except (OSError, subprocess.SubprocessError) as err:
+            failures.append(f"{shlex.join(prefix[1:])}: {err}")
+            continue
+        if proc.returncode == 0:
+            return NetworkIsolation(prefix, "network namespace")
+        last = (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1]
+        failures.append(f"unshare {shlex.join(prefix[1:])}: {last}")
+    return NetworkIsolation((), "; ".join(failures))
+
+
+@dataclass(frozen=True)
+class PipResult:
+    """One pip run: what was run and what it said (URLs redacted)."""
+
+    command: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+    isolated_network: bool
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    @property
+    def command_line(self) -> str:
+        return shlex.join(self.command)
+
+    def output_tail(self, lines: int = TAIL_LINES) -> str:
+        """The last ``lines`` lines pip printed (stdout, then stderr)."""
+        text = "\n".join(part.rstrip("\n") for part in (self.stdout, self.stderr) if part.strip())
+        return "\n".join(text.splitlines()[-lines:])
+
+    def describe(self, lines: int = TAIL_LINES) -> str:
+        """Command, exit status and the end of the output, for a person."""
+        return (
+            f"$ {self.command_line}\n(exit {self.returncode})\n{self.output_tail(lines)}".rstrip()
+        )
+
+
+def _venv_python(venv: Path) -> Path:
+    if os.name == "nt":
+        return venv / "Scripts" / "python.exe"
+    return venv / "bin" / "python"
+
+
+def create_venv(path: Path, interpreter: Interpreter, *, timeout: float = 300.0) -> Path:
+    """Create a fresh virtual environment without pip; return its python."""
+    command = (interpreter.path, "-I", "-m", "venv", "--without-pip", "--clear", str(path))
+    try:
+        proc = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=scrubbed_environ(),
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+    except (OSError, subprocess.SubprocessError) as err:
+        raise BundlerError(
+            f"cannot create a virtual environment with {interpreter.describe()}: {err}"
+        ) from err
+    python = _venv_python(path)
+    if proc.returncode != 0 or not python.exists():
+        output = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-TAIL_LINES:])
+        raise BundlerError(
+            f"cannot create a virtual environment with {interpreter.describe()}:"
+            f"\n$ {shlex.join(command)}\n{output}".rstrip(),
+            hint="install the interpreter's venv module (e.g. the python3-venv package)",
+        )
+    return python
+
+
+class PipRunner:
+    """Runs pip with a scrubbed environment, ``--isolated`` and, when
+    possible, no network.  Thread-safe; probes are done once per runner."""
+
+    def __init__(
+        self,
+        *,
+        pip_python: str | None = None,
+        isolate_network: bool = True,
+        timeout: float = DEFAULT_TIMEOUT,
+        python_option: bool | None = None,
+    ) -> None:
+        """``pip_python`` is the interpreter whose pip runs (default: the one
+        running bundler).  ``python_option`` forces (True) or forbids (False)
+        driving venvs with ``pip --python``; None decides by pip's version."""
+        self.pip_python = pip_python or sys.executable
+        self.isolate_network = isolate_network
+        self.timeout = timeout
+        self._python_option = python_option
+        self._lock = threading.Lock()
+        self._pip_version: Version | None = None
+        self._pip_version_known = False
+
+    @property
+    def network(self) -> NetworkIsolation:
+        if not self.isolate_network:
+            return NetworkIsolation((), "isolation turned off")
+        return detect_network_isolation()
+
+    def pip_version(self) -> Version | None:
+        """Version of the pip next to ``pip_python``; None when it has none."""
+        with self._lock:
+            if not self._pip_version_known:
+                self._pip_version = self._probe_pip_version()
+                self._pip_version_known = True
+            return self._pip_version
+
+    def _probe_pip_version(self) -> Version | None:
+        try:
+            proc = subprocess.run(
+                [self.pip_python, "-m", "pip", "--version"],
+                capture_output=True,
+                text=True,
+                timeout=PROBE_TIMEOUT,
+                env=scrubbed_environ(),
+                check=False,
+                stdin=subprocess.DEVNULL,
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        match = re.match(r"pip (\S+)", proc.stdout.strip())
+        if proc.returncode != 0 or match is None:
+            return None
+        try:
+            return Version(match.group(1))
+        except InvalidVersion:
+            return None
+
+    def uses_python_option(self) -> bool:
+        """Whether venvs are driven by this pip with ``--python`` (else pip is
+        bootstrapped into each venv with ensurepip)."""
+        if self._python_option is not None:
+            return self._python_option
+        version = self.pip_version()
+        return version is not None and version >= PYTHON_OPTION_SINCE
+
+    def prepare(self, venv_python: Path) -> frozenset[NormalizedName]:
+        """Make a freshly created venv drivable by ``run``; call it once.
+
+        Returns the projects this put into the venv: none when this pip
+        drives it with ``--python``, else pip and what ensurepip seeds.
+        """
+        if self.uses_python_option():
+            return frozenset()
+        boot = self._execute((str(venv_python), "-m", "ensurepip", "--default-pip"))
+        if not boot.ok:
+            raise BundlerError(
+                f"cannot bootstrap pip into a virtual environment:\n{boot.describe()}"
+            )
+        listing = self._execute(self.command(["list", "--format=json"], python=venv_python))
+        if not listing.ok:
+            raise BundlerError(f"pip cannot list a virtual environment:\n{listing.describe()}")
+        return frozenset(name for name, _ in parse_pip_list(listing.stdout))
+
+    def command(self, args: Sequence[str], *, python: Path | None = None) -> tuple[str, ...]:
+        """The pip command line for ``args`` (without the network prefix)."""
+        if python is None:
+            return (self.pip_python, "-m", "pip", "--isolated", *args)
+        if self.uses_python_option():
+            return (self.pip_python, "-m", "pip", "--isolated", "--python", str(python), *args)
+        return (str(python), "-m", "pip", "--isolated", *args)
+
+    def run(
+        self, args: Sequence[str], *, python: Path | None = None, cwd: Path | None = None
+    ) -> PipResult:
+        """Run ``pip <args>``, acting on the environment of ``python`` (a
+        venv's interpreter, after ``prepare``) when given, else on pip's own."""
+        return self._execute(self.command(args, python=python), cwd=cwd)
+
+    def _execute(self, command: tuple[str, ...], *, cwd: Path | None = None) -> PipResult:
+        network = self.network
+        full = (*network.prefix, *command)
+        try:
+            proc = subprocess.Popen(
+                full,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                stdin=subprocess.DEVNULL,
+                text=True,
+                encoding="utf-8",
+                errors="replace",
+                env=scrubbed_environ(),
+                cwd=cwd,
+                start_new_session=True,
+            )
+        except OSError as err:
+            return PipResult(_redact_all(command), 127, "", str(err), network.available)
+        try:
+            stdout, stderr = proc.communicate(timeout=self.timeout)
+            returncode = proc.returncode
+        except subprocess.TimeoutExpired:
+            # pip may have children (--python re-runs it, builds run backends).
+            os.killpg(proc.pid, signal.SIGKILL)
+            stdout, stderr = proc.communicate()
+            stderr += f"\npip did not finish within {self.timeout:g} seconds and was stopped"
+            returncode = -int(signal.SIGKILL)
+        return PipResult(
+            command=_redact_all(command),
+            returncode=returncode,
+            stdout=redact_text(stdout),
+            stderr=redact_text(stderr),
+            isolated_network=network.available,
+        )
+
+
+def _redact_all(command: Sequence[str]) -> tuple[str, ...]:
+    return tuple(redact_text(part) for part in command)
+
+
+def parse_pip_list(output: str) -> list[tuple[NormalizedName, str]]:
+    """``(name, version)`` pairs from ``pip list --format=json`` output."""
+    try:
+        data = json.loads(output)
+    except ValueError as err:
+        raise BundlerError(f"pip list printed something that is not JSON: {err}") from err
+    if not isinstance(data, list):
+        raise BundlerError("pip list printed JSON that is not a list")
+    pairs: list[tuple[NormalizedName, str]] = []
+    for item in data:
+        if isinstance(item, dict) and isinstance(item.get("name"), str):
+            pairs.append((canonicalize_name(item["name"]), str(item.get("version", ""))))
+    return pairs

@@ -1,0 +1,685 @@
+"""The verification gate: proof that a bundle alone installs what it locks.
+
+Each check returns a ``CheckResult`` holding every problem it found (never
+only the first); a ``VerifyReport`` is the list of results, in the order the
+checks ran.  ``check_integrity`` reads the bundle tree only; ``check_reality``
+installs the bundle's ``requirements.txt`` into a fresh virtual environment
+with pip, the bundle being the only source and no network reachable.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+import shutil
+import urllib.parse
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from .errors import BundlerError, MultipleErrors
+from .filenames import is_safe_filename, parse_filename
+from .fsutil import sha256_bytes, sha256_file
+from .interpreters import Interpreter
+from .lockfile import parse_hashed_requirements
+from .metadata import wheel_metadata
+from .models import BundleArtifact, DistKind, IndexFile, Manifest, ProjectPage
+from .pages import parse_html_page, parse_json_page
+from .piprun import PipResult, PipRunner, create_venv, parse_pip_list
+from .reporting import NULL_REPORTER, Reporter
+
+INTEGRITY = "integrity"
+CLOSURE = "closure"
+BUILDABILITY = "buildability"
+REALITY = "reality"
+
+PASSED = "passed"
+FAILED = "failed"
+SKIPPED = "skipped"
+
+# The bundle layout (DESIGN.md), spelled out here on purpose: the gate checks
+# what the writer produced against the contract, not against the writer.
+FILES = "files"
+SIMPLE = "simple"
+MANIFEST = "bundle.json"
+REQUIREMENTS = "requirements.txt"
+PAGE_HTML = "index.html"
+PAGE_JSON = "index.json"
+METADATA_SUFFIX = ".metadata"  # PEP 658
+TOP_LEVEL_FILES = frozenset({MANIFEST, REQUIREMENTS, "pylock.toml", ".bundle.lock"})
+TOP_LEVEL_DIRS = frozenset({FILES, SIMPLE})
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a bundle, and what to do about it."""
+
+    check: str  # "integrity" | "closure" | "buildability" | "reality"
+    subject: str  # the file or package at fault, e.g. "files/six-1.16.0-py2.py3-none-any.whl"
+    message: str
+    target: str | None = None
+
+    def __str__(self) -> str:
+        where = f"[{self.target}] " if self.target else ""
+        return f"{where}{self.subject}: {self.message}"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The outcome of one check (for one target, when it depends on one)."""
+
+    check: str
+    target: str | None
+    status: str  # "passed" | "failed" | "skipped"
+    problems: tuple[Problem, ...] = ()
+    details: str = ""  # e.g. "network: isolated (network namespace)", or a skip reason
+
+    @property
+    def failed(self) -> bool:
+        return self.status == FAILED
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """Every check's result, in the order the checks ran."""
+
+    results: tuple[CheckResult, ...] = field(default_factory=tuple)
+
+    @property
+    def ok(self) -> bool:
+        """True when no check failed (skipped checks do not fail the gate)."""
+        return not any(r.failed for r in self.results)
+
+    @property
+    def problems(self) -> tuple[Problem, ...]:
+        return tuple(p for r in self.results for p in r.problems)
+
+    def extended(self, *results: CheckResult) -> VerifyReport:
+        """A report with ``results`` appended."""
+        return VerifyReport((*self.results, *results))
+
+
+def _problem_json(p: Problem) -> dict[str, Any]:
+    return {"check": p.check, "subject": p.subject, "message": p.message, "target": p.target}
+
+
+def report_to_json(report: VerifyReport) -> bytes:
+    """The report as JSON bytes; the same report always gives the same bytes."""
+    doc = {
+        "ok": report.ok,
+        "results": [
+            {
+                "check": r.check,
+                "target": r.target,
+                "status": r.status,
+                "details": r.details,
+                "problems": [_problem_json(p) for p in r.problems],
+            }
+            for r in report.results
+        ],
+    }
+    return (json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def _result(
+    check: str, target: str | None, problems: Iterable[Problem], details: str = ""
+) -> CheckResult:
+    found = tuple(sorted(set(problems), key=lambda p: (p.subject, p.message)))
+    return CheckResult(check, target, FAILED if found else PASSED, found, details)
+
+
+# --- integrity ---------------------------------------------------------------------
+
+
+def _not_a_file(path: Path, hint: str) -> str | None:
+    """Why ``path`` is not a regular file of the bundle, or None when it is."""
+    if path.is_symlink():
+        return "is a symbolic link; a bundle holds real files"
+    if not path.is_file():
+        return f"missing ({hint})" if hint else "missing"
+    return None
+
+
+def _not_a_dir(path: Path, hint: str) -> str | None:
+    if path.is_symlink():
+        return "is a symbolic link; a bundle holds real directories"
+    if not path.is_dir():
+        return f"missing ({hint})"
+    return None
+
+
+_REFETCH = "re-run `bundle download` to fetch it"
+_REWRITE = "re-run `bundle download` to rewrite the index"
+
+
+class _Integrity:
+    """Collects integrity problems; safe to call from worker threads
+    (list.append is atomic)."""
+
+    def __init__(self, bundle_dir: Path, manifest: Manifest, reporter: Reporter) -> None:
+        self.root = bundle_dir.resolve()
+        self.manifest = manifest
+        self.reporter = reporter
+        self.problems: list[Problem] = []
+        self.by_filename = {a.filename: a for a in manifest.artifacts}
+        self.by_project: dict[NormalizedName, list[BundleArtifact]] = defaultdict(list)
+        for a in manifest.artifacts:
+            self.by_project[a.project].append(a)
+
+    def add(self, subject: str, message: str) -> None:
+        self.problems.append(Problem(INTEGRITY, subject, message))
+
+    # files/ ---------------------------------------------------------------
+
+    def sidecar_expected(self, a: BundleArtifact) -> bool:
+        return a.kind is DistKind.WHEEL or a.metadata_sha256 is not None
+
+    def check_artifact(self, a: BundleArtifact) -> None:
+        """The file, then its PEP 658 sidecar (compared with the wheel's
+        METADATA only when the wheel itself is intact)."""
+        intact = self.check_file(a)
+        if self.sidecar_expected(a) and is_safe_filename(a.filename):
+            self.check_sidecar(a, intact)
+
+    def check_file(self, a: BundleArtifact) -> bool:
+        subject = f"{FILES}/{a.filename}"
+        if not is_safe_filename(a.filename):
+            self.add(MANIFEST, f"unsafe artifact file name {a.filename!r}")
+            return False
+        parsed = parse_filename(a.filename, a.project)
+        if parsed is None or parsed.name != a.project:
+            self.add(subject, f"is not a distribution file name of project {a.project!r}")
+        path = self.root / FILES / a.filename
+        if (why := _not_a_file(path, _REFETCH)) is not None:
+            self.add(subject, why)
+            return False
+        size = path.stat().st_size
+        if size != a.size:
+            self.add(subject, f"size differs: expected {a.size} bytes, got {size}")
+            self.reporter.task_advance(INTEGRITY, a.size)
+            return False
+        digest, _ = sha256_file(path)
+        self.reporter.task_advance(INTEGRITY, a.size)
+        if digest != a.sha256:
+            self.add(subject, f"sha256 differs: expected {a.sha256} got {digest}")
+            return False
+        return True
+
+    def check_sidecar(self, a: BundleArtifact, wheel_intact: bool) -> None:
+        subject = f"{FILES}/{a.filename}{METADATA_SUFFIX}"
+        path = self.root / FILES / a.filename
+        sidecar = path.with_name(a.filename + METADATA_SUFFIX)
+        if a.metadata_sha256 is None:
+            self.add(subject, f"{MANIFEST} records no sha256 for this PEP 658 metadata file")
+        if (why := _not_a_file(sidecar, _REWRITE)) is not None:
+            self.add(subject, why)
+            return
+        data = sidecar.read_bytes()
+        digest = sha256_bytes(data)
+        if a.metadata_sha256 is not None and digest != a.metadata_sha256:
+            self.add(subject, f"sha256 differs: expected {a.metadata_sha256} got {digest}")
+        if a.kind is not DistKind.WHEEL or not wheel_intact:
+            return
+        try:
+            metadata = wheel_metadata(path, a.filename)
+        except BundlerError as err:
+            self.add(f"{FILES}/{a.filename}", f"cannot read the wheel's METADATA: {err}")
+            return
+        if data != metadata:
+            # PEP 658: the sidecar is the wheel's own METADATA, byte for byte.
+            self.add(subject, "differs from the wheel's .dist-info/METADATA")
+
+    def check_files_dir(self) -> None:
+        files_dir = self.root / FILES
+        if (why := _not_a_dir(files_dir, _REFETCH)) is not None:
+            self.add(f"{FILES}/", why)
+            return
+        expected = set(self.by_filename)
+        expected |= {
+            a.filename + METADATA_SUFFIX
+            for a in self.manifest.artifacts
+            if self.sidecar_expected(a)
+        }
+        for entry in sorted(files_dir.iterdir()):
+            if entry.name not in expected:
+                self.add(
+                    f"{FILES}/{entry.name}",
+                    f"unexpected: not in {MANIFEST} (remove it or re-run `bundle download`)",
+                )
+            elif entry.is_dir() and not entry.is_symlink():
+                self.add(f"{FILES}/{entry.name}", "is a directory, expected a file")
+
+    # simple/ --------------------------------------------------------------
+
+    def file_url(self, filename: str) -> Path:
+        return self.root / FILES / filename
+
+    def check_project(self, project: NormalizedName) -> None:
+        artifacts = {a.filename: a for a in self.by_project[project]}
+        page_url = (self.root / SIMPLE / project).as_uri() + "/"
+        parsers: tuple[tuple[str, Callable[..., ProjectPage]], ...] = (
+            (PAGE_HTML, parse_html_page),
+            (PAGE_JSON, parse_json_page),
+        )
+        for page_name, parse in parsers:
+            subject = f"{SIMPLE}/{project}/{page_name}"
+            path = self.root / SIMPLE / project / page_name
+            if (why := _not_a_file(path, _REWRITE)) is not None:
+                self.add(subject, why)
+                continue
+            try:
+                page = parse(path.read_bytes(), page_url, project, subject)
+            except BundlerError as err:
+                self.add(subject, f"cannot be parsed: {err}")
+                continue
+            self.compare_page(subject, page.files, artifacts)
+
+    def compare_page(
+        self, subject: str, listed: Iterable[IndexFile], artifacts: Mapping[str, BundleArtifact]
+    ) -> None:
+        seen: set[str] = set()
+        for f in listed:
+            if f.filename in seen:
+                self.add(subject, f"lists {f.filename} twice")
+                continue
+            seen.add(f.filename)
+            a = artifacts.get(f.filename)
+            if a is None:
+                self.add(subject, f"lists {f.filename}, which is not in the bundle")
+                continue
+            self.compare_entry(subject, f, a)
+        for filename in sorted(set(artifacts) - seen):
+            self.add(subject, f"does not list {FILES}/{filename}")
+
+    def compare_entry(self, subject: str, f: IndexFile, a: BundleArtifact) -> None:
+        name = f.filename
+        if f.sha256 is None:
+            self.add(subject, f"lists {name} without a sha256 hash")
+        elif f.sha256 != a.sha256:
+            self.add(subject, f"lists {name} with sha256 {f.sha256}, the bundle's is {a.sha256}")
+        link = urllib.parse.urlsplit(f.url)
+        if link.scheme != "file" or Path(urllib.parse.unquote(link.path)) != self.file_url(name):
+            self.add(subject, f"links {name} to {f.url}, not to {FILES}/{name}")
+        if f.size is not None and f.size != a.size:
+            self.add(subject, f"lists {name} with size {f.size}, the bundle's is {a.size}")
+        if f.is_yanked != (a.yanked is not None):
+            state = "yanked" if a.yanked is not None else "not yanked"
+            self.add(subject, f"disagrees with {MANIFEST} on {name}: it is {state} (PEP 592)")
+        if (f.requires_python or None) != (a.requires_python or None):
+            self.add(
+                subject,
+                f"lists {name} with Requires-Python {f.requires_python!r},"
+                f" {MANIFEST} has {a.requires_python!r}",
+            )
+        # PEP 658/714: the advertised metadata hash must be the sidecar's.
+        advertised = f.core_metadata.get("sha256") if f.core_metadata else None
+        if a.metadata_sha256 is None and f.core_metadata is not None:
+            self.add(
+                subject, f"advertises metadata for {name}, which has no {METADATA_SUFFIX} file"
+            )
+        elif a.metadata_sha256 is not None and advertised != a.metadata_sha256:
+            self.add(
+                subject,
+                f"advertises metadata sha256 {advertised} for {name},"
+                f" the {METADATA_SUFFIX} file's is {a.metadata_sha256}",
+            )
+
+    def check_root(self) -> None:
+        projects = set(self.by_project)
+        for page_name, read in ((PAGE_HTML, _root_html_names), (PAGE_JSON, _root_json_names)):
+            subject = f"{SIMPLE}/{page_name}"
+            path = self.root / SIMPLE / page_name
+            if (why := _not_a_file(path, _REWRITE)) is not None:
+                self.add(subject, why)
+                continue
+            try:
+                names = read(path.read_bytes())
+            except ValueError as err:
+                self.add(subject, f"cannot be parsed: {err}")
+                continue
+            listed = {canonicalize_name(n) for n in names}
+            for name in sorted(listed - projects):
+                self.add(subject, f"lists project {name}, which has no files in the bundle")
+            for name in sorted(projects - listed):
+                self.add(subject, f"does not list project {name}")
+
+    def check_simple_dir(self) -> None:
+        simple = self.root / SIMPLE
+        if (why := _not_a_dir(simple, _REWRITE)) is not None:
+            self.add(f"{SIMPLE}/", why)
+            return
+        for entry in sorted(simple.iterdir()):
+            rel = f"{SIMPLE}/{entry.name}"
+            if entry.name in (PAGE_HTML, PAGE_JSON):
+                continue
+            if entry.name not in self.by_project or not entry.is_dir() or entry.is_symlink():
+                self.add(rel, "unexpected: not a project of the bundle")
+                continue
+            for inner in sorted(entry.iterdir()):
+                if inner.name not in (PAGE_HTML, PAGE_JSON):
+                    self.add(f"{rel}/{inner.name}", "unexpected in the index")
+
+    # the rest -------------------------------------------------------------
+
+    def check_top_level(self) -> None:
+        for entry in sorted(self.root.iterdir()):
+            if entry.name in TOP_LEVEL_DIRS:
+                continue  # checked on their own
+            if entry.name in TOP_LEVEL_FILES and entry.is_file() and not entry.is_symlink():
+                continue
+            self.add(entry.name, "unexpected at the top of the bundle")
+        if (why := _not_a_file(self.root / MANIFEST, "")) is not None:
+            self.add(MANIFEST, why)
+
+    def check_requirements(self) -> None:
+        path = self.root / REQUIREMENTS
+        if (why := _not_a_file(path, "re-run `bundle download` to write it")) is not None:
+            self.add(REQUIREMENTS, why)
+            return
+        try:
+            text = path.read_text(encoding="utf-8")
+            # No environment: the file must mean the same on every machine.
+            lock = parse_hashed_requirements(text, str(path), environ={})
+        except UnicodeDecodeError as err:
+            self.add(REQUIREMENTS, f"not UTF-8: {err}")
+            return
+        except MultipleErrors as err:
+            for e in err.errors:
+                self.add(REQUIREMENTS, str(e))
+            return
+        except BundlerError as err:
+            self.add(REQUIREMENTS, str(err))
+            return
+        by_sha = {a.sha256: a for a in self.manifest.artifacts}
+        pinned: set[tuple[NormalizedName, Version | str]] = set()
+        for pin in lock.pins:
+            name = canonicalize_name(pin.name)
+            what = f"{name}=={pin.version}"
+            pinned.add((name, _version(str(pin.version))))
+            if pin.url is not None:
+                # A URL would let pip fetch from outside the bundle.
+                self.add(
+                    REQUIREMENTS, f"pins {what} with a URL; the bundle must be the only source"
+                )
+            digests = [h.split(":", 1)[1] for h in pin.hashes if h.startswith("sha256:")]
+            matches = [by_sha[d] for d in digests if d in by_sha]
+            if not matches:
+                self.add(REQUIREMENTS, f"pins {what} with no sha256 of a file in the bundle")
+            for a in matches:
+                if a.project != name or _version(a.version) != _version(str(pin.version)):
+                    self.add(
+                        REQUIREMENTS,
+                        f"pins {what} with the hash of {a.filename} ({a.project} {a.version})",
+                    )
+        for pkg in self.manifest.packages:
+            if pkg.build_only or (pkg.name, pkg.version) in pinned:
+                continue
+            self.add(
+                REQUIREMENTS, f"does not pin {pkg.name}=={pkg.version}, which {MANIFEST} locks"
+            )
+
+
+def _version(text: str) -> Version | str:
+    try:
+        return Version(text)
+    except InvalidVersion:
+        return text
+
+
+class _AnchorCollector(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.texts: list[str] = []
+        self._in_anchor = False
+        self._text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            self._in_anchor = True
+            self._text = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "a" and self._in_anchor:
+            self._in_anchor = False
+            self.texts.append("".join(self._text).strip())
+
+    def handle_data(self, data: str) -> None:
+        if self._in_anchor:
+            self._text.append(data)
+
+
+def _root_html_names(content: bytes) -> list[str]:
+    """Project names on a PEP 503 root page (the anchor texts)."""
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"not UTF-8: {err}") from err
+    parser = _AnchorCollector()
+    parser.feed(text)
+    parser.close()
+    return parser.texts
+
+
+def _root_json_names(content: bytes) -> list[str]:
+    """Project names on a PEP 691 root page."""
+    try:
+        doc = json.loads(content)
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"not valid JSON: {err}") from err
+    projects = doc.get("projects") if isinstance(doc, dict) else None
+    if not isinstance(projects, list):
+        raise ValueError("no 'projects' list (PEP 691)")
+    names: list[str] = []
+    for item in projects:
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+            raise ValueError(f"bad project entry {item!r}")
+        names.append(item["name"])
+    return names
+
+
+def check_integrity(
+    bundle_dir: Path, manifest: Manifest, *, reporter: Reporter = NULL_REPORTER
+) -> CheckResult:
+    """Every artifact present with its recorded size and sha256, sidecars
+    equal to the wheels' METADATA, pages and files in agreement, nothing
+    unexpected in the tree, and ``requirements.txt`` pinning bundle files."""
+    state = _Integrity(bundle_dir, manifest, reporter)
+    total = sum(a.size for a in manifest.artifacts)
+    if not state.root.is_dir():
+        problem = Problem(INTEGRITY, str(bundle_dir), "not a directory")
+        return _result(INTEGRITY, None, [problem])
+    reporter.task_start(INTEGRITY, "checking files", total)
+    jobs: list[tuple[str, Callable[[], None]]] = [
+        (".", state.check_top_level),
+        (f"{FILES}/", state.check_files_dir),
+        (f"{SIMPLE}/", state.check_simple_dir),
+        (f"{SIMPLE}/", state.check_root),
+        (REQUIREMENTS, state.check_requirements),
+        *(
+            (f"{FILES}/{a.filename}", functools.partial(state.check_artifact, a))
+            for a in manifest.artifacts
+        ),
+        *(
+            (f"{SIMPLE}/{p}/", functools.partial(state.check_project, p))
+            for p in sorted(state.by_project)
+        ),
+    ]
+    workers = min(32, (os.cpu_count() or 1) + 4)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [(subject, pool.submit(job)) for subject, job in jobs]
+        for subject, future in futures:
+            try:
+                future.result()
+            except OSError as err:
+                state.add(subject, f"cannot be read: {err.strerror or err}")
+    reporter.task_done(INTEGRITY, ok=not state.problems)
+    details = f"{len(manifest.artifacts)} files, {total} bytes"
+    return _result(INTEGRITY, None, state.problems, details)
+
+
+# --- reality -----------------------------------------------------------------------
+
+
+def _safe_dirname(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name) or "target"
+
+
+# pip's last word when a requirement cannot be met from the sources it has.
+_NO_DISTRIBUTION = re.compile(r"No matching distribution found for ([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+
+def _pip_problem(target: str, what: str, result: PipResult) -> Problem:
+    """A problem carrying pip's command and output, on the package pip
+    could not find when it names one, else on ``requirements.txt``."""
+    match = _NO_DISTRIBUTION.search(result.stderr)
+    subject = canonicalize_name(match.group(1)) if match else REQUIREMENTS
+    return Problem(REALITY, subject, f"{what}:\n{result.describe()}", target)
+
+
+def check_reality(
+    bundle_dir: Path,
+    target_name: str,
+    interpreter: Interpreter,
+    expected: Mapping[NormalizedName, str],
+    runner: PipRunner,
+    workdir: Path,
+    *,
+    reporter: Reporter = NULL_REPORTER,
+) -> CheckResult:
+    """Install the bundle's ``requirements.txt`` with pip into a fresh venv
+    of ``interpreter`` (hashes required, the bundle as the only source, no
+    network where the machine allows it) and compare what got installed
+    with ``expected`` (name -> version for this target)."""
+    details = f"{runner.network.describe()}; interpreter: {interpreter.describe()}"
+    key = f"{REALITY}:{target_name}"
+    reporter.task_start(key, f"installing the bundle for {target_name}")
+    problems = _install_and_compare(
+        bundle_dir.resolve(), target_name, interpreter, expected, runner, workdir
+    )
+    reporter.task_done(key, ok=not problems)
+    return _result(REALITY, target_name, problems, details)
+
+
+def _install_and_compare(
+    root: Path,
+    target: str,
+    interpreter: Interpreter,
+    expected: Mapping[NormalizedName, str],
+    runner: PipRunner,
+    workdir: Path,
+) -> list[Problem]:
+    requirements = root / REQUIREMENTS
+    if not requirements.is_file():
+        return [Problem(REALITY, REQUIREMENTS, "missing: nothing to install", target)]
+    venv = workdir / f"venv-{_safe_dirname(target)}"
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+        if venv.exists():
+            shutil.rmtree(venv)
+        python = create_venv(venv, interpreter)
+        seeded = runner.prepare(python)
+    except (BundlerError, OSError) as err:
+        return [Problem(REALITY, interpreter.path, str(err), target)]
+    install = runner.run(
+        [
+            "install",
+            "--no-index",
+            "--find-links",
+            str(root / FILES),
+            "--require-hashes",
+            # A cached wheel built from an sdist would hide a build that fails.
+            "--no-cache-dir",
+            "--progress-bar",
+            "off",
+            "-r",
+            str(requirements),
+        ],
+        python=python,
+        cwd=workdir,
+    )
+    if not install.ok:
+        what = f"pip cannot install the bundle's {REQUIREMENTS} from the bundle alone"
+        return [_pip_problem(target, what, install)]
+    listing = runner.run(["list", "--format=json"], python=python, cwd=workdir)
+    if not listing.ok:
+        return [_pip_problem(target, "pip cannot list the installed packages", listing)]
+    try:
+        installed = dict(parse_pip_list(listing.stdout))
+    except BundlerError as err:
+        return [Problem(REALITY, REQUIREMENTS, str(err), target)]
+    # pip installs the build section of requirements.txt too; those pins are
+    # the lock's doing even though this target does not need them at runtime.
+    allowed = seeded | _build_only_pins(requirements)
+    return _compare_installed(target, installed, expected, allowed)
+
+
+def _build_only_pins(requirements: Path) -> frozenset[NormalizedName]:
+    try:
+        lock = parse_hashed_requirements(
+            requirements.read_text(encoding="utf-8"), str(requirements), environ={}
+        )
+    except (BundlerError, OSError, UnicodeDecodeError):
+        return frozenset()  # check_integrity reports an unreadable file
+    return frozenset(canonicalize_name(pin.name) for pin in lock.pins if pin.build_only)
+
+
+def _compare_installed(
+    target: str,
+    installed: Mapping[NormalizedName, str],
+    expected: Mapping[NormalizedName, str],
+    allowed: Iterable[NormalizedName],
+) -> list[Problem]:
+    """Missing, wrong-version and unexpected installs; ``allowed`` names may
+    be installed without being expected (pip's own bootstrap, build pins)."""
+    want = {canonicalize_name(name): version for name, version in expected.items()}
+    ignore = set(allowed) - set(want)
+    problems: list[Problem] = []
+    for name, version in sorted(want.items()):
+        got = installed.get(name)
+        if got is None:
+            problems.append(
+                Problem(REALITY, name, f"{name}=={version} is locked but was not installed", target)
+            )
+        elif _version(got) != _version(version):
+            problems.append(
+                Problem(
+                    REALITY, name, f"pip installed {name} {got}, the lock pins {version}", target
+                )
+            )
+    for name, version in sorted(installed.items()):
+        if name not in want and name not in ignore:
+            problems.append(
+                Problem(
+                    REALITY,
+                    name,
+                    f"pip installed {name} {version}, which the lock does not pin for this target",
+                    target,
+                )
+            )
+    return problems
+
+
+__all__ = [
+    "BUILDABILITY",
+    "CLOSURE",
+    "FAILED",
+    "INTEGRITY",
+    "PASSED",
+    "REALITY",
+    "SKIPPED",
+    "CheckResult",
+    "Problem",
+    "VerifyReport",
+    "check_integrity",
+    "check_reality",
+    "report_to_json",
+]

@@ -1,0 +1,432 @@
+"""The verification gate: integrity over hand-built bundles, and a real pip
+install from a bundle into fresh virtual environments."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pytest
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import Version
+
+from bundler.fsutil import sha256_bytes, sha256_file
+from bundler.indexwriter import write_index
+from bundler.interpreters import Interpreter, probe_interpreter
+from bundler.models import BundleArtifact, DistKind, LockedFile, LockedPackage, Manifest
+from bundler.piprun import PipRunner, create_venv, detect_network_isolation
+from bundler.verify import (
+    CheckResult,
+    Problem,
+    VerifyReport,
+    check_integrity,
+    check_reality,
+    report_to_json,
+)
+from tests.support.distbuilder import DistSpec, build_sdist, build_wheel
+from tests.support.piputil import clean_pip_env, installed
+
+TARGET = "host"
+
+
+@dataclass(frozen=True)
+class Bundle:
+    root: Path
+    manifest: Manifest
+
+    def file(self, filename: str) -> Path:
+        return self.root / "files" / filename
+
+    def integrity(self) -> CheckResult:
+        return check_integrity(self.root, self.manifest)
+
+
+def _requirements(packages: Sequence[LockedPackage]) -> str:
+    lines = ["# hashed pins, as bundle download writes them", "--no-index"]
+    for pkg in sorted(packages, key=lambda p: p.name):
+        lines.append(f"{pkg.name}=={pkg.version} \\")
+        digests = sorted(f.sha256 for f in pkg.files)
+        for i, digest in enumerate(digests):
+            tail = " \\" if i < len(digests) - 1 else ""
+            lines.append(f"    --hash=sha256:{digest}{tail}")
+    return "\n".join(lines) + "\n"
+
+
+def make_bundle(
+    root: Path,
+    specs: Sequence[DistSpec],
+    *,
+    sdist_only: Sequence[str] = (),
+) -> Bundle:
+    """A bundle as ``bundle download`` leaves it: files, sidecars, pages,
+    ``bundle.json`` and a hashed ``requirements.txt``.  Projects in
+    ``sdist_only`` ship an sdist and no wheel."""
+    files_dir = root / "files"
+    artifacts: list[BundleArtifact] = []
+    packages: list[LockedPackage] = []
+    for spec in specs:
+        project = canonicalize_name(spec.name)
+        if spec.name in sdist_only:
+            paths = [build_sdist(spec, files_dir)]
+        else:
+            paths = [build_wheel(spec, "py3-none-any", files_dir)]
+        locked: list[LockedFile] = []
+        for path in paths:
+            digest, size = sha256_file(path)
+            kind = DistKind.WHEEL if path.name.endswith(".whl") else DistKind.SDIST
+            artifacts.append(
+                BundleArtifact(
+                    filename=path.name,
+                    project=project,
+                    version=spec.version,
+                    sha256=digest,
+                    size=size,
+                    kind=kind,
+                    targets=(TARGET,),
+                    requires_python=spec.requires_python,
+                )
+            )
+            locked.append(LockedFile(path.name, digest, kind, size=size, targets=(TARGET,)))
+        packages.append(
+            LockedPackage(project, Version(spec.version), tuple(locked), targets=(TARGET,))
+        )
+    manifest = Manifest(tuple(artifacts), tuple(packages), (TARGET,))
+    requirements = _requirements(packages).encode()
+    return Bundle(root, write_index(root, manifest, {"requirements.txt": requirements}))
+
+
+APP = DistSpec("app", "1.0", requires=("dep>=1",))
+DEP = DistSpec("dep", "1.2", requires_python=">=3.8")
+TOOL = DistSpec("Tool_Kit", "0.5")
+APP_WHEEL = "app-1.0-py3-none-any.whl"
+DEP_WHEEL = "dep-1.2-py3-none-any.whl"
+
+
+@pytest.fixture
+def bundle(tmp_path: Path) -> Bundle:
+    return make_bundle(tmp_path / "pypi", [APP, DEP, TOOL], sdist_only=["Tool_Kit"])
+
+
+def messages(result: CheckResult) -> list[str]:
+    return [f"{p.subject}: {p.message}" for p in result.problems]
+
+
+def assert_problem(result: CheckResult, subject: str, *fragments: str) -> None:
+    assert result.status == "failed"
+    for p in result.problems:
+        if p.subject == subject and all(f in p.message for f in fragments):
+            assert p.check == "integrity"
+            return
+    raise AssertionError(f"no problem on {subject} with {fragments}: {messages(result)}")
+
+
+# --- integrity ------------------------------------------------------------------
+
+
+def test_a_good_bundle_passes(bundle: Bundle) -> None:
+    result = bundle.integrity()
+    assert result.problems == (), messages(result)
+    assert result.status == "passed"
+    assert result.check == "integrity"
+    assert result.target is None
+    assert result.details.startswith("3 files")
+    assert VerifyReport((result,)).ok
+
+
+def test_a_deleted_file_is_named_missing(bundle: Bundle) -> None:
+    bundle.file(DEP_WHEEL).unlink()
+    result = bundle.integrity()
+    assert_problem(result, f"files/{DEP_WHEEL}", "missing")
+
+
+def test_one_changed_byte_is_a_sha256_difference(bundle: Bundle) -> None:
+    path = bundle.file("tool_kit-0.5.tar.gz")
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    artifact = next(a for a in bundle.manifest.artifacts if a.filename == path.name)
+    got, _ = sha256_file(path)
+    result = bundle.integrity()
+    assert_problem(
+        result, f"files/{path.name}", f"sha256 differs: expected {artifact.sha256} got {got}"
+    )
+
+
+def test_a_truncated_file_is_a_size_difference(bundle: Bundle) -> None:
+    path = bundle.file(APP_WHEEL)
+    size = path.stat().st_size
+    path.write_bytes(path.read_bytes()[:-10])
+    result = bundle.integrity()
+    assert_problem(
+        result, f"files/{APP_WHEEL}", f"size differs: expected {size} bytes, got {size - 10}"
+    )
+
+
+def test_a_page_listing_a_file_that_is_not_there(bundle: Bundle) -> None:
+    page = bundle.root / "simple" / "dep" / "index.html"
+    ghost = "dep-9.9-py3-none-any.whl"
+    link = f'<a href="../../files/{ghost}#sha256={"0" * 64}">{ghost}</a><br>\n  </body>'
+    page.write_text(page.read_text().replace("</body>", link, 1))
+    result = bundle.integrity()
+    assert_problem(result, "simple/dep/index.html", ghost, "not in the bundle")
+    # The JSON page is untouched and agrees.
+    assert not [p for p in result.problems if p.subject == "simple/dep/index.json"]
+
+
+def test_a_page_with_another_hash_or_missing_a_file(bundle: Bundle) -> None:
+    page = bundle.root / "simple" / "app" / "index.json"
+    doc = json.loads(page.read_text())
+    doc["files"][0]["hashes"]["sha256"] = "ab" * 32
+    page.write_text(json.dumps(doc))
+    html_page = bundle.root / "simple" / "dep" / "index.html"
+    html_page.write_text(
+        "\n".join(line for line in html_page.read_text().splitlines() if DEP_WHEEL not in line)
+    )
+    result = bundle.integrity()
+    assert_problem(result, "simple/app/index.json", APP_WHEEL, f"sha256 {'ab' * 32}")
+    assert_problem(result, "simple/dep/index.html", f"does not list files/{DEP_WHEEL}")
+
+
+def test_root_pages_must_list_exactly_the_projects(bundle: Bundle) -> None:
+    root_json = bundle.root / "simple" / "index.json"
+    doc = json.loads(root_json.read_text())
+    doc["projects"] = [p for p in doc["projects"] if p["name"] != "dep"] + [{"name": "ghost"}]
+    root_json.write_text(json.dumps(doc))
+    result = bundle.integrity()
+    assert_problem(result, "simple/index.json", "does not list project dep")
+    assert_problem(result, "simple/index.json", "ghost")
+    assert not [p for p in result.problems if p.subject == "simple/index.html"]
+
+
+def test_unexpected_files_anywhere_are_named(bundle: Bundle) -> None:
+    (bundle.root / "notes.txt").write_text("hello")
+    bundle.file("extra-1.0-py3-none-any.whl").write_bytes(b"not in the manifest")
+    (bundle.root / "simple" / "ghost").mkdir()
+    (bundle.root / "simple" / "dep" / "old.html").write_text("<html></html>")
+    result = bundle.integrity()
+    assert_problem(result, "notes.txt", "unexpected")
+    assert_problem(result, "files/extra-1.0-py3-none-any.whl", "unexpected")
+    assert_problem(result, "simple/ghost", "unexpected")
+    assert_problem(result, "simple/dep/old.html", "unexpected")
+
+
+def test_a_symlink_is_not_a_bundle_file(bundle: Bundle, tmp_path: Path) -> None:
+    outside = tmp_path / "outside.whl"
+    shutil.copyfile(bundle.file(APP_WHEEL), outside)
+    bundle.file(APP_WHEEL).unlink()
+    bundle.file(APP_WHEEL).symlink_to(outside)
+    assert_problem(bundle.integrity(), f"files/{APP_WHEEL}", "symbolic link")
+
+
+def test_allowed_top_level_files_are_not_unexpected(bundle: Bundle) -> None:
+    (bundle.root / "pylock.toml").write_text('lock-version = "1.0"\n')
+    (bundle.root / ".bundle.lock").write_text("")
+    assert bundle.integrity().status == "passed"
+
+
+def test_a_bad_sidecar_is_named(bundle: Bundle) -> None:
+    sidecar = bundle.file(APP_WHEEL + ".metadata")
+    sidecar.write_bytes(sidecar.read_bytes() + b"Requires-Dist: evil\n")
+    result = bundle.integrity()
+    assert_problem(result, f"files/{APP_WHEEL}.metadata", "sha256 differs")
+    assert_problem(result, f"files/{APP_WHEEL}.metadata", "differs from the wheel's")
+
+
+def test_a_missing_sidecar_is_named(bundle: Bundle) -> None:
+    bundle.file(DEP_WHEEL + ".metadata").unlink()
+    assert_problem(bundle.integrity(), f"files/{DEP_WHEEL}.metadata", "missing")
+
+
+def test_a_sidecar_that_matches_the_manifest_but_not_the_wheel(bundle: Bundle) -> None:
+    sidecar = bundle.file(DEP_WHEEL + ".metadata")
+    forged = b"Metadata-Version: 2.1\nName: dep\nVersion: 1.2\n\n"
+    sidecar.write_bytes(forged)
+    manifest = bundle.manifest
+    artifacts = tuple(
+        replace(a, metadata_sha256=sha256_bytes(forged)) if a.filename == DEP_WHEEL else a
+        for a in manifest.artifacts
+    )
+    result = check_integrity(bundle.root, Manifest(artifacts, manifest.packages, manifest.targets))
+    assert_problem(result, f"files/{DEP_WHEEL}.metadata", "differs from the wheel's")
+    # The pages still advertise the real hash, which no longer matches.
+    assert_problem(result, "simple/dep/index.html", "advertises metadata sha256")
+
+
+def test_requirements_must_pin_bundle_files(bundle: Bundle) -> None:
+    path = bundle.root / "requirements.txt"
+    text = path.read_text()
+    dep = next(a for a in bundle.manifest.artifacts if a.filename == DEP_WHEEL)
+    path.write_text(text.replace(dep.sha256, "cd" * 32))
+    result = bundle.integrity()
+    assert_problem(result, "requirements.txt", "dep==1.2", "no sha256 of a file in the bundle")
+
+
+def test_an_unparsable_requirements_file_is_a_problem(bundle: Bundle) -> None:
+    (bundle.root / "requirements.txt").write_text("app>=1.0\n")
+    result = bundle.integrity()
+    assert any(p.subject == "requirements.txt" for p in result.problems), messages(result)
+    assert result.status == "failed"
+
+
+def test_every_problem_is_reported_at_once(bundle: Bundle) -> None:
+    bundle.file(DEP_WHEEL).unlink()
+    bundle.file(APP_WHEEL).write_bytes(b"garbage")
+    (bundle.root / "stray").write_text("x")
+    (bundle.root / "requirements.txt").unlink()
+    subjects = {p.subject for p in bundle.integrity().problems}
+    assert {f"files/{DEP_WHEEL}", f"files/{APP_WHEEL}", "stray", "requirements.txt"} <= subjects
+
+
+# --- report -----------------------------------------------------------------------
+
+
+def test_report_json_is_deterministic_and_extensible() -> None:
+    failed = CheckResult(
+        "integrity", None, "failed", (Problem("integrity", "files/a.whl", "missing"),)
+    )
+    skipped = CheckResult("reality", "cp313-win", "skipped", details="no interpreter")
+    report = VerifyReport((failed,))
+    assert not report.ok
+    longer = report.extended(skipped)
+    assert longer.results == (failed, skipped)
+    assert report_to_json(longer) == report_to_json(VerifyReport((failed, skipped)))
+    doc = json.loads(report_to_json(longer))
+    assert doc["ok"] is False
+    assert doc["results"][0]["problems"] == [
+        {"check": "integrity", "subject": "files/a.whl", "message": "missing", "target": None}
+    ]
+    assert doc["results"][1]["details"] == "no interpreter"
+    assert VerifyReport((skipped,)).ok
+
+
+# --- reality ----------------------------------------------------------------------
+
+
+def running_interpreter() -> Interpreter:
+    interp = probe_interpreter(sys.executable)
+    assert interp is not None
+    return interp
+
+
+def expected_of(bundle: Bundle) -> dict[NormalizedName, str]:
+    return {p.name: str(p.version) for p in bundle.manifest.packages}
+
+
+@pytest.mark.slow
+def test_a_good_bundle_installs_for_real(bundle: Bundle, tmp_path: Path) -> None:
+    runner = PipRunner()
+    work = tmp_path / "work"
+    work.mkdir()
+    result = check_reality(
+        bundle.root, TARGET, running_interpreter(), expected_of(bundle), runner, work
+    )
+    assert result.status == "passed", messages(result)
+    assert result.check == "reality"
+    assert result.target == TARGET
+    isolation = detect_network_isolation()
+    if isolation.available:
+        assert "network: isolated (network namespace)" in result.details
+    else:
+        assert "network: NOT isolated" in result.details
+    # Really installed, the sdist built from the bundle alone.
+    venv_python = work / f"venv-{TARGET}" / "bin" / "python"
+    assert installed(venv_python) == {"app": "1.0", "dep": "1.2", "tool-kit": "0.5"}
+
+
+@pytest.mark.slow
+def test_installed_versions_are_compared_with_the_lock(bundle: Bundle, tmp_path: Path) -> None:
+    expected = {**expected_of(bundle), NormalizedName("ghost"): "1.0"}
+    expected[NormalizedName("dep")] = "1.1"
+    del expected[NormalizedName("tool-kit")]
+    result = check_reality(
+        bundle.root, TARGET, running_interpreter(), expected, PipRunner(), tmp_path
+    )
+    assert result.status == "failed"
+    by_subject = {p.subject: p.message for p in result.problems}
+    assert "was not installed" in by_subject["ghost"]
+    assert "pip installed dep 1.2, the lock pins 1.1" in by_subject["dep"]
+    assert "does not pin" in by_subject["tool-kit"]
+    assert all(p.target == TARGET and p.check == "reality" for p in result.problems)
+
+
+@pytest.mark.slow
+def test_a_bundle_missing_a_dependency_fails_with_pips_message(tmp_path: Path) -> None:
+    # app needs dep, which the bundle lacks altogether.
+    bundle = make_bundle(tmp_path / "pypi", [APP])
+    assert bundle.integrity().status == "passed"
+    result = check_reality(
+        bundle.root,
+        TARGET,
+        running_interpreter(),
+        expected_of(bundle),
+        PipRunner(),
+        tmp_path,
+    )
+    assert result.status == "failed"
+    [problem] = result.problems
+    assert problem.subject == "dep"
+    assert problem.target == TARGET
+    assert "No matching distribution found for dep" in problem.message
+    assert "--require-hashes" in problem.message  # the command is kept
+    assert "--no-index" in problem.message
+
+
+@pytest.mark.slow
+def test_machine_pip_config_does_not_make_the_gate_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bundle = make_bundle(tmp_path / "pypi", [APP, DEP])
+    # The dependency's wheel lives outside the bundle, where pip config points.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    shutil.move(str(bundle.file(DEP_WHEEL)), elsewhere / DEP_WHEEL)
+    config = tmp_path / "pip.conf"
+    config.write_text(f"[global]\nfind-links = {elsewhere}\n")
+    requirements = bundle.root / "requirements.txt"
+
+    # Control: pip that honours the machine's settings would install it.
+    control_python = create_venv(tmp_path / "control", running_interpreter())
+    files = str(bundle.root / "files")
+    install = ["install", "--no-index", "--find-links", files, "-r", str(requirements)]
+    control = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(control_python), *install],
+        env=clean_pip_env({"PIP_FIND_LINKS": str(elsewhere)}),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert control.returncode == 0, control.stderr
+
+    monkeypatch.setenv("PIP_FIND_LINKS", str(elsewhere))
+    monkeypatch.setenv("PIP_CONFIG_FILE", str(config))
+    work = tmp_path / "work"
+    work.mkdir()
+    result = check_reality(
+        bundle.root, TARGET, running_interpreter(), expected_of(bundle), PipRunner(), work
+    )
+    assert result.status == "failed"
+    assert any(
+        "dep" in p.message and "No matching distribution" in p.message for p in result.problems
+    )
+
+
+@pytest.mark.slow
+def test_build_section_pins_are_not_unexpected(tmp_path: Path) -> None:
+    bundle = make_bundle(tmp_path / "pypi", [APP, DEP, TOOL])
+    requirements = bundle.root / "requirements.txt"
+    text = requirements.read_text()
+    # Move tool-kit's pin under the build section header.
+    start = text.index("tool-kit==")
+    pin = text[start:]
+    text = text[:start] + "\n# Build dependencies (needed only to build sdists):\n" + pin
+    requirements.write_text(text)
+    expected = {NormalizedName("app"): "1.0", NormalizedName("dep"): "1.2"}
+    result = check_reality(
+        bundle.root, TARGET, running_interpreter(), expected, PipRunner(), tmp_path
+    )
+    assert result.status == "passed", messages(result)
