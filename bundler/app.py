@@ -13,7 +13,7 @@ import os
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from packaging.requirements import Requirement
@@ -25,7 +25,7 @@ from .collector import PackageIndex
 from .download import DownloadItem, download_all, prune
 from .errors import BundlerError, MultipleErrors, UsageError
 from .filenames import parse_filename
-from .fsutil import atomic_write_text, directory_lock, sha256_file
+from .fsutil import atomic_write_text, directory_lock
 from .http import HttpClient, redact_url
 from .indexwriter import write_index
 from .interpreters import find_interpreters, pick_interpreter
@@ -301,7 +301,9 @@ def write_lock(lock_: Lock, path: Path, command: str) -> None:
 
 def read_lock_file(path: Path) -> LockInput:
     if not path.is_file():
-        raise UsageError(f"{path}: no such lock file", hint="create one with: bundle lock requirements.in")
+        raise UsageError(
+            f"{path}: no such lock file", hint="create one with: bundle lock requirements.in"
+        )
     return parse_hashed_requirements(path.read_text(encoding="utf-8"), str(path))
 
 
@@ -437,7 +439,9 @@ def download(
                     continue
                 url = pkg.direct_url if pkg.direct_url and not urls.get(f.filename) else None
                 url = urls.get(f.filename) or url or f.url
-                items.append(DownloadItem(filename=f.filename, url=url, sha256=f.sha256, size=f.size))
+                items.append(
+                    DownloadItem(filename=f.filename, url=url, sha256=f.sha256, size=f.size)
+                )
         reporter.stage("downloading")
         results = download_all(items, files_dir, client, reporter, workers=workers)
         sizes = {r.filename: r.size for r in results}
@@ -497,9 +501,7 @@ def _manifest(lock_: Lock, sizes: Mapping[str, int]) -> Manifest:
 def _bundle_package(pkg: LockedPackage) -> LockedPackage:
     """A pin as the bundle holds it: only its files that are in the bundle,
     without URLs."""
-    files = tuple(
-        dataclasses.replace(f, url="") for f in pkg.files if f.targets
-    )
+    files = tuple(dataclasses.replace(f, url="") for f in pkg.files if f.targets)
     return dataclasses.replace(pkg, files=files, direct_url=None)
 
 
@@ -551,7 +553,9 @@ def check_closure(
         RootRequirement(Requirement(f"{n}=={v}"), "locked pin", "-c bundle.json")
         for n, v in sorted(expected.items())
     ]
-    constraints = [RootRequirement(Requirement(c), source, "-c bundle.json") for c in manifest.constraints]
+    constraints = [
+        RootRequirement(Requirement(c), source, "-c bundle.json") for c in manifest.constraints
+    ]
     settings = IndexSettings(index_url=(bundle_dir / "simple").resolve().as_uri() + "/")
     problems: list[Problem] = []
     try:
@@ -570,23 +574,36 @@ def check_closure(
     for name, version in sorted(expected.items()):
         if name not in got and manifest.requirements:
             problems.append(
-                Problem("closure", name, f"{name}=={version} is locked but nothing requires it", target.name)
+                Problem(
+                    "closure",
+                    name,
+                    f"{name}=={version} is locked but nothing requires it",
+                    target.name,
+                )
             )
     for name, version in sorted(got.items()):
         if name not in expected:
             problems.append(
-                Problem("closure", name, f"resolution needs {name}=={version}, which the lock lacks", target.name)
+                Problem(
+                    "closure",
+                    name,
+                    f"resolution needs {name}=={version}, which the lock lacks",
+                    target.name,
+                )
             )
         elif expected[name] != version:
             problems.append(
                 Problem(
-                    "closure", name,
+                    "closure",
+                    name,
                     f"resolution gives {name}=={version} but the lock pins {expected[name]}",
                     target.name,
                 )
             )
     status = "failed" if problems else "passed"
-    return CheckResult("closure", target.name, status, tuple(problems), details=f"{len(got)} packages")
+    return CheckResult(
+        "closure", target.name, status, tuple(problems), details=f"{len(got)} packages"
+    )
 
 
 def expected_pins(manifest: Manifest, target: Target) -> dict[NormalizedName, str]:
@@ -636,7 +653,9 @@ def verify(
             if interp is None:
                 results.append(
                     CheckResult(
-                        "reality", target.name, "skipped",
+                        "reality",
+                        target.name,
+                        "skipped",
                         details=f"no Python {target.python_short} interpreter for"
                         f" {target.environment.get('sys_platform')}"
                         f"/{target.environment.get('platform_machine')} on this machine",
@@ -646,7 +665,12 @@ def verify(
             with tempfile.TemporaryDirectory(prefix="bundler-verify-", dir=options.workdir) as tmp:
                 results.append(
                     check_reality(
-                        bundle_dir, target.name, interp, expected_pins(manifest, target), runner, Path(tmp)
+                        bundle_dir,
+                        target.name,
+                        interp,
+                        expected_pins(manifest, target),
+                        runner,
+                        Path(tmp),
                     )
                 )
     return VerifyReport(tuple(results))

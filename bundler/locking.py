@@ -54,7 +54,9 @@ def build_lock(resolutions: Sequence[Resolution], inputs: LockInputs) -> Lock:
                 group.files.setdefault(f.filename, f)
             group.chosen[pkg.chosen.filename].append(res.target.name)
     packages: list[LockedPackage] = []
-    for (name, version, direct), group in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1])):
+    for (name, version, direct), group in sorted(
+        groups.items(), key=lambda kv: (kv[0][0], kv[0][1])
+    ):
         target_names = tuple(t.name for t in group.targets)
         marker = None
         if len(group.targets) != len(all_targets):

@@ -75,7 +75,10 @@ def usable_files(
                 continue
         if not target.python_matches(f.requires_python):
             skipped.append(
-                Skipped(f, f"requires Python {f.requires_python} (target has {target.python_full_version})")
+                Skipped(
+                    f,
+                    f"requires Python {f.requires_python} (target has {target.python_full_version})",
+                )
             )
             continue
         usable.append(f)
