@@ -75,8 +75,18 @@ def test_build_then_verify_passes_and_installs_offline(tmp_path: Path, web_index
 
     # The bundle alone installs, from each of its forms.
     py = make_venv(tmp_path / "venv1")
-    pip_run(["install", "--no-index", "--find-links", str(bundle / "files"),
-             "--require-hashes", "-r", str(bundle / "requirements.txt")], python=py)
+    pip_run(
+        [
+            "install",
+            "--no-index",
+            "--find-links",
+            str(bundle / "files"),
+            "--require-hashes",
+            "-r",
+            str(bundle / "requirements.txt"),
+        ],
+        python=py,
+    )
     got = installed(py)
     assert got["webapp"] == "1.0" and got["util"] == "2.5" and got["fastlib"] == "0.9"
     py2 = make_venv(tmp_path / "venv2")
@@ -158,7 +168,9 @@ def test_verify_fails_when_a_page_lists_a_missing_file(built: Path, tmp_path: Pa
     page = built / "simple" / "util" / "index.html"
     text = page.read_text().replace(
         "</body>",
-        '<a href="../../files/util-9.9.tar.gz#sha256=' + "0" * 64 + '">util-9.9.tar.gz</a>\n</body>',
+        '<a href="../../files/util-9.9.tar.gz#sha256='
+        + "0" * 64
+        + '">util-9.9.tar.gz</a>\n</body>',
     )
     page.write_text(text)
     code, out = verify_json(built, tmp_path, "--no-install")
@@ -178,9 +190,22 @@ def test_download_accepts_pip_compile_output(tmp_path: Path, web_index: str) -> 
     lock = tmp_path / "requirements.txt"
     env = clean_pip_env()
     proc = subprocess.run(
-        [str(Path(sys.executable).with_name("pip-compile")), "--generate-hashes", "--quiet",
-         "--no-header", "--index-url", web_index, "-o", str(lock), str(req)],
-        env=env, capture_output=True, text=True, timeout=300, check=False,
+        [
+            str(Path(sys.executable).with_name("pip-compile")),
+            "--generate-hashes",
+            "--quiet",
+            "--no-header",
+            "--index-url",
+            web_index,
+            "-o",
+            str(lock),
+            str(req),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     if proc.returncode != 0:
         pytest.fail(f"pip-compile failed:\n{proc.stdout}\n{proc.stderr}")
@@ -195,9 +220,21 @@ def test_same_pins_as_pip_compile(tmp_path: Path, web_index: str) -> None:
     theirs = tmp_path / "theirs.txt"
     assert bundle_cmd("lock", str(req), "-o", str(ours), "-i", web_index) == 0
     proc = subprocess.run(
-        [str(Path(sys.executable).with_name("pip-compile")), "--generate-hashes", "--quiet",
-         "--index-url", web_index, "-o", str(theirs), str(req)],
-        env=clean_pip_env(), capture_output=True, text=True, timeout=300, check=False,
+        [
+            str(Path(sys.executable).with_name("pip-compile")),
+            "--generate-hashes",
+            "--quiet",
+            "--index-url",
+            web_index,
+            "-o",
+            str(theirs),
+            str(req),
+        ],
+        env=clean_pip_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     assert pins_of(ours) == pins_of(theirs)
@@ -208,22 +245,37 @@ def pins_of(path: Path) -> dict[str, str]:
     for line in path.read_text().splitlines():
         if "==" in line and not line.startswith((" ", "#")):
             name, _, rest = line.partition("==")
+            name = name.split("[", 1)[0]  # pip-compile keeps requested extras
             out[name.strip().lower()] = rest.split()[0].rstrip("\\").strip()
     return out
 
 
 def test_unsatisfiable_exits_1_with_chain(tmp_path: Path, index_server: IndexServerFactory) -> None:
-    server = index_server([
-        DistSpec("app", "1.0", requires=("lib<2",)),
-        DistSpec("tool", "3.1", requires=("lib>=2.1",)),
-        DistSpec("lib", "1.0"),
-        DistSpec("lib", "2.1"),
-    ])
+    server = index_server(
+        [
+            DistSpec("app", "1.0", requires=("lib<2",)),
+            DistSpec("tool", "3.1", requires=("lib>=2.1",)),
+            DistSpec("lib", "1.0"),
+            DistSpec("lib", "2.1"),
+        ]
+    )
     req = write(tmp_path / "requirements.in", "app\ntool\n")
     proc = subprocess.run(
-        [sys.executable, "-m", "bundler", "lock", str(req), "-o", str(tmp_path / "out.txt"),
-         "-i", server.url],
-        capture_output=True, text=True, timeout=120, check=False,
+        [
+            sys.executable,
+            "-m",
+            "bundler",
+            "lock",
+            str(req),
+            "-o",
+            str(tmp_path / "out.txt"),
+            "-i",
+            server.url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
         env={**os.environ, "COLUMNS": "200"},
     )
     assert proc.returncode == 1
@@ -238,7 +290,10 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
     bad = write(tmp_path / "bad.in", "requests\n--frobnicate\n-e ./local\n")
     proc = subprocess.run(
         [sys.executable, "-m", "bundler", "lock", str(bad)],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert proc.returncode == 2
     assert "bad.in:2" in proc.stderr and "bad.in:3" in proc.stderr
@@ -253,7 +308,9 @@ def test_credentials_never_written(tmp_path: Path, index_server: IndexServerFact
     report = tmp_path / "report.json"
     url = server.url_with_auth()
     assert "s3cr3t-token" in url
-    code = bundle_cmd("build", str(req), "-o", str(bundle), "-i", url, "--no-install", "--json", str(report))
+    code = bundle_cmd(
+        "build", str(req), "-o", str(bundle), "-i", url, "--no-install", "--json", str(report)
+    )
     assert code == 0, report.read_text()
     for path in [*tmp_path.rglob("*"), *Path(os.environ["BUNDLER_CACHE_DIR"]).rglob("*")]:
         if path.is_file():
