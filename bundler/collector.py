@@ -1,0 +1,437 @@
+"""The resolver's view of the package sources: project pages and metadata.
+
+``PackageIndex`` merges every configured source (index, extra indexes,
+find-links) into one ``ProjectPage`` per project, and finds core metadata
+the cheapest way that works: the PEP 658 ``.metadata`` file, a few range
+requests on the wheel, the whole wheel, or an sdist's static PKG-INFO.
+Everything is memoized and safe to call from many threads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import re
+import tempfile
+import threading
+from collections.abc import Callable, Hashable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Generic, TypeVar
+from urllib.parse import unquote, urljoin, urlsplit
+
+from packaging.utils import NormalizedName, canonicalize_name
+
+from .errors import BundlerError, InvalidDistribution, NetworkError, NotFound, UsageError
+from .filenames import parse_filename
+from .fsutil import sha256_file
+from .http import (
+    HttpClient,
+    NotCached,
+    RangeNotSupported,
+    parse_content_range,
+    redact_url,
+    url_to_path,
+)
+from .metadata import check_matches, parse_metadata, sdist_metadata, wheel_metadata
+from .models import CoreMetadata, DistKind, IndexFile, IndexSettings, ProjectPage
+from .pages import list_find_links_dir, parse_find_links_page, parse_project_page
+from .reporting import NULL_REPORTER, Reporter
+
+# pip's Accept header: PEP 691 JSON preferred, PEP 503 HTML accepted.
+ACCEPT = (
+    "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1,"
+    " text/html; q=0.01"
+)
+# A wheel's central directory, and usually its METADATA, sit in its tail.
+RANGE_TAIL = 64 * 1024
+RANGE_READAHEAD = 64 * 1024
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+K = TypeVar("K", bound=Hashable)
+T = TypeVar("T")
+
+
+class MetadataUnavailable(BundlerError):
+    """An sdist whose metadata is dynamic: only a build can tell it."""
+
+    def __init__(self, filename: str, url: str) -> None:
+        super().__init__(
+            f"{filename}: the sdist's dependencies are dynamic (PEP 643) and can only"
+            " be known by building it",
+            hint="prefer a wheel of this project, or a version whose sdist has static metadata",
+        )
+        self.filename = filename
+        self.url = redact_url(url)
+
+
+class _Memo(Generic[K, T]):
+    """Compute each key once, even when many threads ask at the same time."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._futures: dict[K, Future[T]] = {}
+
+    def __contains__(self, key: K) -> bool:
+        with self._lock:
+            return key in self._futures
+
+    def get(self, key: K, compute: Callable[[], T]) -> T:
+        with self._lock:
+            future = self._futures.get(key)
+            owner = future is None
+            if future is None:
+                future = Future()
+                self._futures[key] = future
+        if owner:
+            try:
+                future.set_result(compute())
+            except Exception as err:
+                future.set_exception(err)
+            except BaseException as err:
+                # An interrupt is not an answer: let a later call try again.
+                with self._lock:
+                    del self._futures[key]
+                future.set_exception(err)
+                raise
+        return future.result()
+
+
+class _RemoteFile:
+    """A read-only, seekable view of a remote file, fetched with range
+    requests as ``zipfile`` reads it (the file is never downloaded)."""
+
+    def __init__(self, client: HttpClient, url: str) -> None:
+        self._client = client
+        self._url = url
+        first = client.get_range(url, -RANGE_TAIL)
+        start, size = self._check(first.headers.get("Content-Range", ""), first.content, None)
+        self._size = size
+        self._blocks: list[tuple[int, bytes]] = [(start, first.content)]
+        self._pos = 0
+
+    def _check(self, header: str, content: bytes, start: int | None) -> tuple[int, int]:
+        parsed = parse_content_range(header)
+        if parsed is None:
+            raise RangeNotSupported(redact_url(self._url), "no usable Content-Range")
+        first, last, total = parsed
+        if (
+            total is None
+            or len(content) != last - first + 1
+            or (start is not None and first != start)
+        ):
+            raise RangeNotSupported(redact_url(self._url), "the server sent another range")
+        return first, total
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = 0, /) -> int:
+        base = {0: 0, 1: self._pos, 2: self._size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def read(self, n: int = -1, /) -> bytes:
+        remaining = self._size - self._pos
+        n = remaining if n < 0 else min(n, remaining)
+        if n <= 0:
+            return b""
+        data = self._get(self._pos, n)
+        self._pos += len(data)
+        return data
+
+    def _get(self, start: int, n: int) -> bytes:
+        for first, block in self._blocks:
+            if first <= start and start + n <= first + len(block):
+                return block[start - first : start - first + n]
+        end = min(self._size, start + max(n, RANGE_READAHEAD)) - 1
+        resp = self._client.get_range(self._url, start, end)
+        self._check(resp.headers.get("Content-Range", ""), resp.content, start)
+        self._blocks.append((start, resp.content))
+        return resp.content[:n]
+
+
+def _is_file_url(url: str) -> bool:
+    return urlsplit(url).scheme == "file"
+
+
+def _url_filename(url: str) -> str:
+    return unquote(urlsplit(url).path.rsplit("/", 1)[-1])
+
+
+class PackageIndex:
+    """Project pages and core metadata from every configured source."""
+
+    def __init__(
+        self,
+        settings: IndexSettings,
+        client: HttpClient,
+        reporter: Reporter = NULL_REPORTER,
+        *,
+        workers: int = 8,
+    ) -> None:
+        self.settings = settings
+        self.client = client
+        self.reporter = reporter
+        self._indexes = [u for u in (settings.index_url, *settings.extra_index_urls) if u]
+        for url in self._indexes:
+            client.add_credentials(url)
+        self._projects: _Memo[NormalizedName, ProjectPage] = _Memo()
+        self._find_links: _Memo[str, list[IndexFile]] = _Memo()
+        self._local_hashes: _Memo[tuple[str, int, int], tuple[str, int]] = _Memo()
+        self._metadata: _Memo[tuple[str, str], CoreMetadata] = _Memo()
+        self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="index")
+        self._closed = False
+
+    # -- lifecycle ----------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop the prefetch workers (queued work is dropped)."""
+        self._closed = True
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> PackageIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- projects -----------------------------------------------------------------
+
+    def get_project(self, name: NormalizedName) -> ProjectPage:
+        """Every file of ``name`` that any source lists, in source order.
+
+        A source that does not know the project (404) contributes nothing;
+        any other failure raises.
+        """
+        name = canonicalize_name(name)
+        return self._projects.get(name, lambda: self._load_project(name))
+
+    def _sources(self) -> list[str]:
+        return [redact_url(u) for u in (*self._indexes, *self.settings.find_links)]
+
+    def _load_project(self, name: NormalizedName) -> ProjectPage:
+        files: list[IndexFile] = []
+        for url in self._indexes:
+            files.extend(self._index_page(url, name).files)
+        for location in self.settings.find_links:
+            files.extend(self._find_links_files(location, name))
+        return ProjectPage(name, tuple(files), ", ".join(self._sources()))
+
+    def _index_page(self, index_url: str, name: NormalizedName) -> ProjectPage:
+        display = redact_url(index_url)
+        # PEP 503: the normalized name, with a trailing slash.
+        page_url = urljoin(index_url.rstrip("/") + "/", f"{name}/")
+        try:
+            resp = self.client.get(page_url, ACCEPT, cacheable=True)
+        except NotFound:
+            return ProjectPage(name, (), display)
+        return parse_project_page(resp.content, resp.content_type, resp.url, name, display)
+
+    def _find_links_files(self, location: str, name: NormalizedName) -> list[IndexFile]:
+        listing = self._find_links.get(location, lambda: self._list_find_links(location))
+        files: list[IndexFile] = []
+        for listed in listing:
+            dist = parse_filename(listed.filename, name)
+            if dist is None or dist.name != name:
+                continue
+            found = dataclasses.replace(listed, project=name, version=dist.version, kind=dist.kind)
+            if _is_file_url(found.url) and not found.sha256:
+                found = self._hash_local(found)
+            files.append(found)
+        return files
+
+    def _list_find_links(self, location: str) -> list[IndexFile]:
+        display = redact_url(location)
+        scheme = urlsplit(location).scheme
+        if scheme in ("http", "https"):
+            if not location.endswith("/") and parse_filename(_url_filename(location)):
+                return self._single_file(location, display)
+            resp = self.client.get(location, "text/html", cacheable=True)
+            return parse_find_links_page(resp.content, resp.url, display, resp.content_type)
+        path = url_to_path(location) if scheme == "file" else Path(location).expanduser()
+        if path.is_dir():
+            return list_find_links_dir(path, display)
+        if path.is_file():
+            if path.suffix.lower() in (".html", ".htm"):
+                return parse_find_links_page(path.read_bytes(), path.resolve().as_uri(), display)
+            return self._single_file(path.resolve().as_uri(), display)
+        raise UsageError(f"find-links location {display} does not exist")
+
+    @staticmethod
+    def _single_file(url: str, display: str) -> list[IndexFile]:
+        clean = url.split("#", 1)[0]
+        dist = parse_filename(_url_filename(clean))
+        if dist is None:
+            return []
+        return [
+            IndexFile(
+                filename=_url_filename(clean),
+                url=clean,
+                project=dist.name,
+                version=dist.version,
+                kind=dist.kind,
+                index=display,
+            )
+        ]
+
+    def _hash_local(self, found: IndexFile) -> IndexFile:
+        path = url_to_path(found.url)
+        try:
+            st = path.stat()
+        except OSError:
+            return found
+        digest, size = self._local_hashes.get(
+            (str(path), st.st_size, st.st_mtime_ns), lambda: sha256_file(path)
+        )
+        return dataclasses.replace(found, hashes={**found.hashes, "sha256": digest}, size=size)
+
+    def prefetch(self, names: Iterable[NormalizedName]) -> None:
+        """Fetch project pages in the background, ahead of need."""
+        for raw in names:
+            name = canonicalize_name(raw)
+            if name not in self._projects and not self._closed:
+                self._submit(self.get_project, name)
+
+    # -- metadata -----------------------------------------------------------------
+
+    def get_metadata(self, file: IndexFile) -> CoreMetadata:
+        """The core metadata of one distribution file.
+
+        Tries, in order: the disk cache (by the file's sha256); the PEP 658
+        ``.metadata`` file (also when not advertised: mirrors serve it
+        silently); range requests on the wheel; the whole wheel (hash-checked);
+        for an sdist, its PKG-INFO when static, else ``MetadataUnavailable``.
+        """
+        return self._metadata.get((file.url, file.filename), lambda: self._load_metadata(file))
+
+    def prefetch_metadata(self, files: Iterable[IndexFile]) -> None:
+        """Fetch metadata in the background, ahead of need."""
+        for file in files:
+            if (file.url, file.filename) not in self._metadata and not self._closed:
+                self._submit(self.get_metadata, file)
+
+    def _submit(self, fn: Callable[[T], object], arg: T) -> None:
+        def quietly() -> None:
+            # Errors are memoized and raised to whoever asks for real.
+            with contextlib.suppress(Exception):
+                fn(arg)
+
+        with contextlib.suppress(RuntimeError):  # the pool is shut down
+            self._pool.submit(quietly)
+
+    def _what(self, file: IndexFile) -> str:
+        return f"{file.filename} (from {file.index or redact_url(file.url)})"
+
+    def _load_metadata(self, file: IndexFile) -> CoreMetadata:
+        what = self._what(file)
+        sha = (file.sha256 or "").lower()
+        sha = sha if _SHA256.fullmatch(sha) else ""
+        cache = self.client.cache
+        if file.kind is DistKind.SDIST:
+            meta = self._sdist_metadata(file, sha)
+            check_matches(meta, file.project, file.version, what)
+            return meta
+        cached = cache.get_metadata(sha) if cache is not None and sha else None
+        if cached is not None:
+            with contextlib.suppress(BundlerError):  # a damaged entry is fetched again
+                meta = parse_metadata(cached, what)
+                check_matches(meta, file.project, file.version, what)
+                return meta
+        data = self._wheel_metadata_bytes(file, sha)
+        meta = parse_metadata(data, what)
+        check_matches(meta, file.project, file.version, what)
+        if cache is not None and sha:
+            with contextlib.suppress(OSError, BundlerError):
+                cache.put_metadata(sha, data)
+        return meta
+
+    def _local_copy(self, file: IndexFile, sha: str) -> Path | None:
+        """A local file holding the distribution, without any request."""
+        if _is_file_url(file.url):
+            return url_to_path(file.url)
+        cache = self.client.cache
+        if cache is not None and sha:
+            blob = cache.blob_path(sha)
+            if blob.is_file():
+                return blob
+        return None
+
+    def _download(self, file: IndexFile, sha: str, use: Callable[[Path], T]) -> T:
+        cache = self.client.cache
+        where = cache.root if cache is not None else None
+        if where is not None:
+            where.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="bundler-dist-", dir=where) as tmp:
+            path = Path(tmp) / file.filename
+            self.client.fetch_to_file(file.url, path, sha256=sha or None, size=file.size)
+            return use(path)
+
+    def _sdist_metadata(self, file: IndexFile, sha: str) -> CoreMetadata:
+        local = self._local_copy(file, sha)
+        if local is not None:
+            meta = sdist_metadata(local, file.filename)
+        else:
+            meta = self._download(file, sha, lambda p: sdist_metadata(p, file.filename))
+        if meta is None:
+            raise MetadataUnavailable(file.filename, file.url)
+        return meta
+
+    def _wheel_metadata_bytes(self, file: IndexFile, sha: str) -> bytes:
+        local = self._local_copy(file, sha)
+        if local is not None:
+            return wheel_metadata(local, file.filename)
+        data = self._sidecar(file)
+        if data is not None:
+            return data
+        if file.size is None or file.size > RANGE_TAIL:
+            try:
+                return wheel_metadata(_RemoteFile(self.client, file.url), file.filename)
+            except NotFound:
+                raise
+            except (NetworkError, InvalidDistribution):
+                pass  # the whole wheel decides
+        return self._download(file, sha, lambda p: wheel_metadata(p, file.filename))
+
+    def _sidecar(self, file: IndexFile) -> bytes | None:
+        """PEP 658: ``<file url>.metadata``, checked against the page's hash."""
+        url = file.url + ".metadata"
+        advertised = file.core_metadata is not None
+        hashes = dict(file.core_metadata or {})
+        expected = hashes.get("sha256", "")
+        cache = self.client.cache
+        if cache is not None and _SHA256.fullmatch(expected):
+            cached = cache.read_blob(expected)
+            if cached is not None:
+                return cached
+        try:
+            data = self.client.get(url).content
+        except NetworkError as err:
+            if advertised and not isinstance(err, (NotFound, NotCached)):
+                self.reporter.warning(f"{err}; reading the metadata from the wheel instead")
+            return None
+        for algo, digest in hashes.items():
+            got = hashlib.new(algo, data).hexdigest()
+            if got != digest:
+                self.reporter.warning(
+                    f"{redact_url(url)}: {algo} is {got}, the index says {digest};"
+                    " reading the metadata from the wheel instead"
+                )
+                return None
+        if not advertised:
+            # An unadvertised URL may answer with anything (an HTML error page).
+            try:
+                parse_metadata(data, self._what(file))
+            except BundlerError:
+                return None
+        if cache is not None and expected:
+            with contextlib.suppress(OSError, BundlerError):
+                cache.put_blob(data)
+        return data
+
+
+__all__ = ["ACCEPT", "MetadataUnavailable", "PackageIndex"]

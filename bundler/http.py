@@ -1,0 +1,791 @@
+"""The one HTTP layer: pooled connections, retries, credentials, a disk cache.
+
+Every request bundler makes goes through ``HttpClient``: index pages,
+``.metadata`` files, range requests and downloads.  URLs may carry
+``user:secret@``; the secret is split off, applied as auth for that host and
+never appears in an error, a log line or the cache.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import hashlib
+import json
+import os
+import random
+import re
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
+from urllib.request import url2pathname
+
+import requests
+from requests.adapters import HTTPAdapter
+from requests.structures import CaseInsensitiveDict
+
+from . import __version__
+from .errors import BundlerError, HashMismatch, NetworkError, NotFound
+from .fsutil import CHUNK, atomic_write, sha256_file
+
+USER_AGENT = f"bundler/{__version__}"
+REDACTED = "***"
+MAX_REDIRECTS = 10
+# Bytes read in a failed read are lost; small reads keep a resume close to
+# where the connection dropped.
+STREAM_CHUNK = 64 * 1024
+# Statuses worth another try (RFC 9110 / RFC 6585 429).
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504}) | frozenset(range(505, 600))
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)", re.IGNORECASE)
+_RETRYABLE_ERRORS: tuple[type[Exception], ...] = (
+    requests.exceptions.ConnectionError,
+    requests.exceptions.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+)
+
+
+class NotCached(NetworkError):
+    """Offline mode is on and the cache does not hold what was asked for."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url, "not in the cache, and offline mode forbids fetching it")
+
+
+class RangeNotSupported(NetworkError):
+    """The server ignored or refused a ``Range`` request."""
+
+
+# --- URLs and credentials -----------------------------------------------------
+
+
+def redact_url(url: str) -> str:
+    """The URL with the password (or a bare token user) replaced by ``***``."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return re.sub(r"//[^/@]*@", f"//{REDACTED}@", url)
+    if "@" not in parts.netloc:
+        return url
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user, sep, _password = userinfo.partition(":")
+    # A user without a password is usually a token (pip redacts it too).
+    shown = f"{user}:{REDACTED}" if sep else REDACTED
+    return urlunsplit(parts._replace(netloc=f"{shown}@{hostport}"))
+
+
+def split_auth(url: str) -> tuple[str, tuple[str, str] | None]:
+    """Split ``user:secret@`` off a URL: (URL without userinfo, (user, secret)).
+
+    A redacted userinfo (``***``) counts as none, so redacted URLs from a
+    lock still find the credentials registered for their host.
+    """
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url, None
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    clean = urlunsplit(parts._replace(netloc=hostport))
+    user, sep, password = userinfo.partition(":")
+    user, password = unquote(user), unquote(password)
+    if REDACTED in (user, password) or not (user or password):
+        return clean, None
+    return clean, (user, password if sep else "")
+
+
+def host_key(url: str) -> str:
+    """``host:port`` of a URL (default port filled in), lowercased."""
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme, 0)
+    return f"{(parts.hostname or '').lower()}:{port}"
+
+
+def url_to_path(url: str) -> Path:
+    """The local path of a ``file://`` URL."""
+    parts = urlsplit(url)
+    if parts.netloc not in ("", "localhost"):
+        raise NetworkError(redact_url(url), "file URLs on another host are not supported")
+    return Path(url2pathname(unquote(parts.path)))
+
+
+def strip_fragment(url: str) -> str:
+    return url.split("#", 1)[0]
+
+
+# --- responses ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Response:
+    """A complete response.  ``url`` is the final URL, without credentials."""
+
+    url: str
+    status: int
+    headers: Mapping[str, str]
+    content: bytes
+    from_cache: bool = False
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("Content-Type", "")
+
+
+# --- the disk cache -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _PageEntry:
+    url: str
+    fetched: float
+    status: int
+    headers: Mapping[str, str] = field(default_factory=dict)
+    content: bytes = b""
+
+
+def _valid_sha256(digest: str) -> str:
+    digest = digest.lower()
+    if not _HEX64.fullmatch(digest):
+        raise BundlerError(f"not a sha256 hex digest: {digest[:80]!r}")
+    return digest
+
+
+class DiskCache:
+    """Pages keyed by (redacted) URL; immutable bytes keyed by sha256.
+
+    Layout: ``pages/ab/<key>`` (a JSON header line, then the body),
+    ``blobs/sha256/ab/<hex>`` (files and ``.metadata`` by their own digest),
+    ``metadata/sha256/ab/<hex>`` (core metadata of the distribution whose
+    digest is ``<hex>``).  Every write is atomic; nothing holds credentials.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _addressed(self, kind: str, digest: str) -> Path:
+        digest = _valid_sha256(digest)
+        return self.root / kind / "sha256" / digest[:2] / digest
+
+    def blob_path(self, sha256: str) -> Path:
+        return self._addressed("blobs", sha256)
+
+    def read_blob(self, sha256: str) -> bytes | None:
+        """The blob's bytes, or None when absent or corrupt (then removed)."""
+        path = self.blob_path(sha256)
+        try:
+            data = path.read_bytes()
+        except OSError:
+            return None
+        if hashlib.sha256(data).hexdigest() != sha256.lower():
+            with contextlib.suppress(OSError):
+                path.unlink()
+            return None
+        return data
+
+    def put_blob(self, data: bytes) -> str:
+        digest = hashlib.sha256(data).hexdigest()
+        path = self.blob_path(digest)
+        if not path.is_file():
+            atomic_write(path, data)
+        return digest
+
+    def put_blob_file(self, source: Path, sha256: str) -> None:
+        """Store a verified file (hardlinked when possible)."""
+        path = self.blob_path(sha256)
+        if not path.is_file():
+            _link_or_copy(source, path)
+
+    def get_metadata(self, dist_sha256: str) -> bytes | None:
+        try:
+            return self._addressed("metadata", dist_sha256).read_bytes()
+        except OSError:
+            return None
+
+    def put_metadata(self, dist_sha256: str, data: bytes) -> None:
+        atomic_write(self._addressed("metadata", dist_sha256), data)
+
+    def _page_path(self, key: str) -> Path:
+        digest = hashlib.sha256(key.encode("utf-8")).hexdigest()
+        return self.root / "pages" / digest[:2] / digest
+
+    def load_page(self, key: str) -> _PageEntry | None:
+        try:
+            raw = self._page_path(key).read_bytes()
+            header, _, content = raw.partition(b"\n")
+            meta = json.loads(header)
+            if meta.get("key") != key:
+                return None
+            return _PageEntry(
+                url=str(meta["url"]),
+                fetched=float(meta["fetched"]),
+                status=int(meta["status"]),
+                headers={str(k): str(v) for k, v in meta["headers"].items()},
+                content=content,
+            )
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return None
+
+    def store_page(self, key: str, entry: _PageEntry) -> None:
+        meta = {
+            "key": key,
+            "url": entry.url,
+            "fetched": entry.fetched,
+            "status": entry.status,
+            "headers": dict(entry.headers),
+        }
+        header = json.dumps(meta, sort_keys=True).encode("utf-8")
+        atomic_write(self._page_path(key), header + b"\n" + entry.content)
+
+
+def _link_or_copy(source: Path, dest: Path) -> None:
+    """Atomically place ``source``'s bytes at ``dest`` (hardlink, else copy)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    os.close(fd)
+    try:
+        os.unlink(tmp)
+        try:
+            os.link(source, tmp)
+        except OSError:
+            shutil.copyfile(source, tmp)
+        os.replace(tmp, dest)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+# Headers kept with a cached page.
+_KEPT_HEADERS = ("Content-Type", "ETag", "Last-Modified")
+
+
+# --- the client -----------------------------------------------------------------
+
+
+class HttpClient:
+    """A thread-safe HTTP client shared by every stage.
+
+    ``cache_dir`` enables the disk cache; ``offline`` answers from it only.
+    ``page_max_age`` is how long a cached index page is used without asking
+    the server again (mirrors rarely send Cache-Control).  ``sleep`` is
+    injectable so tests do not wait.
+    """
+
+    def __init__(
+        self,
+        *,
+        cache_dir: Path | None = None,
+        offline: bool = False,
+        max_attempts: int = 5,
+        backoff: float = 0.5,
+        max_backoff: float = 30.0,
+        retry_after_cap: float = 120.0,
+        timeout: float = 30.0,
+        connect_timeout: float = 10.0,
+        page_max_age: float = 600.0,
+        pool_size: int = 16,
+        credentials: Iterable[str] = (),
+        user_agent: str = USER_AGENT,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self.cache = DiskCache(cache_dir) if cache_dir is not None else None
+        self.offline = offline
+        self.max_attempts = max_attempts
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.retry_after_cap = retry_after_cap
+        self.timeout = (connect_timeout, timeout)
+        self.page_max_age = page_max_age
+        self._sleep = sleep
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._auth: dict[str, tuple[str, str]] = {}
+        self._secrets: set[str] = set()
+        # One session whose pool is shared by every thread: connections (and
+        # DNS look-ups) are reused across workers.  It is never mutated after
+        # this point, which is what makes sharing it safe.
+        session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+        session.headers["User-Agent"] = user_agent
+        self._session = session
+        for url in credentials:
+            self.add_credentials(url)
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> HttpClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- credentials -------------------------------------------------------------
+
+    def add_credentials(self, url: str) -> str:
+        """Remember the userinfo of ``url`` for its host; return the URL
+        without it."""
+        clean, auth = split_auth(url)
+        if auth is not None:
+            with self._lock:
+                self._auth[host_key(clean)] = auth
+                for secret in auth if auth[1] else auth[:1]:
+                    if secret:
+                        self._secrets.update({secret, quote(secret, safe="")})
+        return clean
+
+    def _auth_for(self, url: str) -> tuple[str, str] | None:
+        with self._lock:
+            return self._auth.get(host_key(url))
+
+    def scrub(self, text: str) -> str:
+        """``text`` with every known secret replaced by ``***``."""
+        with self._lock:
+            secrets = sorted(self._secrets, key=len, reverse=True)
+        for secret in secrets:
+            text = text.replace(secret, REDACTED)
+        return text
+
+    def _error_reason(self, err: BaseException) -> str:
+        text = str(err) or type(err).__name__
+        return self.scrub(f"{type(err).__name__}: {text}")
+
+    # -- the request loop --------------------------------------------------------
+
+    def _verify(self) -> bool | str:
+        # requests reads REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE itself; it ignores
+        # SSL_CERT_FILE (it ships certifi), which OpenSSL users expect to work.
+        cert_file = os.environ.get("SSL_CERT_FILE")
+        if cert_file and not (
+            os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        ):
+            return cert_file
+        return True
+
+    def _send(self, url: str, headers: Mapping[str, str], stream: bool) -> requests.Response:
+        """One attempt, following redirects by hand so that credentials go
+        only to their own host and https never turns into http."""
+        current = url
+        for _ in range(MAX_REDIRECTS + 1):
+            resp = self._session.get(
+                current,
+                headers=dict(headers),
+                stream=stream,
+                timeout=self.timeout,
+                allow_redirects=False,
+                auth=self._auth_for(current),
+                verify=self._verify(),
+            )
+            if not resp.is_redirect:
+                return resp
+            location = resp.headers.get("Location", "")
+            resp.close()
+            target, _ = split_auth(urljoin(current, location))
+            if urlsplit(current).scheme == "https" and urlsplit(target).scheme != "https":
+                raise NetworkError(
+                    redact_url(url), f"refusing to follow a redirect from https to {target!r}"
+                )
+            current = target
+        raise NetworkError(redact_url(url), f"more than {MAX_REDIRECTS} redirects")
+
+    def _backoff_delay(self, attempt: int) -> float:
+        base: float = min(self.max_backoff, self.backoff * 2.0 ** (attempt - 1))
+        jitter: float = random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not crypto
+        return base * jitter
+
+    def _retry_after(self, resp: requests.Response) -> float | None:
+        value = resp.headers.get("Retry-After")
+        if not value:
+            return None
+        value = value.strip()
+        if value.isdigit():
+            delay = float(value)
+        else:
+            try:
+                when = email.utils.parsedate_to_datetime(value)
+            except (TypeError, ValueError):
+                return None
+            delay = when.timestamp() - self._clock()
+        return max(0.0, min(delay, self.retry_after_cap))
+
+    def _request(
+        self, url: str, headers: Mapping[str, str], *, stream: bool = False
+    ) -> requests.Response:
+        """GET with retries; return a 2xx/304 response or raise.
+
+        Connection errors, timeouts, 429 and 5xx are retried with exponential
+        backoff and jitter (``Retry-After`` honoured, capped); 404/410 raise
+        ``NotFound`` at once; other 4xx raise ``NetworkError``.
+        """
+        display = redact_url(url)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                resp = self._send(url, headers, stream)
+            except requests.exceptions.SSLError as err:
+                # A certificate failure will not fix itself; never downgrade.
+                raise NetworkError(display, f"TLS error: {self._error_reason(err)}") from err
+            except _RETRYABLE_ERRORS as err:
+                if attempt >= self.max_attempts:
+                    raise NetworkError(
+                        display, f"{self._error_reason(err)} (after {attempt} attempts)"
+                    ) from err
+                self._sleep(self._backoff_delay(attempt))
+                continue
+            except requests.exceptions.RequestException as err:
+                raise NetworkError(display, self._error_reason(err)) from err
+            status = resp.status_code
+            if status < 400:
+                return resp
+            reason = f"HTTP {status} {self.scrub(resp.reason or '')}".rstrip()
+            if status in (404, 410):
+                resp.close()
+                raise NotFound(display, reason, status=status)
+            if status in RETRY_STATUSES:
+                delay = self._retry_after(resp)
+                resp.close()
+                if attempt >= self.max_attempts:
+                    raise NetworkError(
+                        display, f"{reason} (after {attempt} attempts)", status=status
+                    )
+                self._sleep(delay if delay is not None else self._backoff_delay(attempt))
+                continue
+            resp.close()
+            hint = None
+            if status in (401, 403):
+                hint = "check the credentials for this index (URL userinfo or ~/.netrc)"
+            failure = NetworkError(display, reason, status=status)
+            failure.hint = hint
+            raise failure
+
+    def _prepare(self, url: str) -> str:
+        clean = self.add_credentials(url)
+        scheme = urlsplit(clean).scheme
+        if scheme not in ("http", "https", "file"):
+            raise NetworkError(redact_url(clean), f"unsupported URL scheme {scheme!r}")
+        return clean
+
+    # -- GET -----------------------------------------------------------------------
+
+    def get(self, url: str, accept: str | None = None, *, cacheable: bool = False) -> Response:
+        """GET ``url`` and return the whole response.
+
+        ``cacheable`` marks an index page: it is kept in the disk cache,
+        re-used for ``page_max_age`` seconds, then revalidated with
+        ETag/Last-Modified when the server gave them.  ``file://`` URLs are
+        read from disk (a directory answers with its ``index.html``).
+        """
+        clean = self._prepare(url)
+        if urlsplit(clean).scheme == "file":
+            return _read_file_url(clean)
+        display = redact_url(clean)
+        key = f"{display}\0{accept or ''}"
+        entry = self.cache.load_page(key) if cacheable and self.cache is not None else None
+        if self.offline:
+            if entry is None:
+                raise NotCached(display)
+            return _entry_response(entry)
+        if entry is not None and self._clock() - entry.fetched < self.page_max_age:
+            return _entry_response(entry)
+        headers: dict[str, str] = {}
+        if accept:
+            headers["Accept"] = accept
+        if entry is not None:
+            # RFC 9110 conditional request: 304 means the cached page is current.
+            if etag := entry.headers.get("ETag"):
+                headers["If-None-Match"] = etag
+            if modified := entry.headers.get("Last-Modified"):
+                headers["If-Modified-Since"] = modified
+        resp = self._request(clean, headers)
+        final = split_auth(resp.url)[0]
+        if resp.status_code == 304 and entry is not None:
+            entry = _PageEntry(entry.url, self._clock(), entry.status, entry.headers, entry.content)
+            self._store_page(key, entry)
+            return _entry_response(entry)
+        content = resp.content
+        kept = {h: resp.headers[h] for h in _KEPT_HEADERS if h in resp.headers}
+        if cacheable and resp.status_code == 200:
+            self._store_page(key, _PageEntry(final, self._clock(), 200, kept, content))
+        return Response(final, resp.status_code, CaseInsensitiveDict(resp.headers), content)
+
+    def _store_page(self, key: str, entry: _PageEntry) -> None:
+        if self.cache is None:
+            return
+        # A cache that cannot be written is not worth failing the run for.
+        with contextlib.suppress(OSError, BundlerError):
+            self.cache.store_page(key, entry)
+
+    def get_range(self, url: str, start: int, end: int | None = None) -> Response:
+        """GET bytes ``start``..``end`` (inclusive; ``end=None``: to the end).
+
+        A negative ``start`` asks for the last ``-start`` bytes.  Raises
+        ``RangeNotSupported`` when the server answers with the whole file
+        (which is then not downloaded).
+        """
+        clean = self._prepare(url)
+        display = redact_url(clean)
+        if urlsplit(clean).scheme == "file":
+            raise RangeNotSupported(display, "range requests need HTTP")
+        if self.offline:
+            raise NotCached(display)
+        # RFC 9110: "bytes=-N" is the last N bytes.
+        spec = f"bytes={start}" if start < 0 else f"bytes={start}-{'' if end is None else end}"
+        headers = {"Range": spec, "Accept-Encoding": "identity"}
+        failures = 0
+        while True:
+            try:
+                resp = self._request(clean, headers, stream=True)
+            except NetworkError as err:
+                if err.status == 416:
+                    raise RangeNotSupported(display, err.reason, status=416) from err
+                raise
+            try:
+                if resp.status_code != 206:
+                    raise RangeNotSupported(
+                        display, f"server answered {resp.status_code} to a range request"
+                    )
+                try:
+                    content = resp.content
+                except _RETRYABLE_ERRORS as err:
+                    failures += 1
+                    if failures >= self.max_attempts:
+                        raise NetworkError(display, self._error_reason(err)) from err
+                    self._sleep(self._backoff_delay(failures))
+                    continue
+                final = split_auth(resp.url)[0]
+                return Response(final, 206, CaseInsensitiveDict(resp.headers), content)
+            finally:
+                resp.close()
+
+    # -- downloads -----------------------------------------------------------------
+
+    def fetch_to_file(
+        self,
+        url: str,
+        dest: Path,
+        *,
+        sha256: str | None = None,
+        size: int | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> tuple[str, int]:
+        """Download ``url`` to ``dest`` atomically; return (sha256, size).
+
+        The bytes go to a temp file next to ``dest``, hashed while they
+        stream; a dropped connection resumes with ``Range``/``If-Range``
+        (from zero when the server answers 200).  With ``sha256`` a mismatch
+        raises ``HashMismatch`` and leaves nothing behind, and a blob already
+        in the cache is used without any request.  ``progress`` receives
+        byte increments (negative when a download restarts from zero).
+        """
+        clean = self._prepare(url)
+        display = redact_url(clean)
+        expected = _valid_sha256(sha256) if sha256 else None
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if expected and self.cache is not None:
+            hit = self._from_blob(expected, size, dest)
+            if hit is not None:
+                if progress is not None:
+                    progress(hit)
+                return expected, hit
+        scheme = urlsplit(clean).scheme
+        if scheme != "file" and self.offline:
+            raise NotCached(display)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "w+b") as fh:
+                if scheme == "file":
+                    digest, got = _copy_local(url_to_path(clean), fh, display, progress)
+                else:
+                    digest, got = self._download(clean, fh, expected, progress)
+                fh.flush()
+                os.fsync(fh.fileno())
+            if expected and digest != expected:
+                raise HashMismatch(display, expected, digest)
+            if size is not None and got != size:
+                raise NetworkError(display, f"expected {size} bytes, received {got}")
+            if self.cache is not None:
+                with contextlib.suppress(OSError):
+                    self.cache.put_blob_file(tmp, digest)
+            os.replace(tmp, dest)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise
+        return digest, got
+
+    def _from_blob(self, sha256: str, size: int | None, dest: Path) -> int | None:
+        assert self.cache is not None
+        blob = self.cache.blob_path(sha256)
+        if not blob.is_file():
+            return None
+        digest, got = sha256_file(blob)
+        if digest != sha256 or (size is not None and got != size):
+            with contextlib.suppress(OSError):
+                blob.unlink()
+            return None
+        _link_or_copy(blob, dest)
+        return got
+
+    def _download(
+        self,
+        url: str,
+        fh: IO[bytes],
+        expected: str | None,
+        progress: Callable[[int], None] | None,
+    ) -> tuple[str, int]:
+        display = redact_url(url)
+        hasher = hashlib.sha256()
+        written = 0
+        validator: str | None = None
+        failures = 0
+        while True:
+            headers = {"Accept-Encoding": "identity"}
+            # RFC 9110 If-Range: the server sends the rest only if the file
+            # is unchanged, else all of it (200) and we start over.
+            if written and (validator or expected):
+                headers["Range"] = f"bytes={written}-"
+                if validator:
+                    headers["If-Range"] = validator
+            elif written:
+                fh.seek(0)
+                fh.truncate()
+                hasher = hashlib.sha256()
+                if progress is not None:
+                    progress(-written)
+                written = 0
+            resp = self._request(url, headers, stream=True)
+            try:
+                if resp.status_code == 206 and written:
+                    match = _CONTENT_RANGE.match(resp.headers.get("Content-Range", ""))
+                    if match is None or int(match.group(1)) != written:
+                        raise NetworkError(display, "server sent a range that was not asked for")
+                elif resp.status_code == 200:
+                    if written:
+                        fh.seek(0)
+                        fh.truncate()
+                        hasher = hashlib.sha256()
+                        if progress is not None:
+                            progress(-written)
+                        written = 0
+                    validator = _strong_validator(resp)
+                else:
+                    raise NetworkError(display, f"unexpected HTTP {resp.status_code}")
+                received = 0
+                try:
+                    for chunk in resp.iter_content(STREAM_CHUNK):
+                        fh.write(chunk)
+                        hasher.update(chunk)
+                        written += len(chunk)
+                        received += len(chunk)
+                        if progress is not None:
+                            progress(len(chunk))
+                except _RETRYABLE_ERRORS as err:
+                    # Progress made in this attempt earns a fresh budget.
+                    failures = 1 if received else failures + 1
+                    if failures >= self.max_attempts:
+                        raise NetworkError(
+                            display,
+                            f"connection dropped after {written} bytes: {self._error_reason(err)}",
+                        ) from err
+                    self._sleep(self._backoff_delay(failures))
+                    continue
+                return hasher.hexdigest(), written
+            finally:
+                resp.close()
+
+
+def _strong_validator(resp: requests.Response) -> str | None:
+    """An ``If-Range`` validator: a strong ETag, else Last-Modified."""
+    etag = resp.headers.get("ETag")
+    if etag and not etag.startswith("W/"):
+        return etag
+    return resp.headers.get("Last-Modified")
+
+
+def _entry_response(entry: _PageEntry) -> Response:
+    return Response(
+        entry.url, entry.status, CaseInsensitiveDict(entry.headers), entry.content, True
+    )
+
+
+_FILE_TYPES = {
+    ".html": "text/html",
+    ".htm": "text/html",
+    ".json": "application/vnd.pypi.simple.v1+json",
+}
+
+
+def _read_file_url(url: str) -> Response:
+    path = url_to_path(url)
+    display = redact_url(url)
+    if path.is_dir():
+        # pip reads index.html for a file:// index directory.
+        path = path / "index.html"
+        content_type = "text/html"
+    else:
+        content_type = _FILE_TYPES.get(path.suffix.lower(), "application/octet-stream")
+    try:
+        content = path.read_bytes()
+    except FileNotFoundError as err:
+        raise NotFound(display, "no such file") from err
+    except OSError as err:
+        raise NetworkError(display, f"cannot read: {err.strerror or err}") from err
+    headers: CaseInsensitiveDict[str] = CaseInsensitiveDict({"Content-Type": content_type})
+    return Response(url, 200, headers, content)
+
+
+def _copy_local(
+    source: Path, fh: IO[bytes], display: str, progress: Callable[[int], None] | None
+) -> tuple[str, int]:
+    hasher = hashlib.sha256()
+    written = 0
+    try:
+        with source.open("rb") as src:
+            while chunk := src.read(CHUNK):
+                fh.write(chunk)
+                hasher.update(chunk)
+                written += len(chunk)
+                if progress is not None:
+                    progress(len(chunk))
+    except FileNotFoundError as err:
+        raise NotFound(display, "no such file") from err
+    except IsADirectoryError as err:
+        raise NetworkError(display, "is a directory, not a file") from err
+    return hasher.hexdigest(), written
+
+
+def parse_content_range(value: str) -> tuple[int, int, int | None] | None:
+    """``Content-Range: bytes a-b/total`` as (a, b, total or None)."""
+    match = _CONTENT_RANGE.match(value.strip())
+    if match is None:
+        return None
+    total = None if match.group(3) == "*" else int(match.group(3))
+    return int(match.group(1)), int(match.group(2)), total
+
+
+__all__ = [
+    "USER_AGENT",
+    "DiskCache",
+    "HttpClient",
+    "NotCached",
+    "RangeNotSupported",
+    "Response",
+    "host_key",
+    "parse_content_range",
+    "redact_url",
+    "split_auth",
+    "strip_fragment",
+    "url_to_path",
+]

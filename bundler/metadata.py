@@ -1,0 +1,385 @@
+"""Core metadata: parsing it, and reading it out of wheels and sdists safely.
+
+Archives come from the network, so they are treated as hostile: entry
+names are checked before anything is read, sizes are capped, and nothing
+is ever extracted to disk.
+"""
+
+from __future__ import annotations
+
+import collections
+import lzma
+import re
+import stat
+import tarfile
+import zipfile
+import zlib
+from pathlib import Path, PurePosixPath
+from typing import Protocol
+
+from packaging.metadata import RawMetadata, parse_email
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from .errors import BundlerError, InvalidDistribution
+from .filenames import DistFilename, parse_filename
+from .models import CoreMetadata, DistKind
+
+MAX_METADATA_SIZE = 10 * 1024 * 1024
+MAX_SDIST_MEMBERS = 200_000
+MAX_SDIST_UNPACKED = 4 * 1024 * 1024 * 1024
+# PEP 508 project names.
+_NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
+# PEP 643: Dynamic fields that decide what the resolver sees.
+_RESOLVER_FIELDS = frozenset({"requires-dist", "requires-python", "provides-extra"})
+_STATIC_SINCE = Version("2.2")  # PEP 643
+_ARCHIVE_ERRORS: tuple[type[Exception], ...] = (
+    OSError,
+    EOFError,
+    ValueError,
+    zlib.error,
+    lzma.LZMAError,
+    zipfile.BadZipFile,
+    tarfile.TarError,
+    NotImplementedError,
+    RuntimeError,
+)
+
+
+class SeekableReader(Protocol):
+    """A binary file opened for reading (a real file or a remote one)."""
+
+    def seek(self, offset: int, whence: int = 0, /) -> int: ...
+
+    def read(self, n: int = -1, /) -> bytes: ...
+
+    def tell(self) -> int: ...
+
+    def seekable(self) -> bool: ...
+
+
+# --- parsing ----------------------------------------------------------------------
+
+
+def _header_lines(content: bytes, field: bytes) -> list[int]:
+    """1-based line numbers of ``field:`` headers (before the body)."""
+    lines: list[int] = []
+    for number, line in enumerate(content.splitlines(), start=1):
+        if not line.strip():
+            break
+        if line.lower().startswith(field + b":"):
+            lines.append(number)
+    return lines
+
+
+def _parse(content: bytes, source: str) -> tuple[CoreMetadata, RawMetadata]:
+    raw, unparsed = parse_email(content)
+    for key in ("name", "version", "requires-dist"):
+        if key in unparsed:
+            raise InvalidDistribution(source, f"unreadable or repeated {key} field")
+    name = raw.get("name")
+    if not name or not _NAME.match(name):
+        raise InvalidDistribution(source, f"metadata has no valid Name field (got {name!r})")
+    try:
+        version = Version(raw.get("version", ""))
+    except InvalidVersion as err:
+        raise InvalidDistribution(source, f"metadata has no valid Version field: {err}") from err
+    requires = tuple(line.strip() for line in raw.get("requires_dist", []))
+    numbers = _header_lines(content, b"requires-dist")
+    for index, line in enumerate(requires):
+        try:
+            Requirement(line)
+        except InvalidRequirement as err:
+            where = f"line {numbers[index]}: " if len(numbers) == len(requires) else ""
+            raise InvalidDistribution(
+                source, f"{where}invalid Requires-Dist {line!r}: {err}"
+            ) from err
+    requires_python = raw.get("requires_python")
+    if requires_python is not None:
+        try:
+            SpecifierSet(requires_python)
+        except InvalidSpecifier:
+            # pip ignores an invalid Requires-Python rather than failing.
+            requires_python = None
+    extras = tuple(
+        dict.fromkeys(canonicalize_name(e) for e in raw.get("provides_extra", []) if e.strip())
+    )
+    meta = CoreMetadata(
+        name=canonicalize_name(name),
+        version=version,
+        requires_dist=requires,
+        requires_python=requires_python.strip() if requires_python else None,
+        provides_extra=extras,
+    )
+    return meta, raw
+
+
+def parse_metadata(content: bytes, source: str) -> CoreMetadata:
+    """Parse core metadata (``METADATA`` / ``PKG-INFO``), leniently.
+
+    Unknown fields are tolerated; Name and Version must be valid and every
+    Requires-Dist must parse (else ``InvalidDistribution`` naming ``source``
+    and the line).
+    """
+    return _parse(content, source)[0]
+
+
+def is_static(raw: RawMetadata) -> bool:
+    """PEP 643: whether an sdist's PKG-INFO can be trusted without a build."""
+    try:
+        version = Version(raw.get("metadata_version", "0"))
+    except InvalidVersion:
+        return False
+    if version < _STATIC_SINCE:
+        return False
+    dynamic = {field.strip().lower() for field in raw.get("dynamic", [])}
+    return not (dynamic & _RESOLVER_FIELDS)
+
+
+# --- wheels -----------------------------------------------------------------------
+
+
+def _dist_filename(filename: str, kind: DistKind) -> DistFilename:
+    parsed = parse_filename(filename)
+    if parsed is None or parsed.kind is not kind:
+        raise InvalidDistribution(filename, f"not a valid {kind.value} filename")
+    return parsed
+
+
+def _duplicates(names: list[str]) -> list[str]:
+    return sorted(n for n, count in collections.Counter(names).items() if count > 1)
+
+
+def _pick_dist_info(candidates: list[str], dist: DistFilename, filename: str) -> str:
+    """The METADATA entry of the wheel's own ``.dist-info`` directory."""
+    if len(candidates) == 1:
+        directory = candidates[0].split("/", 1)[0]
+        # pip: the directory's normalized name must start with the project's.
+        if not canonicalize_name(directory[: -len(".dist-info")]).startswith(dist.name):
+            raise InvalidDistribution(
+                filename, f"{directory} does not belong to project {dist.name}"
+            )
+        return candidates[0]
+    exact: list[str] = []
+    for entry in candidates:
+        stem = entry.split("/", 1)[0][: -len(".dist-info")]
+        name, _, version = stem.rpartition("-")
+        try:
+            same_version = Version(version) == dist.version
+        except InvalidVersion:
+            same_version = False
+        if canonicalize_name(name) == dist.name and same_version:
+            exact.append(entry)
+    if len(exact) != 1:
+        shown = ", ".join(c.split("/", 1)[0] for c in candidates) or "none"
+        raise InvalidDistribution(
+            filename, f"expected exactly one .dist-info directory with METADATA, found: {shown}"
+        )
+    return exact[0]
+
+
+def _read_capped(archive: zipfile.ZipFile, info: zipfile.ZipInfo, filename: str) -> bytes:
+    if info.file_size > MAX_METADATA_SIZE:
+        raise InvalidDistribution(
+            filename, f"{info.filename} is {info.file_size} bytes (limit {MAX_METADATA_SIZE})"
+        )
+    with archive.open(info) as fh:
+        data = fh.read(MAX_METADATA_SIZE + 1)
+    if len(data) > MAX_METADATA_SIZE:
+        raise InvalidDistribution(filename, f"{info.filename} exceeds {MAX_METADATA_SIZE} bytes")
+    return data
+
+
+def wheel_metadata(wheel: Path | SeekableReader, filename: str) -> bytes:
+    """The bytes of a wheel's ``{name}-{version}.dist-info/METADATA``.
+
+    ``wheel`` is a path or a seekable binary file.  Names are matched the
+    way pip matches them (normalized, any case); duplicate archive entries,
+    several candidate directories and oversized METADATA are refused with
+    ``InvalidDistribution``.
+    """
+    dist = _dist_filename(filename, DistKind.WHEEL)
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            names = archive.namelist()
+            duplicates = _duplicates(names)
+            if duplicates:
+                shown = ", ".join(duplicates[:5])
+                raise InvalidDistribution(filename, f"duplicate archive entries: {shown}")
+            candidates = [
+                n
+                for n in names
+                if n.count("/") == 1
+                and n.split("/", 1)[0].lower().endswith(".dist-info")
+                and n.split("/", 1)[1].upper() == "METADATA"
+            ]
+            entry = _pick_dist_info(candidates, dist, filename)
+            return _read_capped(archive, archive.getinfo(entry), filename)
+    except BundlerError:
+        raise
+    except _ARCHIVE_ERRORS as err:
+        raise InvalidDistribution(filename, f"cannot read the wheel: {err}") from err
+
+
+# --- sdists -----------------------------------------------------------------------
+
+
+def _unsafe_name(name: str) -> str | None:
+    """Why an archive member name could escape the tree, or None."""
+    if not name or "\0" in name:
+        return "empty or NUL in name"
+    if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
+        return "absolute path"
+    if ".." in re.split(r"[/\\]", name):
+        return "'..' in path"
+    return None
+
+
+def _check_tar_member(member: tarfile.TarInfo, filename: str) -> None:
+    reason = _unsafe_name(member.name)
+    if reason is None and (member.issym() or member.islnk()):
+        target = member.linkname
+        if _unsafe_name(target) == "absolute path":
+            reason = f"link to absolute path {target!r}"
+        else:
+            # Symlinks are relative to their directory, hard links to the root.
+            base = PurePosixPath(member.name).parent if member.issym() else PurePosixPath()
+            depth = 0
+            for part in (base / target).parts:
+                depth += -1 if part == ".." else (0 if part == "." else 1)
+                if depth < 0:
+                    reason = f"link out of the tree ({target!r})"
+                    break
+    elif reason is None and not (member.isfile() or member.isdir()):
+        reason = "device, FIFO or other special file"
+    if reason is not None:
+        raise InvalidDistribution(filename, f"unsafe archive member {member.name!r}: {reason}")
+
+
+def _pkg_info_key(name: str) -> str | None:
+    """The top-level directory when ``name`` is ``<dir>/PKG-INFO``."""
+    parts = [p for p in name.replace("\\", "/").split("/") if p not in ("", ".")]
+    if len(parts) == 2 and parts[1] == "PKG-INFO":
+        return parts[0]
+    return None
+
+
+def _tar_pkg_infos(path: Path, filename: str) -> dict[str, bytes]:
+    found: dict[str, bytes] = {}
+    unpacked = 0
+    with tarfile.open(path, mode="r:*") as archive:
+        for count, member in enumerate(archive, start=1):
+            if count > MAX_SDIST_MEMBERS:
+                raise InvalidDistribution(filename, f"more than {MAX_SDIST_MEMBERS} members")
+            _check_tar_member(member, filename)
+            if not member.isfile():
+                continue
+            unpacked += member.size
+            if unpacked > MAX_SDIST_UNPACKED:
+                raise InvalidDistribution(filename, "unpacks to more than the size limit")
+            key = _pkg_info_key(member.name)
+            if key is None:
+                continue
+            if key in found:
+                raise InvalidDistribution(filename, f"duplicate archive entry {member.name!r}")
+            if member.size > MAX_METADATA_SIZE:
+                raise InvalidDistribution(filename, f"{member.name} is too large")
+            fh = archive.extractfile(member)
+            if fh is None:
+                continue
+            with fh:
+                found[key] = fh.read(MAX_METADATA_SIZE + 1)
+    return found
+
+
+def _zip_pkg_infos(path: Path, filename: str) -> dict[str, bytes]:
+    found: dict[str, bytes] = {}
+    with zipfile.ZipFile(path) as archive:
+        infos = archive.infolist()
+        if len(infos) > MAX_SDIST_MEMBERS:
+            raise InvalidDistribution(filename, f"more than {MAX_SDIST_MEMBERS} members")
+        duplicates = _duplicates([i.filename for i in infos])
+        if duplicates:
+            raise InvalidDistribution(filename, f"duplicate archive entries: {duplicates[0]!r}")
+        unpacked = 0
+        for info in infos:
+            reason = _unsafe_name(info.filename)
+            mode = info.external_attr >> 16
+            if reason is None and stat.S_ISLNK(mode):
+                reason = "symbolic link"
+            elif (
+                reason is None
+                and stat.S_IFMT(mode)
+                and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+            ):
+                reason = "device, FIFO or other special file"
+            if reason is not None:
+                raise InvalidDistribution(
+                    filename, f"unsafe archive member {info.filename!r}: {reason}"
+                )
+            unpacked += info.file_size
+            if unpacked > MAX_SDIST_UNPACKED:
+                raise InvalidDistribution(filename, "unpacks to more than the size limit")
+        for info in infos:
+            key = _pkg_info_key(info.filename)
+            if key is not None and not info.is_dir():
+                found[key] = _read_capped(archive, info, filename)
+    return found
+
+
+def sdist_metadata(path: Path, filename: str) -> CoreMetadata | None:
+    """The static core metadata of an sdist, from its top-level PKG-INFO.
+
+    Returns None when the metadata is dynamic (PEP 643: Metadata-Version
+    below 2.2, or a field the resolver needs listed in ``Dynamic``), i.e.
+    only a build could tell.  An unsafe or malformed archive raises
+    ``InvalidDistribution``.
+    """
+    dist = _dist_filename(filename, DistKind.SDIST)
+    lower = filename.lower()
+    try:
+        if lower.endswith(".zip"):
+            found = _zip_pkg_infos(path, filename)
+        else:
+            found = _tar_pkg_infos(path, filename)
+    except BundlerError:
+        raise
+    except _ARCHIVE_ERRORS as err:
+        raise InvalidDistribution(filename, f"cannot read the sdist: {err}") from err
+    if not found:
+        raise InvalidDistribution(filename, "no top-level PKG-INFO")
+    if len(found) == 1:
+        data = next(iter(found.values()))
+    else:
+        matching = [k for k in found if canonicalize_name(k.rpartition("-")[0] or k) == dist.name]
+        if len(matching) != 1:
+            raise InvalidDistribution(filename, "several top-level directories with PKG-INFO")
+        data = found[matching[0]]
+    if len(data) > MAX_METADATA_SIZE:
+        raise InvalidDistribution(filename, f"PKG-INFO exceeds {MAX_METADATA_SIZE} bytes")
+    meta, raw = _parse(data, f"{filename} (PKG-INFO)")
+    if not is_static(raw):
+        return None
+    return meta
+
+
+def check_matches(meta: CoreMetadata, name: NormalizedName, version: Version, what: str) -> None:
+    """Refuse metadata whose Name/Version differ from the file's."""
+    if meta.name != name or meta.version != version:
+        raise InvalidDistribution(
+            what,
+            f"metadata says {meta.name} {meta.version}, the filename says {name} {version}",
+        )
+
+
+__all__ = [
+    "MAX_METADATA_SIZE",
+    "SeekableReader",
+    "check_matches",
+    "is_static",
+    "parse_metadata",
+    "sdist_metadata",
+    "wheel_metadata",
+]

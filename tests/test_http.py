@@ -1,0 +1,641 @@
+"""The HTTP layer against a scripted server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import email.utils
+import hashlib
+import socket
+import threading
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import requests
+
+from bundler import __version__
+from bundler.errors import BundlerError, HashMismatch, NetworkError, NotFound
+from bundler.http import (
+    HttpClient,
+    NotCached,
+    RangeNotSupported,
+    redact_url,
+    split_auth,
+)
+
+SECRET = "s3cr3t-T0ken"
+
+# --- a scripted server ---------------------------------------------------------------
+
+Route = Callable[["Handler"], None]
+
+
+@dataclass
+class Seen:
+    path: str
+    headers: dict[str, str]
+
+
+@dataclass
+class Server:
+    """A threaded HTTP/1.1 server on 127.0.0.1 whose routes tests script."""
+
+    routes: dict[str, Route] = field(default_factory=dict)
+    seen: list[Seen] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    httpd: ThreadingHTTPServer | None = None
+
+    @property
+    def port(self) -> int:
+        assert self.httpd is not None
+        return int(self.httpd.server_address[1])
+
+    def url(self, path: str, host: str = "127.0.0.1") -> str:
+        return f"http://{host}:{self.port}{path}"
+
+    def requests_for(self, path: str) -> list[Seen]:
+        with self.lock:
+            return [s for s in self.seen if s.path == path]
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_state: Server
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        state = self.server_state
+        with state.lock:
+            state.seen.append(Seen(self.path, {k.lower(): v for k, v in self.headers.items()}))
+        route = state.routes.get(self.path.split("?", 1)[0])
+        if route is None:
+            send(self, 404, b"not found")
+        else:
+            route(self)
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name)
+
+
+def send(
+    h: BaseHTTPRequestHandler,
+    status: int,
+    body: bytes = b"",
+    headers: dict[str, str] | None = None,
+) -> None:
+    h.send_response(status)
+    for name, value in (headers or {}).items():
+        h.send_header(name, value)
+    h.send_header("Content-Length", str(len(body)))
+    h.end_headers()
+    h.wfile.write(body)
+
+
+def drop_after(h: BaseHTTPRequestHandler, body: bytes, cut: int, headers: dict[str, str]) -> None:
+    """Promise the whole body, send ``cut`` bytes, then drop the connection."""
+    h.send_response(200)
+    for name, value in headers.items():
+        h.send_header(name, value)
+    h.send_header("Content-Length", str(len(body)))
+    h.end_headers()
+    h.wfile.write(body[:cut])
+    h.wfile.flush()
+    h.close_connection = True
+    h.connection.shutdown(socket.SHUT_RDWR)
+
+
+def serve_bytes(
+    data: bytes, *, ranges: bool = True, etag: str = '"v1"', content_type: str | None = None
+) -> Route:
+    """A static file; honours ``Range`` (single ranges, suffixes) when asked."""
+
+    def route(h: Handler) -> None:
+        headers = {"ETag": etag, "Accept-Ranges": "bytes" if ranges else "none"}
+        if content_type:
+            headers["Content-Type"] = content_type
+        spec = h.header("Range")
+        if_range = h.header("If-Range")
+        if ranges and spec and (if_range is None or if_range == etag):
+            first, _, last = spec.removeprefix("bytes=").partition("-")
+            if first == "":
+                start, end = max(0, len(data) - int(last)), len(data) - 1
+            else:
+                start = int(first)
+                end = min(int(last), len(data) - 1) if last else len(data) - 1
+            headers["Content-Range"] = f"bytes {start}-{end}/{len(data)}"
+            send(h, 206, data[start : end + 1], headers)
+            return
+        send(h, 200, data, headers)
+
+    return route
+
+
+def sequence(*routes: Route) -> Route:
+    """Answer the n-th request with the n-th route (the last one repeats)."""
+    calls = iter(range(10**6))
+
+    def route(h: Handler) -> None:
+        routes[min(next(calls), len(routes) - 1)](h)
+
+    return route
+
+
+@contextlib.contextmanager
+def running_server() -> Iterator[Server]:
+    """A scripted server for the duration of the block."""
+    state = Server()
+    handler = type("BoundHandler", (Handler,), {"server_state": state})
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd.daemon_threads = True
+    state.httpd = httpd
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.daemon = True
+    thread.start()
+    try:
+        yield state
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(5)
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    with running_server() as state:
+        yield state
+
+
+class Sleeps:
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    def __call__(self, delay: float) -> None:
+        self.delays.append(delay)
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    return Sleeps()
+
+
+@pytest.fixture
+def client(sleeps: Sleeps, tmp_path: Path) -> Iterator[HttpClient]:
+    with HttpClient(cache_dir=tmp_path / "cache", sleep=sleeps, max_attempts=4, timeout=5) as c:
+        yield c
+
+
+def all_text(err: BaseException) -> str:
+    """Everything a traceback of ``err`` would show, chained causes included."""
+    return "".join(traceback.format_exception(type(err), err, err.__traceback__)) + repr(err)
+
+
+# --- URLs ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://user:pw@host/simple/", "https://user:***@host/simple/"),
+        ("https://tok3n@host:8443/x", "https://***@host:8443/x"),
+        ("https://host/simple/", "https://host/simple/"),
+        ("https://u:p%40ss@h/", "https://u:***@h/"),
+        ("/local/path", "/local/path"),
+    ],
+)
+def test_redact_url(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+
+
+def test_split_auth_ignores_redacted_userinfo() -> None:
+    assert split_auth("https://u:p%40ss@h/x") == ("https://h/x", ("u", "p@ss"))
+    assert split_auth("https://tok@h/x") == ("https://h/x", ("tok", ""))
+    assert split_auth("https://u:***@h/x") == ("https://h/x", None)
+    assert split_auth("https://h/x") == ("https://h/x", None)
+
+
+# --- retries ------------------------------------------------------------------------------
+
+
+def test_429_retry_after_then_200(server: Server, client: HttpClient, sleeps: Sleeps) -> None:
+    server.routes["/p"] = sequence(
+        lambda h: send(h, 429, b"slow down", {"Retry-After": "3"}),
+        lambda h: send(h, 200, b"ok"),
+    )
+    resp = client.get(server.url("/p"))
+    assert resp.content == b"ok"
+    assert len(server.requests_for("/p")) == 2
+    assert sleeps.delays == [3.0]
+
+
+def test_retry_after_http_date_is_honoured_and_capped(server: Server, tmp_path: Path) -> None:
+    now = 1_700_000_000.0
+    delays: list[float] = []
+    when = email.utils.formatdate(now + 30, usegmt=True)
+    server.routes["/p"] = sequence(
+        lambda h: send(h, 503, b"", {"Retry-After": when}),
+        lambda h: send(h, 429, b"", {"Retry-After": "100000"}),
+        lambda h: send(h, 200, b"ok"),
+    )
+    with HttpClient(sleep=delays.append, clock=lambda: now, retry_after_cap=60) as c:
+        assert c.get(server.url("/p")).content == b"ok"
+    assert delays == [30.0, 60.0]
+
+
+def test_503_twice_then_200_with_backoff(
+    server: Server, client: HttpClient, sleeps: Sleeps
+) -> None:
+    server.routes["/p"] = sequence(
+        lambda h: send(h, 503), lambda h: send(h, 503), lambda h: send(h, 200, b"ok")
+    )
+    assert client.get(server.url("/p")).content == b"ok"
+    assert len(server.requests_for("/p")) == 3
+    assert len(sleeps.delays) == 2
+    # Exponential backoff (base 0.5 s) with jitter in [50 %, 100 %].
+    assert 0.25 <= sleeps.delays[0] <= 0.5
+    assert 0.5 <= sleeps.delays[1] <= 1.0
+
+
+@pytest.mark.parametrize("status", [404, 410])
+def test_not_found_is_never_retried(
+    server: Server, client: HttpClient, sleeps: Sleeps, status: int
+) -> None:
+    server.routes["/p"] = lambda h: send(h, status)
+    with pytest.raises(NotFound) as info:
+        client.get(server.url("/p"))
+    assert info.value.status == status
+    assert len(server.requests_for("/p")) == 1
+    assert sleeps.delays == []
+
+
+def test_other_4xx_fail_at_once(server: Server, client: HttpClient, sleeps: Sleeps) -> None:
+    server.routes["/p"] = lambda h: send(h, 403)
+    with pytest.raises(NetworkError) as info:
+        client.get(server.url("/p"))
+    assert not isinstance(info.value, NotFound)
+    assert info.value.status == 403
+    assert len(server.requests_for("/p")) == 1
+
+
+def test_5xx_gives_up_after_max_attempts(
+    server: Server, client: HttpClient, sleeps: Sleeps
+) -> None:
+    server.routes["/p"] = lambda h: send(h, 502)
+    with pytest.raises(NetworkError, match="after 4 attempts"):
+        client.get(server.url("/p"))
+    assert len(server.requests_for("/p")) == 4
+    assert len(sleeps.delays) == 3
+
+
+def test_connection_refused_is_retried_then_fails(client: HttpClient, sleeps: Sleeps) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(NetworkError, match="after 4 attempts"):
+        client.get(f"http://user:{SECRET}@127.0.0.1:{port}/simple/")
+    assert len(sleeps.delays) == 3
+
+
+def test_user_agent(server: Server, client: HttpClient) -> None:
+    server.routes["/p"] = lambda h: send(h, 200, b"ok")
+    client.get(server.url("/p"))
+    assert server.requests_for("/p")[0].headers["user-agent"] == f"bundler/{__version__}"
+
+
+def test_client_is_usable_from_many_threads(server: Server, client: HttpClient) -> None:
+    server.routes["/p"] = lambda h: send(h, 200, b"ok")
+    results: list[bytes] = []
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            for _ in range(5):
+                results.append(client.get(server.url("/p")).content)
+        except BaseException as err:
+            errors.append(err)
+
+    threads = [threading.Thread(target=work) for _ in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert results == [b"ok"] * 60
+
+
+# --- credentials --------------------------------------------------------------------------
+
+
+def _basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def test_credentials_apply_to_every_url_on_the_host(server: Server, client: HttpClient) -> None:
+    good = _basic("user", SECRET)
+
+    def guarded(h: Handler) -> None:
+        send(h, 200 if h.header("Authorization") == good else 401, b"data")
+
+    server.routes["/simple/"] = guarded
+    server.routes["/files/a.whl"] = guarded
+    index = server.url("/simple/").replace("http://", f"http://user:{SECRET}@")
+    assert client.get(index).content == b"data"
+    # The page's file links carry no userinfo; the host's credentials apply.
+    assert client.get(server.url("/files/a.whl")).content == b"data"
+    # So does a redacted URL (as a lock records it).
+    redacted = server.url("/files/a.whl").replace("http://", "http://user:***@")
+    assert client.get(redacted).content == b"data"
+
+
+def test_credentials_are_not_sent_to_another_host(server: Server, client: HttpClient) -> None:
+    server.routes["/simple/"] = lambda h: send(
+        h, 302, b"", {"Location": server.url("/elsewhere/", host="localhost")}
+    )
+    server.routes["/elsewhere/"] = lambda h: send(h, 200, b"moved")
+    index = server.url("/simple/").replace("http://", f"http://user:{SECRET}@")
+    resp = client.get(index)
+    assert resp.content == b"moved"
+    assert resp.url == server.url("/elsewhere/", host="localhost")
+    assert "authorization" in server.requests_for("/simple/")[0].headers
+    assert "authorization" not in server.requests_for("/elsewhere/")[0].headers
+
+
+def test_no_secret_in_any_error(server: Server, client: HttpClient, tmp_path: Path) -> None:
+    server.routes["/denied/"] = lambda h: send(h, 401)
+    server.routes["/gone/"] = lambda h: send(h, 404)
+    server.routes["/busy/"] = lambda h: send(h, 503)
+    server.routes["/file.whl"] = serve_bytes(b"payload")
+    base = server.url("/").replace("http://", f"http://user:{SECRET}@")
+    errors: list[BundlerError] = []
+    for path in ("denied/", "gone/", "busy/"):
+        with pytest.raises(NetworkError) as info:
+            client.get(base + path)
+        errors.append(info.value)
+    with pytest.raises(HashMismatch) as mismatch:
+        client.fetch_to_file(base + "file.whl", tmp_path / "out" / "file.whl", sha256="0" * 64)
+    errors.append(mismatch.value)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    with pytest.raises(NetworkError) as refused:
+        client.get(f"http://{SECRET}@127.0.0.1:{closed}/simple/")
+    errors.append(refused.value)
+    assert len(errors) == 5
+    for err in errors:
+        text = all_text(err)
+        assert SECRET not in text
+        assert "127.0.0.1" in text  # the URL is named, redacted
+
+
+# --- the page cache -----------------------------------------------------------------------
+
+
+def test_cached_page_is_reused_within_the_freshness_window(
+    server: Server, client: HttpClient
+) -> None:
+    server.routes["/simple/a/"] = lambda h: send(h, 200, b"<html></html>")
+    first = client.get(server.url("/simple/a/"), "text/html", cacheable=True)
+    second = client.get(server.url("/simple/a/"), "text/html", cacheable=True)
+    assert second.content == first.content == b"<html></html>"
+    assert second.from_cache
+    assert len(server.requests_for("/simple/a/")) == 1
+
+
+def test_stale_page_is_revalidated_with_etag(server: Server, tmp_path: Path) -> None:
+    now = [1000.0]
+
+    def page(h: Handler) -> None:
+        if h.header("If-None-Match") == '"e1"':
+            send(h, 304, b"", {"ETag": '"e1"'})
+        else:
+            send(h, 200, b"<html>v1</html>", {"ETag": '"e1"', "Content-Type": "text/html"})
+
+    server.routes["/simple/a/"] = page
+    with HttpClient(cache_dir=tmp_path, clock=lambda: now[0], page_max_age=600) as c:
+        c.get(server.url("/simple/a/"), cacheable=True)
+        now[0] += 601
+        again = c.get(server.url("/simple/a/"), cacheable=True)
+        assert again.content == b"<html>v1</html>"
+        assert again.content_type == "text/html"
+        # Revalidation refreshed the entry: no request within the next window.
+        now[0] += 300
+        c.get(server.url("/simple/a/"), cacheable=True)
+    seen = server.requests_for("/simple/a/")
+    assert len(seen) == 2
+    assert seen[1].headers["if-none-match"] == '"e1"'
+
+
+def test_stale_page_without_validators_is_fetched_again(server: Server, tmp_path: Path) -> None:
+    now = [1000.0]
+    server.routes["/simple/a/"] = sequence(
+        lambda h: send(h, 200, b"<html>v1</html>"), lambda h: send(h, 200, b"<html>v2</html>")
+    )
+    with HttpClient(cache_dir=tmp_path, clock=lambda: now[0], page_max_age=10) as c:
+        assert c.get(server.url("/simple/a/"), cacheable=True).content == b"<html>v1</html>"
+        now[0] += 11
+        assert c.get(server.url("/simple/a/"), cacheable=True).content == b"<html>v2</html>"
+
+
+def test_offline_answers_from_the_cache_only(server: Server, tmp_path: Path) -> None:
+    server.routes["/simple/a/"] = lambda h: send(h, 200, b"<html>a</html>")
+    url = server.url("/simple/a/").replace("http://", f"http://user:{SECRET}@")
+    with HttpClient(cache_dir=tmp_path) as online:
+        online.get(url, "text/html", cacheable=True)
+    with HttpClient(cache_dir=tmp_path, offline=True, clock=lambda: 10.0**10) as offline:
+        assert offline.get(url, "text/html", cacheable=True).content == b"<html>a</html>"
+        with pytest.raises(NotCached) as info:
+            offline.get(server.url("/simple/b/"), "text/html", cacheable=True)
+        assert "/simple/b/" in str(info.value)
+        with pytest.raises(NotCached):
+            offline.fetch_to_file(server.url("/f.whl"), tmp_path / "f.whl", sha256="1" * 64)
+    assert len(server.seen) == 1
+    # Nothing in the cache holds the secret.
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert SECRET.encode() not in path.read_bytes()
+
+
+# --- file:// and ranges -------------------------------------------------------------------
+
+
+def test_file_urls_are_read_from_disk(tmp_path: Path, client: HttpClient) -> None:
+    (tmp_path / "simple" / "a").mkdir(parents=True)
+    (tmp_path / "simple" / "a" / "index.html").write_bytes(b"<html>a</html>")
+    resp = client.get((tmp_path / "simple" / "a").as_uri() + "/")
+    assert resp.content == b"<html>a</html>"
+    assert resp.content_type == "text/html"
+    with pytest.raises(NotFound):
+        client.get((tmp_path / "simple" / "missing").as_uri() + "/")
+    (tmp_path / "a-1.0.tar.gz").write_bytes(b"sdist")
+    digest, size = client.fetch_to_file(
+        (tmp_path / "a-1.0.tar.gz").as_uri(), tmp_path / "out" / "a-1.0.tar.gz"
+    )
+    assert (digest, size) == (hashlib.sha256(b"sdist").hexdigest(), 5)
+
+
+def test_get_range(server: Server, client: HttpClient) -> None:
+    data = bytes(range(256)) * 4
+    server.routes["/r"] = serve_bytes(data)
+    server.routes["/norange"] = serve_bytes(data, ranges=False)
+    assert client.get_range(server.url("/r"), 10, 19).content == data[10:20]
+    tail = client.get_range(server.url("/r"), -100)
+    assert tail.content == data[-100:]
+    assert tail.headers["Content-Range"] == f"bytes 924-1023/{len(data)}"
+    with pytest.raises(RangeNotSupported):
+        client.get_range(server.url("/norange"), 0, 9)
+
+
+# --- downloads ----------------------------------------------------------------------------
+
+PAYLOAD = b"0123456789abcdef" * 16384  # 256 KiB
+PAYLOAD_SHA = hashlib.sha256(PAYLOAD).hexdigest()
+
+
+def test_fetch_to_file_verifies_and_reuses_the_blob(
+    server: Server, client: HttpClient, tmp_path: Path
+) -> None:
+    server.routes["/f.whl"] = serve_bytes(PAYLOAD)
+    progress: list[int] = []
+    dest = tmp_path / "out" / "f.whl"
+    got = client.fetch_to_file(
+        server.url("/f.whl"), dest, sha256=PAYLOAD_SHA, size=len(PAYLOAD), progress=progress.append
+    )
+    assert got == (PAYLOAD_SHA, len(PAYLOAD))
+    assert dest.read_bytes() == PAYLOAD
+    assert sum(progress) == len(PAYLOAD)
+    # The verified bytes are in the cache: the next bundle makes no request.
+    other = tmp_path / "other" / "f.whl"
+    again = client.fetch_to_file(server.url("/f.whl"), other, sha256=PAYLOAD_SHA)
+    assert again == (PAYLOAD_SHA, len(PAYLOAD))
+    assert other.read_bytes() == PAYLOAD
+    assert len(server.requests_for("/f.whl")) == 1
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["f.whl"]
+
+
+def test_resume_after_dropped_connection(
+    server: Server, client: HttpClient, tmp_path: Path
+) -> None:
+    ranged = serve_bytes(PAYLOAD, etag='"v1"')
+    server.routes["/f.whl"] = sequence(
+        lambda h: drop_after(h, PAYLOAD, 150_000, {"ETag": '"v1"'}), ranged
+    )
+    progress: list[int] = []
+    dest = tmp_path / "f.whl"
+    got = client.fetch_to_file(
+        server.url("/f.whl"), dest, sha256=PAYLOAD_SHA, progress=progress.append
+    )
+    assert got == (PAYLOAD_SHA, len(PAYLOAD))
+    assert dest.read_bytes() == PAYLOAD
+    seen = server.requests_for("/f.whl")
+    assert len(seen) == 2
+    start = int(seen[1].headers["range"].removeprefix("bytes=").rstrip("-"))
+    assert 0 < start <= 150_000
+    assert seen[1].headers["if-range"] == '"v1"'
+    assert sum(progress) == len(PAYLOAD)
+
+
+def test_restart_from_zero_when_the_server_answers_200(
+    server: Server, client: HttpClient, tmp_path: Path
+) -> None:
+    server.routes["/f.whl"] = sequence(
+        lambda h: drop_after(h, PAYLOAD, 150_000, {"ETag": '"v1"'}),
+        serve_bytes(PAYLOAD, ranges=False),
+    )
+    progress: list[int] = []
+    dest = tmp_path / "f.whl"
+    got = client.fetch_to_file(server.url("/f.whl"), dest, progress=progress.append)
+    assert got == (PAYLOAD_SHA, len(PAYLOAD))
+    assert dest.read_bytes() == PAYLOAD
+    assert "range" in server.requests_for("/f.whl")[1].headers
+    assert min(progress) < 0  # the restart is reported
+    assert sum(progress) == len(PAYLOAD)
+
+
+def test_hash_mismatch_leaves_nothing_behind(
+    server: Server, client: HttpClient, tmp_path: Path
+) -> None:
+    server.routes["/f.whl"] = serve_bytes(b"tampered bytes")
+    out = tmp_path / "out"
+    with pytest.raises(HashMismatch) as info:
+        client.fetch_to_file(server.url("/f.whl"), out / "f.whl", sha256=PAYLOAD_SHA)
+    assert info.value.expected == PAYLOAD_SHA
+    assert info.value.got == hashlib.sha256(b"tampered bytes").hexdigest()
+    assert list(out.iterdir()) == []
+    assert not (tmp_path / "cache" / "blobs").exists()
+
+
+def test_size_mismatch_is_an_error(server: Server, client: HttpClient, tmp_path: Path) -> None:
+    server.routes["/f.whl"] = serve_bytes(b"12345")
+    with pytest.raises(NetworkError, match="expected 6 bytes"):
+        client.fetch_to_file(server.url("/f.whl"), tmp_path / "o" / "f.whl", size=6)
+    assert list((tmp_path / "o").iterdir()) == []
+
+
+def test_corrupt_blob_is_not_used(server: Server, client: HttpClient, tmp_path: Path) -> None:
+    assert client.cache is not None
+    blob = client.cache.blob_path(PAYLOAD_SHA)
+    blob.parent.mkdir(parents=True)
+    blob.write_bytes(b"rotten")
+    server.routes["/f.whl"] = serve_bytes(PAYLOAD)
+    dest = tmp_path / "f.whl"
+    assert client.fetch_to_file(server.url("/f.whl"), dest, sha256=PAYLOAD_SHA)[0] == PAYLOAD_SHA
+    assert dest.read_bytes() == PAYLOAD
+    assert blob.read_bytes() == PAYLOAD
+
+
+# --- TLS and netrc --------------------------------------------------------------------------
+
+
+def _fake_redirect(calls: list[tuple[str, object]], location: str) -> Callable[..., object]:
+    def fake_get(url: str, **kwargs: object) -> requests.Response:
+        calls.append((url, kwargs.get("verify")))
+        resp = requests.Response()
+        resp.status_code = 302
+        resp.headers["Location"] = location
+        resp.url = url
+        resp._content = b""
+        resp._content_consumed = True  # type: ignore[attr-defined]
+        return resp
+
+    return fake_get
+
+
+def test_https_never_turns_into_http(client: HttpClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[str, object]] = []
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.setattr(client._session, "get", _fake_redirect(calls, "http://idx.example/simple/"))
+    with pytest.raises(NetworkError, match="refusing"):
+        client.get(f"https://user:{SECRET}@idx.example/simple/")
+    # One request only, certificate verification on.
+    assert calls == [("https://idx.example/simple/", True)]
+
+
+def test_ssl_cert_file_is_honoured(
+    client: HttpClient, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    calls: list[tuple[str, object]] = []
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    monkeypatch.setattr(client._session, "get", _fake_redirect(calls, "http://x/"))
+    with pytest.raises(NetworkError):
+        client.get("https://idx.example/simple/")
+    assert calls == [("https://idx.example/simple/", str(tmp_path / "ca.pem"))]
+
+
+def test_netrc_credentials_are_used(
+    server: Server, client: HttpClient, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    netrc = tmp_path / "netrc"
+    netrc.write_text(f"machine 127.0.0.1 login user password {SECRET}\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    server.routes["/simple/"] = lambda h: send(
+        h, 200 if h.header("Authorization") == _basic("user", SECRET) else 401, b"in"
+    )
+    assert client.get(server.url("/simple/")).content == b"in"

@@ -1,0 +1,312 @@
+"""Core metadata parsing and reading it out of wheels and sdists."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+from packaging.version import Version
+
+from bundler.errors import InvalidDistribution
+from bundler.metadata import (
+    MAX_METADATA_SIZE,
+    check_matches,
+    parse_metadata,
+    sdist_metadata,
+    wheel_metadata,
+)
+
+METADATA = b"""Metadata-Version: 2.1
+Name: Foo.Bar
+Version: 1.0
+Requires-Python: >=3.8
+Requires-Dist: requests>=2
+Requires-Dist: rich; extra == "Pretty_Out"
+Provides-Extra: Pretty_Out
+X-Custom-Field: tolerated
+
+Long description
+Requires-Dist: not a header
+"""
+
+
+def make_wheel(
+    path: Path, entries: list[tuple[str, bytes]], *, compression: int = zipfile.ZIP_DEFLATED
+) -> Path:
+    with zipfile.ZipFile(path, "w", compression) as zf:
+        for name, data in entries:
+            zf.writestr(name, data)
+    return path
+
+
+def make_tar(path: Path, members: list[tarfile.TarInfo | tuple[str, bytes]]) -> Path:
+    with tarfile.open(path, "w:gz") as tf:
+        for member in members:
+            if isinstance(member, tarfile.TarInfo):
+                tf.addfile(member)
+            else:
+                name, data = member
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                tf.addfile(info, io.BytesIO(data))
+    return path
+
+
+def pkg_info(version: str = "2.2", dynamic: str | None = None, name: str = "foo-bar") -> bytes:
+    text = f"Metadata-Version: {version}\nName: {name}\nVersion: 1.0\nRequires-Dist: idna\n"
+    if dynamic:
+        text += f"Dynamic: {dynamic}\n"
+    return text.encode()
+
+
+# --- parse_metadata -------------------------------------------------------------------
+
+
+def test_parse_metadata_fields() -> None:
+    meta = parse_metadata(METADATA, "foo.whl")
+    assert meta.name == "foo-bar"
+    assert meta.version == Version("1.0")
+    assert meta.requires_dist == ("requests>=2", 'rich; extra == "Pretty_Out"')
+    assert meta.requires_python == ">=3.8"
+    assert meta.provides_extra == ("pretty-out",)
+
+
+def test_parse_metadata_bad_requires_dist_names_source_and_line() -> None:
+    content = (
+        b"Metadata-Version: 2.1\nName: x\nVersion: 1\nRequires-Dist: ok\nRequires-Dist: bad[\n"
+    )
+    with pytest.raises(InvalidDistribution) as info:
+        parse_metadata(content, "x-1-py3-none-any.whl")
+    message = str(info.value)
+    assert "x-1-py3-none-any.whl" in message
+    assert "line 5" in message
+    assert "bad[" in message
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"Metadata-Version: 2.1\nVersion: 1.0\n",
+        b"Metadata-Version: 2.1\nName: -bad-\nVersion: 1.0\n",
+        b"Metadata-Version: 2.1\nName: x\nVersion: not.a.version!\n",
+        b"Metadata-Version: 2.1\nName: x\nName: y\nVersion: 1\n",
+        b"",
+    ],
+)
+def test_parse_metadata_requires_valid_name_and_version(content: bytes) -> None:
+    with pytest.raises(InvalidDistribution, match="src"):
+        parse_metadata(content, "src")
+
+
+def test_invalid_requires_python_is_ignored_like_pip() -> None:
+    meta = parse_metadata(b"Name: x\nVersion: 1\nRequires-Python: >=3.6.*\n", "src")
+    assert meta.requires_python is None
+
+
+def test_check_matches() -> None:
+    meta = parse_metadata(METADATA, "s")
+    check_matches(meta, meta.name, Version("1.0"), "w")
+    with pytest.raises(InvalidDistribution, match=r"filename says foo-bar 2\.0"):
+        check_matches(meta, meta.name, Version("2.0"), "w")
+
+
+# --- wheels -------------------------------------------------------------------------------
+
+
+def test_wheel_metadata_from_path_and_file_object(tmp_path: Path) -> None:
+    wheel = make_wheel(
+        tmp_path / "Foo.Bar-1.0-py3-none-any.whl",
+        [
+            ("foo/__init__.py", b""),
+            ("foo_bar-1.0.dist-info/METADATA", METADATA),
+            ("foo_bar-1.0.dist-info/RECORD", b""),
+        ],
+    )
+    assert wheel_metadata(wheel, wheel.name) == METADATA
+    with wheel.open("rb") as fh:
+        assert wheel_metadata(fh, wheel.name) == METADATA
+
+
+def test_wheel_metadata_tolerates_case_and_unnormalized_dir(tmp_path: Path) -> None:
+    wheel = make_wheel(
+        tmp_path / "foo_bar-1.0-py3-none-any.whl", [("Foo.Bar-1.0.DIST-INFO/METADATA", METADATA)]
+    )
+    assert wheel_metadata(wheel, wheel.name) == METADATA
+
+
+def test_wheel_metadata_picks_own_dist_info_among_several(tmp_path: Path) -> None:
+    wheel = make_wheel(
+        tmp_path / "foo_bar-1.0-py3-none-any.whl",
+        [
+            ("vendored-2.0.dist-info/METADATA", b"Name: vendored"),
+            ("foo_bar-1.0.dist-info/METADATA", METADATA),
+        ],
+    )
+    assert wheel_metadata(wheel, wheel.name) == METADATA
+
+
+def test_wheel_duplicate_entries_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "foo_bar-1.0-py3-none-any.whl"
+    with pytest.warns(UserWarning, match="Duplicate name"):
+        make_wheel(
+            path,
+            [
+                ("foo_bar-1.0.dist-info/METADATA", METADATA),
+                ("foo_bar-1.0.dist-info/METADATA", b"x"),
+            ],
+        )
+    with pytest.raises(InvalidDistribution, match="duplicate"):
+        wheel_metadata(path, path.name)
+
+
+@pytest.mark.parametrize(
+    ("entries", "message"),
+    [
+        ([("foo/__init__.py", b"")], "exactly one .dist-info"),
+        ([("other-1.0.dist-info/METADATA", METADATA)], "does not belong"),
+        (
+            [("foo_bar-1.0.dist-info/METADATA", METADATA), ("foo_bar-1.0.dist-info/metadata", b"")],
+            "exactly one",
+        ),
+    ],
+)
+def test_wheel_without_its_metadata_is_refused(
+    tmp_path: Path, entries: list[tuple[str, bytes]], message: str
+) -> None:
+    wheel = make_wheel(tmp_path / "foo_bar-1.0-py3-none-any.whl", entries)
+    with pytest.raises(InvalidDistribution, match=message):
+        wheel_metadata(wheel, wheel.name)
+
+
+def test_wheel_huge_metadata_is_refused(tmp_path: Path) -> None:
+    wheel = make_wheel(
+        tmp_path / "foo_bar-1.0-py3-none-any.whl",
+        [("foo_bar-1.0.dist-info/METADATA", b"x" * (MAX_METADATA_SIZE + 1))],
+    )
+    with pytest.raises(InvalidDistribution, match="bytes"):
+        wheel_metadata(wheel, wheel.name)
+
+
+def test_not_a_zip_is_invalid_distribution(tmp_path: Path) -> None:
+    path = tmp_path / "foo_bar-1.0-py3-none-any.whl"
+    path.write_bytes(b"this is not a zip file at all")
+    with pytest.raises(InvalidDistribution, match=r"foo_bar-1\.0-py3-none-any\.whl"):
+        wheel_metadata(path, path.name)
+
+
+def test_wheel_metadata_rejects_non_wheel_filename(tmp_path: Path) -> None:
+    with pytest.raises(InvalidDistribution, match="wheel filename"):
+        wheel_metadata(tmp_path / "x", "foo-1.0.tar.gz")
+
+
+# --- sdists -------------------------------------------------------------------------------
+
+
+def test_sdist_static_metadata(tmp_path: Path) -> None:
+    sdist = make_tar(
+        tmp_path / "foo_bar-1.0.tar.gz",
+        [
+            ("foo_bar-1.0/PKG-INFO", pkg_info()),
+            ("foo_bar-1.0/src/foo_bar/PKG-INFO", b"not this one"),
+            ("foo_bar-1.0/pyproject.toml", b""),
+        ],
+    )
+    meta = sdist_metadata(sdist, sdist.name)
+    assert meta is not None
+    assert meta.name == "foo-bar"
+    assert meta.requires_dist == ("idna",)
+
+
+@pytest.mark.parametrize(
+    ("version", "dynamic"),
+    [("2.1", None), ("1.0", None), ("2.2", "Requires-Dist"), ("2.4", "requires-python")],
+)
+def test_sdist_dynamic_metadata_is_none(tmp_path: Path, version: str, dynamic: str | None) -> None:
+    sdist = make_tar(
+        tmp_path / "foo_bar-1.0.tar.gz", [("foo_bar-1.0/PKG-INFO", pkg_info(version, dynamic))]
+    )
+    assert sdist_metadata(sdist, sdist.name) is None
+
+
+def test_sdist_dynamic_field_not_affecting_resolution_is_static(tmp_path: Path) -> None:
+    sdist = make_tar(
+        tmp_path / "foo_bar-1.0.tar.gz", [("foo_bar-1.0/PKG-INFO", pkg_info("2.2", "Summary"))]
+    )
+    assert sdist_metadata(sdist, sdist.name) is not None
+
+
+def test_sdist_zip(tmp_path: Path) -> None:
+    sdist = make_wheel(tmp_path / "foo_bar-1.0.zip", [("foo_bar-1.0/PKG-INFO", pkg_info())])
+    meta = sdist_metadata(sdist, sdist.name)
+    assert meta is not None
+    assert meta.version == Version("1.0")
+
+
+def _link(name: str, target: str, kind: bytes = tarfile.SYMTYPE) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    info.linkname = target
+    return info
+
+
+def _device(name: str) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type = tarfile.CHRTYPE
+    return info
+
+
+@pytest.mark.parametrize(
+    ("member", "reason"),
+    [
+        (("foo_bar-1.0/../../evil", b"x"), r"'\.\.'"),
+        (("/etc/evil", b"x"), "absolute"),
+        (_link("foo_bar-1.0/link", "../../etc/passwd"), "out of the tree"),
+        (_link("foo_bar-1.0/link", "/etc/passwd"), "absolute"),
+        (_link("foo_bar-1.0/hard", "../outside", tarfile.LNKTYPE), "out of the tree"),
+        (_device("foo_bar-1.0/dev"), "device"),
+    ],
+)
+def test_malicious_sdist_is_refused(
+    tmp_path: Path, member: tarfile.TarInfo | tuple[str, bytes], reason: str
+) -> None:
+    sdist = make_tar(
+        tmp_path / "foo_bar-1.0.tar.gz", [("foo_bar-1.0/PKG-INFO", pkg_info()), member]
+    )
+    with pytest.raises(InvalidDistribution, match=reason):
+        sdist_metadata(sdist, sdist.name)
+
+
+def test_symlink_inside_the_tree_is_fine(tmp_path: Path) -> None:
+    sdist = make_tar(
+        tmp_path / "foo_bar-1.0.tar.gz",
+        [("foo_bar-1.0/PKG-INFO", pkg_info()), _link("foo_bar-1.0/docs/link", "../README")],
+    )
+    assert sdist_metadata(sdist, sdist.name) is not None
+
+
+def test_malicious_zip_sdist_is_refused(tmp_path: Path) -> None:
+    sdist = make_wheel(
+        tmp_path / "foo_bar-1.0.zip", [("foo_bar-1.0/PKG-INFO", pkg_info()), ("../evil", b"x")]
+    )
+    with pytest.raises(InvalidDistribution, match=r"'\.\.'"):
+        sdist_metadata(sdist, sdist.name)
+    link = zipfile.ZipInfo("foo_bar-1.0/link")
+    link.external_attr = (0o120777) << 16
+    with zipfile.ZipFile(sdist, "w") as zf:
+        zf.writestr("foo_bar-1.0/PKG-INFO", pkg_info())
+        zf.writestr(link, "/etc/passwd")
+    with pytest.raises(InvalidDistribution, match="symbolic link"):
+        sdist_metadata(sdist, sdist.name)
+
+
+def test_sdist_without_pkg_info_or_corrupt(tmp_path: Path) -> None:
+    sdist = make_tar(tmp_path / "foo_bar-1.0.tar.gz", [("foo_bar-1.0/setup.py", b"")])
+    with pytest.raises(InvalidDistribution, match="no top-level PKG-INFO"):
+        sdist_metadata(sdist, sdist.name)
+    broken = tmp_path / "foo_bar-2.0.tar.gz"
+    broken.write_bytes(b"\x1f\x8b garbage")
+    with pytest.raises(InvalidDistribution, match=r"foo_bar-2\.0\.tar\.gz"):
+        sdist_metadata(broken, broken.name)
