@@ -134,14 +134,32 @@ def _add_index_options(p: argparse.ArgumentParser) -> None:
 
 
 def _add_target_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("targets (the cross product of versions and platforms; default: this interpreter)")
-    g.add_argument("--python-version", action="append", default=[], metavar="X.Y", help="a target Python version (repeatable)")
-    g.add_argument("--platform", action="append", default=[], metavar="TAG", help="a target platform: wheel platform tag or alias (repeatable)")
+    g = p.add_argument_group(
+        "targets (the cross product of versions and platforms; default: this interpreter)"
+    )
+    g.add_argument(
+        "--python-version",
+        action="append",
+        default=[],
+        metavar="X.Y",
+        help="a target Python version (repeatable)",
+    )
+    g.add_argument(
+        "--platform",
+        action="append",
+        default=[],
+        metavar="TAG",
+        help="a target platform: wheel platform tag or alias (repeatable)",
+    )
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("general")
-    g.add_argument("--config", type=Path, help="configuration file (default: ./bundle.toml or [tool.bundle] in ./pyproject.toml)")
+    g.add_argument(
+        "--config",
+        type=Path,
+        help="configuration file (default: ./bundle.toml or [tool.bundle] in ./pyproject.toml)",
+    )
     g.add_argument("-q", "--quiet", action="store_true", help="print only errors and the result")
     g.add_argument(
         "--cache-dir",
@@ -274,7 +292,11 @@ def _merge_config(args: argparse.Namespace) -> None:
     ):
         if hasattr(args, attr) and not getattr(args, attr):
             setattr(args, attr, value)
-    for attr, flag in (("pre", cfg.pre), ("prefer_binary", cfg.prefer_binary), ("no_index", cfg.no_index)):
+    for attr, flag in (
+        ("pre", cfg.pre),
+        ("prefer_binary", cfg.prefer_binary),
+        ("no_index", cfg.no_index),
+    ):
         if hasattr(args, attr) and flag:
             setattr(args, attr, True)
     if hasattr(args, "index_url") and args.index_url is None:
@@ -419,7 +441,8 @@ def _summarise_manifest(
 
 def _do_verify(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str, Any]) -> int:
     client = _client(args)
-    targets = _targets(args)
+    manifest = app.load_bundle(args.bundle)
+    targets = _targets(args, default=manifest.targets)
     report = app.verify(
         args.bundle, targets, client, app.VerifyOptions(live=not args.no_install), reporter
     )

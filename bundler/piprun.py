@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from packaging.utils import NormalizedName, canonicalize_name
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from .errors import BundlerError
@@ -214,6 +215,10 @@ class PipRunner:
         self._lock = threading.Lock()
         self._pip_version: Version | None = None
         self._pip_version_known = False
+        self._pip_requires_python: SpecifierSet | None = None
+        self._pip_requires_python_known = False
+        # Venvs that got their own pip because this pip cannot drive them.
+        self._bootstrapped: set[str] = set()
 
     @property
     def network(self) -> NetworkIsolation:
@@ -258,19 +263,65 @@ class PipRunner:
         version = self.pip_version()
         return version is not None and version >= PYTHON_OPTION_SINCE
 
+    def _can_drive(self, venv_python: Path) -> bool:
+        """Whether this pip's Requires-Python admits the venv's Python
+        (pip 26 drives only 3.10+; an older target gets its own pip)."""
+        with self._lock:
+            if not self._pip_requires_python_known:
+                text = self._probe_output(
+                    [
+                        self.pip_python,
+                        "-c",
+                        "import importlib.metadata as m;"
+                        "print(m.metadata('pip').get('Requires-Python') or '')",
+                    ]
+                )
+                try:
+                    self._pip_requires_python = SpecifierSet(text or "")
+                except InvalidSpecifier:
+                    self._pip_requires_python = SpecifierSet()
+                self._pip_requires_python_known = True
+            spec = self._pip_requires_python
+        version = self._probe_output(
+            [str(venv_python), "-c", "import platform; print(platform.python_version())"]
+        )
+        if spec is None or not version:
+            return True
+        try:
+            return spec.contains(Version(version), prereleases=True)
+        except InvalidVersion:
+            return True
+
+    def _probe_output(self, command: list[str]) -> str:
+        try:
+            proc = subprocess.run(
+                command,
+                capture_output=True,
+                text=True,
+                timeout=PROBE_TIMEOUT,
+                env=scrubbed_environ(),
+                check=False,
+                stdin=subprocess.DEVNULL,
+            )
+        except (OSError, subprocess.SubprocessError):
+            return ""
+        return proc.stdout.strip() if proc.returncode == 0 else ""
+
     def prepare(self, venv_python: Path) -> frozenset[NormalizedName]:
         """Make a freshly created venv drivable by ``run``; call it once.
 
         Returns the projects this put into the venv: none when this pip
         drives it with ``--python``, else pip and what ensurepip seeds.
         """
-        if self.uses_python_option():
+        if self.uses_python_option() and self._can_drive(venv_python):
             return frozenset()
         boot = self._execute((str(venv_python), "-m", "ensurepip", "--default-pip"))
         if not boot.ok:
             raise BundlerError(
                 f"cannot bootstrap pip into a virtual environment:\n{boot.describe()}"
             )
+        with self._lock:
+            self._bootstrapped.add(str(venv_python))
         listing = self._execute(self.command(["list", "--format=json"], python=venv_python))
         if not listing.ok:
             raise BundlerError(f"pip cannot list a virtual environment:\n{listing.describe()}")
@@ -280,7 +331,9 @@ class PipRunner:
         """The pip command line for ``args`` (without the network prefix)."""
         if python is None:
             return (self.pip_python, "-m", "pip", "--isolated", *args)
-        if self.uses_python_option():
+        with self._lock:
+            own_pip = str(python) in self._bootstrapped
+        if not own_pip and self.uses_python_option():
             return (self.pip_python, "-m", "pip", "--isolated", "--python", str(python), *args)
         return (str(python), "-m", "pip", "--isolated", *args)
 

@@ -12,6 +12,7 @@ from importlib.metadata import version as dist_version
 from pathlib import Path
 
 import pytest
+from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from bundler.interpreters import (
@@ -283,3 +284,40 @@ def test_pick_interpreter_matches_version_implementation_platform_and_machine() 
     assert pick_interpreter("3.10", "cp", "linux", "x86_64", interps) is None
     assert pick_interpreter("3.12", "cp", "win32", "AMD64", interps) is None
     assert pick_interpreter("3.12", "cp", "darwin", "x86_64", interps) is None
+
+
+def test_python_older_than_pip_supports_gets_its_own_pip(tmp_path: Path) -> None:
+    """pip 26 cannot drive Python 3.9 with --python; such a venv is
+    bootstrapped with ensurepip and driven by its own pip instead."""
+    old = next(
+        (
+            i
+            for i in find_interpreters()
+            if i.implementation == "cpython" and i.python_short == "3.9"
+        ),
+        None,
+    )
+    if old is None:
+        pytest.skip("no CPython 3.9 interpreter on this machine")
+    runner = PipRunner()
+    pip_requires = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import importlib.metadata as m; print(m.metadata('pip').get('Requires-Python') or '')",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    python = create_venv(tmp_path / "venv39", old)
+    seeded = runner.prepare(python)
+    command = runner.command(["list"], python=python)
+    if pip_requires and not SpecifierSet(pip_requires).contains("3.9.0"):
+        assert "pip" in seeded
+        assert command[0] == str(python)
+    result = runner.run(["list", "--format=json"], python=python)
+    assert result.ok, result.describe()
+    assert (
+        pick_interpreter("3.9", "cpython", old.sys_platform or "linux", old.machine, [old]) == old
+    )
