@@ -1,0 +1,92 @@
+"""Against the real PyPI (opt-in: ``pytest -m network``)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bundler.__main__ import run
+from tests.support import clean_pip_env
+
+pytestmark = pytest.mark.network
+
+WEB_STACK = """\
+django
+djangorestframework
+celery[redis]
+psycopg[binary]
+gunicorn
+sentry-sdk
+boto3
+pydantic
+"""
+
+
+def pins(path: Path) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        if "==" in line and not line.startswith((" ", "#")):
+            name, _, rest = line.partition("==")
+            out[name.split("[", 1)[0].strip().lower()] = rest.split()[0].strip()
+    return out
+
+
+@pytest.mark.parametrize("requirements", ["requests\nrich\n", WEB_STACK], ids=["small", "web"])
+def test_host_pins_equal_pip_compile(tmp_path: Path, requirements: str) -> None:
+    req = tmp_path / "requirements.in"
+    req.write_text(requirements)
+    ours, theirs = tmp_path / "ours.txt", tmp_path / "theirs.txt"
+    assert run(["lock", str(req), "-o", str(ours), "--quiet"]) == 0
+    proc = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("pip-compile")),
+            "--generate-hashes",
+            "--quiet",
+            "--allow-unsafe",
+            "-o",
+            str(theirs),
+            str(req),
+        ],
+        env=clean_pip_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert pins(ours) == pins(theirs)
+
+
+def test_build_and_verify_small_set(tmp_path: Path) -> None:
+    req = tmp_path / "requirements.in"
+    req.write_text("requests\nrich\n")
+    bundle = tmp_path / "pypi"
+    assert run(["build", str(req), "-o", str(bundle), "--quiet"]) == 0
+    victim = next((bundle / "files").glob("rich-*.whl"))
+    victim.unlink()
+    assert run(["verify", str(bundle), "--no-install", "--quiet"]) == 1
+
+
+def test_windows_and_linux_targets_for_pytest(tmp_path: Path) -> None:
+    req = tmp_path / "requirements.in"
+    req.write_text("pytest\n")
+    bundle = tmp_path / "pypi"
+    code = run(
+        [
+            "build",
+            str(req),
+            "-o",
+            str(bundle),
+            "--platform",
+            "windows",
+            "--platform",
+            "linux",
+            "--quiet",
+        ]
+    )
+    assert code == 0
+    text = (bundle / "requirements.txt").read_text()
+    assert "colorama==" in text and 'sys_platform == "win32"' in text
