@@ -15,6 +15,7 @@ from typing import Any, NoReturn
 
 from packaging.utils import canonicalize_name
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -26,11 +27,12 @@ from rich.progress import (
 from rich.table import Table
 
 from . import __version__, app
+from .config import Config, find_config, load_config
 from .errors import BundlerError, UsageError
+from .fsutil import atomic_write_text
 from .models import Manifest
 from .reporting import Reporter
 from .selection import BinaryPolicy
-from .config import Config, find_config, load_config
 from .target import Target, host_target, make_target, target_from_name
 from .verify import VerifyReport, report_to_json
 
@@ -331,8 +333,14 @@ def _targets(args: argparse.Namespace, default: Sequence[str] = ()) -> list[Targ
 def _client(args: argparse.Namespace) -> Any:
     if args.workers < 1:
         raise UsageError("--workers must be at least 1")
+    upgrading = getattr(args, "upgrade", False) or getattr(args, "upgrade_package", [])
     return app.make_client(
-        app.ClientSettings(cache_dir=args.cache_dir, offline=args.offline, workers=args.workers)
+        app.ClientSettings(
+            cache_dir=args.cache_dir,
+            offline=args.offline,
+            workers=args.workers,
+            page_max_age=0 if upgrading else None,
+        )
     )
 
 
@@ -348,8 +356,8 @@ def _overrides(args: argparse.Namespace) -> app.IndexOverrides:
 def _names(values: Sequence[str]) -> frozenset[str]:
     out: set[str] = set()
     for value in values:
-        for part in value.split(","):
-            part = part.strip()
+        for raw in value.split(","):
+            part = raw.strip()
             if part == ":none:":
                 out.clear()
             elif part == ":all:":
@@ -503,8 +511,6 @@ def _write_json(dest: str, payload: dict[str, Any]) -> None:
     if dest == "-":
         sys.stdout.write(text)
     else:
-        from .fsutil import atomic_write_text
-
         atomic_write_text(Path(dest), text)
 
 
@@ -560,8 +566,6 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 
 def _escape(text: str) -> str:
-    from rich.markup import escape
-
     return escape(text)
 
 

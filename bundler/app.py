@@ -61,6 +61,9 @@ class ClientSettings:
     cache_dir: Path | None = None
     offline: bool = False
     workers: int = 8
+    # Seconds a cached project page is re-used without asking the index;
+    # None: the client's default.  0 when upgrading: always ask.
+    page_max_age: float | None = None
 
 
 @dataclass(frozen=True)
@@ -105,11 +108,14 @@ def default_cache_dir() -> Path:
 
 
 def make_client(settings: ClientSettings) -> HttpClient:
-    return HttpClient(
+    client = HttpClient(
         cache_dir=settings.cache_dir or default_cache_dir(),
         offline=settings.offline,
         pool_size=max(settings.workers, 10),
     )
+    if settings.page_max_age is not None:
+        client.page_max_age = settings.page_max_age
+    return client
 
 
 @contextlib.contextmanager

@@ -94,12 +94,11 @@ def parse_config(table: Mapping[str, Any], path: str, prefix: str = "") -> Confi
     for key, value in table.items():
         where = f"{prefix}{key}"
         if key in _LISTS:
-            if isinstance(value, str):
-                value = [value]
-            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            items = [value] if isinstance(value, str) else value
+            if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
                 errors.append(InputFileError(path, None, f"{where} must be a list of strings"))
                 continue
-            values[_LISTS[key]] = tuple(value)
+            values[_LISTS[key]] = tuple(items)
         elif key in _STRINGS:
             if not isinstance(value, str):
                 errors.append(InputFileError(path, None, f"{where} must be a string"))
@@ -118,7 +117,10 @@ def parse_config(table: Mapping[str, Any], path: str, prefix: str = "") -> Confi
         else:
             errors.append(
                 InputFileError(
-                    path, None, f"unknown key {where!r}", hint=f"known keys: {', '.join(KNOWN_KEYS)}"
+                    path,
+                    None,
+                    f"unknown key {where!r}",
+                    hint=f"known keys: {', '.join(KNOWN_KEYS)}",
                 )
             )
     if errors:

@@ -77,7 +77,8 @@ def usable_files(
             skipped.append(
                 Skipped(
                     f,
-                    f"requires Python {f.requires_python} (target has {target.python_full_version})",
+                    f"requires Python {f.requires_python}"
+                    f" (target has {target.python_full_version})",
                 )
             )
             continue

@@ -315,3 +315,31 @@ def test_credentials_never_written(tmp_path: Path, index_server: IndexServerFact
     for path in [*tmp_path.rglob("*"), *Path(os.environ["BUNDLER_CACHE_DIR"]).rglob("*")]:
         if path.is_file():
             assert b"s3cr3t-token" not in path.read_bytes(), path
+
+
+def test_existing_pins_kept_unless_upgraded(
+    tmp_path: Path, index_server: IndexServerFactory
+) -> None:
+    from tests.support import build_wheel
+
+    server = index_server(
+        [
+            DistSpec("app", "1.0", requires=("lib",)),
+            DistSpec("lib", "1.0"),
+            DistSpec("other", "1.0"),
+        ]
+    )
+    req = write(tmp_path / "requirements.in", "app\nother\n")
+    out = tmp_path / "requirements.txt"
+    lock = ["lock", str(req), "-o", str(out), "-i", server.url]
+    assert bundle_cmd(*lock) == 0
+    assert "lib==1.0" in out.read_text()
+    build_wheel(DistSpec("lib", "2.0"), "py3-none-any", server.files_dir)
+    build_wheel(DistSpec("other", "2.0"), "py3-none-any", server.files_dir)
+    assert bundle_cmd(*lock, "--upgrade-package", "lib") == 0
+    text = out.read_text()
+    assert "lib==2.0" in text and "other==1.0" in text  # only lib moved
+    assert bundle_cmd(*lock) == 0
+    assert "other==1.0" in out.read_text()  # existing pin kept
+    assert bundle_cmd(*lock, "--upgrade") == 0
+    assert "other==2.0" in out.read_text()
