@@ -30,7 +30,7 @@ from .http import HttpClient, redact_url
 from .indexwriter import write_index
 from .interpreters import find_interpreters, pick_interpreter
 from .lockfile import LockInput, parse_hashed_requirements, render_requirements_lock
-from .locking import LockInputs, build_lock
+from .locking import LockInputs, build_lock, locked_file
 from .manifest import manifest_from_json
 from .models import (
     BundleArtifact,
@@ -38,7 +38,6 @@ from .models import (
     IndexFile,
     IndexSettings,
     Lock,
-    LockedFile,
     LockedPackage,
     Manifest,
 )
@@ -380,18 +379,7 @@ def hydrate(
                 name=pin.name,
                 version=pin.version,
                 files=tuple(
-                    LockedFile(
-                        filename=f.filename,
-                        sha256=f.sha256 or "",
-                        kind=f.kind,
-                        url=redact_url(f.url),
-                        size=f.size,
-                        index=f.index,
-                        requires_python=f.requires_python,
-                        yanked=f.yanked,
-                        upload_time=f.upload_time,
-                        targets=tuple(chosen.get(f.filename, ())),
-                    )
+                    locked_file(f, tuple(chosen.get(f.filename, ())))
                     for f in sorted(files, key=lambda f: f.filename)
                 ),
                 marker=pin.marker,

@@ -62,7 +62,7 @@ def build_lock(resolutions: Sequence[Resolution], inputs: LockInputs) -> Lock:
         if len(group.targets) != len(all_targets):
             marker = marker_for(group.targets, all_targets)
         files = tuple(
-            _locked_file(f, tuple(sorted(group.chosen.get(f.filename, ()))))
+            locked_file(f, tuple(sorted(group.chosen.get(f.filename, ()))))
             for _, f in sorted(group.files.items())
             if f.sha256
         )
@@ -95,7 +95,8 @@ class _Group:
         self.chosen: dict[str, list[str]] = defaultdict(list)
 
 
-def _locked_file(f: IndexFile, targets: tuple[str, ...]) -> LockedFile:
+def locked_file(f: IndexFile, targets: tuple[str, ...]) -> LockedFile:
+    """The lock's view of an index file (URL without credentials)."""
     return LockedFile(
         filename=f.filename,
         sha256=f.sha256 or "",

@@ -235,20 +235,10 @@ class PipRunner:
             return self._pip_version
 
     def _probe_pip_version(self) -> Version | None:
-        try:
-            proc = subprocess.run(
-                [self.pip_python, "-m", "pip", "--version"],
-                capture_output=True,
-                text=True,
-                timeout=PROBE_TIMEOUT,
-                env=scrubbed_environ(),
-                check=False,
-                stdin=subprocess.DEVNULL,
-            )
-        except (OSError, subprocess.SubprocessError):
-            return None
-        match = re.match(r"pip (\S+)", proc.stdout.strip())
-        if proc.returncode != 0 or match is None:
+        match = re.match(
+            r"pip (\S+)", self._probe_output([self.pip_python, "-m", "pip", "--version"])
+        )
+        if match is None:
             return None
         try:
             return Version(match.group(1))
