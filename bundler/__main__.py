@@ -33,6 +33,7 @@ from .fsutil import atomic_write_text
 from .models import Manifest
 from .reporting import Reporter
 from .selection import BinaryPolicy
+from .serve import DEFAULT_HOST, DEFAULT_PORT, serve
 from .target import Target, host_target, make_target, target_from_name
 from .verify import VerifyReport, report_to_json
 
@@ -41,6 +42,8 @@ EXAMPLES = {
     "download": "example:\n  bundle download requirements.txt -o ./pypi",
     "verify": "example:\n  bundle verify ./pypi --json verify.json",
     "build": "example:\n  bundle build requirements.in -o ./pypi",
+    "serve": "example:\n  bundle serve ./pypi --port 8000\n"
+    "  pip install --index-url http://127.0.0.1:8000/simple/ requests",
 }
 
 _SECRET = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^/@:\s]*):(?P<pw>[^/@\s]*)@")
@@ -266,6 +269,19 @@ def build_parser() -> argparse.ArgumentParser:
     _add_target_options(p)
     _add_index_options(p)
     _add_common(p)
+
+    p = command("serve", "serve a bundle as a package index (PEP 503 HTML and PEP 691 JSON)")
+    p.add_argument("bundle", type=Path, help="bundle directory")
+    p.add_argument(
+        "--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})"
+    )
+    p.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        help=f"port (default {DEFAULT_PORT}; 0 picks a free one)",
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="do not log requests")
     return parser
 
 
@@ -273,7 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _config(args: argparse.Namespace) -> Config:
-    path: Path | None = args.config
+    path: Path | None = getattr(args, "config", None)
     if path is None:
         path = find_config(Path.cwd())
     elif not path.is_file():
@@ -303,6 +319,8 @@ def _merge_config(args: argparse.Namespace) -> None:
             setattr(args, attr, True)
     if hasattr(args, "index_url") and args.index_url is None:
         args.index_url = cfg.index_url
+    if not hasattr(args, "cache_dir"):
+        return
     if args.cache_dir is None and cfg.cache_dir:
         args.cache_dir = Path(cfg.cache_dir).expanduser()
     if args.workers is None:
@@ -503,7 +521,25 @@ def _do_build(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str
     return 0 if report.ok else 1
 
 
-COMMANDS = {"lock": _do_lock, "download": _do_download, "verify": _do_verify, "build": _do_build}
+def _do_serve(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str, Any]) -> int:
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port {args.port}: must be between 0 and 65535")
+    console = reporter.console
+
+    def log(line: str) -> None:
+        console.print(_escape(line), highlight=False)
+
+    serve(args.bundle, args.host, args.port, log=None if args.quiet else log)
+    return 0
+
+
+COMMANDS = {
+    "lock": _do_lock,
+    "download": _do_download,
+    "verify": _do_verify,
+    "build": _do_build,
+    "serve": _do_serve,
+}
 
 
 def _write_json(dest: str, payload: dict[str, Any]) -> None:

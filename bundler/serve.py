@@ -68,9 +68,6 @@ IMMUTABLE: Final = "public, max-age=31536000, immutable"
 # Pages and locks change when the bundle is rebuilt in place.
 SHORT_LIVED: Final = "public, max-age=60"
 
-_SEND_CHUNK = 1 << 20
-
-
 # --- request paths ---------------------------------------------------------------
 
 
@@ -513,12 +510,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send_page(self, root: Path, page: Page, *, head: bool) -> None:
         vary = {"Vary": "Accept"}
-        files = {
-            JSON_V1: (*page.directory, PAGE_JSON),
-            HTML_V1: (*page.directory, PAGE_HTML),
-            TEXT_HTML: (*page.directory, PAGE_HTML),
-        }
-        opened = {kind: _open_inside(root, relative) for kind, relative in files.items()}
+        json_page = _open_inside(root, (*page.directory, PAGE_JSON))
+        html_page = _open_inside(root, (*page.directory, PAGE_HTML))
+        opened = {JSON_V1: json_page, HTML_V1: html_page, TEXT_HTML: html_page}
         try:
             available = [kind for kind, found in opened.items() if found is not None]
             if not available:
@@ -526,7 +520,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             chosen = negotiate(self.headers.get("Accept"), available)
             if chosen is None:
-                offered = ", ".join(kind for kind in MEDIA_TYPES if kind in available)
+                offered = ", ".join(available)
                 self._send_text(
                     HTTPStatus.NOT_ACCEPTABLE, f"406 Not Acceptable: offered {offered}\n", vary
                 )
@@ -539,7 +533,7 @@ class _Handler(BaseHTTPRequestHandler):
             variant = {JSON_V1: "-json", HTML_V1: "-html", TEXT_HTML: "-text"}[chosen]
             self._send_file(fh, st, content_type, SHORT_LIVED, vary, head=head, variant=variant)
         finally:
-            for found in opened.values():
+            for found in (json_page, html_page):
                 if found is not None:
                     found[0].close()
 

@@ -343,3 +343,32 @@ def test_existing_pins_kept_unless_upgraded(
     assert "other==1.0" in out.read_text()  # existing pin kept
     assert bundle_cmd(*lock, "--upgrade") == 0
     assert "other==2.0" in out.read_text()
+
+
+def test_serve_command_serves_and_stops_on_ctrl_c(built: Path) -> None:
+    import re
+    import signal
+    import urllib.request
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bundler", "serve", str(built), "--port", "0"],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "COLUMNS": "300"},
+    )
+    try:
+        assert proc.stderr is not None
+        first = proc.stderr.readline()
+        match = re.search(r"(http://127\.0\.0\.1:\d+/simple/)", first)
+        assert match, first
+        with urllib.request.urlopen(match[1] + "webapp/", timeout=10) as resp:
+            assert b"webapp-1.0" in resp.read()
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0
+    assert "Traceback" not in err
+    assert "GET /simple/webapp/ 200" in err
