@@ -447,7 +447,7 @@ def _do_download(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[
     lock_input = app.read_lock_file(args.lock)
     indexes = _overrides(args).apply(lock_input.indexes)
     client = _client(args)
-    targets = _targets(args)
+    targets = _targets(args, default=lock_input.targets)
     with app.open_index(indexes, client, reporter, args.workers) as index:
         lock_ = app.hydrate(lock_input, targets, index, client)
     manifest = app.download(lock_, args.output, indexes, client, reporter, args.workers)
@@ -484,7 +484,7 @@ def _print_report(report: VerifyReport, console: Console) -> None:
     table.add_column("check")
     table.add_column("result")
     table.add_column("details")
-    colours = {"passed": "green", "failed": "red", "skipped": "yellow"}
+    colours = {"passed": "green", "failed": "red", "skipped": "yellow", "differs": "yellow"}
     for r in report.results:
         table.add_row(
             r.target or "(all)",

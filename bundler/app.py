@@ -21,9 +21,10 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from . import __version__
+from .buildsys import BuildSystem, read_build_system
 from .collector import PackageIndex
 from .download import DownloadItem, download_all, prune
-from .errors import BundlerError, MultipleErrors, UsageError
+from .errors import BundlerError, MultipleErrors, ResolutionFailed, UsageError
 from .filenames import parse_filename
 from .fsutil import atomic_write_text, directory_lock
 from .http import HttpClient, redact_url
@@ -44,10 +45,17 @@ from .models import (
 from .piprun import PipRunner
 from .reporting import NULL_REPORTER, Reporter
 from .reqfile import ParsedRequirement, RequirementsInput, parse_requirements_file
-from .resolver import Resolution, ResolveOptions, RootRequirement, resolve
+from .resolver import PackageSource, Resolution, ResolveOptions, RootRequirement, resolve
 from .selection import BinaryPolicy, best_file, usable_files
 from .target import Target
-from .verify import CheckResult, Problem, VerifyReport, check_integrity, check_reality
+from .verify import (
+    CheckResult,
+    Problem,
+    VerifyReport,
+    check_integrity,
+    check_pip_resolution,
+    check_reality,
+)
 
 BUNDLE_REQUIREMENTS = "requirements.txt"
 MANIFEST = "bundle.json"
@@ -250,7 +258,9 @@ def lock(
                 errors.append(err)
         if errors:
             raise errors[0] if len(errors) == 1 else MultipleErrors(errors)
+        build = resolve_build_requirements(resolutions, index, client, resolve_options, reporter)
         resolutions = [_with_hashes(r, client) for r in resolutions]
+        build = [_with_hashes(r, client) for r in build]
     return build_lock(
         resolutions,
         LockInputs(
@@ -259,7 +269,61 @@ def lock(
             indexes=indexes,
             allow_prereleases=resolve_options.allow_prereleases,
         ),
+        build,
     )
+
+
+def build_system_of(file: IndexFile, client: HttpClient) -> BuildSystem:
+    """The [build-system] of an sdist (fetched through the content cache)."""
+    with tempfile.TemporaryDirectory(prefix="bundler-sdist-") as tmp:
+        path = Path(tmp) / file.filename
+        client.fetch_to_file(file.url, path, sha256=file.sha256, size=file.size, progress=None)
+        return read_build_system(path, file.filename)
+
+
+def resolve_build_requirements(
+    runtime: Sequence[Resolution],
+    index: PackageSource,
+    client: HttpClient,
+    options: ResolveOptions,
+    reporter: Reporter = NULL_REPORTER,
+) -> list[Resolution]:
+    """Resolve, per target, the build requirements of every sdist that the
+    target must build, recursively (a build requirement that is itself an
+    sdist brings its own).  pip builds each sdist in its own isolated
+    environment, so each gets its own resolution."""
+    out: list[Resolution] = []
+    systems: dict[str, BuildSystem] = {}
+    for res in runtime:
+        pending = [p for p in res.packages.values() if p.chosen.kind is DistKind.SDIST]
+        seen: set[str] = set()
+        while pending:
+            pkg = pending.pop(0)
+            sdist = pkg.chosen
+            if sdist.filename in seen:
+                continue
+            seen.add(sdist.filename)
+            if sdist.filename not in systems:
+                reporter.info(f"reading the build system of {sdist.filename}")
+                systems[sdist.filename] = build_system_of(sdist, client)
+            requires = systems[sdist.filename].requires
+            if not requires:
+                continue
+            where = f"{sdist.filename} [build-system] requires"
+            roots = [
+                RootRequirement(Requirement(r), where, f"{pkg.name} (build)") for r in requires
+            ]
+            try:
+                bres = resolve(roots, [], index, res.target, options)
+            except ResolutionFailed as err:
+                raise ResolutionFailed(
+                    res.target.name,
+                    f"cannot resolve the build requirements of {sdist.filename}"
+                    f" ({', '.join(requires)}):\n{err.explanation}",
+                ) from None
+            out.append(bres)
+            pending.extend(p for p in bres.packages.values() if p.chosen.kind is DistKind.SDIST)
+    return out
 
 
 def _root_constraint(c: ParsedRequirement) -> RootRequirement:
@@ -385,6 +449,7 @@ def hydrate(
                 marker=pin.marker,
                 via=pin.via,
                 targets=tuple(t.name for t in serving),
+                build_only=pin.build_only,
                 direct_url=redact_url(pin.url) if pin.url else None,
             )
         )
@@ -500,9 +565,11 @@ def _bundle_package(pkg: LockedPackage) -> LockedPackage:
 
 
 def _bundle_requirements(lock_: Lock) -> str:
+    # Build requirements stay out: pip fetches them itself for build
+    # isolation, and two sdists may need conflicting versions of one.
     bundle_lock = dataclasses.replace(
         lock_,
-        packages=tuple(_bundle_package(p) for p in lock_.packages),
+        packages=tuple(_bundle_package(p) for p in lock_.packages if not p.build_only),
         indexes=IndexSettings(index_url=None),
     )
     return render_requirements_lock(bundle_lock, command="bundle download")
@@ -600,6 +667,84 @@ def check_closure(
     )
 
 
+def check_buildability(
+    bundle_dir: Path,
+    manifest: Manifest,
+    target: Target,
+    client: HttpClient,
+    reporter: Reporter = NULL_REPORTER,
+) -> CheckResult:
+    """Every sdist the target must build has its build requirements (and
+    theirs) in the bundle, for that target."""
+    sdists = [
+        a
+        for a in manifest.artifacts
+        if a.kind is DistKind.SDIST and (not a.targets or target.name in a.targets)
+    ]
+    if not sdists:
+        return CheckResult("buildability", target.name, "passed", details="no sdist to build")
+    settings = IndexSettings(index_url=(bundle_dir / "simple").resolve().as_uri() + "/")
+    problems: list[Problem] = []
+    with open_index(settings, client, reporter) as index:
+        for art in sdists:
+            path = bundle_dir / "files" / art.filename
+            if not path.is_file():
+                continue  # integrity reports it
+            try:
+                system = read_build_system(path, art.filename)
+            except BundlerError as err:
+                problems.append(Problem("buildability", art.filename, str(err), target.name))
+                continue
+            roots = [
+                RootRequirement(Requirement(r), f"{art.filename} [build-system]", "build")
+                for r in system.requires
+            ]
+            if not roots:
+                continue
+            try:
+                resolve(
+                    roots,
+                    [],
+                    index,
+                    target,
+                    ResolveOptions(allow_prereleases=manifest.allow_prereleases),
+                )
+            except BundlerError as err:
+                problems.append(
+                    Problem(
+                        "buildability",
+                        art.filename,
+                        f"cannot build {art.filename} for {target.name} from the bundle alone:"
+                        f" its build requirements ({', '.join(system.requires)}) do not resolve:\n"
+                        f"{getattr(err, 'explanation', str(err))}",
+                        target.name,
+                    )
+                )
+    status = "failed" if problems else "passed"
+    return CheckResult(
+        "buildability", target.name, status, tuple(problems), details=f"{len(sdists)} sdists"
+    )
+
+
+def _pip_view(
+    bundle_dir: Path, manifest: Manifest, target: Target, runner: PipRunner
+) -> CheckResult:
+    platforms = list(dict.fromkeys(t.platform for t in target.tags if t.platform != "any"))
+    has_sdists = any(
+        a.kind is DistKind.SDIST and not a.build_only and target.name in a.targets
+        for a in manifest.artifacts
+    )
+    return check_pip_resolution(
+        bundle_dir,
+        target.name,
+        platforms,
+        target.python_short,
+        expected_pins(manifest, target),
+        runner,
+        has_sdists=has_sdists,
+    )
+
+
 def expected_pins(manifest: Manifest, target: Target) -> dict[NormalizedName, str]:
     """name -> version that ``target`` must install, from the manifest."""
     out: dict[NormalizedName, str] = {}
@@ -632,6 +777,7 @@ def verify(
     for target in targets:
         reporter.stage(f"closure {target.name}")
         results.append(check_closure(bundle_dir, manifest, target, client, reporter))
+        results.append(check_buildability(bundle_dir, manifest, target, client, reporter))
     if options.live:
         runner = PipRunner()
         interpreters = find_interpreters()
@@ -655,6 +801,7 @@ def verify(
                         f"/{target.environment.get('platform_machine')} on this machine",
                     )
                 )
+                results.append(_pip_view(bundle_dir, manifest, target, runner))
                 continue
             with tempfile.TemporaryDirectory(prefix="bundler-verify-", dir=options.workdir) as tmp:
                 results.append(

@@ -28,6 +28,7 @@ from .reqfile import (
 )
 
 BUILD_SECTION_HEADER = "# Build dependencies (needed only to build sdists):"
+TARGETS_PREFIX = "# targets: "
 _DEFAULT_INDEX = IndexSettings().index_url or ""
 _INDENT = "    "
 
@@ -53,6 +54,9 @@ class LockInput:
     pins: tuple[LockPin, ...]
     indexes: IndexSettings
     path: str
+    # The targets the lock was made for (bundler's "# targets:" header line);
+    # empty for locks written by other tools.
+    targets: tuple[str, ...] = ()
 
 
 def render_requirements_lock(lock: Lock, *, command: str, annotate: bool = True) -> str:
@@ -70,6 +74,8 @@ def render_requirements_lock(lock: Lock, *, command: str, annotate: bool = True)
         f"#    {_one_line(redact_credentials(command))}",
         "#",
     ]
+    if lock.targets:
+        lines += [f"{TARGETS_PREFIX}{', '.join(lock.targets)}", "#"]
     options = list(_index_options(lock.indexes))
     if options:
         lines.extend(options)
@@ -180,7 +186,19 @@ def parse_hashed_requirements(
     if errors:
         errors.sort(key=_error_position)
         raise errors[0] if len(errors) == 1 else MultipleErrors(errors)
-    return LockInput(pins=tuple(pins), indexes=parsed.indexes, path=path)
+    return LockInput(
+        pins=tuple(pins), indexes=parsed.indexes, path=path, targets=_header_targets(text)
+    )
+
+
+def _header_targets(text: str) -> tuple[str, ...]:
+    """Targets named in the leading comment block (bundler's own locks)."""
+    for line in text.splitlines():
+        if not line.startswith("#"):
+            break
+        if line.startswith(TARGETS_PREFIX):
+            return tuple(t.strip() for t in line[len(TARGETS_PREFIX) :].split(",") if t.strip())
+    return ()
 
 
 def _error_position(err: BundlerError) -> int:

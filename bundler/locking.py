@@ -32,31 +32,43 @@ class LockInputs:
     allow_prereleases: bool = False
 
 
-def build_lock(resolutions: Sequence[Resolution], inputs: LockInputs) -> Lock:
+def build_lock(
+    resolutions: Sequence[Resolution],
+    inputs: LockInputs,
+    build: Sequence[Resolution] = (),
+) -> Lock:
     """Merge one resolution per target into a Lock.
 
     A package may resolve to different versions on different targets; each
     (name, version) becomes one entry whose marker selects exactly the
     targets it serves.  Every file a serving target could use is listed
     with its hash; ``LockedFile.targets`` names the targets that would
-    install that file.
+    install that file.  ``build`` holds the resolutions of sdists' build
+    requirements; what only they need is marked build-only.
     """
     all_targets = [r.target for r in resolutions]
     groups: dict[tuple[NormalizedName, Version, str | None], _Group] = {}
-    for res in resolutions:
+    runtime_keys: set[tuple[NormalizedName, Version, str | None]] = set()
+    tagged = [(False, r) for r in resolutions] + [(True, r) for r in build]
+    for is_build, res in tagged:
         for pkg in res.packages.values():
             direct = redact_url(pkg.chosen.url) if pkg.direct else None
             key = (pkg.name, pkg.version, direct)
+            if not is_build:
+                runtime_keys.add(key)
             group = groups.setdefault(key, _Group())
-            group.targets.append(res.target)
+            if res.target not in group.targets:
+                group.targets.append(res.target)
             group.via.update(pkg.via)
             for f in pkg.files:
                 group.files.setdefault(f.filename, f)
-            group.chosen[pkg.chosen.filename].append(res.target.name)
+            if res.target.name not in group.chosen[pkg.chosen.filename]:
+                group.chosen[pkg.chosen.filename].append(res.target.name)
     packages: list[LockedPackage] = []
     for (name, version, direct), group in sorted(
         groups.items(), key=lambda kv: (kv[0][0], kv[0][1])
     ):
+        group.targets.sort(key=all_targets.index)
         target_names = tuple(t.name for t in group.targets)
         marker = None
         if len(group.targets) != len(all_targets):
@@ -74,6 +86,7 @@ def build_lock(resolutions: Sequence[Resolution], inputs: LockInputs) -> Lock:
                 marker=marker,
                 via=tuple(sorted(group.via)),
                 targets=target_names,
+                build_only=(name, version, direct) not in runtime_keys,
                 direct_url=direct,
             )
         )

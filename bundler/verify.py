@@ -16,7 +16,7 @@ import re
 import shutil
 import urllib.parse
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -683,3 +683,92 @@ __all__ = [
     "check_reality",
     "report_to_json",
 ]
+
+
+PIP_VIEW = "pip"
+DIFFERS = "differs"
+_HOST_MARKERS = (
+    "pip evaluates environment markers for the machine it runs on, not for"
+    " --platform/--python-version (pip issue 11664), so its answer can gain or"
+    " lose marker-gated packages for a foreign target"
+)
+
+
+def check_pip_resolution(
+    bundle_dir: Path,
+    target_name: str,
+    platforms: Sequence[str],
+    python_version: str,
+    expected: Mapping[NormalizedName, str],
+    runner: PipRunner,
+    *,
+    has_sdists: bool = False,
+) -> CheckResult:
+    """For a target no local interpreter can run: ask pip for a dry-run
+    install from the bundle alone with ``--platform/--python-version
+    --only-binary :all:`` and report its answer next to bundler's."""
+    if has_sdists:
+        return CheckResult(
+            PIP_VIEW,
+            target_name,
+            SKIPPED,
+            details="the target builds sdists; pip cannot resolve foreign targets"
+            " without --only-binary :all:",
+        )
+    args = [
+        "install",
+        "--dry-run",
+        "--ignore-installed",
+        "--quiet",
+        "--report",
+        "-",
+        "--no-index",
+        "--find-links",
+        str(bundle_dir / FILES),
+        "--only-binary",
+        ":all:",
+        "--python-version",
+        python_version,
+        "--implementation",
+        "cp",
+        *(a for p in platforms for a in ("--platform", p)),
+        "-r",
+        str(bundle_dir / REQUIREMENTS),
+    ]
+    result = runner.run(args)
+    if not result.ok:
+        problem = Problem(
+            PIP_VIEW,
+            REQUIREMENTS,
+            f"pip's dry run for {target_name} failed ({_HOST_MARKERS}):\n{result.describe()}",
+            target_name,
+        )
+        return CheckResult(PIP_VIEW, target_name, DIFFERS, (problem,), details="pip failed")
+    try:
+        report = json.loads(result.stdout)
+        got = {
+            canonicalize_name(item["metadata"]["name"]): str(item["metadata"]["version"])
+            for item in report.get("install", [])
+        }
+    except (ValueError, KeyError, TypeError) as err:
+        return CheckResult(
+            PIP_VIEW, target_name, SKIPPED, details=f"cannot read pip's report: {err}"
+        )
+    missing = sorted(set(expected) - set(got))
+    extra = sorted(set(got) - set(expected))
+    wrong = sorted(n for n in set(got) & set(expected) if got[n] != expected[n])
+    if not (missing or extra or wrong):
+        return CheckResult(
+            PIP_VIEW, target_name, PASSED, details=f"pip agrees ({len(got)} packages)"
+        )
+    parts = []
+    if missing:
+        parts.append("pip leaves out " + ", ".join(f"{n}=={expected[n]}" for n in missing))
+    if extra:
+        parts.append("pip adds " + ", ".join(f"{n}=={got[n]}" for n in extra))
+    if wrong:
+        parts.append(
+            "pip picks " + ", ".join(f"{n}=={got[n]} (lock: {expected[n]})" for n in wrong)
+        )
+    problem = Problem(PIP_VIEW, "resolution", "; ".join(parts) + f" ({_HOST_MARKERS})", target_name)
+    return CheckResult(PIP_VIEW, target_name, DIFFERS, (problem,), details="pip differs")

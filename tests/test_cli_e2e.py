@@ -364,6 +364,8 @@ def test_serve_command_serves_and_stops_on_ctrl_c(built: Path) -> None:
         assert match, first
         with urllib.request.urlopen(match[1] + "webapp/", timeout=10) as resp:
             assert b"webapp-1.0" in resp.read()
+        # The request is logged once it has been answered.
+        assert "GET /simple/webapp/ 200" in proc.stderr.readline()
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=10)
     finally:
@@ -371,4 +373,3 @@ def test_serve_command_serves_and_stops_on_ctrl_c(built: Path) -> None:
             proc.kill()
     assert proc.returncode == 0
     assert "Traceback" not in err
-    assert "GET /simple/webapp/ 200" in err
