@@ -1,8 +1,9 @@
 """Core metadata: parsing it, and reading it out of wheels and sdists safely.
 
 Archives come from the network, so they are treated as hostile: entry
-names are checked before anything is read, sizes are capped, and nothing
-is ever extracted to disk.
+names are checked before anything is read and sizes are capped.  Nothing is
+extracted to disk, except by ``extract_sdist``, and only after every member
+of the archive passed the checks.
 """
 
 from __future__ import annotations
@@ -10,12 +11,14 @@ from __future__ import annotations
 import collections
 import lzma
 import re
+import shutil
 import stat
 import tarfile
 import zipfile
 import zlib
+from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
-from typing import Protocol
+from typing import IO, Protocol
 
 from packaging.metadata import RawMetadata, parse_email
 from packaging.requirements import InvalidRequirement, Requirement
@@ -258,28 +261,39 @@ def _check_tar_member(member: tarfile.TarInfo, filename: str) -> None:
         raise InvalidDistribution(filename, f"unsafe archive member {member.name!r}: {reason}")
 
 
-def _pkg_info_key(name: str) -> str | None:
-    """The top-level directory when ``name`` is ``<dir>/PKG-INFO``."""
-    parts = [p for p in name.replace("\\", "/").split("/") if p not in ("", ".")]
-    if len(parts) == 2 and parts[1] == "PKG-INFO":
+def _member_parts(name: str) -> list[str]:
+    return [p for p in name.replace("\\", "/").split("/") if p not in ("", ".")]
+
+
+def _top_level_key(name: str, basename: str) -> str | None:
+    """The top-level directory when ``name`` is ``<dir>/<basename>``."""
+    parts = _member_parts(name)
+    if len(parts) == 2 and parts[1] == basename:
         return parts[0]
     return None
 
 
-def _tar_pkg_infos(path: Path, filename: str) -> dict[str, bytes]:
-    found: dict[str, bytes] = {}
+def _safe_tar_members(archive: tarfile.TarFile, filename: str) -> Iterator[tarfile.TarInfo]:
+    """Every member of ``archive``, each checked (and counted) before it is yielded."""
     unpacked = 0
-    with tarfile.open(path, mode="r:*") as archive:
-        for count, member in enumerate(archive, start=1):
-            if count > MAX_SDIST_MEMBERS:
-                raise InvalidDistribution(filename, f"more than {MAX_SDIST_MEMBERS} members")
-            _check_tar_member(member, filename)
-            if not member.isfile():
-                continue
+    for count, member in enumerate(archive, start=1):
+        if count > MAX_SDIST_MEMBERS:
+            raise InvalidDistribution(filename, f"more than {MAX_SDIST_MEMBERS} members")
+        _check_tar_member(member, filename)
+        if member.isfile():
             unpacked += member.size
             if unpacked > MAX_SDIST_UNPACKED:
                 raise InvalidDistribution(filename, "unpacks to more than the size limit")
-            key = _pkg_info_key(member.name)
+        yield member
+
+
+def _tar_top_files(path: Path, filename: str, basename: str) -> dict[str, bytes]:
+    found: dict[str, bytes] = {}
+    with tarfile.open(path, mode="r:*") as archive:
+        for member in _safe_tar_members(archive, filename):
+            if not member.isfile():
+                continue
+            key = _top_level_key(member.name, basename)
             if key is None:
                 continue
             if key in found:
@@ -294,39 +308,83 @@ def _tar_pkg_infos(path: Path, filename: str) -> dict[str, bytes]:
     return found
 
 
-def _zip_pkg_infos(path: Path, filename: str) -> dict[str, bytes]:
+def _safe_zip_infos(archive: zipfile.ZipFile, filename: str) -> list[zipfile.ZipInfo]:
+    """Every member of ``archive``, all checked before any is returned."""
+    infos = archive.infolist()
+    if len(infos) > MAX_SDIST_MEMBERS:
+        raise InvalidDistribution(filename, f"more than {MAX_SDIST_MEMBERS} members")
+    duplicates = _duplicates([i.filename for i in infos])
+    if duplicates:
+        raise InvalidDistribution(filename, f"duplicate archive entries: {duplicates[0]!r}")
+    unpacked = 0
+    for info in infos:
+        reason = _unsafe_name(info.filename)
+        mode = info.external_attr >> 16
+        if reason is None and stat.S_ISLNK(mode):
+            reason = "symbolic link"
+        elif (
+            reason is None and stat.S_IFMT(mode) and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+        ):
+            reason = "device, FIFO or other special file"
+        if reason is not None:
+            raise InvalidDistribution(
+                filename, f"unsafe archive member {info.filename!r}: {reason}"
+            )
+        unpacked += info.file_size
+        if unpacked > MAX_SDIST_UNPACKED:
+            raise InvalidDistribution(filename, "unpacks to more than the size limit")
+    return infos
+
+
+def _zip_top_files(path: Path, filename: str, basename: str) -> dict[str, bytes]:
     found: dict[str, bytes] = {}
     with zipfile.ZipFile(path) as archive:
-        infos = archive.infolist()
-        if len(infos) > MAX_SDIST_MEMBERS:
-            raise InvalidDistribution(filename, f"more than {MAX_SDIST_MEMBERS} members")
-        duplicates = _duplicates([i.filename for i in infos])
-        if duplicates:
-            raise InvalidDistribution(filename, f"duplicate archive entries: {duplicates[0]!r}")
-        unpacked = 0
-        for info in infos:
-            reason = _unsafe_name(info.filename)
-            mode = info.external_attr >> 16
-            if reason is None and stat.S_ISLNK(mode):
-                reason = "symbolic link"
-            elif (
-                reason is None
-                and stat.S_IFMT(mode)
-                and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
-            ):
-                reason = "device, FIFO or other special file"
-            if reason is not None:
-                raise InvalidDistribution(
-                    filename, f"unsafe archive member {info.filename!r}: {reason}"
-                )
-            unpacked += info.file_size
-            if unpacked > MAX_SDIST_UNPACKED:
-                raise InvalidDistribution(filename, "unpacks to more than the size limit")
-        for info in infos:
-            key = _pkg_info_key(info.filename)
+        for info in _safe_zip_infos(archive, filename):
+            key = _top_level_key(info.filename, basename)
             if key is not None and not info.is_dir():
                 found[key] = _read_capped(archive, info, filename)
     return found
+
+
+def _sdist_top_files(path: Path, filename: str, basename: str) -> dict[str, bytes]:
+    """top-level directory -> bytes of its ``basename`` file, the whole archive checked."""
+    try:
+        if filename.lower().endswith(".zip"):
+            return _zip_top_files(path, filename, basename)
+        return _tar_top_files(path, filename, basename)
+    except BundlerError:
+        raise
+    except _ARCHIVE_ERRORS as err:
+        raise InvalidDistribution(filename, f"cannot read the sdist: {err}") from err
+
+
+def _pick_top_file(
+    found: dict[str, bytes], dist: DistFilename, filename: str, basename: str
+) -> bytes | None:
+    if not found:
+        return None
+    if len(found) == 1:
+        data = next(iter(found.values()))
+    else:
+        matching = [k for k in found if canonicalize_name(k.rpartition("-")[0] or k) == dist.name]
+        if len(matching) != 1:
+            raise InvalidDistribution(filename, f"several top-level directories with {basename}")
+        data = found[matching[0]]
+    if len(data) > MAX_METADATA_SIZE:
+        raise InvalidDistribution(filename, f"{basename} exceeds {MAX_METADATA_SIZE} bytes")
+    return data
+
+
+def sdist_file(path: Path, filename: str, basename: str) -> bytes | None:
+    """A file at the top of an sdist's source tree (``<dir>/<basename>``,
+    e.g. ``pyproject.toml``), or None when the sdist has none.
+
+    The whole archive is checked as ``sdist_metadata`` checks it, and the
+    file is capped at ``MAX_METADATA_SIZE``; problems raise
+    ``InvalidDistribution``.
+    """
+    dist = _dist_filename(filename, DistKind.SDIST)
+    return _pick_top_file(_sdist_top_files(path, filename, basename), dist, filename, basename)
 
 
 def sdist_metadata(path: Path, filename: str) -> CoreMetadata | None:
@@ -338,31 +396,113 @@ def sdist_metadata(path: Path, filename: str) -> CoreMetadata | None:
     ``InvalidDistribution``.
     """
     dist = _dist_filename(filename, DistKind.SDIST)
-    lower = filename.lower()
-    try:
-        if lower.endswith(".zip"):
-            found = _zip_pkg_infos(path, filename)
-        else:
-            found = _tar_pkg_infos(path, filename)
-    except BundlerError:
-        raise
-    except _ARCHIVE_ERRORS as err:
-        raise InvalidDistribution(filename, f"cannot read the sdist: {err}") from err
-    if not found:
+    data = _pick_top_file(_sdist_top_files(path, filename, "PKG-INFO"), dist, filename, "PKG-INFO")
+    if data is None:
         raise InvalidDistribution(filename, "no top-level PKG-INFO")
-    if len(found) == 1:
-        data = next(iter(found.values()))
-    else:
-        matching = [k for k in found if canonicalize_name(k.rpartition("-")[0] or k) == dist.name]
-        if len(matching) != 1:
-            raise InvalidDistribution(filename, "several top-level directories with PKG-INFO")
-        data = found[matching[0]]
-    if len(data) > MAX_METADATA_SIZE:
-        raise InvalidDistribution(filename, f"PKG-INFO exceeds {MAX_METADATA_SIZE} bytes")
     meta, raw = _parse(data, f"{filename} (PKG-INFO)")
     if not is_static(raw):
         return None
     return meta
+
+
+def _write_member(
+    root: Path, parts: list[str], source: IO[bytes], executable: bool, filename: str
+) -> Path:
+    target = root.joinpath(*parts)
+    with source:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # Nothing unpacked here is a link; refuse to write through one all the same.
+        if target.is_symlink() or not target.parent.resolve().is_relative_to(root):
+            raise InvalidDistribution(filename, f"member {'/'.join(parts)!r} leaves the tree")
+        with open(target, "wb") as out:
+            shutil.copyfileobj(source, out)
+    target.chmod(0o755 if executable else 0o644)
+    return target
+
+
+def _unpack_tar_plainly(
+    archive: tarfile.TarFile, members: list[tarfile.TarInfo], root: Path, filename: str
+) -> None:
+    """Unpack without tarfile's ``data`` filter (Pythons that lack it):
+    directories and regular files only, fresh modes, no owners; a link
+    becomes a copy of the regular file it names, if that was unpacked."""
+    written: dict[tuple[str, ...], Path] = {}
+    for member in members:
+        parts = _member_parts(member.name)
+        if not parts:
+            continue
+        if member.isdir():
+            root.joinpath(*parts).mkdir(parents=True, exist_ok=True)
+            continue
+        source: IO[bytes] | None
+        if member.isfile():
+            source = archive.extractfile(member)
+        else:
+            base = parts[:-1] if member.issym() else []
+            linked: list[str] = []
+            for part in [*base, *_member_parts(member.linkname)]:
+                if part == "..":
+                    linked = linked[:-1]
+                else:
+                    linked.append(part)
+            copy = written.get(tuple(linked))
+            source = open(copy, "rb") if copy is not None else None  # noqa: SIM115
+        if source is not None:
+            executable = bool(member.mode & 0o100)
+            written[tuple(parts)] = _write_member(root, parts, source, executable, filename)
+
+
+def _source_root(names: list[str], dest: Path, dist: DistFilename, filename: str) -> Path:
+    tops = sorted({parts[0] for name in names if (parts := _member_parts(name))})
+    dirs = [top for top in tops if (dest / top).is_dir()]
+    if len(tops) == 1 and dirs:
+        return dest / dirs[0]
+    matching = [d for d in dirs if canonicalize_name(d.rpartition("-")[0] or d) == dist.name]
+    if len(matching) == 1:
+        return dest / matching[0]
+    shown = ", ".join(tops[:5]) or "nothing"
+    raise InvalidDistribution(filename, f"expected one top-level directory, found: {shown}")
+
+
+def extract_sdist(path: Path, filename: str, dest: Path) -> Path:
+    """Unpack an sdist into ``dest`` (a new or empty directory) and return
+    its source tree, the archive's one top-level directory.
+
+    Every member is checked before anything is written: no absolute paths,
+    no ``..``, no links out of the tree, no devices, member count and size
+    caps.  Tar archives are then unpacked with tarfile's ``data`` filter
+    where Python has it.  Problems raise ``InvalidDistribution``.
+    """
+    dist = _dist_filename(filename, DistKind.SDIST)
+    dest.mkdir(parents=True, exist_ok=True)
+    if any(dest.iterdir()):
+        raise ValueError(f"{dest} is not empty")
+    root = dest.resolve()
+    try:
+        if filename.lower().endswith(".zip"):
+            with zipfile.ZipFile(path) as zipped:
+                infos = _safe_zip_infos(zipped, filename)
+                for info in infos:
+                    parts = _member_parts(info.filename)
+                    if info.is_dir():
+                        root.joinpath(*parts).mkdir(parents=True, exist_ok=True)
+                    elif parts:
+                        executable = bool((info.external_attr >> 16) & 0o100)
+                        _write_member(root, parts, zipped.open(info), executable, filename)
+                names = [info.filename for info in infos]
+        else:
+            with tarfile.open(path, mode="r:*") as archive:
+                members = list(_safe_tar_members(archive, filename))
+                if hasattr(tarfile, "data_filter"):
+                    archive.extractall(root, members=members, filter="data")
+                else:  # Pythons before 3.10.12 / 3.11.4
+                    _unpack_tar_plainly(archive, members, root, filename)
+                names = [member.name for member in members]
+    except BundlerError:
+        raise
+    except _ARCHIVE_ERRORS as err:
+        raise InvalidDistribution(filename, f"cannot unpack the sdist: {err}") from err
+    return _source_root(names, root, dist, filename)
 
 
 def check_matches(meta: CoreMetadata, name: NormalizedName, version: Version, what: str) -> None:
@@ -378,8 +518,10 @@ __all__ = [
     "MAX_METADATA_SIZE",
     "SeekableReader",
     "check_matches",
+    "extract_sdist",
     "is_static",
     "parse_metadata",
+    "sdist_file",
     "sdist_metadata",
     "wheel_metadata",
 ]
