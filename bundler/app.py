@@ -10,8 +10,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import sys
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +22,8 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from . import __version__
-from .buildsys import BuildSystem, read_build_system
-from .collector import PackageIndex
+from .buildsys import BuildSystem, prepare_metadata, read_build_system
+from .collector import MetadataUnavailable, PackageIndex
 from .download import DownloadItem, download_all, prune
 from .errors import BundlerError, MultipleErrors, ResolutionFailed, UsageError
 from .filenames import parse_filename
@@ -33,19 +34,22 @@ from .interpreters import find_interpreters, pick_interpreter
 from .lockfile import LockInput, parse_hashed_requirements, render_requirements_lock
 from .locking import LockInputs, build_lock, locked_file
 from .manifest import manifest_from_json
+from .metadata import parse_metadata
 from .models import (
     BundleArtifact,
+    CoreMetadata,
     DistKind,
     IndexFile,
     IndexSettings,
     Lock,
     LockedPackage,
     Manifest,
+    ProjectPage,
 )
 from .piprun import PipRunner
 from .reporting import NULL_REPORTER, Reporter
 from .reqfile import ParsedRequirement, RequirementsInput, parse_requirements_file
-from .resolver import PackageSource, Resolution, ResolveOptions, RootRequirement, resolve
+from .resolver import Resolution, ResolveOptions, RootRequirement, resolve
 from .selection import BinaryPolicy, best_file, usable_files
 from .target import Target
 from .verify import (
@@ -252,8 +256,9 @@ def lock(
         errors: list[BundlerError] = []
         for target in targets:
             reporter.info(f"resolving for {target.name}")
+            source = BuildingSource(index, client, target, resolve_options, reporter)
             try:
-                resolutions.append(resolve(roots, constraints, index, target, resolve_options))
+                resolutions.append(resolve(roots, constraints, source, target, resolve_options))
             except BundlerError as err:
                 errors.append(err)
         if errors:
@@ -273,6 +278,86 @@ def lock(
     )
 
 
+class BuildingSource:
+    """A PackageSource that, for an sdist whose metadata is dynamic
+    (PEP 643), prepares it through the build backend: offline, in an
+    isolated environment whose build requirements come from the same
+    resolution.  Only ever asked for sdists the target has no wheel for."""
+
+    def __init__(
+        self,
+        index: PackageIndex,
+        client: HttpClient,
+        target: Target,
+        options: ResolveOptions,
+        reporter: Reporter = NULL_REPORTER,
+    ) -> None:
+        self.index = index
+        self.client = client
+        self.target = target
+        self.options = options
+        self.reporter = reporter
+        self._building: set[str] = set()
+
+    def get_project(self, name: NormalizedName) -> ProjectPage:
+        return self.index.get_project(name)
+
+    def prefetch(self, names: Iterable[NormalizedName]) -> None:
+        self.index.prefetch(names)
+
+    def get_metadata(self, file: IndexFile) -> CoreMetadata:
+        try:
+            return self.index.get_metadata(file)
+        except MetadataUnavailable:
+            if file.filename in self._building or not file.sha256:
+                raise
+        self._building.add(file.filename)
+        try:
+            raw = self._prepare(file)
+        finally:
+            self._building.discard(file.filename)
+        cache = self.client.cache
+        if cache is not None and file.sha256:
+            cache.put_metadata(file.sha256, raw)
+        return parse_metadata(raw, file.filename)
+
+    def _prepare(self, file: IndexFile) -> bytes:
+        self.reporter.info(f"preparing metadata of {file.filename} (dynamic metadata)")
+        with tempfile.TemporaryDirectory(prefix="bundler-prepare-") as tmp:
+            work = Path(tmp)
+            sdist = work / file.filename
+            self.client.fetch_to_file(
+                file.url, sdist, sha256=file.sha256, size=file.size, progress=None
+            )
+            system = read_build_system(sdist, file.filename)
+            wheels = work / "build-requirements"
+            wheels.mkdir()
+            if system.requires:
+                roots = [
+                    RootRequirement(Requirement(r), f"{file.filename} [build-system]", "build")
+                    for r in system.requires
+                ]
+                res = resolve(roots, [], self, self.target, self.options)
+                for pkg in res.packages.values():
+                    f = pkg.chosen
+                    self.client.fetch_to_file(
+                        f.url, wheels / f.filename, sha256=f.sha256, size=f.size, progress=None
+                    )
+            interp = pick_interpreter(
+                self.target.python_short,
+                self.target.environment.get("implementation_name", "cpython"),
+                self.target.environment.get("sys_platform", ""),
+                self.target.environment.get("platform_machine", ""),
+                find_interpreters(),
+            )
+            python = interp.path if interp is not None else sys.executable
+            unpack = work / "src"
+            unpack.mkdir()
+            return prepare_metadata(
+                sdist, file.filename, wheels, python, unpack, reporter=self.reporter
+            )
+
+
 def build_system_of(file: IndexFile, client: HttpClient) -> BuildSystem:
     """The [build-system] of an sdist (fetched through the content cache)."""
     with tempfile.TemporaryDirectory(prefix="bundler-sdist-") as tmp:
@@ -283,7 +368,7 @@ def build_system_of(file: IndexFile, client: HttpClient) -> BuildSystem:
 
 def resolve_build_requirements(
     runtime: Sequence[Resolution],
-    index: PackageSource,
+    index: PackageIndex,
     client: HttpClient,
     options: ResolveOptions,
     reporter: Reporter = NULL_REPORTER,
@@ -295,6 +380,7 @@ def resolve_build_requirements(
     out: list[Resolution] = []
     systems: dict[str, BuildSystem] = {}
     for res in runtime:
+        source = BuildingSource(index, client, res.target, options, reporter)
         pending = [p for p in res.packages.values() if p.chosen.kind is DistKind.SDIST]
         seen: set[str] = set()
         while pending:
@@ -314,7 +400,7 @@ def resolve_build_requirements(
                 RootRequirement(Requirement(r), where, f"{pkg.name} (build)") for r in requires
             ]
             try:
-                bres = resolve(roots, [], index, res.target, options)
+                bres = resolve(roots, [], source, res.target, options)
             except ResolutionFailed as err:
                 raise ResolutionFailed(
                     res.target.name,
@@ -621,12 +707,13 @@ def check_closure(
     problems: list[Problem] = []
     try:
         with open_index(settings, client, reporter) as index:
+            options = ResolveOptions(allow_prereleases=manifest.allow_prereleases)
             res = resolve(
                 roots,
                 constraints + pins,
-                index,
+                BuildingSource(index, client, target, options, reporter),
                 target,
-                ResolveOptions(allow_prereleases=manifest.allow_prereleases),
+                options,
             )
     except BundlerError as err:
         problems.append(Problem("closure", "resolution", str(err), target.name))
@@ -702,13 +789,8 @@ def check_buildability(
             if not roots:
                 continue
             try:
-                resolve(
-                    roots,
-                    [],
-                    index,
-                    target,
-                    ResolveOptions(allow_prereleases=manifest.allow_prereleases),
-                )
+                options = ResolveOptions(allow_prereleases=manifest.allow_prereleases)
+                resolve(roots, [], BuildingSource(index, client, target, options), target, options)
             except BundlerError as err:
                 problems.append(
                     Problem(
