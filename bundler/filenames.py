@@ -3,17 +3,12 @@ older forms), parsed leniently as pip does."""
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
-from packaging.tags import Tag
-from packaging.utils import (
-    InvalidSdistFilename,
-    InvalidWheelFilename,
-    NormalizedName,
-    canonicalize_name,
-    parse_wheel_filename,
-)
+from packaging.tags import Tag, parse_tag
+from packaging.utils import InvalidSdistFilename, NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from .models import DistKind
@@ -26,22 +21,25 @@ class DistFilename:
     name: NormalizedName
     version: Version
     kind: DistKind
-    tags: frozenset[Tag] = frozenset()
+    # The wheel's compressed tag set ("py2.py3-none-any"), parsed on demand:
+    # an index page lists thousands of files and few are ever considered.
+    tag_text: str = ""
     build: tuple[int, str] | tuple[()] = ()
+
+    @functools.cached_property
+    def tags(self) -> frozenset[Tag]:
+        return frozenset(parse_tag(self.tag_text)) if self.tag_text else frozenset()
+
+
+_UNSAFE = re.compile(r"[/\\:\x00-\x1f]")
 
 
 def is_safe_filename(filename: str) -> bool:
     """A bare file name: no separators, no traversal, no control chars."""
-    return (
-        bool(filename)
-        and filename not in (".", "..")
-        and "/" not in filename
-        and "\\" not in filename
-        and not any(ord(c) < 32 for c in filename)
-        and ":" not in filename
-    )
+    return bool(filename) and filename not in (".", "..") and _UNSAFE.search(filename) is None
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def parse_filename(filename: str, project: str | None = None) -> DistFilename | None:
     """Parse a wheel or sdist filename, or return None when it is neither.
 
@@ -52,11 +50,7 @@ def parse_filename(filename: str, project: str | None = None) -> DistFilename | 
     if not is_safe_filename(filename):
         return None
     if filename.endswith(".whl"):
-        try:
-            name, version, build, tags = parse_wheel_filename(filename)
-        except (InvalidWheelFilename, InvalidVersion):
-            return None
-        return DistFilename(name, version, DistKind.WHEEL, frozenset(tags), build)
+        return _parse_wheel(filename)
     lower = filename.lower()
     for ext in SDIST_EXTENSIONS:
         if lower.endswith(ext):
@@ -65,6 +59,32 @@ def parse_filename(filename: str, project: str | None = None) -> DistFilename | 
     else:
         return None
     return _parse_sdist_stem(stem, project)
+
+
+_WHEEL_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._]*[A-Za-z0-9])?$")
+_BUILD_TAG = re.compile(r"^(\d+)(.*)$")
+
+
+def _parse_wheel(filename: str) -> DistFilename | None:
+    # Wheel spec: {name}-{ver}(-{build})?-{py}-{abi}-{plat}.whl; older,
+    # non-normalized names are accepted as pip does.
+    parts = filename[:-4].split("-")
+    if len(parts) not in (5, 6) or not _WHEEL_NAME.match(parts[0]):
+        return None
+    try:
+        version = Version(parts[1])
+    except InvalidVersion:
+        return None
+    build: tuple[int, str] | tuple[()] = ()
+    if len(parts) == 6:
+        match = _BUILD_TAG.match(parts[2])
+        if match is None:
+            return None
+        build = (int(match[1]), match[2])
+    if not all(parts[-3:]):
+        return None
+    tag_text = "-".join(parts[-3:])
+    return DistFilename(canonicalize_name(parts[0]), version, DistKind.WHEEL, tag_text, build)
 
 
 def _parse_sdist_stem(stem: str, project: str | None) -> DistFilename | None:

@@ -72,6 +72,8 @@ def _fragment_hashes(fragment: str) -> dict[str, str]:
 
 
 def _allowed_scheme(url: str, page_url: str) -> bool:
+    if url.startswith(("https://", "http://")):  # the common case, without parsing
+        return True
     scheme = urlsplit(url).scheme
     if scheme in ("http", "https"):
         return True
@@ -134,6 +136,8 @@ def _url_filename(url: str) -> str:
 
 
 def _without_fragment(url: str) -> str:
+    if "#" not in url:
+        return url
     return urlunsplit(urlsplit(url)._replace(fragment=""))
 
 
@@ -306,7 +310,8 @@ def parse_json_page(
         filename, url = entry.get("filename"), entry.get("url")
         if not isinstance(filename, str) or not isinstance(url, str) or not url:
             continue
-        absolute = urljoin(page_url, url)
+        # Most indexes give absolute URLs; joining each costs a URL parse.
+        absolute = url if url.startswith(("https://", "http://")) else urljoin(page_url, url)
         raw_hashes = entry.get("hashes")
         hashes = _hashes(raw_hashes) if isinstance(raw_hashes, dict) else {}
         if not hashes:

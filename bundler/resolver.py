@@ -14,7 +14,7 @@ import math
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, cast
 
 import resolvelib
 from packaging.markers import Marker
@@ -215,23 +215,39 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
         self.skipped: dict[NormalizedName, list[Skipped]] = {}
         self.metadata: dict[tuple[NormalizedName, Version], CoreMetadata] = {}
         self._releases: dict[NormalizedName, dict[Version, list[IndexFile]]] = {}
+        self._usable_cache: dict[tuple[NormalizedName, Version], list[IndexFile]] = {}
         self._conflict_counts: dict[str, int] = defaultdict(int)
         self._promoted: set[str] = set()
 
     # -- index access
 
-    def releases(self, name: NormalizedName) -> dict[Version, list[IndexFile]]:
+    def _all_releases(self, name: NormalizedName) -> dict[Version, list[IndexFile]]:
+        """Every listed file of a project, by version (nothing evaluated)."""
         cached = self._releases.get(name)
-        if cached is not None:
-            return cached
-        page = self.source.get_project(name)
-        usable, skipped = usable_files(page.files, self.target, self.options.policy)
-        self.skipped[name] = skipped
-        by_version: dict[Version, list[IndexFile]] = defaultdict(list)
-        for f in usable:
-            by_version[f.version].append(f)
-        self._releases[name] = dict(by_version)
-        return self._releases[name]
+        if cached is None:
+            page = self.source.get_project(name)
+            grouped: dict[Version, list[IndexFile]] = defaultdict(list)
+            for f in page.files:
+                grouped[f.version].append(f)
+            cached = self._releases[name] = dict(grouped)
+        return cached
+
+    def _usable(self, name: NormalizedName, version: Version) -> list[IndexFile]:
+        """The files of one release the target can install (evaluated once:
+        wheel tags and Requires-Python are only checked for releases the
+        resolver actually considers)."""
+        key = (name, version)
+        cached = self._usable_cache.get(key)
+        if cached is None:
+            files = self._all_releases(name).get(version, [])
+            cached, skipped = usable_files(files, self.target, self.options.policy)
+            self._usable_cache[key] = cached
+            self.skipped.setdefault(name, []).extend(skipped)
+        return cached
+
+    def releases(self, name: NormalizedName) -> dict[Version, list[IndexFile]]:
+        """Every release with a file the target can install."""
+        return {v: u for v in self._all_releases(name) if (u := self._usable(name, v))}
 
     def _make_candidate(
         self,
@@ -358,27 +374,76 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
                 return []
             return [Candidate(name, first.version, extras, first.files, first.chosen, first.direct)]
 
-        releases = self.releases(name)
         prereleases: bool | None = True if self.options.allow_prereleases else None
-        matching = list(specifier.filter(releases.keys(), prereleases=prereleases))
-        # PEP 592: yanked files are ignored unless the specifier pins a
-        # version (== / ===) that only yanked files satisfy.
-        all_yanked = all(f.is_yanked for v in matching for f in releases[v])
         pinned = _is_pinned(specifier)
-        out: list[Cand] = []
-        for version in matching:
-            files = [f for f in releases[version] if not f.is_yanked or (all_yanked and pinned)]
-            if not files:
-                continue
+        preferred = self.options.preferences.get(name)
+        policy = self.options.policy
+
+        def build(version: Version, files: list[IndexFile]) -> Candidate | None:
             made = self._make_candidate(name, version, files, extras)
             if made is None or (made.version, made.chosen.url) in bad_keys:
-                continue
-            out.append(made)
-        out.sort(key=self._sort_key, reverse=True)
-        preferred = self.options.preferences.get(name)
-        if preferred is not None:
-            out.sort(key=lambda c: c.version != preferred)
-        return list(out)
+                return None
+            return made
+
+        if pinned or policy.prefer_binary:
+            # Few versions (pinned), or an order that needs every release's
+            # files (prefer-binary): evaluate eagerly.
+            # Only releases the specifier can admit are evaluated.
+            releases = {
+                v: u
+                for v in specifier.filter(self._all_releases(name), prereleases=True)
+                if (u := self._usable(name, v))
+            }
+            matching = list(specifier.filter(releases.keys(), prereleases=prereleases))
+            # PEP 592: yanked files are ignored unless the specifier pins a
+            # version (== / ===) that only yanked files satisfy.
+            all_yanked = all(f.is_yanked for v in matching for f in releases[v])
+            out: list[Cand] = []
+            for version in matching:
+                files = [f for f in releases[version] if not f.is_yanked or (all_yanked and pinned)]
+                made = build(version, files) if files else None
+                if made is not None:
+                    out.append(made)
+            out.sort(key=self._sort_key, reverse=True)
+            if preferred is not None:
+                out.sort(key=lambda c: c.version != preferred)
+            return out
+
+        all_versions = self._all_releases(name)
+
+        def ordered(versions: Iterable[Version]) -> list[Version]:
+            found = sorted(versions, reverse=True)
+            if preferred is not None and preferred in found:
+                found.remove(preferred)
+                found.insert(0, preferred)
+            return found
+
+        def candidates() -> Iterator[Cand]:
+            # Newest first, evaluating files only as the resolver asks.
+            yielded = False
+            for version in ordered(specifier.filter(all_versions, prereleases=prereleases)):
+                files = [f for f in self._usable(name, version) if not f.is_yanked]
+                made = build(version, files) if files else None
+                if made is not None:
+                    yielded = True
+                    yield made
+            if yielded or prereleases is not None:
+                return
+            # pip filters the usable releases: when no final release is
+            # usable, pre-releases are accepted (PEP 440).
+            usable = [v for v in all_versions if self._usable(name, v)]
+            seen: set[Version] = set()
+            for version in ordered(specifier.filter(usable, prereleases=None)):
+                if version in seen:
+                    continue
+                seen.add(version)
+                files = [f for f in self._usable(name, version) if not f.is_yanked]
+                made = build(version, files) if files else None
+                if made is not None:
+                    yield made
+
+        # resolvelib re-iterates a callable lazily (build_iter_view).
+        return cast("list[Cand]", candidates)
 
     def _sort_key(self, c: Cand) -> tuple[bool, bool, Version]:
         if isinstance(c, PythonCandidate):
