@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from packaging.pylock import is_valid_pylock_path
 from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
@@ -47,11 +48,12 @@ from .models import (
     ProjectPage,
 )
 from .piprun import PipRunner
+from .pylock import environment_marker, lock_requires_python, read_pylock, render_pylock
 from .reporting import NULL_REPORTER, Reporter
 from .reqfile import ParsedRequirement, RequirementsInput, parse_requirements_file
 from .resolver import Resolution, ResolveOptions, RootRequirement, resolve
 from .selection import BinaryPolicy, best_file, usable_files
-from .target import Target
+from .target import Target, target_from_name
 from .verify import (
     CheckResult,
     Problem,
@@ -62,6 +64,7 @@ from .verify import (
 )
 
 BUNDLE_REQUIREMENTS = "requirements.txt"
+BUNDLE_PYLOCK = "pylock.toml"
 MANIFEST = "bundle.json"
 
 
@@ -450,8 +453,29 @@ def lock_command_line(paths: Sequence[Path], extra: Sequence[str]) -> str:
     return " ".join(redact_url(p) for p in parts)
 
 
+def is_pylock(path: Path) -> bool:
+    """PEP 751 names: pylock.toml or pylock.<name>.toml."""
+    return is_valid_pylock_path(path)
+
+
+def render_pylock_for(lock_: Lock, *, relative_files: bool = False) -> str:
+    targets = [target_from_name(name) for name in lock_.targets]
+    location = (lambda f: ("path", f"files/{f.filename}")) if relative_files else None
+    return render_pylock(
+        lock_,
+        environments=[environment_marker(t) for t in targets] or None,
+        requires_python=lock_requires_python(targets),
+        created_by="bundlegate",
+        file_location=location,
+    )
+
+
 def write_lock(lock_: Lock, path: Path, command: str) -> None:
-    atomic_write_text(path, render_requirements_lock(lock_, command=command))
+    """Write the lock in the format its name selects (pylock.toml: PEP 751)."""
+    if is_pylock(path):
+        atomic_write_text(path, render_pylock_for(lock_))
+    else:
+        atomic_write_text(path, render_requirements_lock(lock_, command=command))
 
 
 def read_lock_file(path: Path) -> LockInput:
@@ -459,7 +483,10 @@ def read_lock_file(path: Path) -> LockInput:
         raise UsageError(
             f"{path}: no such lock file", hint="create one with: bundle lock requirements.in"
         )
-    return parse_hashed_requirements(path.read_text(encoding="utf-8"), str(path))
+    text = path.read_text(encoding="utf-8")
+    if is_pylock(path):
+        return read_pylock(text, str(path))
+    return parse_hashed_requirements(text, str(path))
 
 
 # --- download ------------------------------------------------------------------------
@@ -595,7 +622,10 @@ def download(
         for name in unknown:
             reporter.warning(f"files/{name} is not part of this bundle (verify will flag it)")
         reporter.stage("writing index")
-        extra = {BUNDLE_REQUIREMENTS: _bundle_requirements(lock_).encode()}
+        extra = {
+            BUNDLE_REQUIREMENTS: _bundle_requirements(lock_).encode(),
+            BUNDLE_PYLOCK: render_pylock_for(_bundle_lock(lock_), relative_files=True).encode(),
+        }
         return write_index(out_dir, manifest, extra)
 
 
@@ -650,15 +680,23 @@ def _bundle_package(pkg: LockedPackage) -> LockedPackage:
     return dataclasses.replace(pkg, files=files, direct_url=None)
 
 
+def _bundle_lock(lock_: Lock) -> Lock:
+    """The lock as the bundle holds it: its files only, no index URLs."""
+    return dataclasses.replace(
+        lock_,
+        packages=tuple(_bundle_package(p) for p in lock_.packages),
+        indexes=IndexSettings(index_url=None),
+    )
+
+
 def _bundle_requirements(lock_: Lock) -> str:
     # Build requirements stay out: pip fetches them itself for build
     # isolation, and two sdists may need conflicting versions of one.
-    bundle_lock = dataclasses.replace(
-        lock_,
-        packages=tuple(_bundle_package(p) for p in lock_.packages if not p.build_only),
-        indexes=IndexSettings(index_url=None),
+    bundle_lock = _bundle_lock(lock_)
+    runtime = dataclasses.replace(
+        bundle_lock, packages=tuple(p for p in bundle_lock.packages if not p.build_only)
     )
-    return render_requirements_lock(bundle_lock, command="bundle download")
+    return render_requirements_lock(runtime, command="bundle download")
 
 
 # --- verify ---------------------------------------------------------------------------

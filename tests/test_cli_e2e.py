@@ -373,3 +373,23 @@ def test_serve_command_serves_and_stops_on_ctrl_c(built: Path) -> None:
             proc.kill()
     assert proc.returncode == 0
     assert "Traceback" not in err
+
+
+def test_pylock_output_and_input(tmp_path: Path, web_index: str) -> None:
+    import tomllib
+
+    from packaging.pylock import Pylock
+
+    req = write(tmp_path / "requirements.in", "webapp\n")
+    lock = tmp_path / "pylock.toml"
+    assert bundle_cmd("lock", str(req), "-o", str(lock), "-i", web_index) == 0
+    parsed = Pylock.from_dict(tomllib.loads(lock.read_text()))
+    assert {p.name for p in parsed.packages} >= {"webapp", "framework", "util", "helper", "fastlib"}
+    assert "127.0.0.1" in lock.read_text()
+    bundle = tmp_path / "pypi"
+    assert bundle_cmd("download", str(lock), "-o", str(bundle), "-i", web_index) == 0
+    assert bundle_cmd("verify", str(bundle), "--no-install") == 0
+    inner = Pylock.from_dict(tomllib.loads((bundle / "pylock.toml").read_text()))
+    for package in inner.packages:
+        for wheel in package.wheels or ():
+            assert wheel.path is not None and (bundle / wheel.path).is_file()
