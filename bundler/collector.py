@@ -1,29 +1,43 @@
 """The resolver's view of the package sources: project pages and metadata.
 
-``PackageIndex`` merges every configured source (index, extra indexes,
-find-links) into one ``ProjectPage`` per project, and finds core metadata
-the cheapest way that works: the PEP 658 ``.metadata`` file, a few range
-requests on the wheel, the whole wheel, or an sdist's static PKG-INFO.
-Everything is memoized and safe to call from many threads.
+``PackageIndex`` asks the configured sources (named indexes, the index,
+extra indexes, find-links) for one ``ProjectPage`` per project, and finds
+core metadata the cheapest way that works: the PEP 658 ``.metadata`` file,
+a few range requests on the wheel, the whole wheel, or an sdist's static
+PKG-INFO.  Everything is memoized and safe to call from many threads.
+
+A project is never silently taken from whichever source offers the highest
+version (pip's ``--extra-index-url``, CVE-2018-20225): a source that owns
+the project is the only one used; otherwise ``IndexSettings.index_strategy``
+decides, and by default a project on two sources is an error.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import dataclasses
 import hashlib
 import re
 import tempfile
 import threading
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, TypeVar
 from urllib.parse import unquote, urljoin, urlsplit
 
 from packaging.utils import NormalizedName, canonicalize_name
 
-from .errors import BundlerError, InvalidDistribution, NetworkError, NotFound, UsageError
+from .errors import (
+    BundlerError,
+    InvalidDistribution,
+    MultipleErrors,
+    NetworkError,
+    NotFound,
+    UsageError,
+)
 from .filenames import parse_filename
 from .fsutil import sha256_file
 from .http import (
@@ -32,10 +46,18 @@ from .http import (
     RangeNotSupported,
     parse_content_range,
     redact_url,
+    split_auth,
     url_to_path,
 )
 from .metadata import check_matches, parse_metadata, sdist_metadata, wheel_metadata
-from .models import CoreMetadata, DistKind, IndexFile, IndexSettings, ProjectPage
+from .models import (
+    CoreMetadata,
+    DistKind,
+    IndexFile,
+    IndexSettings,
+    IndexStrategy,
+    ProjectPage,
+)
 from .pages import list_find_links_dir, parse_find_links_page, parse_project_page
 from .reporting import NULL_REPORTER, Reporter
 
@@ -64,6 +86,104 @@ class MetadataUnavailable(BundlerError):
         )
         self.filename = filename
         self.url = redact_url(url)
+
+
+class IndexConflict(UsageError):
+    """A project that several sources list and none owns (exit 2): taking
+    the best match would let a public upload shadow a private package."""
+
+    def __init__(self, project: NormalizedName, sources: Sequence[str]) -> None:
+        shown = ", ".join(repr(s) for s in sources)
+        super().__init__(
+            f"{project} is on more than one package source ({shown}); bundler does not pick"
+            " one by version, as a public upload could then shadow a private package"
+            " (dependency confusion, CVE-2018-20225)",
+            hint="declare the index it belongs to as an [[index]] table (bundle.toml, or"
+            f' [[tool.bundle.index]] in pyproject.toml) with packages = ["{project}"];'
+            ' or set index-strategy = "first-index" (the first source listing it wins)'
+            ' or "unsafe-best-match" (pip\'s merge: unsafe)',
+        )
+        self.project = project
+        self.sources = tuple(sources)
+
+
+@dataclass(frozen=True)
+class _Source:
+    """One place packages come from, as the index uses it."""
+
+    name: str  # what files, pages and messages call it: never a secret
+    url: str  # as configured (may carry credentials)
+    flat: bool  # a find-links location rather than a PEP 503 index
+    owns: tuple[str, ...] = ()  # normalized names, or prefixes ending in "*"
+
+
+def source_name(url: str) -> str:
+    """The name of an unnamed source: its URL without any user information."""
+    return split_auth(url)[0]
+
+
+def owner_rank(patterns: Iterable[str], name: NormalizedName) -> int | None:
+    """How closely ``patterns`` claim ``name`` (higher is closer), or None.
+
+    An exact name beats any prefix; a longer prefix beats a shorter one.
+    """
+    best: int | None = None
+    for pattern in patterns:
+        if pattern.endswith("*"):
+            rank = len(pattern) - 1 if name.startswith(pattern[:-1]) else None
+        else:
+            rank = 1 << 30 if canonicalize_name(pattern) == name else None
+        if rank is not None and (best is None or rank > best):
+            best = rank
+    return best
+
+
+def _same_location(a: str, b: str) -> bool:
+    return source_name(a).rstrip("/") == source_name(b).rstrip("/")
+
+
+def _sources(settings: IndexSettings) -> list[_Source]:
+    """Every source in search order: named indexes, the index, the extra
+    indexes, find-links.  A location configured twice is one source, and
+    keeps the first (named) entry."""
+    found: list[_Source] = []
+
+    def add(source: _Source) -> None:
+        if not any(_same_location(s.url, source.url) and s.flat == source.flat for s in found):
+            found.append(source)
+
+    for named in settings.named_indexes:
+        owns = tuple(
+            canonicalize_name(p[:-1]) + "*" if p.endswith("*") else canonicalize_name(p)
+            for p in (raw.strip() for raw in named.packages)
+            if p
+        )
+        add(_Source(named.name, named.url, named.flat, owns))
+    for url in (settings.index_url, *settings.extra_index_urls):
+        if url:
+            add(_Source(source_name(url), url, False))
+    for location in settings.find_links:
+        add(_Source(source_name(location), location, True))
+    problems: list[BundlerError] = []
+    names: dict[str, _Source] = {}
+    for source in found:
+        if source.name in names:
+            problems.append(UsageError(f"two package sources are named {source.name!r}"))
+        names[source.name] = source
+    claimed: dict[str, str] = {}
+    for source in found:
+        for pattern in source.owns:
+            other = claimed.setdefault(pattern, source.name)
+            if other != source.name:
+                problems.append(
+                    UsageError(
+                        f"{pattern!r} is owned by two indexes, {other!r} and {source.name!r}",
+                        hint="a project can only be owned by one index",
+                    )
+                )
+    if problems:
+        raise problems[0] if len(problems) == 1 else MultipleErrors(problems)
+    return found
 
 
 class _Memo(Generic[K, T]):
@@ -177,21 +297,33 @@ class PackageIndex:
         self.settings = settings
         self.client = client
         self.reporter = reporter
-        self._indexes = [u for u in (settings.index_url, *settings.extra_index_urls) if u]
-        for url in self._indexes:
-            client.add_credentials(url)
+        self._all = _sources(settings)
+        for source in self._all:
+            if urlsplit(source.url).scheme in ("http", "https"):
+                client.add_credentials(source.url)
         self._projects: _Memo[NormalizedName, ProjectPage] = _Memo()
+        self._pages: _Memo[tuple[str, NormalizedName], tuple[IndexFile, ...]] = _Memo()
         self._find_links: _Memo[str, list[IndexFile]] = _Memo()
         self._local_hashes: _Memo[tuple[str, int, int], tuple[str, int]] = _Memo()
         self._metadata: _Memo[tuple[str, str], CoreMetadata] = _Memo()
         self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="index")
         self._closed = False
+        self._checks_lock = threading.Lock()
+        self._checks: list[Future[None]] = []
 
     # -- lifecycle ----------------------------------------------------------------
 
     def close(self) -> None:
-        """Stop the prefetch workers (queued work is dropped)."""
+        """Stop the prefetch workers (queued prefetches are dropped; the
+        look-ups behind shadowing warnings finish first)."""
         self._closed = True
+        while True:
+            with self._checks_lock:
+                pending = [f for f in self._checks if not f.done()]
+                self._checks = pending
+            if not pending:
+                break
+            concurrent.futures.wait(pending)
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     def __enter__(self) -> PackageIndex:
@@ -202,38 +334,104 @@ class PackageIndex:
 
     # -- projects -----------------------------------------------------------------
 
-    def get_project(self, name: NormalizedName) -> ProjectPage:
-        """Every file of ``name`` that any source lists, in source order.
+    @property
+    def source_names(self) -> tuple[str, ...]:
+        """The sources, by name, in search order."""
+        return tuple(s.name for s in self._all)
 
-        A source that does not know the project (404) contributes nothing;
-        any other failure raises.
+    def owner_of(self, name: NormalizedName) -> str | None:
+        """The name of the source that owns ``name``, if one does."""
+        owner = self._owner(canonicalize_name(name))
+        return owner.name if owner is not None else None
+
+    def get_project(self, name: NormalizedName) -> ProjectPage:
+        """The files of ``name``, from the sources the settings allow.
+
+        A source that owns the project is the only one used (and the others
+        are checked in the background, to warn about a shadowing upload).
+        Otherwise, by ``index_strategy``: ``unique`` raises ``IndexConflict``
+        when more than one source lists the project; ``first-index`` takes
+        the first source listing it; ``unsafe-best-match`` merges every
+        source, in source order.  A source that does not know the project
+        (404) contributes nothing; any other failure raises.
         """
         name = canonicalize_name(name)
         return self._projects.get(name, lambda: self._load_project(name))
 
-    def _sources(self) -> list[str]:
-        return [redact_url(u) for u in (*self._indexes, *self.settings.find_links)]
+    def _owner(self, name: NormalizedName) -> _Source | None:
+        best: tuple[int, _Source] | None = None
+        for source in self._all:
+            rank = owner_rank(source.owns, name)
+            if rank is not None and (best is None or rank > best[0]):
+                best = (rank, source)
+        return best[1] if best is not None else None
 
     def _load_project(self, name: NormalizedName) -> ProjectPage:
-        files: list[IndexFile] = []
-        for url in self._indexes:
-            files.extend(self._index_page(url, name).files)
-        for location in self.settings.find_links:
-            files.extend(self._find_links_files(location, name))
-        return ProjectPage(name, tuple(files), ", ".join(self._sources()))
+        owner = self._owner(name)
+        if owner is not None:
+            self._check_shadowing(owner, name)
+            return ProjectPage(name, self._files(owner, name), owner.name)
+        everywhere = ", ".join(self.source_names)
+        strategy = self.settings.index_strategy
+        if strategy is IndexStrategy.FIRST_INDEX:
+            for source in self._all:
+                files = self._files(source, name)
+                if files:
+                    return ProjectPage(name, files, source.name)
+            return ProjectPage(name, (), everywhere)
+        found = [(source, self._files(source, name)) for source in self._all]
+        listing = [source.name for source, files in found if files]
+        if strategy is IndexStrategy.UNIQUE and len(listing) > 1:
+            raise IndexConflict(name, listing)
+        merged = tuple(f for _, files in found for f in files)
+        return ProjectPage(name, merged, listing[0] if len(listing) == 1 else everywhere)
 
-    def _index_page(self, index_url: str, name: NormalizedName) -> ProjectPage:
-        display = redact_url(index_url)
+    def _files(self, source: _Source, name: NormalizedName) -> tuple[IndexFile, ...]:
+        return self._pages.get((source.name, name), lambda: self._fetch(source, name))
+
+    def _fetch(self, source: _Source, name: NormalizedName) -> tuple[IndexFile, ...]:
+        if source.flat:
+            return tuple(self._find_links_files(source, name))
+        return self._index_page(source, name).files
+
+    def _check_shadowing(self, owner: _Source, name: NormalizedName) -> None:
+        """Warn (once) when sources other than the owner also list ``name``:
+        in the background, so that it costs the resolver nothing."""
+        others = [s for s in self._all if s is not owner]
+        if not others or self._closed:
+            return
+
+        def check() -> None:
+            shadows: list[str] = []
+            for source in others:
+                with contextlib.suppress(BundlerError):
+                    if self._files(source, name):
+                        shadows.append(source.name)
+            if shadows:
+                listed = ", ".join(repr(s) for s in shadows)
+                self.reporter.warning(
+                    f"{name} is owned by index {owner.name!r} and taken only from it;"
+                    f" {listed} also list{'s' if len(shadows) == 1 else ''} a project of"
+                    " that name, which is ignored (if that is not yours, someone may be"
+                    " squatting the name: dependency confusion)"
+                )
+
+        with contextlib.suppress(RuntimeError):  # the pool is shut down
+            future = self._pool.submit(check)
+            with self._checks_lock:
+                self._checks.append(future)
+
+    def _index_page(self, source: _Source, name: NormalizedName) -> ProjectPage:
         # PEP 503: the normalized name, with a trailing slash.
-        page_url = urljoin(index_url.rstrip("/") + "/", f"{name}/")
+        page_url = urljoin(source.url.rstrip("/") + "/", f"{name}/")
         try:
             resp = self.client.get(page_url, ACCEPT, cacheable=True)
         except NotFound:
-            return ProjectPage(name, (), display)
-        return parse_project_page(resp.content, resp.content_type, resp.url, name, display)
+            return ProjectPage(name, (), source.name)
+        return parse_project_page(resp.content, resp.content_type, resp.url, name, source.name)
 
-    def _find_links_files(self, location: str, name: NormalizedName) -> list[IndexFile]:
-        listing = self._find_links.get(location, lambda: self._list_find_links(location))
+    def _find_links_files(self, source: _Source, name: NormalizedName) -> list[IndexFile]:
+        listing = self._find_links.get(source.url, lambda: self._list_find_links(source))
         files: list[IndexFile] = []
         for listed in listing:
             dist = parse_filename(listed.filename, name)
@@ -245,8 +443,8 @@ class PackageIndex:
             files.append(found)
         return files
 
-    def _list_find_links(self, location: str) -> list[IndexFile]:
-        display = redact_url(location)
+    def _list_find_links(self, source: _Source) -> list[IndexFile]:
+        location, display = source.url, source.name
         scheme = urlsplit(location).scheme
         if scheme in ("http", "https"):
             if not location.endswith("/") and parse_filename(_url_filename(location)):
@@ -260,7 +458,7 @@ class PackageIndex:
             if path.suffix.lower() in (".html", ".htm"):
                 return parse_find_links_page(path.read_bytes(), path.resolve().as_uri(), display)
             return self._single_file(path.resolve().as_uri(), display)
-        raise UsageError(f"find-links location {display} does not exist")
+        raise UsageError(f"find-links location {redact_url(location)} does not exist")
 
     @staticmethod
     def _single_file(url: str, display: str) -> list[IndexFile]:
@@ -434,4 +632,11 @@ class PackageIndex:
         return data
 
 
-__all__ = ["ACCEPT", "MetadataUnavailable", "PackageIndex"]
+__all__ = [
+    "ACCEPT",
+    "IndexConflict",
+    "MetadataUnavailable",
+    "PackageIndex",
+    "owner_rank",
+    "source_name",
+]

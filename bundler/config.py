@@ -2,17 +2,27 @@
 
 Command-line options override the file.  Every problem in the file is
 reported at once, naming the file and the key.
+
+Named indexes are ``[[index]]`` tables (``[[tool.bundle.index]]``) with a
+``name``, a ``url`` and optionally the ``packages`` they own; together with
+``index-strategy`` they decide which source a project may come from
+(dependency confusion, CVE-2018-20225).
 """
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+
+from packaging.utils import canonicalize_name
 
 from .errors import BundlerError, InputFileError, MultipleErrors, UsageError
+from .models import IndexStrategy, NamedIndex
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -37,6 +47,9 @@ class Config:
     prefer_binary: bool = False
     cache_dir: str | None = None
     workers: int | None = None
+    # [[index]] tables, in file order (searched in that order).
+    indexes: tuple[NamedIndex, ...] = ()
+    index_strategy: IndexStrategy | None = None
 
 
 _LISTS = {
@@ -50,7 +63,16 @@ _LISTS = {
 _STRINGS = {"index-url": "index_url", "cache-dir": "cache_dir"}
 _BOOLS = {"no-index": "no_index", "pre": "pre", "prefer-binary": "prefer_binary"}
 _INTS = {"workers": "workers"}
-KNOWN_KEYS = sorted([*_LISTS, *_STRINGS, *_BOOLS, *_INTS])
+_INDEX = "index"
+_STRATEGY = "index-strategy"
+KNOWN_KEYS = sorted([*_LISTS, *_STRINGS, *_BOOLS, *_INTS, _INDEX, _STRATEGY])
+INDEX_KEYS = ("format", "name", "packages", "url")
+STRATEGIES = tuple(s.value for s in IndexStrategy)
+# A source name appears in locks and manifests: keep it plain.
+_INDEX_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
+# PEP 508 project names; an owned-name pattern may instead end in "*".
+_PROJECT = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?", re.IGNORECASE)
+_PREFIX = re.compile(r"(?:[A-Za-z0-9][A-Za-z0-9._-]*)?\*", re.IGNORECASE)
 
 
 def find_config(start: Path) -> Path | None:
@@ -114,6 +136,20 @@ def parse_config(table: Mapping[str, Any], path: str, prefix: str = "") -> Confi
                 errors.append(InputFileError(path, None, f"{where} must be a positive integer"))
                 continue
             values[_INTS[key]] = value
+        elif key == _INDEX:
+            values["indexes"] = _parse_indexes(value, path, where, errors)
+        elif key == _STRATEGY:
+            if value not in STRATEGIES:
+                errors.append(
+                    InputFileError(
+                        path,
+                        None,
+                        f"{where} must be one of {', '.join(repr(s) for s in STRATEGIES)}"
+                        f" (got {value!r})",
+                    )
+                )
+                continue
+            values["index_strategy"] = IndexStrategy(value)
         else:
             errors.append(
                 InputFileError(
@@ -126,3 +162,92 @@ def parse_config(table: Mapping[str, Any], path: str, prefix: str = "") -> Confi
     if errors:
         raise errors[0] if len(errors) == 1 else MultipleErrors(errors)
     return Config(**values)
+
+
+def owned_pattern(text: str) -> str | None:
+    """The normalized form of an owned-name pattern (a project name, or a
+    name prefix ending in ``*``), or None when it is neither."""
+    text = text.strip()
+    if _PROJECT.fullmatch(text):
+        return canonicalize_name(text)
+    if _PREFIX.fullmatch(text):
+        # PEP 503 normalization of the prefix; "*" stays last.
+        return re.sub(r"[-_.]+", "-", text[:-1]).lower() + "*"
+    return None
+
+
+def _parse_indexes(
+    value: object, path: str, where: str, errors: list[BundlerError]
+) -> tuple[NamedIndex, ...]:
+    """``[[index]]`` tables: a name, a URL, the projects each owns."""
+
+    def problem(message: str, hint: str | None = None) -> None:
+        errors.append(InputFileError(path, None, message, hint=hint))
+
+    if not isinstance(value, list) or not all(isinstance(t, dict) for t in value):
+        problem(
+            f"{where} must be an array of tables",
+            hint=f'write each index as [[{where}]] with name = "..." and url = "..."',
+        )
+        return ()
+    indexes: list[NamedIndex] = []
+    names: dict[str, str] = {}
+    owners: dict[str, tuple[int, str]] = {}
+    for number, table in enumerate(value):
+        at = f"{where}[{number}]"
+        ok = True
+        for key in sorted(set(table) - set(INDEX_KEYS)):
+            problem(f"unknown key {at}.{key}", hint=f"an index has: {', '.join(INDEX_KEYS)}")
+            ok = False
+        name = table.get("name")
+        if not isinstance(name, str) or not _INDEX_NAME.fullmatch(name):
+            problem(
+                f"{at}.name must be a name of letters, digits, '.', '-' or '_'"
+                + (" (missing)" if name is None else f" (got {name!r})")
+            )
+            ok = False
+            name = None
+        elif name.lower() in names:
+            problem(f"{at}.name: {name!r} is already the name of {names[name.lower()]}")
+            ok = False
+        else:
+            names[name.lower()] = at
+        fmt = table.get("format", "simple")
+        if fmt not in ("simple", "flat"):
+            problem(
+                f"{at}.format must be 'simple' (a PEP 503 index) or 'flat'"
+                f" (a find-links page or directory), got {fmt!r}"
+            )
+            ok = False
+        url = table.get("url")
+        if not isinstance(url, str) or not url.strip():
+            problem(f"{at}.url must be a string" + (" (missing)" if url is None else ""))
+            ok = False
+        elif fmt != "flat" and urlsplit(url).scheme not in ("http", "https", "file"):
+            problem(f"{at}.url must be an http, https or file URL")
+            ok = False
+        raw = table.get("packages", [])
+        if not isinstance(raw, list) or not all(isinstance(p, str) for p in raw):
+            problem(f"{at}.packages must be a list of project names")
+            raw, ok = [], False
+        patterns: list[str] = []
+        for text in raw:
+            pattern = owned_pattern(text)
+            if pattern is None:
+                problem(
+                    f"{at}.packages: {text!r} is not a project name or a name prefix ending in '*'"
+                )
+                ok = False
+                continue
+            first, owner = owners.setdefault(pattern, (number, f"{at} ({name!r})"))
+            if first != number:
+                problem(
+                    f"{at}.packages: {pattern!r} is already owned by {owner}",
+                    hint="a project can be owned by one index only",
+                )
+                ok = False
+            if pattern not in patterns:
+                patterns.append(pattern)
+        if ok and isinstance(name, str) and isinstance(url, str):
+            indexes.append(NamedIndex(name, url.strip(), tuple(patterns), flat=fmt == "flat"))
+    return tuple(indexes)

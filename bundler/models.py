@@ -58,6 +58,27 @@ class ProjectPage:
     source: str = ""  # display name of the index or find-links location
 
 
+class IndexStrategy(str, enum.Enum):
+    """What to do with a project that more than one source lists
+    (dependency confusion, CVE-2018-20225)."""
+
+    UNIQUE = "unique"  # an error unless one source owns the project
+    FIRST_INDEX = "first-index"  # the first source that has it (uv's default)
+    UNSAFE_BEST_MATCH = "unsafe-best-match"  # every source merged (pip's behaviour)
+
+
+@dataclass(frozen=True)
+class NamedIndex:
+    """An index (or, when ``flat``, a find-links location) with a name and
+    the projects it owns: an owned project is only ever taken from it."""
+
+    name: str
+    url: str = field(repr=False)  # may carry credentials: never print it raw
+    # Normalized project names, or a normalized prefix ending in "*".
+    packages: tuple[str, ...] = ()
+    flat: bool = False  # a find-links page or directory, not a PEP 503 index
+
+
 @dataclass(frozen=True)
 class IndexSettings:
     """Where packages come from; mirrors pip's options."""
@@ -65,6 +86,9 @@ class IndexSettings:
     index_url: str | None = "https://pypi.org/simple/"  # None: --no-index
     extra_index_urls: tuple[str, ...] = ()
     find_links: tuple[str, ...] = ()
+    # Searched before index_url and extra_index_urls, in this order.
+    named_indexes: tuple[NamedIndex, ...] = ()
+    index_strategy: IndexStrategy = IndexStrategy.UNIQUE
 
 
 @dataclass(frozen=True)

@@ -2,13 +2,17 @@
 
 Wheels follow the binary distribution format (RECORD with urlsafe-b64
 sha256 digests); sdists follow PEP 625 and carry an in-tree PEP 517 backend,
-so pip builds them offline without any build dependency.  Archives are
+so pip builds them offline without any build dependency.  The same backend
+can also be published as a wheel of its own (``backend_wheel_spec``) and
+named by an sdist's ``[build-system]`` (``DistSpec.build_backend``), so a
+build needs that wheel, and whatever it requires, at hand.  Archives are
 byte-for-byte deterministic: the same spec always gives the same sha256.
 """
 
 from __future__ import annotations
 
 import inspect
+import json
 import re
 import textwrap
 import zipfile
@@ -50,10 +54,19 @@ class DistSpec:
     dynamic_metadata: bool = False
     # Metadata-Version of the sdist's PKG-INFO; below 2.2 it is all dynamic (PEP 643).
     sdist_metadata_version: str = "2.2"
+    # Ship the test PEP 517 backend as this project's module (importing every
+    # Requires-Dist at import time, so a missing one breaks the build).
+    backend_module: bool = False
+    # The sdist builds with this project's published backend (a spec with
+    # backend_module=True) instead of the in-tree one: no backend-path.
+    build_backend: str | None = None
+    # What the backend's get_requires_for_build_wheel returns (PEP 517); the
+    # build imports each of them, so each must really be installed.
+    wheel_build_requires: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         # Accept lists (as read from TOML) while keeping the value immutable.
-        for name in ("requires", "wheel_tags", "build_requires"):
+        for name in ("requires", "wheel_tags", "build_requires", "wheel_build_requires"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         frozen = {extra: tuple(reqs) for extra, reqs in self.extras.items()}
         object.__setattr__(self, "extras", frozen)
@@ -152,6 +165,9 @@ def _pkg_info(spec: DistSpec) -> str:
 
 def _module_files(spec: DistSpec) -> list[tuple[str, bytes]]:
     source = f'"""{spec.name} {_version(spec)}"""\n\n__version__ = "{_version(spec)}"\n'
+    if spec.backend_module:
+        imports = [_escape(Requirement(req).name) for req in spec.requires]
+        source = _backend_source(imports) + f'\n__version__ = "{_version(spec)}"\n'
     return [(f"{module_name(spec)}/__init__.py", source.encode())]
 
 
@@ -211,6 +227,20 @@ def write_sdist_archive(path: str, files: list[tuple[str, bytes]]) -> None:
 
 
 _BACKEND_HOOKS = """
+def _wheel_requires():
+    path = os.path.join(BACKEND_DIR, "WHEEL_REQUIRES")
+    if not os.path.exists(path):
+        return []
+    with open(path, encoding="utf-8") as fh:
+        return [line.strip() for line in fh if line.strip()]
+
+
+def _import_wheel_requires():
+    for requirement in _wheel_requires():
+        name = re.match(r"[A-Za-z0-9._-]+", requirement).group(0)
+        importlib.import_module(re.sub(r"[-_.]+", "_", name).lower())
+
+
 def _metadata():
     with open(os.path.join(BACKEND_DIR, "METADATA"), "rb") as fh:
         data = fh.read()
@@ -240,7 +270,7 @@ def _dist_info(directory, metadata, name, version):
 
 
 def get_requires_for_build_wheel(config_settings=None):
-    return []
+    return _wheel_requires()
 
 
 def get_requires_for_build_sdist(config_settings=None):
@@ -248,10 +278,12 @@ def get_requires_for_build_sdist(config_settings=None):
 
 
 def prepare_metadata_for_build_wheel(metadata_directory, config_settings=None):
+    _import_wheel_requires()
     return _dist_info(metadata_directory, *_metadata())
 
 
 def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    _import_wheel_requires()
     metadata, name, version = _metadata()
     dist_info = f"{name}-{version}.dist-info"
     files = sorted(_tree(name))
@@ -272,14 +304,17 @@ def build_sdist(sdist_directory, config_settings=None):
 BACKEND_TAG = "py3-none-any"
 
 
-def _backend_source() -> str:
+def _backend_source(imports: Iterable[str] = ()) -> str:
+    """The test PEP 517 backend's source; it imports ``imports`` first."""
     header = [
-        '"""In-tree PEP 517 backend: builds a pure wheel from this source tree."""',
+        '"""PEP 517 backend: builds a pure wheel from the source tree it runs in."""',
         "",
         "import email.parser",
+        "import importlib",
         "import os",
         "import re",
         "",
+        *(f"import {module}" for module in imports),
         f"BACKEND_DIR = {BACKEND_DIR!r}",
         f"TAG = {BACKEND_TAG!r}",
         f"WHEEL = {_wheel_text(BACKEND_TAG)!r}",
@@ -291,8 +326,20 @@ def _backend_source() -> str:
     )
 
 
+def _toml_strings(values: Iterable[str]) -> str:
+    # JSON strings are TOML basic strings: requirements may hold quotes (markers).
+    return ", ".join(json.dumps(value) for value in values)
+
+
 def _pyproject(spec: DistSpec) -> str:
-    requires = ", ".join(f'"{req}"' for req in spec.build_requires)
+    if spec.build_backend is not None:
+        requires = _toml_strings((spec.build_backend, *spec.build_requires))
+        return (
+            "[build-system]\n"
+            f"requires = [{requires}]\n"
+            f'build-backend = "{_escape(spec.build_backend)}"\n'
+        )
+    requires = _toml_strings(spec.build_requires)
     return (
         "[build-system]\n"
         f"requires = [{requires}]\n"
@@ -322,14 +369,27 @@ def build_sdist(spec: DistSpec, out_dir: Path) -> Path:
     files = [
         ("PKG-INFO", _pkg_info(spec).encode("utf-8")),
         ("pyproject.toml", _pyproject(spec).encode("utf-8")),
-        (f"{BACKEND_DIR}/{BACKEND_MODULE}.py", _backend_source().encode("utf-8")),
         # The wheel's full METADATA: the backend's answer even when PKG-INFO is dynamic.
         (f"{BACKEND_DIR}/METADATA", core_metadata(spec).encode("utf-8")),
         *_module_files(spec),
     ]
+    if spec.build_backend is None:
+        files.append((f"{BACKEND_DIR}/{BACKEND_MODULE}.py", _backend_source().encode("utf-8")))
+    if spec.wheel_build_requires:
+        text = "".join(f"{req}\n" for req in spec.wheel_build_requires)
+        files.append((f"{BACKEND_DIR}/WHEEL_REQUIRES", text.encode("utf-8")))
     path = out_dir / sdist_filename(spec)
     write_sdist_archive(str(path), sorted((f"{top}/{name}", data) for name, data in files))
     return path
+
+
+def backend_wheel_spec(
+    name: str = "tinybackend", version: str = "1.0", requires: Iterable[str] = ("tinyhelper",)
+) -> DistSpec:
+    """A wheel-only project whose module is the test PEP 517 backend and
+    which imports each of ``requires`` at import time; an sdist with
+    ``DistSpec(..., build_backend=name)`` builds with it."""
+    return DistSpec(name, version, requires=tuple(requires), backend_module=True, sdist=False)
 
 
 def build_all(specs: Iterable[DistSpec], out_dir: Path) -> list[Path]:
@@ -394,6 +454,7 @@ __all__ = [
     "BACKEND_MODULE",
     "BACKEND_TAG",
     "DistSpec",
+    "backend_wheel_spec",
     "build_all",
     "build_sdist",
     "build_wheel",
