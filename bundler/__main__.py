@@ -209,6 +209,11 @@ def _add_lock_options(p: argparse.ArgumentParser) -> None:
         help="sdists only (:all:, :none: or names)",
     )
     g.add_argument(
+        "--no-build",
+        action="store_true",
+        help="refuse every sdist (same as --only-binary :all:); names what would need one",
+    )
+    g.add_argument(
         "--prefer-binary", action="store_true", help="prefer an older wheel over a newer sdist"
     )
 
@@ -386,8 +391,11 @@ def _names(values: Sequence[str]) -> frozenset[str]:
 
 
 def _lock_options(args: argparse.Namespace, reqs: Any) -> app.LockOptions:
+    only_binary = frozenset(reqs.only_binary) | _names(args.only_binary)
+    if args.no_build:
+        only_binary |= {":all:"}
     policy = BinaryPolicy(
-        only_binary=frozenset(reqs.only_binary) | _names(args.only_binary),
+        only_binary=only_binary,
         no_binary=frozenset(reqs.no_binary) | _names(args.no_binary),
         prefer_binary=args.prefer_binary or reqs.prefer_binary,
     )

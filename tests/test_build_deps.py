@@ -1,0 +1,115 @@
+"""Sdists and their build dependencies, end to end on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bundler.__main__ import run
+from tests.support import DistSpec, IndexServerFactory, installed, make_venv, pip_run
+from tests.support.distbuilder import backend_wheel_spec
+
+UNIVERSE = [
+    backend_wheel_spec("tinybackend", "1.0", requires=("tinyhelper",)),
+    DistSpec("tinyhelper", "1.0"),
+    # An sdist-only project built with the published backend.
+    DistSpec("oldlib", "0.6", wheel=False, build_backend="tinybackend"),
+    # An sdist whose metadata is dynamic: only the backend can tell its deps.
+    DistSpec(
+        "dynlib",
+        "2.0",
+        wheel=False,
+        build_backend="tinybackend",
+        requires=("oldlib",),
+        dynamic_metadata=True,
+    ),
+    DistSpec("app", "1.0", requires=("dynlib",)),
+]
+
+
+@pytest.fixture
+def index(index_server: IndexServerFactory) -> str:
+    return str(index_server(UNIVERSE).url)
+
+
+def build(tmp_path: Path, index: str, *extra: str) -> tuple[int, Path]:
+    req = tmp_path / "requirements.in"
+    req.write_text("app\n")
+    bundle = tmp_path / "pypi"
+    code = run(["build", str(req), "-o", str(bundle), "-i", index, "--quiet", *extra])
+    return code, bundle
+
+
+def test_build_backends_are_bundled_and_sdists_build_offline(tmp_path: Path, index: str) -> None:
+    code, bundle = build(tmp_path, index)
+    assert code == 0
+    manifest = json.loads((bundle / "bundle.json").read_text())
+    build_only = {a["project"] for a in manifest["artifacts"] if a["build_only"]}
+    assert build_only == {"tinybackend", "tinyhelper"}
+    runtime = {a["project"] for a in manifest["artifacts"] if not a["build_only"]}
+    assert runtime == {"app", "dynlib", "oldlib"}  # oldlib found through dynamic metadata
+    reqs = (bundle / "requirements.txt").read_text()
+    assert "tinybackend" not in reqs  # build requirements are not installed
+    # The sdists build with nothing but the bundle.
+    py = make_venv(tmp_path / "venv")
+    pip_run(
+        [
+            "install",
+            "--no-index",
+            "--find-links",
+            str(bundle / "files"),
+            "--require-hashes",
+            "-r",
+            str(bundle / "requirements.txt"),
+        ],
+        python=py,
+    )
+    assert installed(py)["dynlib"] == "2.0"
+
+
+def test_missing_backend_fails_naming_sdist_and_requirement(tmp_path: Path, index: str) -> None:
+    code, bundle = build(tmp_path, index, "--no-install")
+    assert code == 0
+    # Remove the helper the backend imports, consistently, so that only
+    # the buildability check and the live install can notice.
+    manifest_path = bundle / "bundle.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["artifacts"] = [a for a in manifest["artifacts"] if a["project"] != "tinyhelper"]
+    manifest["packages"] = [p for p in manifest["packages"] if p["name"] != "tinyhelper"]
+    manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    for f in (bundle / "files").glob("tinyhelper-*"):
+        f.unlink()
+    for f in (bundle / "simple" / "tinyhelper").iterdir():
+        f.unlink()
+    (bundle / "simple" / "tinyhelper").rmdir()
+    for page in ("index.html", "index.json"):
+        p = bundle / "simple" / page
+        p.write_text(
+            "\n".join(ln for ln in p.read_text().splitlines() if "tinyhelper" not in ln) + "\n"
+        )
+    pylock = bundle / "pylock.toml"
+    pylock.write_text(pylock.read_text())  # untouched: build packages live in [tool]
+    out = tmp_path / "verify.json"
+    assert run(["verify", str(bundle), "--json", str(out), "--quiet"]) == 1
+    report = json.loads(out.read_text())
+    failed = [r for r in report["results"] if r["status"] == "failed"]
+    checks = {r["check"] for r in failed}
+    assert "buildability" in checks
+    text = json.dumps(failed)
+    assert "oldlib-0.6.tar.gz" in text or "dynlib-2.0.tar.gz" in text
+    assert "tinyhelper" in text
+
+
+@pytest.mark.parametrize("option", [["--no-build"], ["--only-binary", ":all:"]])
+def test_no_build_policy_names_the_sdists(
+    tmp_path: Path, index: str, option: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    req = tmp_path / "requirements.in"
+    req.write_text("oldlib\n")
+    code = run(["lock", str(req), "-o", str(tmp_path / "out.txt"), "-i", index, *option])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "oldlib" in err and "sdists are disallowed" in err
+    assert not (tmp_path / "out.txt").exists()
