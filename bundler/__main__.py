@@ -27,10 +27,11 @@ from rich.progress import (
 from rich.table import Table
 
 from . import __version__, app
+from .add import add_files, added_requirements
 from .config import Config, find_config, load_config
 from .errors import BundlerError, UsageError
 from .fsutil import atomic_write_text
-from .models import Manifest
+from .models import BundleArtifact, IndexSettings, IndexStrategy, Manifest
 from .reporting import Reporter
 from .selection import BinaryPolicy
 from .serve import DEFAULT_HOST, DEFAULT_PORT, serve
@@ -42,6 +43,7 @@ EXAMPLES = {
     "download": "example:\n  bundle download requirements.txt -o ./pypi",
     "verify": "example:\n  bundle verify ./pypi --json verify.json",
     "build": "example:\n  bundle build requirements.in -o ./pypi",
+    "add": "example:\n  bundle add ./pypi dist/acme_utils-1.0-py3-none-any.whl",
     "serve": "example:\n  bundle serve ./pypi --port 8000\n"
     "  pip install --index-url http://127.0.0.1:8000/simple/ requests",
 }
@@ -136,6 +138,13 @@ def _add_index_options(p: argparse.ArgumentParser) -> None:
         help="a directory or page of distributions",
     )
     g.add_argument("--no-index", action="store_true", help="ignore indexes; use --find-links only")
+    g.add_argument(
+        "--index-strategy",
+        choices=[s.value for s in IndexStrategy],
+        help="a project found on several sources: 'unique' (default) is an error unless"
+        " one index owns it; 'first-index' takes the first; 'unsafe-best-match' merges"
+        " them as pip does (dependency confusion)",
+    )
 
 
 def _add_target_options(p: argparse.ArgumentParser) -> None:
@@ -275,6 +284,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_index_options(p)
     _add_common(p)
 
+    p = command("add", "place your own wheels and sdists into a bundle, with their dependencies")
+    p.add_argument("bundle", type=Path, help="bundle directory")
+    p.add_argument("files", nargs="+", type=Path, help="wheels or sdists to add")
+    p.add_argument(
+        "--no-deps",
+        action="store_true",
+        help="only place the files; do not fetch what they depend on",
+    )
+    _add_index_options(p)
+    _add_common(p)
+
     p = command("serve", "serve a bundle as a package index (PEP 503 HTML and PEP 691 JSON)")
     p.add_argument("bundle", type=Path, help="bundle directory")
     p.add_argument(
@@ -324,6 +344,10 @@ def _merge_config(args: argparse.Namespace) -> None:
             setattr(args, attr, True)
     if hasattr(args, "index_url") and args.index_url is None:
         args.index_url = cfg.index_url
+    if hasattr(args, "index_strategy"):
+        if args.index_strategy is None and cfg.index_strategy is not None:
+            args.index_strategy = cfg.index_strategy.value
+        args.named_indexes = cfg.indexes
     if not hasattr(args, "cache_dir"):
         return
     if args.cache_dir is None and cfg.cache_dir:
@@ -373,6 +397,8 @@ def _overrides(args: argparse.Namespace) -> app.IndexOverrides:
         extra_index_urls=tuple(args.extra_index_url),
         find_links=tuple(args.find_links),
         no_index=args.no_index,
+        named_indexes=tuple(getattr(args, "named_indexes", ())),
+        index_strategy=IndexStrategy(args.index_strategy) if args.index_strategy else None,
     )
 
 
@@ -456,7 +482,7 @@ def _do_download(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[
     indexes = _overrides(args).apply(lock_input.indexes)
     client = _client(args)
     targets = _targets(args, default=lock_input.targets)
-    with app.open_index(indexes, client, reporter, args.workers) as index:
+    with app.open_index(app.hash_matched(indexes), client, reporter, args.workers) as index:
         lock_ = app.hydrate(lock_input, targets, index, client)
     manifest = app.download(lock_, args.output, indexes, client, reporter, args.workers)
     _summarise_manifest(manifest, args.output, reporter, out)
@@ -529,6 +555,28 @@ def _do_build(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str
     return 0 if report.ok else 1
 
 
+def _do_add(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str, Any]) -> int:
+    manifest = add_files(args.bundle, args.files, reporter)
+    needs = added_requirements(manifest, args.files)
+    out["added"] = sorted(p.name for p in args.files)
+    if needs and not args.no_deps:
+        reporter.info(f"resolving what the added files need: {', '.join(needs)}")
+        client = _client(args)
+        indexes = _overrides(args).apply(IndexSettings())
+        added_pins = [f"{a.project}=={a.version}" for a in _added_artifacts(manifest, args.files)]
+        manifest = app.extend_bundle(
+            args.bundle, manifest, added_pins, indexes, client, reporter, args.workers
+        )
+    _summarise_manifest(manifest, args.bundle, reporter, out)
+    reporter.info("run `bundle verify` to prove the bundle still installs")
+    return 0
+
+
+def _added_artifacts(manifest: Manifest, files: Sequence[Path]) -> list[BundleArtifact]:
+    names = {p.name for p in files}
+    return [a for a in manifest.artifacts if a.filename in names]
+
+
 def _do_serve(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str, Any]) -> int:
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port {args.port}: must be between 0 and 65535")
@@ -547,6 +595,7 @@ COMMANDS = {
     "verify": _do_verify,
     "build": _do_build,
     "serve": _do_serve,
+    "add": _do_add,
 }
 
 

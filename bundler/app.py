@@ -24,6 +24,7 @@ from packaging.version import Version
 
 from . import __version__
 from .buildsys import BuildSystem, prepare_metadata, read_build_system
+from .bundlelocks import REQUIREMENTS, bundle_lock_files, bundle_package, render_pylock_for
 from .collector import MetadataUnavailable, PackageIndex
 from .download import DownloadItem, download_all, prune
 from .errors import BundlerError, MultipleErrors, ResolutionFailed, UsageError
@@ -32,7 +33,7 @@ from .fsutil import atomic_write_text, directory_lock
 from .http import HttpClient, redact_url
 from .indexwriter import write_index
 from .interpreters import find_interpreters, pick_interpreter
-from .lockfile import LockInput, parse_hashed_requirements, render_requirements_lock
+from .lockfile import LockInput, LockPin, parse_hashed_requirements, render_requirements_lock
 from .locking import LockInputs, build_lock, locked_file
 from .manifest import manifest_from_json
 from .metadata import parse_metadata
@@ -42,13 +43,15 @@ from .models import (
     DistKind,
     IndexFile,
     IndexSettings,
+    IndexStrategy,
     Lock,
     LockedPackage,
     Manifest,
+    NamedIndex,
     ProjectPage,
 )
 from .piprun import PipRunner
-from .pylock import environment_marker, lock_requires_python, read_pylock, render_pylock
+from .pylock import read_pylock
 from .reporting import NULL_REPORTER, Reporter
 from .reqfile import ParsedRequirement, RequirementsInput, parse_requirements_file
 from .resolver import Resolution, ResolveOptions, RootRequirement, resolve
@@ -63,8 +66,7 @@ from .verify import (
     check_reality,
 )
 
-BUNDLE_REQUIREMENTS = "requirements.txt"
-BUNDLE_PYLOCK = "pylock.toml"
+BUNDLE_REQUIREMENTS = REQUIREMENTS
 MANIFEST = "bundle.json"
 
 
@@ -88,6 +90,8 @@ class IndexOverrides:
     extra_index_urls: tuple[str, ...] = ()
     find_links: tuple[str, ...] = ()
     no_index: bool = False
+    named_indexes: tuple[NamedIndex, ...] = ()
+    index_strategy: IndexStrategy | None = None
 
     def apply(self, base: IndexSettings) -> IndexSettings:
         index_url = base.index_url
@@ -101,6 +105,8 @@ class IndexOverrides:
             if not self.no_index
             else (),
             find_links=tuple(dict.fromkeys(base.find_links + self.find_links)),
+            named_indexes=() if self.no_index else (self.named_indexes or base.named_indexes),
+            index_strategy=self.index_strategy or base.index_strategy,
         )
 
 
@@ -458,18 +464,6 @@ def is_pylock(path: Path) -> bool:
     return is_valid_pylock_path(path)
 
 
-def render_pylock_for(lock_: Lock, *, relative_files: bool = False) -> str:
-    targets = [target_from_name(name) for name in lock_.targets]
-    location = (lambda f: ("path", f"files/{f.filename}")) if relative_files else None
-    return render_pylock(
-        lock_,
-        environments=[environment_marker(t) for t in targets] or None,
-        requires_python=lock_requires_python(targets),
-        created_by="bundlegate",
-        file_location=location,
-    )
-
-
 def write_lock(lock_: Lock, path: Path, command: str) -> None:
     """Write the lock in the format its name selects (pylock.toml: PEP 751)."""
     if is_pylock(path):
@@ -490,6 +484,15 @@ def read_lock_file(path: Path) -> LockInput:
 
 
 # --- download ------------------------------------------------------------------------
+
+
+def hash_matched(indexes: IndexSettings) -> IndexSettings:
+    """Sources for fetching locked files: every file is matched by its
+    locked sha256, so a project listed by several sources is harmless here
+    (owned projects still come from their owner only)."""
+    if indexes.index_strategy is IndexStrategy.UNIQUE:
+        return dataclasses.replace(indexes, index_strategy=IndexStrategy.UNSAFE_BEST_MATCH)
+    return indexes
 
 
 def hydrate(
@@ -602,7 +605,7 @@ def download(
     files_dir = out_dir / "files"
     with directory_lock(out_dir, wait=0.0):
         previous = _read_previous_manifest(out_dir)
-        with open_index(indexes, client, reporter, workers) as index:
+        with open_index(hash_matched(indexes), client, reporter, workers) as index:
             urls = _file_urls(lock_, index)
         items: list[DownloadItem] = []
         for pkg in lock_.packages:
@@ -622,10 +625,7 @@ def download(
         for name in unknown:
             reporter.warning(f"files/{name} is not part of this bundle (verify will flag it)")
         reporter.stage("writing index")
-        extra = {
-            BUNDLE_REQUIREMENTS: _bundle_requirements(lock_).encode(),
-            BUNDLE_PYLOCK: render_pylock_for(_bundle_lock(lock_), relative_files=True).encode(),
-        }
+        extra = bundle_lock_files(lock_)
         return write_index(out_dir, manifest, extra)
 
 
@@ -664,7 +664,7 @@ def _manifest(lock_: Lock, sizes: Mapping[str, int]) -> Manifest:
             )
     return Manifest(
         artifacts=tuple(sorted(artifacts.values(), key=lambda a: a.filename)),
-        packages=tuple(_bundle_package(p) for p in lock_.packages),
+        packages=tuple(bundle_package(p) for p in lock_.packages),
         targets=lock_.targets,
         requirements=lock_.requirements,
         constraints=lock_.constraints,
@@ -673,30 +673,68 @@ def _manifest(lock_: Lock, sizes: Mapping[str, int]) -> Manifest:
     )
 
 
-def _bundle_package(pkg: LockedPackage) -> LockedPackage:
-    """A pin as the bundle holds it: only its files that are in the bundle,
-    without URLs."""
-    files = tuple(dataclasses.replace(f, url="") for f in pkg.files if f.targets)
-    return dataclasses.replace(pkg, files=files, direct_url=None)
+# --- add ---------------------------------------------------------------------------
 
 
-def _bundle_lock(lock_: Lock) -> Lock:
-    """The lock as the bundle holds it: its files only, no index URLs."""
-    return dataclasses.replace(
-        lock_,
-        packages=tuple(_bundle_package(p) for p in lock_.packages),
-        indexes=IndexSettings(index_url=None),
+def extend_bundle(
+    bundle_dir: Path,
+    manifest: Manifest,
+    added: Sequence[str],
+    indexes: IndexSettings,
+    client: HttpClient,
+    reporter: Reporter = NULL_REPORTER,
+    workers: int = 8,
+) -> Manifest:
+    """After ``bundle add``: resolve the bundle's inputs plus the added pins
+    for every target of the bundle, the bundle itself searched first, and
+    fetch whatever the added distributions need that it lacks.  Existing
+    pins are kept where they still fit."""
+    targets = [target_from_name(name) for name in manifest.targets]
+    runtime = [p for p in manifest.packages if not p.build_only]
+    texts = list(manifest.requirements) or [f"{p.name}=={p.version}" for p in runtime]
+    texts += [t for t in added if t not in texts]
+    source = f"{bundle_dir / MANIFEST}"
+    requirements = RequirementsInput(
+        requirements=tuple(
+            ParsedRequirement(
+                requirement=Requirement(t),
+                name=canonicalize_name(Requirement(t).name),
+                source=source,
+                comes_from=MANIFEST,
+                line=t,
+            )
+            for t in texts
+        ),
+        constraints=tuple(
+            ParsedRequirement(
+                requirement=Requirement(c),
+                name=canonicalize_name(Requirement(c).name),
+                source=source,
+                comes_from=MANIFEST,
+                line=c,
+            )
+            for c in manifest.constraints
+        ),
+        indexes=IndexSettings(),
+        pre=manifest.allow_prereleases,
     )
-
-
-def _bundle_requirements(lock_: Lock) -> str:
-    # Build requirements stay out: pip fetches them itself for build
-    # isolation, and two sdists may need conflicting versions of one.
-    bundle_lock = _bundle_lock(lock_)
-    runtime = dataclasses.replace(
-        bundle_lock, packages=tuple(p for p in bundle_lock.packages if not p.build_only)
+    bundle_index = NamedIndex("bundle", (bundle_dir / "simple").resolve().as_uri() + "/")
+    # The bundle is the authority for what it already holds (private files
+    # among them): search it first, then the configured sources.
+    sources = dataclasses.replace(
+        indexes,
+        named_indexes=(bundle_index, *indexes.named_indexes),
+        index_strategy=IndexStrategy.FIRST_INDEX,
     )
-    return render_requirements_lock(runtime, command="bundle download")
+    existing = LockInput(
+        pins=tuple(LockPin(p.name, p.version, ()) for p in runtime),
+        indexes=IndexSettings(),
+        path=source,
+    )
+    locked = lock(
+        requirements, targets, sources, LockOptions(), client, reporter, existing, workers
+    )
+    return download(locked, bundle_dir, sources, client, reporter, workers)
 
 
 # --- verify ---------------------------------------------------------------------------

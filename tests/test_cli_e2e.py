@@ -392,3 +392,31 @@ def test_pylock_output_and_input(tmp_path: Path, web_index: str) -> None:
     for package in inner.packages:
         for wheel in package.wheels or ():
             assert wheel.path is not None and (bundle / wheel.path).is_file()
+
+
+def test_add_private_wheel_with_public_dependencies(tmp_path: Path, web_index: str) -> None:
+    from tests.support import build_wheel
+
+    req = write(tmp_path / "requirements.in", "framework==1.0\n")
+    bundle = tmp_path / "pypi"
+    assert bundle_cmd("build", str(req), "-o", str(bundle), "-i", web_index, "--no-install") == 0
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    private = build_wheel(
+        DistSpec("acme-tool", "1.0", requires=("helper[speed]",)), "py3-none-any", dist
+    )
+    assert bundle_cmd("add", str(bundle), str(private), "-i", web_index) == 0
+    names = {p.name.split("-")[0] for p in (bundle / "files").iterdir()}
+    assert {"acme_tool", "helper", "fastlib", "framework"} <= names
+    assert bundle_cmd("verify", str(bundle)) == 0
+    py = make_venv(tmp_path / "venv")
+    pip_run(
+        ["install", "--no-index", "--find-links", str(bundle / "files"), "acme-tool"], python=py
+    )
+    assert installed(py)["fastlib"] == "0.9"
+    # The same file again is a no-op; other bytes under its name are refused.
+    assert bundle_cmd("add", str(bundle), str(private), "-i", web_index) == 0
+    other = tmp_path / "other"
+    other.mkdir()
+    fake = build_wheel(DistSpec("acme-tool", "1.0", requires=("util",)), "py3-none-any", other)
+    assert bundle_cmd("add", str(bundle), str(fake), "-i", web_index) != 0

@@ -20,7 +20,7 @@ from packaging.version import Version
 from bundler.collector import ACCEPT, MetadataUnavailable, PackageIndex
 from bundler.errors import HashMismatch, InvalidDistribution
 from bundler.http import HttpClient
-from bundler.models import DistKind, IndexFile, IndexSettings
+from bundler.models import DistKind, IndexFile, IndexSettings, IndexStrategy
 from bundler.pages import InvalidPage
 from bundler.reporting import Reporter
 from tests.support import DistSpec, IndexServerFactory
@@ -108,7 +108,13 @@ def make_index(
     extra_index_urls: tuple[str, ...] = (),
     find_links: tuple[str, ...] = (),
 ) -> PackageIndex:
-    settings = IndexSettings(server.url("/simple/"), extra_index_urls, find_links)
+    settings = IndexSettings(
+        server.url("/simple/"),
+        extra_index_urls,
+        find_links,
+        # Several sources listing one project: merged, as pip does.
+        index_strategy=IndexStrategy.UNSAFE_BEST_MATCH,
+    )
     return PackageIndex(settings, client, reporter or Reporter())
 
 
@@ -248,7 +254,9 @@ def test_file_index_and_find_links_page(server: Server, client: HttpClient, tmp_
         h, 200, b'<html><a href="foo-4.0.tar.gz">a</a><a href="bar-1.0.tar.gz">b</a></html>'
     )
     settings = IndexSettings(
-        index_url=(tmp_path / "simple").as_uri(), find_links=(server.url("/links/"),)
+        index_url=(tmp_path / "simple").as_uri(),
+        find_links=(server.url("/links/"),),
+        index_strategy=IndexStrategy.UNSAFE_BEST_MATCH,
     )
     with PackageIndex(settings, client) as index:
         page = index.get_project(FOO)

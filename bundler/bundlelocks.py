@@ -1,0 +1,62 @@
+"""The lock files a bundle carries (``requirements.txt``, ``pylock.toml``),
+rendered from a Lock: only the bundle's own files, no index URLs (pure)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from .errors import UsageError
+from .lockfile import render_requirements_lock
+from .models import IndexSettings, Lock, LockedPackage
+from .pylock import environment_marker, lock_requires_python, render_pylock
+from .target import target_from_name
+
+REQUIREMENTS = "requirements.txt"
+PYLOCK = "pylock.toml"
+
+
+def bundle_package(pkg: LockedPackage) -> LockedPackage:
+    """A pin as the bundle holds it: only its files that are in the bundle,
+    without URLs."""
+    files = tuple(dataclasses.replace(f, url="") for f in pkg.files if f.targets)
+    return dataclasses.replace(pkg, files=files, direct_url=None)
+
+
+def bundle_lock(lock: Lock) -> Lock:
+    """The lock as the bundle holds it: its files only, no index URLs."""
+    return dataclasses.replace(
+        lock,
+        packages=tuple(bundle_package(p) for p in lock.packages),
+        indexes=IndexSettings(index_url=None),
+    )
+
+
+def render_pylock_for(lock: Lock, *, relative_files: bool = False) -> str:
+    """PEP 751 form of a lock, one ``environments`` entry per target."""
+    try:
+        targets = [target_from_name(name) for name in lock.targets]
+    except UsageError:
+        targets = []  # a target bundler cannot describe: no environments entry
+    location = (lambda f: ("path", f"files/{f.filename}")) if relative_files else None
+    return render_pylock(
+        lock,
+        environments=[environment_marker(t) for t in targets] or None,
+        requires_python=lock_requires_python(targets),
+        created_by="bundlegate",
+        file_location=location,
+    )
+
+
+def bundle_lock_files(lock: Lock) -> dict[str, bytes]:
+    """``requirements.txt`` and ``pylock.toml`` for a bundle of ``lock``."""
+    inner = bundle_lock(lock)
+    # Build requirements stay out of requirements.txt: pip fetches them
+    # itself for build isolation, and two sdists may need conflicting
+    # versions of one.  pylock.toml keeps them in its [tool] table.
+    runtime = dataclasses.replace(
+        inner, packages=tuple(p for p in inner.packages if not p.build_only)
+    )
+    return {
+        REQUIREMENTS: render_requirements_lock(runtime, command="bundle download").encode(),
+        PYLOCK: render_pylock_for(inner, relative_files=True).encode(),
+    }
