@@ -378,7 +378,10 @@ def test_serve_command_serves_and_stops_on_ctrl_c(built: Path) -> None:
 def test_pylock_output_and_input(tmp_path: Path, web_index: str) -> None:
     from packaging.pylock import Pylock
 
-    from bundler.config import tomllib
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:
+        import tomli as tomllib
 
     req = write(tmp_path / "requirements.in", "webapp\n")
     lock = tmp_path / "pylock.toml"
