@@ -892,15 +892,22 @@ def _pip_view(
         a.kind is DistKind.SDIST and not a.build_only and target.name in a.targets
         for a in manifest.artifacts
     )
-    return check_pip_resolution(
-        bundle_dir,
-        target.name,
-        platforms,
-        target.python_short,
-        expected_pins(manifest, target),
-        runner,
-        has_sdists=has_sdists,
-    )
+    expected = expected_pins(manifest, target)
+    with tempfile.TemporaryDirectory(prefix="bundler-pip-view-") as tmp:
+        # The target's own pins, so pip does not evaluate the lock's markers
+        # for this machine.
+        pins = Path(tmp) / "requirements.txt"
+        pins.write_text("".join(f"{n}=={v}\n" for n, v in sorted(expected.items())))
+        return check_pip_resolution(
+            bundle_dir,
+            target.name,
+            platforms,
+            target.python_short,
+            expected,
+            runner,
+            requirements=pins,
+            has_sdists=has_sdists,
+        )
 
 
 def expected_pins(manifest: Manifest, target: Target) -> dict[NormalizedName, str]:

@@ -126,15 +126,44 @@ def locked_file(f: IndexFile, targets: tuple[str, ...]) -> LockedFile:
 
 def marker_for(selected: Iterable[Target], all_targets: Sequence[Target]) -> str:
     """A PEP 508 marker true for the ``selected`` targets and false for the
-    other ones in ``all_targets``."""
+    other ones in ``all_targets``, as short as a simple search finds."""
     chosen = {t.name for t in selected}
-    variables = _distinguishing_vars(all_targets)
-    clauses: list[str] = []
-    for t in all_targets:
-        if t.name not in chosen:
+    inside = [t.environment for t in all_targets if t.name in chosen]
+    outside = [t.environment for t in all_targets if t.name not in chosen]
+    # One variable that tells them apart: sys_platform == "win32".
+    for var in _MARKER_VARS:
+        values = sorted({e.get(var, "") for e in inside})
+        if not values or {e.get(var, "") for e in outside} & set(values):
             continue
-        parts = [f'{var} == "{t.environment[var]}"' for var in variables]
-        clause = " and ".join(parts)
+        return " or ".join(f'{var} == "{v}"' for v in values)
+    # Two variables: a value of the first that only selected targets have
+    # needs no second; the rest are pairs.
+    for first in _MARKER_VARS:
+        for second in _MARKER_VARS:
+            if first == second:
+                continue
+            pairs_in = {(e.get(first, ""), e.get(second, "")) for e in inside}
+            pairs_out = {(e.get(first, ""), e.get(second, "")) for e in outside}
+            if pairs_in & pairs_out:
+                continue
+            clauses: list[str] = []
+            out_firsts = {a for a, _ in pairs_out}
+            for a in sorted({a for a, _ in pairs_in}):
+                if a not in out_firsts:
+                    clauses.append(f'{first} == "{a}"')
+                else:
+                    clauses += [
+                        f'({first} == "{a}" and {second} == "{b}")'
+                        for x, b in sorted(pairs_in)
+                        if x == a
+                    ]
+            if len(clauses) == 1:
+                return clauses[0].strip("()")
+            return " or ".join(clauses)
+    variables = _distinguishing_vars(all_targets)
+    clauses = []
+    for env in inside:
+        clause = " and ".join(f'{var} == "{env[var]}"' for var in variables)
         if clause not in clauses:
             clauses.append(clause)
     if len(clauses) == 1:

@@ -702,11 +702,16 @@ def check_pip_resolution(
     expected: Mapping[NormalizedName, str],
     runner: PipRunner,
     *,
+    requirements: Path | None = None,
     has_sdists: bool = False,
 ) -> CheckResult:
     """For a target no local interpreter can run: ask pip for a dry-run
     install from the bundle alone with ``--platform/--python-version
-    --only-binary :all:`` and report its answer next to bundler's."""
+    --only-binary :all:`` and report its answer next to bundler's.
+
+    ``requirements`` (default: the bundle's requirements.txt) is best the
+    target's own pins, so that only the markers inside the packages'
+    metadata are left to pip's host evaluation."""
     if has_sdists:
         return CheckResult(
             PIP_VIEW,
