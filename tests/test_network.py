@@ -90,3 +90,65 @@ def test_windows_and_linux_targets_for_pytest(tmp_path: Path) -> None:
     assert code == 0
     text = (bundle / "requirements.txt").read_text()
     assert "colorama==" in text and 'sys_platform == "win32"' in text
+
+
+UV_PLATFORMS = {
+    "linux": "x86_64-manylinux_2_28",
+    "linux-aarch64": "aarch64-manylinux_2_28",
+    "macos": "aarch64-apple-darwin",
+    "windows": "x86_64-pc-windows-msvc",
+}
+
+
+@pytest.mark.parametrize(
+    ("platform", "python"),
+    [("linux", "3.10"), ("linux-aarch64", "3.11"), ("macos", "3.12"), ("windows", "3.13")],
+)
+def test_target_pins_equal_uv(tmp_path: Path, platform: str, python: str) -> None:
+    uv = Path(sys.executable).with_name("uv")
+    if not uv.exists():
+        pytest.skip("uv is not installed next to the interpreter")
+    req = tmp_path / "requirements.in"
+    req.write_text(WEB_STACK)
+    ours, theirs = tmp_path / "ours.txt", tmp_path / "theirs.txt"
+    assert (
+        run(
+            [
+                "lock",
+                str(req),
+                "-o",
+                str(ours),
+                "--quiet",
+                "--platform",
+                platform,
+                "--python-version",
+                python,
+            ]
+        )
+        == 0
+    )
+    env = {k: v for k, v in clean_pip_env().items() if not k.startswith("UV_")}
+    env.update(UV_NO_CONFIG="1", UV_CACHE_DIR=str(tmp_path / "uv-cache"))
+    proc = subprocess.run(
+        [
+            str(uv),
+            "pip",
+            "compile",
+            "--quiet",
+            "--generate-hashes",
+            "--python-platform",
+            UV_PLATFORMS[platform],
+            "--python-version",
+            python,
+            "-o",
+            str(theirs),
+            str(req),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert pins(ours) == pins(theirs)
