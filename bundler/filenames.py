@@ -61,6 +61,12 @@ def parse_filename(filename: str, project: str | None = None) -> DistFilename | 
     return _parse_sdist_stem(stem, project)
 
 
+@functools.lru_cache(maxsize=1 << 14)
+def _version(text: str) -> Version:
+    # A project page repeats each version in many filenames.
+    return Version(text)
+
+
 _WHEEL_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._]*[A-Za-z0-9])?$")
 _BUILD_TAG = re.compile(r"^(\d+)(.*)$")
 
@@ -72,7 +78,7 @@ def _parse_wheel(filename: str) -> DistFilename | None:
     if len(parts) not in (5, 6) or not _WHEEL_NAME.match(parts[0]):
         return None
     try:
-        version = Version(parts[1])
+        version = _version(parts[1])
     except InvalidVersion:
         return None
     build: tuple[int, str] | tuple[()] = ()
@@ -102,7 +108,7 @@ def _parse_sdist_stem(stem: str, project: str | None) -> DistFilename | None:
             candidates.append((head, tail))
     for head, tail in candidates:
         try:
-            version = Version(tail)
+            version = _version(tail)
         except InvalidVersion:
             continue
         if not head:
