@@ -341,7 +341,10 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
                 for r in requirements[identifier]
                 if isinstance(r, PythonRequirement)
             )
-            return [pycand] if ok else []
+            # A Python candidate backtracking marked incompatible must not
+            # come back, or resolvelib loops until max_rounds.
+            bad = set(incompatibilities[identifier])
+            return [pycand] if ok and pycand not in bad else []
 
         name, extras = _split_identifier(identifier)
         reqs: list[Req] = list(requirements[identifier])

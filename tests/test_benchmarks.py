@@ -139,16 +139,19 @@ def test_goals_compare_medians_the_right_way_round() -> None:
     assert vs_bundle(rows, rows[1]) == 0.5
 
 
-def test_run_measured_reports_exit_code_and_peak_memory(tmp_path: Path) -> None:
-    grow = "b = bytearray(64 * 1024 * 1024); raise SystemExit(7)"
-    code, seconds, rss = run_measured(
-        [sys.executable, "-c", grow],
-        env=clean_pip_env(),
-        cwd=tmp_path,
-        log=tmp_path / "log",
-        timeout=60,
-    )
-    assert code == 7
-    assert seconds > 0
-    assert rss is not None and rss >= 64 * 1024 * 1024
-    assert "$ " in (tmp_path / "log").read_text()
+def test_run_measured_reports_exit_code_and_the_childs_own_peak_memory(tmp_path: Path) -> None:
+    def measure(code: str) -> tuple[int, float, int | None]:
+        argv = [sys.executable, "-c", code]
+        return run_measured(argv, env=clean_pip_env(), cwd=tmp_path, log=log, timeout=60)
+
+    log = tmp_path / "log"
+    ballast = bytearray(256 * 1024 * 1024)  # the harness is big; its children are not
+    small = measure("raise SystemExit(7)")
+    big = measure("b = bytearray(200 * 1024 * 1024)")
+    del ballast
+    assert small[0] == 7 and big[0] == 0
+    assert small[1] > 0 and big[1] > 0
+    assert small[2] is not None and big[2] is not None
+    assert small[2] < 100 * 1024 * 1024
+    assert big[2] >= 200 * 1024 * 1024
+    assert log.read_text().count("$ ") == 2

@@ -44,6 +44,7 @@ def test_the_scenarios_are_there() -> None:
         f"packse scenarios not found under {root}: copy packse's scenarios/ directory"
         f" there or set ${runner.SCENARIOS_ENV}"
     )
+    assert len(BY_ID) == len(SCENARIOS), "two scenarios share an id"
     categories = {s.category for s in SCENARIOS}
     assert {"fork", "prereleases", "yanked", "local", "requires_python"} <= categories
     # Only TOML is read: the example's JSON and YAML twins are not cases of their own.
@@ -279,3 +280,23 @@ def test_command_line_exits_1_on_a_failure(
     assert main(["--scenarios", str(tmp_path)]) == 1
     out = capsys.readouterr().out
     assert "  tampered/example-toml: b: expected 3.0.0, got 2.0.0" in out.splitlines()
+
+
+def test_packse_default_requires_python_is_filled_in() -> None:
+    scenario = BY_ID["requires_python/python-greater-than-current-backtrack"]
+    filled = runner.with_packse_defaults(BY_ID["examples/example-toml"].data)
+    assert filled["packages"]["b"]["versions"]["3.0.0"]["requires_python"] == ">=3.12"
+    assert "requires_python" not in BY_ID["examples/example-toml"].data["packages"]["a"]
+    explicit = runner.with_packse_defaults(scenario.data)["packages"]["a"]["versions"]
+    assert explicit["1.0.0"]["requires_python"] == ">=3.9"
+
+
+def test_giving_up_is_no_verdict(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Running out of rounds must not count as "unsatisfiable", even where
+    # the scenario expects unsatisfiable.
+    monkeypatch.setattr(runner, "MAX_ROUNDS", 1)
+    example = BY_ID["examples/example-toml"]
+    result = run_scenario(_with(example, expected={"satisfiable": False}), tmp_path)
+    assert result.status is Status.FAILED
+    assert "gave up after 1 rounds" in result.detail
+    assert result.outcomes[0].unsatisfiable is False

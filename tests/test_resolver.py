@@ -280,3 +280,17 @@ def test_via_records_parents() -> None:
     res = resolve(roots("app"), [], FakeSource(u), make_target())
     assert res.packages[canonicalize_name("lib")].via == ("app",)
     assert res.packages[canonicalize_name("app")].via == ("-r requirements.in",)
+
+
+def test_unsatisfiable_with_requires_python_everywhere_ends_quickly() -> None:
+    """Backtracking past the Requires-Python pseudo package must not hand the
+    same Python candidate back (it made resolvelib loop until max_rounds)."""
+    rp = ">=3.8"
+    u = {
+        "a": {"1.0": Release(("c",), requires_python=rp)},
+        "b": {v: Release(("a==1.0",), requires_python=rp) for v in ("1.0", "2.0", "3.0")},
+    }
+    with pytest.raises(ResolutionFailed) as info:
+        pins(u, "b", max_rounds=500)
+    assert "c was not found" in str(info.value)
+    assert "gave up" not in str(info.value)

@@ -16,6 +16,7 @@ outcome, which bundler must then match (``docs/conformance.md``).
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import enum
 import itertools
@@ -58,13 +59,14 @@ else:  # pragma: no cover - exercised on 3.10 only
 SCENARIOS_ENV = "BUNDLE_CONFORMANCE_SCENARIOS"
 BUNDLED_SCENARIOS = Path(__file__).resolve().parent / "packse" / "scenarios"
 
-# packse's defaults (src/packse/scenario.py): the active Python is 3.12 and
-# the root project requires >=3.12.  packse also stamps Requires-Python
-# >=3.12 on every package that names none; the scenarios that target an
-# older Python spell theirs out, so leaving it unset changes no outcome and
-# keeps the universe installable by pip on any Python (see pip_verdict).
+# packse's defaults (src/packse/scenario.py): the active Python is 3.12, and
+# the root project and every package that names none require Python >=3.12.
 DEFAULT_PYTHON = "3.12"
 DEFAULT_ROOT_REQUIRES_PYTHON = ">=3.12"
+DEFAULT_REQUIRES_PYTHON = ">=3.12"
+# Every scenario is a handful of releases: needing more rounds than this
+# means the resolver is looping, not searching.
+MAX_ROUNDS = 5000
 # uv's scenario tests run on Linux x86_64; a non-Linux host resolves as this.
 FALLBACK_PLATFORM = "manylinux_2_28_x86_64"
 
@@ -286,9 +288,10 @@ def scenario_atoms(scenario: Scenario) -> list[Atom]:
     return [atom for marker in _scenario_markers(scenario) for atom in marker_atoms(marker)]
 
 
-def _requires_pythons(scenario: Scenario) -> list[SpecifierSet]:
+def _requires_pythons(scenario: Scenario, *, defaults: bool = True) -> list[SpecifierSet]:
+    data = with_packse_defaults(scenario.data) if defaults else scenario.data
     found: list[SpecifierSet] = []
-    for package in scenario.data.get("packages", {}).values():
+    for package in data.get("packages", {}).values():
         for release in package.get("versions", {}).values():
             text = release.get("requires_python")
             if text:
@@ -394,27 +397,46 @@ def resolve_options(scenario: Scenario) -> ResolveOptions:
         only_binary=frozenset(_names(options.get("no_build", ()))),
         no_binary=frozenset(_names(options.get("no_binary", ()))),
     )
-    return ResolveOptions(allow_prereleases=bool(options.get("prereleases", False)), policy=policy)
+    return ResolveOptions(
+        allow_prereleases=bool(options.get("prereleases", False)),
+        policy=policy,
+        max_rounds=MAX_ROUNDS,
+    )
 
 
 def _names(values: Iterable[str]) -> list[str]:
     return [v if v == ":all:" else canonicalize_name(v) for v in values]
 
 
-def build_universe(scenario: Scenario, files_dir: Path) -> list[DistSpec]:
+def with_packse_defaults(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The scenario with packse's default Requires-Python filled in on every
+    release that names none (packse publishes its packages that way)."""
+    filled: dict[str, Any] = copy.deepcopy(dict(data))
+    for package in filled.get("packages", {}).values():
+        for release in package.get("versions", {}).values():
+            release.setdefault("requires_python", DEFAULT_REQUIRES_PYTHON)
+    return filled
+
+
+def build_universe(
+    scenario: Scenario, files_dir: Path, *, packse_defaults: bool = True
+) -> list[DistSpec]:
     """Build every wheel and sdist of the scenario into ``files_dir``."""
-    specs = packse_specs(scenario.data)
+    data = with_packse_defaults(scenario.data) if packse_defaults else scenario.data
+    specs = packse_specs(data)
     files_dir.mkdir(parents=True, exist_ok=True)
     build_all(specs, files_dir)
     return specs
 
 
 @contextlib.contextmanager
-def serve_universe(scenario: Scenario, workdir: Path, transport: Transport) -> Iterator[str]:
+def serve_universe(
+    scenario: Scenario, workdir: Path, transport: Transport, *, packse_defaults: bool = True
+) -> Iterator[str]:
     """Build the scenario's distributions and publish them as an index;
     yields the index URL (``file://.../simple/`` or ``http://127.0.0.1:P/simple/``)."""
     files_dir = workdir / "files"
-    specs = build_universe(scenario, files_dir)
+    specs = build_universe(scenario, files_dir, packse_defaults=packse_defaults)
     yanked = yanked_files(specs)
     if transport == "http":
         with IndexServer(files_dir, IndexConfig(yanked=yanked)) as server:
@@ -454,8 +476,10 @@ def resolve_scenario(
             try:
                 resolution = resolve(roots, [], index, target, options)
             except ResolutionFailed as err:
+                # Giving up after max_rounds is no verdict on satisfiability.
+                gave_up = err.explanation.startswith("gave up after")
                 outcomes.append(
-                    TargetOutcome(target.name, error=err.explanation, unsatisfiable=True)
+                    TargetOutcome(target.name, error=err.explanation, unsatisfiable=not gave_up)
                 )
             except BundlerError as err:
                 outcomes.append(TargetOutcome(target.name, error=f"{type(err).__name__}: {err}"))
@@ -700,10 +724,13 @@ class PipVerdict:
     satisfiable: bool | None  # None: pip cannot answer this scenario
     packages: Mapping[NormalizedName, Version] = field(default_factory=dict)
     note: str = ""
+    # False when pip answered for this machine's environment, not the
+    # scenario's targets (universal scenarios).
+    comparable: bool = True
 
 
 def _mentions_python(scenario: Scenario) -> bool:
-    if _requires_pythons(scenario):
+    if _requires_pythons(scenario, defaults=False):
         return True
     if any(a.variable in _PYTHON_VARIABLES for a in scenario_atoms(scenario)):
         return True
@@ -751,8 +778,7 @@ def pip_command(scenario: Scenario, index_url: str, report: Path) -> tuple[list[
     host = host_target()
     wanted = Version(scenario.python).release
     if (
-        not scenario.universal
-        and _mentions_python(scenario)
+        _mentions_python(scenario)
         # "3.11" is any 3.11: the running interpreter will do.
         and host.python_version.release[: len(wanted)] != wanted
     ):
@@ -771,25 +797,31 @@ def pip_verdict(scenario: Scenario, workdir: Path) -> PipVerdict:
     """Run real pip, isolated from the machine's configuration, against the
     scenario's index and report what it would install."""
     report = workdir / "pip-report.json"
-    with serve_universe(scenario, workdir, "file") as url:
+    # Without packse's default Requires-Python >=3.12, pip on any interpreter
+    # can answer (with sdists); the default changes no outcome for a 3.12
+    # target: only the scenarios that name their own Requires-Python need
+    # pip's --python-version, which then allows wheels only.
+    with serve_universe(scenario, workdir, "file", packse_defaults=False) as url:
         args, note = pip_command(scenario, url, report)
         proc = subprocess.run(
             args, capture_output=True, text=True, env=clean_pip_env(), check=False, timeout=300
         )
     if proc.returncode != 0:
         last = [line for line in proc.stderr.splitlines() if line.strip()][-1:]
-        return PipVerdict(False, note=" ".join([note, *last]).strip())
+        return PipVerdict(
+            False, note=" ".join([note, *last]).strip(), comparable=not scenario.universal
+        )
     data = json.loads(report.read_text(encoding="utf-8"))
     packages = {
         canonicalize_name(item["metadata"]["name"]): Version(item["metadata"]["version"])
         for item in data.get("install", [])
     }
-    return PipVerdict(True, packages, note)
+    return PipVerdict(True, packages, note, comparable=not scenario.universal)
 
 
 def pip_agrees(verdict: PipVerdict, result: Result) -> bool | None:
     """Whether pip's outcome is bundler's (one target only; None: cannot tell)."""
-    if verdict.satisfiable is None or len(result.outcomes) != 1:
+    if verdict.satisfiable is None or not verdict.comparable or len(result.outcomes) != 1:
         return None
     outcome = result.outcomes[0]
     if not verdict.satisfiable:
