@@ -656,8 +656,10 @@ def test_serve_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
         conn.request("GET", "/simple/dep/")
         assert conn.getresponse().status == 200
         conn.close()
+        # The request is logged once answered: wait for it before Ctrl-C.
+        logged = proc.stdout.readline()
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=20)
+        _, err = proc.communicate(timeout=20)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -665,7 +667,7 @@ def test_serve_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
     assert proc.returncode == 0, err
     assert "Traceback" not in err
     assert "KeyboardInterrupt" not in err
-    assert "GET /simple/dep/ 200" in out
+    assert "GET /simple/dep/ 200" in logged
 
 
 # --- real installers ---------------------------------------------------------------
