@@ -579,12 +579,13 @@ def hydrate(
 
 
 def _file_urls(lock_: Lock, index: PackageIndex) -> dict[str, str]:
-    """Real (credentialed) URLs of the locked files, from the index pages."""
+    """URLs, from the index pages, of locked files the lock has none for
+    (the client adds each host's credentials to a clean URL itself)."""
     urls: dict[str, str] = {}
     for pkg in lock_.packages:
         if pkg.direct_url:
             continue
-        if not any(f.targets for f in pkg.files):
+        if all(f.url for f in pkg.files if f.targets):
             continue
         page = index.get_project(pkg.name)
         for f in page.files:
@@ -605,15 +606,16 @@ def download(
     files_dir = out_dir / "files"
     with directory_lock(out_dir, wait=0.0):
         previous = _read_previous_manifest(out_dir)
-        with open_index(hash_matched(indexes), client, reporter, workers) as index:
-            urls = _file_urls(lock_, index)
+        urls: dict[str, str] = {}
+        if any(not f.url for p in lock_.packages for f in p.files if f.targets):
+            with open_index(hash_matched(indexes), client, reporter, workers) as index:
+                urls = _file_urls(lock_, index)
         items: list[DownloadItem] = []
         for pkg in lock_.packages:
             for f in pkg.files:
                 if not f.targets:
                     continue
-                url = pkg.direct_url if pkg.direct_url and not urls.get(f.filename) else None
-                url = urls.get(f.filename) or url or f.url
+                url = f.url or urls.get(f.filename) or pkg.direct_url or ""
                 items.append(
                     DownloadItem(filename=f.filename, url=url, sha256=f.sha256, size=f.size)
                 )
