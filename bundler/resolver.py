@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import math
+import threading
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol, cast
 
@@ -218,6 +220,54 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
         self._usable_cache: dict[tuple[NormalizedName, Version], list[IndexFile]] = {}
         self._conflict_counts: dict[str, int] = defaultdict(int)
         self._promoted: set[str] = set()
+        # Speculative warming: fetch the metadata of the release each new
+        # requirement will most likely pin, while the resolver works on.
+        self._warm_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="bundler-warm")
+        self._warmed: set[str] = set()
+        self._warm_lock = threading.Lock()
+
+    def close(self) -> None:
+        self._warm_pool.shutdown(wait=False, cancel_futures=True)
+
+    def warm(self, requirements: Iterable[SpecRequirement]) -> None:
+        """Start fetching pages and likely metadata for ``requirements``."""
+        todo: list[SpecRequirement] = []
+        with self._warm_lock:
+            for req in requirements:
+                key = f"{req.name} {req.specifier}"
+                if key not in self._warmed:
+                    self._warmed.add(key)
+                    todo.append(req)
+        for req in todo:
+            with contextlib.suppress(RuntimeError):  # shut down
+                self._warm_pool.submit(self._warm_one, req)
+
+    def _warm_one(self, req: SpecRequirement) -> None:
+        # Pure guesses over thread-safe, memoizing source calls: provider
+        # state is not touched here.  Never builds anything (wheels only).
+        with contextlib.suppress(Exception):
+            page = self.source.get_project(req.name)
+            by_version: dict[Version, list[IndexFile]] = defaultdict(list)
+            for f in page.files:
+                by_version[f.version].append(f)
+            prereleases: bool | None = True if self.options.allow_prereleases else None
+            versions = sorted(
+                req.specifier.filter(by_version, prereleases=prereleases), reverse=True
+            )
+            preferred = self.options.preferences.get(req.name)
+            if preferred in by_version:
+                versions.insert(0, preferred)
+            for version in versions[:3]:
+                usable, _ = usable_files(
+                    [f for f in by_version[version] if not f.is_yanked],
+                    self.target,
+                    self.options.policy,
+                )
+                best = best_file(usable, self.target, self.options.policy)
+                if best is not None:
+                    if best.kind is DistKind.WHEEL:
+                        self.source.get_metadata(best)
+                    return
 
     # -- index access
 
@@ -494,7 +544,7 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
                 continue
             seen.add(key)
             deps.append(sreq)
-        self.source.prefetch(d.name for d in deps if isinstance(d, SpecRequirement))
+        self.warm(d for d in deps if isinstance(d, SpecRequirement))
         return deps
 
     def _marker_applies(
@@ -582,8 +632,8 @@ def resolve(
         user_order.setdefault(sreq.name, len(user_order))
         root_via[sreq.name].append(root.via)
 
-    source.prefetch(_split_identifier(r.identifier)[0] for r in requirements)
     provider = _Provider(source, target, options, cons, user_order)
+    provider.warm(r for r in requirements if isinstance(r, SpecRequirement))
     resolver: resolvelib.Resolver[Req, Cand, str] = resolvelib.Resolver(
         provider, resolvelib.BaseReporter()
     )
@@ -597,6 +647,8 @@ def resolve(
             f"gave up after {err.round_count} rounds of backtracking;"
             " add tighter requirements or constraints to narrow the search",
         ) from None
+    finally:
+        provider.close()
 
     return _collect(result, provider, target, root_via)
 
