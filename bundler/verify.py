@@ -14,6 +14,7 @@ import json
 import os
 import re
 import shutil
+import sys
 import urllib.parse
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -37,6 +38,11 @@ from .pages import parse_html_page, parse_json_page
 from .piprun import PipResult, PipRunner, create_venv, parse_pip_list
 from .reporting import NULL_REPORTER, Reporter
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
 INTEGRITY = "integrity"
 CLOSURE = "closure"
 BUILDABILITY = "buildability"
@@ -52,10 +58,11 @@ FILES = "files"
 SIMPLE = "simple"
 MANIFEST = "bundle.json"
 REQUIREMENTS = "requirements.txt"
+PYLOCK = "pylock.toml"
 PAGE_HTML = "index.html"
 PAGE_JSON = "index.json"
 METADATA_SUFFIX = ".metadata"  # PEP 658
-TOP_LEVEL_FILES = frozenset({MANIFEST, REQUIREMENTS, "pylock.toml", ".bundle.lock"})
+TOP_LEVEL_FILES = frozenset({MANIFEST, REQUIREMENTS, PYLOCK, ".bundle.lock"})
 TOP_LEVEL_DIRS = frozenset({FILES, SIMPLE})
 
 
@@ -380,6 +387,51 @@ class _Integrity:
         if (why := _not_a_file(self.root / MANIFEST, "")) is not None:
             self.add(MANIFEST, why)
 
+    def check_pylock(self) -> None:
+        """pylock.toml (PEP 751), when present, names exactly the bundle's
+        files, by relative path, with their hashes."""
+        path = self.root / PYLOCK
+        if not path.is_file():
+            return
+        try:
+            doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
+            self.add(PYLOCK, f"not valid TOML: {err}")
+            return
+        entries: list[dict[str, Any]] = []
+        tool = doc.get("tool")
+        bundle_tool = tool.get("bundle") if isinstance(tool, dict) else None
+        build = bundle_tool.get("build-packages") if isinstance(bundle_tool, dict) else None
+        for packages in (doc.get("packages"), build):
+            for pkg in packages if isinstance(packages, list) else []:
+                if not isinstance(pkg, dict):
+                    continue
+                wheels = pkg.get("wheels")
+                files: list[object] = list(wheels) if isinstance(wheels, list) else []
+                if isinstance(pkg.get("sdist"), dict):
+                    files.append(pkg["sdist"])
+                entries += [f for f in files if isinstance(f, dict)]
+        artifacts = {a.filename: a for a in self.manifest.artifacts}
+        listed: set[str] = set()
+        for entry in entries:
+            where = entry.get("path") or entry.get("url") or entry.get("name") or "?"
+            rel = entry.get("path")
+            if not isinstance(rel, str) or not rel.startswith(f"{FILES}/"):
+                self.add(PYLOCK, f"{where}: files must be given by a path under {FILES}/")
+                continue
+            filename = rel[len(FILES) + 1 :]
+            artifact = artifacts.get(filename)
+            hashes = entry.get("hashes")
+            digest = hashes.get("sha256") if isinstance(hashes, dict) else None
+            if artifact is None:
+                self.add(PYLOCK, f"lists {rel}, which is not part of the bundle")
+            elif digest != artifact.sha256:
+                self.add(PYLOCK, f"{rel}: sha256 differs from bundle.json")
+            listed.add(filename)
+        for a in self.manifest.artifacts:
+            if not a.build_only and a.filename not in listed:
+                self.add(PYLOCK, f"does not list {FILES}/{a.filename}")
+
     def check_requirements(self) -> None:
         path = self.root / REQUIREMENTS
         if (why := _not_a_file(path, "re-run `bundle download` to write it")) is not None:
@@ -504,6 +556,7 @@ def check_integrity(
         (f"{SIMPLE}/", state.check_simple_dir),
         (f"{SIMPLE}/", state.check_root),
         (REQUIREMENTS, state.check_requirements),
+        (PYLOCK, state.check_pylock),
         *(
             (f"{FILES}/{a.filename}", functools.partial(state.check_artifact, a))
             for a in manifest.artifacts

@@ -9,6 +9,7 @@ import pytest
 
 from bundler.__main__ import run
 from tests.support import DistSpec, IndexServerFactory, installed, make_venv, pip_run
+from tests.support.bundles import remove_project
 from tests.support.distbuilder import backend_wheel_spec
 
 UNIVERSE = [
@@ -74,23 +75,7 @@ def test_missing_backend_fails_naming_sdist_and_requirement(tmp_path: Path, inde
     assert code == 0
     # Remove the helper the backend imports, consistently, so that only
     # the buildability check and the live install can notice.
-    manifest_path = bundle / "bundle.json"
-    manifest = json.loads(manifest_path.read_text())
-    manifest["artifacts"] = [a for a in manifest["artifacts"] if a["project"] != "tinyhelper"]
-    manifest["packages"] = [p for p in manifest["packages"] if p["name"] != "tinyhelper"]
-    manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    for f in (bundle / "files").glob("tinyhelper-*"):
-        f.unlink()
-    for f in (bundle / "simple" / "tinyhelper").iterdir():
-        f.unlink()
-    (bundle / "simple" / "tinyhelper").rmdir()
-    for page in ("index.html", "index.json"):
-        p = bundle / "simple" / page
-        p.write_text(
-            "\n".join(ln for ln in p.read_text().splitlines() if "tinyhelper" not in ln) + "\n"
-        )
-    pylock = bundle / "pylock.toml"
-    pylock.write_text(pylock.read_text())  # untouched: build packages live in [tool]
+    remove_project(bundle, "tinyhelper")
     out = tmp_path / "verify.json"
     assert run(["verify", str(bundle), "--json", str(out), "--quiet"]) == 1
     report = json.loads(out.read_text())

@@ -12,6 +12,7 @@ import pytest
 
 from bundler.__main__ import run
 from tests.support import DistSpec, IndexServerFactory, clean_pip_env, installed, make_venv, pip_run
+from tests.support.bundles import lock_pins, remove_project
 
 WEB = [
     DistSpec("webapp", "1.0", requires=("framework>=2", "helper[speed]")),
@@ -129,32 +130,7 @@ def test_verify_fails_when_a_byte_changes(built: Path, tmp_path: Path) -> None:
 def test_verify_fails_when_a_dependency_is_missing(built: Path, tmp_path: Path) -> None:
     """Remove a dependency from the bundle consistently (file, page, manifest,
     requirements) so that only closure and the live install can notice."""
-    manifest_path = built / "bundle.json"
-    manifest = json.loads(manifest_path.read_text())
-    manifest["artifacts"] = [a for a in manifest["artifacts"] if a["project"] != "fastlib"]
-    manifest["packages"] = [p for p in manifest["packages"] if p["name"] != "fastlib"]
-    manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    for f in (built / "files").glob("fastlib-*"):
-        f.unlink()
-    for f in (built / "simple" / "fastlib").iterdir():
-        f.unlink()
-    (built / "simple" / "fastlib").rmdir()
-    for page in ("index.html", "index.json"):
-        p = built / "simple" / page
-        lines = [ln for ln in p.read_text().splitlines() if "fastlib" not in ln]
-        p.write_text("\n".join(lines) + "\n")
-    req = built / "requirements.txt"
-    kept: list[str] = []
-    skip = False
-    for line in req.read_text().splitlines():
-        if line.startswith("fastlib=="):
-            skip = True
-            continue
-        if skip and line.startswith(" "):
-            continue
-        skip = False
-        kept.append(line)
-    req.write_text("\n".join(kept) + "\n")
+    remove_project(built, "fastlib")
     code, text = verify_json(built, tmp_path)
     assert code == 1
     assert "fastlib" in text
@@ -237,17 +213,7 @@ def test_same_pins_as_pip_compile(tmp_path: Path, web_index: str) -> None:
         check=False,
     )
     assert proc.returncode == 0, proc.stderr
-    assert pins_of(ours) == pins_of(theirs)
-
-
-def pins_of(path: Path) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for line in path.read_text().splitlines():
-        if "==" in line and not line.startswith((" ", "#")):
-            name, _, rest = line.partition("==")
-            name = name.split("[", 1)[0]  # pip-compile keeps requested extras
-            out[name.strip().lower()] = rest.split()[0].rstrip("\\").strip()
-    return out
+    assert lock_pins(ours) == lock_pins(theirs)
 
 
 def test_unsatisfiable_exits_1_with_chain(tmp_path: Path, index_server: IndexServerFactory) -> None:
@@ -424,3 +390,14 @@ def test_add_private_wheel_with_public_dependencies(tmp_path: Path, web_index: s
     other.mkdir()
     fake = build_wheel(DistSpec("acme-tool", "1.0", requires=("util",)), "py3-none-any", other)
     assert bundle_cmd("add", str(bundle), str(fake), "-i", web_index) != 0
+
+
+def test_verify_fails_when_pylock_disagrees(built: Path, tmp_path: Path) -> None:
+    pylock = built / "pylock.toml"
+    text = pylock.read_text()
+    victim = next((built / "files").glob("framework-*.whl")).name
+    assert victim in text
+    pylock.write_text(text.replace(f"files/{victim}", "files/framework-9.9-py3-none-any.whl"))
+    code, out = verify_json(built, tmp_path, "--no-install")
+    assert code == 1
+    assert "pylock.toml" in out and victim in out

@@ -10,6 +10,7 @@ import pytest
 
 from bundler.__main__ import run
 from tests.support import clean_pip_env
+from tests.support.bundles import lock_pins
 
 pytestmark = pytest.mark.network
 
@@ -23,15 +24,6 @@ sentry-sdk
 boto3
 pydantic
 """
-
-
-def pins(path: Path) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for line in path.read_text().splitlines():
-        if "==" in line and not line.startswith((" ", "#")):
-            name, _, rest = line.partition("==")
-            out[name.split("[", 1)[0].strip().lower()] = rest.split()[0].strip()
-    return out
 
 
 @pytest.mark.parametrize("requirements", ["requests\nrich\n", WEB_STACK], ids=["small", "web"])
@@ -57,7 +49,7 @@ def test_host_pins_equal_pip_compile(tmp_path: Path, requirements: str) -> None:
         check=False,
     )
     assert proc.returncode == 0, proc.stderr
-    assert pins(ours) == pins(theirs)
+    assert lock_pins(ours) == lock_pins(theirs)
 
 
 def test_build_and_verify_small_set(tmp_path: Path) -> None:
@@ -151,4 +143,4 @@ def test_target_pins_equal_uv(tmp_path: Path, platform: str, python: str) -> Non
         check=False,
     )
     assert proc.returncode == 0, proc.stderr
-    assert pins(ours) == pins(theirs)
+    assert lock_pins(ours) == lock_pins(theirs)

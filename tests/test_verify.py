@@ -15,10 +15,11 @@ import pytest
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
+from bundler.bundlelocks import bundle_lock_files
 from bundler.fsutil import sha256_bytes, sha256_file
 from bundler.indexwriter import write_index
 from bundler.interpreters import Interpreter, probe_interpreter
-from bundler.models import BundleArtifact, DistKind, LockedFile, LockedPackage, Manifest
+from bundler.models import BundleArtifact, DistKind, Lock, LockedFile, LockedPackage, Manifest
 from bundler.piprun import PipRunner, create_venv, detect_network_isolation
 from bundler.verify import (
     CheckResult,
@@ -224,9 +225,21 @@ def test_a_symlink_is_not_a_bundle_file(bundle: Bundle, tmp_path: Path) -> None:
 
 
 def test_allowed_top_level_files_are_not_unexpected(bundle: Bundle) -> None:
-    (bundle.root / "pylock.toml").write_text('lock-version = "1.0"\n')
+    lock = Lock(packages=bundle.manifest.packages, targets=bundle.manifest.targets)
+    pylock = bundle_lock_files(lock)["pylock.toml"]
+    (bundle.root / "pylock.toml").write_bytes(pylock)
     (bundle.root / ".bundle.lock").write_text("")
     assert bundle.integrity().status == "passed"
+
+
+def test_a_pylock_naming_another_file_is_named(bundle: Bundle) -> None:
+    (bundle.root / "pylock.toml").write_text(
+        'lock-version = "1.0"\ncreated-by = "x"\n[[packages]]\nname = "evil"\nversion = "1"\n'
+        'wheels = [{ path = "files/evil-1-py3-none-any.whl", hashes = { sha256 = "00" } }]\n'
+    )
+    result = bundle.integrity()
+    assert_problem(result, "pylock.toml", "not part of the bundle")
+    assert_problem(result, "pylock.toml", f"does not list files/{APP_WHEEL}")
 
 
 def test_a_bad_sidecar_is_named(bundle: Bundle) -> None:

@@ -1,0 +1,46 @@
+"""Helpers for tests that tamper with a bundle or read lock files."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from bundler.bundlelocks import bundle_lock_files
+from bundler.indexwriter import write_index
+from bundler.manifest import manifest_from_json
+from bundler.models import IndexSettings, Lock
+
+
+def remove_project(bundle: Path, project: str) -> None:
+    """Remove ``project`` from a bundle *consistently* (its files, pages,
+    manifest entries and lock files), so that only the closure,
+    buildability and live-install checks can notice it is missing."""
+    manifest_path = bundle / "bundle.json"
+    data = json.loads(manifest_path.read_text())
+    data["artifacts"] = [a for a in data["artifacts"] if a["project"] != project]
+    data["packages"] = [p for p in data["packages"] if p["name"] != project]
+    manifest = manifest_from_json(json.dumps(data).encode(), str(manifest_path))
+    for f in (bundle / "files").glob(f"{project.replace('-', '_')}-*"):
+        f.unlink()
+    lock = Lock(
+        packages=manifest.packages,
+        targets=manifest.targets,
+        requirements=manifest.requirements,
+        constraints=manifest.constraints,
+        indexes=IndexSettings(index_url=None),
+        allow_prereleases=manifest.allow_prereleases,
+    )
+    write_index(bundle, manifest, bundle_lock_files(lock))
+    shutil.rmtree(bundle / "simple" / project, ignore_errors=True)
+
+
+def lock_pins(path: Path) -> dict[str, str]:
+    """name -> version of every pin in a requirements-style lock (extras
+    dropped: pip-compile keeps the ones requested)."""
+    out: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        if "==" in line and not line.startswith((" ", "#")):
+            name, _, rest = line.partition("==")
+            out[name.split("[", 1)[0].strip().lower()] = rest.split()[0].rstrip("\\").strip()
+    return out
