@@ -144,3 +144,40 @@ def test_target_pins_equal_uv(tmp_path: Path, platform: str, python: str) -> Non
     )
     assert proc.returncode == 0, proc.stderr
     assert lock_pins(ours) == lock_pins(theirs)
+
+
+def test_numpy_for_two_pythons_holds_two_versions(tmp_path: Path) -> None:
+    req = tmp_path / "requirements.in"
+    req.write_text("numpy\n")
+    bundle = tmp_path / "pypi"
+    code = run(
+        [
+            "build",
+            str(req),
+            "-o",
+            str(bundle),
+            "--quiet",
+            "--platform",
+            "linux",
+            "--python-version",
+            "3.9",
+            "--python-version",
+            "3.13",
+        ]
+    )
+    assert code == 0
+    wheels = sorted(p.name for p in (bundle / "files").glob("numpy-*.whl"))
+    assert len(wheels) == 2
+    assert any("cp39" in w for w in wheels) and any("cp313" in w for w in wheels)
+
+
+def test_sdist_only_project_brings_its_build_backend(tmp_path: Path) -> None:
+    req = tmp_path / "requirements.in"
+    req.write_text("docopt\nsix\n")  # an sdist-only project next to a wheel
+    bundle = tmp_path / "pypi"
+    assert run(["build", str(req), "-o", str(bundle), "--quiet"]) == 0
+    manifest = (bundle / "bundle.json").read_text()
+    assert "docopt-0.6.2.tar.gz" in manifest and "setuptools-" in manifest
+    for backend in (bundle / "files").glob("setuptools-*.whl"):
+        backend.unlink()
+    assert run(["verify", str(bundle), "--quiet"]) == 1
