@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import math
 import threading
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -197,6 +197,27 @@ class ResolveOptions:
     max_rounds: int = 200_000
 
 
+_GROUPED: OrderedDict[int, tuple[ProjectPage, dict[Version, list[IndexFile]]]] = OrderedDict()
+_GROUPED_MAX = 1024
+
+
+def by_version(page: ProjectPage) -> dict[Version, list[IndexFile]]:
+    """A page's files by version, computed once per page object (a lock
+    for many targets asks the same memoized pages again and again)."""
+    hit = _GROUPED.get(id(page))
+    if hit is not None and hit[0] is page:
+        return hit[1]
+    grouped: dict[Version, list[IndexFile]] = defaultdict(list)
+    for f in page.files:
+        grouped[f.version].append(f)
+    result = dict(grouped)
+    _GROUPED[id(page)] = (page, result)  # the page is kept, so its id stays its own
+    while len(_GROUPED) > _GROUPED_MAX:
+        with contextlib.suppress(KeyError):
+            _GROUPED.popitem(last=False)
+    return result
+
+
 # --- provider -----------------------------------------------------------------
 
 
@@ -246,20 +267,15 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
         # Pure guesses over thread-safe, memoizing source calls: provider
         # state is not touched here.  Never builds anything (wheels only).
         with contextlib.suppress(Exception):
-            page = self.source.get_project(req.name)
-            by_version: dict[Version, list[IndexFile]] = defaultdict(list)
-            for f in page.files:
-                by_version[f.version].append(f)
+            releases = by_version(self.source.get_project(req.name))
             prereleases: bool | None = True if self.options.allow_prereleases else None
-            versions = sorted(
-                req.specifier.filter(by_version, prereleases=prereleases), reverse=True
-            )
+            versions = sorted(req.specifier.filter(releases, prereleases=prereleases), reverse=True)
             preferred = self.options.preferences.get(req.name)
-            if preferred in by_version:
+            if preferred in releases:
                 versions.insert(0, preferred)
             for version in versions[:3]:
                 usable, _ = usable_files(
-                    [f for f in by_version[version] if not f.is_yanked],
+                    [f for f in releases[version] if not f.is_yanked],
                     self.target,
                     self.options.policy,
                 )
@@ -275,11 +291,7 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
         """Every listed file of a project, by version (nothing evaluated)."""
         cached = self._releases.get(name)
         if cached is None:
-            page = self.source.get_project(name)
-            grouped: dict[Version, list[IndexFile]] = defaultdict(list)
-            for f in page.files:
-                grouped[f.version].append(f)
-            cached = self._releases[name] = dict(grouped)
+            cached = self._releases[name] = by_version(self.source.get_project(name))
         return cached
 
     def _usable(self, name: NormalizedName, version: Version) -> list[IndexFile]:

@@ -294,3 +294,26 @@ def test_unsatisfiable_with_requires_python_everywhere_ends_quickly() -> None:
         pins(u, "b", max_rounds=500)
     assert "c was not found" in str(info.value)
     assert "gave up" not in str(info.value)
+
+
+def test_likely_metadata_is_fetched_ahead_in_background_threads() -> None:
+    import threading
+
+    class Recording(FakeSource):
+        def __init__(self, universe: Mapping[str, Mapping[str, Release]]) -> None:
+            super().__init__(universe)
+            self.threads: list[str] = []
+
+        def get_metadata(self, file: IndexFile) -> CoreMetadata:
+            self.threads.append(threading.current_thread().name)
+            return super().get_metadata(file)
+
+    u = {
+        "app": {"1.0": Release(("lib>=1", "other"))},
+        "lib": {"1.0": Release(), "2.0": Release()},
+        "other": {"1.0": Release()},
+    }
+    source = Recording(u)
+    res = resolve(roots("app"), [], source, make_target())
+    assert str(res.packages[canonicalize_name("lib")].version) == "2.0"
+    assert any(name.startswith("bundler-warm") for name in source.threads)
