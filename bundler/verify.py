@@ -651,6 +651,9 @@ def _install_and_compare(
             "--require-hashes",
             # A cached wheel built from an sdist would hide a build that fails.
             "--no-cache-dir",
+            # Byte-compiling proves nothing pip would fail on (it only warns)
+            # and is most of an install's time.
+            "--no-compile",
             "--progress-bar",
             "off",
             "-r",
