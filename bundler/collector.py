@@ -583,8 +583,11 @@ class PackageIndex:
         local = self._local_copy(file, sha)
         if local is not None:
             return wheel_metadata(local, file.filename)
-        data = self._sidecar(file)
-        if data is not None:
+        # An advertised PEP 658 file first (hash-checked).  An unadvertised
+        # one is only a guess: mirrors answer a missing one slowly, while a
+        # range request on the wheel's tail usually holds METADATA whole.
+        advertised = file.core_metadata is not None
+        if advertised and (data := self._sidecar(file)) is not None:
             return data
         if file.size is None or file.size > RANGE_TAIL:
             try:
@@ -592,7 +595,9 @@ class PackageIndex:
             except NotFound:
                 raise
             except (NetworkError, InvalidDistribution):
-                pass  # the whole wheel decides
+                pass  # a sidecar or the whole wheel decides
+        if not advertised and (data := self._sidecar(file)) is not None:
+            return data
         return self._download(file, sha, lambda p: wheel_metadata(p, file.filename))
 
     def _sidecar(self, file: IndexFile) -> bytes | None:

@@ -296,13 +296,24 @@ def test_metadata_from_advertised_sidecar(server: Server, client: HttpClient) ->
 
 
 def test_metadata_from_unadvertised_sidecar(server: Server, client: HttpClient) -> None:
+    # No range support: the unadvertised sidecar is tried before the whole wheel.
     wheel = wheel_bytes("foo", "1.0", ("bar>=1",))
-    add_wheel(server, wheel, WHEEL, sidecar=metadata_text("foo", "1.0", ("bar>=1",)))
+    add_wheel(server, wheel, WHEEL, ranges=False, sidecar=metadata_text("foo", "1.0", ("bar>=1",)))
     with make_index(server, client) as index:
         meta = index.get_metadata(wheel_file(server, wheel))
     assert meta.requires_dist == ("bar>=1",)
-    assert wheel_requests(server, WHEEL) == []
+    assert all("range" in headers for headers in wheel_requests(server, WHEEL))
     assert len(server.requests_for(f"/files/{WHEEL}.metadata")) == 1
+
+
+def test_advertised_sidecar_comes_before_the_wheel(server: Server, client: HttpClient) -> None:
+    text = metadata_text("foo", "1.0", ("bar>=1",))
+    wheel = wheel_bytes("foo", "1.0", ("bar>=1",), padding=100_000)
+    add_wheel(server, wheel, WHEEL, sidecar=text)
+    with make_index(server, client) as index:
+        meta = index.get_metadata(wheel_file(server, wheel, core_metadata={"sha256": sha(text)}))
+    assert meta.requires_dist == ("bar>=1",)
+    assert wheel_requests(server, WHEEL) == []
 
 
 def test_metadata_via_range_requests(server: Server, client: HttpClient) -> None:
@@ -315,7 +326,8 @@ def test_metadata_via_range_requests(server: Server, client: HttpClient) -> None
     seen = wheel_requests(server, WHEEL)
     assert len(seen) >= 2
     assert all("range" in headers for headers in seen)  # never the whole file
-    assert len(server.requests_for(f"/files/{WHEEL}.metadata")) == 1  # tried, 404
+    # An unadvertised sidecar is only a guess: ranges come first.
+    assert server.requests_for(f"/files/{WHEEL}.metadata") == []
 
 
 def test_sidecar_with_wrong_hash_falls_back_to_the_wheel(
