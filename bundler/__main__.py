@@ -48,12 +48,13 @@ EXAMPLES = {
     "  pip install --index-url http://127.0.0.1:8000/simple/ requests",
 }
 
-_SECRET = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^/@:\s]*):(?P<pw>[^/@\s]*)@")
+_SECRET = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/@\s]+)@")
 
 
 def scrub(text: str) -> str:
     """Last line of defence: no URL password ever reaches the terminal."""
-    return _SECRET.sub(lambda m: f"{m['scheme']}{m['user']}:***@", text)
+    # Both user:password@ and a bare token@ are secrets.
+    return _SECRET.sub(lambda m: f"{m['scheme']}***@", text)
 
 
 class ConsoleReporter(Reporter):
@@ -634,6 +635,13 @@ def run(argv: Sequence[str] | None = None) -> int:
         reporter.close()
         console.print("interrupted")
         return 130
+    except OSError as err:  # the machine said no: not a bundler bug
+        reporter.close()
+        where = f"{err.filename}: " if err.filename else ""
+        message = scrub(f"{where}{err.strerror or err}")
+        console.print("[red]error:[/red] " + _escape(message), highlight=False)
+        payload["error"] = message
+        code = 1
     except Exception as err:  # the error boundary: a bug, reported without a traceback
         reporter.close()
         console.print(

@@ -27,7 +27,13 @@ from .buildsys import BuildSystem, prepare_metadata, read_build_system
 from .bundlelocks import REQUIREMENTS, bundle_lock_files, bundle_package, render_pylock_for
 from .collector import MetadataUnavailable, PackageIndex
 from .download import DownloadItem, download_all, prune
-from .errors import BundlerError, MultipleErrors, ResolutionFailed, UsageError
+from .errors import (
+    BundlerError,
+    InputFileError,
+    MultipleErrors,
+    ResolutionFailed,
+    UsageError,
+)
 from .filenames import parse_filename
 from .fsutil import atomic_write_text, directory_lock
 from .http import HttpClient, redact_url
@@ -53,7 +59,12 @@ from .models import (
 from .piprun import PipRunner
 from .pylock import read_pylock
 from .reporting import NULL_REPORTER, Reporter
-from .reqfile import ParsedRequirement, RequirementsInput, parse_requirements_file
+from .reqfile import (
+    ParsedRequirement,
+    RequirementsInput,
+    parse_requirements_file,
+    redact_credentials,
+)
 from .resolver import Resolution, ResolveOptions, RootRequirement, resolve
 from .selection import BinaryPolicy, best_file, usable_files
 from .target import Target, target_from_name
@@ -278,8 +289,10 @@ def lock(
     return build_lock(
         resolutions,
         LockInputs(
-            requirements=tuple(str(r.requirement) for r in requirements.requirements),
-            constraints=tuple(str(c.requirement) for c in requirements.constraints),
+            # As written, credentials removed and ${VAR} unexpanded: these
+            # lines end up in bundle.json.
+            requirements=tuple(_recorded(r) for r in requirements.requirements),
+            constraints=tuple(_recorded(c) for c in requirements.constraints),
             indexes=indexes,
             allow_prereleases=resolve_options.allow_prereleases,
         ),
@@ -421,6 +434,10 @@ def resolve_build_requirements(
     return out
 
 
+def _recorded(req: ParsedRequirement) -> str:
+    return req.line or redact_credentials(str(req.requirement))
+
+
 def _root_constraint(c: ParsedRequirement) -> RootRequirement:
     return RootRequirement(c.requirement, c.source, f"-c {c.comes_from}")
 
@@ -477,7 +494,12 @@ def read_lock_file(path: Path) -> LockInput:
         raise UsageError(
             f"{path}: no such lock file", hint="create one with: bundle lock requirements.in"
         )
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise InputFileError(
+            str(path), None, f"not UTF-8 text ({err.reason} at byte {err.start})"
+        ) from err
     if is_pylock(path):
         return read_pylock(text, str(path))
     return parse_hashed_requirements(text, str(path))

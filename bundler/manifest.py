@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from packaging.markers import InvalidMarker, Marker
+from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName
 from packaging.version import InvalidVersion, Version
 
@@ -428,12 +429,20 @@ def manifest_from_json(data: bytes, path: str) -> Manifest:
         if a.filename in seen:
             r.problem("artifacts", f"duplicate artifact {a.filename!r}")
         seen.add(a.filename)
+    requirements = r.strings(doc, where, "requirements")
+    constraints = r.strings(doc, where, "constraints")
+    for key, texts in (("requirements", requirements), ("constraints", constraints)):
+        for i, text in enumerate(texts):
+            try:
+                Requirement(text)
+            except InvalidRequirement as err:
+                r.problem(f"{key}[{i}]", f"not a PEP 508 requirement: {err}")
     manifest = Manifest(
         artifacts=tuple(artifacts),
         packages=tuple(packages),
         targets=r.strings(doc, where, "targets"),
-        requirements=r.strings(doc, where, "requirements"),
-        constraints=r.strings(doc, where, "constraints"),
+        requirements=requirements,
+        constraints=constraints,
         allow_prereleases=r.boolean(doc, where, "allow_prereleases"),
         created_by=r.string(doc, where, "created_by"),
         format_version=FORMAT_VERSION,

@@ -451,6 +451,14 @@ class _Integrity:
         except BundlerError as err:
             self.add(REQUIREMENTS, str(err))
             return
+        # Any other source would widen what pip may install from.
+        idx = lock.indexes
+        if idx.index_url is not None or idx.extra_index_urls or idx.find_links:
+            self.add(
+                REQUIREMENTS,
+                "names a package source (--index-url, --extra-index-url or --find-links);"
+                " the bundle must be the only source: re-run `bundle download`",
+            )
         by_sha = {a.sha256: a for a in self.manifest.artifacts}
         pinned: set[tuple[NormalizedName, Version | str]] = set()
         for pin in lock.pins:
@@ -794,7 +802,7 @@ def check_pip_resolution(
         "cp",
         *(a for p in platforms for a in ("--platform", p)),
         "-r",
-        str(bundle_dir / REQUIREMENTS),
+        str(requirements or bundle_dir / REQUIREMENTS),
     ]
     result = runner.run(args)
     if not result.ok:

@@ -401,3 +401,41 @@ def test_verify_fails_when_pylock_disagrees(built: Path, tmp_path: Path) -> None
     code, out = verify_json(built, tmp_path, "--no-install")
     assert code == 1
     assert "pylock.toml" in out and victim in out
+
+
+def test_verify_refuses_extra_sources_in_requirements(built: Path, tmp_path: Path) -> None:
+    req = built / "requirements.txt"
+    req.write_text(req.read_text().replace("--no-index", "--no-index\n--find-links /somewhere"))
+    code, out = verify_json(built, tmp_path, "--no-install")
+    assert code == 1
+    assert "the bundle must be the only source" in out
+
+
+def test_direct_reference_credentials_are_never_written(
+    tmp_path: Path, index_server: IndexServerFactory
+) -> None:
+    server = index_server([DistSpec("alpha", "1.0")], auth=("alice", "s3cr3t-direct"))
+    url = server.url_with_auth().replace("/simple/", "/files/alpha-1.0-py3-none-any.whl")
+    req = write(tmp_path / "requirements.in", f"alpha @ {url}\n")
+    bundle = tmp_path / "pypi"
+    code = bundle_cmd("build", str(req), "-o", str(bundle), "--no-index", "--no-install")
+    assert code == 0
+    for path in bundle.rglob("*"):
+        if path.is_file():
+            assert b"s3cr3t-direct" not in path.read_bytes(), path
+    assert bundle_cmd("verify", str(bundle), "--no-install") == 0
+
+
+def test_unreadable_inputs_are_errors_not_crashes(tmp_path: Path, built: Path) -> None:
+    bad = tmp_path / "lock.txt"
+    bad.write_bytes(b"\xff\xfe\x00garbage")
+    assert run(["download", str(bad), "-o", str(tmp_path / "out")]) == 2
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    good = built / "requirements.txt"
+    assert run(["download", str(good), "-o", str(afile)]) == 1
+    manifest = built / "bundle.json"
+    data = json.loads(manifest.read_text())
+    data["requirements"] = ["alpha >>> 1"]
+    manifest.write_text(json.dumps(data))
+    assert run(["verify", str(built), "--no-install"]) == 2
