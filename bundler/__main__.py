@@ -371,7 +371,7 @@ def _targets(args: argparse.Namespace, default: Sequence[str] = ()) -> list[Targ
     for v in versions:
         for plat in platforms:
             t = make_target(v, plat)
-            if t.name == host.name and len(v.split(".")) == 2:
+            if t.name == host.name:
                 t = host  # the same environment, known exactly
             if t.name not in {x.name for x in targets}:
                 targets.append(t)

@@ -442,12 +442,10 @@ def _root_constraint(c: ParsedRequirement) -> RootRequirement:
     return RootRequirement(c.requirement, c.source, f"-c {c.comes_from}")
 
 
-def _with_hashes(res: Resolution, client: HttpClient) -> Resolution:
-    """Fill in sha256 for files whose index gave none (by fetching them)."""
-    missing = [f for p in res.packages.values() for f in p.files if not f.sha256]
-    if not missing:
-        return res
-    hashed: dict[str, IndexFile] = {}
+def hash_unhashed(files: Sequence[IndexFile], client: HttpClient) -> dict[str, IndexFile]:
+    """For files an index lists without a sha256, fetch them (through the
+    content cache) and return url -> the file with its sha256 and size."""
+    missing = [f for f in files if not f.sha256]
 
     def fetch(f: IndexFile) -> IndexFile:
         with tempfile.TemporaryDirectory(prefix="bundler-hash-") as tmp:
@@ -456,9 +454,17 @@ def _with_hashes(res: Resolution, client: HttpClient) -> Resolution:
             )
         return dataclasses.replace(f, hashes={**f.hashes, "sha256": digest}, size=size)
 
+    if not missing:
+        return {}
     with ThreadPoolExecutor(max_workers=8) as pool:
-        for f in pool.map(fetch, missing):
-            hashed[f.url] = f
+        return {f.url: f for f in pool.map(fetch, missing)}
+
+
+def _with_hashes(res: Resolution, client: HttpClient) -> Resolution:
+    """Fill in sha256 for files whose index gave none."""
+    hashed = hash_unhashed([f for p in res.packages.values() for f in p.files], client)
+    if not hashed:
+        return res
     packages = {
         name: dataclasses.replace(
             p,
@@ -535,6 +541,18 @@ def hydrate(
         if not serving:
             continue
         wanted = {h.split(":", 1)[1] for h in pin.hashes if h.startswith("sha256:")}
+        if not wanted and pin.hashes:
+            errors.append(
+                InputFileError(
+                    lock_input.path,
+                    None,
+                    f"{pin.source}: {pin.name}=={pin.version} has only"
+                    f" {', '.join(sorted({h.split(':', 1)[0] for h in pin.hashes}))} hashes;"
+                    " bundler needs a sha256 for every file",
+                    hint="re-lock with --generate-hashes (pip-compile, uv) or bundle lock",
+                )
+            )
+            continue
         if pin.url is not None:
             req = ParsedRequirement(
                 requirement=Requirement(f"{pin.name} @ {pin.url}"),
@@ -551,7 +569,12 @@ def hydrate(
                 continue
         else:
             page = index.get_project(pin.name)
-            files = [f for f in page.files if f.version == pin.version and f.sha256 in wanted]
+            release = [f for f in page.files if f.version == pin.version]
+            # An index may list files without hashes (a plain directory
+            # listing): hash those to match them against the lock.
+            hashed = hash_unhashed(release, client)
+            release = [hashed.get(f.url, f) for f in release]
+            files = [f for f in release if f.sha256 in wanted]
         if not files:
             errors.append(
                 BundlerError(

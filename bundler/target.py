@@ -102,7 +102,9 @@ def host_target() -> Target:
     plat = next((p for p in plats if not p.startswith("linux_")), None) or (
         plats[0] if plats else platform.machine().lower()
     )
-    name = f"{short}{sys.version_info.major}{sys.version_info.minor}-{plat}"
+    name = _target_name(
+        f"{short}{sys.version_info.major}{sys.version_info.minor}", plat, env["python_full_version"]
+    )
     return Target(
         name=name,
         python_full_version=env["python_full_version"],
@@ -242,12 +244,21 @@ def make_target(python_version: str, platform_tag: str) -> Target:
         **plat_env,
     }
     return Target(
-        name=f"{abi}-{plats[0]}",
+        name=_target_name(abi, plats[0], full),
         python_full_version=full,
         environment=env,
         tags=tuple(tags),
         platforms=(plats[0],),
     )
+
+
+def _target_name(abi: str, platform_tag: str, full_version: str) -> str:
+    """``cp311-win_amd64``; a patch level other than 0 is part of the name
+    (``cp311-win_amd64@3.11.7``), since Requires-Python may tell them apart."""
+    parts = full_version.split(".")
+    if len(parts) > 2 and parts[2] not in ("", "0"):
+        return f"{abi}-{platform_tag}@{full_version}"
+    return f"{abi}-{platform_tag}"
 
 
 def target_from_name(name: str) -> Target:
@@ -256,9 +267,9 @@ def target_from_name(name: str) -> Target:
     host = host_target()
     if name == host.name:
         return host
-    m = re.match(r"^cp(3)(\d+)-(.+)$", name)
-    if m is None:
+    m = re.match(r"^cp(3)(\d+)-([^@]+)(?:@(3\.\d+\.\d+))?$", name)
+    if m is None or (m[4] is not None and not m[4].startswith(f"3.{m[2]}.")):
         raise UsageError(
             f"unknown target {name!r}", hint="targets look like cp311-manylinux_2_28_x86_64"
         )
-    return make_target(f"{m[1]}.{m[2]}", m[3])
+    return make_target(m[4] or f"{m[1]}.{m[2]}", m[3])

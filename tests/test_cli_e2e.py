@@ -439,3 +439,33 @@ def test_unreadable_inputs_are_errors_not_crashes(tmp_path: Path, built: Path) -
     data["requirements"] = ["alpha >>> 1"]
     manifest.write_text(json.dumps(data))
     assert run(["verify", str(built), "--no-install"]) == 2
+
+
+def test_download_from_a_listing_without_hashes(tmp_path: Path, web_index: str) -> None:
+    """A plain directory listing (find-links page) gives no hashes: lock and
+    download hash the files themselves."""
+    import http.server
+    import threading
+    from functools import partial
+
+    from tests.support import build_all
+
+    dists = tmp_path / "dists"
+    dists.mkdir()
+    build_all([DistSpec("alpha", "1.0", requires=("beta",)), DistSpec("beta", "2.0")], dists)
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(dists))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        links = f"http://127.0.0.1:{httpd.server_address[1]}/"
+        req = write(tmp_path / "requirements.in", "alpha\n")
+        lock = tmp_path / "requirements.txt"
+        assert bundle_cmd("lock", str(req), "-o", str(lock), "--no-index", "-f", links) == 0
+        assert "--hash=sha256:" in lock.read_text()
+        bundle = tmp_path / "pypi"
+        assert bundle_cmd("download", str(lock), "-o", str(bundle), "--no-index", "-f", links) == 0
+        assert bundle_cmd("verify", str(bundle), "--no-install") == 0
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

@@ -106,3 +106,13 @@ def test_target_names_round_trip() -> None:
         assert again.name == t.name
         assert again.tags == t.tags
     assert target_from_name(host_target().name).is_host
+
+
+def test_patch_level_is_part_of_the_name() -> None:
+    exact = make_target("3.11.4", "windows")
+    assert exact.name == "cp311-win_amd64@3.11.4"
+    assert target_from_name(exact.name).python_full_version == "3.11.4"
+    assert make_target("3.11", "windows").name == "cp311-win_amd64"
+    assert make_target("3.11.0", "windows").name == "cp311-win_amd64"
+    with pytest.raises(UsageError):
+        target_from_name("cp311-win_amd64@3.12.1")
