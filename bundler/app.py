@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import os
 import sys
 import tempfile
@@ -38,7 +39,7 @@ from .filenames import parse_filename
 from .fsutil import atomic_write_text, directory_lock
 from .http import HttpClient, redact_url
 from .indexwriter import write_index
-from .interpreters import find_interpreters, pick_interpreter
+from .interpreters import Interpreter, find_interpreters, pick_interpreter
 from .lockfile import LockInput, LockPin, parse_hashed_requirements, render_requirements_lock
 from .locking import LockInputs, build_lock, locked_file
 from .manifest import manifest_from_json
@@ -333,14 +334,18 @@ class BuildingSource:
         except MetadataUnavailable:
             if file.filename in self._building or not file.sha256:
                 raise
-        self._building.add(file.filename)
-        try:
-            raw = self._prepare(file)
-        finally:
-            self._building.discard(file.filename)
         cache = self.client.cache
-        if cache is not None and file.sha256:
-            cache.put_metadata(file.sha256, raw)
+        # Keyed by file *and* target: prepared metadata may differ per target.
+        key = hashlib.sha256(f"{file.sha256} {self.target.name}".encode()).hexdigest()
+        raw = cache.get_metadata(key) if cache is not None else None
+        if raw is None:
+            self._building.add(file.filename)
+            try:
+                raw = self._prepare(file)
+            finally:
+                self._building.discard(file.filename)
+            if cache is not None:
+                cache.put_metadata(key, raw)
         return parse_metadata(raw, file.filename)
 
     def _prepare(self, file: IndexFile) -> bytes:
@@ -365,19 +370,35 @@ class BuildingSource:
                     self.client.fetch_to_file(
                         f.url, wheels / f.filename, sha256=f.sha256, size=f.size, progress=None
                     )
-            interp = pick_interpreter(
-                self.target.python_short,
-                self.target.environment.get("implementation_name", "cpython"),
-                self.target.environment.get("sys_platform", ""),
-                self.target.environment.get("platform_machine", ""),
-                find_interpreters(),
-            )
+            interp = interpreter_for(self.target)
+            if interp is None:
+                # Metadata a setup.py computes from sys.platform or
+                # sys.version_info would then describe this machine.
+                self.reporter.warning(
+                    f"no interpreter for {self.target.name} on this machine: preparing"
+                    f" {file.filename}'s metadata with {sys.executable}; dependencies it"
+                    " computes from the running platform may not match the target"
+                )
             python = interp.path if interp is not None else sys.executable
             unpack = work / "src"
             unpack.mkdir()
             return prepare_metadata(
                 sdist, file.filename, wheels, python, unpack, reporter=self.reporter
             )
+
+
+def interpreter_for(
+    target: Target, interpreters: Sequence[Interpreter] | None = None
+) -> Interpreter | None:
+    """An interpreter on this machine that runs ``target``, if any."""
+    return pick_interpreter(
+        target.python_short,
+        target.environment.get("implementation_name", "cpython"),
+        target.environment.get("sys_platform", ""),
+        target.environment.get("platform_machine", ""),
+        find_interpreters() if interpreters is None else interpreters,
+        platform_tag=target.platforms[0] if target.platforms else None,
+    )
 
 
 def build_system_of(file: IndexFile, client: HttpClient) -> BuildSystem:
@@ -995,13 +1016,7 @@ def verify(
         interpreters = find_interpreters()
         for target in targets:
             reporter.stage(f"install {target.name}")
-            interp = pick_interpreter(
-                target.python_short,
-                target.environment.get("implementation_name", "cpython"),
-                target.environment.get("sys_platform", ""),
-                target.environment.get("platform_machine", ""),
-                interpreters,
-            )
+            interp = interpreter_for(target, interpreters)
             if interp is None:
                 results.append(
                     CheckResult(

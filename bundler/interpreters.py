@@ -12,6 +12,7 @@ import functools
 import glob
 import json
 import os
+import re
 import subprocess
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -34,6 +35,7 @@ _PROBE = (
     "'version': platform.python_version(), "
     "'platform': sysconfig.get_platform(), "
     "'machine': platform.machine(), "
+    "'libc': '-'.join(platform.libc_ver()), "
     "'sys_platform': sys.platform}))"
 )
 
@@ -52,6 +54,7 @@ class Interpreter:
     platform: str  # sysconfig.get_platform(), e.g. "linux-x86_64"
     machine: str  # platform.machine(), e.g. "x86_64"
     sys_platform: str = ""  # sys.platform, e.g. "linux"
+    libc: str = ""  # "glibc-2.36" (platform.libc_ver); "" elsewhere and on musl
 
     @property
     def python_version(self) -> Version:
@@ -163,6 +166,7 @@ def probe_interpreter(path: str, timeout: float = PROBE_TIMEOUT) -> Interpreter 
             platform=str(data["platform"]),
             machine=str(data["machine"]),
             sys_platform=str(data["sys_platform"]),
+            libc=str(data.get("libc", "")).strip("-"),
         )
     except (ValueError, KeyError, IndexError, TypeError, InvalidVersion):
         return None
@@ -201,17 +205,42 @@ def _normal_machine(machine: str) -> str:
     return _MACHINE_ALIASES.get(lower, lower)
 
 
+_MANYLINUX_LEVEL = re.compile(r"^manylinux_(\d+)_(\d+)_")
+
+
+def _libc_fits(interp: Interpreter, platform_tag: str | None) -> bool:
+    if not platform_tag:
+        return True
+    glibc = interp.libc.startswith("glibc-")
+    if platform_tag.startswith("musllinux"):
+        return not glibc
+    level = _MANYLINUX_LEVEL.match(platform_tag)
+    if level is None:
+        return True
+    if not glibc:
+        return False
+    try:
+        have = tuple(int(x) for x in interp.libc.split("-", 1)[1].split(".")[:2])
+    except ValueError:
+        return False
+    return have >= (int(level[1]), int(level[2]))
+
+
 def pick_interpreter(
     python_short: str,
     implementation: str,
     sys_platform: str,
     machine: str,
     interpreters: Sequence[Interpreter],
+    platform_tag: str | None = None,
 ) -> Interpreter | None:
     """The newest interpreter that can run a target, or None.
 
     ``implementation`` may be a tag prefix ("cp") or a name ("cpython");
     ``python_short`` is "3.12"; ``machine`` is a marker ``platform_machine``.
+    ``platform_tag`` (the target's wheel platform) rules out a glibc
+    interpreter for a musllinux target and one whose glibc is older than a
+    manylinux target's level.
     """
     impl = implementation.lower()
     impl = _IMPLEMENTATIONS.get(impl, impl)
@@ -223,6 +252,7 @@ def pick_interpreter(
         and interp.python_short == python_short
         and interp.sys_platform == sys_platform
         and _normal_machine(interp.machine) == want_machine
+        and _libc_fits(interp, platform_tag)
     ]
     if not matches:
         return None

@@ -86,17 +86,22 @@ def usable_files(
     return usable, skipped
 
 
-def file_sort_key(f: IndexFile, target: Target, policy: BinaryPolicy) -> tuple[int, int, int]:
-    """Lower is better: non-yanked first, wheels before sdists, best tag."""
+def file_sort_key(
+    f: IndexFile, target: Target, policy: BinaryPolicy
+) -> tuple[int, int, int, tuple[int, str]]:
+    """Lower is better: non-yanked first, wheels before sdists, best tag,
+    then the highest wheel build tag (pip's order)."""
     if f.kind is DistKind.WHEEL:
         parsed = parse_filename(f.filename)
         rank = target.wheel_rank(parsed.tags) if parsed is not None else None
         kind_rank = 0
         tag_rank = rank if rank is not None else 1 << 30
+        build = parsed.build if parsed is not None and parsed.build else (0, "")
     else:
         kind_rank = 1
         tag_rank = 1 << 30
-    return (1 if f.is_yanked else 0, kind_rank, tag_rank)
+        build = (0, "")
+    return (1 if f.is_yanked else 0, kind_rank, tag_rank, (-build[0], build[1]))
 
 
 def best_file(

@@ -3,6 +3,7 @@ interpreter discovery, against real pip and real interpreters."""
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import stat
@@ -321,3 +322,16 @@ def test_python_older_than_pip_supports_gets_its_own_pip(tmp_path: Path) -> None
     assert (
         pick_interpreter("3.9", "cpython", old.sys_platform or "linux", old.machine, [old]) == old
     )
+
+
+def test_interpreter_must_fit_the_targets_libc() -> None:
+    glibc = Interpreter(
+        "/x/python3.11", "3.11.7", "cpython", "linux-x86_64", "x86_64", "linux", "glibc-2.36"
+    )
+    musl = Interpreter("/y/python3.11", "3.11.7", "cpython", "linux-x86_64", "x86_64", "linux", "")
+    pick = functools.partial(pick_interpreter, "3.11", "cpython", "linux", "x86_64")
+    assert pick([glibc], platform_tag="manylinux_2_28_x86_64") == glibc
+    assert pick([glibc], platform_tag="manylinux_2_39_x86_64") is None  # too old a glibc
+    assert pick([glibc], platform_tag="musllinux_1_2_x86_64") is None
+    assert pick([glibc, musl], platform_tag="musllinux_1_2_x86_64") == musl
+    assert pick([musl], platform_tag="manylinux_2_17_x86_64") is None
