@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import os
-import sys
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,29 +22,26 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from . import __version__
-from .buildsys import BuildSystem, prepare_metadata, read_build_system
+from .building import BuildingSource, resolve_build_requirements
 from .bundlelocks import REQUIREMENTS, bundle_lock_files, bundle_package, render_pylock_for
-from .collector import MetadataUnavailable, PackageIndex
+from .collector import PackageIndex
 from .download import DownloadItem, download_all, prune
 from .errors import (
     BundlerError,
     InputFileError,
     MultipleErrors,
-    ResolutionFailed,
     UsageError,
 )
 from .filenames import parse_filename
 from .fsutil import atomic_write_text, directory_lock
+from .gate import VerifyOptions, load_bundle, verify
 from .http import HttpClient, redact_url
 from .indexwriter import write_index
-from .interpreters import Interpreter, find_interpreters, pick_interpreter
 from .lockfile import LockInput, LockPin, parse_hashed_requirements, render_requirements_lock
 from .locking import LockInputs, build_lock, locked_file
 from .manifest import manifest_from_json
-from .metadata import parse_metadata
 from .models import (
     BundleArtifact,
-    CoreMetadata,
     DistKind,
     IndexFile,
     IndexSettings,
@@ -55,9 +50,7 @@ from .models import (
     LockedPackage,
     Manifest,
     NamedIndex,
-    ProjectPage,
 )
-from .piprun import PipRunner
 from .pylock import read_pylock
 from .reporting import NULL_REPORTER, Reporter
 from .reqfile import (
@@ -69,14 +62,6 @@ from .reqfile import (
 from .resolver import Resolution, ResolveOptions, RootRequirement, resolve
 from .selection import BinaryPolicy, best_file, usable_files
 from .target import Target, target_from_name
-from .verify import (
-    CheckResult,
-    Problem,
-    VerifyReport,
-    check_integrity,
-    check_pip_resolution,
-    check_reality,
-)
 
 BUNDLE_REQUIREMENTS = REQUIREMENTS
 MANIFEST = "bundle.json"
@@ -299,160 +284,6 @@ def lock(
         ),
         build,
     )
-
-
-class BuildingSource:
-    """A PackageSource that, for an sdist whose metadata is dynamic
-    (PEP 643), prepares it through the build backend: offline, in an
-    isolated environment whose build requirements come from the same
-    resolution.  Only ever asked for sdists the target has no wheel for."""
-
-    def __init__(
-        self,
-        index: PackageIndex,
-        client: HttpClient,
-        target: Target,
-        options: ResolveOptions,
-        reporter: Reporter = NULL_REPORTER,
-    ) -> None:
-        self.index = index
-        self.client = client
-        self.target = target
-        self.options = options
-        self.reporter = reporter
-        self._building: set[str] = set()
-
-    def get_project(self, name: NormalizedName) -> ProjectPage:
-        return self.index.get_project(name)
-
-    def prefetch(self, names: Iterable[NormalizedName]) -> None:
-        self.index.prefetch(names)
-
-    def get_metadata(self, file: IndexFile) -> CoreMetadata:
-        try:
-            return self.index.get_metadata(file)
-        except MetadataUnavailable:
-            if file.filename in self._building or not file.sha256:
-                raise
-        cache = self.client.cache
-        # Keyed by file *and* target: prepared metadata may differ per target.
-        key = hashlib.sha256(f"{file.sha256} {self.target.name}".encode()).hexdigest()
-        raw = cache.get_metadata(key) if cache is not None else None
-        if raw is None:
-            self._building.add(file.filename)
-            try:
-                raw = self._prepare(file)
-            finally:
-                self._building.discard(file.filename)
-            if cache is not None:
-                cache.put_metadata(key, raw)
-        return parse_metadata(raw, file.filename)
-
-    def _prepare(self, file: IndexFile) -> bytes:
-        self.reporter.info(f"preparing metadata of {file.filename} (dynamic metadata)")
-        with tempfile.TemporaryDirectory(prefix="bundler-prepare-") as tmp:
-            work = Path(tmp)
-            sdist = work / file.filename
-            self.client.fetch_to_file(
-                file.url, sdist, sha256=file.sha256, size=file.size, progress=None
-            )
-            system = read_build_system(sdist, file.filename)
-            wheels = work / "build-requirements"
-            wheels.mkdir()
-            if system.requires:
-                roots = [
-                    RootRequirement(Requirement(r), f"{file.filename} [build-system]", "build")
-                    for r in system.requires
-                ]
-                res = resolve(roots, [], self, self.target, self.options)
-                for pkg in res.packages.values():
-                    f = pkg.chosen
-                    self.client.fetch_to_file(
-                        f.url, wheels / f.filename, sha256=f.sha256, size=f.size, progress=None
-                    )
-            interp = interpreter_for(self.target)
-            if interp is None:
-                # Metadata a setup.py computes from sys.platform or
-                # sys.version_info would then describe this machine.
-                self.reporter.warning(
-                    f"no interpreter for {self.target.name} on this machine: preparing"
-                    f" {file.filename}'s metadata with {sys.executable}; dependencies it"
-                    " computes from the running platform may not match the target"
-                )
-            python = interp.path if interp is not None else sys.executable
-            unpack = work / "src"
-            unpack.mkdir()
-            return prepare_metadata(
-                sdist, file.filename, wheels, python, unpack, reporter=self.reporter
-            )
-
-
-def interpreter_for(
-    target: Target, interpreters: Sequence[Interpreter] | None = None
-) -> Interpreter | None:
-    """An interpreter on this machine that runs ``target``, if any."""
-    return pick_interpreter(
-        target.python_short,
-        target.environment.get("implementation_name", "cpython"),
-        target.environment.get("sys_platform", ""),
-        target.environment.get("platform_machine", ""),
-        find_interpreters() if interpreters is None else interpreters,
-        platform_tag=target.platforms[0] if target.platforms else None,
-    )
-
-
-def build_system_of(file: IndexFile, client: HttpClient) -> BuildSystem:
-    """The [build-system] of an sdist (fetched through the content cache)."""
-    with tempfile.TemporaryDirectory(prefix="bundler-sdist-") as tmp:
-        path = Path(tmp) / file.filename
-        client.fetch_to_file(file.url, path, sha256=file.sha256, size=file.size, progress=None)
-        return read_build_system(path, file.filename)
-
-
-def resolve_build_requirements(
-    runtime: Sequence[Resolution],
-    index: PackageIndex,
-    client: HttpClient,
-    options: ResolveOptions,
-    reporter: Reporter = NULL_REPORTER,
-) -> list[Resolution]:
-    """Resolve, per target, the build requirements of every sdist that the
-    target must build, recursively (a build requirement that is itself an
-    sdist brings its own).  pip builds each sdist in its own isolated
-    environment, so each gets its own resolution."""
-    out: list[Resolution] = []
-    systems: dict[str, BuildSystem] = {}
-    for res in runtime:
-        source = BuildingSource(index, client, res.target, options, reporter)
-        pending = [p for p in res.packages.values() if p.chosen.kind is DistKind.SDIST]
-        seen: set[str] = set()
-        while pending:
-            pkg = pending.pop(0)
-            sdist = pkg.chosen
-            if sdist.filename in seen:
-                continue
-            seen.add(sdist.filename)
-            if sdist.filename not in systems:
-                reporter.info(f"reading the build system of {sdist.filename}")
-                systems[sdist.filename] = build_system_of(sdist, client)
-            requires = systems[sdist.filename].requires
-            if not requires:
-                continue
-            where = f"{sdist.filename} [build-system] requires"
-            roots = [
-                RootRequirement(Requirement(r), where, f"{pkg.name} (build)") for r in requires
-            ]
-            try:
-                bres = resolve(roots, [], source, res.target, options)
-            except ResolutionFailed as err:
-                raise ResolutionFailed(
-                    res.target.name,
-                    f"cannot resolve the build requirements of {sdist.filename}"
-                    f" ({', '.join(requires)}):\n{err.explanation}",
-                ) from None
-            out.append(bres)
-            pending.extend(p for p in bres.packages.values() if p.chosen.kind is DistKind.SDIST)
-    return out
 
 
 def _recorded(req: ParsedRequirement) -> str:
@@ -803,245 +634,6 @@ def extend_bundle(
         requirements, targets, sources, LockOptions(), client, reporter, existing, workers
     )
     return download(locked, bundle_dir, sources, client, reporter, workers)
-
-
-# --- verify ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class VerifyOptions:
-    live: bool = True  # run the real pip install where an interpreter exists
-    workdir: Path | None = None
-
-
-def load_bundle(bundle_dir: Path) -> Manifest:
-    if not bundle_dir.is_dir():
-        raise UsageError(f"{bundle_dir}: no such directory", hint="bundle verify ./pypi")
-    path = bundle_dir / MANIFEST
-    if not path.is_file():
-        raise BundlerError(
-            f"{bundle_dir} is not a bundle: {MANIFEST} is missing",
-            hint="create one with: bundle download requirements.txt -o DIR",
-        )
-    return manifest_from_json(path.read_bytes(), str(path))
-
-
-def check_closure(
-    bundle_dir: Path,
-    manifest: Manifest,
-    target: Target,
-    client: HttpClient,
-    reporter: Reporter = NULL_REPORTER,
-) -> CheckResult:
-    """Resolve the bundle's inputs against the bundle alone for ``target``
-    and compare with the locked pins."""
-    expected = expected_pins(manifest, target)
-    roots: list[RootRequirement] = []
-    source = "bundle.json"
-    for text in manifest.requirements or tuple(f"{n}=={v}" for n, v in sorted(expected.items())):
-        roots.append(RootRequirement(Requirement(text), source, "-r bundle.json"))
-    pins = [
-        RootRequirement(Requirement(f"{n}=={v}"), "locked pin", "-c bundle.json")
-        for n, v in sorted(expected.items())
-    ]
-    constraints = [
-        RootRequirement(Requirement(c), source, "-c bundle.json") for c in manifest.constraints
-    ]
-    settings = IndexSettings(index_url=(bundle_dir / "simple").resolve().as_uri() + "/")
-    problems: list[Problem] = []
-    try:
-        with open_index(settings, client, reporter) as index:
-            options = ResolveOptions(allow_prereleases=manifest.allow_prereleases)
-            res = resolve(
-                roots,
-                constraints + pins,
-                BuildingSource(index, client, target, options, reporter),
-                target,
-                options,
-            )
-    except BundlerError as err:
-        problems.append(Problem("closure", "resolution", str(err), target.name))
-        return CheckResult("closure", target.name, "failed", tuple(problems))
-    got = {name: str(p.version) for name, p in res.packages.items()}
-    for name, version in sorted(expected.items()):
-        if name not in got and manifest.requirements:
-            problems.append(
-                Problem(
-                    "closure",
-                    name,
-                    f"{name}=={version} is locked but nothing requires it",
-                    target.name,
-                )
-            )
-    for name, version in sorted(got.items()):
-        if name not in expected:
-            problems.append(
-                Problem(
-                    "closure",
-                    name,
-                    f"resolution needs {name}=={version}, which the lock lacks",
-                    target.name,
-                )
-            )
-        elif expected[name] != version:
-            problems.append(
-                Problem(
-                    "closure",
-                    name,
-                    f"resolution gives {name}=={version} but the lock pins {expected[name]}",
-                    target.name,
-                )
-            )
-    status = "failed" if problems else "passed"
-    return CheckResult(
-        "closure", target.name, status, tuple(problems), details=f"{len(got)} packages"
-    )
-
-
-def check_buildability(
-    bundle_dir: Path,
-    manifest: Manifest,
-    target: Target,
-    client: HttpClient,
-    reporter: Reporter = NULL_REPORTER,
-) -> CheckResult:
-    """Every sdist the target must build has its build requirements (and
-    theirs) in the bundle, for that target."""
-    sdists = [
-        a
-        for a in manifest.artifacts
-        if a.kind is DistKind.SDIST and (not a.targets or target.name in a.targets)
-    ]
-    if not sdists:
-        return CheckResult("buildability", target.name, "passed", details="no sdist to build")
-    settings = IndexSettings(index_url=(bundle_dir / "simple").resolve().as_uri() + "/")
-    problems: list[Problem] = []
-    with open_index(settings, client, reporter) as index:
-        for art in sdists:
-            path = bundle_dir / "files" / art.filename
-            if not path.is_file():
-                continue  # integrity reports it
-            try:
-                system = read_build_system(path, art.filename)
-            except BundlerError as err:
-                problems.append(Problem("buildability", art.filename, str(err), target.name))
-                continue
-            roots = [
-                RootRequirement(Requirement(r), f"{art.filename} [build-system]", "build")
-                for r in system.requires
-            ]
-            if not roots:
-                continue
-            try:
-                options = ResolveOptions(allow_prereleases=manifest.allow_prereleases)
-                resolve(roots, [], BuildingSource(index, client, target, options), target, options)
-            except BundlerError as err:
-                problems.append(
-                    Problem(
-                        "buildability",
-                        art.filename,
-                        f"cannot build {art.filename} for {target.name} from the bundle alone:"
-                        f" its build requirements ({', '.join(system.requires)}) do not resolve:\n"
-                        f"{getattr(err, 'explanation', str(err))}",
-                        target.name,
-                    )
-                )
-    status = "failed" if problems else "passed"
-    return CheckResult(
-        "buildability", target.name, status, tuple(problems), details=f"{len(sdists)} sdists"
-    )
-
-
-def _pip_view(
-    bundle_dir: Path, manifest: Manifest, target: Target, runner: PipRunner
-) -> CheckResult:
-    platforms = list(dict.fromkeys(t.platform for t in target.tags if t.platform != "any"))
-    has_sdists = any(
-        a.kind is DistKind.SDIST and not a.build_only and target.name in a.targets
-        for a in manifest.artifacts
-    )
-    expected = expected_pins(manifest, target)
-    with tempfile.TemporaryDirectory(prefix="bundler-pip-view-") as tmp:
-        # The target's own pins, so pip does not evaluate the lock's markers
-        # for this machine.
-        pins = Path(tmp) / "requirements.txt"
-        pins.write_text("".join(f"{n}=={v}\n" for n, v in sorted(expected.items())))
-        return check_pip_resolution(
-            bundle_dir,
-            target.name,
-            platforms,
-            target.python_short,
-            expected,
-            runner,
-            requirements=pins,
-            has_sdists=has_sdists,
-        )
-
-
-def expected_pins(manifest: Manifest, target: Target) -> dict[NormalizedName, str]:
-    """name -> version that ``target`` must install, from the manifest."""
-    out: dict[NormalizedName, str] = {}
-    for pkg in manifest.packages:
-        if pkg.build_only:
-            continue
-        if pkg.targets and target.name not in pkg.targets:
-            continue
-        if not pkg.targets and pkg.marker:
-            marker = Requirement(f"x; {pkg.marker}").marker
-            if not target.evaluate_marker(marker):
-                continue
-        out[canonicalize_name(pkg.name)] = str(pkg.version)
-    return out
-
-
-def verify(
-    bundle_dir: Path,
-    targets: Sequence[Target],
-    client: HttpClient,
-    options: VerifyOptions = VerifyOptions(),
-    reporter: Reporter = NULL_REPORTER,
-) -> VerifyReport:
-    """Run every check of the gate and return the report (never raises for
-    a failed check; raises only when the bundle cannot be read at all)."""
-    manifest = load_bundle(bundle_dir)
-    results: list[CheckResult] = []
-    reporter.stage("integrity")
-    results.append(check_integrity(bundle_dir, manifest))
-    for target in targets:
-        reporter.stage(f"closure {target.name}")
-        results.append(check_closure(bundle_dir, manifest, target, client, reporter))
-        results.append(check_buildability(bundle_dir, manifest, target, client, reporter))
-    if options.live:
-        runner = PipRunner()
-        interpreters = find_interpreters()
-        for target in targets:
-            reporter.stage(f"install {target.name}")
-            interp = interpreter_for(target, interpreters)
-            if interp is None:
-                results.append(
-                    CheckResult(
-                        "reality",
-                        target.name,
-                        "skipped",
-                        details=f"no Python {target.python_short} interpreter for"
-                        f" {target.environment.get('sys_platform')}"
-                        f"/{target.environment.get('platform_machine')} on this machine",
-                    )
-                )
-                results.append(_pip_view(bundle_dir, manifest, target, runner))
-                continue
-            with tempfile.TemporaryDirectory(prefix="bundler-verify-", dir=options.workdir) as tmp:
-                results.append(
-                    check_reality(
-                        bundle_dir,
-                        target.name,
-                        interp,
-                        expected_pins(manifest, target),
-                        runner,
-                        Path(tmp),
-                    )
-                )
-    return VerifyReport(tuple(results))
 
 
 __all__ = [

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from packaging.version import Version
 
-from bundler import app
+from bundler import app, gate
 from bundler.add import ADDED_BY, ORIGIN, add_files, added_requirements
 from bundler.errors import BundleLocked, BundlerError, InvalidDistribution, MultipleErrors
 from bundler.fsutil import directory_lock, sha256_file
@@ -314,7 +314,7 @@ def test_added_to_a_built_bundle_it_resolves_and_installs(
     assert pin.targets == (host_target().name,)
     assert pin.marker is None
     assert check_integrity(built, manifest).problems == ()
-    closure = app.check_closure(built, manifest, host_target(), client)
+    closure = gate.check_closure(built, manifest, host_target(), client)
     assert closure.problems == ()
     assert closure.status == "passed"
     # The bundle alone installs it, hashes required, with its dependency.

@@ -1,0 +1,180 @@
+"""Sdists the targets must build: their build requirements, resolved per
+target, and metadata prepared through the build backend when an sdist's
+metadata is dynamic (PEP 643).  Composes the resolver with the index client
+and the PEP 517 runner."""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.utils import NormalizedName
+
+from .buildsys import BuildSystem, prepare_metadata, read_build_system
+from .collector import MetadataUnavailable, PackageIndex
+from .errors import ResolutionFailed
+from .http import HttpClient
+from .interpreters import Interpreter, find_interpreters, pick_interpreter
+from .metadata import parse_metadata
+from .models import CoreMetadata, DistKind, IndexFile, ProjectPage
+from .reporting import NULL_REPORTER, Reporter
+from .resolver import Resolution, ResolveOptions, RootRequirement, resolve
+from .target import Target
+
+
+class BuildingSource:
+    """A PackageSource that, for an sdist whose metadata is dynamic
+    (PEP 643), prepares it through the build backend: offline, in an
+    isolated environment whose build requirements come from the same
+    resolution.  Only ever asked for sdists the target has no wheel for."""
+
+    def __init__(
+        self,
+        index: PackageIndex,
+        client: HttpClient,
+        target: Target,
+        options: ResolveOptions,
+        reporter: Reporter = NULL_REPORTER,
+    ) -> None:
+        self.index = index
+        self.client = client
+        self.target = target
+        self.options = options
+        self.reporter = reporter
+        self._building: set[str] = set()
+
+    def get_project(self, name: NormalizedName) -> ProjectPage:
+        return self.index.get_project(name)
+
+    def prefetch(self, names: Iterable[NormalizedName]) -> None:
+        self.index.prefetch(names)
+
+    def get_metadata(self, file: IndexFile) -> CoreMetadata:
+        try:
+            return self.index.get_metadata(file)
+        except MetadataUnavailable:
+            if file.filename in self._building or not file.sha256:
+                raise
+        cache = self.client.cache
+        # Keyed by file *and* target: prepared metadata may differ per target.
+        key = hashlib.sha256(f"{file.sha256} {self.target.name}".encode()).hexdigest()
+        raw = cache.get_metadata(key) if cache is not None else None
+        if raw is None:
+            self._building.add(file.filename)
+            try:
+                raw = self._prepare(file)
+            finally:
+                self._building.discard(file.filename)
+            if cache is not None:
+                cache.put_metadata(key, raw)
+        return parse_metadata(raw, file.filename)
+
+    def _prepare(self, file: IndexFile) -> bytes:
+        self.reporter.info(f"preparing metadata of {file.filename} (dynamic metadata)")
+        with tempfile.TemporaryDirectory(prefix="bundler-prepare-") as tmp:
+            work = Path(tmp)
+            sdist = work / file.filename
+            self.client.fetch_to_file(
+                file.url, sdist, sha256=file.sha256, size=file.size, progress=None
+            )
+            system = read_build_system(sdist, file.filename)
+            wheels = work / "build-requirements"
+            wheels.mkdir()
+            if system.requires:
+                roots = [
+                    RootRequirement(Requirement(r), f"{file.filename} [build-system]", "build")
+                    for r in system.requires
+                ]
+                res = resolve(roots, [], self, self.target, self.options)
+                for pkg in res.packages.values():
+                    f = pkg.chosen
+                    self.client.fetch_to_file(
+                        f.url, wheels / f.filename, sha256=f.sha256, size=f.size, progress=None
+                    )
+            interp = interpreter_for(self.target)
+            if interp is None:
+                # Metadata a setup.py computes from sys.platform or
+                # sys.version_info would then describe this machine.
+                self.reporter.warning(
+                    f"no interpreter for {self.target.name} on this machine: preparing"
+                    f" {file.filename}'s metadata with {sys.executable}; dependencies it"
+                    " computes from the running platform may not match the target"
+                )
+            python = interp.path if interp is not None else sys.executable
+            unpack = work / "src"
+            unpack.mkdir()
+            return prepare_metadata(
+                sdist, file.filename, wheels, python, unpack, reporter=self.reporter
+            )
+
+
+def interpreter_for(
+    target: Target, interpreters: Sequence[Interpreter] | None = None
+) -> Interpreter | None:
+    """An interpreter on this machine that runs ``target``, if any."""
+    return pick_interpreter(
+        target.python_short,
+        target.environment.get("implementation_name", "cpython"),
+        target.environment.get("sys_platform", ""),
+        target.environment.get("platform_machine", ""),
+        find_interpreters() if interpreters is None else interpreters,
+        platform_tag=target.platforms[0] if target.platforms else None,
+    )
+
+
+def build_system_of(file: IndexFile, client: HttpClient) -> BuildSystem:
+    """The [build-system] of an sdist (fetched through the content cache)."""
+    with tempfile.TemporaryDirectory(prefix="bundler-sdist-") as tmp:
+        path = Path(tmp) / file.filename
+        client.fetch_to_file(file.url, path, sha256=file.sha256, size=file.size, progress=None)
+        return read_build_system(path, file.filename)
+
+
+def resolve_build_requirements(
+    runtime: Sequence[Resolution],
+    index: PackageIndex,
+    client: HttpClient,
+    options: ResolveOptions,
+    reporter: Reporter = NULL_REPORTER,
+) -> list[Resolution]:
+    """Resolve, per target, the build requirements of every sdist that the
+    target must build, recursively (a build requirement that is itself an
+    sdist brings its own).  pip builds each sdist in its own isolated
+    environment, so each gets its own resolution."""
+    out: list[Resolution] = []
+    systems: dict[str, BuildSystem] = {}
+    for res in runtime:
+        source = BuildingSource(index, client, res.target, options, reporter)
+        pending = [p for p in res.packages.values() if p.chosen.kind is DistKind.SDIST]
+        seen: set[str] = set()
+        while pending:
+            pkg = pending.pop(0)
+            sdist = pkg.chosen
+            if sdist.filename in seen:
+                continue
+            seen.add(sdist.filename)
+            if sdist.filename not in systems:
+                reporter.info(f"reading the build system of {sdist.filename}")
+                systems[sdist.filename] = build_system_of(sdist, client)
+            requires = systems[sdist.filename].requires
+            if not requires:
+                continue
+            where = f"{sdist.filename} [build-system] requires"
+            roots = [
+                RootRequirement(Requirement(r), where, f"{pkg.name} (build)") for r in requires
+            ]
+            try:
+                bres = resolve(roots, [], source, res.target, options)
+            except ResolutionFailed as err:
+                raise ResolutionFailed(
+                    res.target.name,
+                    f"cannot resolve the build requirements of {sdist.filename}"
+                    f" ({', '.join(requires)}):\n{err.explanation}",
+                ) from None
+            out.append(bres)
+            pending.extend(p for p in bres.packages.values() if p.chosen.kind is DistKind.SDIST)
+    return out
