@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 import threading
 import traceback
@@ -32,6 +31,7 @@ from .config import Config, find_config, load_config
 from .errors import BundlerError, UsageError
 from .fsutil import atomic_write_text
 from .models import BundleArtifact, IndexSettings, IndexStrategy, Manifest
+from .redact import redact_text
 from .reporting import Reporter
 from .selection import BinaryPolicy
 from .serve import DEFAULT_HOST, DEFAULT_PORT, serve
@@ -48,13 +48,10 @@ EXAMPLES = {
     "  pip install --index-url http://127.0.0.1:8000/simple/ requests",
 }
 
-_SECRET = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/@\s]+)@")
-
 
 def scrub(text: str) -> str:
     """Last line of defence: no URL password ever reaches the terminal."""
-    # Both user:password@ and a bare token@ are secrets.
-    return _SECRET.sub(lambda m: f"{m['scheme']}***@", text)
+    return redact_text(text)
 
 
 class ConsoleReporter(Reporter):

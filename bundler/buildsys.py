@@ -38,7 +38,8 @@ from .metadata import (
     wheel_metadata,
 )
 from .models import DistKind
-from .piprun import PipResult, PipRunner, create_venv, redact_text
+from .piprun import PipResult, PipRunner, create_venv
+from .redact import redact_text
 from .reporting import NULL_REPORTER, Reporter
 
 if sys.version_info >= (3, 11):

@@ -33,9 +33,9 @@ from requests.structures import CaseInsensitiveDict
 from . import __version__
 from .errors import BundlerError, HashMismatch, NetworkError, NotFound
 from .fsutil import CHUNK, atomic_write, sha256_file
+from .redact import REDACTED, redact_url
 
 USER_AGENT = f"bundler/{__version__}"
-REDACTED = "***"
 MAX_REDIRECTS = 10
 # Bytes read in a failed read are lost; small reads keep a resume close to
 # where the connection dropped.
@@ -64,21 +64,6 @@ class RangeNotSupported(NetworkError):
 
 
 # --- URLs and credentials -----------------------------------------------------
-
-
-def redact_url(url: str) -> str:
-    """The URL with the password (or a bare token user) replaced by ``***``."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return re.sub(r"//[^/@]*@", f"//{REDACTED}@", url)
-    if "@" not in parts.netloc:
-        return url
-    userinfo, _, hostport = parts.netloc.rpartition("@")
-    user, sep, _password = userinfo.partition(":")
-    # A user without a password is usually a token (pip redacts it too).
-    shown = f"{user}:{REDACTED}" if sep else REDACTED
-    return urlunsplit(parts._replace(netloc=f"{shown}@{hostport}"))
 
 
 def split_auth(url: str) -> tuple[str, tuple[str, str] | None]:

@@ -29,8 +29,8 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from .errors import BundlerError
-from .http import redact_url
 from .interpreters import Interpreter
+from .redact import redact_text
 
 # pip >= 22.3 can act on another interpreter's environment (--python), so a
 # venv without pip can be installed into by the pip next to bundler.
@@ -57,7 +57,6 @@ _DROPPED = frozenset(
         "conda_prefix",
     }
 )
-_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
 
 
 def scrubbed_environ(environ: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -74,11 +73,6 @@ def scrubbed_environ(environ: Mapping[str, str] | None = None) -> dict[str, str]
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
     env["PYTHONNOUSERSITE"] = "1"
     return env
-
-
-def redact_text(text: str) -> str:
-    """Replace every URL in ``text`` by its redacted form."""
-    return _URL.sub(lambda m: redact_url(m.group(0)), text)
 
 
 @dataclass(frozen=True)

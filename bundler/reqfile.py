@@ -36,6 +36,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from .errors import BundlerError, InputFileError, MultipleErrors
 from .filenames import parse_filename
 from .models import IndexSettings
+from .redact import strip_credentials as redact_credentials
 
 # pip: COMMENT_RE; a '#' starts a comment at line start or after whitespace.
 COMMENT_RE = re.compile(r"(^|\s+)#.*$")
@@ -60,7 +61,6 @@ ARCHIVE_EXTENSIONS = (
 )
 URL_SCHEMES = ("http", "https", "file")
 VCS_SCHEMES = ("git", "hg", "svn", "bzr")
-_USERINFO_RE = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^/?#\s]*@")
 _EXTRAS_RE = re.compile(r"^(?P<path>.+?)(?P<extras>\[[^\]]*\])?$")
 _EGG_RE = re.compile(r"[#&]egg=(?P<name>[^&]+)")
 
@@ -115,11 +115,6 @@ class LogicalLine:
     lineno: int  # of the first physical line
     text: str  # comment removed, stripped; ${VAR} not expanded
     comment: str = ""  # the comment removed from it, stripped
-
-
-def redact_credentials(text: str) -> str:
-    """Remove ``user:secret@`` from every URL in ``text``."""
-    return _USERINFO_RE.sub(lambda m: m.group("scheme"), text)
 
 
 def logical_lines(text: str) -> Iterator[LogicalLine]:

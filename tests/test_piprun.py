@@ -30,9 +30,9 @@ from bundler.piprun import (
     create_venv,
     detect_network_isolation,
     parse_pip_list,
-    redact_text,
     scrubbed_environ,
 )
+from bundler.redact import redact_text
 from tests.conftest import IndexServerFactory
 from tests.support.distbuilder import DistSpec, build_wheel
 from tests.support.piputil import clean_pip_env
