@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
-import hashlib
 import os
 import re
 import tempfile
@@ -31,7 +30,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from .bundlelocks import bundle_lock_files
 from .errors import BundlerError, InvalidDistribution, MultipleErrors, UsageError
 from .filenames import DistFilename, is_safe_filename, parse_filename
-from .fsutil import CHUNK, directory_lock, sha256_file
+from .fsutil import copy_hashing, directory_lock, sha256_file
 from .indexwriter import FILES_DIR, MANIFEST_NAME, write_index
 from .locking import marker_for
 from .manifest import is_normalized_name, manifest_from_json
@@ -274,14 +273,9 @@ def _copy_in(source: Path, files_dir: Path, filename: str) -> tuple[str, int, Pa
     except OSError as err:
         raise BundlerError(f"cannot write to {files_dir}: {err.strerror or err}") from err
     staged = Path(tmp)
-    h = hashlib.sha256()
-    size = 0
     try:
         with source.open("rb") as src, os.fdopen(fd, "wb") as dst:
-            while chunk := src.read(CHUNK):
-                h.update(chunk)
-                size += len(chunk)
-                dst.write(chunk)
+            digest, size = copy_hashing(src, dst)
             dst.flush()
             os.fsync(dst.fileno())
     except OSError as err:
@@ -296,7 +290,7 @@ def _copy_in(source: Path, files_dir: Path, filename: str) -> tuple[str, int, Pa
         raise
     with contextlib.suppress(OSError):
         staged.chmod(0o644)  # mkstemp's 0600 would hide it from a web server
-    return h.hexdigest(), size, staged
+    return digest, size, staged
 
 
 def _against_bundle(item: _Added, files_dir: Path, recorded: dict[str, BundleArtifact]) -> _Added:

@@ -10,8 +10,9 @@ import hashlib
 import os
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import IO
 
 from .errors import BundleLocked, BundlerError
 
@@ -53,6 +54,21 @@ def sha256_file(path: Path) -> tuple[str, int]:
         while chunk := fh.read(CHUNK):
             h.update(chunk)
             size += len(chunk)
+    return h.hexdigest(), size
+
+
+def copy_hashing(
+    src: IO[bytes], dst: IO[bytes], progress: Callable[[int], None] | None = None
+) -> tuple[str, int]:
+    """Copy ``src`` to ``dst`` in chunks; return (hex sha256, size)."""
+    h = hashlib.sha256()
+    size = 0
+    while chunk := src.read(CHUNK):
+        dst.write(chunk)
+        h.update(chunk)
+        size += len(chunk)
+        if progress is not None:
+            progress(len(chunk))
     return h.hexdigest(), size
 
 

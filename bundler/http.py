@@ -32,7 +32,7 @@ from requests.structures import CaseInsensitiveDict
 
 from . import __version__
 from .errors import BundlerError, HashMismatch, NetworkError, NotFound
-from .fsutil import CHUNK, atomic_write, sha256_file
+from .fsutil import atomic_write, copy_hashing, sha256_file
 from .redact import REDACTED, redact_url
 
 USER_AGENT = f"bundler/{__version__}"
@@ -734,21 +734,13 @@ def _read_file_url(url: str) -> Response:
 def _copy_local(
     source: Path, fh: IO[bytes], display: str, progress: Callable[[int], None] | None
 ) -> tuple[str, int]:
-    hasher = hashlib.sha256()
-    written = 0
     try:
         with source.open("rb") as src:
-            while chunk := src.read(CHUNK):
-                fh.write(chunk)
-                hasher.update(chunk)
-                written += len(chunk)
-                if progress is not None:
-                    progress(len(chunk))
+            return copy_hashing(src, fh, progress)
     except FileNotFoundError as err:
         raise NotFound(display, "no such file") from err
     except IsADirectoryError as err:
         raise NetworkError(display, "is a directory, not a file") from err
-    return hasher.hexdigest(), written
 
 
 def parse_content_range(value: str) -> tuple[int, int, int | None] | None:
