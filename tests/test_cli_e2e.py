@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from bundler.__main__ import run
-from tests.support import DistSpec, IndexServerFactory, clean_pip_env, installed, make_venv, pip_run
-from tests.support.bundles import lock_pins, remove_project
+from tests.support import DistSpec, IndexServerFactory, installed, make_venv, pip_run
+from tests.support.bundles import lock_pins, pip_compile, remove_project
 
 WEB = [
     DistSpec("webapp", "1.0", requires=("framework>=2", "helper[speed]")),
@@ -165,27 +165,7 @@ def test_verify_unexpected_file(built: Path, tmp_path: Path) -> None:
 def test_download_accepts_pip_compile_output(tmp_path: Path, web_index: str) -> None:
     req = write(tmp_path / "requirements.in", "webapp\n")
     lock = tmp_path / "requirements.txt"
-    env = clean_pip_env()
-    proc = subprocess.run(
-        [
-            str(Path(sys.executable).with_name("pip-compile")),
-            "--generate-hashes",
-            "--quiet",
-            "--no-header",
-            "--index-url",
-            web_index,
-            "-o",
-            str(lock),
-            str(req),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    if proc.returncode != 0:
-        pytest.fail(f"pip-compile failed:\n{proc.stdout}\n{proc.stderr}")
+    pip_compile(req, lock, "--no-header", "--index-url", web_index)
     bundle = tmp_path / "pypi"
     assert bundle_cmd("download", str(lock), "-o", str(bundle), "-i", web_index) == 0
     assert bundle_cmd("verify", str(bundle), "--no-install") == 0
@@ -196,24 +176,7 @@ def test_same_pins_as_pip_compile(tmp_path: Path, web_index: str) -> None:
     ours = tmp_path / "ours.txt"
     theirs = tmp_path / "theirs.txt"
     assert bundle_cmd("lock", str(req), "-o", str(ours), "-i", web_index) == 0
-    proc = subprocess.run(
-        [
-            str(Path(sys.executable).with_name("pip-compile")),
-            "--generate-hashes",
-            "--quiet",
-            "--index-url",
-            web_index,
-            "-o",
-            str(theirs),
-            str(req),
-        ],
-        env=clean_pip_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
+    pip_compile(req, theirs, "--index-url", web_index)
     assert lock_pins(ours) == lock_pins(theirs)
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from bundler.__main__ import run
 from tests.support import clean_pip_env
-from tests.support.bundles import lock_pins
+from tests.support.bundles import lock_pins, pip_compile
 
 pytestmark = pytest.mark.network
 
@@ -32,23 +32,7 @@ def test_host_pins_equal_pip_compile(tmp_path: Path, requirements: str) -> None:
     req.write_text(requirements)
     ours, theirs = tmp_path / "ours.txt", tmp_path / "theirs.txt"
     assert run(["lock", str(req), "-o", str(ours), "--quiet"]) == 0
-    proc = subprocess.run(
-        [
-            str(Path(sys.executable).with_name("pip-compile")),
-            "--generate-hashes",
-            "--quiet",
-            "--allow-unsafe",
-            "-o",
-            str(theirs),
-            str(req),
-        ],
-        env=clean_pip_env(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
+    pip_compile(req, theirs, "--allow-unsafe")
     assert lock_pins(ours) == lock_pins(theirs)
 
 

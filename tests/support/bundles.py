@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 from bundler.bundlelocks import bundle_lock_files
 from bundler.indexwriter import write_index
 from bundler.manifest import manifest_from_json
 from bundler.models import IndexSettings, Lock
+
+from .piputil import clean_pip_env
 
 
 def remove_project(bundle: Path, project: str) -> None:
@@ -44,3 +48,25 @@ def lock_pins(path: Path) -> dict[str, str]:
             name, _, rest = line.partition("==")
             out[name.split("[", 1)[0].strip().lower()] = rest.split()[0].rstrip("\\").strip()
     return out
+
+
+def pip_compile(requirements: Path, output: Path, *options: str, timeout: float = 600) -> None:
+    """Run the real ``pip-compile --generate-hashes`` (the oracle), isolated
+    from this machine's pip configuration; fail the test with its output."""
+    proc = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("pip-compile")),
+            "--generate-hashes",
+            "--quiet",
+            *options,
+            "-o",
+            str(output),
+            str(requirements),
+        ],
+        env=clean_pip_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert proc.returncode == 0, f"pip-compile failed:\n{proc.stdout}\n{proc.stderr}"
