@@ -272,7 +272,7 @@ def lock(
         build = resolve_build_requirements(resolutions, index, client, resolve_options, reporter)
         resolutions = [_with_hashes(r, client) for r in resolutions]
         build = [_with_hashes(r, client) for r in build]
-    return build_lock(
+    locked = build_lock(
         resolutions,
         LockInputs(
             # As written, credentials removed and ${VAR} unexpanded: these
@@ -283,6 +283,11 @@ def lock(
             allow_prereleases=resolve_options.allow_prereleases,
         ),
         build,
+    )
+    return dataclasses.replace(
+        locked,
+        only_binary=tuple(sorted(policy.only_binary)),
+        no_binary=tuple(sorted(policy.no_binary)),
     )
 
 
@@ -385,6 +390,7 @@ def hydrate(
     with the locked hashes, and which one each target installs."""
     errors: list[BundlerError] = []
     packages: list[LockedPackage] = []
+    policy = BinaryPolicy(only_binary=lock_input.only_binary, no_binary=lock_input.no_binary)
     names = [p.name for p in lock_input.pins if p.url is None]
     index.prefetch(names)
     for pin in lock_input.pins:
@@ -438,8 +444,8 @@ def hydrate(
             continue
         chosen: dict[str, list[str]] = {}
         for target in serving:
-            usable, skipped = usable_files(files, target)
-            best = best_file(usable, target)
+            usable, skipped = usable_files(files, target, policy)
+            best = best_file(usable, target, policy)
             if best is None:
                 why = "; ".join(sorted({s.reason for s in skipped})) or "no files"
                 errors.append(
@@ -472,6 +478,8 @@ def hydrate(
         packages=tuple(packages),
         targets=tuple(t.name for t in targets),
         indexes=lock_input.indexes,
+        only_binary=tuple(sorted(lock_input.only_binary)),
+        no_binary=tuple(sorted(lock_input.no_binary)),
     )
 
 

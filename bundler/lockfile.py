@@ -54,6 +54,8 @@ class LockInput:
     pins: tuple[LockPin, ...]
     indexes: IndexSettings
     path: str
+    only_binary: frozenset[str] = frozenset()
+    no_binary: frozenset[str] = frozenset()
     # The targets the lock was made for (bundler's "# targets:" header line);
     # empty for locks written by other tools.
     targets: tuple[str, ...] = ()
@@ -77,6 +79,10 @@ def render_requirements_lock(lock: Lock, *, command: str, annotate: bool = True)
     if lock.targets:
         lines += [f"{TARGETS_PREFIX}{', '.join(lock.targets)}", "#"]
     options = list(_index_options(lock.indexes))
+    # pip reads these in a requirements file too: installing from the lock
+    # then refuses the same sdists (or wheels) the lock did.
+    options += [f"--only-binary {name}" for name in sorted(lock.only_binary)]
+    options += [f"--no-binary {name}" for name in sorted(lock.no_binary)]
     if options:
         lines.extend(options)
         lines.append("")
@@ -187,7 +193,12 @@ def parse_hashed_requirements(
         errors.sort(key=_error_position)
         raise errors[0] if len(errors) == 1 else MultipleErrors(errors)
     return LockInput(
-        pins=tuple(pins), indexes=parsed.indexes, path=path, targets=_header_targets(text)
+        pins=tuple(pins),
+        indexes=parsed.indexes,
+        path=path,
+        only_binary=parsed.only_binary,
+        no_binary=parsed.no_binary,
+        targets=_header_targets(text),
     )
 
 

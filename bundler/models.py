@@ -148,6 +148,10 @@ class Lock:
     constraints: tuple[str, ...] = ()
     indexes: IndexSettings = field(default_factory=IndexSettings)
     allow_prereleases: bool = False
+    # pip's --only-binary / --no-binary the lock was made with (normalized
+    # names or ":all:"), so that installing from it chooses the same files.
+    only_binary: tuple[str, ...] = ()
+    no_binary: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -433,3 +433,20 @@ def test_download_from_a_listing_without_hashes(tmp_path: Path, web_index: str) 
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+def test_binary_policy_is_recorded_and_honoured_by_download(tmp_path: Path, web_index: str) -> None:
+    req = write(tmp_path / "requirements.in", "helper[speed]\n")
+    lock = tmp_path / "requirements.txt"
+    assert (
+        bundle_cmd("lock", str(req), "-o", str(lock), "-i", web_index, "--no-binary", "fastlib")
+        == 0
+    )
+    assert "--no-binary fastlib" in lock.read_text()
+    bundle = tmp_path / "pypi"
+    assert bundle_cmd("download", str(lock), "-o", str(bundle), "-i", web_index) == 0
+    names = {p.name for p in (bundle / "files").iterdir()}
+    assert "fastlib-0.9.tar.gz" in names
+    assert not any(n.startswith("fastlib-0.9-") and n.endswith(".whl") for n in names)
+    assert "--no-binary fastlib" in (bundle / "requirements.txt").read_text()
+    assert bundle_cmd("verify", str(bundle)) == 0
