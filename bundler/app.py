@@ -37,7 +37,13 @@ from .fsutil import atomic_write_text, directory_lock
 from .gate import VerifyOptions, load_bundle, verify
 from .http import HttpClient, redact_url
 from .indexwriter import write_index
-from .lockfile import LockInput, LockPin, parse_hashed_requirements, render_requirements_lock
+from .lockfile import (
+    LockFileRef,
+    LockInput,
+    LockPin,
+    parse_hashed_requirements,
+    render_requirements_lock,
+)
 from .locking import LockInputs, build_lock, locked_file
 from .manifest import manifest_from_json
 from .models import (
@@ -391,7 +397,7 @@ def hydrate(
     errors: list[BundlerError] = []
     packages: list[LockedPackage] = []
     policy = BinaryPolicy(only_binary=lock_input.only_binary, no_binary=lock_input.no_binary)
-    names = [p.name for p in lock_input.pins if p.url is None]
+    names = [p.name for p in lock_input.pins if p.url is None and not p.files]
     index.prefetch(names)
     for pin in lock_input.pins:
         marker = Requirement(f"x; {pin.marker}").marker if pin.marker else None
@@ -425,6 +431,9 @@ def hydrate(
             except BundlerError as err:
                 errors.append(err)
                 continue
+        elif pin.files:
+            # The lock names its files (PEP 751): no index page is needed.
+            files = [_named_file(pin, ref) for ref in pin.files if ref.sha256 in wanted]
         else:
             page = index.get_project(pin.name)
             release = [f for f in page.files if f.version == pin.version]
@@ -480,6 +489,21 @@ def hydrate(
         indexes=lock_input.indexes,
         only_binary=tuple(sorted(lock_input.only_binary)),
         no_binary=tuple(sorted(lock_input.no_binary)),
+    )
+
+
+def _named_file(pin: LockPin, ref: LockFileRef) -> IndexFile:
+    parsed = parse_filename(ref.filename, pin.name)
+    return IndexFile(
+        filename=ref.filename,
+        url=ref.url,
+        project=pin.name,
+        version=pin.version,
+        kind=parsed.kind if parsed is not None else DistKind.SDIST,
+        hashes={"sha256": ref.sha256},
+        size=ref.size,
+        upload_time=ref.upload_time,
+        index=redact_url(ref.url.rsplit("/", 1)[0] + "/"),
     )
 
 

@@ -34,6 +34,18 @@ _INDENT = "    "
 
 
 @dataclass(frozen=True)
+class LockFileRef:
+    """A file a lock names outright (PEP 751 locks do; requirements files
+    only give hashes)."""
+
+    filename: str
+    url: str  # absolute (file:// for paths relative to the lock)
+    sha256: str
+    size: int | None = None
+    upload_time: str | None = None
+
+
+@dataclass(frozen=True)
 class LockPin:
     """One pinned requirement of a hashed requirements file."""
 
@@ -45,6 +57,7 @@ class LockPin:
     source: str = ""  # "requirements.txt:12"
     url: str | None = None  # a direct reference
     build_only: bool = False  # listed under the build dependencies section
+    files: tuple[LockFileRef, ...] = ()  # where the lock says the files are
 
 
 @dataclass(frozen=True)

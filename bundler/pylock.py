@@ -48,7 +48,7 @@ from packaging.version import Version
 
 from .errors import BundlerError, InputFileError, MultipleErrors
 from .filenames import parse_filename
-from .lockfile import LockInput, LockPin
+from .lockfile import LockFileRef, LockInput, LockPin
 from .models import DistKind, IndexSettings, Lock, LockedFile, LockedPackage
 from .reqfile import HASH_LENGTHS, redact_credentials
 from .target import Target
@@ -600,6 +600,21 @@ def _read_entry(
             )
             return None
         hashes.extend(strong)
+    refs: list[LockFileRef] = []
+    for filename, dist_entry in dists:
+        sha = dist_entry.hashes.get("sha256")
+        where = _archive_url(dist_entry.path, dist_entry.url, path)
+        if sha and where:
+            uploaded = getattr(dist_entry, "upload_time", None)
+            refs.append(
+                LockFileRef(
+                    filename=filename,
+                    url=where,
+                    sha256=sha.lower(),
+                    size=dist_entry.size,
+                    upload_time=_pep700_time(uploaded),
+                )
+            )
     pin = LockPin(
         name=name,
         version=version,
@@ -609,8 +624,16 @@ def _read_entry(
         source=source,
         url=url,
         build_only=entry.build_only,
+        files=tuple(refs),
     )
     return pin, [d.path if d.path is not None else d.url or "" for _, d in dists]
+
+
+def _pep700_time(value: object) -> str | None:
+    """PEP 700's form (``2024-01-01T00:00:00.000000Z``) of a TOML datetime."""
+    if isinstance(value, datetime.datetime):
+        return value.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return None
 
 
 def _tool_via(data: Mapping[str, Any]) -> tuple[str, ...]:

@@ -450,3 +450,17 @@ def test_binary_policy_is_recorded_and_honoured_by_download(tmp_path: Path, web_
     assert not any(n.startswith("fastlib-0.9-") and n.endswith(".whl") for n in names)
     assert "--no-binary fastlib" in (bundle / "requirements.txt").read_text()
     assert bundle_cmd("verify", str(bundle)) == 0
+
+
+def test_download_takes_files_from_a_pylock_without_any_index(
+    tmp_path: Path, index_server: IndexServerFactory
+) -> None:
+    server = index_server(WEB)
+    req = write(tmp_path / "requirements.in", "webapp\n")
+    lock = tmp_path / "pylock.toml"
+    assert bundle_cmd("lock", str(req), "-o", str(lock), "-i", server.url) == 0
+    pages_before = sum(1 for e in server.log if e.path.startswith("/simple/"))
+    bundle = tmp_path / "pypi"
+    assert bundle_cmd("download", str(lock), "-o", str(bundle), "--no-index") == 0
+    assert sum(1 for e in server.log if e.path.startswith("/simple/")) == pages_before
+    assert bundle_cmd("verify", str(bundle), "--no-install") == 0
