@@ -250,15 +250,9 @@ def lock(
         no_binary=frozenset(requirements.no_binary),
         prefer_binary=requirements.prefer_binary,
     )
-    preferences: dict[NormalizedName, Version] = {}
-    if existing is not None and not options.upgrade:
-        for pin in existing.pins:
-            if pin.name not in options.upgrade_packages:
-                preferences.setdefault(pin.name, pin.version)
     resolve_options = ResolveOptions(
         allow_prereleases=options.allow_prereleases or requirements.pre,
         policy=policy,
-        preferences=preferences,
     )
     roots = [_root(r, client) for r in requirements.requirements]
     constraints = [_root_constraint(c) for c in requirements.constraints]
@@ -268,9 +262,12 @@ def lock(
         errors: list[BundlerError] = []
         for target in targets:
             reporter.info(f"resolving for {target.name}")
-            source = BuildingSource(index, client, target, resolve_options, reporter)
+            target_options = dataclasses.replace(
+                resolve_options, preferences=_preferences(existing, options, target)
+            )
+            source = BuildingSource(index, client, target, target_options, reporter)
             try:
-                resolutions.append(resolve(roots, constraints, source, target, resolve_options))
+                resolutions.append(resolve(roots, constraints, source, target, target_options))
             except BundlerError as err:
                 errors.append(err)
         if errors:
@@ -295,6 +292,23 @@ def lock(
         only_binary=tuple(sorted(policy.only_binary)),
         no_binary=tuple(sorted(policy.no_binary)),
     )
+
+
+def _preferences(
+    existing: LockInput | None, options: LockOptions, target: Target
+) -> dict[NormalizedName, Version]:
+    """An existing lock's pins for ``target`` (pip-compile keeps them while
+    they still fit), minus what is being upgraded."""
+    if existing is None or options.upgrade:
+        return {}
+    out: dict[NormalizedName, Version] = {}
+    for pin in existing.pins:
+        if pin.name in options.upgrade_packages or pin.build_only:
+            continue
+        marker = Requirement(f"x; {pin.marker}").marker if pin.marker else None
+        if target.evaluate_marker(marker):
+            out.setdefault(pin.name, pin.version)
+    return out
 
 
 def _recorded(req: ParsedRequirement) -> str:

@@ -225,3 +225,15 @@ def test_download_uses_the_targets_the_lock_names(tmp_path: Path, index: str) ->
         "native-1.0-cp310-cp310-win_amd64.whl",
     ]
     assert run(["verify", str(bundle), "--no-install", "--quiet"]) == 0
+
+
+def test_relocking_keeps_each_targets_own_pins(tmp_path: Path, index: str) -> None:
+    """An existing multi-target lock's pins are preferences per target: the
+    3.12 target keeps modern 2.0 although 3.10's pin is 1.0."""
+    targets = ("--python-version", "3.10", "--python-version", "3.12", "--platform", "linux")
+    code, first = lock_text(tmp_path, index, "modern\n", *targets)
+    assert code == 0
+    code, again = lock_text(tmp_path, index, "modern\n", *targets)
+    assert code == 0
+    assert again == first
+    assert 'modern==2.0 ; python_version == "3.12"' in again
