@@ -672,7 +672,7 @@ def extend_bundle(
         index_strategy=IndexStrategy.FIRST_INDEX,
     )
     existing = LockInput(
-        pins=tuple(LockPin(p.name, p.version, ()) for p in runtime),
+        pins=tuple(LockPin(p.name, p.version, (), marker=p.marker) for p in runtime),
         indexes=IndexSettings(),
         path=source,
     )
