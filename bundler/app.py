@@ -636,7 +636,9 @@ def extend_bundle(
     pins are kept where they still fit."""
     targets = [target_from_name(name) for name in manifest.targets]
     runtime = [p for p in manifest.packages if not p.build_only]
-    texts = list(manifest.requirements) or [f"{p.name}=={p.version}" for p in runtime]
+    texts = list(manifest.requirements) or [
+        f"{p.name}=={p.version}" + (f" ; {p.marker}" if p.marker else "") for p in runtime
+    ]
     texts += [t for t in added if t not in texts]
     source = f"{bundle_dir / MANIFEST}"
     requirements = RequirementsInput(
