@@ -27,6 +27,7 @@ from rich.table import Table
 
 from . import __version__, app
 from .add import add_files, added_requirements
+from .collector import PackageIndex
 from .config import Config, find_config, load_config
 from .errors import BundlerError, UsageError
 from .fsutil import atomic_write_text
@@ -480,7 +481,7 @@ def _do_download(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[
     indexes = _overrides(args).apply(lock_input.indexes)
     client = _client(args)
     targets = _targets(args, default=lock_input.targets)
-    with app.open_index(app.hash_matched(indexes), client, reporter, args.workers) as index:
+    with PackageIndex(app.hash_matched(indexes), client, reporter, workers=args.workers) as index:
         lock_ = app.hydrate(lock_input, targets, index, client)
     manifest = app.download(lock_, args.output, indexes, client, reporter, args.workers)
     _summarise_manifest(manifest, args.output, reporter, out)

@@ -7,11 +7,10 @@ Reporter and problems are raised as BundlerError.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +55,7 @@ from .models import (
     LockedPackage,
     Manifest,
     NamedIndex,
+    Resolution,
 )
 from .pylock import read_pylock
 from .reporting import NULL_REPORTER, Reporter
@@ -65,7 +65,7 @@ from .reqfile import (
     parse_requirements_file,
     redact_credentials,
 )
-from .resolver import Resolution, ResolveOptions, RootRequirement, resolve
+from .resolver import ResolveOptions, RootRequirement, resolve
 from .selection import BinaryPolicy, best_file, usable_files
 from .target import Target, target_from_name
 
@@ -139,17 +139,6 @@ def make_client(settings: ClientSettings) -> HttpClient:
     if settings.page_max_age is not None:
         client.page_max_age = settings.page_max_age
     return client
-
-
-@contextlib.contextmanager
-def open_index(
-    indexes: IndexSettings, client: HttpClient, reporter: Reporter, workers: int = 8
-) -> Iterator[PackageIndex]:
-    index = PackageIndex(indexes, client, reporter, workers=workers)
-    try:
-        yield index
-    finally:
-        index.close()
 
 
 # --- lock ------------------------------------------------------------------------
@@ -257,7 +246,7 @@ def lock(
     roots = [_root(r, client) for r in requirements.requirements]
     constraints = [_root_constraint(c) for c in requirements.constraints]
     reporter.stage("resolving")
-    with open_index(indexes, client, reporter, workers) as index:
+    with PackageIndex(indexes, client, reporter, workers=workers) as index:
         resolutions: list[Resolution] = []
         errors: list[BundlerError] = []
         for target in targets:
@@ -551,7 +540,7 @@ def download(
         previous = _read_previous_manifest(out_dir)
         urls: dict[str, str] = {}
         if any(not f.url for p in lock_.packages for f in p.files if f.targets):
-            with open_index(hash_matched(indexes), client, reporter, workers) as index:
+            with PackageIndex(hash_matched(indexes), client, reporter, workers=workers) as index:
                 urls = _file_urls(lock_, index)
         items: list[DownloadItem] = []
         for pkg in lock_.packages:

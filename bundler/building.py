@@ -20,9 +20,9 @@ from .errors import ResolutionFailed
 from .http import HttpClient
 from .interpreters import Interpreter, find_interpreters, pick_interpreter
 from .metadata import parse_metadata
-from .models import CoreMetadata, DistKind, IndexFile, ProjectPage
+from .models import CoreMetadata, DistKind, IndexFile, ProjectPage, Resolution
 from .reporting import NULL_REPORTER, Reporter
-from .resolver import Resolution, ResolveOptions, RootRequirement, resolve
+from .resolver import ResolveOptions, RootRequirement, resolve
 from .target import Target
 
 

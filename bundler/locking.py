@@ -10,8 +10,7 @@ from packaging.utils import NormalizedName
 from packaging.version import Version
 
 from .http import redact_url
-from .models import IndexFile, IndexSettings, Lock, LockedFile, LockedPackage
-from .resolver import Resolution
+from .models import IndexFile, IndexSettings, Lock, LockedFile, LockedPackage, Resolution
 from .target import Target
 
 # Variables that can tell targets apart, most readable first.

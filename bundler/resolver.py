@@ -27,7 +27,7 @@ from packaging.version import Version
 from resolvelib.structs import RequirementInformation
 
 from .errors import BundlerError, ResolutionFailed
-from .models import CoreMetadata, DistKind, IndexFile, ProjectPage
+from .models import CoreMetadata, DistKind, IndexFile, ProjectPage, Resolution, ResolvedPackage
 from .selection import BinaryPolicy, Skipped, best_file, usable_files
 from .target import Target
 
@@ -168,24 +168,6 @@ def _split_identifier(identifier: str) -> tuple[NormalizedName, frozenset[Normal
 
 
 # --- results ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ResolvedPackage:
-    name: NormalizedName
-    version: Version
-    files: tuple[IndexFile, ...]  # usable files of the release, best first
-    chosen: IndexFile
-    via: tuple[str, ...]
-    extras: frozenset[NormalizedName] = frozenset()
-    direct: bool = False
-    requires_dist: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Resolution:
-    target: Target
-    packages: Mapping[NormalizedName, ResolvedPackage]
 
 
 @dataclass(frozen=True)

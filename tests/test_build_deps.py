@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from bundler.__main__ import run
-from tests.support import DistSpec, IndexServerFactory, installed, make_venv, pip_run
-from tests.support.bundles import remove_project
+from tests.support import DistSpec, IndexServerFactory
+from tests.support.bundles import install_offline, remove_project
 from tests.support.distbuilder import backend_wheel_spec
 
 UNIVERSE = [
@@ -54,20 +54,7 @@ def test_build_backends_are_bundled_and_sdists_build_offline(tmp_path: Path, ind
     reqs = (bundle / "requirements.txt").read_text()
     assert "tinybackend" not in reqs  # build requirements are not installed
     # The sdists build with nothing but the bundle.
-    py = make_venv(tmp_path / "venv")
-    pip_run(
-        [
-            "install",
-            "--no-index",
-            "--find-links",
-            str(bundle / "files"),
-            "--require-hashes",
-            "-r",
-            str(bundle / "requirements.txt"),
-        ],
-        python=py,
-    )
-    assert installed(py)["dynlib"] == "2.0"
+    assert install_offline(bundle, tmp_path / "venv")["dynlib"] == "2.0"
 
 
 def test_missing_backend_fails_naming_sdist_and_requirement(tmp_path: Path, index: str) -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from bundler.__main__ import run
 from tests.support import DistSpec, IndexServerFactory, installed, make_venv, pip_run
-from tests.support.bundles import lock_pins, pip_compile, remove_project
+from tests.support.bundles import install_offline, lock_pins, pip_compile, remove_project
 
 WEB = [
     DistSpec("webapp", "1.0", requires=("framework>=2", "helper[speed]")),
@@ -76,20 +76,7 @@ def test_build_then_verify_passes_and_installs_offline(tmp_path: Path, web_index
     assert "--index-url" not in (bundle / "requirements.txt").read_text()
 
     # The bundle alone installs, from each of its forms.
-    py = make_venv(tmp_path / "venv1")
-    pip_run(
-        [
-            "install",
-            "--no-index",
-            "--find-links",
-            str(bundle / "files"),
-            "--require-hashes",
-            "-r",
-            str(bundle / "requirements.txt"),
-        ],
-        python=py,
-    )
-    got = installed(py)
+    got = install_offline(bundle, tmp_path / "venv1")
     assert got["webapp"] == "1.0" and got["util"] == "2.5" and got["fastlib"] == "0.9"
     py2 = make_venv(tmp_path / "venv2")
     pip_run(["install", "--index-url", (bundle / "simple").as_uri() + "/", "webapp"], python=py2)

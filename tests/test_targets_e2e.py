@@ -57,6 +57,28 @@ def index(index_server: IndexServerFactory) -> str:
     return str(index_server(UNIVERSE).url)
 
 
+def build(tmp_path: Path, index: str, requirements: str, *options: str) -> tuple[int, Path, Path]:
+    """``bundle build`` with a JSON report: (exit code, bundle, report)."""
+    req = tmp_path / "requirements.in"
+    req.write_text(requirements)
+    bundle, report = tmp_path / "pypi", tmp_path / "report.json"
+    code = run(
+        [
+            "build",
+            str(req),
+            "-o",
+            str(bundle),
+            "-i",
+            index,
+            "--quiet",
+            "--json",
+            str(report),
+            *options,
+        ]
+    )
+    return code, bundle, report
+
+
 def lock_text(tmp_path: Path, index: str, requirements: str, *targets: str) -> tuple[int, str]:
     req = tmp_path / "requirements.in"
     req.write_text(requirements)
@@ -108,28 +130,16 @@ def test_each_python_gets_the_newest_release_it_can_run(tmp_path: Path, index: s
 
 
 def test_platform_and_abi3_wheels_per_target(tmp_path: Path, index: str) -> None:
-    req = tmp_path / "requirements.in"
-    req.write_text("native\nstable\n")
-    bundle = tmp_path / "pypi"
-    report = tmp_path / "report.json"
-    code = run(
-        [
-            "build",
-            str(req),
-            "-o",
-            str(bundle),
-            "-i",
-            index,
-            "--quiet",
-            "--json",
-            str(report),
-            "--platform",
-            "windows",
-            "--platform",
-            "linux",
-            "--python-version",
-            "3.11",
-        ]
+    code, bundle, report = build(
+        tmp_path,
+        index,
+        "native\nstable\n",
+        "--platform",
+        "windows",
+        "--platform",
+        "linux",
+        "--python-version",
+        "3.11",
     )
     assert code == 0, report.read_text()
     manifest = json.loads((bundle / "bundle.json").read_text())
@@ -147,26 +157,8 @@ def test_platform_and_abi3_wheels_per_target(tmp_path: Path, index: str) -> None
 
 
 def test_pip_view_names_its_host_marker_limitation(tmp_path: Path, index: str) -> None:
-    req = tmp_path / "requirements.in"
-    req.write_text("tool\n")
-    bundle = tmp_path / "pypi"
-    report = tmp_path / "report.json"
-    code = run(
-        [
-            "build",
-            str(req),
-            "-o",
-            str(bundle),
-            "-i",
-            index,
-            "--quiet",
-            "--json",
-            str(report),
-            "--platform",
-            "windows",
-            "--python-version",
-            "3.11",
-        ]
+    code, bundle, report = build(
+        tmp_path, index, "tool\n", "--platform", "windows", "--python-version", "3.11"
     )
     assert code == 0
     results = json.loads(report.read_text())["verify"]["results"]

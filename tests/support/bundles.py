@@ -13,7 +13,7 @@ from bundler.indexwriter import write_index
 from bundler.manifest import manifest_from_json
 from bundler.models import IndexSettings, Lock
 
-from .piputil import clean_pip_env
+from .piputil import clean_pip_env, installed, make_venv, pip_run
 
 
 def remove_project(bundle: Path, project: str) -> None:
@@ -70,3 +70,22 @@ def pip_compile(requirements: Path, output: Path, *options: str, timeout: float 
         check=False,
     )
     assert proc.returncode == 0, f"pip-compile failed:\n{proc.stdout}\n{proc.stderr}"
+
+
+def install_offline(bundle: Path, venv: Path) -> dict[str, str]:
+    """Install a bundle's requirements.txt into a fresh venv with pip, from
+    the bundle's files alone, hashes required; return what got installed."""
+    python = make_venv(venv)
+    pip_run(
+        [
+            "install",
+            "--no-index",
+            "--find-links",
+            str(bundle / "files"),
+            "--require-hashes",
+            "-r",
+            str(bundle / "requirements.txt"),
+        ],
+        python=python,
+    )
+    return installed(python)
