@@ -10,23 +10,13 @@ import threading
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from packaging.utils import canonicalize_name
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TransferSpeedColumn,
-)
-from rich.table import Table
 
-from . import __version__, app
-from .add import add_files, added_requirements
+from . import SERVE_HOST, SERVE_PORT, __version__, app
 from .collector import PackageIndex
 from .config import Config, find_config, load_config
 from .errors import BundlerError, UsageError
@@ -35,9 +25,17 @@ from .models import BundleArtifact, IndexSettings, IndexStrategy, Manifest
 from .redact import redact_text
 from .reporting import Reporter
 from .selection import BinaryPolicy
-from .serve import DEFAULT_HOST, DEFAULT_PORT, serve
 from .target import Target, host_target, make_target, target_from_name
-from .verify import VerifyReport, report_to_json
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
+    from .verify import VerifyReport
+
+# Only what every command needs is imported up here; the rest (verify,
+# serve, add, progress bars, tables) where it is used, so that a lock from
+# a warm cache does not pay for the whole tool at start-up.
+DEFAULT_HOST, DEFAULT_PORT = SERVE_HOST, SERVE_PORT
 
 EXAMPLES = {
     "lock": "example:\n  bundle lock requirements.in -o requirements.txt",
@@ -68,6 +66,14 @@ class ConsoleReporter(Reporter):
 
     def _ensure_progress(self) -> Progress:
         if self._progress is None:
+            from rich.progress import (
+                BarColumn,
+                DownloadColumn,
+                Progress,
+                TextColumn,
+                TransferSpeedColumn,
+            )
+
             self._progress = Progress(
                 TextColumn("{task.description}"),
                 BarColumn(),
@@ -499,12 +505,13 @@ def _summarise_manifest(
 
 
 def _do_verify(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str, Any]) -> int:
+    from .gate import VerifyOptions, load_bundle, verify
+    from .verify import report_to_json
+
     client = _client(args)
-    manifest = app.load_bundle(args.bundle)
+    manifest = load_bundle(args.bundle)
     targets = _targets(args, default=manifest.targets)
-    report = app.verify(
-        args.bundle, targets, client, app.VerifyOptions(live=not args.no_install), reporter
-    )
+    report = verify(args.bundle, targets, client, VerifyOptions(live=not args.no_install), reporter)
     reporter.close()
     _print_report(report, reporter.console)
     out.update(json.loads(report_to_json(report)))
@@ -512,6 +519,8 @@ def _do_verify(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[st
 
 
 def _print_report(report: VerifyReport, console: Console) -> None:
+    from rich.table import Table
+
     table = Table(title="bundle verify")
     table.add_column("target")
     table.add_column("check")
@@ -536,6 +545,9 @@ def _print_report(report: VerifyReport, console: Console) -> None:
 
 
 def _do_build(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str, Any]) -> int:
+    from .gate import VerifyOptions, verify
+    from .verify import report_to_json
+
     reqs = app.read_requirements(args.requirements)
     indexes = _overrides(args).apply(reqs.indexes)
     client = _client(args)
@@ -545,9 +557,7 @@ def _do_build(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str
     )
     manifest = app.download(result, args.output, indexes, client, reporter, args.workers)
     _summarise_manifest(manifest, args.output, reporter, out)
-    report = app.verify(
-        args.output, targets, client, app.VerifyOptions(live=not args.no_install), reporter
-    )
+    report = verify(args.output, targets, client, VerifyOptions(live=not args.no_install), reporter)
     reporter.close()
     _print_report(report, reporter.console)
     out["verify"] = json.loads(report_to_json(report))
@@ -555,6 +565,8 @@ def _do_build(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str
 
 
 def _do_add(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str, Any]) -> int:
+    from .add import add_files, added_requirements
+
     manifest = add_files(args.bundle, args.files, reporter)
     needs = added_requirements(manifest, args.files)
     out["added"] = sorted(p.name for p in args.files)
@@ -583,6 +595,8 @@ def _do_serve(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str
 
     def log(line: str) -> None:
         console.print(_escape(line), highlight=False)
+
+    from .serve import serve
 
     serve(args.bundle, args.host, args.port, log=None if args.quiet else log)
     return 0

@@ -9,22 +9,20 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tempfile
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from packaging.pylock import is_valid_pylock_path
 from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from . import __version__
 from .building import BuildingSource, resolve_build_requirements
-from .bundlelocks import REQUIREMENTS, bundle_lock_files, bundle_package, render_pylock_for
 from .collector import PackageIndex
-from .download import DownloadItem, download_all, prune
 from .errors import (
     BundlerError,
     InputFileError,
@@ -33,9 +31,7 @@ from .errors import (
 )
 from .filenames import parse_filename
 from .fsutil import atomic_write_text, directory_lock
-from .gate import VerifyOptions, load_bundle, verify
 from .http import HttpClient, redact_url
-from .indexwriter import write_index
 from .lockfile import (
     LockFileRef,
     LockInput,
@@ -44,7 +40,6 @@ from .lockfile import (
     render_requirements_lock,
 )
 from .locking import LockInputs, build_lock, locked_file
-from .manifest import manifest_from_json
 from .models import (
     BundleArtifact,
     DistKind,
@@ -57,7 +52,6 @@ from .models import (
     NamedIndex,
     Resolution,
 )
-from .pylock import read_pylock
 from .reporting import NULL_REPORTER, Reporter
 from .reqfile import (
     ParsedRequirement,
@@ -69,8 +63,12 @@ from .resolver import ResolveOptions, RootRequirement, resolve
 from .selection import BinaryPolicy, best_file, usable_files
 from .target import Target, target_from_name
 
-BUNDLE_REQUIREMENTS = REQUIREMENTS
 MANIFEST = "bundle.json"
+# PEP 751 lock file names.
+_PYLOCK_NAME = re.compile(r"pylock\.toml|pylock\.[^.]+\.toml")
+
+# Modules only some commands need are imported where they are used: a
+# command pays at start-up for what it runs, not for the whole tool.
 
 
 @dataclass(frozen=True)
@@ -350,12 +348,14 @@ def lock_command_line(paths: Sequence[Path], extra: Sequence[str]) -> str:
 
 def is_pylock(path: Path) -> bool:
     """PEP 751 names: pylock.toml or pylock.<name>.toml."""
-    return is_valid_pylock_path(path)
+    return _PYLOCK_NAME.fullmatch(path.name) is not None
 
 
 def write_lock(lock_: Lock, path: Path, command: str) -> None:
     """Write the lock in the format its name selects (pylock.toml: PEP 751)."""
     if is_pylock(path):
+        from .bundlelocks import render_pylock_for
+
         atomic_write_text(path, render_pylock_for(lock_))
     else:
         atomic_write_text(path, render_requirements_lock(lock_, command=command))
@@ -373,6 +373,8 @@ def read_lock_file(path: Path) -> LockInput:
             str(path), None, f"not UTF-8 text ({err.reason} at byte {err.start})"
         ) from err
     if is_pylock(path):
+        from .pylock import read_pylock
+
         return read_pylock(text, str(path))
     return parse_hashed_requirements(text, str(path))
 
@@ -439,7 +441,7 @@ def hydrate(
             files = [_named_file(pin, ref) for ref in pin.files if ref.sha256 in wanted]
         else:
             page = index.get_project(pin.name)
-            release = [f for f in page.files if f.version == pin.version]
+            release = list(page.release(pin.version))
             # An index may list files without hashes (a plain directory
             # listing): hash those to match them against the lock.
             hashed = hash_unhashed(release, client)
@@ -520,8 +522,11 @@ def _file_urls(lock_: Lock, index: PackageIndex) -> dict[str, str]:
         if all(f.url for f in pkg.files if f.targets):
             continue
         page = index.get_project(pkg.name)
-        for f in page.files:
+        for f in page.release(pkg.version):
             urls.setdefault(f.filename, f.url)
+        if any(f.filename not in urls for f in pkg.files if f.targets):
+            for f in page.files:  # listed under another version: look everywhere
+                urls.setdefault(f.filename, f.url)
     return urls
 
 
@@ -535,6 +540,10 @@ def download(
 ) -> Manifest:
     """Fetch every file some target installs into ``out_dir/files`` and
     write the bundle's pages, manifest and requirements.txt."""
+    from .bundlelocks import bundle_lock_files
+    from .download import DownloadItem, download_all, prune
+    from .indexwriter import write_index
+
     files_dir = out_dir / "files"
     with directory_lock(out_dir, wait=0.0):
         previous = _read_previous_manifest(out_dir)
@@ -567,6 +576,8 @@ def _read_previous_manifest(out_dir: Path) -> Manifest | None:
     path = out_dir / MANIFEST
     if not path.is_file():
         return None
+    from .manifest import manifest_from_json
+
     try:
         return manifest_from_json(path.read_bytes(), str(path))
     except BundlerError:
@@ -574,6 +585,8 @@ def _read_previous_manifest(out_dir: Path) -> Manifest | None:
 
 
 def _manifest(lock_: Lock, sizes: Mapping[str, int]) -> Manifest:
+    from .bundlelocks import bundle_package
+
     artifacts: dict[str, BundleArtifact] = {}
     for pkg in lock_.packages:
         for f in pkg.files:
@@ -674,19 +687,15 @@ def extend_bundle(
 
 
 __all__ = [
-    "BUNDLE_REQUIREMENTS",
     "ClientSettings",
     "DistKind",
     "IndexOverrides",
     "LockOptions",
-    "VerifyOptions",
     "download",
     "hydrate",
-    "load_bundle",
     "lock",
     "make_client",
     "read_lock_file",
     "read_requirements",
-    "verify",
     "write_lock",
 ]

@@ -10,20 +10,26 @@ import sys
 import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from packaging.requirements import Requirement
 from packaging.utils import NormalizedName
 
-from .buildsys import BuildSystem, prepare_metadata, read_build_system
 from .collector import MetadataUnavailable, PackageIndex
 from .errors import ResolutionFailed
 from .http import HttpClient
-from .interpreters import Interpreter, find_interpreters, pick_interpreter
 from .metadata import parse_metadata
 from .models import CoreMetadata, DistKind, IndexFile, ProjectPage, Resolution
 from .reporting import NULL_REPORTER, Reporter
 from .resolver import ResolveOptions, RootRequirement, resolve
 from .target import Target
+
+if TYPE_CHECKING:
+    from .buildsys import BuildSystem
+    from .interpreters import Interpreter
+
+# The PEP 517 runner and interpreter discovery are imported when an sdist
+# is actually read or built: most locks never need them.
 
 
 class BuildingSource:
@@ -74,6 +80,8 @@ class BuildingSource:
         return parse_metadata(raw, file.filename)
 
     def _prepare(self, file: IndexFile) -> bytes:
+        from .buildsys import prepare_metadata, read_build_system
+
         self.reporter.info(f"preparing metadata of {file.filename} (dynamic metadata)")
         with tempfile.TemporaryDirectory(prefix="bundler-prepare-") as tmp:
             work = Path(tmp)
@@ -116,6 +124,8 @@ def interpreter_for(
     target: Target, interpreters: Sequence[Interpreter] | None = None
 ) -> Interpreter | None:
     """An interpreter on this machine that runs ``target``, if any."""
+    from .interpreters import find_interpreters, pick_interpreter
+
     return pick_interpreter(
         target.python_short,
         target.environment.get("implementation_name", "cpython"),
@@ -128,6 +138,8 @@ def interpreter_for(
 
 def build_system_of(file: IndexFile, client: HttpClient) -> BuildSystem:
     """The [build-system] of an sdist (fetched through the content cache)."""
+    from .buildsys import read_build_system
+
     with tempfile.TemporaryDirectory(prefix="bundler-sdist-") as tmp:
         path = Path(tmp) / file.filename
         client.fetch_to_file(file.url, path, sha256=file.sha256, size=file.size, progress=None)

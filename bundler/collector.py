@@ -19,6 +19,7 @@ import contextlib
 import dataclasses
 import hashlib
 import re
+import sys
 import tempfile
 import threading
 from collections.abc import Callable, Hashable, Iterable, Sequence
@@ -44,6 +45,7 @@ from .http import (
     HttpClient,
     NotCached,
     RangeNotSupported,
+    Response,
     parse_content_range,
     redact_url,
     split_auth,
@@ -58,7 +60,14 @@ from .models import (
     IndexStrategy,
     ProjectPage,
 )
-from .pages import list_find_links_dir, parse_find_links_page, parse_project_page
+from .pages import (
+    LISTING_FORMAT,
+    PageListing,
+    list_find_links_dir,
+    list_project_page,
+    listing_page,
+    parse_find_links_page,
+)
 from .reporting import NULL_REPORTER, Reporter
 
 # pip's Accept header: PEP 691 JSON preferred, PEP 503 HTML accepted.
@@ -302,7 +311,7 @@ class PackageIndex:
             if urlsplit(source.url).scheme in ("http", "https"):
                 client.add_credentials(source.url)
         self._projects: _Memo[NormalizedName, ProjectPage] = _Memo()
-        self._pages: _Memo[tuple[str, NormalizedName], tuple[IndexFile, ...]] = _Memo()
+        self._pages: _Memo[tuple[str, NormalizedName], ProjectPage] = _Memo()
         self._find_links: _Memo[str, list[IndexFile]] = _Memo()
         self._local_hashes: _Memo[tuple[str, int, int], tuple[str, int]] = _Memo()
         self._metadata: _Memo[tuple[str, str], CoreMetadata] = _Memo()
@@ -370,29 +379,29 @@ class PackageIndex:
         owner = self._owner(name)
         if owner is not None:
             self._check_shadowing(owner, name)
-            return ProjectPage(name, self._files(owner, name), owner.name)
+            return self._page(owner, name)
         everywhere = ", ".join(self.source_names)
         strategy = self.settings.index_strategy
         if strategy is IndexStrategy.FIRST_INDEX:
             for source in self._all:
-                files = self._files(source, name)
-                if files:
-                    return ProjectPage(name, files, source.name)
+                page = self._page(source, name)
+                if page.releases:
+                    return page
             return ProjectPage(name, (), everywhere)
-        found = [(source, self._files(source, name)) for source in self._all]
-        listing = [source.name for source, files in found if files]
-        if strategy is IndexStrategy.UNIQUE and len(listing) > 1:
-            raise IndexConflict(name, listing)
-        merged = tuple(f for _, files in found for f in files)
-        return ProjectPage(name, merged, listing[0] if len(listing) == 1 else everywhere)
+        found = [page for source in self._all if (page := self._page(source, name)).releases]
+        if strategy is IndexStrategy.UNIQUE and len(found) > 1:
+            raise IndexConflict(name, [page.source for page in found])
+        if len(found) == 1:
+            return found[0]
+        return ProjectPage.merged(name, found, everywhere)
 
-    def _files(self, source: _Source, name: NormalizedName) -> tuple[IndexFile, ...]:
+    def _page(self, source: _Source, name: NormalizedName) -> ProjectPage:
         return self._pages.get((source.name, name), lambda: self._fetch(source, name))
 
-    def _fetch(self, source: _Source, name: NormalizedName) -> tuple[IndexFile, ...]:
+    def _fetch(self, source: _Source, name: NormalizedName) -> ProjectPage:
         if source.flat:
-            return tuple(self._find_links_files(source, name))
-        return self._index_page(source, name).files
+            return ProjectPage(name, self._find_links_files(source, name), source.name)
+        return self._index_page(source, name)
 
     def _check_shadowing(self, owner: _Source, name: NormalizedName) -> None:
         """Warn (once) when sources other than the owner also list ``name``:
@@ -405,7 +414,7 @@ class PackageIndex:
             shadows: list[str] = []
             for source in others:
                 with contextlib.suppress(BundlerError):
-                    if self._files(source, name):
+                    if self._page(source, name).releases:
                         shadows.append(source.name)
             if shadows:
                 listed = ", ".join(repr(s) for s in shadows)
@@ -428,7 +437,26 @@ class PackageIndex:
             resp = self.client.get(page_url, ACCEPT, cacheable=True)
         except NotFound:
             return ProjectPage(name, (), source.name)
-        return parse_project_page(resp.content, resp.content_type, resp.url, name, source.name)
+        return listing_page(self._listing(resp, name), name, source.name)
+
+    def _listing(self, resp: Response, name: NormalizedName) -> PageListing:
+        """The page's listing, from the cache when this very page was read
+        before (long pages cost more to parse than to fetch)."""
+        cache = self.client.cache
+        if cache is None:
+            return list_project_page(resp.content, resp.content_type, resp.url, name)
+        digest = hashlib.sha256(
+            f"{LISTING_FORMAT}\0{sys.version}\0{resp.url}\0{name}\0{resp.content_type}\0".encode()
+        )
+        digest.update(resp.content)
+        key = digest.hexdigest()
+        stored = cache.get_derived("listings", key)
+        listing = PageListing.from_bytes(stored) if stored is not None else None
+        if listing is None:
+            listing = list_project_page(resp.content, resp.content_type, resp.url, name)
+            with contextlib.suppress(OSError, BundlerError, ValueError):
+                cache.put_derived("listings", key, listing.to_bytes())
+        return listing
 
     def _find_links_files(self, source: _Source, name: NormalizedName) -> list[IndexFile]:
         listing = self._find_links.get(source.url, lambda: self._list_find_links(source))

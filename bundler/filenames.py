@@ -61,12 +61,33 @@ def parse_filename(filename: str, project: str | None = None) -> DistFilename | 
     return _parse_sdist_stem(stem, project)
 
 
-@functools.lru_cache(maxsize=1 << 14)
-def _version(text: str) -> Version:
-    # A project page repeats each version in many filenames.
+def release_version(filename: str, project: str | None = None) -> Version | None:
+    """The version ``parse_filename`` would give, or None when it gives none
+    for sure; the name and tags of a wheel are not checked (cheap enough
+    to run on every file of a long index page)."""
+    if filename.endswith(".whl"):
+        parts = filename[:-4].split("-")
+        if len(parts) not in (5, 6):
+            return None
+        try:
+            return _version(parts[1])
+        except InvalidVersion:
+            return None
+    dist = parse_filename(filename, project)
+    return dist.version if dist is not None else None
+
+
+@functools.lru_cache(maxsize=1 << 15)
+def parse_version(text: str) -> Version:
+    """``Version(text)``, memoized: a project page repeats each version in
+    many filenames."""
     return Version(text)
 
 
+_version = parse_version
+
+
+_SEPARATORS = re.compile(r"[-_.]")
 _WHEEL_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._]*[A-Za-z0-9])?$")
 _BUILD_TAG = re.compile(r"^(\d+)(.*)$")
 
@@ -98,6 +119,17 @@ def _parse_sdist_stem(stem: str, project: str | None) -> DistFilename | None:
     if project is not None:
         # pip's approach: find where the canonical project name ends.
         canon = canonicalize_name(project)
+        # The common case without a name per dash: separators mapped one to
+        # one, the stem starts with the canonical name and a dash (no earlier
+        # dash can end a head whose canonical form is the whole name).
+        end = len(canon)
+        if end and stem[end : end + 1] == "-" and _SEPARATORS.sub("-", stem[:end]).lower() == canon:
+            try:
+                version = _version(stem[end + 1 :])
+            except InvalidVersion:
+                pass
+            else:
+                return DistFilename(canon, version, DistKind.SDIST)
         for match in re.finditer("-", stem):
             head = stem[: match.start()]
             if canonicalize_name(head) == canon:
@@ -122,4 +154,6 @@ __all__ = [
     "InvalidSdistFilename",
     "is_safe_filename",
     "parse_filename",
+    "parse_version",
+    "release_version",
 ]

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
+from urllib.parse import unquote
 
 from .errors import BundleLocked, BundlerError
 
@@ -99,3 +100,13 @@ def directory_lock(directory: Path, *, wait: float = 0.0) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+def url_path_to_local(path: str) -> str:
+    """The local path named by a ``file:`` URL's (quoted) path, as
+    ``urllib.request.url2pathname`` gives it (without importing urllib.request)."""
+    if os.name == "nt":  # pragma: no cover - drive letters and backslashes
+        from nturl2path import url2pathname  # noqa: PLC0415
+
+        return url2pathname(path)  # unquotes too
+    return unquote(path)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
+import functools
 import hashlib
 import json
 import os
@@ -19,21 +20,23 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+import types
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
-from urllib.request import url2pathname
-
-import requests
-from requests.adapters import HTTPAdapter
-from requests.structures import CaseInsensitiveDict
 
 from . import __version__
 from .errors import BundlerError, HashMismatch, NetworkError, NotFound
-from .fsutil import atomic_write, copy_hashing, sha256_file
+from .fsutil import atomic_write, copy_hashing, sha256_file, url_path_to_local
 from .redact import REDACTED, redact_url
+
+if TYPE_CHECKING:
+    import requests
+
+# requests (and urllib3) are imported on the first request: a run served
+# from the cache alone (--offline) never pays for them.
 
 USER_AGENT = f"bundler/{__version__}"
 MAX_REDIRECTS = 10
@@ -44,12 +47,48 @@ STREAM_CHUNK = 64 * 1024
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504}) | frozenset(range(505, 600))
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)", re.IGNORECASE)
-_RETRYABLE_ERRORS: tuple[type[Exception], ...] = (
-    requests.exceptions.ConnectionError,
-    requests.exceptions.Timeout,
-    requests.exceptions.ChunkedEncodingError,
-    requests.exceptions.ContentDecodingError,
-)
+
+
+def _requests() -> types.ModuleType:
+    import requests
+
+    return requests
+
+
+@functools.cache
+def _retryable_errors() -> tuple[type[Exception], ...]:
+    import requests
+
+    return (
+        requests.exceptions.ConnectionError,
+        requests.exceptions.Timeout,
+        requests.exceptions.ChunkedEncodingError,
+        requests.exceptions.ContentDecodingError,
+    )
+
+
+class Headers(Mapping[str, str]):
+    """Response headers: a read-only mapping with case-insensitive keys."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Mapping[str, str] = {}) -> None:
+        self._items = {k.lower(): (k, v) for k, v in items.items()}
+
+    def __getitem__(self, key: str) -> str:
+        return self._items[key.lower()][1]
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and key.lower() in self._items
+
+    def __iter__(self) -> Iterator[str]:
+        return (k for k, _ in self._items.values())
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __repr__(self) -> str:
+        return f"Headers({dict(self.items())!r})"
 
 
 class NotCached(NetworkError):
@@ -96,7 +135,7 @@ def url_to_path(url: str) -> Path:
     parts = urlsplit(url)
     if parts.netloc not in ("", "localhost"):
         raise NetworkError(redact_url(url), "file URLs on another host are not supported")
-    return Path(url2pathname(unquote(parts.path)))
+    return Path(url_path_to_local(parts.path))
 
 
 def strip_fragment(url: str) -> str:
@@ -193,6 +232,19 @@ class DiskCache:
 
     def put_metadata(self, dist_sha256: str, data: bytes) -> None:
         atomic_write(self._addressed("metadata", dist_sha256), data)
+
+    def get_derived(self, kind: str, key: str) -> bytes | None:
+        """Bytes stored by ``put_derived`` (something computed from cached
+        data, e.g. a parsed page), or None when absent or damaged."""
+        try:
+            raw = self._addressed(kind, key).read_bytes()
+        except OSError:
+            return None
+        digest, data = raw[:32], raw[32:]
+        return data if hashlib.sha256(data).digest() == digest else None
+
+    def put_derived(self, kind: str, key: str, data: bytes) -> None:
+        atomic_write(self._addressed(kind, key), hashlib.sha256(data).digest() + data)
 
     def _page_path(self, key: str) -> Path:
         digest = hashlib.sha256(key.encode("utf-8")).hexdigest()
@@ -294,20 +346,39 @@ class HttpClient:
         self._lock = threading.Lock()
         self._auth: dict[str, tuple[str, str]] = {}
         self._secrets: set[str] = set()
-        # One session whose pool is shared by every thread: connections (and
-        # DNS look-ups) are reused across workers.  It is never mutated after
-        # this point, which is what makes sharing it safe.
-        session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
-        session.mount("https://", adapter)
-        session.mount("http://", adapter)
-        session.headers["User-Agent"] = user_agent
-        self._session = session
+        self._pool_size = pool_size
+        self._user_agent = user_agent
+        self._session_: requests.Session | None = None
         for url in credentials:
             self.add_credentials(url)
 
+    @property
+    def _session(self) -> requests.Session:
+        # One session whose pool is shared by every thread: connections (and
+        # DNS look-ups) are reused across workers.  It is never mutated after
+        # it is made, which is what makes sharing it safe.
+        session = self._session_
+        if session is None:
+            with self._lock:
+                session = self._session_
+                if session is None:
+                    import requests
+                    from requests.adapters import HTTPAdapter
+
+                    session = requests.Session()
+                    size = self._pool_size
+                    adapter = HTTPAdapter(pool_connections=size, pool_maxsize=size, max_retries=0)
+                    session.mount("https://", adapter)
+                    session.mount("http://", adapter)
+                    session.headers["User-Agent"] = self._user_agent
+                    self._session_ = session
+        return session
+
     def close(self) -> None:
-        self._session.close()
+        with self._lock:
+            session, self._session_ = self._session_, None
+        if session is not None:
+            session.close()
 
     def __enter__(self) -> HttpClient:
         return self
@@ -418,17 +489,17 @@ class HttpClient:
             attempt += 1
             try:
                 resp = self._send(url, headers, stream)
-            except requests.exceptions.SSLError as err:
+            except _requests().exceptions.SSLError as err:
                 # A certificate failure will not fix itself; never downgrade.
                 raise NetworkError(display, f"TLS error: {self._error_reason(err)}") from err
-            except _RETRYABLE_ERRORS as err:
+            except _retryable_errors() as err:
                 if attempt >= self.max_attempts:
                     raise NetworkError(
                         display, f"{self._error_reason(err)} (after {attempt} attempts)"
                     ) from err
                 self._sleep(self._backoff_delay(attempt))
                 continue
-            except requests.exceptions.RequestException as err:
+            except _requests().exceptions.RequestException as err:
                 raise NetworkError(display, self._error_reason(err)) from err
             status = resp.status_code
             if status < 400:
@@ -502,7 +573,7 @@ class HttpClient:
         kept = {h: resp.headers[h] for h in _KEPT_HEADERS if h in resp.headers}
         if cacheable and resp.status_code == 200:
             self._store_page(key, _PageEntry(final, self._clock(), 200, kept, content))
-        return Response(final, resp.status_code, CaseInsensitiveDict(resp.headers), content)
+        return Response(final, resp.status_code, Headers(resp.headers), content)
 
     def _store_page(self, key: str, entry: _PageEntry) -> None:
         if self.cache is None:
@@ -542,14 +613,14 @@ class HttpClient:
                     )
                 try:
                     content = resp.content
-                except _RETRYABLE_ERRORS as err:
+                except _retryable_errors() as err:
                     failures += 1
                     if failures >= self.max_attempts:
                         raise NetworkError(display, self._error_reason(err)) from err
                     self._sleep(self._backoff_delay(failures))
                     continue
                 final = split_auth(resp.url)[0]
-                return Response(final, 206, CaseInsensitiveDict(resp.headers), content)
+                return Response(final, 206, Headers(resp.headers), content)
             finally:
                 resp.close()
 
@@ -676,7 +747,7 @@ class HttpClient:
                         received += len(chunk)
                         if progress is not None:
                             progress(len(chunk))
-                except _RETRYABLE_ERRORS as err:
+                except _retryable_errors() as err:
                     # Progress made in this attempt earns a fresh budget.
                     failures = 1 if received else failures + 1
                     if failures >= self.max_attempts:
@@ -700,9 +771,7 @@ def _strong_validator(resp: requests.Response) -> str | None:
 
 
 def _entry_response(entry: _PageEntry) -> Response:
-    return Response(
-        entry.url, entry.status, CaseInsensitiveDict(entry.headers), entry.content, True
-    )
+    return Response(entry.url, entry.status, Headers(entry.headers), entry.content, True)
 
 
 _FILE_TYPES = {
@@ -727,7 +796,7 @@ def _read_file_url(url: str) -> Response:
         raise NotFound(display, "no such file") from err
     except OSError as err:
         raise NetworkError(display, f"cannot read: {err.strerror or err}") from err
-    headers: CaseInsensitiveDict[str] = CaseInsensitiveDict({"Content-Type": content_type})
+    headers = Headers({"Content-Type": content_type})
     return Response(url, 200, headers, content)
 
 

@@ -7,19 +7,23 @@ directories as pip reads them.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import marshal
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 from packaging.utils import NormalizedName
+from packaging.version import InvalidVersion, Version
 
 from .errors import BundlerError
-from .filenames import is_safe_filename, parse_filename
+from .filenames import is_safe_filename, parse_filename, parse_version, release_version
 from .http import redact_url
 from .models import IndexFile, ProjectPage
 
@@ -141,6 +145,92 @@ def _without_fragment(url: str) -> str:
     return urlunsplit(urlsplit(url)._replace(fragment=""))
 
 
+# --- listings: pages read down to what a resolution needs first ------------------
+
+# Bump when the shape of a listing changes (listings are cached on disk).
+LISTING_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class PageListing:
+    """A project page read down to each link's raw entry, by the version its
+    filename names; the rest of each file (the full filename checks, URL,
+    hashes, Requires-Python, yanking) is made only for the releases a
+    resolution looks at.  Plain data: cheap to keep on disk and reload."""
+
+    flavour: str  # "json" (PEP 691) or "html" (PEP 503)
+    page_url: str
+    releases: Mapping[str, Sequence[Any]]  # version -> raw entries, page order
+
+    def to_bytes(self) -> bytes:
+        return marshal.dumps((LISTING_FORMAT, self.flavour, self.page_url, dict(self.releases)))
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> PageListing | None:
+        """The listing ``to_bytes`` wrote, or None for anything else."""
+        try:
+            loaded = marshal.loads(data)  # noqa: S302 - written by to_bytes, checksummed
+        except (EOFError, ValueError, TypeError):
+            return None
+        if not (isinstance(loaded, tuple) and len(loaded) == 4 and loaded[0] == LISTING_FORMAT):
+            return None
+        _, flavour, page_url, releases = loaded
+        if flavour not in ("json", "html") or not isinstance(page_url, str):
+            return None
+        if not isinstance(releases, dict):
+            return None
+        return cls(flavour, page_url, releases)
+
+
+def _listing(
+    flavour: str, page_url: str, project: NormalizedName, listed: Iterable[tuple[str, Any]]
+) -> PageListing:
+    groups: dict[Version, list[Any]] = {}
+    for filename, entry in listed:
+        version = release_version(filename, project)
+        if version is not None:
+            groups.setdefault(version, []).append(entry)
+    return PageListing(flavour, page_url, {str(v): entries for v, entries in groups.items()})
+
+
+def _release_files(
+    make: Callable[[Any], IndexFile | None], version: Version, entries: Sequence[Any]
+) -> list[IndexFile]:
+    return [f for e in entries if (f := make(e)) is not None and f.version == version]
+
+
+def listing_page(listing: PageListing, project: NormalizedName, source: str) -> ProjectPage:
+    """The page of a listing; each release's files are made when first asked for."""
+    make: Callable[[Any], IndexFile | None]
+    if listing.flavour == "json":
+        make = functools.partial(
+            _json_file, page_url=listing.page_url, project=project, source=source
+        )
+    else:
+        make = functools.partial(
+            _html_file, page_url=listing.page_url, project=project, source=source
+        )
+    grouped: dict[Version, list[Any]] = {}
+    for text, entries in listing.releases.items():
+        try:
+            version = parse_version(text)
+        except InvalidVersion:
+            continue
+        known = grouped.get(version)
+        if known is None:
+            grouped[version] = list(entries)
+        else:
+            known.extend(entries)
+    return ProjectPage(
+        project,
+        (),
+        source,
+        releases={
+            v: functools.partial(_release_files, make, v, entries) for v, entries in grouped.items()
+        },
+    )
+
+
 # --- HTML (PEP 503) -------------------------------------------------------------
 
 
@@ -205,39 +295,43 @@ def _core_metadata_attr(value: str | None) -> dict[str, str] | None:
     return _hashes({name: digest}) if sep else {}
 
 
-def _html_files(
-    content: bytes,
+def _html_links(
+    content: bytes, page_url: str, content_type: str | None
+) -> list[tuple[str, str, dict[str, str | None]]]:
+    """(url, filename, attributes) of every link of an HTML page."""
+    parser = _parse_links(content, page_url, content_type)
+    base_url = urljoin(page_url, parser.base) if parser.base else page_url
+    links = []
+    for attrs in parser.anchors:
+        href = attrs.get("href")
+        if href:
+            url = urljoin(base_url, href.strip())
+            links.append((url, _url_filename(url), attrs))
+    return links
+
+
+def _html_file(
+    link: tuple[str, str, dict[str, str | None]],
     page_url: str,
     project: NormalizedName | None,
     source: str,
-    content_type: str | None,
-) -> list[IndexFile]:
-    parser = _parse_links(content, page_url, content_type)
-    base_url = urljoin(page_url, parser.base) if parser.base else page_url
-    files: list[IndexFile] = []
-    for attrs in parser.anchors:
-        href = attrs.get("href")
-        if not href:
-            continue
-        url = urljoin(base_url, href.strip())
-        core = attrs.get("data-core-metadata")
-        if core is None:
-            core = attrs.get("data-dist-info-metadata")
-        found = _make_file(
-            filename=_url_filename(url),
-            url=_without_fragment(url),
-            project=project,
-            page_url=page_url,
-            source=source,
-            hashes=_fragment_hashes(urlsplit(url).fragment),
-            requires_python=(attrs.get("data-requires-python") or "").strip() or None,
-            # PEP 592: the attribute's presence yanks; its value is the reason.
-            yanked=(attrs["data-yanked"] or "") if "data-yanked" in attrs else None,
-            core_metadata=_core_metadata_attr(core),
-        )
-        if found is not None:
-            files.append(found)
-    return files
+) -> IndexFile | None:
+    url, filename, attrs = link
+    core = attrs.get("data-core-metadata")
+    if core is None:
+        core = attrs.get("data-dist-info-metadata")
+    return _make_file(
+        filename=filename,
+        url=_without_fragment(url),
+        project=project,
+        page_url=page_url,
+        source=source,
+        hashes=_fragment_hashes(urlsplit(url).fragment),
+        requires_python=(attrs.get("data-requires-python") or "").strip() or None,
+        # PEP 592: the attribute's presence yanks; its value is the reason.
+        yanked=(attrs["data-yanked"] or "") if "data-yanked" in attrs else None,
+        core_metadata=_core_metadata_attr(core),
+    )
 
 
 def parse_html_page(
@@ -249,16 +343,22 @@ def parse_html_page(
 ) -> ProjectPage:
     """Parse a PEP 503 project page; links that are not distributions of
     ``project`` or whose filename is unsafe are skipped."""
-    return ProjectPage(
-        project, tuple(_html_files(content, page_url, project, source, content_type)), source
-    )
+    return listing_page(_html_listing(content, page_url, project, content_type), project, source)
+
+
+def _html_listing(
+    content: bytes, page_url: str, project: NormalizedName, content_type: str | None
+) -> PageListing:
+    links = _html_links(content, page_url, content_type)
+    return _listing("html", page_url, project, ((link[1], link) for link in links))
 
 
 def parse_find_links_page(
     content: bytes, page_url: str, source: str, content_type: str | None = None
 ) -> list[IndexFile]:
     """Every distribution an HTML find-links page links to, of any project."""
-    return _html_files(content, page_url, None, source, content_type)
+    links = _html_links(content, page_url, content_type)
+    return [f for link in links if (f := _html_file(link, page_url, None, source)) is not None]
 
 
 # --- JSON (PEP 691) ---------------------------------------------------------------
@@ -292,6 +392,10 @@ def parse_json_page(
     content: bytes, page_url: str, project: NormalizedName, source: str
 ) -> ProjectPage:
     """Parse a PEP 691 v1 project page (file URLs relative to ``page_url``)."""
+    return listing_page(_json_listing(content, page_url, project), project, source)
+
+
+def _json_listing(content: bytes, page_url: str, project: NormalizedName) -> PageListing:
     try:
         data = json.loads(content.decode("utf-8-sig"))
     except (UnicodeDecodeError, ValueError) as err:
@@ -303,43 +407,62 @@ def parse_json_page(
     entries = data.get("files")
     if not isinstance(entries, list):
         raise InvalidPage(page_url, "the JSON page has no 'files' list")
-    files: list[IndexFile] = []
-    for entry in entries:
-        if not isinstance(entry, dict):
-            continue
-        filename, url = entry.get("filename"), entry.get("url")
-        if not isinstance(filename, str) or not isinstance(url, str) or not url:
-            continue
-        # Most indexes give absolute URLs; joining each costs a URL parse.
-        absolute = url if url.startswith(("https://", "http://")) else urljoin(page_url, url)
-        raw_hashes = entry.get("hashes")
-        hashes = _hashes(raw_hashes) if isinstance(raw_hashes, dict) else {}
-        if not hashes:
-            hashes = _fragment_hashes(urlsplit(absolute).fragment)
-        core = entry.get("core-metadata", entry.get("dist-info-metadata"))
-        requires_python = entry.get("requires-python")
-        size = entry.get("size")
-        upload_time = entry.get("upload-time")
-        found = _make_file(
-            filename=filename,
-            url=_without_fragment(absolute),
-            project=project,
-            page_url=page_url,
-            source=source,
-            hashes=hashes,
-            requires_python=requires_python.strip() if isinstance(requires_python, str) else None,
-            yanked=_json_yanked(entry.get("yanked")),
-            core_metadata=_json_core_metadata(core),
-            # PEP 700: size and upload-time (from API version 1.1).
-            size=_json_size(size),
-            upload_time=upload_time if isinstance(upload_time, str) else None,
-        )
-        if found is not None:
-            files.append(found)
-    return ProjectPage(project, tuple(files), source)
+    listed = (
+        (filename, entry)
+        for entry in entries
+        if isinstance(entry, dict) and isinstance(filename := entry.get("filename"), str)
+    )
+    return _listing("json", page_url, project, listed)
+
+
+def _json_file(
+    entry: Mapping[str, Any], page_url: str, project: NormalizedName, source: str
+) -> IndexFile | None:
+    filename, url = entry.get("filename"), entry.get("url")
+    if not isinstance(filename, str) or not isinstance(url, str) or not url:
+        return None
+    # Most indexes give absolute URLs; joining each costs a URL parse.
+    absolute = url if url.startswith(("https://", "http://")) else urljoin(page_url, url)
+    raw_hashes = entry.get("hashes")
+    hashes = _hashes(raw_hashes) if isinstance(raw_hashes, dict) else {}
+    if not hashes:
+        hashes = _fragment_hashes(urlsplit(absolute).fragment)
+    core = entry.get("core-metadata", entry.get("dist-info-metadata"))
+    requires_python = entry.get("requires-python")
+    size = entry.get("size")
+    upload_time = entry.get("upload-time")
+    return _make_file(
+        filename=filename,
+        url=_without_fragment(absolute),
+        project=project,
+        page_url=page_url,
+        source=source,
+        hashes=hashes,
+        requires_python=requires_python.strip() if isinstance(requires_python, str) else None,
+        yanked=_json_yanked(entry.get("yanked")),
+        core_metadata=_json_core_metadata(core),
+        # PEP 700: size and upload-time (from API version 1.1).
+        size=_json_size(size),
+        upload_time=upload_time if isinstance(upload_time, str) else None,
+    )
 
 
 # --- either --------------------------------------------------------------------
+
+
+def list_project_page(
+    content: bytes, content_type: str | None, page_url: str, project: NormalizedName
+) -> PageListing:
+    """Read a project page as JSON when it is JSON, else as HTML.
+
+    The body decides when the Content-Type is missing or wrong (static
+    mirrors often send ``application/octet-stream``).
+    """
+    mime = (content_type or "").split(";", 1)[0].strip().lower()
+    head = content.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    if mime == JSON_CONTENT_TYPE or (mime not in HTML_CONTENT_TYPES and head in (b"{", b"[")):
+        return _json_listing(content, page_url, project)
+    return _html_listing(content, page_url, project, content_type)
 
 
 def parse_project_page(
@@ -349,16 +472,10 @@ def parse_project_page(
     project: NormalizedName,
     source: str,
 ) -> ProjectPage:
-    """Parse a project page as JSON when it is JSON, else as HTML.
-
-    The body decides when the Content-Type is missing or wrong (static
-    mirrors often send ``application/octet-stream``).
-    """
-    mime = (content_type or "").split(";", 1)[0].strip().lower()
-    head = content.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
-    if mime == JSON_CONTENT_TYPE or (mime not in HTML_CONTENT_TYPES and head in (b"{", b"[")):
-        return parse_json_page(content, page_url, project, source)
-    return parse_html_page(content, page_url, project, source, content_type)
+    """Parse a project page, JSON or HTML (see ``list_project_page``)."""
+    return listing_page(
+        list_project_page(content, content_type, page_url, project), project, source
+    )
 
 
 # --- find-links directories -------------------------------------------------------
@@ -392,8 +509,12 @@ def list_find_links_dir(path: Path, source: str | None = None) -> list[IndexFile
 __all__ = [
     "HTML_CONTENT_TYPES",
     "JSON_CONTENT_TYPE",
+    "LISTING_FORMAT",
     "InvalidPage",
+    "PageListing",
     "list_find_links_dir",
+    "list_project_page",
+    "listing_page",
     "parse_find_links_page",
     "parse_html_page",
     "parse_json_page",

@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
-from urllib.request import url2pathname
 
 from packaging.markers import InvalidMarker, Marker
 from packaging.pylock import (
@@ -48,6 +47,7 @@ from packaging.version import Version
 
 from .errors import BundlerError, InputFileError, MultipleErrors
 from .filenames import parse_filename
+from .fsutil import url_path_to_local
 from .lockfile import LockFileRef, LockInput, LockPin
 from .models import DistKind, IndexSettings, Lock, LockedFile, LockedPackage
 from .reqfile import HASH_LENGTHS, redact_credentials
@@ -661,7 +661,7 @@ def _local_folder(location: str, lock_path: str) -> str:
     find-links location; relative paths stay relative to where the lock
     path is relative to."""
     if "://" in location:
-        return os.path.dirname(url2pathname(urlsplit(location).path))
+        return os.path.dirname(url_path_to_local(urlsplit(location).path))
     if os.path.isabs(location):
         return os.path.dirname(location)
     return os.path.normpath(os.path.join(os.path.dirname(lock_path), os.path.dirname(location)))
@@ -689,7 +689,7 @@ def _index_settings(indexes: Sequence[str], files: Sequence[str], lock_path: str
 
 def _comparable(location: str) -> str:
     if "://" in location and not _is_remote(location):
-        location = url2pathname(urlsplit(location).path)
+        location = url_path_to_local(urlsplit(location).path)
     if "://" in location:
         return location.rstrip("/")
     return os.path.normpath(location)

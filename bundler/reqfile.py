@@ -23,7 +23,6 @@ import os
 import re
 import shlex
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +34,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 
 from .errors import BundlerError, InputFileError, MultipleErrors
 from .filenames import parse_filename
+from .fsutil import url_path_to_local
 from .models import IndexSettings
 from .redact import strip_credentials as redact_credentials
 
@@ -782,7 +782,7 @@ def _include(
         )
         return
     if ref.lower().startswith("file:"):
-        ref = urllib.request.url2pathname(urllib.parse.urlsplit(ref).path)
+        ref = url_path_to_local(urllib.parse.urlsplit(ref).path)
     elif _is_url(ref):
         state.fail(
             path,

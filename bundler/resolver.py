@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import math
 import threading
-from collections import OrderedDict, defaultdict
+from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -179,27 +179,6 @@ class ResolveOptions:
     max_rounds: int = 200_000
 
 
-_GROUPED: OrderedDict[int, tuple[ProjectPage, dict[Version, list[IndexFile]]]] = OrderedDict()
-_GROUPED_MAX = 1024
-
-
-def by_version(page: ProjectPage) -> dict[Version, list[IndexFile]]:
-    """A page's files by version, computed once per page object (a lock
-    for many targets asks the same memoized pages again and again)."""
-    hit = _GROUPED.get(id(page))
-    if hit is not None and hit[0] is page:
-        return hit[1]
-    grouped: dict[Version, list[IndexFile]] = defaultdict(list)
-    for f in page.files:
-        grouped[f.version].append(f)
-    result = dict(grouped)
-    _GROUPED[id(page)] = (page, result)  # the page is kept, so its id stays its own
-    while len(_GROUPED) > _GROUPED_MAX:
-        with contextlib.suppress(KeyError):
-            _GROUPED.popitem(last=False)
-    return result
-
-
 # --- provider -----------------------------------------------------------------
 
 
@@ -219,7 +198,7 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
         self.user_order = user_order
         self.skipped: dict[NormalizedName, list[Skipped]] = {}
         self.metadata: dict[tuple[NormalizedName, Version], CoreMetadata] = {}
-        self._releases: dict[NormalizedName, dict[Version, list[IndexFile]]] = {}
+        self._releases: dict[NormalizedName, Mapping[Version, tuple[IndexFile, ...]]] = {}
         self._usable_cache: dict[tuple[NormalizedName, Version], list[IndexFile]] = {}
         self._conflict_counts: dict[str, int] = defaultdict(int)
         self._promoted: set[str] = set()
@@ -249,11 +228,11 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
         # Pure guesses over thread-safe, memoizing source calls: provider
         # state is not touched here.  Never builds anything (wheels only).
         with contextlib.suppress(Exception):
-            releases = by_version(self.source.get_project(req.name))
+            releases = self.source.get_project(req.name).releases
             prereleases: bool | None = True if self.options.allow_prereleases else None
             versions = sorted(req.specifier.filter(releases, prereleases=prereleases), reverse=True)
             preferred = self.options.preferences.get(req.name)
-            if preferred in releases:
+            if preferred is not None and preferred in releases:
                 versions.insert(0, preferred)
             for version in versions[:3]:
                 usable, _ = usable_files(
@@ -269,11 +248,11 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
 
     # -- index access
 
-    def _all_releases(self, name: NormalizedName) -> dict[Version, list[IndexFile]]:
+    def _all_releases(self, name: NormalizedName) -> Mapping[Version, tuple[IndexFile, ...]]:
         """Every listed file of a project, by version (nothing evaluated)."""
         cached = self._releases.get(name)
         if cached is None:
-            cached = self._releases[name] = by_version(self.source.get_project(name))
+            cached = self._releases[name] = self.source.get_project(name).releases
         return cached
 
     def _usable(self, name: NormalizedName, version: Version) -> list[IndexFile]:
@@ -283,7 +262,7 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
         key = (name, version)
         cached = self._usable_cache.get(key)
         if cached is None:
-            files = self._all_releases(name).get(version, [])
+            files = self._all_releases(name).get(version, ())
             cached, skipped = usable_files(files, self.target, self.options.policy)
             self._usable_cache[key] = cached
             self.skipped.setdefault(name, []).extend(skipped)

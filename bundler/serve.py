@@ -32,7 +32,7 @@ from urllib.parse import unquote
 
 from packaging.utils import canonicalize_name
 
-from . import __version__
+from . import SERVE_HOST, SERVE_PORT, __version__
 from .errors import UsageError
 from .filenames import is_safe_filename
 from .indexwriter import (
@@ -47,8 +47,8 @@ from .indexwriter import (
 
 Log = Callable[[str], None]
 
-DEFAULT_HOST: Final = "127.0.0.1"
-DEFAULT_PORT: Final = 8000
+DEFAULT_HOST: Final = SERVE_HOST
+DEFAULT_PORT: Final = SERVE_PORT
 
 # PEP 691: the three representations a project page can be served as.
 JSON_V1: Final = JSON_CONTENT_TYPE
