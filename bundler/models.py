@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName
 from packaging.version import Version
 
@@ -57,6 +58,10 @@ class IndexFile:
 ReleaseFiles = tuple[IndexFile, ...] | Callable[[], Iterable[IndexFile]]
 
 
+# A specifier, the prereleases asked for, and the specifier's own setting.
+_MatchKey = tuple[SpecifierSet, bool | None, bool | None]
+
+
 class ProjectPage:
     """Every file one source lists for one project, by version.
 
@@ -66,7 +71,7 @@ class ProjectPage:
     release is asked for (from any thread: making them twice is harmless).
     """
 
-    __slots__ = ("_releases", "name", "source")
+    __slots__ = ("_matching", "_newest_first", "_releases", "name", "source")
 
     def __init__(
         self,
@@ -86,6 +91,8 @@ class ProjectPage:
             known = grouped.get(version)
             grouped[version] = tuple(more) if known is None else (*self._made(known), *more)
         self._releases = grouped
+        self._newest_first: tuple[Version, ...] | None = None
+        self._matching: dict[_MatchKey, tuple[Version, ...]] = {}
 
     @staticmethod
     def _made(files: ReleaseFiles) -> tuple[IndexFile, ...]:
@@ -96,6 +103,18 @@ class ProjectPage:
         """Version -> files (a release listed only by files that turn out to
         be unusable maps to an empty tuple)."""
         return _Releases(self)
+
+    def matching(self, specifier: SpecifierSet, prereleases: bool | None) -> tuple[Version, ...]:
+        """The versions ``specifier.filter`` admits, newest first (memoized:
+        a lock for many targets asks the same questions of every page)."""
+        key = (specifier, prereleases, specifier.prereleases)
+        found = self._matching.get(key)
+        if found is None:
+            if self._newest_first is None:
+                self._newest_first = tuple(sorted(self._releases, reverse=True))
+            found = tuple(specifier.filter(self._newest_first, prereleases=prereleases))
+            self._matching[key] = found
+        return found
 
     def release(self, version: Version) -> tuple[IndexFile, ...]:
         found = self._releases.get(version, ())

@@ -10,6 +10,7 @@ Requires-Python is a pseudo package, and conflicts are rendered as
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import threading
 from collections import defaultdict
@@ -198,7 +199,9 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
         self.user_order = user_order
         self.skipped: dict[NormalizedName, list[Skipped]] = {}
         self.metadata: dict[tuple[NormalizedName, Version], CoreMetadata] = {}
-        self._releases: dict[NormalizedName, Mapping[Version, tuple[IndexFile, ...]]] = {}
+        self._pages: dict[NormalizedName, ProjectPage] = {}
+        self._markers: dict[tuple[int, str | None], tuple[Marker, bool]] = {}
+        self._satisfied: dict[tuple[int, int], tuple[SpecRequirement, Candidate, bool]] = {}
         self._usable_cache: dict[tuple[NormalizedName, Version], list[IndexFile]] = {}
         self._conflict_counts: dict[str, int] = defaultdict(int)
         self._promoted: set[str] = set()
@@ -228,9 +231,10 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
         # Pure guesses over thread-safe, memoizing source calls: provider
         # state is not touched here.  Never builds anything (wheels only).
         with contextlib.suppress(Exception):
-            releases = self.source.get_project(req.name).releases
+            page = self.source.get_project(req.name)
+            releases = page.releases
             prereleases: bool | None = True if self.options.allow_prereleases else None
-            versions = sorted(req.specifier.filter(releases, prereleases=prereleases), reverse=True)
+            versions = list(page.matching(req.specifier, prereleases))
             preferred = self.options.preferences.get(req.name)
             if preferred is not None and preferred in releases:
                 versions.insert(0, preferred)
@@ -248,12 +252,15 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
 
     # -- index access
 
+    def _page(self, name: NormalizedName) -> ProjectPage:
+        page = self._pages.get(name)
+        if page is None:
+            page = self._pages[name] = self.source.get_project(name)
+        return page
+
     def _all_releases(self, name: NormalizedName) -> Mapping[Version, tuple[IndexFile, ...]]:
         """Every listed file of a project, by version (nothing evaluated)."""
-        cached = self._releases.get(name)
-        if cached is None:
-            cached = self._releases[name] = self.source.get_project(name).releases
-        return cached
+        return self._page(name).releases
 
     def _usable(self, name: NormalizedName, version: Version) -> list[IndexFile]:
         """The files of one release the target can install (evaluated once:
@@ -417,7 +424,7 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
             # Only releases the specifier can admit are evaluated.
             releases = {
                 v: u
-                for v in specifier.filter(self._all_releases(name), prereleases=True)
+                for v in self._page(name).matching(specifier, True)
                 if (u := self._usable(name, v))
             }
             matching = list(specifier.filter(releases.keys(), prereleases=prereleases))
@@ -435,7 +442,7 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
                 out.sort(key=lambda c: c.version != preferred)
             return out
 
-        all_versions = self._all_releases(name)
+        page = self._page(name)
 
         def ordered(versions: Iterable[Version]) -> list[Version]:
             found = sorted(versions, reverse=True)
@@ -444,10 +451,16 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
                 found.insert(0, preferred)
             return found
 
+        def newest_first() -> Iterable[Version]:
+            found = page.matching(specifier, prereleases)
+            if preferred is not None and preferred in found:
+                return (preferred, *(v for v in found if v != preferred))
+            return found
+
         def candidates() -> Iterator[Cand]:
             # Newest first, evaluating files only as the resolver asks.
             yielded = False
-            for version in ordered(specifier.filter(all_versions, prereleases=prereleases)):
+            for version in newest_first():
                 files = [f for f in self._usable(name, version) if not f.is_yanked]
                 made = build(version, files) if files else None
                 if made is not None:
@@ -457,7 +470,7 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
                 return
             # pip filters the usable releases: when no final release is
             # usable, pre-releases are accepted (PEP 440).
-            usable = [v for v in all_versions if self._usable(name, v)]
+            usable = [v for v in page.releases if self._usable(name, v)]
             seen: set[Version] = set()
             for version in ordered(specifier.filter(usable, prereleases=None)):
                 if version in seen:
@@ -490,7 +503,14 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
             return (other.version, other.chosen.url) == (candidate.version, candidate.chosen.url)
         # Pre-release filtering happened in find_matches; a candidate that
         # got there is acceptable to any specifier that contains it.
-        return requirement.specifier.contains(candidate.version, prereleases=True)
+        # resolvelib asks the same pairs again on every round: remember the
+        # answers (keeping the objects, so that their ids stay theirs).
+        key = (id(requirement), id(candidate))
+        known = self._satisfied.get(key)
+        if known is None or known[0] is not requirement or known[1] is not candidate:
+            ok = requirement.specifier.contains(candidate.version, prereleases=True)
+            known = self._satisfied[key] = (requirement, candidate, ok)
+        return known[2]
 
     def get_dependencies(self, candidate: Cand) -> list[Req]:
         if isinstance(candidate, PythonCandidate):
@@ -508,10 +528,9 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
         wanted_extras = [e for e in candidate.extras if not provided or e in provided]
         seen: set[str] = set()
         for line in meta.requires_dist:
-            req = Requirement(line)
-            if not self._marker_applies(req.marker, wanted_extras, candidate.extras):
+            marker, sreq = _dependency(line)
+            if not self._marker_applies(marker, wanted_extras, candidate.extras):
                 continue
-            sreq = _spec_requirement(req)
             key = f"{sreq.identifier} {sreq.specifier}"
             if key in seen:
                 continue
@@ -528,10 +547,20 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
             return not extras
         if extras:
             # An extras candidate contributes what its extras add.
-            return any(self.target.evaluate_marker(marker, e) for e in wanted) and not (
-                self.target.evaluate_marker(marker, None)
+            return any(self._evaluate(marker, e) for e in wanted) and not (
+                self._evaluate(marker, None)
             )
-        return self.target.evaluate_marker(marker, None)
+        return self._evaluate(marker, None)
+
+    def _evaluate(self, marker: Marker, extra: str | None) -> bool:
+        # Markers come from memoized requirement lines, so the same objects
+        # are evaluated again and again: remember each answer (the marker is
+        # kept with it, so its id is not reused).
+        key = (id(marker), extra)
+        known = self._markers.get(key)
+        if known is None or known[0] is not marker:
+            known = self._markers[key] = (marker, self.target.evaluate_marker(marker, extra))
+        return known[1]
 
     def get_metadata(self, candidate: Candidate) -> CoreMetadata:
         key = (candidate.name, candidate.version)
@@ -557,6 +586,13 @@ def _is_pinned(specifier: SpecifierSet) -> bool:
         if s.operator == "==" and not s.version.endswith(".*"):
             return True
     return False
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _dependency(line: str) -> tuple[Marker | None, SpecRequirement]:
+    """A Requires-Dist line, parsed once for every candidate and target."""
+    req = Requirement(line)
+    return req.marker, _spec_requirement(req)
 
 
 def _spec_requirement(req: Requirement) -> SpecRequirement:
