@@ -617,6 +617,10 @@ class PackageIndex:
         advertised = file.core_metadata is not None
         if advertised and (data := self._sidecar(file)) is not None:
             return data
+        if file.size is not None and file.size <= RANGE_TAIL:
+            # No bigger than one range request: take the whole wheel (kept
+            # in the cache for the download) rather than guess at a sidecar.
+            return self._download(file, sha, lambda p: wheel_metadata(p, file.filename))
         if file.size is None or file.size > RANGE_TAIL:
             try:
                 return wheel_metadata(_RemoteFile(self.client, file.url), file.filename)

@@ -247,8 +247,23 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
                 best = best_file(usable, self.target, self.options.policy)
                 if best is not None:
                     if best.kind is DistKind.WHEEL:
-                        self.source.get_metadata(best)
+                        meta = self.source.get_metadata(best)
+                        # Its dependencies next, without waiting for the
+                        # resolver to get there: the whole graph is fetched
+                        # in parallel, not one level per resolver step.
+                        self.warm(self._likely_dependencies(meta, req.extras))
                     return
+
+    def _likely_dependencies(
+        self, meta: CoreMetadata, extras: frozenset[NormalizedName]
+    ) -> list[SpecRequirement]:
+        wanted: tuple[str | None, ...] = (None, *sorted(extras))
+        likely: list[SpecRequirement] = []
+        for line in meta.requires_dist:
+            marker, sreq = _dependency(line)
+            if marker is None or any(self.target.evaluate_marker(marker, e) for e in wanted):
+                likely.append(sreq)
+        return likely
 
     # -- index access
 
