@@ -15,13 +15,13 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from . import __version__
-from .building import BuildingSource, resolve_build_requirements
 from .collector import PackageIndex
 from .errors import (
     BundlerError,
@@ -59,9 +59,11 @@ from .reqfile import (
     parse_requirements_file,
     redact_credentials,
 )
-from .resolver import ResolveOptions, RootRequirement, resolve
 from .selection import BinaryPolicy, best_file, usable_files
 from .target import Target, target_from_name
+
+if TYPE_CHECKING:
+    from .resolver import RootRequirement
 
 MANIFEST = "bundle.json"
 # PEP 751 lock file names.
@@ -181,6 +183,8 @@ def read_requirements(paths: Sequence[Path]) -> RequirementsInput:
 
 
 def _root(req: ParsedRequirement, client: HttpClient) -> RootRequirement:
+    from .resolver import RootRequirement
+
     url_file = None
     if req.url is not None:
         url_file = _direct_file(req, client)
@@ -232,6 +236,9 @@ def lock(
     workers: int = 8,
 ) -> Lock:
     """Resolve the requirements for every target and merge into one Lock."""
+    from .building import BuildingSource, resolve_build_requirements
+    from .resolver import ResolveOptions, resolve
+
     policy = options.policy or BinaryPolicy(
         only_binary=frozenset(requirements.only_binary),
         no_binary=frozenset(requirements.no_binary),
@@ -332,6 +339,8 @@ def _recorded(req: ParsedRequirement) -> str:
 
 
 def _root_constraint(c: ParsedRequirement) -> RootRequirement:
+    from .resolver import RootRequirement
+
     return RootRequirement(c.requirement, c.source, f"-c {c.comes_from}")
 
 
@@ -590,7 +599,9 @@ def download(
                     DownloadItem(filename=f.filename, url=url, sha256=f.sha256, size=f.size)
                 )
         reporter.stage("downloading")
-        results = download_all(items, files_dir, client, reporter, workers=workers)
+        results = download_all(
+            items, files_dir, client, reporter, workers=workers, read_metadata=True
+        )
         sizes = {r.filename: r.size for r in results}
         manifest = _manifest(lock_, sizes)
         unknown = prune(files_dir, {a.filename for a in manifest.artifacts}, previous)
@@ -598,7 +609,8 @@ def download(
             reporter.warning(f"files/{name} is not part of this bundle (verify will flag it)")
         reporter.stage("writing index")
         extra = bundle_lock_files(lock_)
-        return write_index(out_dir, manifest, extra)
+        metadata = {r.filename: r.metadata for r in results if r.metadata is not None}
+        return write_index(out_dir, manifest, extra, metadata)
 
 
 def _read_previous_manifest(out_dir: Path) -> Manifest | None:

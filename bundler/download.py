@@ -7,6 +7,7 @@ the client; this module decides what to fetch and collects the outcome.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from .errors import BundlerError, HashMismatch, MultipleErrors, NetworkError, Us
 from .filenames import is_safe_filename
 from .fsutil import sha256_file
 from .manifest import is_sha256_hex
+from .metadata import wheel_metadata
 from .models import Manifest
 from .reporting import Reporter
 
@@ -67,6 +69,10 @@ class DownloadResult:
     sha256: str
     size: int
     fetched: bool  # False: it was already there with the right hash
+    # A wheel's METADATA (its PEP 658 sidecar), read as soon as it arrived
+    # when asked for; None when not asked for or unreadable (the index
+    # writer then reads it, and reports what is wrong).
+    metadata: bytes | None = None
 
 
 class DownloadFailed(BundlerError):
@@ -128,14 +134,18 @@ def download_all(
     reporter: Reporter,
     *,
     workers: int = 8,
+    read_metadata: bool = False,
 ) -> list[DownloadResult]:
     """Make every item present in ``files_dir`` with its sha256.
 
     A file already there with the right hash is not fetched again.  At most
-    ``workers`` files are handled at once.  Every item is attempted; if any
-    failed, one ``MultipleErrors`` of ``DownloadFailed`` (one per file) is
-    raised, and the files that succeeded stay in place.  Results come in the
-    order of ``items`` (duplicates listed once).
+    ``workers`` files are handled at once, the biggest first (the last file
+    to start is then a small one).  Every item is attempted; if any failed,
+    one ``MultipleErrors`` of ``DownloadFailed`` (one per file) is raised,
+    and the files that succeeded stay in place.  Results come in the order
+    of ``items`` (duplicates listed once).  With ``read_metadata``, each
+    wheel's METADATA is read as soon as it is in place, while the other
+    downloads go on.
     """
     if workers < 1:
         raise UsageError(f"workers must be at least 1, got {workers}")
@@ -145,12 +155,28 @@ def download_all(
     total = sum(s for s in sizes if s is not None) if None not in sizes else None
     reporter.task_start(TASK_ALL, f"{len(planned)} files", total)
 
+    def with_metadata(result: DownloadResult) -> DownloadResult:
+        if not read_metadata or not result.filename.endswith(".whl"):
+            return result
+        try:
+            data = wheel_metadata(result.path, result.filename)
+        except BundlerError:
+            return result
+        return dataclasses.replace(result, metadata=data)
+
     def one(item: DownloadItem) -> DownloadResult:
         dest = files_dir / item.filename
         present = _present(dest, item)
         if present is not None:
             reporter.task_advance(TASK_ALL, present[1])
-            return DownloadResult(item.filename, dest, present[0], present[1], fetched=False)
+            return with_metadata(
+                DownloadResult(item.filename, dest, present[0], present[1], fetched=False)
+            )
+        if not item.url:
+            raise BundlerError(
+                "no URL is known for this file",
+                hint="the lock names no URL and no configured index lists the file",
+            )
         # Whatever is there is wrong: never leave it under the final name.
         dest.unlink(missing_ok=True)
         key = f"{TASK_ALL}:{item.filename}"
@@ -180,12 +206,13 @@ def download_all(
         if received < size:
             # A client that served the file from its cache may not report bytes.
             reporter.task_advance(TASK_ALL, size - received)
-        return DownloadResult(item.filename, dest, digest, size, fetched=True)
+        return with_metadata(DownloadResult(item.filename, dest, digest, size, fetched=True))
 
     results: dict[str, DownloadResult] = {}
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="download") as pool:
-        futures = [(item, pool.submit(one, item)) for item in planned]
-        for item, future in futures:
+        biggest_first = sorted(planned, key=lambda i: -(i.size or 0))
+        submitted = {item.filename: pool.submit(one, item) for item in biggest_first}
+        for item, future in ((i, submitted[i.filename]) for i in planned):
             try:
                 result = future.result()
             except (BundlerError, OSError) as err:

@@ -22,14 +22,18 @@ CHUNK = 1 << 20
 
 def atomic_write(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temp file in the same directory
-    and ``os.replace``, so a crash never leaves half a file under the name."""
+    and ``os.replace``, so a crash never leaves half a file under the name
+    (readers see the old file or the new one).
+
+    The bytes are not forced to the disk (no fsync): on Linux that commits
+    every dirty file of the file system, e.g. a whole bundle just
+    downloaded, and costs more than the run.  What is read back is checked
+    anyway (cache entries by their digest, a bundle by ``bundle verify``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
         os.replace(tmp, path)
     except OSError as err:
         with contextlib.suppress(OSError):

@@ -175,12 +175,19 @@ def _check_names(manifest: Manifest, extra_files: Mapping[str, bytes]) -> list[B
     return problems
 
 
-def write_index(bundle_dir: Path, manifest: Manifest, extra_files: Mapping[str, bytes]) -> Manifest:
+def write_index(
+    bundle_dir: Path,
+    manifest: Manifest,
+    extra_files: Mapping[str, bytes],
+    metadata: Mapping[str, bytes] | None = None,
+) -> Manifest:
     """Write sidecars, index pages, ``extra_files`` and ``bundle.json``.
 
     Every artifact must already be in ``bundle_dir/files``.  Each wheel gets
-    its PEP 658 ``.metadata`` sidecar, whose sha256 is recorded in the
-    returned manifest (which is also what ``bundle.json`` holds).  Pages of
+    its PEP 658 ``.metadata`` sidecar (from ``metadata``, filename -> the
+    METADATA already read from that very file, else read here), whose
+    sha256 is recorded in the returned manifest (which is also what
+    ``bundle.json`` holds).  Pages of
     projects that are no longer in the manifest are removed.  The same input
     gives a byte-identical tree; ``bundle.json`` is written last.
     """
@@ -199,14 +206,16 @@ def write_index(bundle_dir: Path, manifest: Manifest, extra_files: Mapping[str, 
         if not path.is_file():
             problems.append(InvalidDistribution(a.filename, f"missing from {files_dir}"))
             continue
-        try:
-            # PEP 658: the sidecar is the wheel's own METADATA, byte for byte.
-            metadata = wheel_metadata(path, a.filename)
-        except BundlerError as err:
-            problems.append(err)
-            continue
-        _write_if_changed(files_dir / (a.filename + METADATA_SUFFIX), metadata)
-        artifacts.append(replace(a, metadata_sha256=sha256_bytes(metadata)))
+        # PEP 658: the sidecar is the wheel's own METADATA, byte for byte.
+        sidecar = (metadata or {}).get(a.filename)
+        if sidecar is None:
+            try:
+                sidecar = wheel_metadata(path, a.filename)
+            except BundlerError as err:
+                problems.append(err)
+                continue
+        _write_if_changed(files_dir / (a.filename + METADATA_SUFFIX), sidecar)
+        artifacts.append(replace(a, metadata_sha256=sha256_bytes(sidecar)))
     if problems:
         raise problems[0] if len(problems) == 1 else MultipleErrors(problems)
 

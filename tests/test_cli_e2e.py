@@ -451,3 +451,35 @@ def test_download_takes_files_from_a_pylock_without_any_index(
     assert bundle_cmd("download", str(lock), "-o", str(bundle), "--no-index") == 0
     assert sum(1 for e in server.log if e.path.startswith("/simple/")) == pages_before
     assert bundle_cmd("verify", str(bundle), "--no-install") == 0
+
+
+OFFLINE_PROBE = (
+    "import sys\n"
+    "from bundler.__main__ import run\n"
+    "code = run(sys.argv[1:])\n"
+    "# Served from the cache alone: the HTTP stack is never even imported.\n"
+    "print('requests imported' if 'requests' in sys.modules else 'no requests')\n"
+    "sys.exit(code)\n"
+)
+
+
+def test_offline_lock_from_the_cache_alone(tmp_path: Path, web_index: str) -> None:
+    req = write(tmp_path / "requirements.in", "webapp\n")
+    online, offline = tmp_path / "online.txt", tmp_path / "offline.txt"
+    cache = tmp_path / "cache"
+    args = ["-i", web_index, "--cache-dir", str(cache), "--quiet"]
+    assert bundle_cmd("lock", str(req), "-o", str(online), *args) == 0
+    probe = [sys.executable, "-c", OFFLINE_PROBE, "lock", str(req), "-o", str(offline)]
+    done = subprocess.run([*probe, *args, "--offline"], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "no requests"
+    body = [line for line in offline.read_text().splitlines() if not line.startswith("#")]
+    assert body == [line for line in online.read_text().splitlines() if not line.startswith("#")]
+    # An empty cache cannot answer: a clear error, not a traceback.
+    empty = [a if a != str(cache) else str(tmp_path / "empty") for a in args]
+    failed = subprocess.run(
+        [*probe, *empty, "--offline"], capture_output=True, text=True, check=False
+    )
+    assert failed.returncode == 1
+    assert "offline" in failed.stderr
+    assert "Traceback" not in failed.stderr

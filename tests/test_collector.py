@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -12,16 +13,19 @@ import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
+from bundler import collector as collector_module
+from bundler import pages as pages_module
 from bundler.collector import ACCEPT, MetadataUnavailable, PackageIndex
 from bundler.errors import HashMismatch, InvalidDistribution
 from bundler.http import HttpClient
 from bundler.models import DistKind, IndexFile, IndexSettings, IndexStrategy
-from bundler.pages import InvalidPage
+from bundler.pages import InvalidPage, PageListing
 from bundler.reporting import Reporter
 from tests.support import DistSpec, IndexServerFactory
 from tests.test_http import Handler, Server, running_server, send, serve_bytes
@@ -458,3 +462,65 @@ def test_full_chain_against_the_test_index(
     # The normalized name was asked for directly (no redirect).
     assert index.hits("/simple/alpha-pkg/") == 1
     assert index.hits("/simple/Alpha.Pkg/") == 0
+
+
+def test_a_small_wheel_is_fetched_whole_without_guessing_a_sidecar(
+    server: Server, client: HttpClient, tmp_path: Path
+) -> None:
+    # No bigger than one range request: one plain GET, and the wheel is then
+    # in the cache, so downloading it later costs nothing.
+    wheel = wheel_bytes("foo", "1.0", ("bar>=1",))
+    add_wheel(server, wheel, WHEEL, sidecar=metadata_text("foo", "1.0", ("bar>=1",)))
+    small = dataclasses.replace(wheel_file(server, wheel), size=len(wheel))
+    with make_index(server, client) as index:
+        meta = index.get_metadata(small)
+    assert meta.requires_dist == ("bar>=1",)
+    assert server.requests_for(f"/files/{WHEEL}.metadata") == []
+    (seen,) = wheel_requests(server, WHEEL)
+    assert "range" not in seen
+    again = tmp_path / "again.whl"
+    client.fetch_to_file(small.url, again, sha256=sha(wheel), size=len(wheel))
+    assert again.read_bytes() == wheel
+    assert len(wheel_requests(server, WHEEL)) == 1
+
+
+def test_parsed_pages_are_cached_by_content(
+    server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files: list[dict[str, object]] = [
+        {"filename": f"foo-{v}-py3-none-any.whl", "url": f"/files/foo-{v}.whl", "hashes": {}}
+        for v in ("1.0", "1.1", "2.0")
+    ]
+    body = json_page(files)
+    server.routes["/simple/foo/"] = lambda h: send(
+        h, 200, body, {"Content-Type": "application/vnd.pypi.simple.v1+json"}
+    )
+    parsed: list[str] = []
+    real = pages_module.list_project_page
+
+    def counting(*args: Any, **kwargs: Any) -> PageListing:
+        parsed.append(args[3])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(collector_module, "list_project_page", counting)
+
+    def versions() -> list[str]:
+        with (
+            HttpClient(cache_dir=tmp_path / "cache", page_max_age=0) as c,
+            make_index(server, c) as index,
+        ):
+            return sorted(str(v) for v in index.get_project(FOO).releases)
+
+    assert versions() == ["1.0", "1.1", "2.0"]
+    assert versions() == ["1.0", "1.1", "2.0"]  # fetched again, parsed from the cache
+    assert parsed == ["foo"]
+    assert len(server.requests_for("/simple/foo/")) == 2
+    # A damaged entry is parsed again, not trusted.
+    (entry,) = (p for p in (tmp_path / "cache" / "listings").rglob("*") if p.is_file())
+    entry.write_bytes(entry.read_bytes()[:-1] + b"\x00")
+    assert versions() == ["1.0", "1.1", "2.0"]
+    assert parsed == ["foo", "foo"]
+    # Another page body is another entry.
+    body = json_page(files[:1])
+    assert versions() == ["1.0"]
+    assert parsed == ["foo", "foo", "foo"]

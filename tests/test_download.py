@@ -3,9 +3,12 @@ bounded parallelism, every failure collected, unsafe names refused, prune."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import io
 import os
 import threading
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -157,12 +160,15 @@ def test_parallelism_is_bounded(tmp_path: Path) -> None:
     assert len(client.calls) == 12
 
 
-def test_one_worker_is_sequential(tmp_path: Path) -> None:
-    src, items = _source(tmp_path, NAMES)
+def test_one_worker_is_sequential_biggest_first(tmp_path: Path) -> None:
+    src, items = _source(tmp_path, NAMES)  # each item bigger than the one before
     client = FakeClient(src)
-    download_all(items, tmp_path / "files", client, NULL_REPORTER, workers=1)
+    results = download_all(items, tmp_path / "files", client, NULL_REPORTER, workers=1)
     assert client.max_active == 1
-    assert client.calls == [i.url for i in items]
+    # The biggest file starts first, so the last to start is a small one...
+    assert client.calls == [i.url for i in reversed(items)]
+    # ...and the results still come in the order asked for.
+    assert [r.filename for r in results] == NAMES
 
 
 def test_workers_must_be_positive(tmp_path: Path) -> None:
@@ -343,3 +349,49 @@ def test_prune_without_previous_manifest_removes_nothing_known(tmp_path: Path) -
     assert prune(files, {"a-1.0.tar.gz"}, None) == ["b-1.0.tar.gz"]
     assert (files / "b-1.0.tar.gz").exists()
     assert prune(tmp_path / "absent", set(), None) == []
+
+
+def _wheel(name: str, version: str) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(f"{name}/__init__.py", b"")
+        zf.writestr(
+            f"{name}-{version}.dist-info/METADATA",
+            f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode(),
+        )
+    return buf.getvalue()
+
+
+def test_wheel_metadata_is_read_as_each_file_arrives(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    blobs = {
+        "good-1.0-py3-none-any.whl": _wheel("good", "1.0"),
+        "broken-1.0-py3-none-any.whl": b"not a zip",
+        "plain-1.0.tar.gz": b"an sdist",
+    }
+    items = []
+    for name, data in blobs.items():
+        (src / name).write_bytes(data)
+        items.append(DownloadItem(name, f"fake://host/{name}", hashlib.sha256(data).hexdigest()))
+    files = tmp_path / "files"
+    results = download_all(items, files, FakeClient(src), NULL_REPORTER, read_metadata=True)
+    metadata = {r.filename: r.metadata for r in results}
+    good = metadata["good-1.0-py3-none-any.whl"]
+    assert good is not None and b"Name: good" in good
+    # Unreadable wheels and sdists carry none: the index writer reports the first.
+    assert metadata["broken-1.0-py3-none-any.whl"] is None
+    assert metadata["plain-1.0.tar.gz"] is None
+    # Files already in place get theirs too.
+    again = download_all(items, files, FakeClient(src), NULL_REPORTER, read_metadata=True)
+    assert {r.filename: r.metadata for r in again} == metadata
+    assert all(
+        r.metadata is None for r in download_all(items, files, FakeClient(src), NULL_REPORTER)
+    )
+
+
+def test_a_file_without_a_url_is_an_error(tmp_path: Path) -> None:
+    src, items = _source(tmp_path, NAMES[:1])
+    nowhere = [dataclasses.replace(items[0], url="")]
+    with pytest.raises(MultipleErrors, match="no URL"):
+        download_all(nowhere, tmp_path / "other", FakeClient(src), NULL_REPORTER)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -317,3 +318,31 @@ def test_likely_metadata_is_fetched_ahead_in_background_threads() -> None:
     res = resolve(roots("app"), [], source, make_target())
     assert str(res.packages[canonicalize_name("lib")].version) == "2.0"
     assert any(name.startswith("bundler-warm") for name in source.threads)
+
+
+def test_dependencies_are_fetched_ahead_of_the_resolver() -> None:
+    universe = {
+        "a": {"1.0": Release(("b",))},
+        "b": {"1.0": Release(("c>=1",))},
+        "c": {"1.0": Release(("d ; sys_platform == 'win32'",))},
+        "d": {"1.0": Release()},
+    }
+    c_asked = threading.Event()
+    waited: list[bool] = []
+
+    class Watching(FakeSource):
+        def get_metadata(self, file: IndexFile) -> CoreMetadata:
+            if file.project == "c":
+                c_asked.set()
+            if file.project == "b" and threading.current_thread() is threading.main_thread():
+                # The resolver reaches b's dependencies only now: c's metadata
+                # was asked for as soon as b's was known, not one step later.
+                waited.append(c_asked.wait(10))
+            return super().get_metadata(file)
+
+    source = Watching(universe)
+    res = resolve(roots("a"), [], source, make_target(sys_platform="linux"), ResolveOptions())
+    assert sorted(res.packages) == ["a", "b", "c"]
+    assert waited == [True]
+    # Speculation follows the target's markers: d is for Windows only.
+    assert not any(name.startswith("d-") for name in source.metadata_calls)
