@@ -45,6 +45,7 @@ MAX_REDIRECTS = 10
 # Bytes read in a failed read are lost; small reads keep a resume close to
 # where the connection dropped.
 STREAM_CHUNK = 64 * 1024
+STREAM_CHUNK_MAX = 1024 * 1024
 # Files this big are fetched as up to SPLIT_MAX_PARTS byte ranges at once.
 SPLIT_MIN = 8 * 1024 * 1024
 SPLIT_PART = 4 * 1024 * 1024
@@ -64,13 +65,26 @@ def _requests() -> types.ModuleType:
 @functools.cache
 def _retryable_errors() -> tuple[type[Exception], ...]:
     import requests
+    import urllib3
 
     return (
         requests.exceptions.ConnectionError,
         requests.exceptions.Timeout,
         requests.exceptions.ChunkedEncodingError,
         requests.exceptions.ContentDecodingError,
+        # Raised as they are when a body is read from ``Response.raw``.
+        urllib3.exceptions.HTTPError,
     )
+
+
+def _body_chunks(resp: requests.Response) -> Iterator[bytes]:
+    """A streamed body in reads that grow from STREAM_CHUNK to
+    STREAM_CHUNK_MAX: a read that fails loses what it had read, so the first
+    ones are small; big ones then cost far less CPU per byte."""
+    size = STREAM_CHUNK
+    while chunk := resp.raw.read(size, decode_content=True):
+        yield chunk
+        size = min(size * 2, STREAM_CHUNK_MAX)
 
 
 class Headers(Mapping[str, str]):
@@ -740,7 +754,7 @@ class HttpClient:
                         raise NetworkError(display, "the server stopped honouring ranges")
                     received = 0
                     try:
-                        for chunk in resp.iter_content(STREAM_CHUNK):
+                        for chunk in _body_chunks(resp):
                             if failed.is_set():
                                 return True  # another part failed: that error is raised
                             if pos + len(chunk) > end + 1:
@@ -859,7 +873,7 @@ class HttpClient:
                     raise NetworkError(display, f"unexpected HTTP {resp.status_code}")
                 received = 0
                 try:
-                    for chunk in resp.iter_content(STREAM_CHUNK):
+                    for chunk in _body_chunks(resp):
                         fh.write(chunk)
                         hasher.update(chunk)
                         written += len(chunk)

@@ -329,10 +329,16 @@ def _upload_time(value: str | None) -> datetime.datetime | None:
 # --- TOML emitter (the shapes a lock needs) -------------------------------------------
 
 
+_TOML_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_TOML_SPECIAL = re.compile(r'[\x00-\x1f\x7f"\\]')
+
+
 def _toml_str(text: str) -> str:
+    if _TOML_SPECIAL.search(text) is None:  # URLs, hashes, names: as they are
+        return f'"{text}"'
     # A literal string reads better for markers ('os_name == "nt"') and
     # needs no escapes, but cannot hold "'" or control characters.
-    if '"' in text and "'" not in text and not any(_is_control(c) for c in text):
+    if '"' in text and "'" not in text and _TOML_CONTROL.search(text) is None:
         return f"'{text}'"
     out = []
     for char in text:
