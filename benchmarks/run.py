@@ -81,6 +81,8 @@ PIP_PLATFORMS: dict[str, tuple[str, ...]] = {
 
 SCENARIOS = ("lock-cold", "lock-warm", "lock-offline-warm", "download", "verify", "multi-target")
 BUNDLE = "bundle"
+# bundler from a requirements.txt lock: the index pages give the file URLs.
+BUNDLE_REQS = "bundle, requirements.txt lock"
 UV = "uv pip compile"
 PIP_COMPILE = "pip-compile"
 PIP_DOWNLOAD = "pip download"
@@ -431,7 +433,8 @@ class Workload:
     name: str
     root: Path
     requirements: Path
-    lock: Path  # bundle lock's output for this machine
+    lock: Path  # bundle lock's output for this machine (requirements.txt)
+    pylock: Path  # the same lock as PEP 751 pylock.toml: it names each file's URL
     pins: Path  # the lock's pins without hashes, for pip download
     reference: Path  # a bundle made by bundle download, for verify
     urls: Path  # the reference bundle's artifacts' index URLs
@@ -599,6 +602,7 @@ class Bench:
             root=root,
             requirements=root / "requirements.in",
             lock=root / "requirements.txt",
+            pylock=root / "pylock.toml",
             pins=root / "pins.txt",
             reference=root / "reference",
             urls=root / "urls.json",
@@ -611,6 +615,8 @@ class Bench:
         self.console.print(f"[dim]{name}: locking and downloading once to prepare…[/dim]")
         lock = self._bundle("lock", w.requirements, "-o", w.lock, cache=w.bundle_cache)
         self._setup(f"{name}-setup-lock", lock, env)
+        pylock = self._bundle("lock", w.requirements, "-o", w.pylock, cache=w.bundle_cache)
+        self._setup(f"{name}-setup-pylock", pylock, env)
         download = self._bundle("download", w.lock, "-o", w.reference, cache=root / "cache")
         self._setup(f"{name}-setup-download", download, env)
         pins = plain_pins(w.lock.read_text(encoding="utf-8"))
@@ -642,9 +648,12 @@ class Bench:
 
             return make
 
-        def bundle_download(d: Path) -> Step:
-            argv = self._bundle("download", w.lock, "-o", d / "bundle", cache=d / "cache")
-            return Step((argv,), scrubbed_env(d / "xdg"))
+        def bundle_download(lock: Path) -> Callable[[Path], Step]:
+            def make(d: Path) -> Step:
+                argv = self._bundle("download", lock, "-o", d / "bundle", cache=d / "cache")
+                return Step((argv,), scrubbed_env(d / "xdg"))
+
+            return make
 
         def pip_download(d: Path) -> Step:
             argv = self._pip_download(
@@ -671,17 +680,20 @@ class Bench:
             )
             return Step((make_venv, install), scrubbed_env(d / "xdg"))
 
-        def multi(d: Path) -> Step:
-            flags = [f for p in PLATFORMS for f in ("--platform", p)]
-            flags += [f for v in PYTHONS for f in ("--python-version", v)]
-            lock, cache = d / "lock.txt", d / "cache"
-            return Step(
-                (
-                    self._bundle("lock", w.requirements, "-o", lock, *flags, cache=cache),
-                    self._bundle("download", lock, "-o", d / "bundle", *flags, cache=cache),
-                ),
-                scrubbed_env(d / "xdg"),
-            )
+        def multi(lock_name: str) -> Callable[[Path], Step]:
+            def make(d: Path) -> Step:
+                flags = [f for p in PLATFORMS for f in ("--platform", p)]
+                flags += [f for v in PYTHONS for f in ("--python-version", v)]
+                lock, cache = d / lock_name, d / "cache"
+                return Step(
+                    (
+                        self._bundle("lock", w.requirements, "-o", lock, *flags, cache=cache),
+                        self._bundle("download", lock, "-o", d / "bundle", *flags, cache=cache),
+                    ),
+                    scrubbed_env(d / "xdg"),
+                )
+
+            return make
 
         def pip_loop(d: Path) -> Step:
             commands: list[tuple[str, ...]] = []
@@ -708,12 +720,16 @@ class Bench:
             self._uv(w, "lock-warm", warm=True),
             self._pip_compile(w, "lock-warm", warm=True),
             Contender("lock-offline-warm", BUNDLE, True, bundle_lock(True, "--offline")),
-            Contender("download", BUNDLE, True, bundle_download, bundled),
+            # The plain downloader is handed every URL; so is bundle by a
+            # pylock.toml.  From a requirements.txt it reads the pages first.
+            Contender("download", BUNDLE, True, bundle_download(w.pylock), bundled),
+            Contender("download", BUNDLE_REQS, True, bundle_download(w.lock), bundled),
             Contender("download", PIP_DOWNLOAD, False, pip_download, files, peerless),
             Contender("download", PLAIN, False, plain, files, peerless),
             Contender("verify", BUNDLE, True, bundle_verify),
             Contender("verify", VENV_PIP, False, venv_pip, None, peerless or slow),
-            Contender("multi-target", BUNDLE, True, multi, bundled),
+            Contender("multi-target", BUNDLE, True, multi("pylock.toml"), bundled),
+            Contender("multi-target", BUNDLE_REQS, True, multi("requirements.txt"), bundled),
             Contender("multi-target", PIP_LOOP, False, pip_loop, files, peerless or slow),
         ]
 

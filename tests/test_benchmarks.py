@@ -10,6 +10,7 @@ from pathlib import Path
 
 from benchmarks.run import (
     BUNDLE,
+    BUNDLE_REQS,
     GOALS,
     PIP_LOOP,
     PLAIN,
@@ -58,8 +59,15 @@ def test_smoke_run_reports_every_bundler_scenario(tmp_path: Path) -> None:
     assert data["index_url"].startswith("http://127.0.0.1:")
     assert data["machine"]["nproc"] >= 1
 
-    bundler_rows = {r["scenario"]: r for r in data["rows"] if r["bundler"]}
+    bundler_rows = {r["scenario"]: r for r in data["rows"] if r["tool"] == BUNDLE}
     assert set(bundler_rows) == BUNDLER_SCENARIOS
+    assert all(r["bundler"] for r in bundler_rows.values())
+    # Downloads also run from the requirements.txt lock (the pages give the URLs).
+    from_reqs = {r["scenario"]: r for r in data["rows"] if r["tool"] == BUNDLE_REQS}
+    assert set(from_reqs) == {"download", "multi-target"}
+    for scenario, row in from_reqs.items():
+        assert row["bundler"] and row["status"] == "ok", (scenario, row["detail"])
+        assert row["bytes"] == bundler_rows[scenario]["bytes"], scenario
     for scenario, row in bundler_rows.items():
         assert row["tool"] == "bundle", scenario
         assert row["status"] == "ok", (scenario, row["detail"])
