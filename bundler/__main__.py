@@ -13,8 +13,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from packaging.utils import canonicalize_name
-from rich.console import Console
-from rich.markup import escape
 
 from . import SERVE_HOST, SERVE_PORT, __version__, app
 from .collector import PackageIndex
@@ -28,6 +26,7 @@ from .selection import BinaryPolicy
 from .target import Target, host_target, make_target, target_from_name
 
 if TYPE_CHECKING:
+    from rich.console import Console
     from rich.progress import Progress, TaskID
 
     from .verify import VerifyReport
@@ -56,13 +55,23 @@ def scrub(text: str) -> str:
 class ConsoleReporter(Reporter):
     """Draws rich progress on stderr (unless quiet)."""
 
-    def __init__(self, console: Console, quiet: bool) -> None:
-        self.console = console
+    def __init__(self, quiet: bool, console: Console | None = None) -> None:
+        self._console = console
         self.quiet = quiet
         self._lock = threading.Lock()
         self._progress: Progress | None = None
         self._tasks: dict[str, TaskID] = {}
         self._overall: TaskID | None = None
+
+    @property
+    def console(self) -> Console:
+        """The terminal (stderr), made when something is first printed: a
+        quiet run that succeeds never loads rich."""
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=True, highlight=False)
+        return self._console
 
     def _ensure_progress(self) -> Progress:
         if self._progress is None:
@@ -631,8 +640,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
-    console = Console(stderr=True, highlight=False)
-    reporter = ConsoleReporter(console, quiet=args.quiet)
+    reporter = ConsoleReporter(quiet=args.quiet)
     payload: dict[str, Any] = {"command": args.command, "bundler": __version__}
     code = 1
     try:
@@ -640,30 +648,30 @@ def run(argv: Sequence[str] | None = None) -> int:
         code = COMMANDS[args.command](args, reporter, payload)
     except BundlerError as err:
         reporter.close()
-        console.print("[red]error:[/red] " + _escape(scrub(str(err))), highlight=False)
+        reporter.console.print("[red]error:[/red] " + _escape(scrub(str(err))), highlight=False)
         payload["error"] = scrub(str(err))
         code = err.exit_code
     except KeyboardInterrupt:
         reporter.close()
-        console.print("interrupted")
+        reporter.console.print("interrupted")
         return 130
     except OSError as err:  # the machine said no: not a bundler bug
         reporter.close()
         where = f"{err.filename}: " if err.filename else ""
         message = scrub(f"{where}{err.strerror or err}")
-        console.print("[red]error:[/red] " + _escape(message), highlight=False)
+        reporter.console.print("[red]error:[/red] " + _escape(message), highlight=False)
         payload["error"] = message
         code = 1
     except Exception as err:  # the error boundary: a bug, reported without a traceback
         reporter.close()
-        console.print(
+        reporter.console.print(
             "[red]internal error:[/red] "
             + _escape(scrub(f"{type(err).__name__}: {err}"))
             + " (set BUNDLER_DEBUG=1 for a traceback; please report it)",
             highlight=False,
         )
         if os.environ.get("BUNDLER_DEBUG"):
-            console.print(_escape(scrub(traceback.format_exc())), highlight=False)
+            reporter.console.print(_escape(scrub(traceback.format_exc())), highlight=False)
         payload["error"] = scrub(f"internal error: {type(err).__name__}: {err}")
         code = 1
     finally:
@@ -673,12 +681,14 @@ def run(argv: Sequence[str] | None = None) -> int:
         try:
             _write_json(args.json, payload)
         except OSError as err:
-            console.print(f"error: cannot write {args.json}: {err}")
+            reporter.console.print(f"error: cannot write {args.json}: {err}")
             return 2
     return code
 
 
 def _escape(text: str) -> str:
+    from rich.markup import escape
+
     return escape(text)
 
 

@@ -18,9 +18,8 @@ import zipfile
 import zlib
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
-from typing import IO, Protocol
+from typing import IO, TYPE_CHECKING, Protocol
 
-from packaging.metadata import RawMetadata, parse_email
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
@@ -29,6 +28,9 @@ from packaging.version import InvalidVersion, Version
 from .errors import BundlerError, InvalidDistribution
 from .filenames import DistFilename, parse_filename
 from .models import CoreMetadata, DistKind
+
+if TYPE_CHECKING:
+    from packaging.metadata import RawMetadata
 
 MAX_METADATA_SIZE = 10 * 1024 * 1024
 MAX_SDIST_MEMBERS = 200_000
@@ -78,6 +80,10 @@ def _header_lines(content: bytes, field: bytes) -> list[int]:
 
 
 def _parse(content: bytes, source: str) -> tuple[CoreMetadata, RawMetadata]:
+    # Imported here: the email parser behind it is only needed to read
+    # metadata, not to extract it from a wheel.
+    from packaging.metadata import parse_email  # noqa: PLC0415
+
     raw, unparsed = parse_email(content)
     for key in ("name", "version", "requires-dist"):
         if key in unparsed:
