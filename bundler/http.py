@@ -8,7 +8,6 @@ never appears in an error, a log line or the cache.
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import email.utils
 import functools
@@ -23,7 +22,6 @@ import threading
 import time
 import types
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
@@ -46,10 +44,6 @@ MAX_REDIRECTS = 10
 # where the connection dropped.
 STREAM_CHUNK = 64 * 1024
 STREAM_CHUNK_MAX = 1024 * 1024
-# Files this big are fetched as up to SPLIT_MAX_PARTS byte ranges at once.
-SPLIT_MIN = 8 * 1024 * 1024
-SPLIT_PART = 4 * 1024 * 1024
-SPLIT_MAX_PARTS = 4
 # Statuses worth another try (RFC 9110 / RFC 6585 429).
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504}) | frozenset(range(505, 600))
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -373,11 +367,6 @@ class HttpClient:
         self._auth: dict[str, tuple[str, str]] = {}
         self._secrets: set[str] = set()
         self._pool_size = pool_size
-        # Helpers for the byte ranges of big files: half the pool, so that
-        # the download workers always have connections of their own.
-        split_helpers = max(1, pool_size // 2)
-        self._split_slots = threading.BoundedSemaphore(split_helpers)
-        self._split_pool = ThreadPoolExecutor(split_helpers, thread_name_prefix="bundler-range")
         self._user_agent = user_agent
         self._session_: requests.Session | None = None
         for url in credentials:
@@ -406,7 +395,6 @@ class HttpClient:
         return session
 
     def close(self) -> None:
-        self._split_pool.shutdown(wait=False, cancel_futures=True)
         with self._lock:
             session, self._session_ = self._session_, None
         if session is not None:
@@ -695,10 +683,6 @@ class HttpClient:
             with os.fdopen(fd, "w+b") as fh:
                 if scheme == "file":
                     digest, got = _copy_local(url_to_path(clean), fh, display, progress)
-                elif size is not None and size >= SPLIT_MIN and self._download_parts(
-                    clean, fh, size, progress
-                ):
-                    digest, got = _hash_open_file(fh), size
                 else:
                     digest, got = self._download(clean, fh, expected, progress)
                 # Not forced to the disk (see atomic_write): every file is
@@ -716,103 +700,6 @@ class HttpClient:
                 tmp.unlink()
             raise
         return digest, got
-
-    def _download_parts(
-        self, url: str, fh: IO[bytes], size: int, progress: Callable[[int], None] | None
-    ) -> bool:
-        """Fetch a big file as byte ranges on several connections at once,
-        each written in place: one connection rarely fills the link, and
-        the biggest file of a bundle otherwise decides when it is done.
-
-        False, with nothing kept, when the server does not answer the first
-        range with exactly that range (then the caller streams the file).
-        Helpers come from a budget shared by the whole client, so the
-        connection pool is never outgrown.
-        """
-        count = min(SPLIT_MAX_PARTS, -(-size // SPLIT_PART))
-        bounds = [(i * size // count, (i + 1) * size // count - 1) for i in range(count)]
-        display = redact_url(url)
-        fd = fh.fileno()
-        os.ftruncate(fd, size)
-        lock = threading.Lock()
-        todo = list(reversed(bounds))
-
-        def fetch(start: int, end: int, *, first: bool = False) -> bool:
-            pos, failures = start, 0
-            while pos <= end:
-                headers = {"Range": f"bytes={pos}-{end}", "Accept-Encoding": "identity"}
-                resp = self._request(url, headers, stream=True)
-                try:
-                    match = _CONTENT_RANGE.match(resp.headers.get("Content-Range", ""))
-                    if (
-                        resp.status_code != 206
-                        or match is None
-                        or (int(match[1]), int(match[2]), match[3]) != (pos, end, str(size))
-                    ):
-                        if first and pos == start:
-                            return False
-                        raise NetworkError(display, "the server stopped honouring ranges")
-                    received = 0
-                    try:
-                        for chunk in _body_chunks(resp):
-                            if failed.is_set():
-                                return True  # another part failed: that error is raised
-                            if pos + len(chunk) > end + 1:
-                                raise NetworkError(display, "the server sent more than asked for")
-                            os.pwrite(fd, chunk, pos)
-                            pos += len(chunk)
-                            received += len(chunk)
-                            if progress is not None:
-                                progress(len(chunk))
-                    except _retryable_errors() as err:
-                        failures = 1 if received else failures + 1
-                        if failures >= self.max_attempts:
-                            raise NetworkError(
-                                display, f"connection dropped: {self._error_reason(err)}"
-                            ) from err
-                        self._sleep(self._backoff_delay(failures))
-                        continue
-                    if pos <= end:  # the body ended early: ask for the rest
-                        failures += 1
-                        if failures >= self.max_attempts:
-                            raise NetworkError(display, f"received {pos - start} bytes of a range")
-                finally:
-                    resp.close()
-            return True
-
-        failed = threading.Event()
-
-        def drain() -> None:
-            while not failed.is_set():
-                with lock:
-                    if not todo:
-                        return
-                    start, end = todo.pop()
-                try:
-                    fetch(start, end)
-                except BaseException:
-                    failed.set()  # the others stop taking parts
-                    raise
-
-        first_start, first_end = todo.pop()
-        if not fetch(first_start, first_end, first=True):
-            os.ftruncate(fd, 0)
-            return False
-        helpers: list[Future[None]] = []
-        with contextlib.ExitStack() as stack:
-            for _ in range(len(todo)):
-                if not self._split_slots.acquire(blocking=False):
-                    break
-                stack.callback(self._split_slots.release)
-                helpers.append(self._split_pool.submit(drain))
-            try:
-                drain()
-            finally:
-                # Nobody may write to the file once this returns.
-                concurrent.futures.wait(helpers)
-            for helper in helpers:
-                helper.result()
-        return True
 
     def _from_blob(self, sha256: str, size: int | None, dest: Path) -> int | None:
         assert self.cache is not None
@@ -893,15 +780,6 @@ class HttpClient:
                 return hasher.hexdigest(), written
             finally:
                 resp.close()
-
-
-def _hash_open_file(fh: IO[bytes]) -> str:
-    fh.flush()
-    fh.seek(0)
-    hasher = hashlib.sha256()
-    while chunk := fh.read(1 << 20):
-        hasher.update(chunk)
-    return hasher.hexdigest()
 
 
 def _strong_validator(resp: requests.Response) -> str | None:

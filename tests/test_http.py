@@ -8,7 +8,6 @@ import email.utils
 import hashlib
 import socket
 import threading
-import time
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -19,7 +18,6 @@ import pytest
 import requests
 
 from bundler import __version__
-from bundler import http as http_module
 from bundler.errors import BundlerError, HashMismatch, NetworkError, NotFound
 from bundler.http import (
     HttpClient,
@@ -641,160 +639,6 @@ def test_netrc_credentials_are_used(
         h, 200 if h.header("Authorization") == _basic("user", SECRET) else 401, b"in"
     )
     assert client.get(server.url("/simple/")).content == b"in"
-
-
-# --- big files in byte ranges ---------------------------------------------------------------
-
-
-@pytest.fixture
-def small_split(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Split files of 64 KiB and more into 64 KiB ranges (PAYLOAD: 4 parts)."""
-    monkeypatch.setattr(http_module, "SPLIT_MIN", 64 * 1024)
-    monkeypatch.setattr(http_module, "SPLIT_PART", 64 * 1024)
-
-
-def _ranges(seen: list[Seen]) -> list[str]:
-    return sorted(s.headers["range"] for s in seen if "range" in s.headers)
-
-
-@pytest.mark.usefixtures("small_split")
-def test_big_file_is_fetched_in_ranges_at_once(
-    server: Server, client: HttpClient, tmp_path: Path
-) -> None:
-    active = [0, 0]  # now, most at once
-    lock = threading.Lock()
-    plain = serve_bytes(PAYLOAD)
-
-    def counted(h: Handler) -> None:
-        with lock:
-            active[0] += 1
-            active[1] = max(active)
-        try:
-            time.sleep(0.05)  # long enough for the others to be asked
-            plain(h)
-        finally:
-            with lock:
-                active[0] -= 1
-
-    server.routes["/big.whl"] = counted
-    progress: list[int] = []
-    dest = tmp_path / "big.whl"
-    got = client.fetch_to_file(
-        server.url("/big.whl"),
-        dest,
-        sha256=PAYLOAD_SHA,
-        size=len(PAYLOAD),
-        progress=progress.append,
-    )
-    assert got == (PAYLOAD_SHA, len(PAYLOAD))
-    assert dest.read_bytes() == PAYLOAD
-    assert sum(progress) == len(PAYLOAD)
-    part = len(PAYLOAD) // 4
-    assert _ranges(server.requests_for("/big.whl")) == sorted(
-        f"bytes={i * part}-{(i + 1) * part - 1}" for i in range(4)
-    )
-    assert active[1] > 1  # the parts were in flight together
-
-
-@pytest.mark.usefixtures("small_split")
-def test_big_file_without_range_support_is_streamed(
-    server: Server, client: HttpClient, tmp_path: Path
-) -> None:
-    server.routes["/big.whl"] = serve_bytes(PAYLOAD, ranges=False)
-    dest = tmp_path / "big.whl"
-    got = client.fetch_to_file(server.url("/big.whl"), dest, sha256=PAYLOAD_SHA, size=len(PAYLOAD))
-    assert got == (PAYLOAD_SHA, len(PAYLOAD))
-    assert dest.read_bytes() == PAYLOAD
-    # One refused range (its body is not read), then the file in one stream.
-    seen = server.requests_for("/big.whl")
-    assert len(seen) == 2
-    assert "range" not in seen[1].headers
-
-
-@pytest.mark.usefixtures("small_split")
-def test_a_dropped_range_is_resumed(
-    server: Server, client: HttpClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(http_module, "STREAM_CHUNK", 8 * 1024)  # keep what arrived
-    plain = serve_bytes(PAYLOAD)
-    part = len(PAYLOAD) // 4
-    dropped = [False]
-
-    def flaky(h: Handler) -> None:
-        # The second part's first answer stops half-way through.
-        if h.header("Range") == f"bytes={part}-{2 * part - 1}" and not dropped[0]:
-            dropped[0] = True
-            body = PAYLOAD[part : 2 * part]
-            h.send_response(206)
-            h.send_header("Content-Range", f"bytes {part}-{2 * part - 1}/{len(PAYLOAD)}")
-            h.send_header("Content-Length", str(len(body)))
-            h.end_headers()
-            h.wfile.write(body[: part // 2])
-            h.wfile.flush()
-            h.close_connection = True
-            h.connection.shutdown(socket.SHUT_RDWR)
-            return
-        plain(h)
-
-    server.routes["/big.whl"] = flaky
-    dest = tmp_path / "big.whl"
-    got = client.fetch_to_file(server.url("/big.whl"), dest, sha256=PAYLOAD_SHA, size=len(PAYLOAD))
-    assert got == (PAYLOAD_SHA, len(PAYLOAD))
-    assert dest.read_bytes() == PAYLOAD
-    ranges = _ranges(server.requests_for("/big.whl"))
-    assert len(ranges) == 5
-    # The retry asks for the rest of that part only, not the whole part again.
-    resumed = [
-        r for r in ranges if r.endswith(f"-{2 * part - 1}") and r != f"bytes={part}-{2 * part - 1}"
-    ]
-    assert len(resumed) == 1
-    assert int(resumed[0].removeprefix("bytes=").split("-")[0]) > part
-
-
-@pytest.mark.usefixtures("small_split")
-def test_a_range_that_keeps_failing_leaves_nothing_behind(
-    server: Server, client: HttpClient, tmp_path: Path
-) -> None:
-    plain = serve_bytes(PAYLOAD)
-    part = len(PAYLOAD) // 4
-
-    def broken(h: Handler) -> None:
-        if h.header("Range") == f"bytes={3 * part}-{4 * part - 1}":
-            send(h, 500, b"down")
-            return
-        plain(h)
-
-    server.routes["/big.whl"] = broken
-    dest = tmp_path / "out" / "big.whl"
-    with pytest.raises(NetworkError):
-        client.fetch_to_file(server.url("/big.whl"), dest, sha256=PAYLOAD_SHA, size=len(PAYLOAD))
-    assert not dest.parent.exists() or list(dest.parent.iterdir()) == []
-
-
-@pytest.mark.usefixtures("small_split")
-def test_a_wrong_range_answer_is_refused(
-    server: Server, client: HttpClient, tmp_path: Path
-) -> None:
-    # The server answers every range with the file's first bytes: the hash
-    # check must catch what the range check lets through, or the range
-    # check must refuse it.
-    def lying(h: Handler) -> None:
-        spec = h.header("Range") or ""
-        start, _, end = spec.removeprefix("bytes=").partition("-")
-        length = int(end) - int(start) + 1
-        send(
-            h,
-            206,
-            PAYLOAD[:length],
-            {"Content-Range": f"bytes 0-{length - 1}/{len(PAYLOAD)}"},
-        )
-
-    server.routes["/big.whl"] = lying
-    with pytest.raises(BundlerError):
-        client.fetch_to_file(
-            server.url("/big.whl"), tmp_path / "big.whl", sha256=PAYLOAD_SHA, size=len(PAYLOAD)
-        )
-    assert not (tmp_path / "big.whl").exists()
 
 
 def test_a_damaged_cached_page_is_fetched_again(server: Server, tmp_path: Path) -> None:
