@@ -8,6 +8,7 @@ interpreter.
 
 from __future__ import annotations
 
+import functools
 import platform
 import re
 import sys
@@ -89,8 +90,10 @@ class Target:
         return spec.contains(self.python_full_version, prereleases=True)
 
 
+@functools.cache
 def host_target() -> Target:
-    """The running interpreter as a Target (the default target)."""
+    """The running interpreter as a Target (the default target; computed
+    once: the interpreter does not change while it runs)."""
     env: dict[str, str] = {k: str(v) for k, v in default_environment().items()}
     impl = sys.implementation.name
     short = {"cpython": "cp", "pypy": "pp"}.get(impl, impl)
@@ -261,6 +264,7 @@ def _target_name(abi: str, platform_tag: str, full_version: str) -> str:
     return f"{abi}-{platform_tag}"
 
 
+@functools.lru_cache(maxsize=256)
 def target_from_name(name: str) -> Target:
     """Rebuild a target from its name (``cp311-manylinux_2_28_x86_64``);
     the host's own name gives the host target."""
