@@ -18,6 +18,7 @@ import pytest
 import requests
 
 from bundler import __version__
+from bundler import http as http_module
 from bundler.errors import BundlerError, HashMismatch, NetworkError, NotFound
 from bundler.http import (
     HttpClient,
@@ -652,3 +653,48 @@ def test_a_damaged_cached_page_is_fetched_again(server: Server, tmp_path: Path) 
     with HttpClient(cache_dir=tmp_path) as c:
         assert c.get(server.url("/simple/a/"), cacheable=True).content == b"<html>v2</html>"
     assert len(server.requests_for("/simple/a/")) == 2
+
+
+def test_name_resolution_is_asked_once_per_name() -> None:
+    calls: list[tuple[object, object]] = []
+    started = threading.Event()
+    release = threading.Event()
+
+    def slow_lookup(host: object, port: object, *args: object, **kwargs: object) -> list[str]:
+        calls.append((host, port))
+        started.set()
+        release.wait(5)
+        return [f"{host}:{port}"]
+
+    cache = http_module._ResolverCache(slow_lookup, ttl=60)
+    results: list[object] = []
+    threads = [
+        threading.Thread(target=lambda: results.append(cache("idx.example", 443))) for _ in range(8)
+    ]
+    for t in threads:
+        t.start()
+    assert started.wait(5)
+    release.set()
+    for t in threads:
+        t.join(5)
+    # Eight connections opened at once: one look-up, eight answers.
+    assert calls == [("idx.example", 443)]
+    assert results == [["idx.example:443"]] * 8
+    assert cache("other.example", 443) == ["other.example:443"]
+    assert len(calls) == 2
+
+
+def test_failed_name_resolution_is_not_kept() -> None:
+    answers: list[object] = [OSError("temporary failure"), ["1.2.3.4"]]
+
+    def flaky(host: object, port: object, *args: object, **kwargs: object) -> object:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    cache = http_module._ResolverCache(flaky, ttl=60)
+    with pytest.raises(OSError):
+        cache("idx.example", 443)
+    assert cache("idx.example", 443) == ["1.2.3.4"]
+    assert cache("idx.example", 443) == ["1.2.3.4"]  # kept now: no third look-up
