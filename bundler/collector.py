@@ -445,11 +445,10 @@ class PackageIndex:
         cache = self.client.cache
         if cache is None:
             return list_project_page(resp.content, resp.content_type, resp.url, name)
-        digest = hashlib.sha256(
-            f"{LISTING_FORMAT}\0{sys.version}\0{resp.url}\0{name}\0{resp.content_type}\0".encode()
-        )
-        digest.update(resp.content)
-        key = digest.hexdigest()
+        body = resp.sha256 or hashlib.sha256(resp.content).hexdigest()
+        key = hashlib.sha256(
+            f"{LISTING_FORMAT}\0{sys.version}\0{resp.url}\0{name}\0{resp.content_type}\0{body}".encode()
+        ).hexdigest()
         stored = cache.get_derived("listings", key)
         listing = PageListing.from_bytes(stored) if stored is not None else None
         if listing is None:

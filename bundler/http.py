@@ -9,6 +9,7 @@ never appears in an error, a log line or the cache.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import email.utils
 import functools
 import hashlib
@@ -208,6 +209,7 @@ class Response:
     headers: Mapping[str, str]
     content: bytes
     from_cache: bool = False
+    sha256: str | None = None  # of ``content``, when already known
 
     @property
     def content_type(self) -> str:
@@ -224,6 +226,7 @@ class _PageEntry:
     status: int
     headers: Mapping[str, str] = field(default_factory=dict)
     content: bytes = b""
+    sha256: str = ""  # of ``content``; computed when stored if empty
 
 
 def _valid_sha256(digest: str) -> str:
@@ -313,7 +316,8 @@ class DiskCache:
             meta = json.loads(header)
             if meta.get("key") != key:
                 return None
-            if meta.get("sha256") != hashlib.sha256(content).hexdigest():
+            digest = hashlib.sha256(content).hexdigest()
+            if meta.get("sha256") != digest:
                 return None  # damaged (or written by an older bundler): fetch again
             return _PageEntry(
                 url=str(meta["url"]),
@@ -321,6 +325,7 @@ class DiskCache:
                 status=int(meta["status"]),
                 headers={str(k): str(v) for k, v in meta["headers"].items()},
                 content=content,
+                sha256=digest,
             )
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
@@ -334,7 +339,7 @@ class DiskCache:
             "headers": dict(entry.headers),
         }
         # The body's digest lets a damaged entry be told from the page.
-        meta["sha256"] = hashlib.sha256(entry.content).hexdigest()
+        meta["sha256"] = entry.sha256 or hashlib.sha256(entry.content).hexdigest()
         header = json.dumps(meta, sort_keys=True).encode("utf-8")
         atomic_write(self._page_path(key), header + b"\n" + entry.content)
 
@@ -627,14 +632,16 @@ class HttpClient:
         resp = self._request(clean, headers)
         final = split_auth(resp.url)[0]
         if resp.status_code == 304 and entry is not None:
-            entry = _PageEntry(entry.url, self._clock(), entry.status, entry.headers, entry.content)
+            entry = dataclasses.replace(entry, fetched=self._clock())
             self._store_page(key, entry)
             return _entry_response(entry)
         content = resp.content
         kept = {h: resp.headers[h] for h in _KEPT_HEADERS if h in resp.headers}
+        digest: str | None = None
         if cacheable and resp.status_code == 200:
-            self._store_page(key, _PageEntry(final, self._clock(), 200, kept, content))
-        return Response(final, resp.status_code, Headers(resp.headers), content)
+            digest = hashlib.sha256(content).hexdigest()
+            self._store_page(key, _PageEntry(final, self._clock(), 200, kept, content, digest))
+        return Response(final, resp.status_code, Headers(resp.headers), content, sha256=digest)
 
     def _store_page(self, key: str, entry: _PageEntry) -> None:
         if self.cache is None:
@@ -832,7 +839,9 @@ def _strong_validator(resp: requests.Response) -> str | None:
 
 
 def _entry_response(entry: _PageEntry) -> Response:
-    return Response(entry.url, entry.status, Headers(entry.headers), entry.content, True)
+    return Response(
+        entry.url, entry.status, Headers(entry.headers), entry.content, True, entry.sha256 or None
+    )
 
 
 _FILE_TYPES = {
