@@ -195,6 +195,13 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         help="HTTP and content cache (default ~/.cache/bundler or $BUNDLER_CACHE_DIR)",
     )
     g.add_argument("--offline", action="store_true", help="use only the cache; make no request")
+    g.add_argument(
+        "--page-max-age",
+        type=float,
+        metavar="SECONDS",
+        help="use a cached index page this long without asking the index again"
+        " (default 600; 0: always ask)",
+    )
     g.add_argument("--workers", type=int, help="parallel network requests (default 8)")
     g.add_argument(
         "--json",
@@ -368,6 +375,8 @@ def _merge_config(args: argparse.Namespace) -> None:
         args.cache_dir = Path(cfg.cache_dir).expanduser()
     if args.workers is None:
         args.workers = cfg.workers or 8
+    if args.page_max_age is None:
+        args.page_max_age = cfg.page_max_age
 
 
 def _targets(args: argparse.Namespace, default: Sequence[str] = ()) -> list[Target]:
@@ -394,13 +403,15 @@ def _targets(args: argparse.Namespace, default: Sequence[str] = ()) -> list[Targ
 def _client(args: argparse.Namespace) -> Any:
     if args.workers < 1:
         raise UsageError("--workers must be at least 1")
+    if args.page_max_age is not None and not args.page_max_age >= 0:
+        raise UsageError(f"--page-max-age {args.page_max_age}: must be 0 or more seconds")
     upgrading = getattr(args, "upgrade", False) or getattr(args, "upgrade_package", [])
     return app.make_client(
         app.ClientSettings(
             cache_dir=args.cache_dir,
             offline=args.offline,
             workers=args.workers,
-            page_max_age=0 if upgrading else None,
+            page_max_age=0 if upgrading else args.page_max_age,
         )
     )
 

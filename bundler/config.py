@@ -47,6 +47,8 @@ class Config:
     prefer_binary: bool = False
     cache_dir: str | None = None
     workers: int | None = None
+    # Seconds a cached project page is used without asking the index again.
+    page_max_age: float | None = None
     # [[index]] tables, in file order (searched in that order).
     indexes: tuple[NamedIndex, ...] = ()
     index_strategy: IndexStrategy | None = None
@@ -65,7 +67,8 @@ _BOOLS = {"no-index": "no_index", "pre": "pre", "prefer-binary": "prefer_binary"
 _INTS = {"workers": "workers"}
 _INDEX = "index"
 _STRATEGY = "index-strategy"
-KNOWN_KEYS = sorted([*_LISTS, *_STRINGS, *_BOOLS, *_INTS, _INDEX, _STRATEGY])
+_PAGE_MAX_AGE = "page-max-age"
+KNOWN_KEYS = sorted([*_LISTS, *_STRINGS, *_BOOLS, *_INTS, _INDEX, _STRATEGY, _PAGE_MAX_AGE])
 INDEX_KEYS = ("format", "name", "packages", "url")
 STRATEGIES = tuple(s.value for s in IndexStrategy)
 # A source name appears in locks and manifests: keep it plain.
@@ -136,6 +139,13 @@ def parse_config(table: Mapping[str, Any], path: str, prefix: str = "") -> Confi
                 errors.append(InputFileError(path, None, f"{where} must be a positive integer"))
                 continue
             values[_INTS[key]] = value
+        elif key == _PAGE_MAX_AGE:
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+                errors.append(
+                    InputFileError(path, None, f"{where} must be a number of seconds (0 or more)")
+                )
+                continue
+            values["page_max_age"] = float(value)
         elif key == _INDEX:
             values["indexes"] = _parse_indexes(value, path, where, errors)
         elif key == _STRATEGY:

@@ -483,3 +483,23 @@ def test_offline_lock_from_the_cache_alone(tmp_path: Path, web_index: str) -> No
     assert failed.returncode == 1
     assert "offline" in failed.stderr
     assert "Traceback" not in failed.stderr
+
+
+def test_page_max_age_decides_when_pages_are_asked_again(
+    tmp_path: Path, index_server: IndexServerFactory
+) -> None:
+    server = index_server(WEB)
+    req = write(tmp_path / "requirements.in", "webapp\n")
+    out = tmp_path / "requirements.txt"
+
+    def lock(*extra: str) -> int:
+        args = ["-i", str(server.url), "--cache-dir", str(tmp_path / "cache")]
+        assert bundle_cmd("lock", str(req), "-o", str(out), *args, *extra) == 0
+        return sum(1 for r in server.log if r.path.startswith("/simple/webapp/"))
+
+    assert lock() == 1
+    assert lock() == 1  # within the default window: the cached page
+    assert lock("--page-max-age", "0") == 2  # always ask
+    config = write(tmp_path / "bundle.toml", "page-max-age = 0\n")
+    assert lock("--config", str(config)) == 3  # the configuration file sets it too
+    assert bundle_cmd("lock", str(req), "-o", str(out), "--page-max-age", "-1") == 2

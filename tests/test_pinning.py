@@ -354,7 +354,10 @@ def test_config_defaults_leave_indexes_unset() -> None:
     config = parse_config({}, "bundle.toml")
     assert config.indexes == ()
     assert config.index_strategy is None
+    assert config.page_max_age is None
     assert IndexSettings().index_strategy is IndexStrategy.UNIQUE
+    assert parse_config({"page-max-age": 0}, "bundle.toml").page_max_age == 0.0
+    assert parse_config({"page-max-age": 90.5}, "bundle.toml").page_max_age == 90.5
 
 
 @pytest.mark.parametrize(
@@ -371,6 +374,9 @@ def test_config_defaults_leave_indexes_unset() -> None:
         ({"index": [{"name": "a", "url": "https://a/", "packages": "x"}]}, "must be a list"),
         ({"index": [{"name": "a", "url": "https://a/", "packages": ["a b"]}]}, "'a b' is not"),
         ({"index": [{"name": "a", "url": "https://a/", "format": "zip"}]}, "format must be"),
+        ({"page-max-age": -1}, "page-max-age must be a number of seconds"),
+        ({"page-max-age": "10m"}, "page-max-age must be a number of seconds"),
+        ({"page-max-age": True}, "page-max-age must be a number of seconds"),
     ],
 )
 def test_config_validation_names_file_and_key(table: dict[str, object], message: str) -> None:
