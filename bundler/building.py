@@ -22,7 +22,7 @@ from .metadata import parse_metadata
 from .models import CoreMetadata, DistKind, IndexFile, ProjectPage, Resolution
 from .reporting import NULL_REPORTER, Reporter
 from .resolver import ResolveOptions, RootRequirement, resolve
-from .target import Target
+from .target import Target, host_target
 
 if TYPE_CHECKING:
     from .buildsys import BuildSystem
@@ -90,19 +90,6 @@ class BuildingSource:
                 file.url, sdist, sha256=file.sha256, size=file.size, progress=None
             )
             system = read_build_system(sdist, file.filename)
-            wheels = work / "build-requirements"
-            wheels.mkdir()
-            if system.requires:
-                roots = [
-                    RootRequirement(Requirement(r), f"{file.filename} [build-system]", "build")
-                    for r in system.requires
-                ]
-                res = resolve(roots, [], self, self.target, self.options)
-                for pkg in res.packages.values():
-                    f = pkg.chosen
-                    self.client.fetch_to_file(
-                        f.url, wheels / f.filename, sha256=f.sha256, size=f.size, progress=None
-                    )
             interp = interpreter_for(self.target)
             if interp is None:
                 # Metadata a setup.py computes from sys.platform or
@@ -113,6 +100,23 @@ class BuildingSource:
                     " computes from the running platform may not match the target"
                 )
             python = interp.path if interp is not None else sys.executable
+            # The build environment is made for the interpreter that runs the
+            # backend: its wheels must install there (this machine, when no
+            # interpreter of the target is at hand), not on the target.
+            runs_on = self.target if interp is not None else host_target()
+            wheels = work / "build-requirements"
+            wheels.mkdir()
+            if system.requires:
+                roots = [
+                    RootRequirement(Requirement(r), f"{file.filename} [build-system]", "build")
+                    for r in system.requires
+                ]
+                res = resolve(roots, [], self, runs_on, self.options)
+                for pkg in res.packages.values():
+                    f = pkg.chosen
+                    self.client.fetch_to_file(
+                        f.url, wheels / f.filename, sha256=f.sha256, size=f.size, progress=None
+                    )
             unpack = work / "src"
             unpack.mkdir()
             return prepare_metadata(

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
+from packaging.tags import sys_tags
 
 from bundler.__main__ import run
 from tests.support import DistSpec, IndexServerFactory
@@ -86,3 +88,37 @@ def test_no_build_policy_names_the_sdists(
     err = capsys.readouterr().err
     assert "oldlib" in err and "sdists are disallowed" in err
     assert not (tmp_path / "out.txt").exists()
+
+
+def test_dynamic_metadata_for_a_foreign_target_builds_with_this_machines_wheels(
+    tmp_path: Path, index_server: IndexServerFactory
+) -> None:
+    # The backend's helper has one wheel for this machine and one for
+    # Windows.  Locking for Windows, no Windows interpreter is at hand: the
+    # metadata is prepared here, so the build environment takes this
+    # machine's wheel (the Windows one would not install).
+    here = next(t.platform for t in sys_tags() if t.platform != "any")
+    universe = [
+        backend_wheel_spec("tinybackend", "1.0", requires=("tinyhelper",)),
+        DistSpec("tinyhelper", "1.0", wheel_tags=(f"py3-none-{here}", "py3-none-win_amd64")),
+        DistSpec("oldlib", "0.6"),
+        DistSpec(
+            "dynlib",
+            "2.0",
+            wheel=False,
+            build_backend="tinybackend",
+            requires=("oldlib",),
+            dynamic_metadata=True,
+        ),
+        DistSpec("app", "1.0", requires=("dynlib",)),
+    ]
+    url = str(index_server(universe).url)
+    req = tmp_path / "requirements.in"
+    req.write_text("app\n")
+    out = tmp_path / "requirements.txt"
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    args = ["lock", str(req), "-o", str(out), "-i", url, "--quiet"]
+    assert run([*args, "--platform", "windows", "--python-version", version]) == 0
+    text = out.read_text()
+    assert "oldlib==0.6" in text  # known only through the prepared metadata
+    assert "dynlib==2.0" in text
