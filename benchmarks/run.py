@@ -687,9 +687,13 @@ class Bench:
                 flags = [f for p in PLATFORMS for f in ("--platform", p)]
                 flags += [f for v in PYTHONS for f in ("--python-version", v)]
                 lock, cache = d / lock_name, d / "cache"
+                # Wheels only, as the pip loop asks for: no target builds an sdist.
+                binary = ("--only-binary", ":all:")
                 return Step(
                     (
-                        self._bundle("lock", w.requirements, "-o", lock, *flags, cache=cache),
+                        self._bundle(
+                            "lock", w.requirements, "-o", lock, *flags, *binary, cache=cache
+                        ),
                         self._bundle("download", lock, "-o", d / "bundle", *flags, cache=cache),
                     ),
                     scrubbed_env(d / "xdg"),
