@@ -26,9 +26,16 @@ class DistFilename:
     tag_text: str = ""
     build: tuple[int, str] | tuple[()] = ()
 
-    @functools.cached_property
+    @property
     def tags(self) -> frozenset[Tag]:
-        return frozenset(parse_tag(self.tag_text)) if self.tag_text else frozenset()
+        return _tag_set(self.tag_text)
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _tag_set(text: str) -> frozenset[Tag]:
+    # Memoized by text: the files of a page share a few tag sets, and a
+    # cached_property locks across threads on Python < 3.12.
+    return frozenset(parse_tag(text)) if text else frozenset()
 
 
 _UNSAFE = re.compile(r"[/\\:\x00-\x1f]")

@@ -13,6 +13,8 @@ _USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^/?#\s]*@")
 
 def redact_url(url: str) -> str:
     """The URL with the password (or a bare token user) replaced by ``***``."""
+    if "@" not in url:  # no userinfo: nothing to hide (the common case, cheaply)
+        return url
     try:
         parts = urlsplit(url)
     except ValueError:
