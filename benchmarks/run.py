@@ -68,14 +68,15 @@ SETS: dict[str, tuple[str, ...]] = {
 }
 
 # The multi-target matrix: bundler's platform aliases times Python versions.
-PLATFORMS = ("linux", "linux-aarch64", "macos", "windows")
+# macOS 14 (arm64): scikit-learn, among others, has no wheel for macOS 11.
+PLATFORMS = ("linux", "linux-aarch64", "macosx_14_0_arm64", "windows")
 PYTHONS = ("3.10", "3.11", "3.12", "3.13")
 # pip's --platform matches tags exactly (manylinux2014 also admits 2010 and 1,
 # a macOS tag admits older macOS): the flags a careful user passes per alias.
 PIP_PLATFORMS: dict[str, tuple[str, ...]] = {
     "linux": ("manylinux_2_28_x86_64", "manylinux2014_x86_64"),
     "linux-aarch64": ("manylinux_2_28_aarch64", "manylinux2014_aarch64"),
-    "macos": ("macosx_11_0_arm64",),
+    "macosx_14_0_arm64": ("macosx_14_0_arm64",),
     "windows": ("win_amd64",),
 }
 
