@@ -441,20 +441,21 @@ class PackageIndex:
 
     def _listing(self, resp: Response, name: NormalizedName) -> PageListing:
         """The page's listing, from the cache when this very page was read
-        before (long pages cost more to parse than to fetch)."""
+        before (long pages cost more to parse than to fetch).  One entry
+        per page URL, as for the pages: a new body replaces the old one."""
         cache = self.client.cache
         if cache is None:
             return list_project_page(resp.content, resp.content_type, resp.url, name)
         body = resp.sha256 or hashlib.sha256(resp.content).hexdigest()
         key = hashlib.sha256(
-            f"{LISTING_FORMAT}\0{sys.version}\0{resp.url}\0{name}\0{resp.content_type}\0{body}".encode()
+            f"{LISTING_FORMAT}\0{sys.version}\0{resp.url}\0{name}\0{resp.content_type}".encode()
         ).hexdigest()
         stored = cache.get_derived("listings", key)
-        listing = PageListing.from_bytes(stored) if stored is not None else None
+        listing = PageListing.from_bytes(stored, body) if stored is not None else None
         if listing is None:
             listing = list_project_page(resp.content, resp.content_type, resp.url, name)
             with contextlib.suppress(OSError, BundlerError, ValueError):
-                cache.put_derived("listings", key, listing.to_bytes())
+                cache.put_derived("listings", key, listing.to_bytes(body))
         return listing
 
     def _find_links_files(self, source: _Source, name: NormalizedName) -> list[IndexFile]:

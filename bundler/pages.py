@@ -148,7 +148,7 @@ def _without_fragment(url: str) -> str:
 # --- listings: pages read down to what a resolution needs first ------------------
 
 # Bump when the shape of a listing changes (listings are cached on disk).
-LISTING_FORMAT = 1
+LISTING_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -162,19 +162,25 @@ class PageListing:
     page_url: str
     releases: Mapping[str, Sequence[Any]]  # version -> raw entries, page order
 
-    def to_bytes(self) -> bytes:
-        return marshal.dumps((LISTING_FORMAT, self.flavour, self.page_url, dict(self.releases)))
+    def to_bytes(self, source: str = "") -> bytes:
+        """The listing as bytes; ``source`` names what it was read from
+        (e.g. the page body's digest), for ``from_bytes`` to check."""
+        releases = dict(self.releases)
+        return marshal.dumps((LISTING_FORMAT, source, self.flavour, self.page_url, releases))
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> PageListing | None:
-        """The listing ``to_bytes`` wrote, or None for anything else."""
+    def from_bytes(cls, data: bytes, source: str = "") -> PageListing | None:
+        """The listing ``to_bytes`` wrote from ``source``, or None for
+        anything else (another source, another format, garbage)."""
         try:
             loaded = marshal.loads(data)  # noqa: S302 - written by to_bytes, checksummed
         except (EOFError, ValueError, TypeError):
             return None
-        if not (isinstance(loaded, tuple) and len(loaded) == 4 and loaded[0] == LISTING_FORMAT):
+        if not (isinstance(loaded, tuple) and len(loaded) == 5 and loaded[0] == LISTING_FORMAT):
             return None
-        _, flavour, page_url, releases = loaded
+        _, read_from, flavour, page_url, releases = loaded
+        if read_from != source:
+            return None
         if flavour not in ("json", "html") or not isinstance(page_url, str):
             return None
         if not isinstance(releases, dict):

@@ -520,7 +520,10 @@ def test_parsed_pages_are_cached_by_content(
     entry.write_bytes(entry.read_bytes()[:-1] + b"\x00")
     assert versions() == ["1.0", "1.1", "2.0"]
     assert parsed == ["foo", "foo"]
-    # Another page body is another entry.
+    # Another page body is parsed, and its listing replaces the old one.
     body = json_page(files[:1])
+    assert versions() == ["1.0"]
+    assert parsed == ["foo", "foo", "foo"]
+    assert len([p for p in (tmp_path / "cache" / "listings").rglob("*") if p.is_file()]) == 1
     assert versions() == ["1.0"]
     assert parsed == ["foo", "foo", "foo"]

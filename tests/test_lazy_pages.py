@@ -540,17 +540,26 @@ def _random_bytes() -> list[bytes]:
         b"\xff\xfe\xfd\xfc",
         *_random_bytes(),
         marshal.dumps(None),
-        marshal.dumps([LISTING_FORMAT, "json", PAGE_URL, {}]),  # a list, not a tuple
-        marshal.dumps((LISTING_FORMAT, "json", PAGE_URL)),  # too short
-        marshal.dumps((LISTING_FORMAT, "json", PAGE_URL, {}, 0)),  # too long
-        marshal.dumps((LISTING_FORMAT, "xml", PAGE_URL, {})),  # unknown flavour
-        marshal.dumps((LISTING_FORMAT, "json", 7, {})),  # page URL not text
-        marshal.dumps((LISTING_FORMAT, "json", PAGE_URL, [])),  # releases not a dict
-        marshal.dumps((LISTING_FORMAT + 1, "json", PAGE_URL, {})),  # another format
-        marshal.dumps((str(LISTING_FORMAT), "json", PAGE_URL, {})),
+        marshal.dumps([LISTING_FORMAT, "", "json", PAGE_URL, {}]),  # a list, not a tuple
+        marshal.dumps((LISTING_FORMAT, "", "json", PAGE_URL)),  # too short
+        marshal.dumps((LISTING_FORMAT, "", "json", PAGE_URL, {}, 0)),  # too long
+        marshal.dumps((LISTING_FORMAT, "", "xml", PAGE_URL, {})),  # unknown flavour
+        marshal.dumps((LISTING_FORMAT, "", "json", 7, {})),  # page URL not text
+        marshal.dumps((LISTING_FORMAT, "", "json", PAGE_URL, [])),  # releases not a dict
+        marshal.dumps((LISTING_FORMAT, "other", "json", PAGE_URL, {})),  # another source
+        marshal.dumps((LISTING_FORMAT + 1, "", "json", PAGE_URL, {})),  # another format
+        marshal.dumps((str(LISTING_FORMAT), "", "json", PAGE_URL, {})),
     ],
 )
 def test_listing_from_anything_else_is_none(data: bytes) -> None:
+    assert PageListing.from_bytes(data) is None
+
+
+def test_listing_read_from_another_source_is_none() -> None:
+    listing = list_project_page(json_page(VARIED), None, PAGE_URL, PROJECT)
+    data = listing.to_bytes("sha256 of the body")
+    assert PageListing.from_bytes(data, "sha256 of the body") == listing
+    assert PageListing.from_bytes(data, "sha256 of another body") is None
     assert PageListing.from_bytes(data) is None
 
 
