@@ -9,6 +9,7 @@ import sys
 import threading
 import traceback
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -19,7 +20,7 @@ from .collector import PackageIndex
 from .config import Config, find_config, load_config
 from .errors import BundlerError, UsageError
 from .fsutil import atomic_write_text
-from .models import BundleArtifact, IndexSettings, IndexStrategy, Manifest
+from .models import BundleArtifact, IndexSettings, IndexStrategy, LockedFile, Manifest
 from .redact import redact_text
 from .reporting import Reporter
 from .selection import BinaryPolicy
@@ -507,8 +508,29 @@ def _do_download(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[
     indexes = _overrides(args).apply(lock_input.indexes)
     client = _client(args)
     targets = _targets(args, default=lock_input.targets)
-    with PackageIndex(app.hash_matched(indexes), client, reporter, workers=args.workers) as index:
-        lock_ = app.hydrate(lock_input, targets, index, client)
+    with (
+        PackageIndex(app.hash_matched(indexes), client, reporter, workers=args.workers) as index,
+        ThreadPoolExecutor(args.workers, thread_name_prefix="ahead") as ahead,
+    ):
+
+        def fetch_ahead(files: Sequence[LockedFile]) -> None:
+            # A requirements.txt lock names no URL: each project's page comes
+            # first.  Its files start as soon as it is in, not once every page
+            # is; the download below then finds them in the cache (a failure
+            # here is met, and reported, there).
+            for f in files:
+                if f.url and f.sha256:
+                    ahead.submit(client.fetch_to_cache, f.url, sha256=f.sha256, size=f.size)
+
+        needs_pages = any(p.url is None and not p.files for p in lock_input.pins)
+        lock_ = app.hydrate(
+            lock_input,
+            targets,
+            index,
+            client,
+            on_files=fetch_ahead if needs_pages else None,
+            workers=args.workers,
+        )
     manifest = app.download(lock_, args.output, indexes, client, reporter, args.workers)
     _summarise_manifest(manifest, args.output, reporter, out)
     return 0

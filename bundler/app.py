@@ -11,7 +11,7 @@ import dataclasses
 import os
 import re
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +47,7 @@ from .models import (
     IndexSettings,
     IndexStrategy,
     Lock,
+    LockedFile,
     LockedPackage,
     Manifest,
     NamedIndex,
@@ -434,96 +435,34 @@ def hydrate(
     targets: Sequence[Target],
     index: PackageIndex,
     client: HttpClient,
+    on_files: Callable[[Sequence[LockedFile]], None] | None = None,
+    workers: int = 8,
 ) -> Lock:
     """Find, for every pin of a hashed requirements file, the index files
-    with the locked hashes, and which one each target installs."""
-    errors: list[BundlerError] = []
-    packages: list[LockedPackage] = []
+    with the locked hashes, and which one each target installs.
+
+    Each pin is handled as soon as its project's page is in (pages are
+    fetched in parallel); ``on_files`` is then given the files some target
+    installs, e.g. to start fetching them while other pages are on their way.
+    """
     policy = BinaryPolicy(only_binary=lock_input.only_binary, no_binary=lock_input.no_binary)
     names = [p.name for p in lock_input.pins if p.url is None and not p.files]
     index.prefetch(names)
-    for pin in lock_input.pins:
-        marker = Requirement(f"x; {pin.marker}").marker if pin.marker else None
-        serving = [t for t in targets if t.evaluate_marker(marker)]
-        if not serving:
-            continue
-        wanted = {h.split(":", 1)[1] for h in pin.hashes if h.startswith("sha256:")}
-        if not wanted and pin.hashes:
-            errors.append(
-                InputFileError(
-                    lock_input.path,
-                    None,
-                    f"{pin.source}: {pin.name}=={pin.version} has only"
-                    f" {', '.join(sorted({h.split(':', 1)[0] for h in pin.hashes}))} hashes;"
-                    " bundler needs a sha256 for every file",
-                    hint="re-lock with --generate-hashes (pip-compile, uv) or bundle lock",
-                )
-            )
-            continue
-        if pin.url is not None:
-            req = ParsedRequirement(
-                requirement=Requirement(f"{pin.name} @ {pin.url}"),
-                name=pin.name,
-                source=pin.source,
-                comes_from=lock_input.path,
-                hashes=pin.hashes,
-                url=pin.url,
-            )
-            try:
-                files = [_direct_file(req, client)]
-            except BundlerError as err:
-                errors.append(err)
-                continue
-        elif pin.files:
-            # The lock names its files (PEP 751): no index page is needed.
-            files = [_named_file(pin, ref) for ref in pin.files if ref.sha256 in wanted]
-        else:
-            page = index.get_project(pin.name)
-            release = list(page.release(pin.version))
-            # An index may list files without hashes (a plain directory
-            # listing): hash those to match them against the lock.
-            hashed = hash_unhashed(release, client)
-            release = [hashed.get(f.url, f) for f in release]
-            files = [f for f in release if f.sha256 in wanted]
-        if not files:
-            errors.append(
-                BundlerError(
-                    f"{pin.source}: {pin.name}=={pin.version}: no file with a locked hash"
-                    " is on the configured indexes",
-                    hint="check --index-url / --find-links, or re-lock",
-                )
-            )
-            continue
-        chosen: dict[str, list[str]] = {}
-        for target in serving:
-            usable, skipped = usable_files(files, target, policy)
-            best = best_file(usable, target, policy)
-            if best is None:
-                why = "; ".join(sorted({s.reason for s in skipped})) or "no files"
-                errors.append(
-                    BundlerError(
-                        f"{pin.name}=={pin.version} has no locked file usable on target"
-                        f" {target.name} ({why})",
-                        hint="lock for this target, or allow an sdist for it",
-                    )
-                )
-                continue
-            chosen.setdefault(best.filename, []).append(target.name)
-        packages.append(
-            LockedPackage(
-                name=pin.name,
-                version=pin.version,
-                files=tuple(
-                    locked_file(f, tuple(chosen.get(f.filename, ())))
-                    for f in sorted(files, key=lambda f: f.filename)
-                ),
-                marker=pin.marker,
-                via=pin.via,
-                targets=tuple(t.name for t in serving),
-                build_only=pin.build_only,
-                direct_url=redact_url(pin.url) if pin.url else None,
-            )
-        )
+
+    def one(pin: LockPin) -> tuple[LockedPackage | None, list[BundlerError]]:
+        problems: list[BundlerError] = []
+        found = _hydrate_pin(pin, lock_input, targets, index, client, policy, problems)
+        if found is not None and on_files is not None:
+            on_files([f for f in found.files if f.targets])
+        return found, problems
+
+    errors: list[BundlerError] = []
+    packages: list[LockedPackage] = []
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="hydrate") as pool:
+        for found, problems in pool.map(one, lock_input.pins):  # results in pin order
+            errors.extend(problems)
+            if found is not None:
+                packages.append(found)
     if errors:
         raise errors[0] if len(errors) == 1 else MultipleErrors(errors)
     return Lock(
@@ -532,6 +471,96 @@ def hydrate(
         indexes=lock_input.indexes,
         only_binary=tuple(sorted(lock_input.only_binary)),
         no_binary=tuple(sorted(lock_input.no_binary)),
+    )
+
+
+def _hydrate_pin(
+    pin: LockPin,
+    lock_input: LockInput,
+    targets: Sequence[Target],
+    index: PackageIndex,
+    client: HttpClient,
+    policy: BinaryPolicy,
+    problems: list[BundlerError],
+) -> LockedPackage | None:
+    marker = Requirement(f"x; {pin.marker}").marker if pin.marker else None
+    serving = [t for t in targets if t.evaluate_marker(marker)]
+    if not serving:
+        return None
+    wanted = {h.split(":", 1)[1] for h in pin.hashes if h.startswith("sha256:")}
+    if not wanted and pin.hashes:
+        problems.append(
+            InputFileError(
+                lock_input.path,
+                None,
+                f"{pin.source}: {pin.name}=={pin.version} has only"
+                f" {', '.join(sorted({h.split(':', 1)[0] for h in pin.hashes}))} hashes;"
+                " bundler needs a sha256 for every file",
+                hint="re-lock with --generate-hashes (pip-compile, uv) or bundle lock",
+            )
+        )
+        return None
+    if pin.url is not None:
+        req = ParsedRequirement(
+            requirement=Requirement(f"{pin.name} @ {pin.url}"),
+            name=pin.name,
+            source=pin.source,
+            comes_from=lock_input.path,
+            hashes=pin.hashes,
+            url=pin.url,
+        )
+        try:
+            files = [_direct_file(req, client)]
+        except BundlerError as err:
+            problems.append(err)
+            return None
+    elif pin.files:
+        # The lock names its files (PEP 751): no index page is needed.
+        files = [_named_file(pin, ref) for ref in pin.files if ref.sha256 in wanted]
+    else:
+        page = index.get_project(pin.name)
+        release = list(page.release(pin.version))
+        # An index may list files without hashes (a plain directory
+        # listing): hash those to match them against the lock.
+        hashed = hash_unhashed(release, client)
+        release = [hashed.get(f.url, f) for f in release]
+        files = [f for f in release if f.sha256 in wanted]
+    if not files:
+        problems.append(
+            BundlerError(
+                f"{pin.source}: {pin.name}=={pin.version}: no file with a locked hash"
+                " is on the configured indexes",
+                hint="check --index-url / --find-links, or re-lock",
+            )
+        )
+        return None
+    chosen: dict[str, list[str]] = {}
+    for target in serving:
+        usable, skipped = usable_files(files, target, policy)
+        best = best_file(usable, target, policy)
+        if best is None:
+            why = "; ".join(sorted({s.reason for s in skipped})) or "no files"
+            problems.append(
+                BundlerError(
+                    f"{pin.name}=={pin.version} has no locked file usable on target"
+                    f" {target.name} ({why})",
+                    hint="lock for this target, or allow an sdist for it",
+                )
+            )
+            continue
+        chosen.setdefault(best.filename, []).append(target.name)
+    return LockedPackage(
+        name=pin.name,
+        version=pin.version,
+        files=tuple(
+            locked_file(f, tuple(chosen.get(f.filename, ())))
+            for f in sorted(files, key=lambda f: f.filename)
+        ),
+        marker=pin.marker,
+        via=pin.via,
+        targets=tuple(t.name for t in serving),
+        build_only=pin.build_only,
+        direct_url=redact_url(pin.url) if pin.url else None,
     )
 
 

@@ -749,6 +749,18 @@ class HttpClient:
             raise
         return digest, got
 
+    def fetch_to_cache(self, url: str, *, sha256: str, size: int | None = None) -> None:
+        """Put the file in the cache (a later ``fetch_to_file`` of it then
+        makes no request).  Without a cache, or offline, nothing happens."""
+        if self.cache is None or self.offline:
+            return
+        digest = _valid_sha256(sha256)
+        if self.cache.blob_path(digest).is_file():
+            return
+        self.cache.root.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="bundler-ahead-", dir=self.cache.root) as tmp:
+            self.fetch_to_file(url, Path(tmp) / "file", sha256=digest, size=size)
+
     def _from_blob(self, sha256: str, size: int | None, dest: Path) -> int | None:
         assert self.cache is not None
         blob = self.cache.blob_path(sha256)

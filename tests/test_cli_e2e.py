@@ -503,3 +503,37 @@ def test_page_max_age_decides_when_pages_are_asked_again(
     config = write(tmp_path / "bundle.toml", "page-max-age = 0\n")
     assert lock("--config", str(config)) == 3  # the configuration file sets it too
     assert bundle_cmd("lock", str(req), "-o", str(out), "--page-max-age", "-1") == 2
+
+
+def test_download_from_requirements_fetches_each_file_once(
+    tmp_path: Path, index_server: IndexServerFactory
+) -> None:
+    # The files of each pin start as soon as its page is in; the download
+    # proper then takes them from the cache: no file is asked for twice.
+    server = index_server(WEB)
+    req = write(tmp_path / "requirements.in", "webapp\n")
+    lock = tmp_path / "requirements.txt"
+    url = str(server.url)
+    assert (
+        bundle_cmd(
+            "lock",
+            str(req),
+            "-o",
+            str(lock),
+            "-i",
+            url,
+            "--cache-dir",
+            str(tmp_path / "lock-cache"),
+        )
+        == 0
+    )
+    server.log.clear()
+    bundle = tmp_path / "pypi"
+    cache = ["--cache-dir", str(tmp_path / "download-cache")]
+    assert bundle_cmd("download", str(lock), "-o", str(bundle), "-i", url, *cache) == 0
+    fetched = [r.path for r in server.log if r.path.startswith("/files/")]
+    assert fetched
+    assert len(fetched) == len(set(fetched))
+    manifest = json.loads((bundle / "bundle.json").read_text())
+    assert {f"/files/{a['filename']}" for a in manifest["artifacts"]} == set(fetched)
+    assert bundle_cmd("verify", str(bundle), "--no-install") == 0
