@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -98,19 +99,10 @@ def test_dynamic_metadata_for_a_foreign_target_builds_with_this_machines_wheels(
     # metadata is prepared here, so the build environment takes this
     # machine's wheel (the Windows one would not install).
     here = next(t.platform for t in sys_tags() if t.platform != "any")
+    tags = (f"py3-none-{here}", "py3-none-win_amd64")
     universe = [
-        backend_wheel_spec("tinybackend", "1.0", requires=("tinyhelper",)),
-        DistSpec("tinyhelper", "1.0", wheel_tags=(f"py3-none-{here}", "py3-none-win_amd64")),
-        DistSpec("oldlib", "0.6"),
-        DistSpec(
-            "dynlib",
-            "2.0",
-            wheel=False,
-            build_backend="tinybackend",
-            requires=("oldlib",),
-            dynamic_metadata=True,
-        ),
-        DistSpec("app", "1.0", requires=("dynlib",)),
+        dataclasses.replace(s, wheel_tags=tags) if s.name == "tinyhelper" else s
+        for s in UNIVERSE
     ]
     url = str(index_server(universe).url)
     req = tmp_path / "requirements.in"
