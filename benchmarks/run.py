@@ -1095,6 +1095,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown and not args.smoke:
         parser.error(f"unknown set(s): {', '.join(unknown)}; choose among {', '.join(SETS)}")
     bundle = shlex.split(args.bundle) if args.bundle else [sys.executable, "-m", "bundler"]
+    if not args.bundle:
+        precompile_bundler()
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bundler-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -1106,6 +1108,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def precompile_bundler() -> None:
+    """Write bundler's bytecode, as ``pip install`` does for the peers: an
+    editable checkout run with PYTHONDONTWRITEBYTECODE set (as on some CI
+    machines) would otherwise compile every module on every run."""
+    import compileall  # noqa: PLC0415
+
+    import bundler  # noqa: PLC0415
+
+    compileall.compile_dir(Path(bundler.__file__).parent, quiet=1)
 
 
 def _run(
