@@ -27,7 +27,7 @@ from packaging.markers import Marker
 from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 
-from .bundlelocks import bundle_lock_files
+from .bundlelocks import manifest_lock_files
 from .errors import BundlerError, InvalidDistribution, MultipleErrors, UsageError
 from .filenames import DistFilename, is_safe_filename, parse_filename
 from .fsutil import copy_hashing, directory_lock, sha256_file
@@ -40,8 +40,6 @@ from .models import (
     CoreMetadata,
     DistKind,
     IndexFile,
-    IndexSettings,
-    Lock,
     LockedFile,
     LockedPackage,
     Manifest,
@@ -116,7 +114,7 @@ def add_files(
         try:
             added = _stage_all(paths, files_dir, manifest)
             updated = _with_added(manifest, added, targets, reporter)
-            lock_files = _bundle_lock_files(updated)
+            lock_files = manifest_lock_files(updated)
             for item in added:
                 if item.staged is not None:
                     os.replace(item.staged, files_dir / item.filename)
@@ -450,19 +448,6 @@ def _for_targets(pkg: LockedPackage, targets: _Targets) -> LockedPackage:
         every = [targets.known[n] for n in targets.names]
         marker = marker_for([targets.known[n] for n in names], every)
     return dataclasses.replace(pkg, targets=names, marker=marker)
-
-
-def _bundle_lock_files(manifest: Manifest) -> dict[str, bytes]:
-    """The bundle's lock files, exactly as ``bundle download`` renders them."""
-    lock = Lock(
-        packages=manifest.packages,
-        targets=manifest.targets,
-        requirements=manifest.requirements,
-        constraints=manifest.constraints,
-        indexes=IndexSettings(index_url=None),
-        allow_prereleases=manifest.allow_prereleases,
-    )
-    return bundle_lock_files(lock)
 
 
 __all__ = ["ADDED_BY", "ORIGIN", "add_files", "added_requirements"]

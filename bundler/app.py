@@ -713,27 +713,20 @@ def extend_bundle(
     ]
     texts += [t for t in added if t not in texts]
     source = f"{bundle_dir / MANIFEST}"
+
+    def parsed(line: str) -> ParsedRequirement:
+        req = Requirement(line)
+        return ParsedRequirement(
+            requirement=req,
+            name=canonicalize_name(req.name),
+            source=source,
+            comes_from=MANIFEST,
+            line=line,
+        )
+
     requirements = RequirementsInput(
-        requirements=tuple(
-            ParsedRequirement(
-                requirement=Requirement(t),
-                name=canonicalize_name(Requirement(t).name),
-                source=source,
-                comes_from=MANIFEST,
-                line=t,
-            )
-            for t in texts
-        ),
-        constraints=tuple(
-            ParsedRequirement(
-                requirement=Requirement(c),
-                name=canonicalize_name(Requirement(c).name),
-                source=source,
-                comes_from=MANIFEST,
-                line=c,
-            )
-            for c in manifest.constraints
-        ),
+        requirements=tuple(parsed(t) for t in texts),
+        constraints=tuple(parsed(c) for c in manifest.constraints),
         indexes=IndexSettings(),
         pre=manifest.allow_prereleases,
     )

@@ -7,7 +7,7 @@ import dataclasses
 
 from .errors import UsageError
 from .lockfile import render_requirements_lock
-from .models import IndexSettings, Lock, LockedPackage
+from .models import IndexSettings, Lock, LockedPackage, Manifest
 from .pylock import environment_marker, lock_requires_python, render_pylock
 from .target import target_from_name
 
@@ -60,3 +60,17 @@ def bundle_lock_files(lock: Lock) -> dict[str, bytes]:
         REQUIREMENTS: render_requirements_lock(runtime, command="bundle download").encode(),
         PYLOCK: render_pylock_for(inner, relative_files=True).encode(),
     }
+
+
+def manifest_lock_files(manifest: Manifest) -> dict[str, bytes]:
+    """The lock files of a bundle whose manifest is ``manifest``, exactly as
+    ``bundle download`` renders them."""
+    lock = Lock(
+        packages=manifest.packages,
+        targets=manifest.targets,
+        requirements=manifest.requirements,
+        constraints=manifest.constraints,
+        indexes=IndexSettings(index_url=None),
+        allow_prereleases=manifest.allow_prereleases,
+    )
+    return bundle_lock_files(lock)

@@ -411,6 +411,8 @@ class HttpClient:
         self._lock = threading.Lock()
         self._auth: dict[str, tuple[str, str]] = {}
         self._secrets: set[str] = set()
+        # Blobs this client stored, by digest: their size (hashed already).
+        self._stored: dict[str, int] = {}
         self._pool_size = pool_size
         self._user_agent = user_agent
         self._session_: requests.Session | None = None
@@ -742,6 +744,8 @@ class HttpClient:
             if self.cache is not None:
                 with contextlib.suppress(OSError):
                     self.cache.put_blob_file(tmp, digest)
+                    with self._lock:
+                        self._stored[digest] = got
             os.replace(tmp, dest)
         except BaseException:
             with contextlib.suppress(OSError):
@@ -766,7 +770,13 @@ class HttpClient:
         blob = self.cache.blob_path(sha256)
         if not blob.is_file():
             return None
-        digest, got = sha256_file(blob)
+        with self._lock:
+            stored = self._stored.get(sha256)
+        if stored is not None and blob.stat().st_size == stored:
+            # Hashed as it streamed in, by this very client: not again.
+            digest, got = sha256, stored
+        else:
+            digest, got = sha256_file(blob)
         if digest != sha256 or (size is not None and got != size):
             with contextlib.suppress(OSError):
                 blob.unlink()

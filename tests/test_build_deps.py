@@ -101,8 +101,7 @@ def test_dynamic_metadata_for_a_foreign_target_builds_with_this_machines_wheels(
     here = next(t.platform for t in sys_tags() if t.platform != "any")
     tags = (f"py3-none-{here}", "py3-none-win_amd64")
     universe = [
-        dataclasses.replace(s, wheel_tags=tags) if s.name == "tinyhelper" else s
-        for s in UNIVERSE
+        dataclasses.replace(s, wheel_tags=tags) if s.name == "tinyhelper" else s for s in UNIVERSE
     ]
     url = str(index_server(universe).url)
     req = tmp_path / "requirements.in"

@@ -6,11 +6,14 @@ import json
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 from bundler.__main__ import run
+from bundler.models import LockedFile
 from tests.support import DistSpec, IndexServerFactory, installed, make_venv, pip_run
 from tests.support.bundles import install_offline, lock_pins, pip_compile, remove_project
 
@@ -537,3 +540,32 @@ def test_download_from_requirements_fetches_each_file_once(
     manifest = json.loads((bundle / "bundle.json").read_text())
     assert {f"/files/{a['filename']}" for a in manifest["artifacts"]} == set(fetched)
     assert bundle_cmd("verify", str(bundle), "--no-install") == 0
+
+
+def test_files_of_a_pin_start_before_a_slow_page_arrives(
+    tmp_path: Path, index_server: IndexServerFactory
+) -> None:
+    from bundler import app
+    from bundler.collector import PackageIndex
+    from bundler.target import host_target
+    from tests.support.indexserver import Reply
+
+    server = index_server(WEB)
+    req = write(tmp_path / "requirements.in", "webapp\n")
+    lock = tmp_path / "requirements.txt"
+    assert bundle_cmd("lock", str(req), "-o", str(lock), "-i", str(server.url)) == 0
+    lock_input = app.read_lock_file(lock)
+    # util sorts before webapp; its page now takes a second to come.
+    server.add_faults("/simple/util/", Reply(delay=1.0))
+    handed: dict[str, float] = {}
+
+    def on_files(files: Sequence[LockedFile]) -> None:
+        for f in files:
+            handed.setdefault(f.filename.split("-")[0], time.monotonic())
+
+    client = app.make_client(app.ClientSettings(cache_dir=tmp_path / "cache"))
+    indexes = app.hash_matched(lock_input.indexes)
+    with client, PackageIndex(indexes, client) as index:
+        app.hydrate(lock_input, [host_target()], index, client, on_files=on_files)
+    # webapp's files were handed over while util's page was still on its way.
+    assert handed["util"] - handed["webapp"] > 0.5

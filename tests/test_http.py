@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from bundler import __version__
+from bundler import __version__, fsutil
 from bundler import http as http_module
 from bundler.errors import BundlerError, HashMismatch, NetworkError, NotFound
 from bundler.http import (
@@ -698,3 +698,27 @@ def test_failed_name_resolution_is_not_kept() -> None:
         cache("idx.example", 443)
     assert cache("idx.example", 443) == ["1.2.3.4"]
     assert cache("idx.example", 443) == ["1.2.3.4"]  # kept now: no third look-up
+
+
+def test_a_blob_this_client_stored_is_not_hashed_again(
+    server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server.routes["/f.whl"] = serve_bytes(PAYLOAD)
+    hashed: list[Path] = []
+    real = fsutil.sha256_file
+
+    def counting(path: Path) -> tuple[str, int]:
+        hashed.append(path)
+        return real(path)
+
+    monkeypatch.setattr(http_module, "sha256_file", counting)
+    with HttpClient(cache_dir=tmp_path / "cache") as c:
+        c.fetch_to_file(server.url("/f.whl"), tmp_path / "a.whl", sha256=PAYLOAD_SHA)
+        c.fetch_to_file(server.url("/f.whl"), tmp_path / "b.whl", sha256=PAYLOAD_SHA)
+    assert hashed == []  # hashed while it streamed in, once
+    # Another client (another run) checks the cached bytes before using them.
+    with HttpClient(cache_dir=tmp_path / "cache") as c:
+        c.fetch_to_file(server.url("/f.whl"), tmp_path / "c.whl", sha256=PAYLOAD_SHA)
+    assert len(hashed) == 1
+    assert (tmp_path / "c.whl").read_bytes() == PAYLOAD
+    assert len(server.requests_for("/f.whl")) == 1

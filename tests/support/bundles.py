@@ -8,10 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bundler.bundlelocks import bundle_lock_files
+from bundler.bundlelocks import manifest_lock_files
 from bundler.indexwriter import write_index
 from bundler.manifest import manifest_from_json
-from bundler.models import IndexSettings, Lock
 
 from .piputil import clean_pip_env, installed, make_venv, pip_run
 
@@ -27,15 +26,7 @@ def remove_project(bundle: Path, project: str) -> None:
     manifest = manifest_from_json(json.dumps(data).encode(), str(manifest_path))
     for f in (bundle / "files").glob(f"{project.replace('-', '_')}-*"):
         f.unlink()
-    lock = Lock(
-        packages=manifest.packages,
-        targets=manifest.targets,
-        requirements=manifest.requirements,
-        constraints=manifest.constraints,
-        indexes=IndexSettings(index_url=None),
-        allow_prereleases=manifest.allow_prereleases,
-    )
-    write_index(bundle, manifest, bundle_lock_files(lock))
+    write_index(bundle, manifest, manifest_lock_files(manifest))
     shutil.rmtree(bundle / "simple" / project, ignore_errors=True)
 
 
