@@ -549,8 +549,10 @@ class Bench:
         console: Console,
         timeout: float,
         smoke: bool,
+        scenarios: Sequence[str] = SCENARIOS,
     ) -> None:
         self.workdir = workdir
+        self.scenarios = tuple(scenarios)
         self.bundle = tuple(bundle)
         self.index_url = index_url
         self.tools = tools
@@ -778,7 +780,10 @@ class Bench:
 
     def run(self, workloads: Sequence[Workload], rounds: int) -> list[Row]:
         """Every contender, ``rounds`` times, alternating; one row per contender."""
-        plan = {w.name: self.contenders(w) for w in workloads}
+        plan = {
+            w.name: [c for c in self.contenders(w) if c.scenario in self.scenarios]
+            for w in workloads
+        }
         rows = {
             (w.name, c.scenario, c.tool): Row(
                 w.name, c.scenario, c.tool, c.bundler, skipped=c.skipped
@@ -788,7 +793,7 @@ class Bench:
         }
         for r in range(rounds):
             for w in workloads:
-                for scenario in SCENARIOS:
+                for scenario in self.scenarios:
                     group = [c for c in plan[w.name] if c.scenario == scenario and not c.skipped]
                     # Rotate who goes first, so that no tool always meets a cold CDN.
                     shift = r % len(group) if group else 0
@@ -1055,6 +1060,11 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"comma-separated input sets among {', '.join(SETS)} (default: all)",
     )
     parser.add_argument("--rounds", type=int, default=3, help="rounds (default 3)")
+    parser.add_argument(
+        "--scenario",
+        default=",".join(SCENARIOS),
+        help=f"comma-separated scenarios among {', '.join(SCENARIOS)} (default: all)",
+    )
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the results here")
     parser.add_argument(
         "--smoke",
@@ -1094,6 +1104,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = [n for n in names if n not in SETS]
     if unknown and not args.smoke:
         parser.error(f"unknown set(s): {', '.join(unknown)}; choose among {', '.join(SETS)}")
+    scenarios = [s.strip() for s in args.scenario.split(",") if s.strip()]
+    bad = [s for s in scenarios if s not in SCENARIOS]
+    if bad or not scenarios:
+        named = ", ".join(bad) or "(none)"
+        parser.error(f"unknown scenario(s): {named}; choose among {', '.join(SCENARIOS)}")
+    args.scenarios = tuple(s for s in SCENARIOS if s in scenarios)
     bundle = shlex.split(args.bundle) if args.bundle else [sys.executable, "-m", "bundler"]
     if not args.bundle:
         precompile_bundler()
@@ -1166,6 +1182,7 @@ def _run(
             console=progress,
             timeout=args.timeout,
             smoke=args.smoke,
+            scenarios=args.scenarios,
         )
         workloads = [bench.prepare(name, reqs) for name, reqs in sets.items()]
         rows = bench.run(workloads, args.rounds)

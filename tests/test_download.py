@@ -4,10 +4,12 @@ bounded parallelism, every failure collected, unsafe names refused, prune."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import io
 import os
 import threading
+import time
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +19,7 @@ from packaging.utils import NormalizedName
 
 from bundler.download import (
     TASK_ALL,
+    AdaptivePool,
     DownloadFailed,
     DownloadItem,
     download_all,
@@ -395,3 +398,65 @@ def test_a_file_without_a_url_is_an_error(tmp_path: Path) -> None:
     nowhere = [dataclasses.replace(items[0], url="")]
     with pytest.raises(MultipleErrors, match="no URL"):
         download_all(nowhere, tmp_path / "other", FakeClient(src), NULL_REPORTER)
+
+
+class _Clocks:
+    """Wall and CPU clocks for AdaptivePool: every look is one second after
+    the last, and the process used all of ``cpus`` (busy) or none of it."""
+
+    def __init__(self, cpus: int, busy: bool) -> None:
+        self.cpus, self.busy, self.now = cpus, busy, 0.0
+        self._lock = threading.Lock()
+
+    def wall(self) -> float:
+        with self._lock:
+            self.now += 1.0
+            return self.now
+
+    def cpu(self) -> float:
+        return self.now * self.cpus if self.busy else 0.0
+
+
+@pytest.mark.parametrize(("busy", "expected"), [(True, 2), (False, 6)])
+def test_adaptive_pool_grows_only_while_the_cpu_is_idle(busy: bool, expected: int) -> None:
+    clocks = _Clocks(cpus=2, busy=busy)
+    pool: AdaptivePool[int] = AdaptivePool(6, cpus=2, wall_clock=clocks.wall, cpu_clock=clocks.cpu)
+    release = threading.Event()
+    running: list[int] = []
+    lock = threading.Lock()
+
+    def job(n: int) -> int:
+        with lock:
+            running.append(n)
+        release.wait(timeout=10)
+        return n * n
+
+    for n in range(10):
+        pool.submit(f"job{n}", functools.partial(job, n))
+    done: dict[str, int | BaseException] = {}
+    runner = threading.Thread(target=lambda: done.update(pool.run()))
+    runner.start()
+    # Busy: a dozen looks, each of which would add threads if it were wrong.
+    deadline = time.monotonic() + (0.3 if busy else 10)
+    while time.monotonic() < deadline and len(running) < expected + int(busy):
+        time.sleep(0.01)
+    started = len(running)
+    release.set()
+    runner.join(timeout=10)
+    assert started == expected
+    assert pool.peak == expected
+    assert done == {f"job{n}": n * n for n in range(10)}
+
+
+def test_adaptive_pool_hands_back_what_a_job_raised() -> None:
+    pool: AdaptivePool[int] = AdaptivePool(3, cpus=1)
+
+    def fails() -> int:
+        raise OSError("disk full")
+
+    pool.submit("ok", lambda: 1)
+    pool.submit("bad", fails)
+    outcomes = pool.run()
+    assert outcomes["ok"] == 1
+    assert isinstance(outcomes["bad"], OSError)
+    assert AdaptivePool[int](3).run() == {}
