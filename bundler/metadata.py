@@ -13,6 +13,7 @@ import lzma
 import re
 import shutil
 import stat
+import struct
 import tarfile
 import zipfile
 import zlib
@@ -211,25 +212,139 @@ def wheel_metadata(wheel: Path | SeekableReader, filename: str) -> bytes:
     """
     dist = _dist_filename(filename, DistKind.WHEEL)
     try:
+        if isinstance(wheel, Path):
+            with wheel.open("rb") as fh:
+                found = _plain_zip_metadata(fh, dist, filename)
+        else:
+            found = _plain_zip_metadata(wheel, dist, filename)
+        if found is not None:
+            return found
         with zipfile.ZipFile(wheel) as archive:
             names = archive.namelist()
-            duplicates = _duplicates(names)
-            if duplicates:
-                shown = ", ".join(duplicates[:5])
-                raise InvalidDistribution(filename, f"duplicate archive entries: {shown}")
-            candidates = [
-                n
-                for n in names
-                if n.count("/") == 1
-                and n.split("/", 1)[0].lower().endswith(".dist-info")
-                and n.split("/", 1)[1].upper() == "METADATA"
-            ]
-            entry = _pick_dist_info(candidates, dist, filename)
+            entry = _metadata_entry(names, dist, filename)
             return _read_capped(archive, archive.getinfo(entry), filename)
     except BundlerError:
         raise
     except _ARCHIVE_ERRORS as err:
         raise InvalidDistribution(filename, f"cannot read the wheel: {err}") from err
+
+
+def _metadata_entry(names: list[str], dist: DistFilename, filename: str) -> str:
+    duplicates = _duplicates(names)
+    if duplicates:
+        shown = ", ".join(duplicates[:5])
+        raise InvalidDistribution(filename, f"duplicate archive entries: {shown}")
+    candidates = [
+        n
+        for n in names
+        if n.count("/") == 1
+        and n.split("/", 1)[0].lower().endswith(".dist-info")
+        and n.split("/", 1)[1].upper() == "METADATA"
+    ]
+    return _pick_dist_info(candidates, dist, filename)
+
+
+# The zip format's records (APPNOTE.TXT 4.3): what a plain wheel holds.
+_EOCD = struct.Struct("<4s4H2LH")  # end of central directory, 22 bytes
+_CENTRAL = struct.Struct("<4s4B4HL2L5H2L")  # central directory header, 46 bytes
+_LOCAL = struct.Struct("<4s2B4HL2L2H")  # local file header, 30 bytes
+_ZIP64_LOCATOR = b"PK\x06\x07"
+_MAX_COMMENT = 0xFFFF
+
+
+def _unicode_path(directory: bytes, start: int, length: int) -> bool:
+    """Whether an entry's extra field holds an Info-ZIP Unicode Path (0x7075)."""
+    pos, end = start, start + length
+    while pos + 4 <= end:
+        kind, size = struct.unpack_from("<2H", directory, pos)
+        if kind == 0x7075:
+            return True
+        pos += 4 + size
+    return False
+
+
+def _plain_zip_metadata(fh: SeekableReader, dist: DistFilename, filename: str) -> bytes | None:
+    """METADATA read straight from the archive's records, or None when the
+    archive is not a plain one (ZIP64, a prefix before the archive, several
+    disks, encryption, a compression other than deflate or none): then
+    ``zipfile`` reads it.
+
+    ``zipfile`` makes an object of every entry, a cost that shows on wheels
+    with thousands of files; this reads their names only, and decodes and
+    checks them the way ``zipfile`` does (UTF-8 when flag bit 11 is set,
+    else code page 437; the CRC-32 of what it reads)."""
+    size = fh.seek(0, 2)
+    tail_start = max(0, size - _EOCD.size - _MAX_COMMENT)
+    fh.seek(tail_start)
+    tail = fh.read(size - tail_start)
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or len(tail) - at < _EOCD.size:
+        return None
+    _, disk, cd_disk, _, count, cd_size, cd_offset, comment = _EOCD.unpack_from(tail, at)
+    eocd = tail_start + at
+    if (
+        disk
+        or cd_disk
+        or at + _EOCD.size + comment != len(tail)
+        or eocd - cd_size != cd_offset  # data before the archive, or damage
+        or tail[max(0, at - 20) : at][:4] == _ZIP64_LOCATOR
+    ):
+        return None
+    if cd_offset >= tail_start:
+        directory = tail[cd_offset - tail_start : at]
+    else:
+        fh.seek(cd_offset)
+        directory = fh.read(cd_size)
+    names: list[str] = []
+    entries: dict[str, tuple[int, ...]] = {}
+    pos = 0
+    for _ in range(count):
+        if pos + _CENTRAL.size > len(directory):
+            return None
+        record = _CENTRAL.unpack_from(directory, pos)
+        if record[0] != b"PK\x01\x02":
+            return None
+        flags, method, crc, csize, usize = record[5], record[6], record[9], record[10], record[11]
+        name_len, extra_len, comment_len, offset = record[12], record[13], record[14], record[18]
+        start = pos + _CENTRAL.size
+        name = directory[start : start + name_len].decode("utf-8" if flags & 0x800 else "cp437")
+        if "\0" in name or (extra_len and _unicode_path(directory, start + name_len, extra_len)):
+            return None  # names zipfile reads differently (and per version)
+        names.append(name)
+        if name[-8:].upper() == "METADATA":
+            entries[name] = (flags, method, crc, csize, usize, offset)
+        pos = start + name_len + extra_len + comment_len
+    if pos != len(directory):
+        return None
+    entry = _metadata_entry(names, dist, filename)
+    flags, method, crc, csize, usize, offset = entries[entry]
+    if flags & 0x1 or method not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        return None
+    if 0xFFFFFFFF in (csize, usize, offset):
+        return None
+    if usize > MAX_METADATA_SIZE:
+        raise InvalidDistribution(filename, f"{entry} is {usize} bytes (limit {MAX_METADATA_SIZE})")
+    fh.seek(offset)
+    header = fh.read(_LOCAL.size)
+    if len(header) != _LOCAL.size or header[:4] != b"PK\x03\x04":
+        raise zipfile.BadZipFile("Bad magic number for file header")
+    local = _LOCAL.unpack(header)
+    if fh.read(local[10]).decode("utf-8" if local[3] & 0x800 else "cp437") != entry:
+        raise zipfile.BadZipFile(f"File name in directory {entry!r} and header differ")
+    fh.seek(offset + _LOCAL.size + local[10] + local[11])
+    packed = fh.read(csize)
+    if len(packed) != csize:
+        raise EOFError(f"{entry}: the archive ends inside it")
+    if method == zipfile.ZIP_DEFLATED:
+        inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+        data = inflater.decompress(packed, MAX_METADATA_SIZE + 1)
+    else:
+        data = packed
+    if len(data) > MAX_METADATA_SIZE:
+        raise InvalidDistribution(filename, f"{entry} exceeds {MAX_METADATA_SIZE} bytes")
+    if len(data) != usize or zlib.crc32(data) != crc:
+        raise zipfile.BadZipFile(f"Bad CRC-32 for file {entry!r}")
+    return data
 
 
 # --- sdists -----------------------------------------------------------------------

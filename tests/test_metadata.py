@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import struct
 import tarfile
 import zipfile
 from pathlib import Path
@@ -11,8 +12,10 @@ import pytest
 from packaging.version import Version
 
 from bundler.errors import InvalidDistribution
+from bundler.filenames import DistFilename, parse_filename
 from bundler.metadata import (
     MAX_METADATA_SIZE,
+    _plain_zip_metadata,
     check_matches,
     parse_metadata,
     sdist_metadata,
@@ -200,6 +203,101 @@ def test_not_a_zip_is_invalid_distribution(tmp_path: Path) -> None:
 def test_wheel_metadata_rejects_non_wheel_filename(tmp_path: Path) -> None:
     with pytest.raises(InvalidDistribution, match="wheel filename"):
         wheel_metadata(tmp_path / "x", "foo-1.0.tar.gz")
+
+
+def _zipfile_metadata(path: Path) -> bytes:
+    """What ``zipfile`` reads as the wheel's METADATA (the reference)."""
+    with zipfile.ZipFile(path) as zf:
+        return zf.read("foo_bar-1.0.dist-info/METADATA")
+
+
+def _fast_path(path: Path) -> bytes | None:
+    with path.open("rb") as fh:
+        return _plain_zip_metadata(fh, _dist(path.name), path.name)
+
+
+def _dist(filename: str) -> DistFilename:
+    parsed = parse_filename(filename)
+    assert parsed is not None
+    return parsed
+
+
+ENTRIES = [
+    ("foo/__init__.py", b"x = 1\n" * 50),
+    ("foo/caf\u00e9.txt", b"non-ASCII name (UTF-8 flag)"),
+    ("foo_bar-1.0.dist-info/METADATA", METADATA),
+    ("foo_bar-1.0.dist-info/RECORD", b""),
+]
+
+
+@pytest.mark.parametrize("compression", [zipfile.ZIP_DEFLATED, zipfile.ZIP_STORED])
+@pytest.mark.parametrize("comment", [b"", b"an archive comment"])
+def test_plain_archives_are_read_without_zipfile(
+    tmp_path: Path, compression: int, comment: bytes
+) -> None:
+    wheel = make_wheel(tmp_path / "foo_bar-1.0-py3-none-any.whl", ENTRIES, compression=compression)
+    with zipfile.ZipFile(wheel, "a") as zf:
+        zf.comment = comment
+    assert _fast_path(wheel) == METADATA
+    assert wheel_metadata(wheel, wheel.name) == _zipfile_metadata(wheel) == METADATA
+
+
+def test_archives_zipfile_reads_differently_are_left_to_it(tmp_path: Path) -> None:
+    # Data before the archive (a self-extracting stub): zipfile finds it anyway.
+    plain = make_wheel(tmp_path / "plain.zip", ENTRIES)
+    prefixed = tmp_path / "foo_bar-1.0-py3-none-any.whl"
+    prefixed.write_bytes(b"#!/bin/sh\nexit 0\n" + plain.read_bytes())
+    assert _fast_path(prefixed) is None
+    assert wheel_metadata(prefixed, prefixed.name) == _zipfile_metadata(prefixed)
+    # ZIP64 records.
+    zip64 = tmp_path / "z64" / "foo_bar-1.0-py3-none-any.whl"
+    zip64.parent.mkdir()
+    with zipfile.ZipFile(zip64, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in ENTRIES:
+            with zf.open(name, "w", force_zip64=True) as out:
+                out.write(data)
+    assert wheel_metadata(zip64, zip64.name) == _zipfile_metadata(zip64) == METADATA
+    # An Info-ZIP Unicode Path extra field (0x7075): only some Pythons read it.
+    unicode_path = tmp_path / "up" / "foo_bar-1.0-py3-none-any.whl"
+    unicode_path.parent.mkdir()
+    with zipfile.ZipFile(unicode_path, "w") as zf:
+        for name, data in ENTRIES:
+            info = zipfile.ZipInfo(name)
+            if name.endswith("RECORD"):
+                info.extra = struct.pack("<2H", 0x7075, 5) + b"\x01" + b"\0" * 4
+            zf.writestr(info, data)
+    assert _fast_path(unicode_path) is None
+    # A comment holding the end record's signature: not taken for the record
+    # (zipfile, and so pip, cannot read such an archive either).
+    trick = make_wheel(tmp_path / "foo_bar-1.0-py3-none-any.whl", ENTRIES)
+    with zipfile.ZipFile(trick, "a") as zf:
+        zf.comment = b"PK\x05\x06 and more"
+    assert _fast_path(trick) is None
+
+
+def test_damage_the_fast_path_meets_is_refused(tmp_path: Path) -> None:
+    wheel = make_wheel(tmp_path / "foo_bar-1.0-py3-none-any.whl", ENTRIES)
+    data = bytearray(wheel.read_bytes())
+    # Flip a byte of METADATA's compressed data: the CRC-32 no longer matches.
+    with zipfile.ZipFile(wheel) as zf:
+        info = zf.getinfo("foo_bar-1.0.dist-info/METADATA")
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    crc = bytearray(data)
+    crc[start + info.compress_size // 2] ^= 0x55
+    wheel.write_bytes(bytes(crc))
+    with pytest.raises(InvalidDistribution, match="cannot read the wheel"):
+        wheel_metadata(wheel, wheel.name)
+    # A local header naming another file than the central directory does.
+    renamed = bytearray(data)
+    at = info.header_offset + 30
+    renamed[at : at + 3] = b"bar"
+    wheel.write_bytes(bytes(renamed))
+    with pytest.raises(InvalidDistribution, match="differ"):
+        wheel_metadata(wheel, wheel.name)
+    # Cut off inside the central directory.
+    wheel.write_bytes(bytes(data[: len(data) - 40]))
+    with pytest.raises(InvalidDistribution, match="cannot read the wheel"):
+        wheel_metadata(wheel, wheel.name)
 
 
 # --- sdists -------------------------------------------------------------------------------
