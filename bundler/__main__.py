@@ -204,7 +204,11 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         help="use a cached index page this long without asking the index again"
         " (default 600; 0: always ask)",
     )
-    g.add_argument("--workers", type=int, help="parallel network requests (default 8)")
+    g.add_argument(
+        "--workers",
+        type=int,
+        help="parallel network requests (default 8; downloads use fewer while the CPU is busy)",
+    )
     g.add_argument(
         "--json",
         metavar="FILE",
