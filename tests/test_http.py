@@ -7,15 +7,18 @@ import contextlib
 import email.utils
 import hashlib
 import socket
+import ssl
 import threading
 import traceback
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 import requests
+import trustme
 
 from bundler import __version__, fsutil
 from bundler import http as http_module
@@ -148,12 +151,14 @@ def sequence(*routes: Route) -> Route:
 
 
 @contextlib.contextmanager
-def running_server() -> Iterator[Server]:
-    """A scripted server for the duration of the block."""
+def running_server(tls: ssl.SSLContext | None = None) -> Iterator[Server]:
+    """A scripted server for the duration of the block (HTTPS with ``tls``)."""
     state = Server()
     handler = type("BoundHandler", (Handler,), {"server_state": state})
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     httpd.daemon_threads = True
+    if tls is not None:
+        httpd.socket = tls.wrap_socket(httpd.socket, server_side=True)
     state.httpd = httpd
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05})
     thread.daemon = True
@@ -722,3 +727,72 @@ def test_a_blob_this_client_stored_is_not_hashed_again(
     assert len(hashed) == 1
     assert (tmp_path / "c.whl").read_bytes() == PAYLOAD
     assert len(server.requests_for("/f.whl")) == 1
+
+
+# --- TLS ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path) -> Iterator[tuple[Server, Path]]:
+    """An HTTPS server on 127.0.0.1 whose certificate a throwaway CA signed;
+    the CA's certificate is in the returned file."""
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    with running_server(tls=context) as state:
+        yield state, ca_file
+
+
+def test_tls_trust_store_is_loaded_once_for_every_connection(
+    tls_server: tuple[Server, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server, ca_file = tls_server
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    # Four requests held until all four are in: four connections.
+    arrived = threading.Barrier(4)
+
+    def route(h: Handler) -> None:
+        arrived.wait(timeout=10)
+        send(h, 200, b"secret page")
+
+    server.routes["/p"] = route
+    url = f"https://127.0.0.1:{server.port}/p"
+    with HttpClient(timeout=10) as client, ThreadPoolExecutor(4) as pool:
+        bodies = list(pool.map(lambda _: client.get(url).content, range(4)))
+        adapter = client._session.get_adapter(url)
+    assert bodies == [b"secret page"] * 4
+    contexts = adapter._contexts  # type: ignore[attr-defined]
+    assert list(contexts) == [(str(ca_file), None)]
+    assert next(iter(contexts.values())).verify_mode == ssl.CERT_REQUIRED
+
+
+def test_tls_verification_still_refuses_a_server_it_cannot_trust(
+    tls_server: tuple[Server, Path],
+    client: HttpClient,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    server, ca_file = tls_server
+    for name in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+    server.routes["/p"] = lambda h: send(h, 200, b"secret page")
+    url = f"https://127.0.0.1:{server.port}/p"
+    # certifi's trust store does not know the throwaway CA...
+    with pytest.raises(NetworkError, match="CERTIFICATE_VERIFY_FAILED"):
+        client.get(url)
+    # ...nor does the store of another CA...
+    other = tmp_path / "other-ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(other))
+    monkeypatch.setenv("SSL_CERT_FILE", str(other))
+    with pytest.raises(NetworkError, match="CERTIFICATE_VERIFY_FAILED"):
+        client.get(url)
+    # ...and with the right store, a name the certificate lacks still fails.
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
+    with pytest.raises(NetworkError, match=r"(?i)hostname|doesn.t match|not valid for"):
+        client.get(f"https://localhost:{server.port}/p")
+    assert client.get(url).content == b"secret page"
+    assert not any(s.path == "/p" for s in server.seen[:-1])  # nothing served before
