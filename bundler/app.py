@@ -258,7 +258,10 @@ def lock(
         for target in targets:
             reporter.info(f"resolving for {target.name}")
             target_options = dataclasses.replace(
-                resolve_options, preferences=_preferences(existing, options, target)
+                resolve_options,
+                preferences=_preferences(existing, options, target),
+                # The first target fetches ahead for the others too.
+                siblings=tuple(targets[1:]) if target is targets[0] else (),
             )
             source = BuildingSource(index, client, target, target_options, reporter)
             try:

@@ -59,6 +59,9 @@ class BuildingSource:
     def prefetch(self, names: Iterable[NormalizedName]) -> None:
         self.index.prefetch(names)
 
+    def prefetch_metadata(self, files: Iterable[IndexFile]) -> None:
+        self.index.prefetch_metadata(files)
+
     def get_metadata(self, file: IndexFile) -> CoreMetadata:
         try:
             return self.index.get_metadata(file)

@@ -44,6 +44,8 @@ class PackageSource(Protocol):
 
     def prefetch(self, names: Iterable[NormalizedName]) -> None: ...
 
+    def prefetch_metadata(self, files: Iterable[IndexFile]) -> None: ...
+
 
 @dataclass(frozen=True)
 class RootRequirement:
@@ -178,6 +180,10 @@ class ResolveOptions:
     # Versions to try first when they still fit (pins of an existing lock).
     preferences: Mapping[NormalizedName, Version] = field(default_factory=dict)
     max_rounds: int = 200_000
+    # The other targets of the same lock: as the metadata of a release is
+    # fetched ahead for this target, so is that of the wheels they would
+    # take of it, while this target resolves.
+    siblings: tuple[Target, ...] = ()
 
 
 # --- provider -----------------------------------------------------------------
@@ -239,13 +245,11 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
             if preferred is not None and preferred in releases:
                 versions.insert(0, preferred)
             for version in versions[:3]:
-                usable, _ = usable_files(
-                    [f for f in releases[version] if not f.is_yanked],
-                    self.target,
-                    self.options.policy,
-                )
+                listed = [f for f in releases[version] if not f.is_yanked]
+                usable, _ = usable_files(listed, self.target, self.options.policy)
                 best = best_file(usable, self.target, self.options.policy)
                 if best is not None:
+                    self._warm_siblings(listed, best)
                     if best.kind is DistKind.WHEEL:
                         meta = self.source.get_metadata(best)
                         # Its dependencies next, without waiting for the
@@ -253,6 +257,17 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
                         # in parallel, not one level per resolver step.
                         self.warm(self._likely_dependencies(meta, req.extras))
                     return
+
+    def _warm_siblings(self, listed: list[IndexFile], mine: IndexFile) -> None:
+        policy = self.options.policy
+        theirs: dict[str, IndexFile] = {}
+        for target in self.options.siblings:
+            usable, _ = usable_files(listed, target, policy)
+            best = best_file(usable, target, policy)
+            if best is not None and best.kind is DistKind.WHEEL and best.url != mine.url:
+                theirs.setdefault(best.url, best)
+        if theirs:
+            self.source.prefetch_metadata(theirs.values())
 
     def _likely_dependencies(
         self, meta: CoreMetadata, extras: frozenset[NormalizedName]

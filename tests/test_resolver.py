@@ -60,6 +60,8 @@ class FakeSource:
     def __init__(self, universe: Mapping[str, Mapping[str, Release]]) -> None:
         self.universe = universe
         self.metadata_calls: list[str] = []
+        self.prefetched: list[str] = []
+        self._lock = threading.Lock()
 
     def get_project(self, name: NormalizedName) -> ProjectPage:
         files: list[IndexFile] = []
@@ -99,6 +101,10 @@ class FakeSource:
 
     def prefetch(self, names: Iterable[NormalizedName]) -> None:
         pass
+
+    def prefetch_metadata(self, files: Iterable[IndexFile]) -> None:
+        with self._lock:
+            self.prefetched.extend(f.filename for f in files)
 
 
 def roots(*reqs: str) -> list[RootRequirement]:
@@ -346,3 +352,23 @@ def test_dependencies_are_fetched_ahead_of_the_resolver() -> None:
     assert waited == [True]
     # Speculation follows the target's markers: d is for Windows only.
     assert not any(name.startswith("d-") for name in source.metadata_calls)
+
+
+def test_the_first_target_fetches_ahead_for_the_other_targets() -> None:
+    linux, windows = "cp311-cp311-manylinux_2_17_x86_64", "cp311-cp311-win_amd64"
+    universe = {
+        "app": {"1.0": Release(("native",))},
+        "native": {"1.0": Release(tags=(linux, windows)), "2.0": Release(tags=(linux, windows))},
+    }
+    source = FakeSource(universe)
+    siblings = (make_target(sys_platform="win32"), make_target(python="3.12.1"))
+    options = ResolveOptions(siblings=siblings)
+    res = resolve(roots("app"), [], source, make_target(sys_platform="linux"), options)
+    assert str(res.packages[canonicalize_name("native")].version) == "2.0"
+    # The Windows wheel of the release this target pins, fetched ahead while
+    # it resolved; the Python 3.12 target has no wheel of its own to fetch.
+    assert sorted(source.prefetched) == [f"native-2.0-{windows}.whl"]
+    # Without siblings, nothing is fetched for anyone else.
+    alone = FakeSource(universe)
+    resolve(roots("app"), [], alone, make_target(sys_platform="linux"))
+    assert alone.prefetched == []
