@@ -147,10 +147,10 @@ def download_all(
     A file already there with the right hash is not fetched again.  At most
     ``workers`` files are handled at once (fewer while this process's CPU,
     not the link, is the limit: see ``AdaptivePool``), the biggest first
-    (the last file to start is then a small one).  Every item is attempted; if any failed,
-    one ``MultipleErrors`` of ``DownloadFailed`` (one per file) is raised,
-    and the files that succeeded stay in place.  Results come in the order
-    of ``items`` (duplicates listed once).  With ``read_metadata``, each
+    (the last file to start is then a small one).  Every item is attempted;
+    if any failed, one ``MultipleErrors`` of ``DownloadFailed`` (one per file)
+    is raised, and the files that succeeded stay in place.  Results come in
+    the order of ``items`` (duplicates listed once).  With ``read_metadata``, each
     wheel's METADATA is read as soon as it is in place, while the other
     downloads go on.
     """
