@@ -260,8 +260,10 @@ def lock(
             target_options = dataclasses.replace(
                 resolve_options,
                 preferences=_preferences(existing, options, target),
-                # The first target fetches ahead for the others too.
+                # The first target fetches ahead for the others too; they
+                # fetch ahead only what is new to them.
                 siblings=tuple(targets[1:]) if target is targets[0] else (),
+                warm_known=target is targets[0],
             )
             source = BuildingSource(index, client, target, target_options, reporter)
             try:

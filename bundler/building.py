@@ -62,6 +62,9 @@ class BuildingSource:
     def prefetch_metadata(self, files: Iterable[IndexFile]) -> None:
         self.index.prefetch_metadata(files)
 
+    def has_project(self, name: NormalizedName) -> bool:
+        return self.index.has_project(name)
+
     def get_metadata(self, file: IndexFile) -> CoreMetadata:
         try:
             return self.index.get_metadata(file)

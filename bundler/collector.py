@@ -367,6 +367,11 @@ class PackageIndex:
         name = canonicalize_name(name)
         return self._projects.get(name, lambda: self._load_project(name))
 
+    def has_project(self, name: NormalizedName) -> bool:
+        """Whether ``name``'s page was asked for already (it may still be on
+        its way)."""
+        return canonicalize_name(name) in self._projects
+
     def _owner(self, name: NormalizedName) -> _Source | None:
         best: tuple[int, _Source] | None = None
         for source in self._all:

@@ -46,6 +46,8 @@ class PackageSource(Protocol):
 
     def prefetch_metadata(self, files: Iterable[IndexFile]) -> None: ...
 
+    def has_project(self, name: NormalizedName) -> bool: ...
+
 
 @dataclass(frozen=True)
 class RootRequirement:
@@ -184,6 +186,10 @@ class ResolveOptions:
     # fetched ahead for this target, so is that of the wheels they would
     # take of it, while this target resolves.
     siblings: tuple[Target, ...] = ()
+    # False: nothing is fetched ahead for a project whose page is already in
+    # (the later targets of a multi-target lock, which the first one fetched
+    # ahead for); only what is new to this target is.
+    warm_known: bool = True
 
 
 # --- provider -----------------------------------------------------------------
@@ -225,6 +231,8 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
         todo: list[SpecRequirement] = []
         with self._warm_lock:
             for req in requirements:
+                if not self.options.warm_known and self.source.has_project(req.name):
+                    continue
                 key = f"{req.name} {req.specifier}"
                 if key not in self._warmed:
                     self._warmed.add(key)

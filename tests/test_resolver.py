@@ -61,6 +61,7 @@ class FakeSource:
         self.universe = universe
         self.metadata_calls: list[str] = []
         self.prefetched: list[str] = []
+        self.known: set[str] = set()  # pages "already in" (has_project)
         self._lock = threading.Lock()
 
     def get_project(self, name: NormalizedName) -> ProjectPage:
@@ -105,6 +106,9 @@ class FakeSource:
     def prefetch_metadata(self, files: Iterable[IndexFile]) -> None:
         with self._lock:
             self.prefetched.extend(f.filename for f in files)
+
+    def has_project(self, name: NormalizedName) -> bool:
+        return name in self.known
 
 
 def roots(*reqs: str) -> list[RootRequirement]:
@@ -372,3 +376,41 @@ def test_the_first_target_fetches_ahead_for_the_other_targets() -> None:
     alone = FakeSource(universe)
     resolve(roots("app"), [], alone, make_target(sys_platform="linux"))
     assert alone.prefetched == []
+
+
+def test_a_later_target_fetches_ahead_only_what_is_new_to_it() -> None:
+    winlib_ahead = threading.Event()
+    waited: list[bool] = []
+
+    class Recording(FakeSource):
+        def __init__(self, universe: Mapping[str, Mapping[str, Release]]) -> None:
+            super().__init__(universe)
+            self.ahead: set[str] = set()
+
+        def get_metadata(self, file: IndexFile) -> CoreMetadata:
+            if threading.current_thread().name.startswith("bundler-warm"):
+                with self._lock:
+                    self.ahead.add(str(file.project))
+                if file.project == "winlib":
+                    winlib_ahead.set()
+            elif file.project == "winonly":
+                # What is new to this target is still fetched ahead: winlib,
+                # winonly's dependency, is asked for before the resolver gets there.
+                waited.append(winlib_ahead.wait(10))
+            return super().get_metadata(file)
+
+    universe = {
+        "app": {"1.0": Release(("lib", "winonly ; sys_platform == 'win32'"))},
+        "lib": {"1.0": Release(("deep",))},
+        "deep": {"1.0": Release()},
+        "winonly": {"1.0": Release(("winlib",))},
+        "winlib": {"1.0": Release()},
+    }
+    # The first target (Linux) asked for app, lib and deep already.
+    source = Recording(universe)
+    source.known = {"app", "lib", "deep"}
+    options = ResolveOptions(warm_known=False)
+    res = resolve(roots("app"), [], source, make_target(sys_platform="win32"), options)
+    assert sorted(res.packages) == ["app", "deep", "lib", "winlib", "winonly"]
+    assert waited == [True]
+    assert source.ahead <= {"winonly", "winlib"}
