@@ -88,7 +88,18 @@ class BuildingSource:
     def _prepare(self, file: IndexFile) -> bytes:
         from .buildsys import prepare_metadata, read_build_system
 
-        self.reporter.info(f"preparing metadata of {file.filename} (dynamic metadata)")
+        if self.options.policy.prefer_binary or not any(
+            f.kind is DistKind.WHEEL for f in self.index.get_project(file.project).files
+        ):
+            self.reporter.info(f"preparing metadata of {file.filename} (dynamic metadata)")
+        else:
+            # The project ships wheels, just none of this release for this
+            # target: building it (a compile, for some) is rarely what is meant.
+            self.reporter.warning(
+                f"{file.project} {file.version} has no wheel for {self.target.name}: building"
+                f" {file.filename} to learn its dependencies (--prefer-binary takes the newest"
+                " release with a wheel instead; --only-binary :all: never builds)"
+            )
         with tempfile.TemporaryDirectory(prefix="bundler-prepare-") as tmp:
             work = Path(tmp)
             sdist = work / file.filename

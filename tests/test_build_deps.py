@@ -113,3 +113,27 @@ def test_dynamic_metadata_for_a_foreign_target_builds_with_this_machines_wheels(
     text = out.read_text()
     assert "oldlib==0.6" in text  # known only through the prepared metadata
     assert "dynlib==2.0" in text
+
+
+def test_building_a_release_without_a_wheel_suggests_taking_a_wheel(
+    tmp_path: Path, index_server: IndexServerFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    universe = [
+        backend_wheel_spec("tinybackend", "1.0", requires=("tinyhelper",)),
+        DistSpec("tinyhelper", "1.0"),
+        DistSpec("native", "1.0"),  # an older release with a wheel
+        DistSpec("native", "2.0", wheel=False, build_backend="tinybackend", dynamic_metadata=True),
+    ]
+    url = str(index_server(universe).url)
+    req = tmp_path / "requirements.in"
+    req.write_text("native\n")
+    lock = tmp_path / "requirements.txt"
+    assert run(["lock", str(req), "-o", str(lock), "-i", url]) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert "native 2.0 has no wheel for" in err
+    assert "--prefer-binary takes the newest release with a wheel" in err
+    assert "native==2.0" in lock.read_text()
+    # Taking the advice: the release with a wheel, nothing built, no warning.
+    assert run(["lock", str(req), "-o", str(lock), "-i", url, "--prefer-binary", "-U"]) == 0
+    assert "has no wheel" not in capsys.readouterr().err
+    assert "native==1.0" in lock.read_text()
