@@ -265,7 +265,7 @@ def lock(
                 siblings=tuple(targets[1:]) if target is targets[0] else (),
                 warm_known=target is targets[0],
             )
-            source = BuildingSource(index, client, target, target_options, reporter)
+            source = BuildingSource(index, client, target, target_options, reporter, advise=True)
             try:
                 resolutions.append(resolve(roots, constraints, source, target, target_options))
             except BundlerError as err:

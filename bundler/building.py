@@ -22,6 +22,7 @@ from .metadata import parse_metadata
 from .models import CoreMetadata, DistKind, IndexFile, ProjectPage, Resolution
 from .reporting import NULL_REPORTER, Reporter
 from .resolver import ResolveOptions, RootRequirement, resolve
+from .selection import usable_files
 from .target import Target, host_target
 
 if TYPE_CHECKING:
@@ -45,12 +46,16 @@ class BuildingSource:
         target: Target,
         options: ResolveOptions,
         reporter: Reporter = NULL_REPORTER,
+        *,
+        advise: bool = False,
     ) -> None:
         self.index = index
         self.client = client
         self.target = target
         self.options = options
         self.reporter = reporter
+        # Whether to suggest taking a wheel instead of building (``bundle lock``).
+        self.advise = advise
         self._building: set[str] = set()
 
     def get_project(self, name: NormalizedName) -> ProjectPage:
@@ -85,16 +90,24 @@ class BuildingSource:
                 cache.put_metadata(key, raw)
         return parse_metadata(raw, file.filename)
 
+    def _wheel_elsewhere(self, file: IndexFile) -> bool:
+        """Whether --prefer-binary would find a wheel of ``file``'s project
+        for this target (in another release)."""
+        policy = self.options.policy
+        if not self.advise or policy.prefer_binary:
+            return False
+        listed = [f for f in self.index.get_project(file.project).files if not f.is_yanked]
+        usable, _ = usable_files(listed, self.target, policy)
+        return any(f.kind is DistKind.WHEEL for f in usable)
+
     def _prepare(self, file: IndexFile) -> bytes:
         from .buildsys import prepare_metadata, read_build_system
 
-        if self.options.policy.prefer_binary or not any(
-            f.kind is DistKind.WHEEL for f in self.index.get_project(file.project).files
-        ):
+        if not self._wheel_elsewhere(file):
             self.reporter.info(f"preparing metadata of {file.filename} (dynamic metadata)")
         else:
-            # The project ships wheels, just none of this release for this
-            # target: building it (a compile, for some) is rarely what is meant.
+            # Another release has a wheel for this target, just not this
+            # one: building it (a compile, for some) is rarely what is meant.
             self.reporter.warning(
                 f"{file.project} {file.version} has no wheel for {self.target.name}: building"
                 f" {file.filename} to learn its dependencies (--prefer-binary takes the newest"

@@ -284,9 +284,15 @@ class AdaptivePool(Generic[T]):
         with self._changed:
             self._wall, self._cpu = self._wall_clock(), self._cpu_clock()
             self._grow(min(self._cpus, self._limit))
-            while self._threads:
-                self._changed.wait(self.LOOK_EVERY)
-                self._look()
+            try:
+                while self._threads:
+                    self._changed.wait(self.LOOK_EVERY)
+                    self._look()
+            except BaseException:
+                # Interrupted: no job starts any more (those running finish
+                # on their own, in threads that do not hold the process).
+                self._jobs.clear()
+                raise
             return self._outcomes
 
     def _grow(self, count: int) -> None:  # holding the lock

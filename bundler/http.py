@@ -198,37 +198,62 @@ def _adapter_class() -> type[HTTPAdapter]:
     Left alone, urllib3 makes a TLS context for every new connection and
     loads the whole CA bundle into it: about 20 ms of CPU each time, a tenth
     of a cold lock's CPU on a 2-core machine.  This adapter loads each trust
-    store requests asks for (certifi's, ``REQUESTS_CA_BUNDLE``,
-    ``SSL_CERT_FILE``) once, into a context made the way urllib3 makes its
-    own, and gives it to the connection pool; verification is unchanged.
+    store a request names (``verify``: requests' own bundle, or the path of
+    ``REQUESTS_CA_BUNDLE`` or ``SSL_CERT_FILE``) once, into a context made the
+    way urllib3 makes its own (certificate and host name checked), and gives
+    it to the connection pool.  A request through a proxy, or with a client
+    certificate, is left to requests as it is.
     """
     import ssl
 
     from requests.adapters import HTTPAdapter
+    from requests.utils import DEFAULT_CA_BUNDLE_PATH
     from urllib3.util.ssl_ import create_urllib3_context
 
     class SharedTLSAdapter(HTTPAdapter):
         def __init__(self, **kwargs: Any) -> None:
-            self._contexts: dict[tuple[str | None, str | None], ssl.SSLContext] = {}
+            self._contexts: dict[str, ssl.SSLContext] = {}
             self._contexts_lock = threading.Lock()
             super().__init__(**kwargs)
 
         def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
-            super().cert_verify(conn, url, verify, cert)  # type: ignore[no-untyped-call]
-            if getattr(conn, "cert_reqs", None) != "CERT_REQUIRED":
-                conn.conn_kw.pop("ssl_context", None)
+            shared = (
+                url.lower().startswith("https")
+                and bool(verify)
+                and not cert
+                and getattr(conn, "proxy", None) is None
+            )
+            if not shared:
+                if conn.conn_kw.get("ssl_context") in self._contexts.values():
+                    del conn.conn_kw["ssl_context"]
+                super().cert_verify(conn, url, verify, cert)  # type: ignore[no-untyped-call]
                 return
-            where = (conn.ca_certs, conn.ca_cert_dir)
-            with self._contexts_lock:
-                context = self._contexts.get(where)
-                if context is None:
-                    context = create_urllib3_context(cert_reqs=ssl.CERT_REQUIRED)
-                    context.load_verify_locations(cafile=where[0], capath=where[1])
-                    self._contexts[where] = context
-            # urllib3 loads the bundle again whenever it is named: it is in
-            # the context instead.
+            # What requests' cert_verify decides, without reading back what
+            # another thread may be changing on the same pool.
+            location = verify if isinstance(verify, str) else DEFAULT_CA_BUNDLE_PATH
+            context = self._context(location)
+            conn.cert_reqs = "CERT_REQUIRED"
             conn.conn_kw["ssl_context"] = context
+            # urllib3 loads a bundle again whenever one is named: it is in
+            # the context instead.
             conn.ca_certs = conn.ca_cert_dir = None
+
+        def _context(self, location: str) -> ssl.SSLContext:
+            with self._contexts_lock:
+                context = self._contexts.get(location)
+                if context is None:
+                    if not location or not os.path.exists(location):
+                        raise OSError(
+                            "Could not find a suitable TLS CA certificate bundle,"
+                            f" invalid path: {location}"
+                        )
+                    context = create_urllib3_context(cert_reqs=ssl.CERT_REQUIRED)
+                    if os.path.isdir(location):
+                        context.load_verify_locations(capath=location)
+                    else:
+                        context.load_verify_locations(cafile=location)
+                    self._contexts[location] = context
+                return context
 
     return SharedTLSAdapter
 

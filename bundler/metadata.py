@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import lzma
+import os
 import re
 import shutil
 import stat
@@ -48,6 +49,7 @@ _ARCHIVE_ERRORS: tuple[type[Exception], ...] = (
     zlib.error,
     lzma.LZMAError,
     zipfile.BadZipFile,
+    struct.error,
     tarfile.TarError,
     NotImplementedError,
     RuntimeError,
@@ -250,33 +252,46 @@ _CENTRAL = struct.Struct("<4s4B4HL2L5H2L")  # central directory header, 46 bytes
 _LOCAL = struct.Struct("<4s2B4HL2L2H")  # local file header, 30 bytes
 _ZIP64_LOCATOR = b"PK\x06\x07"
 _MAX_COMMENT = 0xFFFF
+_MAX_EXTRACT_VERSION = 63  # zipfile reads archives up to zip version 6.3
 
 
-def _unicode_path(directory: bytes, start: int, length: int) -> bool:
-    """Whether an entry's extra field holds an Info-ZIP Unicode Path (0x7075)."""
+def _plain_extra(directory: bytes, start: int, length: int) -> bool:
+    """Whether an entry's extra field is well formed and holds no Info-ZIP
+    Unicode Path (0x7075), which some Pythons' ``zipfile`` read as the name."""
     pos, end = start, start + length
     while pos + 4 <= end:
         kind, size = struct.unpack_from("<2H", directory, pos)
-        if kind == 0x7075:
-            return True
+        if kind == 0x7075 or pos + 4 + size > end:
+            return False
         pos += 4 + size
-    return False
+    return True
 
 
 def _plain_zip_metadata(fh: SeekableReader, dist: DistFilename, filename: str) -> bytes | None:
     """METADATA read straight from the archive's records, or None when the
-    archive is not a plain one (ZIP64, a prefix before the archive, several
-    disks, encryption, a compression other than deflate or none): then
-    ``zipfile`` reads it.
+    archive is not a plain one: then ``zipfile`` reads it (or refuses it).
+
+    Not plain: ZIP64, data before the archive, several disks, a comment
+    that holds an end-record signature, names or extra fields ``zipfile``
+    reads differently (or per Python version), an entry needing a newer zip
+    version than 6.3, and for METADATA itself encryption, patch data, a
+    compression other than deflate or none, a size out of proportion, or
+    data that runs into the central directory.
 
     ``zipfile`` makes an object of every entry, a cost that shows on wheels
     with thousands of files; this reads their names only, and decodes and
     checks them the way ``zipfile`` does (UTF-8 when flag bit 11 is set,
     else code page 437; the CRC-32 of what it reads)."""
     size = fh.seek(0, 2)
-    tail_start = max(0, size - _EOCD.size - _MAX_COMMENT)
+    # The end record, without a comment (as zipfile looks first); a remote
+    # file has this end of the archive at hand already.
+    tail_start = max(0, size - _EOCD.size)
     fh.seek(tail_start)
     tail = fh.read(size - tail_start)
+    if not tail.startswith(b"PK\x05\x06"):
+        tail_start = max(0, size - _EOCD.size - _MAX_COMMENT)
+        fh.seek(tail_start)
+        tail = fh.read(size - tail_start)
     at = tail.rfind(b"PK\x05\x06")
     if at < 0 or len(tail) - at < _EOCD.size:
         return None
@@ -287,14 +302,14 @@ def _plain_zip_metadata(fh: SeekableReader, dist: DistFilename, filename: str) -
         or cd_disk
         or at + _EOCD.size + comment != len(tail)
         or eocd - cd_size != cd_offset  # data before the archive, or damage
-        or tail[max(0, at - 20) : at][:4] == _ZIP64_LOCATOR
+        or eocd < 20
     ):
         return None
-    if cd_offset >= tail_start:
-        directory = tail[cd_offset - tail_start : at]
-    else:
-        fh.seek(cd_offset)
-        directory = fh.read(cd_size)
+    fh.seek(eocd - 20)
+    if fh.read(4) == _ZIP64_LOCATOR:
+        return None
+    fh.seek(cd_offset)
+    directory = fh.read(cd_size)
     names: list[str] = []
     entries: dict[str, tuple[int, ...]] = {}
     pos = 0
@@ -302,28 +317,35 @@ def _plain_zip_metadata(fh: SeekableReader, dist: DistFilename, filename: str) -
         if pos + _CENTRAL.size > len(directory):
             return None
         record = _CENTRAL.unpack_from(directory, pos)
-        if record[0] != b"PK\x01\x02":
+        if record[0] != b"PK\x01\x02" or record[3] > _MAX_EXTRACT_VERSION:
             return None
         flags, method, crc, csize, usize = record[5], record[6], record[9], record[10], record[11]
         name_len, extra_len, comment_len, offset = record[12], record[13], record[14], record[18]
         start = pos + _CENTRAL.size
+        pos = start + name_len + extra_len + comment_len
+        if pos > len(directory) or not _plain_extra(directory, start + name_len, extra_len):
+            return None
         name = directory[start : start + name_len].decode("utf-8" if flags & 0x800 else "cp437")
-        if "\0" in name or (extra_len and _unicode_path(directory, start + name_len, extra_len)):
-            return None  # names zipfile reads differently (and per version)
+        if "\0" in name or (os.sep != "/" and os.sep in name):
+            return None  # names zipfile rewrites
         names.append(name)
         if name[-8:].upper() == "METADATA":
             entries[name] = (flags, method, crc, csize, usize, offset)
-        pos = start + name_len + extra_len + comment_len
     if pos != len(directory):
         return None
     entry = _metadata_entry(names, dist, filename)
     flags, method, crc, csize, usize, offset = entries[entry]
-    if flags & 0x1 or method not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+    # Bit 0: encrypted; 5: patch data; 6: strong encryption.
+    if flags & 0x61 or method not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
         return None
     if 0xFFFFFFFF in (csize, usize, offset):
         return None
     if usize > MAX_METADATA_SIZE:
         raise InvalidDistribution(filename, f"{entry} is {usize} bytes (limit {MAX_METADATA_SIZE})")
+    # Deflate adds at most a few bytes per 16 KiB block: more is a lie about
+    # a size that zipfile, which streams, would find out.
+    if csize > usize + (usize >> 10) + 1024:
+        return None
     fh.seek(offset)
     header = fh.read(_LOCAL.size)
     if len(header) != _LOCAL.size or header[:4] != b"PK\x03\x04":
@@ -331,7 +353,10 @@ def _plain_zip_metadata(fh: SeekableReader, dist: DistFilename, filename: str) -
     local = _LOCAL.unpack(header)
     if fh.read(local[10]).decode("utf-8" if local[3] & 0x800 else "cp437") != entry:
         raise zipfile.BadZipFile(f"File name in directory {entry!r} and header differ")
-    fh.seek(offset + _LOCAL.size + local[10] + local[11])
+    data_start = offset + _LOCAL.size + local[10] + local[11]
+    if data_start + csize > cd_offset:
+        return None  # overlapping records: refused by newer zipfile versions
+    fh.seek(data_start)
     packed = fh.read(csize)
     if len(packed) != csize:
         raise EOFError(f"{entry}: the archive ends inside it")

@@ -436,10 +436,14 @@ def test_adaptive_pool_grows_only_while_the_cpu_is_idle(busy: bool, expected: in
     done: dict[str, int | BaseException] = {}
     runner = threading.Thread(target=lambda: done.update(pool.run()))
     runner.start()
-    # Busy: a dozen looks, each of which would add threads if it were wrong.
-    deadline = time.monotonic() + (0.3 if busy else 10)
-    while time.monotonic() < deadline and len(running) < expected + int(busy):
-        time.sleep(0.01)
+    deadline = time.monotonic() + 10
+    if busy:
+        # A dozen looks, each of which would add threads if it were wrong.
+        while time.monotonic() < deadline and (len(running) < 2 or clocks.now < 12):
+            time.sleep(0.01)
+    else:
+        while time.monotonic() < deadline and len(running) < expected:
+            time.sleep(0.01)
     started = len(running)
     release.set()
     runner.join(timeout=10)
@@ -460,3 +464,31 @@ def test_adaptive_pool_hands_back_what_a_job_raised() -> None:
     assert outcomes["ok"] == 1
     assert isinstance(outcomes["bad"], OSError)
     assert AdaptivePool[int](3).run() == {}
+
+
+def test_adaptive_pool_starts_no_job_after_an_interrupt() -> None:
+    pool: AdaptivePool[int] = AdaptivePool(2, cpus=2)
+    started: list[int] = []
+    release = threading.Event()
+
+    def job(n: int) -> int:
+        started.append(n)
+        release.wait(timeout=10)
+        return n
+
+    for n in range(10):
+        pool.submit(f"job{n}", functools.partial(job, n))
+    calls = 0
+
+    def interrupting_look() -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise KeyboardInterrupt
+
+    pool._look = interrupting_look  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        pool.run()
+    release.set()
+    time.sleep(0.2)  # the two running jobs end; nothing else may start
+    assert sorted(started) == [0, 1]

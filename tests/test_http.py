@@ -8,6 +8,7 @@ import email.utils
 import hashlib
 import socket
 import ssl
+import sys
 import threading
 import traceback
 from collections.abc import Callable, Iterator
@@ -15,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -766,8 +768,55 @@ def test_tls_trust_store_is_loaded_once_for_every_connection(
         adapter = client._session.get_adapter(url)
     assert bodies == [b"secret page"] * 4
     contexts = adapter._contexts  # type: ignore[attr-defined]
-    assert list(contexts) == [(str(ca_file), None)]
-    assert next(iter(contexts.values())).verify_mode == ssl.CERT_REQUIRED
+    assert list(contexts) == [str(ca_file)]
+    shared = contexts[str(ca_file)]
+    assert shared.verify_mode == ssl.CERT_REQUIRED and shared.check_hostname
+    # The four connections were made with that one context.
+    assert shared.session_stats()["connect"] == 4
+
+
+def test_tls_adapter_settles_a_pool_without_racing_other_threads(tmp_path: Path) -> None:
+    ca_file = tmp_path / "ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(ca_file))
+    adapter: Any = http_module._adapter_class()()
+    pool = adapter.poolmanager.connection_from_url("https://idx.example/")
+    failures: list[BaseException] = []
+
+    def hammer(verify: object) -> None:
+        try:
+            for _ in range(500):
+                adapter.cert_verify(pool, "https://idx.example/", verify, None)
+                assert pool.ca_certs is None and pool.ca_cert_dir is None
+        except BaseException as err:
+            failures.append(err)
+
+    threads = [threading.Thread(target=hammer, args=(str(ca_file),)) for _ in range(8)]
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(old)
+    assert failures == []
+    assert pool.conn_kw["ssl_context"] is adapter._contexts[str(ca_file)]
+    assert pool.cert_reqs == "CERT_REQUIRED"
+    # A trust store that is not there fails as requests fails.
+    with pytest.raises(OSError, match="invalid path"):
+        adapter.cert_verify(pool, "https://idx.example/", str(tmp_path / "none.pem"), None)
+
+
+def test_tls_through_a_proxy_is_left_to_requests() -> None:
+    adapter: Any = http_module._adapter_class()()
+    manager = adapter.proxy_manager_for("http://127.0.0.1:9/")
+    pool = manager.connection_from_url("https://idx.example/")
+    adapter.cert_verify(pool, "https://idx.example/", True, None)
+    # requests' own settings: the proxy's TLS is checked against the same store.
+    assert pool.ca_certs == requests.utils.DEFAULT_CA_BUNDLE_PATH
+    assert "ssl_context" not in pool.conn_kw
+    assert adapter._contexts == {}
 
 
 def test_tls_verification_still_refuses_a_server_it_cannot_trust(

@@ -6,6 +6,8 @@ import io
 import struct
 import tarfile
 import zipfile
+import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -242,20 +244,30 @@ def test_plain_archives_are_read_without_zipfile(
     assert wheel_metadata(wheel, wheel.name) == _zipfile_metadata(wheel) == METADATA
 
 
-def test_archives_zipfile_reads_differently_are_left_to_it(tmp_path: Path) -> None:
+def _central_offset(data: bytes, name: str) -> int:
+    """Where the central directory record of ``name`` starts."""
+    at = data.rfind(b"PK\x01\x02", 0, data.rfind(name.encode()))
+    assert at >= 0
+    return at
+
+
+def test_archives_zipfile_reads_differently_are_left_to_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Data before the archive (a self-extracting stub): zipfile finds it anyway.
     plain = make_wheel(tmp_path / "plain.zip", ENTRIES)
     prefixed = tmp_path / "foo_bar-1.0-py3-none-any.whl"
     prefixed.write_bytes(b"#!/bin/sh\nexit 0\n" + plain.read_bytes())
     assert _fast_path(prefixed) is None
     assert wheel_metadata(prefixed, prefixed.name) == _zipfile_metadata(prefixed)
-    # ZIP64 records.
+    # ZIP64 end records (zipfile writes them past this many entries).
     zip64 = tmp_path / "z64" / "foo_bar-1.0-py3-none-any.whl"
     zip64.parent.mkdir()
-    with zipfile.ZipFile(zip64, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, data in ENTRIES:
-            with zf.open(name, "w", force_zip64=True) as out:
-                out.write(data)
+    monkeypatch.setattr(zipfile, "ZIP_FILECOUNT_LIMIT", 1)
+    make_wheel(zip64, ENTRIES)
+    monkeypatch.undo()
+    assert b"PK\x06\x06" in zip64.read_bytes()
+    assert _fast_path(zip64) is None
     assert wheel_metadata(zip64, zip64.name) == _zipfile_metadata(zip64) == METADATA
     # An Info-ZIP Unicode Path extra field (0x7075): only some Pythons read it.
     unicode_path = tmp_path / "up" / "foo_bar-1.0-py3-none-any.whl"
@@ -275,29 +287,87 @@ def test_archives_zipfile_reads_differently_are_left_to_it(tmp_path: Path) -> No
     assert _fast_path(trick) is None
 
 
+def _patched(tmp_path: Path, name: str, patch: Callable[[bytearray, int], None]) -> Path:
+    """A copy of the ENTRIES wheel with ``name``'s central record patched."""
+    (tmp_path / name).mkdir()
+    wheel = make_wheel(tmp_path / name / "foo_bar-1.0-py3-none-any.whl", ENTRIES)
+    data = bytearray(wheel.read_bytes())
+    patch(data, _central_offset(bytes(data), "foo_bar-1.0.dist-info/METADATA"))
+    wheel.write_bytes(bytes(data))
+    return wheel
+
+
+def test_what_zipfile_refuses_is_not_read_by_the_fast_path(tmp_path: Path) -> None:
+    def newer_zip_version(data: bytearray, at: int) -> None:
+        data[at + 6] = 64  # "version needed to extract": 6.4
+
+    def patch_data_flag(data: bytearray, at: int) -> None:
+        data[at + 8] |= 0x20  # compressed patched data
+
+    def strong_encryption(data: bytearray, at: int) -> None:
+        data[at + 8] |= 0x40
+
+    def huge_compressed_size(data: bytearray, at: int) -> None:
+        struct.pack_into("<L", data, at + 20, 5_000_000)  # says 5 MB of deflate
+
+    for patch in (newer_zip_version, patch_data_flag, strong_encryption):
+        wheel = _patched(tmp_path, patch.__name__, patch)
+        assert _fast_path(wheel) is None, patch.__name__
+        with pytest.raises(InvalidDistribution, match="cannot read the wheel"):
+            wheel_metadata(wheel, wheel.name)
+    # A compressed size out of proportion is not read whole into memory:
+    # zipfile streams the entry, and stops at its real end.
+    wheel = _patched(tmp_path, "huge", huge_compressed_size)
+    assert _fast_path(wheel) is None
+    assert wheel_metadata(wheel, wheel.name) == METADATA
+    # An extra field that runs past its entry: zipfile calls it corrupt.
+    corrupt = tmp_path / "extra" / "foo_bar-1.0-py3-none-any.whl"
+    corrupt.parent.mkdir()
+    with zipfile.ZipFile(corrupt, "w") as zf:
+        for name, data in ENTRIES:
+            info = zipfile.ZipInfo(name)
+            if name.endswith("RECORD"):
+                info.extra = struct.pack("<2H", 0xCAFE, 40) + b"\0" * 4
+            zf.writestr(info, data)
+    assert _fast_path(corrupt) is None
+    with pytest.raises(InvalidDistribution, match=r"(?i)corrupt extra field"):
+        wheel_metadata(corrupt, corrupt.name)
+
+
 def test_damage_the_fast_path_meets_is_refused(tmp_path: Path) -> None:
     wheel = make_wheel(tmp_path / "foo_bar-1.0-py3-none-any.whl", ENTRIES)
-    data = bytearray(wheel.read_bytes())
-    # Flip a byte of METADATA's compressed data: the CRC-32 no longer matches.
+    data = bytes(wheel.read_bytes())
     with zipfile.ZipFile(wheel) as zf:
         info = zf.getinfo("foo_bar-1.0.dist-info/METADATA")
+    dist = _dist(wheel.name)
+
+    def fast(damaged: bytes) -> bytes | None:
+        return _plain_zip_metadata(io.BytesIO(damaged), dist, wheel.name)
+
+    # Flip a byte of METADATA's compressed data: the CRC-32 no longer matches.
     start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
     crc = bytearray(data)
     crc[start + info.compress_size // 2] ^= 0x55
-    wheel.write_bytes(bytes(crc))
-    with pytest.raises(InvalidDistribution, match="cannot read the wheel"):
-        wheel_metadata(wheel, wheel.name)
+    with pytest.raises((zipfile.BadZipFile, zlib.error)):
+        fast(bytes(crc))
     # A local header naming another file than the central directory does.
     renamed = bytearray(data)
     at = info.header_offset + 30
     renamed[at : at + 3] = b"bar"
-    wheel.write_bytes(bytes(renamed))
-    with pytest.raises(InvalidDistribution, match="differ"):
-        wheel_metadata(wheel, wheel.name)
-    # Cut off inside the central directory.
-    wheel.write_bytes(bytes(data[: len(data) - 40]))
-    with pytest.raises(InvalidDistribution, match="cannot read the wheel"):
-        wheel_metadata(wheel, wheel.name)
+    with pytest.raises(zipfile.BadZipFile, match="differ"):
+        fast(bytes(renamed))
+    # The last record's lengths run past the central directory.
+    overrun = bytearray(data)
+    last = _central_offset(data, ENTRIES[-1][0])
+    struct.pack_into("<H", overrun, last + 30, 0xFFFF)  # its extra field length
+    assert fast(bytes(overrun)) is None
+    # Through wheel_metadata: a clear refusal, or what zipfile reads.
+    for damaged in (crc, renamed):
+        wheel.write_bytes(bytes(damaged))
+        with pytest.raises(InvalidDistribution, match="cannot read the wheel"):
+            wheel_metadata(wheel, wheel.name)
+    wheel.write_bytes(bytes(overrun))
+    assert wheel_metadata(wheel, wheel.name) == _zipfile_metadata(wheel) == METADATA
 
 
 # --- sdists -------------------------------------------------------------------------------

@@ -364,7 +364,24 @@ def test_the_first_target_fetches_ahead_for_the_other_targets() -> None:
         "app": {"1.0": Release(("native",))},
         "native": {"1.0": Release(tags=(linux, windows)), "2.0": Release(tags=(linux, windows))},
     }
-    source = FakeSource(universe)
+
+    class Waiting(FakeSource):
+        """The resolver asks for native's metadata only once the speculative
+        fetch got there (siblings are handled just before it)."""
+
+        def __init__(self, universe: Mapping[str, Mapping[str, Release]]) -> None:
+            super().__init__(universe)
+            self.warmed = threading.Event()
+
+        def get_metadata(self, file: IndexFile) -> CoreMetadata:
+            if file.project == "native":
+                if threading.current_thread().name.startswith("bundler-warm"):
+                    self.warmed.set()
+                else:
+                    assert self.warmed.wait(10)
+            return super().get_metadata(file)
+
+    source = Waiting(universe)
     siblings = (make_target(sys_platform="win32"), make_target(python="3.12.1"))
     options = ResolveOptions(siblings=siblings)
     res = resolve(roots("app"), [], source, make_target(sys_platform="linux"), options)
@@ -373,7 +390,7 @@ def test_the_first_target_fetches_ahead_for_the_other_targets() -> None:
     # it resolved; the Python 3.12 target has no wheel of its own to fetch.
     assert sorted(source.prefetched) == [f"native-2.0-{windows}.whl"]
     # Without siblings, nothing is fetched for anyone else.
-    alone = FakeSource(universe)
+    alone = Waiting(universe)
     resolve(roots("app"), [], alone, make_target(sys_platform="linux"))
     assert alone.prefetched == []
 
