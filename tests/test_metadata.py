@@ -244,6 +244,19 @@ def test_plain_archives_are_read_without_zipfile(
     assert wheel_metadata(wheel, wheel.name) == _zipfile_metadata(wheel) == METADATA
 
 
+def _with_record_extra(directory: Path, extra: bytes) -> Path:
+    """The ENTRIES wheel in ``directory``, its RECORD entry with ``extra``."""
+    directory.mkdir()
+    wheel = directory / "foo_bar-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        for name, data in ENTRIES:
+            info = zipfile.ZipInfo(name)
+            if name.endswith("RECORD"):
+                info.extra = extra
+            zf.writestr(info, data)
+    return wheel
+
+
 def _central_offset(data: bytes, name: str) -> int:
     """Where the central directory record of ``name`` starts."""
     at = data.rfind(b"PK\x01\x02", 0, data.rfind(name.encode()))
@@ -270,14 +283,9 @@ def test_archives_zipfile_reads_differently_are_left_to_it(
     assert _fast_path(zip64) is None
     assert wheel_metadata(zip64, zip64.name) == _zipfile_metadata(zip64) == METADATA
     # An Info-ZIP Unicode Path extra field (0x7075): only some Pythons read it.
-    unicode_path = tmp_path / "up" / "foo_bar-1.0-py3-none-any.whl"
-    unicode_path.parent.mkdir()
-    with zipfile.ZipFile(unicode_path, "w") as zf:
-        for name, data in ENTRIES:
-            info = zipfile.ZipInfo(name)
-            if name.endswith("RECORD"):
-                info.extra = struct.pack("<2H", 0x7075, 5) + b"\x01" + b"\0" * 4
-            zf.writestr(info, data)
+    unicode_path = _with_record_extra(
+        tmp_path / "up", struct.pack("<2H", 0x7075, 5) + b"\x01" + b"\0" * 4
+    )
     assert _fast_path(unicode_path) is None
     # A comment holding the end record's signature: not taken for the record
     # (zipfile, and so pip, cannot read such an archive either).
@@ -321,14 +329,7 @@ def test_what_zipfile_refuses_is_not_read_by_the_fast_path(tmp_path: Path) -> No
     assert _fast_path(wheel) is None
     assert wheel_metadata(wheel, wheel.name) == METADATA
     # An extra field that runs past its entry: zipfile calls it corrupt.
-    corrupt = tmp_path / "extra" / "foo_bar-1.0-py3-none-any.whl"
-    corrupt.parent.mkdir()
-    with zipfile.ZipFile(corrupt, "w") as zf:
-        for name, data in ENTRIES:
-            info = zipfile.ZipInfo(name)
-            if name.endswith("RECORD"):
-                info.extra = struct.pack("<2H", 0xCAFE, 40) + b"\0" * 4
-            zf.writestr(info, data)
+    corrupt = _with_record_extra(tmp_path / "extra", struct.pack("<2H", 0xCAFE, 40) + b"\0" * 4)
     assert _fast_path(corrupt) is None
     with pytest.raises(InvalidDistribution, match=r"(?i)corrupt extra field"):
         wheel_metadata(corrupt, corrupt.name)
