@@ -252,27 +252,41 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
             preferred = self.options.preferences.get(req.name)
             if preferred is not None and preferred in releases:
                 versions.insert(0, preferred)
-            for version in versions[:3]:
-                listed = [f for f in releases[version] if not f.is_yanked]
-                usable, _ = usable_files(listed, self.target, self.options.policy)
-                best = best_file(usable, self.target, self.options.policy)
-                if best is not None:
-                    self._warm_siblings(listed, best)
-                    if best.kind is DistKind.WHEEL:
-                        meta = self.source.get_metadata(best)
-                        # Its dependencies next, without waiting for the
-                        # resolver to get there: the whole graph is fetched
-                        # in parallel, not one level per resolver step.
-                        self.warm(self._likely_dependencies(meta, req.extras))
-                    return
+            likely = [
+                (version, [f for f in releases[version] if not f.is_yanked])
+                for version in versions[:3]
+            ]
+            mine = self._likely_file(likely, self.target)
+            self._warm_siblings(likely, mine)
+            if mine is not None and mine.kind is DistKind.WHEEL:
+                meta = self.source.get_metadata(mine)
+                # Its dependencies next, without waiting for the resolver to
+                # get there: the whole graph is fetched in parallel, not one
+                # level per resolver step.
+                self.warm(self._likely_dependencies(meta, req.extras))
 
-    def _warm_siblings(self, listed: list[IndexFile], mine: IndexFile) -> None:
-        policy = self.options.policy
+    def _likely_file(
+        self, likely: list[tuple[Version, list[IndexFile]]], target: Target
+    ) -> IndexFile | None:
+        """The file ``target`` most likely takes: the best of the first of
+        the ``likely`` releases that has one for it."""
+        for _, listed in likely:
+            usable, _ = usable_files(listed, target, self.options.policy)
+            best = best_file(usable, target, self.options.policy)
+            if best is not None:
+                return best
+        return None
+
+    def _warm_siblings(
+        self, likely: list[tuple[Version, list[IndexFile]]], mine: IndexFile | None
+    ) -> None:
+        # Each sibling's own likely release: a newer one than this target's
+        # when this target cannot use it (its Python is too old, say).
         theirs: dict[str, IndexFile] = {}
         for target in self.options.siblings:
-            usable, _ = usable_files(listed, target, policy)
-            best = best_file(usable, target, policy)
-            if best is not None and best.kind is DistKind.WHEEL and best.url != mine.url:
+            best = self._likely_file(likely, target)
+            mine_too = mine is not None and best is not None and best.url == mine.url
+            if best is not None and best.kind is DistKind.WHEEL and not mine_too:
                 theirs.setdefault(best.url, best)
         if theirs:
             self.source.prefetch_metadata(theirs.values())

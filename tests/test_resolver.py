@@ -389,6 +389,19 @@ def test_the_first_target_fetches_ahead_for_the_other_targets() -> None:
     # The Windows wheel of the release this target pins, fetched ahead while
     # it resolved; the Python 3.12 target has no wheel of its own to fetch.
     assert sorted(source.prefetched) == [f"native-2.0-{windows}.whl"]
+    # A sibling that can take a newer release than this target takes its own.
+    newer = {
+        "app": universe["app"],
+        "native": {
+            "1.0": Release(tags=(linux, windows)),
+            "2.0": Release(tags=("py3-none-any",), requires_python=">=3.12"),
+        },
+    }
+    source = Waiting(newer)
+    options = ResolveOptions(siblings=(make_target(python="3.12.1"),))
+    res = resolve(roots("app"), [], source, make_target(python="3.11.4"), options)
+    assert str(res.packages[canonicalize_name("native")].version) == "1.0"
+    assert source.prefetched == ["native-2.0-py3-none-any.whl"]
     # Without siblings, nothing is fetched for anyone else.
     alone = Waiting(universe)
     resolve(roots("app"), [], alone, make_target(sys_platform="linux"))
