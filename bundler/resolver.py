@@ -252,10 +252,7 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
             preferred = self.options.preferences.get(req.name)
             if preferred is not None and preferred in releases:
                 versions.insert(0, preferred)
-            likely = [
-                (version, [f for f in releases[version] if not f.is_yanked])
-                for version in versions[:3]
-            ]
+            likely = [[f for f in releases[v] if not f.is_yanked] for v in versions[:3]]
             mine = self._likely_file(likely, self.target)
             self._warm_siblings(likely, mine)
             if mine is not None and mine.kind is DistKind.WHEEL:
@@ -265,21 +262,17 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
                 # level per resolver step.
                 self.warm(self._likely_dependencies(meta, req.extras))
 
-    def _likely_file(
-        self, likely: list[tuple[Version, list[IndexFile]]], target: Target
-    ) -> IndexFile | None:
+    def _likely_file(self, likely: list[list[IndexFile]], target: Target) -> IndexFile | None:
         """The file ``target`` most likely takes: the best of the first of
-        the ``likely`` releases that has one for it."""
-        for _, listed in likely:
+        the ``likely`` releases (their files) that has one for it."""
+        for listed in likely:
             usable, _ = usable_files(listed, target, self.options.policy)
             best = best_file(usable, target, self.options.policy)
             if best is not None:
                 return best
         return None
 
-    def _warm_siblings(
-        self, likely: list[tuple[Version, list[IndexFile]]], mine: IndexFile | None
-    ) -> None:
+    def _warm_siblings(self, likely: list[list[IndexFile]], mine: IndexFile | None) -> None:
         # Each sibling's own likely release: a newer one than this target's
         # when this target cannot use it (its Python is too old, say).
         theirs: dict[str, IndexFile] = {}
