@@ -680,11 +680,7 @@ def _write_json(dest: str, payload: dict[str, Any]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     _Process.keep_alive = []
-    # A run makes many objects and few reference cycles: the cyclic garbage
-    # collector's frequent young-generation passes cost up to a sixth of an
-    # offline lock, for no memory saved.  It runs rarely instead.
-    gc.set_threshold(100_000, 50, 100)
-    code = run(argv)
+    code = run(argv, own_process=True)
     # Everything is written by now.  Tearing down what a run leaves behind
     # (every parsed page, pooled connections) object by object costs about
     # a tenth of a second the user waits for: with the output flushed and
@@ -699,10 +695,19 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     sys.exit(code)
 
 
-def run(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; return the exit code (0 ok, 1 unsatisfiable/gate failed, 2 usage)."""
+def run(argv: Sequence[str] | None = None, *, own_process: bool = False) -> int:
+    """Run the CLI; return the exit code (0 ok, 1 unsatisfiable/gate failed, 2 usage).
+
+    ``own_process``: the process ends with this run (the ``bundle`` command),
+    so process-wide settings may be tuned for it."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if own_process and args.command != "serve":
+        # A run makes many objects and few reference cycles: the cyclic
+        # garbage collector's frequent young-generation passes cost up to a
+        # sixth of an offline lock, for no memory saved.  It runs rarely
+        # instead (not in a long-running server).
+        gc.set_threshold(100_000, 50, 100)
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2

@@ -569,3 +569,22 @@ def test_files_of_a_pin_start_before_a_slow_page_arrives(
         app.hydrate(lock_input, [host_target()], index, client, on_files=on_files)
     # webapp's files were handed over while util's page was still on its way.
     assert handed["util"] - handed["webapp"] > 0.5
+
+
+def test_the_bundle_command_tunes_the_collector_except_for_the_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gc
+
+    calls: list[tuple[int, ...]] = []
+    monkeypatch.setattr(gc, "set_threshold", lambda *t: calls.append(t))
+    missing = str(tmp_path / "missing")
+    # In-process callers (tests, embedders) keep their process as it is.
+    assert run(["verify", missing, "--quiet"]) == 2
+    assert calls == []
+    # The bundle command's own process: rarely, as a run makes few cycles...
+    assert run(["verify", missing, "--quiet"], own_process=True) == 2
+    assert calls == [(100_000, 50, 100)]
+    # ...but not for a long-running server.
+    assert run(["serve", missing], own_process=True) == 2
+    assert calls == [(100_000, 50, 100)]
