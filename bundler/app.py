@@ -270,11 +270,6 @@ def lock(
                 resolutions.append(resolve(roots, constraints, source, target, target_options))
             except BundlerError as err:
                 errors.append(err)
-            if len(resolutions) == 1 and not errors:
-                # The other targets most likely pin the same releases: fetch
-                # the metadata of their own files now, all at once, rather
-                # than one target after the other.
-                index.prefetch_metadata(_likely_files(resolutions[0], targets, index, policy))
         if errors:
             raise errors[0] if len(errors) == 1 else MultipleErrors(errors)
         build = resolve_build_requirements(resolutions, index, client, resolve_options, reporter)
@@ -297,30 +292,6 @@ def lock(
         only_binary=tuple(sorted(policy.only_binary)),
         no_binary=tuple(sorted(policy.no_binary)),
     )
-
-
-def _likely_files(
-    first: Resolution, targets: Sequence[Target], index: PackageIndex, policy: BinaryPolicy
-) -> list[IndexFile]:
-    """The wheel each target would take of each release ``first`` pinned."""
-    likely: dict[str, IndexFile] = {}
-    for pkg in first.packages.values():
-        if pkg.direct:
-            continue
-        try:
-            listed = [
-                f for f in index.get_project(pkg.name).release(pkg.version) if not f.is_yanked
-            ]
-        except BundlerError:
-            continue
-        for target in targets:
-            if target is first.target:
-                continue
-            usable, _ = usable_files(listed, target, policy)
-            best = best_file(usable, target, policy)
-            if best is not None and best.kind is DistKind.WHEEL:
-                likely.setdefault(best.url, best)
-    return list(likely.values())
 
 
 def _preferences(

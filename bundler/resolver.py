@@ -182,9 +182,9 @@ class ResolveOptions:
     # Versions to try first when they still fit (pins of an existing lock).
     preferences: Mapping[NormalizedName, Version] = field(default_factory=dict)
     max_rounds: int = 200_000
-    # The other targets of the same lock: as the metadata of a release is
-    # fetched ahead for this target, so is that of the wheels they would
-    # take of it, while this target resolves.
+    # The other targets of the same lock: as this target fetches ahead the
+    # release it will likely take of a project, the metadata of the wheel
+    # each of them will likely take of it is fetched too.
     siblings: tuple[Target, ...] = ()
     # False: nothing is fetched ahead for a project whose page is already in
     # (the later targets of a multi-target lock, which the first one fetched

@@ -44,6 +44,14 @@ def bundle_cmd(*args: str) -> int:
     return run([*args, "--quiet"])
 
 
+def lock_webapp(tmp_path: Path, index_url: str, name: str, *extra: str) -> Path:
+    """``webapp`` locked against ``index_url`` into ``tmp_path / name``."""
+    req = write(tmp_path / "requirements.in", "webapp\n")
+    lock = tmp_path / name
+    assert bundle_cmd("lock", str(req), "-o", str(lock), "-i", index_url, *extra) == 0
+    return lock
+
+
 def test_lock_pins_and_hashes(tmp_path: Path, web_index: str) -> None:
     req = write(tmp_path / "requirements.in", "webapp\n")
     out = tmp_path / "requirements.txt"
@@ -303,9 +311,7 @@ def test_pylock_output_and_input(tmp_path: Path, web_index: str) -> None:
     else:
         import tomli as tomllib
 
-    req = write(tmp_path / "requirements.in", "webapp\n")
-    lock = tmp_path / "pylock.toml"
-    assert bundle_cmd("lock", str(req), "-o", str(lock), "-i", web_index) == 0
+    lock = lock_webapp(tmp_path, web_index, "pylock.toml")
     parsed = Pylock.from_dict(tomllib.loads(lock.read_text()))
     assert {p.name for p in parsed.packages} >= {"webapp", "framework", "util", "helper", "fastlib"}
     assert "127.0.0.1" in lock.read_text()
@@ -446,9 +452,7 @@ def test_download_takes_files_from_a_pylock_without_any_index(
     tmp_path: Path, index_server: IndexServerFactory
 ) -> None:
     server = index_server(WEB)
-    req = write(tmp_path / "requirements.in", "webapp\n")
-    lock = tmp_path / "pylock.toml"
-    assert bundle_cmd("lock", str(req), "-o", str(lock), "-i", server.url) == 0
+    lock = lock_webapp(tmp_path, server.url, "pylock.toml")
     pages_before = sum(1 for e in server.log if e.path.startswith("/simple/"))
     bundle = tmp_path / "pypi"
     assert bundle_cmd("download", str(lock), "-o", str(bundle), "--no-index") == 0
@@ -514,21 +518,9 @@ def test_download_from_requirements_fetches_each_file_once(
     # The files of each pin start as soon as its page is in; the download
     # proper then takes them from the cache: no file is asked for twice.
     server = index_server(WEB)
-    req = write(tmp_path / "requirements.in", "webapp\n")
-    lock = tmp_path / "requirements.txt"
     url = str(server.url)
-    assert (
-        bundle_cmd(
-            "lock",
-            str(req),
-            "-o",
-            str(lock),
-            "-i",
-            url,
-            "--cache-dir",
-            str(tmp_path / "lock-cache"),
-        )
-        == 0
+    lock = lock_webapp(
+        tmp_path, url, "requirements.txt", "--cache-dir", str(tmp_path / "lock-cache")
     )
     server.log.clear()
     bundle = tmp_path / "pypi"
@@ -551,9 +543,7 @@ def test_files_of_a_pin_start_before_a_slow_page_arrives(
     from tests.support.indexserver import Reply
 
     server = index_server(WEB)
-    req = write(tmp_path / "requirements.in", "webapp\n")
-    lock = tmp_path / "requirements.txt"
-    assert bundle_cmd("lock", str(req), "-o", str(lock), "-i", str(server.url)) == 0
+    lock = lock_webapp(tmp_path, str(server.url), "requirements.txt")
     lock_input = app.read_lock_file(lock)
     # util sorts before webapp; its page now takes a second to come.
     server.add_faults("/simple/util/", Reply(delay=1.0))
