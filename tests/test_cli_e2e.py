@@ -578,3 +578,32 @@ def test_the_bundle_command_tunes_the_collector_except_for_the_server(
     # ...but not for a long-running server.
     assert run(["serve", missing], own_process=True) == 2
     assert calls == [(100_000, 50, 100)]
+
+
+def test_a_log_gets_plain_lines_and_a_terminal_rich_ones(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bundler.__main__ import ConsoleReporter
+
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+    plain = ConsoleReporter(quiet=False)  # stderr is captured: not a terminal
+    assert plain.plain
+    plain.stage("downloading")
+    plain.task_start("t", "a file", 10)  # no progress bar in a log
+    plain.task_advance("t", 5)
+    plain.task_done("t")
+    plain.info("out: 1 file, https://user:secret@example.org/x")
+    plain.warning("files/x is not part of this bundle [sic]")
+    err = capsys.readouterr().err
+    assert err == (
+        "downloading…\n"
+        "out: 1 file, https://user:***@example.org/x\n"
+        "warning: files/x is not part of this bundle [sic]\n"
+    )
+    quiet = ConsoleReporter(quiet=True)
+    quiet.stage("downloading")
+    quiet.info("done")
+    quiet.warning("still said")
+    assert capsys.readouterr().err == "warning: still said\n"
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    assert not ConsoleReporter(quiet=False).plain
