@@ -460,6 +460,27 @@ def test_download_takes_files_from_a_pylock_without_any_index(
     assert bundle_cmd("verify", str(bundle), "--no-install") == 0
 
 
+def test_a_failed_download_into_a_new_directory_leaves_no_index(
+    tmp_path: Path, web_index: str
+) -> None:
+    lock = lock_webapp(tmp_path, web_index, "pylock.toml")
+    text = lock.read_text()
+    lock.with_name("pylock.good.toml").write_text(text)
+    # One file's hash is wrong: the others download, their pages are written
+    # ahead, and all of those pages are gone again when the download fails.
+    wheel = text.index('name = "helper-1.0-py3-none-any.whl"')
+    start = text.index('sha256 = "', wheel) + len('sha256 = "')
+    lock.write_text(text[:start] + "0" * 64 + text[start + 64 :])
+    bundle = tmp_path / "pypi"
+    assert bundle_cmd("download", str(lock), "-o", str(bundle)) == 1
+    assert not (bundle / "simple").exists()
+    assert not (bundle / "bundle.json").exists()
+    assert (bundle / "files" / "webapp-1.0-py3-none-any.whl").is_file()
+    # Run again with the right lock: a whole bundle.
+    assert bundle_cmd("download", str(lock.with_name("pylock.good.toml")), "-o", str(bundle)) == 0
+    assert bundle_cmd("verify", str(bundle), "--no-install") == 0
+
+
 OFFLINE_PROBE = (
     "import sys\n"
     "from bundler.__main__ import run\n"
