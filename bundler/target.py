@@ -12,7 +12,7 @@ import functools
 import platform
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -24,6 +24,45 @@ from packaging.version import InvalidVersion, Version
 from .errors import UsageError
 
 
+class LazyTags(Sequence[Tag]):
+    """A target's wheel tags, listed when first asked for: up to a thousand
+    per target, which a command that only names its targets (rendering a
+    lock's environments, say) never needs."""
+
+    __slots__ = ("_items", "_make")
+
+    def __init__(self, make: Callable[[], Sequence[Tag]]) -> None:
+        self._make = make
+        self._items: tuple[Tag, ...] | None = None
+
+    def _all(self) -> tuple[Tag, ...]:
+        items = self._items
+        if items is None:  # two threads may both list them: the same tags
+            items = self._items = tuple(self._make())
+        return items
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def __iter__(self) -> Iterator[Tag]:
+        return iter(self._all())
+
+    def __getitem__(self, index: int | slice) -> Tag | Sequence[Tag]:  # type: ignore[override]
+        return self._all()[index]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, LazyTags):
+            return self._all() == other._all()
+        if isinstance(other, tuple):
+            return self._all() == other
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"LazyTags({len(self)} tags)" if self._items is not None else "LazyTags(…)"
+
+
 @dataclass(frozen=True)
 class Target:
     """One environment: a Python version/implementation plus a platform."""
@@ -33,7 +72,7 @@ class Target:
     # PEP 508 marker environment, complete (every variable set).
     environment: Mapping[str, str] = field(hash=False, compare=False)
     # Compatible wheel tags, most preferred first (packaging.tags order).
-    tags: tuple[Tag, ...] = field(hash=False, compare=False, repr=False)
+    tags: Sequence[Tag] = field(hash=False, compare=False, repr=False)
     # Platform tags as given by the user (for pip --platform), e.g.
     # ("manylinux_2_28_x86_64",); empty for the host.
     platforms: tuple[str, ...] = ()
@@ -232,10 +271,13 @@ def make_target(python_version: str, platform_tag: str) -> Target:
     plats, plat_env = _platform_info(platform_tag)
     major, minor = (int(x) for x in full.split(".")[:2])
     abi = f"cp{major}{minor}"
-    tags = (
-        *cpython_tags((major, minor), abis=[abi], platforms=plats),
-        *compatible_tags((major, minor), interpreter=abi, platforms=plats),
-    )
+
+    def tags() -> tuple[Tag, ...]:
+        return (
+            *cpython_tags((major, minor), abis=[abi], platforms=plats),
+            *compatible_tags((major, minor), interpreter=abi, platforms=plats),
+        )
+
     env: dict[str, str] = {
         "implementation_name": "cpython",
         "implementation_version": full,
@@ -250,7 +292,7 @@ def make_target(python_version: str, platform_tag: str) -> Target:
         name=_target_name(abi, plats[0], full),
         python_full_version=full,
         environment=env,
-        tags=tuple(tags),
+        tags=LazyTags(tags),
         platforms=(plats[0],),
     )
 

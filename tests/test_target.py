@@ -116,3 +116,23 @@ def test_patch_level_is_part_of_the_name() -> None:
     assert make_target("3.11.0", "windows").name == "cp311-win_amd64"
     with pytest.raises(UsageError):
         target_from_name("cp311-win_amd64@3.12.1")
+
+
+def test_tags_are_listed_only_when_asked_for() -> None:
+    from bundler.target import LazyTags
+
+    calls = []
+
+    def listing() -> tuple[Tag, ...]:
+        calls.append(1)
+        return (Tag("cp311", "cp311", "win_amd64"), Tag("py3", "none", "any"))
+
+    tags = LazyTags(listing)
+    assert not calls and repr(tags) == "LazyTags(…)"
+    assert tags[0] == Tag("cp311", "cp311", "win_amd64") and len(tags) == 2
+    assert list(tags) == [Tag("cp311", "cp311", "win_amd64"), Tag("py3", "none", "any")]
+    assert tags == tuple(tags) and tags == LazyTags(listing) and tags != ["a list"]
+    assert len(calls) == 2  # once for each LazyTags
+    # A target made from a name lists them when the resolver needs them.
+    target = make_target("3.12", "windows")
+    assert target.wheel_rank(frozenset({Tag("cp312", "cp312", "win_amd64")})) == 0
