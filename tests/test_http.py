@@ -882,3 +882,30 @@ def test_link_or_copy_copies_where_no_link_can_be_made(
     assert dest.read_bytes() == b"content"
     assert dest.stat().st_ino != source.stat().st_ino
     assert [p.name for p in dest.parent.iterdir()] == ["file.whl"]
+
+
+def test_proxies_come_from_the_environment_once_per_host(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("http", "https", "all", "no"):
+        monkeypatch.delenv(f"{name}_proxy", raising=False)
+        monkeypatch.delenv(f"{name.upper()}_PROXY", raising=False)
+    # The test server is the proxy for every host but itself.
+    monkeypatch.setenv("http_proxy", server.url(""))
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    server.routes["http://idx.example/page"] = lambda h: send(h, 200, b"via the proxy")
+    server.routes["/direct"] = lambda h: send(h, 200, b"direct")
+    looked_up: list[str] = []
+    real = requests.sessions.get_environ_proxies
+
+    def counting(url: str, no_proxy: str | None = None) -> dict[str, str]:
+        looked_up.append(url)
+        return real(url, no_proxy=no_proxy)
+
+    monkeypatch.setattr(requests.sessions, "get_environ_proxies", counting)
+    with HttpClient(cache_dir=None) as c:
+        for _ in range(3):
+            assert c.get("http://idx.example/page", "text/html").content == b"via the proxy"
+            assert c.get(server.url("/direct"), "text/html").content == b"direct"
+    assert looked_up == ["http://idx.example/page", server.url("/direct")]
+    assert [s.path for s in server.seen] == ["http://idx.example/page", "/direct"] * 3
