@@ -64,7 +64,6 @@ from .selection import BinaryPolicy, best_file, usable_files
 from .target import Target, target_from_name
 
 if TYPE_CHECKING:
-    from .indexwriter import PagesAhead
     from .resolver import RootRequirement
 
 MANIFEST = "bundle.json"
@@ -604,22 +603,8 @@ def download(
                 items.append(
                     DownloadItem(filename=f.filename, url=url, sha256=f.sha256, size=f.size)
                 )
-        ahead = _pages_ahead(lock_, out_dir) if previous is None else None
         reporter.stage("downloading")
-        try:
-            results = download_all(
-                items,
-                files_dir,
-                client,
-                reporter,
-                workers=workers,
-                sidecars=True,
-                on_done=ahead.downloaded if ahead is not None else None,
-            )
-        except BaseException:
-            if ahead is not None:
-                ahead.undo()
-            raise
+        results = download_all(items, files_dir, client, reporter, workers=workers, sidecars=True)
         sizes = {r.filename: r.size for r in results}
         manifest = _manifest(lock_, sizes)
         unknown = prune(files_dir, {a.filename for a in manifest.artifacts}, previous)
@@ -629,17 +614,6 @@ def download(
         extra = bundle_lock_files(lock_)
         metadata = {r.filename: r.metadata for r in results if r.metadata is not None}
         return write_index(out_dir, manifest, extra, metadata)
-
-
-def _pages_ahead(lock_: Lock, out_dir: Path) -> PagesAhead | None:
-    """Pages written as each project's files arrive, into a new bundle (one
-    without ``simple/``); files of unknown size are left to the end."""
-    from .indexwriter import SIMPLE_DIR, PagesAhead
-
-    if (out_dir / SIMPLE_DIR).exists():
-        return None
-    sized = {f.filename for p in lock_.packages for f in p.files if f.size is not None}
-    return PagesAhead(out_dir, [a for a in _manifest(lock_, {}).artifacts if a.filename in sized])
 
 
 def _read_previous_manifest(out_dir: Path) -> Manifest | None:

@@ -141,7 +141,6 @@ def download_all(
     *,
     workers: int = 8,
     sidecars: bool = False,
-    on_done: Callable[[DownloadResult], None] | None = None,
 ) -> list[DownloadResult]:
     """Make every item present in ``files_dir`` with its sha256.
 
@@ -155,8 +154,7 @@ def download_all(
     wheel's METADATA is read as soon as the wheel is in place, while the
     other downloads go on, and written next to it as its PEP 658 sidecar
     (``<file>.metadata``); a wheel whose METADATA cannot be read gets none
-    (and ``metadata`` None: the index writer reports it).  ``on_done`` is
-    called with each result, in the thread that got it, as it is ready.
+    (and ``metadata`` None: the index writer reports it).
     """
     if workers < 1:
         raise UsageError(f"workers must be at least 1, got {workers}")
@@ -177,12 +175,6 @@ def download_all(
         return dataclasses.replace(result, metadata=data)
 
     def one(item: DownloadItem) -> DownloadResult:
-        result = fetch(item)
-        if on_done is not None:
-            on_done(result)
-        return result
-
-    def fetch(item: DownloadItem) -> DownloadResult:
         dest = files_dir / item.filename
         present = _present(dest, item)
         if present is not None:

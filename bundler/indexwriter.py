@@ -12,14 +12,13 @@ from __future__ import annotations
 import contextlib
 import html
 import json
-import threading
 import urllib.parse
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from packaging.utils import NormalizedName
 from packaging.version import InvalidVersion, Version
@@ -30,9 +29,6 @@ from .fsutil import sha256_bytes, write_if_changed
 from .manifest import is_normalized_name, manifest_to_json
 from .metadata import wheel_metadata
 from .models import BundleArtifact, DistKind, Manifest
-
-if TYPE_CHECKING:
-    from .download import DownloadResult
 
 # PEP 629 / PEP 700: the simple API version these pages implement.
 REPOSITORY_VERSION = "1.1"
@@ -172,23 +168,6 @@ def _check_names(manifest: Manifest, extra_files: Mapping[str, bytes]) -> list[B
     return problems
 
 
-def with_sidecar(artifact: BundleArtifact, sidecar: bytes | None) -> BundleArtifact:
-    """``artifact`` as its pages list it: with the sha256 of its PEP 658
-    sidecar (a wheel's METADATA), or none (an sdist)."""
-    return replace(artifact, metadata_sha256=sha256_bytes(sidecar) if sidecar else None)
-
-
-def project_pages(
-    bundle_dir: Path, project: NormalizedName, artifacts: Sequence[BundleArtifact]
-) -> list[tuple[Path, bytes]]:
-    """Where the two pages of one project go, and their bytes."""
-    page_dir = bundle_dir / SIMPLE_DIR / project
-    return [
-        (page_dir / PAGE_HTML, render_project_html(project, artifacts)),
-        (page_dir / PAGE_JSON, render_project_json(project, artifacts)),
-    ]
-
-
 def write_index(
     bundle_dir: Path,
     manifest: Manifest,
@@ -215,7 +194,7 @@ def write_index(
     artifacts: list[BundleArtifact] = []
     for a in manifest.artifacts:
         if a.kind is not DistKind.WHEEL:
-            artifacts.append(with_sidecar(a, None))
+            artifacts.append(replace(a, metadata_sha256=None))
             continue
         path = files_dir / a.filename
         if not path.is_file():
@@ -230,7 +209,7 @@ def write_index(
                 problems.append(err)
                 continue
         writes.append((files_dir / (a.filename + METADATA_SUFFIX), sidecar))
-        artifacts.append(with_sidecar(a, sidecar))
+        artifacts.append(replace(a, metadata_sha256=sha256_bytes(sidecar)))
     if problems:
         raise problems[0] if len(problems) == 1 else MultipleErrors(problems)
 
@@ -238,7 +217,9 @@ def write_index(
     for a in artifacts:
         by_project[a.project].append(a)
     for project, items in sorted(by_project.items()):
-        writes.extend(project_pages(bundle_dir, project, items))
+        page_dir = simple_dir / project
+        writes.append((page_dir / PAGE_HTML, render_project_html(project, items)))
+        writes.append((page_dir / PAGE_JSON, render_project_json(project, items)))
     writes.append((simple_dir / PAGE_HTML, render_root_html(by_project)))
     writes.append((simple_dir / PAGE_JSON, render_root_json(by_project)))
     writes.extend((bundle_dir / name, data) for name, data in sorted(extra_files.items()))
@@ -252,78 +233,6 @@ def write_index(
     result = replace(manifest, artifacts=tuple(artifacts))
     write_if_changed(bundle_dir / MANIFEST_NAME, manifest_to_json(result))
     return result
-
-
-class PagesAhead:
-    """Writes each project's pages into a new bundle as soon as all its
-    files are in, while the others still download.
-
-    A new bundle (no ``simple/`` yet) only: pages written ahead into an
-    existing one would describe files its ``bundle.json`` does not list if
-    the download then failed.  ``write_index`` then finds these pages
-    already right and only reads them (creating a file costs up to half a
-    millisecond on some file systems, and a bundle has two pages per
-    project).  ``undo`` removes them, for a download that failed.
-    ``artifacts`` are those whose size is known (a page lists it): a
-    project with a file missing from them is left to ``write_index``.
-    """
-
-    def __init__(self, bundle_dir: Path, artifacts: Sequence[BundleArtifact]) -> None:
-        self._bundle_dir = bundle_dir
-        self._lock = threading.Lock()
-        self._artifacts = {a.filename: a for a in artifacts}
-        self._files: dict[NormalizedName, list[str]] = defaultdict(list)
-        for a in artifacts:
-            self._files[a.project].append(a.filename)
-        self._left = {project: set(names) for project, names in self._files.items()}
-        self._done: dict[str, BundleArtifact] = {}
-        self._written: list[Path] = []
-
-    def downloaded(self, result: DownloadResult) -> None:
-        """A file is in ``files/`` (``download_all``'s ``on_done``)."""
-        self.file_done(result.filename, result.metadata)
-
-    def file_done(self, filename: str, sidecar: bytes | None) -> None:
-        """``filename`` is in ``files/`` (with ``sidecar``, a wheel's
-        METADATA, or None).  Called from any thread; never raises."""
-        artifact = self._artifacts.get(filename)
-        if artifact is None:
-            return
-        with self._lock:
-            left = self._left.get(artifact.project)
-            if left is None:
-                return
-            if artifact.kind is DistKind.WHEEL and sidecar is None:
-                del self._left[artifact.project]  # unreadable: write_index reports it
-                return
-            self._done[filename] = with_sidecar(artifact, sidecar)
-            left.discard(filename)
-            if left:
-                return
-            del self._left[artifact.project]
-            items = [self._done[name] for name in self._files[artifact.project]]
-        for path, data in project_pages(self._bundle_dir, artifact.project, items):
-            try:
-                write_if_changed(path, data)
-            except (OSError, BundlerError):
-                return  # write_index tries again, and reports what is wrong
-            with self._lock:
-                self._written.append(path)
-
-    def undo(self) -> None:
-        """Remove the pages written so far (and the directories that held
-        only them)."""
-        with self._lock:
-            written, self._written = self._written, []
-        for path in written:
-            with contextlib.suppress(OSError):
-                path.unlink()
-        for directory in sorted({p.parent for p in written}):
-            with contextlib.suppress(OSError):
-                directory.rmdir()
-        if written:
-            with contextlib.suppress(OSError):
-                (self._bundle_dir / SIMPLE_DIR).rmdir()
 
 
 def _remove_stale_pages(simple_dir: Path, projects: set[NormalizedName]) -> None:
@@ -348,13 +257,10 @@ __all__ = [
     "PAGE_JSON",
     "REPOSITORY_VERSION",
     "SIMPLE_DIR",
-    "PagesAhead",
     "file_href",
-    "project_pages",
     "render_project_html",
     "render_project_json",
     "render_root_html",
     "render_root_json",
-    "with_sidecar",
     "write_index",
 ]

@@ -466,8 +466,7 @@ def test_a_failed_download_into_a_new_directory_leaves_no_index(
     lock = lock_webapp(tmp_path, web_index, "pylock.toml")
     text = lock.read_text()
     lock.with_name("pylock.good.toml").write_text(text)
-    # One file's hash is wrong: the others download, their pages are written
-    # ahead, and all of those pages are gone again when the download fails.
+    # One file's hash is wrong: the others download, and no index is written.
     wheel = text.index('name = "helper-1.0-py3-none-any.whl"')
     start = text.index('sha256 = "', wheel) + len('sha256 = "')
     lock.write_text(text[:start] + "0" * 64 + text[start + 64 :])

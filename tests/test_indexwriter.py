@@ -22,7 +22,6 @@ from packaging.utils import NormalizedName
 
 from bundler.errors import BundlerError, InvalidDistribution, MultipleErrors
 from bundler.indexwriter import (
-    PagesAhead,
     render_project_html,
     render_project_json,
     render_root_html,
@@ -296,67 +295,6 @@ def test_write_index_is_deterministic(tmp_path: Path) -> None:
         assert _tree(bundle) == trees[-1]
     assert trees[0] == trees[1]
     assert any(name.endswith(".metadata") for name in trees[0])
-
-
-def test_pages_written_ahead_are_those_write_index_writes(tmp_path: Path) -> None:
-    bundle = tmp_path / "pypi"
-    manifest = _bundle_manifest(bundle / "files")
-    sidecars = {
-        a.filename: read_wheel_metadata(bundle / "files" / a.filename)
-        for a in manifest.artifacts
-        if a.kind is DistKind.WHEEL
-    }
-    # delta's size is not known ahead: its pages wait for write_index.
-    ahead = PagesAhead(bundle, [a for a in manifest.artifacts if a.project != "delta"])
-    beta = [a.filename for a in manifest.artifacts if a.project == "beta"]
-    for name in beta[:-1]:
-        ahead.file_done(name, sidecars[name])
-    assert not (bundle / "simple" / "beta").exists()  # one of its files is still on its way
-    for a in manifest.artifacts:
-        if a.filename != beta[0]:  # twice is harmless
-            ahead.file_done(a.filename, sidecars.get(a.filename))
-    ahead.file_done("unknown-1.0.tar.gz", None)  # not in the bundle: ignored
-    early = _tree(bundle / "simple")
-    assert sorted(early) == [
-        f"{p}/index.{ext}" for p in ("alpha", "beta", "epsilon") for ext in ("html", "json")
-    ]
-    write_index(bundle, manifest, {}, sidecars)
-    # write_index finds them right (byte for byte) and adds the rest.
-    pages = _tree(bundle / "simple")
-    assert {name: pages[name] for name in early} == early
-    assert "delta/index.html" in pages and "index.json" in pages
-
-
-def test_pages_written_ahead_are_undone(tmp_path: Path) -> None:
-    bundle = tmp_path / "pypi"
-    manifest = _bundle_manifest(bundle / "files")
-    (bundle / "simple" / "delta").mkdir(parents=True)
-    (bundle / "simple" / "delta" / "notes.txt").write_text("not ours")
-    ahead = PagesAhead(bundle, manifest.artifacts)
-    for a in manifest.artifacts:
-        sidecar = b"Metadata-Version: 2.1\n" if a.kind is DistKind.WHEEL else None
-        ahead.file_done(a.filename, sidecar)
-    assert (bundle / "simple" / "alpha" / "index.html").is_file()
-    ahead.undo()
-    # Only what it wrote is gone: a directory holding anything else stays.
-    assert sorted(str(p.relative_to(bundle)) for p in (bundle / "simple").rglob("*")) == [
-        "simple/delta",
-        "simple/delta/notes.txt",
-    ]
-    (bundle / "simple" / "delta" / "notes.txt").unlink()
-    (bundle / "simple" / "delta").rmdir()
-    ahead.undo()
-    assert (bundle / "simple").exists()  # nothing left to undo: nothing removed
-    ahead.file_done(manifest.artifacts[0].filename, None)
-
-
-def test_a_wheel_without_metadata_leaves_its_pages_to_write_index(tmp_path: Path) -> None:
-    bundle = tmp_path / "pypi"
-    manifest = _bundle_manifest(bundle / "files")
-    ahead = PagesAhead(bundle, manifest.artifacts)
-    for a in manifest.artifacts:
-        ahead.file_done(a.filename, None)  # no wheel's METADATA could be read
-    assert sorted(_tree(bundle / "simple")) == ["epsilon/index.html", "epsilon/index.json"]
 
 
 def test_write_index_removes_stale_pages(tmp_path: Path) -> None:
