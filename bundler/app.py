@@ -604,7 +604,9 @@ def download(
                     DownloadItem(filename=f.filename, url=url, sha256=f.sha256, size=f.size)
                 )
         reporter.stage("downloading")
-        results = download_all(items, files_dir, client, reporter, workers=workers, sidecars=True)
+        results = download_all(
+            items, files_dir, client, reporter, workers=workers, read_metadata=True
+        )
         sizes = {r.filename: r.size for r in results}
         manifest = _manifest(lock_, sizes)
         unknown = prune(files_dir, {a.filename for a in manifest.artifacts}, previous)

@@ -20,7 +20,7 @@ from typing import Generic, Protocol, TypeVar
 
 from .errors import BundlerError, HashMismatch, MultipleErrors, NetworkError, UsageError
 from .filenames import is_safe_filename
-from .fsutil import sha256_file, write_if_changed
+from .fsutil import sha256_file
 from .manifest import is_sha256_hex
 from .metadata import wheel_metadata
 from .models import Manifest
@@ -75,9 +75,9 @@ class DownloadResult:
     sha256: str
     size: int
     fetched: bool  # False: it was already there with the right hash
-    # A wheel's METADATA, read and written as its PEP 658 sidecar as soon as
-    # it arrived, when asked for (``sidecars``); None when not asked for or
-    # unreadable (the index writer then reads it, and reports what is wrong).
+    # A wheel's METADATA (its PEP 658 sidecar), read as soon as it arrived
+    # when asked for; None when not asked for or unreadable (the index
+    # writer then reads it, and reports what is wrong).
     metadata: bytes | None = None
 
 
@@ -140,7 +140,7 @@ def download_all(
     reporter: Reporter,
     *,
     workers: int = 8,
-    sidecars: bool = False,
+    read_metadata: bool = False,
 ) -> list[DownloadResult]:
     """Make every item present in ``files_dir`` with its sha256.
 
@@ -150,11 +150,9 @@ def download_all(
     (the last file to start is then a small one).  Every item is attempted;
     if any failed, one ``MultipleErrors`` of ``DownloadFailed`` (one per file)
     is raised, and the files that succeeded stay in place.  Results come in
-    the order of ``items`` (duplicates listed once).  With ``sidecars``, each
-    wheel's METADATA is read as soon as the wheel is in place, while the
-    other downloads go on, and written next to it as its PEP 658 sidecar
-    (``<file>.metadata``); a wheel whose METADATA cannot be read gets none
-    (and ``metadata`` None: the index writer reports it).
+    the order of ``items`` (duplicates listed once).  With ``read_metadata``, each
+    wheel's METADATA is read as soon as it is in place, while the other
+    downloads go on.
     """
     if workers < 1:
         raise UsageError(f"workers must be at least 1, got {workers}")
@@ -165,13 +163,12 @@ def download_all(
     reporter.task_start(TASK_ALL, f"{len(planned)} files", total)
 
     def with_metadata(result: DownloadResult) -> DownloadResult:
-        if not sidecars or not result.filename.endswith(".whl"):
+        if not read_metadata or not result.filename.endswith(".whl"):
             return result
         try:
             data = wheel_metadata(result.path, result.filename)
         except BundlerError:
             return result
-        write_if_changed(files_dir / (result.filename + METADATA_SUFFIX), data)
         return dataclasses.replace(result, metadata=data)
 
     def one(item: DownloadItem) -> DownloadResult:

@@ -365,7 +365,7 @@ def _wheel(name: str, version: str) -> bytes:
     return buf.getvalue()
 
 
-def test_wheel_metadata_is_read_and_written_as_each_file_arrives(tmp_path: Path) -> None:
+def test_wheel_metadata_is_read_as_each_file_arrives(tmp_path: Path) -> None:
     src = tmp_path / "src"
     src.mkdir()
     blobs = {
@@ -378,23 +378,16 @@ def test_wheel_metadata_is_read_and_written_as_each_file_arrives(tmp_path: Path)
         (src / name).write_bytes(data)
         items.append(DownloadItem(name, f"fake://host/{name}", hashlib.sha256(data).hexdigest()))
     files = tmp_path / "files"
-    results = download_all(items, files, FakeClient(src), NULL_REPORTER, sidecars=True)
+    results = download_all(items, files, FakeClient(src), NULL_REPORTER, read_metadata=True)
     metadata = {r.filename: r.metadata for r in results}
     good = metadata["good-1.0-py3-none-any.whl"]
     assert good is not None and b"Name: good" in good
-    # The PEP 658 sidecar is the wheel's METADATA, byte for byte.
-    assert (files / "good-1.0-py3-none-any.whl.metadata").read_bytes() == good
     # Unreadable wheels and sdists carry none: the index writer reports the first.
     assert metadata["broken-1.0-py3-none-any.whl"] is None
     assert metadata["plain-1.0.tar.gz"] is None
-    assert sorted(p.name for p in files.glob("*.metadata")) == [
-        "good-1.0-py3-none-any.whl.metadata"
-    ]
-    # Files already in place get theirs too, and a damaged sidecar is rewritten.
-    (files / "good-1.0-py3-none-any.whl.metadata").write_bytes(b"damaged")
-    again = download_all(items, files, FakeClient(src), NULL_REPORTER, sidecars=True)
+    # Files already in place get theirs too.
+    again = download_all(items, files, FakeClient(src), NULL_REPORTER, read_metadata=True)
     assert {r.filename: r.metadata for r in again} == metadata
-    assert (files / "good-1.0-py3-none-any.whl.metadata").read_bytes() == good
     assert all(
         r.metadata is None for r in download_all(items, files, FakeClient(src), NULL_REPORTER)
     )
