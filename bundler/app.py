@@ -226,6 +226,11 @@ def _direct_file(req: ParsedRequirement, client: HttpClient) -> IndexFile:
     )
 
 
+# Whether a target may take an earlier target's resolution (resolver.replay);
+# off only to check that it gives what the resolver gives.
+REPLAY = True
+
+
 def lock(
     requirements: RequirementsInput,
     targets: Sequence[Target],
@@ -238,7 +243,7 @@ def lock(
 ) -> Lock:
     """Resolve the requirements for every target and merge into one Lock."""
     from .building import BuildingSource, resolve_build_requirements
-    from .resolver import ResolveOptions, resolve
+    from .resolver import ResolveOptions, Trace, replay, resolve_traced
 
     policy = options.policy or BinaryPolicy(
         only_binary=frozenset(requirements.only_binary),
@@ -255,6 +260,7 @@ def lock(
     with PackageIndex(indexes, client, reporter, workers=workers) as index:
         resolutions: list[Resolution] = []
         errors: list[BundlerError] = []
+        traces: list[Trace] = []
         for target in targets:
             reporter.info(f"resolving for {target.name}")
             target_options = dataclasses.replace(
@@ -266,10 +272,27 @@ def lock(
                 warm_known=target is targets[0],
             )
             source = BuildingSource(index, client, target, target_options, reporter, advise=True)
+            # A target that sees the index as an earlier one did (same
+            # Python, same markers, files alike) gets its resolution
+            # without running the resolver again (resolver.Trace).
+            replayed = (
+                (replay(t, roots, constraints, source, target, target_options) for t in traces)
+                if REPLAY
+                else iter(())
+            )
+            found = next((r for r in replayed if r is not None), None)
+            if found is not None:
+                resolutions.append(found)
+                continue
             try:
-                resolutions.append(resolve(roots, constraints, source, target, target_options))
+                resolution, trace = resolve_traced(
+                    roots, constraints, source, target, target_options
+                )
             except BundlerError as err:
                 errors.append(err)
+            else:
+                resolutions.append(resolution)
+                traces.append(trace)
         if errors:
             raise errors[0] if len(errors) == 1 else MultipleErrors(errors)
         build = resolve_build_requirements(resolutions, index, client, resolve_options, reporter)

@@ -10,6 +10,7 @@ Requires-Python is a pseudo package, and conflicts are rendered as
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import math
 import threading
@@ -217,6 +218,8 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
         self._usable_cache: dict[tuple[NormalizedName, Version], list[IndexFile]] = {}
         self._conflict_counts: dict[str, int] = defaultdict(int)
         self._promoted: set[str] = set()
+        # The candidate each release's metadata was read for (see Trace).
+        self.read_for: dict[tuple[NormalizedName, Version], Candidate] = {}
         # Speculative warming: fetch the metadata of the release each new
         # requirement will most likely pin, while the resolver works on.
         self._warm_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="bundler-warm")
@@ -334,8 +337,7 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
         chosen = best_file(files, self.target, self.options.policy)
         if chosen is None:
             return None
-        ordered = sorted(files, key=lambda f: f is not chosen)
-        return Candidate(name, version, extras, tuple(ordered), chosen)
+        return Candidate(name, version, extras, _chosen_first(files, chosen), chosen)
 
     # -- resolvelib protocol
 
@@ -621,7 +623,12 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
                     hint="the index serves an inconsistent distribution; report it to its owner",
                 )
             self.metadata[key] = meta
+            self.read_for[key] = candidate
         return meta
+
+
+def _chosen_first(files: Sequence[IndexFile], chosen: IndexFile) -> tuple[IndexFile, ...]:
+    return tuple(sorted(files, key=lambda f: f is not chosen))
 
 
 def _is_pinned(specifier: SpecifierSet) -> bool:
@@ -659,6 +666,17 @@ def resolve(
     options: ResolveOptions = ResolveOptions(),
 ) -> Resolution:
     """Resolve ``roots`` for ``target``.  Raises ``ResolutionFailed``."""
+    return resolve_traced(roots, constraints, source, target, options)[0]
+
+
+def resolve_traced(
+    roots: Sequence[RootRequirement],
+    constraints: Sequence[RootRequirement],
+    source: PackageSource,
+    target: Target,
+    options: ResolveOptions = ResolveOptions(),
+) -> tuple[Resolution, Trace]:
+    """``resolve``, and what the resolution depended on (for ``replay``)."""
     cons: dict[NormalizedName, list[SpecRequirement]] = defaultdict(list)
     for c in constraints:
         if target.evaluate_marker(c.requirement.marker):
@@ -704,7 +722,145 @@ def resolve(
     finally:
         provider.close()
 
-    return _collect(result, provider, target, root_via)
+    resolution = _collect(result, provider, target, root_via)
+    trace = Trace(
+        resolution=resolution,
+        options=_replay_options(options),
+        root_markers=_root_markers(roots, constraints, target),
+        markers=tuple((m, extra, ok) for (_, extra), (m, ok) in provider._markers.items()),
+        usable={key: _usable_signature(files) for key, files in provider._usable_cache.items()},
+        metadata={key: (provider.metadata[key], c) for key, c in provider.read_for.items()},
+    )
+    return resolution, trace
+
+
+@dataclass(frozen=True)
+class Trace:
+    """Everything one target's resolution learnt that another target may see
+    differently: the markers it evaluated, which files of each release it
+    looked at it could use, the metadata of each release whose dependencies
+    it read, and its own roots' and constraints' markers.
+
+    resolvelib sees the index only through the provider's answers.  A
+    target with the same Python for which every one of these is the same
+    gets the same answers to every question, in the same order, so
+    resolvelib would take the same steps to the same pins: ``replay``
+    gives that result without running them.
+    """
+
+    resolution: Resolution
+    options: tuple[object, ...]
+    root_markers: tuple[bool, ...]
+    markers: tuple[tuple[Marker, str | None, bool], ...]
+    # (name, version) -> what the resolver uses of the usable files.
+    usable: Mapping[tuple[NormalizedName, Version], tuple[tuple[bool, str], ...]]
+    # (name, version) -> the metadata read, and the candidate read for.
+    metadata: Mapping[tuple[NormalizedName, Version], tuple[CoreMetadata, Candidate]]
+
+
+def _replay_options(options: ResolveOptions) -> tuple[object, ...]:
+    # Not siblings nor warm_known: those only decide what is fetched ahead.
+    return (
+        options.allow_prereleases,
+        options.policy,
+        tuple(sorted(options.preferences.items())),
+        options.max_rounds,
+    )
+
+
+def _root_markers(
+    roots: Sequence[RootRequirement], constraints: Sequence[RootRequirement], target: Target
+) -> tuple[bool, ...]:
+    return tuple(target.evaluate_marker(r.requirement.marker) for r in (*roots, *constraints))
+
+
+def _usable_signature(files: Iterable[IndexFile]) -> tuple[tuple[bool, str], ...]:
+    """What the resolver's choices depend on among a release's usable files:
+    whether there are any, which are yanked, which are wheels (the file it
+    takes is then a wheel, the newest release with one is preferred...)."""
+    return tuple(sorted((f.is_yanked, f.kind.value) for f in files))
+
+
+def replay(
+    trace: Trace,
+    roots: Sequence[RootRequirement],
+    constraints: Sequence[RootRequirement],
+    source: PackageSource,
+    target: Target,
+    options: ResolveOptions = ResolveOptions(),
+) -> Resolution | None:
+    """``trace``'s resolution for ``target``, when ``target`` is sure to
+    get it (see ``Trace``), with the files ``target`` takes; else None.
+
+    Checked: the same Python and options; every marker evaluated the same;
+    every release looked at has usable files alike (none, or as many
+    yanked files and wheels); every release whose dependencies were read
+    has the same metadata in the file ``target`` takes, which must be a
+    wheel (an sdist's prepared metadata may differ per target).  Direct
+    references are not replayed.
+    """
+    base = trace.resolution.target
+    if (
+        target.python_full_version != base.python_full_version
+        or target.implementation != base.implementation
+        or _replay_options(options) != trace.options
+        or any(r.url_file is not None for r in roots)
+        or _root_markers(roots, constraints, target) != trace.root_markers
+    ):
+        return None
+    if any(target.evaluate_marker(m, extra) != ok for m, extra, ok in trace.markers):
+        return None
+    usable: dict[tuple[NormalizedName, Version], list[IndexFile]] = {}
+    for key, signature in trace.usable.items():
+        name, version = key
+        files, _ = usable_files(
+            source.get_project(name).releases.get(version, ()), target, options.policy
+        )
+        if _usable_signature(files) != signature:
+            return None
+        usable[key] = files
+
+    def taken(files: Sequence[IndexFile], like: Candidate) -> Candidate | None:
+        # The candidate ``target`` makes of a release ``like`` was made of:
+        # from the same kind of files (yanked ones only when ``like`` had them).
+        if not any(f.is_yanked for f in like.files):
+            files = [f for f in files if not f.is_yanked]
+        chosen = best_file(files, target, options.policy)
+        if chosen is None:
+            return None
+        return Candidate(like.name, like.version, like.extras, _chosen_first(files, chosen), chosen)
+
+    for key, (meta, read_for) in trace.metadata.items():
+        mine = taken(usable[key], read_for) if key in usable else None
+        if (
+            mine is None
+            or read_for.direct
+            or read_for.chosen.kind is not DistKind.WHEEL
+            or mine.chosen.kind is not DistKind.WHEEL
+        ):
+            return None
+        if mine.chosen.url != read_for.chosen.url:
+            try:
+                theirs = source.get_metadata(mine.chosen)
+            except BundlerError:
+                return None  # the resolver proper reports it
+            if _dependency_view(theirs) != _dependency_view(meta):
+                return None
+
+    packages: dict[NormalizedName, ResolvedPackage] = {}
+    for name, pkg in trace.resolution.packages.items():
+        key = (name, pkg.version)
+        like = trace.metadata.get(key)
+        mine = taken(usable[key], like[1]) if like is not None and key in usable else None
+        if mine is None or pkg.direct:
+            return None
+        packages[name] = dataclasses.replace(pkg, files=mine.files, chosen=mine.chosen)
+    return Resolution(target=target, packages=packages)
+
+
+def _dependency_view(meta: CoreMetadata) -> tuple[object, ...]:
+    """What the resolver reads of a release's metadata."""
+    return (meta.name, meta.version, meta.requires_python, meta.requires_dist, meta.provides_extra)
 
 
 def _collect(

@@ -229,3 +229,38 @@ def test_relocking_keeps_each_targets_own_pins(tmp_path: Path, index: str) -> No
     assert code == 0
     assert again == first
     assert 'modern==2.0 ; python_version == "3.12"' in again
+
+
+def test_targets_that_see_the_index_alike_share_one_resolution(
+    tmp_path: Path, index_server: IndexServerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Linux and macOS see every file and marker alike here: the later one
+    replays the first one's resolution, and the lock is what resolving each
+    target gives; Windows (winonly) and Python 3.10 (backport) differ."""
+    from bundler import app, resolver
+
+    server = index_server([*UNIVERSE[:6], DistSpec("app", "1.0", requires=("tool", "modern"))])
+    req = tmp_path / "requirements.in"
+    req.write_text("app\n")
+    targets = [f"--platform={p}" for p in ("linux", "macos", "windows")]
+    targets += ["--python-version=3.10", "--python-version=3.11"]
+    replayed: list[str] = []
+    real = resolver.replay
+
+    def counting(*args: object, **kwargs: object) -> object:
+        found = real(*args, **kwargs)  # type: ignore[arg-type]
+        if found is not None:
+            replayed.append(found.target.name)
+        return found
+
+    monkeypatch.setattr(resolver, "replay", counting)
+    locks = {}
+    for on in (True, False):
+        monkeypatch.setattr(app, "REPLAY", on)
+        out = tmp_path / f"pylock.{on}.toml"
+        args = ["lock", str(req), "-o", str(out), "-i", str(server.url), "--quiet", *targets]
+        assert run(args) == 0
+        locks[on] = out.read_text()
+    assert replayed == ["cp310-macosx_11_0_arm64", "cp311-macosx_11_0_arm64"]
+    assert locks[True] == locks[False]
+    assert 'name = "winonly"' in locks[True] and 'name = "backport"' in locks[True]
