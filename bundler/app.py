@@ -275,12 +275,14 @@ def lock(
             # A target that sees the index as an earlier one did (same
             # Python, same markers, files alike) gets its resolution
             # without running the resolver again (resolver.Trace).
-            replayed = (
-                (replay(t, roots, constraints, source, target, target_options) for t in traces)
-                if REPLAY
-                else iter(())
-            )
-            found = next((r for r in replayed if r is not None), None)
+            found = None
+            for trace in traces if REPLAY else ():
+                try:
+                    found = replay(trace, roots, constraints, source, target, target_options)
+                except BundlerError:
+                    found = None  # resolving reports it
+                if found is not None:
+                    break
             if found is not None:
                 resolutions.append(found)
                 continue

@@ -726,7 +726,9 @@ def resolve_traced(
     trace = Trace(
         resolution=resolution,
         options=_replay_options(options),
+        inputs=(tuple(roots), tuple(constraints)),
         root_markers=_root_markers(roots, constraints, target),
+        pages=dict(provider._pages),
         markers=tuple((m, extra, ok) for (_, extra), (m, ok) in provider._markers.items()),
         usable={key: _usable_signature(files) for key, files in provider._usable_cache.items()},
         metadata={key: (provider.metadata[key], c) for key, c in provider.read_for.items()},
@@ -745,12 +747,16 @@ class Trace:
     target with the same Python for which every one of these is the same
     gets the same answers to every question, in the same order, so
     resolvelib would take the same steps to the same pins: ``replay``
-    gives that result without running them.
+    gives that result without running them.  The project pages must be the
+    very ones this resolution read (a source that served a target its own
+    pages would not be replayed).
     """
 
     resolution: Resolution
     options: tuple[object, ...]
+    inputs: tuple[tuple[RootRequirement, ...], tuple[RootRequirement, ...]]
     root_markers: tuple[bool, ...]
+    pages: Mapping[NormalizedName, ProjectPage]
     markers: tuple[tuple[Marker, str | None, bool], ...]
     # (name, version) -> what the resolver uses of the usable files.
     usable: Mapping[tuple[NormalizedName, Version], tuple[tuple[bool, str], ...]]
@@ -804,6 +810,7 @@ def replay(
         target.python_full_version != base.python_full_version
         or target.implementation != base.implementation
         or _replay_options(options) != trace.options
+        or (tuple(roots), tuple(constraints)) != trace.inputs
         or any(r.url_file is not None for r in roots)
         or _root_markers(roots, constraints, target) != trace.root_markers
     ):
@@ -813,9 +820,10 @@ def replay(
     usable: dict[tuple[NormalizedName, Version], list[IndexFile]] = {}
     for key, signature in trace.usable.items():
         name, version = key
-        files, _ = usable_files(
-            source.get_project(name).releases.get(version, ()), target, options.policy
-        )
+        page = source.get_project(name)
+        if page is not trace.pages.get(name):
+            return None
+        files, _ = usable_files(page.releases.get(version, ()), target, options.policy)
         if _usable_signature(files) != signature:
             return None
         usable[key] = files

@@ -71,8 +71,17 @@ class FakeSource:
         self.prefetched: list[str] = []
         self.known: set[str] = set()  # pages "already in" (has_project)
         self._lock = threading.Lock()
+        self._pages: dict[NormalizedName, ProjectPage] = {}
 
     def get_project(self, name: NormalizedName) -> ProjectPage:
+        # One page object per project, as PackageIndex memoizes them.
+        with self._lock:
+            page = self._pages.get(name)
+            if page is None:
+                page = self._pages[name] = self._page(name)
+        return page
+
+    def _page(self, name: NormalizedName) -> ProjectPage:
         files: list[IndexFile] = []
         for version, rel in self.universe.get(name, {}).items():
             stem = f"{name.replace('-', '_')}-{version}"
@@ -512,6 +521,11 @@ def test_a_target_that_may_see_the_index_differently_is_resolved() -> None:
     assert replay(trace, roots("app"), [], source, make_target(python="3.11.5")) is None
     prefer = ResolveOptions(preferences={canonicalize_name("native"): Version("1.0")})
     assert replay(trace, roots("app"), [], source, make_target(machine="aarch64"), prefer) is None
+    # Other roots; pages of its own (another source).
+    arm = make_target(machine="aarch64")
+    assert replay(trace, roots("speedup"), [], source, arm) is None
+    assert replay(trace, roots("app"), [], FakeSource(PORTABLE), arm) is None
+    assert replay(trace, roots("app"), [], source, arm) is not None
     # A root's own marker.
     marked = roots("app", 'winonly ; platform_machine == "x86_64"')
     marked_trace = resolve_traced(marked, [], source, x86)[1]
