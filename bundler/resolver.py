@@ -798,9 +798,11 @@ def replay(
     """``trace``'s resolution for ``target``, when ``target`` is sure to
     get it (see ``Trace``), with the files ``target`` takes; else None.
 
-    Checked: the same Python and options; every marker evaluated the same;
-    every release looked at has usable files alike (none, or as many
-    yanked files and wheels); every release whose dependencies were read
+    Checked: the same Python, options, roots and constraints (and their
+    markers evaluated the same); the very page objects the resolution read;
+    every marker evaluated the same; every release looked at has usable
+    files alike (none, or as many yanked files and wheels); every release
+    whose dependencies were read
     has the same metadata in the file ``target`` takes, which must be a
     wheel (an sdist's prepared metadata may differ per target).  Direct
     references are not replayed.
