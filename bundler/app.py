@@ -276,9 +276,9 @@ def lock(
             # Python, same markers, files alike) gets its resolution
             # without running the resolver again (resolver.Trace).
             found = None
-            for trace in traces if REPLAY else ():
+            for earlier in traces if REPLAY else ():
                 try:
-                    found = replay(trace, roots, constraints, source, target, target_options)
+                    found = replay(earlier, roots, constraints, source, target, target_options)
                 except BundlerError:
                     found = None  # resolving reports it
                 if found is not None:

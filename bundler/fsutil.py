@@ -47,14 +47,6 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
-def write_if_changed(path: Path, data: bytes) -> None:
-    """``atomic_write``, skipped when the file already holds these bytes."""
-    with contextlib.suppress(OSError):
-        if path.is_file() and not path.is_symlink() and path.read_bytes() == data:
-            return
-    atomic_write(path, data)
-
-
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write(path, text.encode("utf-8"))
 

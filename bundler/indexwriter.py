@@ -25,7 +25,7 @@ from packaging.version import InvalidVersion, Version
 
 from .errors import BundlerError, InvalidDistribution, MultipleErrors
 from .filenames import is_safe_filename
-from .fsutil import sha256_bytes, write_if_changed
+from .fsutil import atomic_write, sha256_bytes
 from .manifest import is_normalized_name, manifest_to_json
 from .metadata import wheel_metadata
 from .models import BundleArtifact, DistKind, Manifest
@@ -155,6 +155,14 @@ def render_root_json(projects: Iterable[NormalizedName]) -> bytes:
     return _dumps(doc)
 
 
+def _write_if_changed(path: Path, data: bytes) -> None:
+    """Atomic write, skipped when the file already holds these bytes."""
+    with contextlib.suppress(OSError):
+        if path.is_file() and not path.is_symlink() and path.read_bytes() == data:
+            return
+    atomic_write(path, data)
+
+
 def _check_names(manifest: Manifest, extra_files: Mapping[str, bytes]) -> list[BundlerError]:
     problems: list[BundlerError] = []
     for a in manifest.artifacts:
@@ -226,12 +234,12 @@ def write_index(
     # Hundreds of small files: the file system's latency, not the bytes,
     # is the cost, so they are written side by side.
     with ThreadPoolExecutor(max_workers=8, thread_name_prefix="bundler-write") as pool:
-        for done in [pool.submit(write_if_changed, path, data) for path, data in writes]:
+        for done in [pool.submit(_write_if_changed, path, data) for path, data in writes]:
             done.result()
     _remove_stale_pages(simple_dir, set(by_project))
 
     result = replace(manifest, artifacts=tuple(artifacts))
-    write_if_changed(bundle_dir / MANIFEST_NAME, manifest_to_json(result))
+    _write_if_changed(bundle_dir / MANIFEST_NAME, manifest_to_json(result))
     return result
 
 
