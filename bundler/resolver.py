@@ -214,7 +214,9 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
         self.metadata: dict[tuple[NormalizedName, Version], CoreMetadata] = {}
         self._pages: dict[NormalizedName, ProjectPage] = {}
         self._markers: dict[tuple[int, str | None], tuple[Marker, bool]] = {}
-        self._satisfied: dict[tuple[int, int], tuple[SpecRequirement, Candidate, bool]] = {}
+        self._satisfied: dict[
+            int, tuple[SpecRequirement | PythonRequirement, dict[Version, bool]]
+        ] = {}
         self._usable_cache: dict[tuple[NormalizedName, Version], list[IndexFile]] = {}
         self._conflict_counts: dict[str, int] = defaultdict(int)
         self._promoted: set[str] = set()
@@ -414,7 +416,7 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
         if identifier == PYTHON:
             pycand = PythonCandidate(self.target.python_version)
             ok = all(
-                r.specifier.contains(pycand.version, prereleases=True)
+                self._contains(r, pycand.version)
                 for r in requirements[identifier]
                 if isinstance(r, PythonRequirement)
             )
@@ -540,8 +542,8 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
 
     def is_satisfied_by(self, requirement: Req, candidate: Cand) -> bool:
         if isinstance(requirement, PythonRequirement):
-            return isinstance(candidate, PythonCandidate) and requirement.specifier.contains(
-                candidate.version, prereleases=True
+            return isinstance(candidate, PythonCandidate) and self._contains(
+                requirement, candidate.version
             )
         if not isinstance(candidate, Candidate):
             return False
@@ -550,14 +552,21 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
             return (other.version, other.chosen.url) == (candidate.version, candidate.chosen.url)
         # Pre-release filtering happened in find_matches; a candidate that
         # got there is acceptable to any specifier that contains it.
-        # resolvelib asks the same pairs again on every round: remember the
-        # answers (keeping the objects, so that their ids stay theirs).
-        key = (id(requirement), id(candidate))
-        known = self._satisfied.get(key)
-        if known is None or known[0] is not requirement or known[1] is not candidate:
-            ok = requirement.specifier.contains(candidate.version, prereleases=True)
-            known = self._satisfied[key] = (requirement, candidate, ok)
-        return known[2]
+        return self._contains(requirement, candidate.version)
+
+    def _contains(self, requirement: SpecRequirement | PythonRequirement, version: Version) -> bool:
+        # resolvelib asks again on every round, with candidate objects made
+        # anew each time it walks a project's releases: each requirement's
+        # answer is remembered per version (the requirement is kept, so
+        # that its id stays its own).
+        known = self._satisfied.get(id(requirement))
+        if known is None or known[0] is not requirement:
+            known = self._satisfied[id(requirement)] = (requirement, {})
+        answers = known[1]
+        ok = answers.get(version)
+        if ok is None:
+            ok = answers[version] = requirement.specifier.contains(version, prereleases=True)
+        return ok
 
     def get_dependencies(self, candidate: Cand) -> list[Req]:
         if isinstance(candidate, PythonCandidate):
@@ -569,7 +578,7 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
         if meta.requires_python:
             # pip ignores an invalid Requires-Python too.
             with contextlib.suppress(ValueError):
-                deps.append(PythonRequirement(SpecifierSet(meta.requires_python)))
+                deps.append(_python_requirement(meta.requires_python))
         provided = {canonicalize_name(e) for e in meta.provides_extra}
         # Old metadata may omit Provides-Extra; then trust the markers.
         wanted_extras = [e for e in candidate.extras if not provided or e in provided]
@@ -638,6 +647,14 @@ def _is_pinned(specifier: SpecifierSet) -> bool:
         if s.operator == "==" and not s.version.endswith(".*"):
             return True
     return False
+
+
+@functools.lru_cache(maxsize=1 << 12)
+def _python_requirement(requires_python: str) -> PythonRequirement:
+    """One object per Requires-Python value (ValueError when invalid): the
+    resolver checks every one of them against the target's Python on every
+    round, and remembers the answers by object."""
+    return PythonRequirement(SpecifierSet(requires_python))
 
 
 @functools.lru_cache(maxsize=1 << 14)

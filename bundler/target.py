@@ -122,11 +122,19 @@ class Target:
         """
         if not requires_python:
             return True
-        try:
-            spec = SpecifierSet(requires_python)
-        except InvalidSpecifier:
-            return True
-        return spec.contains(self.python_full_version, prereleases=True)
+        return _python_matches(requires_python, self.python_full_version)
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _python_matches(requires_python: str, python_full_version: str) -> bool:
+    """Memoized: every file of a page repeats one of a few Requires-Python
+    values, asked again for every target (a 16-target lock asked thousands
+    of times, parsing the specifier each time)."""
+    try:
+        spec = SpecifierSet(requires_python)
+    except InvalidSpecifier:
+        return True
+    return spec.contains(python_full_version, prereleases=True)
 
 
 @functools.cache
