@@ -80,8 +80,23 @@ def release_version(filename: str, project: str | None = None) -> Version | None
             return _version(parts[1])
         except InvalidVersion:
             return None
+    if project is not None and filename.endswith(".tar.gz") and is_safe_filename(filename):
+        # The common sdist name, "<name>-<version>.tar.gz" with the name
+        # spelled as the project: what parse_filename would find, without
+        # trying every dash (a page such as boto3's lists 2,000 of them).
+        head, _, tail = filename[:-7].rpartition("-")
+        if head and _canonical(head) == project:
+            try:
+                return _version(tail)
+            except InvalidVersion:
+                pass
     dist = parse_filename(filename, project)
     return dist.version if dist is not None else None
+
+
+@functools.lru_cache(maxsize=1 << 12)
+def _canonical(name: str) -> str:
+    return canonicalize_name(name)
 
 
 @functools.lru_cache(maxsize=1 << 15)

@@ -301,3 +301,34 @@ def test_list_find_links_dir(tmp_path: Path) -> None:
     assert files[0].url == (tmp_path / "alpha-2.0-py3-none-any.whl").resolve().as_uri()
     assert files[1].index == "local"
     assert files[1].kind is DistKind.SDIST
+
+
+@pytest.mark.parametrize(
+    ("filename", "project"),
+    [
+        ("foo-1.0.tar.gz", "foo"),
+        ("foo-1.0-1.tar.gz", "foo"),  # a legacy post release: the first dash
+        ("foo-bar-1.0.tar.gz", "foo-bar"),
+        ("Foo_Bar-1.0.tar.gz", "foo-bar"),
+        ("foo__bar-2.0.tar.gz", "foo-bar"),
+        ("foo.bar-1.0.tar.gz", "foo-bar"),
+        ("foo-foo-1.0.tar.gz", "foo"),
+        ("foo--1.0.tar.gz", "foo"),
+        ("foo-1.0-rc1.tar.gz", "foo"),
+        ("foo-1.0.0.post1.dev2+local.tar.gz", "foo"),
+        ("foo-v1.0.tar.gz", "foo"),
+        ("foo-bad.tar.gz", "foo"),
+        ("foo-1.0.tar.gz", "bar"),
+        ("foo-.tar.gz", "foo"),
+        ("-1.0.tar.gz", ""),
+        ("foo-1.0.TAR.GZ", "foo"),
+        ("foo/x-1.0.tar.gz", "foo"),
+        ("foo-1.0\x00.tar.gz", "foo"),
+        ("foo-1.0.zip", "foo"),
+    ],
+)
+def test_release_version_is_what_parse_filename_gives(filename: str, project: str) -> None:
+    from bundler.filenames import parse_filename, release_version
+
+    dist = parse_filename(filename, project)
+    assert release_version(filename, project) == (dist.version if dist else None)
