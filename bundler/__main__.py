@@ -73,12 +73,10 @@ class ConsoleReporter(Reporter):
     plain lines, unwrapped, and rich is not even loaded for them (about 30 ms
     of start-up, paid before the first download could begin)."""
 
-    def __init__(
-        self, quiet: bool, console: Console | None = None, *, plain: bool | None = None
-    ) -> None:
+    def __init__(self, quiet: bool, console: Console | None = None) -> None:
         self._console = console
         self.quiet = quiet
-        self.plain = (not _stderr_is_terminal()) if plain is None else plain
+        self.plain = not _stderr_is_terminal()
         self._lock = threading.Lock()
         self._progress: Progress | None = None
         self._tasks: dict[str, TaskID] = {}

@@ -81,21 +81,17 @@ def release_version(filename: str, project: str | None = None) -> Version | None
         except InvalidVersion:
             return None
     if project is not None and filename.endswith(".tar.gz") and is_safe_filename(filename):
-        # The common sdist name, "<name>-<version>.tar.gz" with the name
-        # spelled as the project: what parse_filename would find, without
-        # trying every dash (a page such as boto3's lists 2,000 of them).
-        head, _, tail = filename[:-7].rpartition("-")
-        if head and _canonical(head) == project:
-            try:
-                return _version(tail)
-            except InvalidVersion:
-                pass
+        # The common sdist name: parse_filename's own first try, without
+        # the rest of it (a page such as boto3's lists 2,000 sdists).
+        version = _sdist_version(filename[:-7], _canonical(project))
+        if version is not None:
+            return version
     dist = parse_filename(filename, project)
     return dist.version if dist is not None else None
 
 
 @functools.lru_cache(maxsize=1 << 12)
-def _canonical(name: str) -> str:
+def _canonical(name: str) -> NormalizedName:
     return canonicalize_name(name)
 
 
@@ -136,22 +132,28 @@ def _parse_wheel(filename: str) -> DistFilename | None:
     return DistFilename(canonicalize_name(parts[0]), version, DistKind.WHEEL, tag_text, build)
 
 
+def _sdist_version(stem: str, canon: str) -> Version | None:
+    """The version of an sdist stem in the common case, without a name per
+    dash: separators mapped one to one, the stem starts with the canonical
+    name and a dash (no earlier dash can end a head whose canonical form is
+    the whole name).  None: not that case, try every dash."""
+    end = len(canon)
+    if end and stem[end : end + 1] == "-" and _SEPARATORS.sub("-", stem[:end]).lower() == canon:
+        try:
+            return _version(stem[end + 1 :])
+        except InvalidVersion:
+            return None
+    return None
+
+
 def _parse_sdist_stem(stem: str, project: str | None) -> DistFilename | None:
     candidates: list[tuple[str, str]] = []
     if project is not None:
         # pip's approach: find where the canonical project name ends.
-        canon = canonicalize_name(project)
-        # The common case without a name per dash: separators mapped one to
-        # one, the stem starts with the canonical name and a dash (no earlier
-        # dash can end a head whose canonical form is the whole name).
-        end = len(canon)
-        if end and stem[end : end + 1] == "-" and _SEPARATORS.sub("-", stem[:end]).lower() == canon:
-            try:
-                version = _version(stem[end + 1 :])
-            except InvalidVersion:
-                pass
-            else:
-                return DistFilename(canon, version, DistKind.SDIST)
+        canon = _canonical(project)
+        version = _sdist_version(stem, canon)
+        if version is not None:
+            return DistFilename(canon, version, DistKind.SDIST)
         for match in re.finditer("-", stem):
             head = stem[: match.start()]
             if canonicalize_name(head) == canon:

@@ -470,20 +470,18 @@ def _link_or_copy(source: Path, dest: Path) -> None:
     except OSError:
         _copy_into_place(source, dest)
         return
-    for _ in range(16):
-        tmp = dest.with_name(f".{dest.name}.{secrets.token_hex(8)}.tmp")
-        try:
-            os.link(source, tmp)
-        except FileExistsError:
-            continue
-        try:
-            os.replace(tmp, dest)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+    tmp = dest.with_name(f".{dest.name}.{secrets.token_hex(8)}.tmp")
+    try:
+        os.link(source, tmp)
+    except OSError:  # a name taken after all (64 random bits): copy
+        _copy_into_place(source, dest)
         return
-    _copy_into_place(source, dest)
+    try:
+        os.replace(tmp, dest)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def _copy_into_place(source: Path, dest: Path) -> None:

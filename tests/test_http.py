@@ -847,7 +847,13 @@ def test_tls_verification_still_refuses_a_server_it_cannot_trust(
     assert not any(s.path == "/p" for s in server.seen[:-1])  # nothing served before
 
 
-def test_link_or_copy_links_a_free_name_and_replaces_a_taken_one(tmp_path: Path) -> None:
+def test_link_or_copy_links_a_free_name_and_replaces_a_taken_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_file_made(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a link needs no placeholder file")
+
+    monkeypatch.setattr("bundler.http.tempfile.mkstemp", no_file_made)
     source = tmp_path / "blob"
     source.write_bytes(b"content")
     fresh = tmp_path / "out" / "fresh.whl"
