@@ -23,25 +23,20 @@ import socket
 import tempfile
 import threading
 import time
-import types
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
 
 from . import __version__
 from .errors import BundlerError, HashMismatch, NetworkError, NotFound
 from .fsutil import atomic_write, copy_hashing, sha256_file, url_path_to_local
 from .redact import REDACTED, redact_url
+from .transport import Reply, Transport, TransportError
 
-if TYPE_CHECKING:
-    import requests
-    from requests.adapters import HTTPAdapter
-    from requests.sessions import _Settings
-
-# requests (and urllib3) are imported on the first request: a run served
-# from the cache alone (--offline) never pays for them.
+# urllib3 is imported on the first request: a run served from the cache
+# alone (--offline) never pays for it.
 
 USER_AGENT = f"bundler/{__version__}"
 MAX_REDIRECTS = 10
@@ -55,33 +50,31 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)", re.IGNORECASE)
 
 
-def _requests() -> types.ModuleType:
-    import requests
+@functools.cache
+def _retryable_errors() -> tuple[type[Exception], ...]:
+    """Failures worth another try: every urllib3 error (connection refused
+    or dropped, a timeout, a body cut short or that would not decode) but
+    those ``_request`` tells apart first (TLS, a malformed URL)."""
+    import urllib3
 
-    return requests
+    return (urllib3.exceptions.HTTPError,)
 
 
 @functools.cache
-def _retryable_errors() -> tuple[type[Exception], ...]:
-    import requests
+def _final_errors() -> tuple[type[Exception], ...]:
+    """Failures another try would not fix: a certificate that does not
+    check out (never downgraded), a URL that cannot be parsed."""
     import urllib3
 
-    return (
-        requests.exceptions.ConnectionError,
-        requests.exceptions.Timeout,
-        requests.exceptions.ChunkedEncodingError,
-        requests.exceptions.ContentDecodingError,
-        # Raised as they are when a body is read from ``Response.raw``.
-        urllib3.exceptions.HTTPError,
-    )
+    return (urllib3.exceptions.SSLError, urllib3.exceptions.LocationValueError)
 
 
-def _body_chunks(resp: requests.Response) -> Iterator[bytes]:
+def _body_chunks(resp: Reply) -> Iterator[bytes]:
     """A streamed body in reads that grow from STREAM_CHUNK to
     STREAM_CHUNK_MAX: a read that fails loses what it had read, so the first
     ones are small; big ones then cost far less CPU per byte."""
     size = STREAM_CHUNK
-    while chunk := resp.raw.read(size, decode_content=True):
+    while chunk := resp.read(size):
         yield chunk
         size = min(size * 2, STREAM_CHUNK_MAX)
 
@@ -191,113 +184,6 @@ class _ResolverCache:
 
 
 _resolver_lock = threading.Lock()
-
-
-@functools.cache
-def _adapter_class() -> type[HTTPAdapter]:
-    """requests' HTTPAdapter, with one TLS context per trust store.
-
-    Left alone, urllib3 makes a TLS context for every new connection and
-    loads the whole CA bundle into it: about 20 ms of CPU each time, a tenth
-    of a cold lock's CPU on a 2-core machine.  This adapter loads each trust
-    store a request names (``verify``: requests' own bundle, or the path of
-    ``REQUESTS_CA_BUNDLE`` or ``SSL_CERT_FILE``) once, into a context made the
-    way urllib3 makes its own (certificate and host name checked), and gives
-    it to the connection pool.  A request through a proxy, or with a client
-    certificate, is left to requests as it is.
-    """
-    import ssl
-
-    from requests.adapters import HTTPAdapter
-    from requests.utils import DEFAULT_CA_BUNDLE_PATH
-    from urllib3.util.ssl_ import create_urllib3_context
-
-    class SharedTLSAdapter(HTTPAdapter):
-        def __init__(self, **kwargs: Any) -> None:
-            self._contexts: dict[str, ssl.SSLContext] = {}
-            self._contexts_lock = threading.Lock()
-            super().__init__(**kwargs)
-
-        def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
-            shared = (
-                url.lower().startswith("https")
-                and bool(verify)
-                and not cert
-                and getattr(conn, "proxy", None) is None
-            )
-            if not shared:
-                if conn.conn_kw.get("ssl_context") in self._contexts.values():
-                    del conn.conn_kw["ssl_context"]
-                super().cert_verify(conn, url, verify, cert)  # type: ignore[no-untyped-call]
-                return
-            # What requests' cert_verify decides, without reading back what
-            # another thread may be changing on the same pool.
-            location = verify if isinstance(verify, str) else DEFAULT_CA_BUNDLE_PATH
-            context = self._context(location)
-            conn.cert_reqs = "CERT_REQUIRED"
-            conn.conn_kw["ssl_context"] = context
-            # urllib3 loads a bundle again whenever one is named: it is in
-            # the context instead.
-            conn.ca_certs = conn.ca_cert_dir = None
-
-        def _context(self, location: str) -> ssl.SSLContext:
-            with self._contexts_lock:
-                context = self._contexts.get(location)
-                if context is None:
-                    if not location or not os.path.exists(location):
-                        raise OSError(
-                            "Could not find a suitable TLS CA certificate bundle,"
-                            f" invalid path: {location}"
-                        )
-                    context = create_urllib3_context(cert_reqs=ssl.CERT_REQUIRED)
-                    if os.path.isdir(location):
-                        context.load_verify_locations(capath=location)
-                    else:
-                        context.load_verify_locations(cafile=location)
-                    self._contexts[location] = context
-                return context
-
-    return SharedTLSAdapter
-
-
-@functools.cache
-def _session_class() -> type[requests.Session]:
-    """requests' Session, reading the environment once per host.
-
-    For every request, requests looks through the whole environment twice
-    for proxy settings (``*_proxy``, ``no_proxy``) and once more for a CA
-    bundle: about a quarter of a millisecond of CPU each time, a hundred
-    times in a lock.  The environment does not change while bundler runs,
-    and what it says depends only on the URL's scheme and host: this
-    session works it out once for each (and as requests does when a
-    request names proxies of its own).
-    """
-    import requests
-
-    class EnvOnceSession(requests.Session):
-        def __init__(self) -> None:
-            super().__init__()
-            self._environment: dict[tuple[object, ...], _Settings] = {}
-
-        def merge_environment_settings(
-            self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any
-        ) -> _Settings:
-            if proxies:
-                return super().merge_environment_settings(url, proxies, stream, verify, cert)
-            parts = urlsplit(str(url))
-            key = (parts.scheme, parts.netloc, stream, verify, cert)
-            try:
-                known = self._environment.get(key)
-            except TypeError:  # unhashable settings: as requests does
-                return super().merge_environment_settings(url, proxies, stream, verify, cert)
-            if known is None:
-                known = super().merge_environment_settings(url, {}, stream, verify, cert)
-                self._environment[key] = known
-            settings = known.copy()
-            settings["proxies"] = dict(known["proxies"])
-            return settings
-
-    return EnvOnceSession
 
 
 def _cache_name_resolution() -> None:
@@ -540,7 +426,6 @@ class HttpClient:
         self.backoff = backoff
         self.max_backoff = max_backoff
         self.retry_after_cap = retry_after_cap
-        self.timeout = (connect_timeout, timeout)
         self.page_max_age = page_max_age
         self._sleep = sleep
         self._clock = clock
@@ -549,39 +434,17 @@ class HttpClient:
         self._secrets: set[str] = set()
         # Blobs this client stored, by digest: their size (hashed already).
         self._stored: dict[str, int] = {}
-        self._pool_size = pool_size
-        self._user_agent = user_agent
-        self._session_: requests.Session | None = None
+        self._transport = Transport(
+            pool_size=pool_size,
+            user_agent=user_agent,
+            connect_timeout=connect_timeout,
+            read_timeout=timeout,
+        )
         for url in credentials:
             self.add_credentials(url)
 
-    @property
-    def _session(self) -> requests.Session:
-        # One session whose pool is shared by every thread: connections (and
-        # DNS look-ups) are reused across workers.  It is never mutated after
-        # it is made, which is what makes sharing it safe.
-        session = self._session_
-        if session is None:
-            with self._lock:
-                session = self._session_
-                if session is None:
-                    _cache_name_resolution()
-                    session = _session_class()()
-                    size = self._pool_size
-                    adapter = _adapter_class()(
-                        pool_connections=size, pool_maxsize=size, max_retries=0
-                    )
-                    session.mount("https://", adapter)
-                    session.mount("http://", adapter)
-                    session.headers["User-Agent"] = self._user_agent
-                    self._session_ = session
-        return session
-
     def close(self) -> None:
-        with self._lock:
-            session, self._session_ = self._session_, None
-        if session is not None:
-            session.close()
+        self._transport.close()
 
     def __enter__(self) -> HttpClient:
         return self
@@ -621,30 +484,19 @@ class HttpClient:
 
     # -- the request loop --------------------------------------------------------
 
-    def _verify(self) -> bool | str:
-        # requests reads REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE itself; it ignores
-        # SSL_CERT_FILE (it ships certifi), which OpenSSL users expect to work.
-        cert_file = os.environ.get("SSL_CERT_FILE")
-        if cert_file and not (
-            os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-        ):
-            return cert_file
-        return True
-
-    def _send(self, url: str, headers: Mapping[str, str], stream: bool) -> requests.Response:
+    def _send(self, url: str, headers: Mapping[str, str], stream: bool) -> Reply:
         """One attempt, following redirects by hand so that credentials go
         only to their own host and https never turns into http."""
         current = url
         for _ in range(MAX_REDIRECTS + 1):
-            resp = self._session.get(
-                current,
-                headers=dict(headers),
-                stream=stream,
-                timeout=self.timeout,
-                allow_redirects=False,
-                auth=self._auth_for(current),
-                verify=self._verify(),
-            )
+            try:
+                resp = self._transport.get(
+                    current, headers, auth=self._auth_for(current), stream=stream
+                )
+            except TransportError as err:
+                failure = NetworkError(redact_url(current), err.reason)
+                failure.hint = err.hint
+                raise failure from err
             if not resp.is_redirect:
                 return resp
             location = resp.headers.get("Location", "")
@@ -662,7 +514,7 @@ class HttpClient:
         jitter: float = random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not crypto
         return base * jitter
 
-    def _retry_after(self, resp: requests.Response) -> float | None:
+    def _retry_after(self, resp: Reply) -> float | None:
         value = resp.headers.get("Retry-After")
         if not value:
             return None
@@ -677,9 +529,7 @@ class HttpClient:
             delay = when.timestamp() - self._clock()
         return max(0.0, min(delay, self.retry_after_cap))
 
-    def _request(
-        self, url: str, headers: Mapping[str, str], *, stream: bool = False
-    ) -> requests.Response:
+    def _request(self, url: str, headers: Mapping[str, str], *, stream: bool = False) -> Reply:
         """GET with retries; return a 2xx/304 response or raise.
 
         Connection errors, timeouts, 429 and 5xx are retried with exponential
@@ -692,9 +542,10 @@ class HttpClient:
             attempt += 1
             try:
                 resp = self._send(url, headers, stream)
-            except _requests().exceptions.SSLError as err:
+            except _final_errors() as err:
                 # A certificate failure will not fix itself; never downgrade.
-                raise NetworkError(display, f"TLS error: {self._error_reason(err)}") from err
+                kind = "TLS error" if "SSL" in type(err).__name__ else "bad URL"
+                raise NetworkError(display, f"{kind}: {self._error_reason(err)}") from err
             except _retryable_errors() as err:
                 if attempt >= self.max_attempts:
                     raise NetworkError(
@@ -702,12 +553,12 @@ class HttpClient:
                     ) from err
                 self._sleep(self._backoff_delay(attempt))
                 continue
-            except _requests().exceptions.RequestException as err:
+            except ValueError as err:  # a header or URL http.client refuses to send
                 raise NetworkError(display, self._error_reason(err)) from err
-            status = resp.status_code
+            status = resp.status
             if status < 400:
                 return resp
-            reason = f"HTTP {status} {self.scrub(resp.reason or '')}".rstrip()
+            reason = f"HTTP {status} {self.scrub(resp.reason)}".rstrip()
             if status in (404, 410):
                 resp.close()
                 raise NotFound(display, reason, status=status)
@@ -768,17 +619,17 @@ class HttpClient:
                 headers["If-Modified-Since"] = modified
         resp = self._request(clean, headers)
         final = split_auth(resp.url)[0]
-        if resp.status_code == 304 and entry is not None:
+        if resp.status == 304 and entry is not None:
             entry = dataclasses.replace(entry, fetched=self._clock())
             self._store_page(key, entry)
             return _entry_response(entry)
         content = resp.content
         kept = {h: resp.headers[h] for h in _KEPT_HEADERS if h in resp.headers}
         digest: str | None = None
-        if cacheable and resp.status_code == 200:
+        if cacheable and resp.status == 200:
             digest = hashlib.sha256(content).hexdigest()
             self._store_page(key, _PageEntry(final, self._clock(), 200, kept, content, digest))
-        return Response(final, resp.status_code, Headers(resp.headers), content, sha256=digest)
+        return Response(final, resp.status, Headers(resp.headers), content, sha256=digest)
 
     def _store_page(self, key: str, entry: _PageEntry) -> None:
         if self.cache is None:
@@ -812,9 +663,9 @@ class HttpClient:
                     raise RangeNotSupported(display, err.reason, status=416) from err
                 raise
             try:
-                if resp.status_code != 206:
+                if resp.status != 206:
                     raise RangeNotSupported(
-                        display, f"server answered {resp.status_code} to a range request"
+                        display, f"server answered {resp.status} to a range request"
                     )
                 try:
                     content = resp.content
@@ -948,11 +799,11 @@ class HttpClient:
                 written = 0
             resp = self._request(url, headers, stream=True)
             try:
-                if resp.status_code == 206 and written:
+                if resp.status == 206 and written:
                     match = _CONTENT_RANGE.match(resp.headers.get("Content-Range", ""))
                     if match is None or int(match.group(1)) != written:
                         raise NetworkError(display, "server sent a range that was not asked for")
-                elif resp.status_code == 200:
+                elif resp.status == 200:
                     if written:
                         fh.seek(0)
                         fh.truncate()
@@ -962,7 +813,7 @@ class HttpClient:
                         written = 0
                     validator = _strong_validator(resp)
                 else:
-                    raise NetworkError(display, f"unexpected HTTP {resp.status_code}")
+                    raise NetworkError(display, f"unexpected HTTP {resp.status}")
                 received = 0
                 try:
                     for chunk in _body_chunks(resp):
@@ -987,7 +838,7 @@ class HttpClient:
                 resp.close()
 
 
-def _strong_validator(resp: requests.Response) -> str | None:
+def _strong_validator(resp: Reply) -> str | None:
     """An ``If-Range`` validator: a strong ETag, else Last-Modified."""
     etag = resp.headers.get("ETag")
     if etag and not etag.startswith("W/"):

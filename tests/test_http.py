@@ -19,10 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 import trustme
 
-from bundler import __version__, fsutil
+from bundler import __version__, fsutil, transport
 from bundler import http as http_module
 from bundler.errors import BundlerError, HashMismatch, NetworkError, NotFound
 from bundler.http import (
@@ -599,41 +598,66 @@ def test_corrupt_blob_is_not_used(server: Server, client: HttpClient, tmp_path: 
 # --- TLS and netrc --------------------------------------------------------------------------
 
 
-def _fake_redirect(calls: list[tuple[str, object]], location: str) -> Callable[..., object]:
-    def fake_get(url: str, **kwargs: object) -> requests.Response:
-        calls.append((url, kwargs.get("verify")))
-        resp = requests.Response()
-        resp.status_code = 302
-        resp.headers["Location"] = location
-        resp.url = url
-        resp._content = b""
-        resp._content_consumed = True  # type: ignore[attr-defined]
-        return resp
+class _Redirect:
+    """A transport answer: a redirect to ``location``."""
 
-    return fake_get
+    status = 302
+    reason = "Found"
+    is_redirect = True
+
+    def __init__(self, url: str, location: str) -> None:
+        self.url = url
+        self.headers = {"Location": location}
+
+    def close(self) -> None:
+        pass
 
 
 def test_https_never_turns_into_http(client: HttpClient, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[tuple[str, object]] = []
-    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
-    monkeypatch.setattr(client._session, "get", _fake_redirect(calls, "http://idx.example/simple/"))
+
+    def fake_get(url: str, headers: object, *, auth: object, stream: bool) -> _Redirect:
+        calls.append((url, auth))
+        return _Redirect(url, "http://idx.example/simple/")
+
+    monkeypatch.setattr(client._transport, "get", fake_get)
     with pytest.raises(NetworkError, match="refusing"):
         client.get(f"https://user:{SECRET}@idx.example/simple/")
-    # One request only, certificate verification on.
-    assert calls == [("https://idx.example/simple/", True)]
+    # One request only, with the URL's credentials, and no second one over http.
+    assert calls == [("https://idx.example/simple/", ("user", SECRET))]
 
 
-def test_ssl_cert_file_is_honoured(
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, "certifi"),
+        ({"SSL_CERT_FILE": "/ssl.pem"}, "/ssl.pem"),
+        ({"SSL_CERT_FILE": "/ssl.pem", "REQUESTS_CA_BUNDLE": "/req.pem"}, "/req.pem"),
+        ({"SSL_CERT_FILE": "/ssl.pem", "CURL_CA_BUNDLE": "/curl.pem"}, "/curl.pem"),
+        ({"REQUESTS_CA_BUNDLE": "/req.pem", "CURL_CA_BUNDLE": "/curl.pem"}, "/req.pem"),
+    ],
+)
+def test_the_trust_store_is_the_one_the_environment_names(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], expected: str
+) -> None:
+    for name in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    import certifi
+
+    assert transport.trust_store() == (certifi.where() if expected == "certifi" else expected)
+
+
+def test_a_missing_trust_store_is_named(
     client: HttpClient, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    calls: list[tuple[str, object]] = []
-    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))
     monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
     monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
-    monkeypatch.setattr(client._session, "get", _fake_redirect(calls, "http://x/"))
-    with pytest.raises(NetworkError):
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "none.pem"))
+    with pytest.raises(NetworkError, match=r"none\.pem.*does not exist") as caught:
         client.get("https://idx.example/simple/")
-    assert calls == [("https://idx.example/simple/", str(tmp_path / "ca.pem"))]
+    assert caught.value.hint is not None and "SSL_CERT_FILE" in caught.value.hint
 
 
 def test_netrc_credentials_are_used(
@@ -765,9 +789,8 @@ def test_tls_trust_store_is_loaded_once_for_every_connection(
     url = f"https://127.0.0.1:{server.port}/p"
     with HttpClient(timeout=10) as client, ThreadPoolExecutor(4) as pool:
         bodies = list(pool.map(lambda _: client.get(url).content, range(4)))
-        adapter = client._session.get_adapter(url)
+        contexts = client._transport._contexts
     assert bodies == [b"secret page"] * 4
-    contexts = adapter._contexts  # type: ignore[attr-defined]
     assert list(contexts) == [str(ca_file)]
     shared = contexts[str(ca_file)]
     assert shared.verify_mode == ssl.CERT_REQUIRED and shared.check_hostname
@@ -775,22 +798,18 @@ def test_tls_trust_store_is_loaded_once_for_every_connection(
     assert shared.session_stats()["connect"] == 4
 
 
-def test_tls_adapter_settles_a_pool_without_racing_other_threads(tmp_path: Path) -> None:
+def test_tls_context_is_made_once_however_many_threads_ask(tmp_path: Path) -> None:
     ca_file = tmp_path / "ca.pem"
     trustme.CA().cert_pem.write_to_path(str(ca_file))
-    adapter: Any = http_module._adapter_class()()
-    pool = adapter.poolmanager.connection_from_url("https://idx.example/")
-    failures: list[BaseException] = []
+    wire = transport.Transport(pool_size=4, user_agent="t", connect_timeout=1, read_timeout=1)
+    start = threading.Barrier(8)
+    got: list[ssl.SSLContext] = []
 
-    def hammer(verify: object) -> None:
-        try:
-            for _ in range(500):
-                adapter.cert_verify(pool, "https://idx.example/", verify, None)
-                assert pool.ca_certs is None and pool.ca_cert_dir is None
-        except BaseException as err:
-            failures.append(err)
+    def ask() -> None:
+        start.wait(timeout=10)
+        got.append(wire.context(str(ca_file)))
 
-    threads = [threading.Thread(target=hammer, args=(str(ca_file),)) for _ in range(8)]
+    threads = [threading.Thread(target=ask) for _ in range(8)]
     old = sys.getswitchinterval()
     sys.setswitchinterval(1e-6)
     try:
@@ -800,23 +819,26 @@ def test_tls_adapter_settles_a_pool_without_racing_other_threads(tmp_path: Path)
             t.join()
     finally:
         sys.setswitchinterval(old)
-    assert failures == []
-    assert pool.conn_kw["ssl_context"] is adapter._contexts[str(ca_file)]
-    assert pool.cert_reqs == "CERT_REQUIRED"
-    # A trust store that is not there fails as requests fails.
-    with pytest.raises(OSError, match="invalid path"):
-        adapter.cert_verify(pool, "https://idx.example/", str(tmp_path / "none.pem"), None)
+    assert len(got) == 8 and all(c is got[0] for c in got)
+    assert got[0].verify_mode == ssl.CERT_REQUIRED and got[0].check_hostname
+    assert list(wire._contexts) == [str(ca_file)]
 
 
-def test_tls_through_a_proxy_is_left_to_requests() -> None:
-    adapter: Any = http_module._adapter_class()()
-    manager = adapter.proxy_manager_for("http://127.0.0.1:9/")
-    pool = manager.connection_from_url("https://idx.example/")
-    adapter.cert_verify(pool, "https://idx.example/", True, None)
-    # requests' own settings: the proxy's TLS is checked against the same store.
-    assert pool.ca_certs == requests.utils.DEFAULT_CA_BUNDLE_PATH
-    assert "ssl_context" not in pool.conn_kw
-    assert adapter._contexts == {}
+def test_tls_through_a_proxy_checks_the_server_and_the_proxy(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    ca_file = tmp_path / "ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(ca_file))
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    wire = transport.Transport(pool_size=4, user_agent="t", connect_timeout=1, read_timeout=1)
+    manager: Any = wire._manager("https://user:pw@proxy.example:3128", str(ca_file))
+    context = wire._contexts[str(ca_file)]
+    # The server behind the tunnel and the proxy itself: the same trust store.
+    assert manager.connection_pool_kw["ssl_context"] is context
+    assert manager.proxy_ssl_context is context
+    assert manager.proxy_headers == {"Proxy-Authorization": _basic("user", "pw")}
 
 
 def test_tls_verification_still_refuses_a_server_it_cannot_trust(
@@ -902,16 +924,138 @@ def test_proxies_come_from_the_environment_once_per_host(
     server.routes["http://idx.example/page"] = lambda h: send(h, 200, b"via the proxy")
     server.routes["/direct"] = lambda h: send(h, 200, b"direct")
     looked_up: list[str] = []
-    real = requests.sessions.get_environ_proxies
+    real = transport.proxy_for
 
-    def counting(url: str, no_proxy: str | None = None) -> dict[str, str]:
+    def counting(url: str) -> str | None:
         looked_up.append(url)
-        return real(url, no_proxy=no_proxy)
+        return real(url)
 
-    monkeypatch.setattr(requests.sessions, "get_environ_proxies", counting)
+    monkeypatch.setattr(transport, "proxy_for", counting)
     with HttpClient(cache_dir=None) as c:
         for _ in range(3):
             assert c.get("http://idx.example/page", "text/html").content == b"via the proxy"
             assert c.get(server.url("/direct"), "text/html").content == b"direct"
     assert looked_up == ["http://idx.example/page", server.url("/direct")]
     assert [s.path for s in server.seen] == ["http://idx.example/page", "/direct"] * 3
+
+
+_PROXY_VARIABLES = ("http", "https", "all", "no")
+
+
+@pytest.fixture
+def no_proxy_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in _PROXY_VARIABLES:
+        monkeypatch.delenv(f"{name}_proxy", raising=False)
+        monkeypatch.delenv(f"{name.upper()}_PROXY", raising=False)
+    monkeypatch.delenv("REQUEST_METHOD", raising=False)
+    return monkeypatch
+
+
+@pytest.mark.parametrize(
+    ("env", "url", "expected"),
+    [
+        ({}, "https://idx.example/simple/", None),
+        ({"https_proxy": "http://p:1"}, "https://idx.example/simple/", "http://p:1"),
+        ({"https_proxy": "http://p:1"}, "http://idx.example/simple/", None),
+        ({"HTTPS_PROXY": "http://up:1"}, "https://idx.example/", "http://up:1"),
+        # Lowercase wins, as in curl, requests and the standard library.
+        (
+            {"HTTPS_PROXY": "http://up:1", "https_proxy": "http://low:1"},
+            "https://i/",
+            "http://low:1",
+        ),
+        ({"all_proxy": "socks5://s:1"}, "https://idx.example/", "socks5://s:1"),
+        ({"all_proxy": "http://a:1", "http_proxy": "http://h:1"}, "http://i/", "http://h:1"),
+        # no_proxy: name suffixes, with or without a leading dot, a port, "*".
+        ({"https_proxy": "http://p:1", "no_proxy": "example"}, "https://idx.example/", None),
+        ({"https_proxy": "http://p:1", "no_proxy": ".example"}, "https://idx.example/", None),
+        (
+            {"https_proxy": "http://p:1", "no_proxy": "other.org"},
+            "https://idx.example/",
+            "http://p:1",
+        ),
+        (
+            {"https_proxy": "http://p:1", "no_proxy": "idx.example:8443"},
+            "https://idx.example:8443/",
+            None,
+        ),
+        (
+            {"https_proxy": "http://p:1", "no_proxy": "idx.example:8443"},
+            "https://idx.example/",
+            "http://p:1",
+        ),
+        ({"https_proxy": "http://p:1", "NO_PROXY": "*"}, "https://idx.example/", None),
+        # Addresses: exact, or in a CIDR network.
+        ({"http_proxy": "http://p:1", "no_proxy": "10.0.0.0/8"}, "http://10.1.2.3/", None),
+        ({"http_proxy": "http://p:1", "no_proxy": "10.0.0.0/8"}, "http://11.1.2.3/", "http://p:1"),
+        ({"http_proxy": "http://p:1", "no_proxy": "10.1.2.3"}, "http://10.1.2.3:8080/", None),
+        ({"http_proxy": "http://p:1", "no_proxy": " a.org , 10.1.2.3 "}, "http://10.1.2.3/", None),
+    ],
+)
+def test_the_proxy_is_the_one_the_environment_names(
+    no_proxy_env: pytest.MonkeyPatch, env: dict[str, str], url: str, expected: str | None
+) -> None:
+    for name, value in env.items():
+        no_proxy_env.setenv(name, value)
+    assert transport.proxy_for(url) == expected
+
+
+def test_a_cgi_request_method_disables_http_proxy(no_proxy_env: pytest.MonkeyPatch) -> None:
+    # CVE-2016-1000110 (httpoxy): under CGI, HTTP_PROXY is a request header.
+    no_proxy_env.setenv("REQUEST_METHOD", "GET")
+    no_proxy_env.setenv("HTTP_PROXY", "http://attacker:1")
+    assert transport.proxy_for("http://idx.example/") is None
+
+
+def test_proxy_credentials_go_to_the_proxy_only(
+    server: Server, no_proxy_env: pytest.MonkeyPatch
+) -> None:
+    proxy = f"http://proxyuser:{SECRET}@127.0.0.1:{server.port}"
+    no_proxy_env.setenv("http_proxy", proxy)
+    server.routes["http://idx.example/page"] = lambda h: send(h, 200, b"via the proxy")
+    with HttpClient(cache_dir=None) as c:
+        assert c.get("http://idx.example/page").content == b"via the proxy"
+    (seen,) = server.seen
+    assert seen.headers["proxy-authorization"] == _basic("proxyuser", SECRET)
+    assert "authorization" not in seen.headers
+
+
+def test_a_socks_proxy_without_pysocks_says_what_to_install(
+    client: HttpClient, no_proxy_env: pytest.MonkeyPatch
+) -> None:
+    no_proxy_env.setitem(sys.modules, "socks", None)  # PySocks cannot be imported
+    no_proxy_env.setitem(sys.modules, "urllib3.contrib.socks", None)
+    no_proxy_env.setenv("https_proxy", "socks5://127.0.0.1:9")
+    with pytest.raises(NetworkError, match="SOCKS") as caught:
+        client.get("https://idx.example/simple/")
+    assert caught.value.hint == "pip install PySocks"
+
+
+def test_basic_auth_is_latin_1_when_it_fits_else_utf_8() -> None:
+    assert transport.basic_auth("user", "pässword") == "Basic " + base64.b64encode(
+        "user:pässword".encode("latin-1")
+    ).decode("ascii")
+    assert transport.basic_auth("user", "пароль") == "Basic " + base64.b64encode(
+        "user:пароль".encode()
+    ).decode("ascii")
+
+
+def test_one_connection_serves_requests_one_after_another(server: Server, tmp_path: Path) -> None:
+    ports: list[int] = []
+
+    def recording(route: Route) -> Route:
+        def wrapped(h: Handler) -> None:
+            ports.append(h.client_address[1])
+            route(h)
+
+        return wrapped
+
+    server.routes["/page"] = recording(lambda h: send(h, 200, b"x" * 1000))
+    server.routes["/f.whl"] = recording(serve_bytes(PAYLOAD))
+    with HttpClient(cache_dir=None) as c:
+        for n in range(3):
+            assert c.get(server.url("/page")).content == b"x" * 1000
+            c.fetch_to_file(server.url("/f.whl"), tmp_path / f"{n}.whl", sha256=PAYLOAD_SHA)
+            assert c.get_range(server.url("/f.whl"), 0, 9).content == PAYLOAD[:10]
+    assert len(ports) == 9
+    assert len(set(ports)) == 1  # every body read to its end: the connection went back

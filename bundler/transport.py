@@ -1,0 +1,356 @@
+"""The wire: HTTP/1.1 on urllib3's connection pools, set up from the
+environment the way pip (through requests) sets itself up.
+
+- Proxies: ``<scheme>_proxy`` and ``all_proxy`` (lowercase first), skipped
+  for hosts in ``no_proxy`` (names by suffix, ``host:port``, IPv4 networks
+  in CIDR form, ``*``); credentials in a proxy URL become
+  ``Proxy-Authorization``; ``socks*://`` proxies need PySocks.
+- Credentials: a request without its own gets those ``$NETRC`` (else
+  ``~/.netrc``, ``~/_netrc``) holds for the host, as Basic auth.
+- Trust store: ``SSL_CERT_FILE`` unless ``REQUESTS_CA_BUNDLE`` or
+  ``CURL_CA_BUNDLE`` is set, else those, else certifi's bundle.  Each store
+  is loaded into one TLS context, shared by every connection made with it
+  (loading a bundle costs about 20 ms of CPU).  Certificates and host names
+  are always checked.
+
+Nothing here retries, follows redirects or caches: ``HttpClient`` does.
+Every answer of the environment is worked out once per process (per host,
+for proxies and credentials): it does not change while bundler runs.  No
+cookies are kept.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import os
+import ssl
+import threading
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit
+
+if TYPE_CHECKING:
+    import urllib3
+    from urllib3.poolmanager import PoolManager
+
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+
+
+class TransportError(Exception):
+    """The environment asks for something that cannot be done (a trust
+    store that is not there, a proxy this install cannot use)."""
+
+    def __init__(self, reason: str, hint: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.hint = hint
+
+
+def basic_auth(user: str, password: str) -> str:
+    """An ``Authorization: Basic`` value (RFC 7617; Latin-1 when the
+    credentials fit, as requests sends them, else UTF-8)."""
+    joined = f"{user}:{password}"
+    try:
+        raw = joined.encode("latin-1")
+    except UnicodeEncodeError:
+        raw = joined.encode("utf-8")
+    return "Basic " + base64.b64encode(raw).decode("ascii")
+
+
+class Reply:
+    """One response.  A streamed one is read with ``read``; ``close``
+    returns its connection to the pool when the body was read to the end,
+    and drops it otherwise."""
+
+    __slots__ = ("_raw", "headers", "reason", "status", "url")
+
+    def __init__(self, url: str, raw: urllib3.BaseHTTPResponse) -> None:
+        self.url = url
+        self._raw = raw
+        self.status: int = raw.status
+        self.reason: str = raw.reason or ""
+        # Case-insensitive, as HTTP header names are.
+        self.headers: Mapping[str, str] = raw.headers
+
+    @property
+    def is_redirect(self) -> bool:
+        return self.status in REDIRECT_STATUSES and "Location" in self.headers
+
+    def read(self, amount: int) -> bytes:
+        """Up to ``amount`` bytes of the (decoded) body; ``b""`` at its end."""
+        return self._raw.read(amount, decode_content=True)
+
+    @property
+    def content(self) -> bytes:
+        """The whole (decoded) body."""
+        return self._raw.data
+
+    def close(self) -> None:
+        raw = self._raw
+        if raw.closed:  # read to the end: the connection is back in its pool
+            raw.release_conn()
+        else:
+            raw.close()
+            raw.release_conn()
+
+
+def trust_store() -> str:
+    """The CA bundle (a file, or a directory of hashed certificates) that
+    server certificates are checked against."""
+    ssl_cert_file = os.environ.get("SSL_CERT_FILE")
+    requests_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if requests_bundle:
+        return requests_bundle
+    if ssl_cert_file:
+        return ssl_cert_file
+    import certifi
+
+    return certifi.where()
+
+
+def _bypasses_proxy(host: str, port: int | None, no_proxy: str) -> bool:
+    """requests' reading of ``no_proxy`` (``should_bypass_proxies``): IPv4
+    networks in CIDR form and exact addresses for an address; name or
+    ``name:port`` suffixes for a name; then the standard library's reading
+    (``*``, a leading dot)."""
+    # Not in typeshed, but public (and used by urllib's own proxy_bypass).
+    from urllib.request import proxy_bypass_environment  # type: ignore[attr-defined]
+
+    entries = [e for e in no_proxy.replace(" ", "").split(",") if e]
+    try:
+        address = ipaddress.IPv4Address(host)
+    except ValueError:
+        address = None
+    if address is not None:
+        for entry in entries:
+            if "/" in entry:
+                try:
+                    if address in ipaddress.IPv4Network(entry, strict=False):
+                        return True
+                except ValueError:
+                    continue
+            elif entry == host:
+                return True
+    else:
+        with_port = f"{host}:{port}" if port else host
+        if any(host.endswith(e) or with_port.endswith(e) for e in entries):
+            return True
+    return bool(proxy_bypass_environment(host, {"no": no_proxy}))
+
+
+def proxy_for(url: str) -> str | None:
+    """The proxy the environment names for ``url``, or None (requests'
+    ``get_environ_proxies`` and ``select_proxy``)."""
+    from urllib.request import getproxies_environment
+
+    parts = urlsplit(url)
+    host = parts.hostname
+    proxies = getproxies_environment()
+    no_proxy = proxies.pop("no", "")
+    if host is None:
+        return proxies.get(parts.scheme) or proxies.get("all")
+    if no_proxy and _bypasses_proxy(host, parts.port, no_proxy):
+        return None
+    for key in (f"{parts.scheme}://{host}", parts.scheme, f"all://{host}", "all"):
+        if proxies.get(key):
+            return proxies[key]
+    return None
+
+
+def netrc_auth(url: str) -> tuple[str, str] | None:
+    """(login, password) for the URL's host from ``$NETRC`` (else
+    ``~/.netrc`` or ``~/_netrc``); a file that cannot be read or parsed
+    gives none, as in requests."""
+    import netrc
+
+    named = os.environ.get("NETRC")
+    candidates = [named] if named is not None else ["~/.netrc", "~/_netrc"]
+    for candidate in candidates:
+        path = os.path.expanduser(candidate)
+        if os.path.exists(path):
+            break
+    else:
+        return None
+    host = urlsplit(url).hostname
+    if not host:
+        return None
+    try:
+        found = netrc.netrc(path).authenticators(host)
+    except (netrc.NetrcParseError, OSError):
+        return None
+    if not found:
+        return None
+    login, account, password = found
+    return (login or account or "", password or "")
+
+
+class Transport:
+    """Pooled connections for every host, direct or through a proxy.
+
+    Thread-safe: the pool managers are shared by every thread, and what is
+    worked out from the environment is kept per host.
+    """
+
+    def __init__(
+        self,
+        *,
+        pool_size: int,
+        user_agent: str,
+        connect_timeout: float,
+        read_timeout: float,
+    ) -> None:
+        self._pool_size = pool_size
+        self._user_agent = user_agent
+        self._connect_timeout = connect_timeout
+        self._read_timeout = read_timeout
+        self._lock = threading.Lock()
+        self._managers: dict[tuple[str | None, str], PoolManager] = {}
+        self._contexts: dict[str, ssl.SSLContext] = {}
+        self._proxies: dict[tuple[str, str], str | None] = {}
+        self._netrc: dict[str, tuple[str, str] | None] = {}
+        self._base_headers: dict[str, str] | None = None
+
+    def get(
+        self,
+        url: str,
+        headers: Mapping[str, str],
+        *,
+        auth: tuple[str, str] | None,
+        stream: bool,
+    ) -> Reply:
+        """One GET, no redirect followed and nothing retried.  Without
+        ``stream`` the body is read before this returns.  Raises urllib3's
+        errors as they are, and ``TransportError``."""
+        import urllib3
+
+        parts = urlsplit(url)
+        scheme_host = (parts.scheme, parts.netloc.lower())
+        with self._lock:
+            known = scheme_host in self._proxies
+            proxy = self._proxies.get(scheme_host)
+        if not known:
+            proxy = proxy_for(url)
+            with self._lock:
+                self._proxies[scheme_host] = proxy
+        sent = dict(self._headers())
+        sent.update(headers)
+        if auth is None:
+            auth = self._netrc_auth(parts.hostname or "", url)
+        if auth is not None:
+            sent["Authorization"] = basic_auth(*auth)
+        # A TLS connection (to the server, or to an https proxy) checks
+        # certificates against the trust store the environment names now.
+        tls = parts.scheme == "https" or (proxy or "").lower().startswith("https:")
+        manager = self._manager(proxy, trust_store() if tls else "")
+        raw = manager.urlopen(
+            "GET",
+            url,
+            headers=sent,
+            redirect=False,
+            retries=False,
+            preload_content=not stream,
+            decode_content=True,
+            timeout=urllib3.Timeout(connect=self._connect_timeout, read=self._read_timeout),
+        )
+        return Reply(url, raw)
+
+    def close(self) -> None:
+        with self._lock:
+            managers = list(self._managers.values())
+            self._managers.clear()
+        for manager in managers:
+            manager.clear()
+
+    def _headers(self) -> dict[str, str]:
+        headers = self._base_headers
+        if headers is None:
+            from urllib3.util import make_headers
+
+            # What requests sends by default; callers override.
+            headers = {
+                "User-Agent": self._user_agent,
+                "Accept-Encoding": make_headers(accept_encoding=True)["accept-encoding"],
+                "Accept": "*/*",
+                "Connection": "keep-alive",
+            }
+            self._base_headers = headers
+        return headers
+
+    def _netrc_auth(self, host: str, url: str) -> tuple[str, str] | None:
+        with self._lock:
+            if host in self._netrc:
+                return self._netrc[host]
+        found = netrc_auth(url)
+        with self._lock:
+            self._netrc[host] = found
+        return found
+
+    def context(self, store: str) -> ssl.SSLContext:
+        """The TLS context that checks certificates against ``store``
+        (loaded once)."""
+        with self._lock:
+            context = self._contexts.get(store)
+            if context is None:
+                from urllib3.util.ssl_ import create_urllib3_context
+
+                if not store or not os.path.exists(store):
+                    raise TransportError(
+                        f"the TLS trust store {store!r} does not exist",
+                        hint="point SSL_CERT_FILE (or REQUESTS_CA_BUNDLE) at a CA bundle",
+                    )
+                context = create_urllib3_context(cert_reqs=ssl.CERT_REQUIRED)
+                if os.path.isdir(store):
+                    context.load_verify_locations(capath=store)
+                else:
+                    context.load_verify_locations(cafile=store)
+                self._contexts[store] = context
+            return context
+
+    def _manager(self, proxy: str | None, store: str) -> PoolManager:
+        key = (proxy, store)
+        with self._lock:
+            manager = self._managers.get(key)
+        if manager is not None:
+            return manager
+        context = self.context(store) if store else None
+        manager = self._make_manager(proxy, context)
+        with self._lock:
+            return self._managers.setdefault(key, manager)
+
+    def _make_manager(self, proxy: str | None, context: ssl.SSLContext | None) -> PoolManager:
+        import urllib3
+
+        pool_kw: dict[str, Any] = {"maxsize": self._pool_size, "block": False}
+        if context is not None:
+            pool_kw["ssl_context"] = context
+        if proxy is None:
+            return urllib3.PoolManager(num_pools=self._pool_size, **pool_kw)
+        if "://" not in proxy:
+            proxy = f"http://{proxy}"  # as requests reads "host:port"
+        parts = urlsplit(proxy)
+        user = unquote(parts.username or "")
+        password = unquote(parts.password or "")
+        if parts.scheme.lower().startswith("socks"):
+            try:
+                from urllib3.contrib.socks import SOCKSProxyManager
+            except ImportError as err:
+                raise TransportError(
+                    f"the proxy {parts.scheme}://{parts.hostname}:{parts.port} needs SOCKS support",
+                    hint="pip install PySocks",
+                ) from err
+            return SOCKSProxyManager(
+                proxy,
+                username=user or None,
+                password=password or None,
+                num_pools=self._pool_size,
+                **pool_kw,
+            )
+        proxy_headers = {"Proxy-Authorization": basic_auth(user, password)} if user else None
+        return urllib3.ProxyManager(
+            proxy,
+            num_pools=self._pool_size,
+            proxy_headers=proxy_headers,
+            proxy_ssl_context=context,
+            **pool_kw,
+        )
