@@ -19,14 +19,13 @@ import random
 import re
 import secrets
 import shutil
-import socket
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
 
 from . import __version__
@@ -152,45 +151,6 @@ def url_to_path(url: str) -> Path:
 
 def strip_fragment(url: str) -> str:
     return url.split("#", 1)[0]
-
-
-# --- name resolution --------------------------------------------------------------
-
-
-class _ResolverCache:
-    """``socket.getaddrinfo`` answers kept for a while, and one look-up per
-    name at a time: a pool opening sixteen connections to one index asks
-    the resolver once, not sixteen times at once (some resolvers then stall
-    for seconds).  Failures are not kept."""
-
-    def __init__(self, lookup: Callable[..., Any], ttl: float = 300.0) -> None:
-        self._lookup = lookup
-        self._ttl = ttl
-        self._lock = threading.Lock()
-        self._names: dict[tuple[object, ...], threading.Lock] = {}
-        self._answers: dict[tuple[object, ...], tuple[float, Any]] = {}
-
-    def __call__(self, host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
-        key = (host, port, *args, *sorted(kwargs.items()))
-        with self._lock:
-            name_lock = self._names.setdefault(key, threading.Lock())
-        with name_lock:
-            hit = self._answers.get(key)
-            if hit is not None and time.monotonic() - hit[0] < self._ttl:
-                return list(hit[1])
-            answer = self._lookup(host, port, *args, **kwargs)
-            self._answers[key] = (time.monotonic(), list(answer))
-            return answer
-
-
-_resolver_lock = threading.Lock()
-
-
-def _cache_name_resolution() -> None:
-    """Route this process's look-ups through a ``_ResolverCache`` (once)."""
-    with _resolver_lock:
-        if not isinstance(socket.getaddrinfo, _ResolverCache):
-            socket.getaddrinfo = _ResolverCache(socket.getaddrinfo)
 
 
 # --- responses ------------------------------------------------------------------

@@ -24,9 +24,11 @@ from __future__ import annotations
 import base64
 import ipaddress
 import os
+import socket
 import ssl
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
@@ -185,6 +187,45 @@ def netrc_auth(url: str) -> tuple[str, str] | None:
     return (login or account or "", password or "")
 
 
+# --- name resolution --------------------------------------------------------------
+
+
+class _ResolverCache:
+    """``socket.getaddrinfo`` answers kept for a while, and one look-up per
+    name at a time: a pool opening sixteen connections to one index asks
+    the resolver once, not sixteen times at once (some resolvers then stall
+    for seconds).  Failures are not kept."""
+
+    def __init__(self, lookup: Callable[..., Any], ttl: float = 300.0) -> None:
+        self._lookup = lookup
+        self._ttl = ttl
+        self._lock = threading.Lock()
+        self._names: dict[tuple[object, ...], threading.Lock] = {}
+        self._answers: dict[tuple[object, ...], tuple[float, Any]] = {}
+
+    def __call__(self, host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        key = (host, port, *args, *sorted(kwargs.items()))
+        with self._lock:
+            name_lock = self._names.setdefault(key, threading.Lock())
+        with name_lock:
+            hit = self._answers.get(key)
+            if hit is not None and time.monotonic() - hit[0] < self._ttl:
+                return list(hit[1])
+            answer = self._lookup(host, port, *args, **kwargs)
+            self._answers[key] = (time.monotonic(), list(answer))
+            return answer
+
+
+_resolver_lock = threading.Lock()
+
+
+def _cache_name_resolution() -> None:
+    """Route this process's look-ups through a ``_ResolverCache`` (once)."""
+    with _resolver_lock:
+        if not isinstance(socket.getaddrinfo, _ResolverCache):
+            socket.getaddrinfo = _ResolverCache(socket.getaddrinfo)
+
+
 class Transport:
     """Pooled connections for every host, direct or through a proxy.
 
@@ -207,6 +248,7 @@ class Transport:
         self._lock = threading.Lock()
         self._managers: dict[tuple[str | None, str], PoolManager] = {}
         self._contexts: dict[str, ssl.SSLContext] = {}
+        self._contexts_lock = threading.Lock()  # held while a store loads
         self._proxies: dict[tuple[str, str], str | None] = {}
         self._netrc: dict[str, tuple[str, str] | None] = {}
         self._base_headers: dict[str, str] | None = None
@@ -289,7 +331,7 @@ class Transport:
     def context(self, store: str) -> ssl.SSLContext:
         """The TLS context that checks certificates against ``store``
         (loaded once)."""
-        with self._lock:
+        with self._contexts_lock:
             context = self._contexts.get(store)
             if context is None:
                 from urllib3.util.ssl_ import create_urllib3_context
@@ -321,6 +363,7 @@ class Transport:
     def _make_manager(self, proxy: str | None, context: ssl.SSLContext | None) -> PoolManager:
         import urllib3
 
+        _cache_name_resolution()
         pool_kw: dict[str, Any] = {"maxsize": self._pool_size, "block": False}
         if context is not None:
             pool_kw["ssl_context"] = context

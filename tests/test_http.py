@@ -697,7 +697,7 @@ def test_name_resolution_is_asked_once_per_name() -> None:
         release.wait(5)
         return [f"{host}:{port}"]
 
-    cache = http_module._ResolverCache(slow_lookup, ttl=60)
+    cache = transport._ResolverCache(slow_lookup, ttl=60)
     results: list[object] = []
     threads = [
         threading.Thread(target=lambda: results.append(cache("idx.example", 443))) for _ in range(8)
@@ -715,6 +715,25 @@ def test_name_resolution_is_asked_once_per_name() -> None:
     assert len(calls) == 2
 
 
+def test_a_client_looks_each_name_up_once(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    looked_up: list[object] = []
+    real = socket.getaddrinfo
+
+    def counting(host: object, *args: object, **kwargs: object) -> object:
+        looked_up.append(host)
+        return real(host, *args, **kwargs)  # type: ignore[arg-type]
+
+    # The process's resolver, before any client has wrapped it.
+    monkeypatch.setattr(socket, "getaddrinfo", counting)
+    server.routes["/p"] = lambda h: send(h, 200, b"page", {"Connection": "close"})
+    with HttpClient(cache_dir=None) as c:
+        for _ in range(3):  # a new connection each time: the server closes them
+            assert c.get(server.url("/p", host="localhost")).content == b"page"
+    assert looked_up == ["localhost"]
+
+
 def test_failed_name_resolution_is_not_kept() -> None:
     answers: list[object] = [OSError("temporary failure"), ["1.2.3.4"]]
 
@@ -724,7 +743,7 @@ def test_failed_name_resolution_is_not_kept() -> None:
             raise answer
         return answer
 
-    cache = http_module._ResolverCache(flaky, ttl=60)
+    cache = transport._ResolverCache(flaky, ttl=60)
     with pytest.raises(OSError):
         cache("idx.example", 443)
     assert cache("idx.example", 443) == ["1.2.3.4"]
