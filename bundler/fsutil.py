@@ -29,8 +29,11 @@ def atomic_write(path: Path, data: bytes) -> None:
     every dirty file of the file system, e.g. a whole bundle just
     downloaded, and costs more than the run.  What is read back is checked
     anyway (cache entries by their digest, a bundle by ``bundle verify``)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except FileNotFoundError:  # the directory first (not asked for every write)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)

@@ -663,7 +663,6 @@ class HttpClient:
         clean = self._prepare(url)
         display = redact_url(clean)
         expected = _valid_sha256(sha256) if sha256 else None
-        dest.parent.mkdir(parents=True, exist_ok=True)
         if expected and self.cache is not None:
             hit = self._from_blob(expected, size, dest)
             if hit is not None:
@@ -673,7 +672,15 @@ class HttpClient:
         scheme = urlsplit(clean).scheme
         if scheme != "file" and self.offline:
             raise NotCached(display)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+        try:
+            fd, tmp_name = tempfile.mkstemp(
+                prefix=f".{dest.name}.", suffix=".part", dir=dest.parent
+            )
+        except FileNotFoundError:  # the directory first (not asked for every file)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp_name = tempfile.mkstemp(
+                prefix=f".{dest.name}.", suffix=".part", dir=dest.parent
+            )
         tmp = Path(tmp_name)
         try:
             with os.fdopen(fd, "w+b") as fh:
