@@ -589,7 +589,7 @@ class HttpClient:
         if cacheable and resp.status == 200:
             digest = hashlib.sha256(content).hexdigest()
             self._store_page(key, _PageEntry(final, self._clock(), 200, kept, content, digest))
-        return Response(final, resp.status, Headers(resp.headers), content, sha256=digest)
+        return Response(final, resp.status, Headers(dict(resp.headers)), content, sha256=digest)
 
     def _store_page(self, key: str, entry: _PageEntry) -> None:
         if self.cache is None:
@@ -636,7 +636,7 @@ class HttpClient:
                     self._sleep(self._backoff_delay(failures))
                     continue
                 final = split_auth(resp.url)[0]
-                return Response(final, 206, Headers(resp.headers), content)
+                return Response(final, 206, Headers(dict(resp.headers)), content)
             finally:
                 resp.close()
 

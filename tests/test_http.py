@@ -715,9 +715,7 @@ def test_name_resolution_is_asked_once_per_name() -> None:
     assert len(calls) == 2
 
 
-def test_a_client_looks_each_name_up_once(
-    server: Server, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_client_looks_each_name_up_once(server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
     looked_up: list[object] = []
     real = socket.getaddrinfo
 
@@ -1078,3 +1076,18 @@ def test_one_connection_serves_requests_one_after_another(server: Server, tmp_pa
             assert c.get_range(server.url("/f.whl"), 0, 9).content == PAYLOAD[:10]
     assert len(ports) == 9
     assert len(set(ports)) == 1  # every body read to its end: the connection went back
+
+
+def test_a_header_sent_twice_reads_as_one_list(server: Server, client: HttpClient) -> None:
+    def route(h: Handler) -> None:
+        h.send_response(200)
+        h.send_header("X-Seen", "a")
+        h.send_header("x-seen", "b")
+        h.send_header("Content-Length", "2")
+        h.end_headers()
+        h.wfile.write(b"ok")
+
+    server.routes["/p"] = route
+    resp = client.get(server.url("/p"))
+    # RFC 9110 5.3: one field, its values joined by commas (as requests has it).
+    assert resp.headers["X-SEEN"] == "a, b"
