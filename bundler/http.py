@@ -19,6 +19,7 @@ import random
 import re
 import secrets
 import shutil
+import ssl
 import tempfile
 import threading
 import time
@@ -61,11 +62,32 @@ def _retryable_errors() -> tuple[type[Exception], ...]:
 
 @functools.cache
 def _final_errors() -> tuple[type[Exception], ...]:
-    """Failures another try would not fix: a certificate that does not
-    check out (never downgraded), a URL that cannot be parsed."""
+    """Failures another try would not fix: a URL that cannot be parsed, and
+    a certificate that does not check out (``_is_certificate_failure``)."""
     import urllib3
 
-    return (urllib3.exceptions.SSLError, urllib3.exceptions.LocationValueError)
+    return (urllib3.exceptions.LocationValueError,)
+
+
+def _is_certificate_failure(err: BaseException) -> bool:
+    """Whether a TLS failure is about the server's certificate (untrusted,
+    expired, another host's): that will not fix itself, and is never
+    downgraded.  Other TLS failures (an alert, a record cut short) are the
+    network's, and worth another try."""
+    seen: set[int] = set()
+    todo: list[BaseException] = [err]
+    while todo:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLCertVerificationError) or (
+            type(current).__name__ == "CertificateError"
+        ):
+            return True
+        todo += [a for a in current.args if isinstance(a, BaseException)]
+        todo += [e for e in (current.__cause__, current.__context__) if e is not None]
+    return False
 
 
 def _body_chunks(resp: Reply) -> Iterator[bytes]:
@@ -503,10 +525,10 @@ class HttpClient:
             try:
                 resp = self._send(url, headers, stream)
             except _final_errors() as err:
-                # A certificate failure will not fix itself; never downgrade.
-                kind = "TLS error" if "SSL" in type(err).__name__ else "bad URL"
-                raise NetworkError(display, f"{kind}: {self._error_reason(err)}") from err
+                raise NetworkError(display, f"bad URL: {self._error_reason(err)}") from err
             except _retryable_errors() as err:
+                if _is_certificate_failure(err):
+                    raise NetworkError(display, f"TLS error: {self._error_reason(err)}") from err
                 if attempt >= self.max_attempts:
                     raise NetworkError(
                         display, f"{self._error_reason(err)} (after {attempt} attempts)"

@@ -861,6 +861,7 @@ def test_tls_through_a_proxy_checks_the_server_and_the_proxy(
 def test_tls_verification_still_refuses_a_server_it_cannot_trust(
     tls_server: tuple[Server, Path],
     client: HttpClient,
+    sleeps: Sleeps,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
@@ -884,6 +885,28 @@ def test_tls_verification_still_refuses_a_server_it_cannot_trust(
         client.get(f"https://localhost:{server.port}/p")
     assert client.get(url).content == b"secret page"
     assert not any(s.path == "/p" for s in server.seen[:-1])  # nothing served before
+    assert sleeps.delays == []  # a certificate failure is not tried again
+
+
+def test_a_tls_alert_from_the_network_is_tried_again(
+    server: Server, client: HttpClient, sleeps: Sleeps, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import urllib3
+
+    server.routes["/p"] = lambda h: send(h, 200, b"page")
+    real = client._transport.get
+    calls: list[str] = []
+
+    def flaky(url: str, headers: object, *, auth: object, stream: bool) -> object:
+        calls.append(url)
+        if len(calls) == 1:
+            alert = ssl.SSLError(1, "[SSL: TLSV1_ALERT_DECODE_ERROR] tlsv1 alert decode error")
+            raise urllib3.exceptions.SSLError(alert)
+        return real(url, headers, auth=auth, stream=stream)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(client._transport, "get", flaky)
+    assert client.get(server.url("/p")).content == b"page"
+    assert len(calls) == 2 and len(sleeps.delays) == 1
 
 
 def test_link_or_copy_links_a_free_name_and_replaces_a_taken_one(
