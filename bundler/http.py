@@ -62,17 +62,35 @@ def _retryable_errors() -> tuple[type[Exception], ...]:
 
 @functools.cache
 def _final_errors() -> tuple[type[Exception], ...]:
-    """Failures another try would not fix: a URL that cannot be parsed, and
-    a certificate that does not check out (``_is_certificate_failure``)."""
+    """Failures another try would not fix: a URL that cannot be parsed
+    (and TLS failures that ``_is_final_tls_failure`` tells apart)."""
     import urllib3
 
     return (urllib3.exceptions.LocationValueError,)
 
 
-def _is_certificate_failure(err: BaseException) -> bool:
-    """Whether a TLS failure is about the server's certificate (untrusted,
-    expired, another host's): that will not fix itself, and is never
-    downgraded.  Other TLS failures (an alert, a record cut short) are the
+# TLS failures that say the two ends cannot talk TLS to each other at all
+# (an https URL on a plain-HTTP port or proxy, no protocol or cipher in
+# common): another try would fail the same way.  OpenSSL's reason codes.
+_FINAL_TLS_REASONS = frozenset(
+    {
+        "WRONG_VERSION_NUMBER",
+        "UNSUPPORTED_PROTOCOL",
+        "UNKNOWN_PROTOCOL",
+        "NO_PROTOCOLS_AVAILABLE",
+        "TLSV1_ALERT_PROTOCOL_VERSION",
+        "NO_SHARED_CIPHER",
+        "SSLV3_ALERT_HANDSHAKE_FAILURE",
+        "UNSAFE_LEGACY_RENEGOTIATION_DISABLED",
+    }
+)
+
+
+def _is_final_tls_failure(err: BaseException) -> bool:
+    """Whether a failure is one TLS will not get past by trying again: the
+    server's certificate (untrusted, expired, another host's; never
+    downgraded), or no TLS in common (``_FINAL_TLS_REASONS``).  Other TLS
+    failures (an alert mid-connection, a record cut short) are the
     network's, and worth another try."""
     seen: set[int] = set()
     todo: list[BaseException] = [err]
@@ -84,6 +102,8 @@ def _is_certificate_failure(err: BaseException) -> bool:
         if isinstance(current, ssl.SSLCertVerificationError) or (
             type(current).__name__ == "CertificateError"
         ):
+            return True
+        if getattr(current, "reason", None) in _FINAL_TLS_REASONS:
             return True
         todo += [a for a in current.args if isinstance(a, BaseException)]
         todo += [e for e in (current.__cause__, current.__context__) if e is not None]
@@ -527,7 +547,7 @@ class HttpClient:
             except _final_errors() as err:
                 raise NetworkError(display, f"bad URL: {self._error_reason(err)}") from err
             except _retryable_errors() as err:
-                if _is_certificate_failure(err):
+                if _is_final_tls_failure(err):
                     raise NetworkError(display, f"TLS error: {self._error_reason(err)}") from err
                 if attempt >= self.max_attempts:
                     raise NetworkError(

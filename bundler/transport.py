@@ -32,6 +32,8 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
+from .redact import REDACTED, redact_url
+
 if TYPE_CHECKING:
     import urllib3
     from urllib3.poolmanager import PoolManager
@@ -80,12 +82,13 @@ class Reply:
         return self.status in REDIRECT_STATUSES and "Location" in self.headers
 
     def read(self, amount: int) -> bytes:
-        """Up to ``amount`` bytes of the (decoded) body; ``b""`` at its end."""
-        return self._raw.read(amount, decode_content=True)
+        """Up to ``amount`` bytes of a streamed body, as sent; ``b""`` at
+        its end."""
+        return self._raw.read(amount, decode_content=False)
 
     @property
     def content(self) -> bytes:
-        """The whole (decoded) body."""
+        """The whole body (decoded unless streamed)."""
         return self._raw.data
 
     def close(self) -> None:
@@ -111,49 +114,63 @@ def trust_store() -> str:
     return certifi.where()
 
 
-def _bypasses_proxy(host: str, port: int | None, no_proxy: str) -> bool:
-    """requests' reading of ``no_proxy`` (``should_bypass_proxies``): IPv4
-    networks in CIDR form and exact addresses for an address; name or
-    ``name:port`` suffixes for a name; then the standard library's reading
-    (``*``, a leading dot)."""
-    # Not in typeshed, but public (and used by urllib's own proxy_bypass).
-    from urllib.request import proxy_bypass_environment  # type: ignore[attr-defined]
-
-    entries = [e for e in no_proxy.replace(" ", "").split(",") if e]
+def _in_network(address: str, network: str) -> bool:
+    """Whether an IPv4 ``address`` is in ``network`` (``a.b.c.d/bits``,
+    bits 1 to 32; anything else is no network, as in requests)."""
+    base, sep, bits = network.partition("/")
+    if not sep or not bits.isdigit() or not 1 <= int(bits) <= 32:
+        return False
     try:
-        address = ipaddress.IPv4Address(host)
+        net = ipaddress.IPv4Network(f"{base}/{bits}", strict=False)
+        return ipaddress.IPv4Address(address) in net
     except ValueError:
-        address = None
-    if address is not None:
+        return False
+
+
+def _bypasses_proxy(host: str, port: int | None) -> bool:
+    """requests' ``should_bypass_proxies``: ``no_proxy`` (else
+    ``NO_PROXY``) lists IPv4 addresses and networks, and names that match
+    the host (with or without its port) or a domain it is in; then the
+    platform's own bypass list (the environment's ``*``; the registry on
+    Windows, the system settings on macOS)."""
+    import urllib.request
+
+    no_proxy = os.environ.get("no_proxy") or os.environ.get("NO_PROXY")
+    entries = [e for e in (no_proxy or "").replace(" ", "").split(",") if e]
+    try:
+        ipaddress.IPv4Address(host)
+        is_address = True
+    except ValueError:
+        is_address = False
+    if is_address:
         for entry in entries:
-            if "/" in entry:
-                try:
-                    if address in ipaddress.IPv4Network(entry, strict=False):
-                        return True
-                except ValueError:
-                    continue
-            elif entry == host:
+            if ("/" in entry and _in_network(host, entry)) or entry == host:
                 return True
     else:
         with_port = f"{host}:{port}" if port else host
-        if any(host.endswith(e) or with_port.endswith(e) for e in entries):
-            return True
-    return bool(proxy_bypass_environment(host, {"no": no_proxy}))
+        for entry in entries:
+            name = entry.lstrip(".")
+            if name in (host, with_port) or (
+                host.endswith(f".{name}") or with_port.endswith(f".{name}")
+            ):
+                return True
+    try:
+        return bool(urllib.request.proxy_bypass(host))
+    except (TypeError, OSError):
+        return False
 
 
 def proxy_for(url: str) -> str | None:
-    """The proxy the environment names for ``url``, or None (requests'
-    ``get_environ_proxies`` and ``select_proxy``)."""
-    from urllib.request import getproxies_environment
+    """The proxy for ``url``, or None: the environment's (``*_proxy``),
+    else the platform's (the registry on Windows, the system settings on
+    macOS), as requests' ``get_environ_proxies`` and ``select_proxy``."""
+    import urllib.request
 
     parts = urlsplit(url)
     host = parts.hostname
-    proxies = getproxies_environment()
-    no_proxy = proxies.pop("no", "")
-    if host is None:
-        return proxies.get(parts.scheme) or proxies.get("all")
-    if no_proxy and _bypasses_proxy(host, parts.port, no_proxy):
+    if host is None or _bypasses_proxy(host, parts.port):
         return None
+    proxies = urllib.request.getproxies()
     for key in (f"{parts.scheme}://{host}", parts.scheme, f"all://{host}", "all"):
         if proxies.get(key):
             return proxies[key]
@@ -181,7 +198,7 @@ def netrc_auth(url: str) -> tuple[str, str] | None:
         found = netrc.netrc(path).authenticators(host)
     except (netrc.NetrcParseError, OSError):
         return None
-    if not found:
+    if not found or not any(found):  # a "machine" line with nothing after it
         return None
     login, account, password = found
     return (login or account or "", password or "")
@@ -262,8 +279,11 @@ class Transport:
         stream: bool,
     ) -> Reply:
         """One GET, no redirect followed and nothing retried.  Without
-        ``stream`` the body is read before this returns.  Raises urllib3's
-        errors as they are, and ``TransportError``."""
+        ``stream`` the body is read, and decoded (gzip, deflate), before
+        this returns.  A streamed body is a file's bytes and is never
+        decoded, as in pip: a server that labels a ``.tar.gz``
+        ``Content-Encoding: gzip`` must not have it unpacked.  Raises
+        urllib3's errors as they are, and ``TransportError``."""
         import urllib3
 
         parts = urlsplit(url)
@@ -292,7 +312,7 @@ class Transport:
             redirect=False,
             retries=False,
             preload_content=not stream,
-            decode_content=True,
+            decode_content=not stream,
             timeout=urllib3.Timeout(connect=self._connect_timeout, read=self._read_timeout),
         )
         return Reply(url, raw)
@@ -342,10 +362,16 @@ class Transport:
                         hint="point SSL_CERT_FILE (or REQUESTS_CA_BUNDLE) at a CA bundle",
                     )
                 context = create_urllib3_context(cert_reqs=ssl.CERT_REQUIRED)
-                if os.path.isdir(store):
-                    context.load_verify_locations(capath=store)
-                else:
-                    context.load_verify_locations(cafile=store)
+                try:
+                    if os.path.isdir(store):
+                        context.load_verify_locations(capath=store)
+                    else:
+                        context.load_verify_locations(cafile=store)
+                except (ssl.SSLError, OSError) as err:
+                    raise TransportError(
+                        f"cannot load the TLS trust store {store!r}: {err}",
+                        hint="point SSL_CERT_FILE (or REQUESTS_CA_BUNDLE) at a PEM CA bundle",
+                    ) from err
                 self._contexts[store] = context
             return context
 
@@ -371,6 +397,25 @@ class Transport:
             return urllib3.PoolManager(num_pools=self._pool_size, **pool_kw)
         if "://" not in proxy:
             proxy = f"http://{proxy}"  # as requests reads "host:port"
+        try:
+            return self._proxy_manager(proxy, context, pool_kw)
+        except TransportError:
+            raise
+        except (urllib3.exceptions.HTTPError, ValueError) as err:
+            reason = str(err)
+            secret = unquote(urlsplit(proxy).password or "")
+            if secret:
+                reason = reason.replace(secret, REDACTED)
+            raise TransportError(
+                f"the proxy {redact_url(proxy)} cannot be used: {reason}",
+                hint="check the *_proxy environment variables (http, https, socks5 proxies)",
+            ) from err
+
+    def _proxy_manager(
+        self, proxy: str, context: ssl.SSLContext | None, pool_kw: dict[str, Any]
+    ) -> PoolManager:
+        import urllib3
+
         parts = urlsplit(proxy)
         user = unquote(parts.username or "")
         password = unquote(parts.password or "")
@@ -379,7 +424,7 @@ class Transport:
                 from urllib3.contrib.socks import SOCKSProxyManager
             except ImportError as err:
                 raise TransportError(
-                    f"the proxy {parts.scheme}://{parts.hostname}:{parts.port} needs SOCKS support",
+                    f"the proxy {redact_url(proxy)} needs SOCKS support",
                     hint="pip install PySocks",
                 ) from err
             return SOCKSProxyManager(

@@ -901,6 +901,7 @@ def test_a_tls_alert_from_the_network_is_tried_again(
         calls.append(url)
         if len(calls) == 1:
             alert = ssl.SSLError(1, "[SSL: TLSV1_ALERT_DECODE_ERROR] tlsv1 alert decode error")
+            alert.reason = "TLSV1_ALERT_DECODE_ERROR"  # as OpenSSL's errors carry it
             raise urllib3.exceptions.SSLError(alert)
         return real(url, headers, auth=auth, stream=stream)  # type: ignore[arg-type]
 
@@ -1030,6 +1031,18 @@ def no_proxy_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
         ({"http_proxy": "http://p:1", "no_proxy": "10.0.0.0/8"}, "http://11.1.2.3/", "http://p:1"),
         ({"http_proxy": "http://p:1", "no_proxy": "10.1.2.3"}, "http://10.1.2.3:8080/", None),
         ({"http_proxy": "http://p:1", "no_proxy": " a.org , 10.1.2.3 "}, "http://10.1.2.3/", None),
+        # A name matches itself and the names under it, not any longer name.
+        ({"https_proxy": "http://p:1", "no_proxy": "example.com"}, "https://example.com/", None),
+        ({"https_proxy": "http://p:1", "no_proxy": "example.com"}, "https://a.example.com/", None),
+        (
+            {"https_proxy": "http://p:1", "no_proxy": "example.com"},
+            "https://badexample.com/",
+            "http://p:1",
+        ),
+        # A network needs 1 to 32 bits, as in requests.
+        ({"http_proxy": "http://p:1", "no_proxy": "0.0.0.0/0"}, "http://10.1.2.3/", "http://p:1"),
+        # An empty no_proxy gives way to NO_PROXY.
+        ({"http_proxy": "http://p:1", "no_proxy": "", "NO_PROXY": "i.org"}, "http://i.org/", None),
     ],
 )
 def test_the_proxy_is_the_one_the_environment_names(
@@ -1114,3 +1127,85 @@ def test_a_header_sent_twice_reads_as_one_list(server: Server, client: HttpClien
     resp = client.get(server.url("/p"))
     # RFC 9110 5.3: one field, its values joined by commas (as requests has it).
     assert resp.headers["X-SEEN"] == "a, b"
+
+
+def test_the_platform_proxy_settings_apply_when_the_environment_has_none(
+    no_proxy_env: pytest.MonkeyPatch,
+) -> None:
+    import urllib.request
+
+    # What Windows' registry or macOS' system settings say, through the
+    # standard library (requests reads them the same way).
+    no_proxy_env.setattr(urllib.request, "getproxies", lambda: {"https": "http://sys:3128"})
+    bypassed: list[str] = []
+    no_proxy_env.setattr(
+        urllib.request, "proxy_bypass", lambda host: bypassed.append(host) or host == "intra"
+    )
+    assert transport.proxy_for("https://idx.example/simple/") == "http://sys:3128"
+    assert transport.proxy_for("https://intra/simple/") is None
+    assert bypassed == ["idx.example", "intra"]
+
+
+def test_a_netrc_machine_without_credentials_sends_none(
+    server: Server, client: HttpClient, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    server.routes["/simple/"] = lambda h: send(h, 200, b"anonymous")
+    assert client.get(server.url("/simple/")).content == b"anonymous"
+    assert "authorization" not in server.seen[0].headers
+
+
+def test_https_to_a_plain_http_port_is_not_tried_again(
+    server: Server, client: HttpClient, sleeps: Sleeps
+) -> None:
+    with pytest.raises(NetworkError, match="WRONG_VERSION_NUMBER"):
+        client.get(f"https://127.0.0.1:{server.port}/simple/")
+    assert sleeps.delays == []
+
+
+def test_a_trust_store_that_cannot_be_loaded_is_named(
+    client: HttpClient, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    empty = tmp_path / "empty.pem"
+    empty.write_text("")
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    monkeypatch.setenv("SSL_CERT_FILE", str(empty))
+    with pytest.raises(NetworkError, match=r"cannot load the TLS trust store .*empty\.pem"):
+        client.get("https://idx.example/simple/")
+
+
+@pytest.mark.parametrize(
+    ("proxy", "reason"),
+    [
+        (f"ftp://user:{SECRET}@proxy.example:21", "unsupported scheme ftp"),
+        (f"http://user:{SECRET}@proxy.example:port", "not a valid host or port"),
+    ],
+)
+def test_a_proxy_that_cannot_be_used_is_named_without_its_password(
+    client: HttpClient, no_proxy_env: pytest.MonkeyPatch, proxy: str, reason: str
+) -> None:
+    no_proxy_env.setenv("https_proxy", proxy)
+    with pytest.raises(NetworkError) as caught:
+        client.get("https://idx.example/simple/")
+    message = str(caught.value)
+    assert "the proxy" in message and "proxy.example" in message and reason in message
+    assert SECRET not in message and SECRET not in str(caught.value.hint)
+
+
+def test_a_file_labelled_gzip_is_kept_as_sent(
+    server: Server, client: HttpClient, tmp_path: Path
+) -> None:
+    import gzip
+
+    sdist = gzip.compress(b"a tar archive")  # a .tar.gz is gzip data already
+    # Some servers label .tar.gz files "Content-Encoding: gzip": the file is
+    # still those bytes (pip keeps them as sent too).
+    server.routes["/pkg-1.0.tar.gz"] = lambda h: send(h, 200, sdist, {"Content-Encoding": "gzip"})
+    digest = hashlib.sha256(sdist).hexdigest()
+    dest = tmp_path / "pkg-1.0.tar.gz"
+    assert client.fetch_to_file(server.url("/pkg-1.0.tar.gz"), dest, sha256=digest)[0] == digest
+    assert dest.read_bytes() == sdist
