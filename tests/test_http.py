@@ -1138,9 +1138,12 @@ def test_the_platform_proxy_settings_apply_when_the_environment_has_none(
     # standard library (requests reads them the same way).
     no_proxy_env.setattr(urllib.request, "getproxies", lambda: {"https": "http://sys:3128"})
     bypassed: list[str] = []
-    no_proxy_env.setattr(
-        urllib.request, "proxy_bypass", lambda host: bypassed.append(host) or host == "intra"
-    )
+
+    def bypass(host: str) -> bool:
+        bypassed.append(host)
+        return host == "intra"
+
+    no_proxy_env.setattr(urllib.request, "proxy_bypass", bypass)
     assert transport.proxy_for("https://idx.example/simple/") == "http://sys:3128"
     assert transport.proxy_for("https://intra/simple/") is None
     assert bypassed == ["idx.example", "intra"]
