@@ -1,10 +1,12 @@
 """The wire: HTTP/1.1 on urllib3's connection pools, set up from the
 environment the way pip (through requests) sets itself up.
 
-- Proxies: ``<scheme>_proxy`` and ``all_proxy`` (lowercase first), skipped
-  for hosts in ``no_proxy`` (names by suffix, ``host:port``, IPv4 networks
-  in CIDR form, ``*``); credentials in a proxy URL become
-  ``Proxy-Authorization``; ``socks*://`` proxies need PySocks.
+- Proxies: ``<scheme>_proxy`` and ``all_proxy`` (lowercase first), else
+  the platform's settings (Windows' registry, macOS' system settings);
+  skipped for hosts in ``no_proxy`` (a name and the names under it,
+  ``host:port``, IPv4 addresses and networks, ``*``); credentials in a
+  proxy URL become ``Proxy-Authorization``; ``socks*://`` proxies need
+  PySocks.
 - Credentials: a request without its own gets those ``$NETRC`` (else
   ``~/.netrc``, ``~/_netrc``) holds for the host, as Basic auth.
 - Trust store: ``SSL_CERT_FILE`` unless ``REQUESTS_CA_BUNDLE`` or
@@ -14,6 +16,7 @@ environment the way pip (through requests) sets itself up.
   are always checked.
 
 Nothing here retries, follows redirects or caches: ``HttpClient`` does.
+Streamed bodies (files) are read as sent, never decoded.
 Every answer of the environment is worked out once per process (per host,
 for proxies and credentials): it does not change while bundler runs.  No
 cookies are kept.
