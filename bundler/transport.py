@@ -130,6 +130,26 @@ def _in_network(address: str, network: str) -> bool:
         return False
 
 
+_TRUST_STORE_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE")
+
+
+def _named_by(store: str) -> str:
+    """Where a trust store's path came from: the variable, or certifi."""
+    for name in _TRUST_STORE_VARIABLES:
+        if os.environ.get(name) == store:
+            return f"from {name}"
+        if os.environ.get(name):
+            break  # the first one set is the one used
+    return "certifi's bundle"
+
+
+def _trust_store_hint(store: str) -> str:
+    for name in _TRUST_STORE_VARIABLES:
+        if os.environ.get(name) == store:
+            return f"set {name} to a PEM file of CA certificates, or unset it"
+    return "reinstall certifi (pip install --force-reinstall certifi)"
+
+
 def _bypasses_proxy(host: str, port: int | None) -> bool:
     """requests' ``should_bypass_proxies``: ``no_proxy`` (else
     ``NO_PROXY``) lists IPv4 addresses and networks, and names that match
@@ -361,8 +381,8 @@ class Transport:
 
                 if not store or not os.path.exists(store):
                     raise TransportError(
-                        f"the TLS trust store {store!r} does not exist",
-                        hint="point SSL_CERT_FILE (or REQUESTS_CA_BUNDLE) at a CA bundle",
+                        f"the TLS trust store {store!r} ({_named_by(store)}) does not exist",
+                        hint=_trust_store_hint(store),
                     )
                 context = create_urllib3_context(cert_reqs=ssl.CERT_REQUIRED)
                 try:
@@ -372,8 +392,8 @@ class Transport:
                         context.load_verify_locations(cafile=store)
                 except (ssl.SSLError, OSError) as err:
                     raise TransportError(
-                        f"cannot load the TLS trust store {store!r}: {err}",
-                        hint="point SSL_CERT_FILE (or REQUESTS_CA_BUNDLE) at a PEM CA bundle",
+                        f"cannot load the TLS trust store {store!r} ({_named_by(store)}): {err}",
+                        hint=_trust_store_hint(store),
                     ) from err
                 self._contexts[store] = context
             return context

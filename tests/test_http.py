@@ -657,7 +657,8 @@ def test_a_missing_trust_store_is_named(
     monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "none.pem"))
     with pytest.raises(NetworkError, match=r"none\.pem.*does not exist") as caught:
         client.get("https://idx.example/simple/")
-    assert caught.value.hint is not None and "SSL_CERT_FILE" in caught.value.hint
+    assert caught.value.hint == "set SSL_CERT_FILE to a PEM file of CA certificates, or unset it"
+    assert "from SSL_CERT_FILE" in str(caught.value)
 
 
 def test_netrc_credentials_are_used(
