@@ -20,6 +20,17 @@ from .errors import BundleLocked, BundlerError
 CHUNK = 1 << 20
 
 
+def temp_file_beside(path: Path, suffix: str = ".tmp") -> tuple[int, str]:
+    """A new temp file next to ``path`` (``.<name>.<random><suffix>``), as
+    ``(fd, name)``, to be renamed over it.  The directory is made when it
+    is missing (not asked for before every file)."""
+    try:
+        return tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+
+
 def atomic_write(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temp file in the same directory
     and ``os.replace``, so a crash never leaves half a file under the name
@@ -29,11 +40,7 @@ def atomic_write(path: Path, data: bytes) -> None:
     every dirty file of the file system, e.g. a whole bundle just
     downloaded, and costs more than the run.  What is read back is checked
     anyway (cache entries by their digest, a bundle by ``bundle verify``)."""
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except FileNotFoundError:  # the directory first (not asked for every write)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = temp_file_beside(path)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)

@@ -27,12 +27,18 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
-from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 from . import __version__
 from .errors import BundlerError, HashMismatch, NetworkError, NotFound
-from .fsutil import atomic_write, copy_hashing, sha256_file, url_path_to_local
-from .redact import REDACTED, redact_url
+from .fsutil import (
+    atomic_write,
+    copy_hashing,
+    sha256_file,
+    temp_file_beside,
+    url_path_to_local,
+)
+from .redact import REDACTED, redact_url, split_auth
 from .transport import Reply, Transport, TransportError
 
 # urllib3 is imported on the first request: a run served from the cache
@@ -156,24 +162,6 @@ class RangeNotSupported(NetworkError):
 
 
 # --- URLs and credentials -----------------------------------------------------
-
-
-def split_auth(url: str) -> tuple[str, tuple[str, str] | None]:
-    """Split ``user:secret@`` off a URL: (URL without userinfo, (user, secret)).
-
-    A redacted userinfo (``***``) counts as none, so redacted URLs from a
-    lock still find the credentials registered for their host.
-    """
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url, None
-    userinfo, _, hostport = parts.netloc.rpartition("@")
-    clean = urlunsplit(parts._replace(netloc=hostport))
-    user, sep, password = userinfo.partition(":")
-    user, password = unquote(user), unquote(password)
-    if REDACTED in (user, password) or not (user or password):
-        return clean, None
-    return clean, (user, password if sep else "")
 
 
 def host_key(url: str) -> str:
@@ -375,7 +363,7 @@ def _link_or_copy(source: Path, dest: Path) -> None:
 def _copy_into_place(source: Path, dest: Path) -> None:
     """Copy ``source`` to ``dest`` through a temp file (where no hard link
     can be made: another file system, or links not allowed)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    fd, tmp = temp_file_beside(dest)
     os.close(fd)
     try:
         shutil.copyfile(source, tmp)
@@ -714,15 +702,7 @@ class HttpClient:
         scheme = urlsplit(clean).scheme
         if scheme != "file" and self.offline:
             raise NotCached(display)
-        try:
-            fd, tmp_name = tempfile.mkstemp(
-                prefix=f".{dest.name}.", suffix=".part", dir=dest.parent
-            )
-        except FileNotFoundError:  # the directory first (not asked for every file)
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp_name = tempfile.mkstemp(
-                prefix=f".{dest.name}.", suffix=".part", dir=dest.parent
-            )
+        fd, tmp_name = temp_file_beside(dest, ".part")
         tmp = Path(tmp_name)
         try:
             with os.fdopen(fd, "w+b") as fh:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 REDACTED = "***"
 
@@ -37,3 +37,21 @@ def strip_credentials(text: str) -> str:
     """Remove ``user:secret@`` (or ``token@``) from every URL in ``text``:
     the form written into lock files."""
     return _USERINFO.sub(lambda m: m.group("scheme"), text)
+
+
+def split_auth(url: str) -> tuple[str, tuple[str, str] | None]:
+    """Split ``user:secret@`` off a URL: (URL without userinfo, (user, secret)).
+
+    A redacted userinfo (``***``) counts as none, so redacted URLs from a
+    lock still find the credentials registered for their host.
+    """
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url, None
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    clean = urlunsplit(parts._replace(netloc=hostport))
+    user, sep, password = userinfo.partition(":")
+    user, password = unquote(user), unquote(password)
+    if REDACTED in (user, password) or not (user or password):
+        return clean, None
+    return clean, (user, password if sep else "")

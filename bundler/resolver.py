@@ -329,18 +329,6 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
         """Every release with a file the target can install."""
         return {v: u for v in self._all_releases(name) if (u := self._usable(name, v))}
 
-    def _make_candidate(
-        self,
-        name: NormalizedName,
-        version: Version,
-        files: Sequence[IndexFile],
-        extras: frozenset[NormalizedName],
-    ) -> Candidate | None:
-        chosen = best_file(files, self.target, self.options.policy)
-        if chosen is None:
-            return None
-        return Candidate(name, version, extras, _chosen_first(files, chosen), chosen)
-
     # -- resolvelib protocol
 
     def identify(self, requirement_or_candidate: Req | Cand) -> str:
@@ -462,7 +450,7 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
         policy = self.options.policy
 
         def build(version: Version, files: list[IndexFile]) -> Candidate | None:
-            made = self._make_candidate(name, version, files, extras)
+            made = _candidate(name, version, extras, files, self.target, self.options.policy)
             if made is None or (made.version, made.chosen.url) in bad_keys:
                 return None
             return made
@@ -636,8 +624,21 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
         return meta
 
 
-def _chosen_first(files: Sequence[IndexFile], chosen: IndexFile) -> tuple[IndexFile, ...]:
-    return tuple(sorted(files, key=lambda f: f is not chosen))
+def _candidate(
+    name: NormalizedName,
+    version: Version,
+    extras: frozenset[NormalizedName],
+    files: Sequence[IndexFile],
+    target: Target,
+    policy: BinaryPolicy,
+) -> Candidate | None:
+    """The candidate ``target`` makes of a release's usable ``files``: the
+    file it would take, first (None: it would take none)."""
+    chosen = best_file(files, target, policy)
+    if chosen is None:
+        return None
+    ordered = tuple(sorted(files, key=lambda f: f is not chosen))
+    return Candidate(name, version, extras, ordered, chosen)
 
 
 def _is_pinned(specifier: SpecifierSet) -> bool:
@@ -852,10 +853,7 @@ def replay(
         # from the same kind of files (yanked ones only when ``like`` had them).
         if not any(f.is_yanked for f in like.files):
             files = [f for f in files if not f.is_yanked]
-        chosen = best_file(files, target, options.policy)
-        if chosen is None:
-            return None
-        return Candidate(like.name, like.version, like.extras, _chosen_first(files, chosen), chosen)
+        return _candidate(like.name, like.version, like.extras, files, target, options.policy)
 
     for key, (meta, read_for) in trace.metadata.items():
         mine = taken(usable[key], read_for) if key in usable else None

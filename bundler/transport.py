@@ -32,16 +32,19 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
 
-from .redact import REDACTED, redact_url
+from .redact import REDACTED, redact_url, split_auth
 
 if TYPE_CHECKING:
     import urllib3
     from urllib3.poolmanager import PoolManager
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 class TransportError(Exception):
@@ -95,26 +98,39 @@ class Reply:
         return self._raw.data
 
     def close(self) -> None:
-        raw = self._raw
-        if raw.closed:  # read to the end: the connection is back in its pool
-            raw.release_conn()
-        else:
-            raw.close()
-            raw.release_conn()
+        if not self._raw.closed:  # not read to the end: the connection is spent
+            self._raw.close()
+        self._raw.release_conn()
+
+
+# The variables that name a trust store, the first one set winning (requests'
+# two, then OpenSSL's: requests itself ignores SSL_CERT_FILE).
+_TRUST_STORE_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE")
+
+
+def _trust_store_choice() -> tuple[str, str | None]:
+    """(the trust store, the variable that names it; None for certifi's)."""
+    for name in _TRUST_STORE_VARIABLES:
+        value = os.environ.get(name)
+        if value:
+            return value, name
+    import certifi
+
+    return certifi.where(), None
 
 
 def trust_store() -> str:
     """The CA bundle (a file, or a directory of hashed certificates) that
     server certificates are checked against."""
-    ssl_cert_file = os.environ.get("SSL_CERT_FILE")
-    requests_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-    if requests_bundle:
-        return requests_bundle
-    if ssl_cert_file:
-        return ssl_cert_file
-    import certifi
+    return _trust_store_choice()[0]
 
-    return certifi.where()
+
+def _trust_store_origin(store: str) -> tuple[str, str]:
+    """Where a trust store came from, and what to change about it."""
+    chosen, name = _trust_store_choice()
+    if name is not None and chosen == store:
+        return f"from {name}", f"set {name} to a PEM file of CA certificates, or unset it"
+    return "certifi's bundle", "reinstall certifi (pip install --force-reinstall certifi)"
 
 
 def _in_network(address: str, network: str) -> bool:
@@ -128,26 +144,6 @@ def _in_network(address: str, network: str) -> bool:
         return ipaddress.IPv4Address(address) in net
     except ValueError:
         return False
-
-
-_TRUST_STORE_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE")
-
-
-def _named_by(store: str) -> str:
-    """Where a trust store's path came from: the variable, or certifi."""
-    for name in _TRUST_STORE_VARIABLES:
-        if os.environ.get(name) == store:
-            return f"from {name}"
-        if os.environ.get(name):
-            break  # the first one set is the one used
-    return "certifi's bundle"
-
-
-def _trust_store_hint(store: str) -> str:
-    for name in _TRUST_STORE_VARIABLES:
-        if os.environ.get(name) == store:
-            return f"set {name} to a PEM file of CA certificates, or unset it"
-    return "reinstall certifi (pip install --force-reinstall certifi)"
 
 
 def _bypasses_proxy(host: str, port: int | None) -> bool:
@@ -310,18 +306,13 @@ class Transport:
         import urllib3
 
         parts = urlsplit(url)
-        scheme_host = (parts.scheme, parts.netloc.lower())
-        with self._lock:
-            known = scheme_host in self._proxies
-            proxy = self._proxies.get(scheme_host)
-        if not known:
-            proxy = proxy_for(url)
-            with self._lock:
-                self._proxies[scheme_host] = proxy
+        proxy = self._per_host(
+            self._proxies, (parts.scheme, parts.netloc.lower()), lambda: proxy_for(url)
+        )
         sent = dict(self._headers())
         sent.update(headers)
         if auth is None:
-            auth = self._netrc_auth(parts.hostname or "", url)
+            auth = self._per_host(self._netrc, parts.hostname or "", lambda: netrc_auth(url))
         if auth is not None:
             sent["Authorization"] = basic_auth(*auth)
         # A TLS connection (to the server, or to an https proxy) checks
@@ -362,14 +353,15 @@ class Transport:
             self._base_headers = headers
         return headers
 
-    def _netrc_auth(self, host: str, url: str) -> tuple[str, str] | None:
+    def _per_host(self, answers: dict[K, V], key: K, work: Callable[[], V]) -> V:
+        """``work()``'s answer for ``key``, worked out once (the environment
+        does not change while bundler runs)."""
         with self._lock:
-            if host in self._netrc:
-                return self._netrc[host]
-        found = netrc_auth(url)
+            if key in answers:
+                return answers[key]
+        found = work()
         with self._lock:
-            self._netrc[host] = found
-        return found
+            return answers.setdefault(key, found)
 
     def context(self, store: str) -> ssl.SSLContext:
         """The TLS context that checks certificates against ``store``
@@ -380,9 +372,9 @@ class Transport:
                 from urllib3.util.ssl_ import create_urllib3_context
 
                 if not store or not os.path.exists(store):
+                    origin, hint = _trust_store_origin(store)
                     raise TransportError(
-                        f"the TLS trust store {store!r} ({_named_by(store)}) does not exist",
-                        hint=_trust_store_hint(store),
+                        f"the TLS trust store {store!r} ({origin}) does not exist", hint=hint
                     )
                 context = create_urllib3_context(cert_reqs=ssl.CERT_REQUIRED)
                 try:
@@ -391,9 +383,9 @@ class Transport:
                     else:
                         context.load_verify_locations(cafile=store)
                 except (ssl.SSLError, OSError) as err:
+                    origin, hint = _trust_store_origin(store)
                     raise TransportError(
-                        f"cannot load the TLS trust store {store!r} ({_named_by(store)}): {err}",
-                        hint=_trust_store_hint(store),
+                        f"cannot load the TLS trust store {store!r} ({origin}): {err}", hint=hint
                     ) from err
                 self._contexts[store] = context
             return context
@@ -426,9 +418,9 @@ class Transport:
             raise
         except (urllib3.exceptions.HTTPError, ValueError) as err:
             reason = str(err)
-            secret = unquote(urlsplit(proxy).password or "")
-            if secret:
-                reason = reason.replace(secret, REDACTED)
+            _, auth = split_auth(proxy)
+            if auth is not None and auth[1]:
+                reason = reason.replace(auth[1], REDACTED)
             raise TransportError(
                 f"the proxy {redact_url(proxy)} cannot be used: {reason}",
                 hint="check the *_proxy environment variables (http, https, socks5 proxies)",
@@ -439,10 +431,8 @@ class Transport:
     ) -> PoolManager:
         import urllib3
 
-        parts = urlsplit(proxy)
-        user = unquote(parts.username or "")
-        password = unquote(parts.password or "")
-        if parts.scheme.lower().startswith("socks"):
+        user, password = split_auth(proxy)[1] or ("", "")
+        if proxy.lower().startswith("socks"):
             try:
                 from urllib3.contrib.socks import SOCKSProxyManager
             except ImportError as err:
