@@ -609,8 +609,8 @@ def download(
     """Fetch every file some target installs into ``out_dir/files`` and
     write the bundle's pages, manifest and requirements.txt."""
     from .bundlelocks import bundle_lock_files
-    from .download import DownloadItem, download_all, prune
-    from .indexwriter import write_index
+    from .download import DownloadItem, DownloadResult, download_all, prune
+    from .indexwriter import IndexWriter
 
     files_dir = out_dir / "files"
     with directory_lock(out_dir, wait=0.0):
@@ -628,19 +628,34 @@ def download(
                 items.append(
                     DownloadItem(filename=f.filename, url=url, sha256=f.sha256, size=f.size)
                 )
+        # Sidecars and pages are written as the files arrive.
+        writer = IndexWriter(out_dir, _manifest(lock_, {}).artifacts)
+
+        def ready(result: DownloadResult) -> None:
+            writer.file_ready(result.filename, result.size, result.metadata)
+
         reporter.stage("downloading")
-        results = download_all(
-            items, files_dir, client, reporter, workers=workers, read_metadata=True
-        )
-        sizes = {r.filename: r.size for r in results}
-        manifest = _manifest(lock_, sizes)
-        unknown = prune(files_dir, {a.filename for a in manifest.artifacts}, previous)
-        for name in unknown:
-            reporter.warning(f"files/{name} is not part of this bundle (verify will flag it)")
-        reporter.stage("writing index")
-        extra = bundle_lock_files(lock_)
-        metadata = {r.filename: r.metadata for r in results if r.metadata is not None}
-        return write_index(out_dir, manifest, extra, metadata)
+        try:
+            results = download_all(
+                items,
+                files_dir,
+                client,
+                reporter,
+                workers=workers,
+                read_metadata=True,
+                on_ready=ready,
+            )
+            sizes = {r.filename: r.size for r in results}
+            manifest = _manifest(lock_, sizes)
+            unknown = prune(files_dir, {a.filename for a in manifest.artifacts}, previous)
+            for name in unknown:
+                reporter.warning(f"files/{name} is not part of this bundle (verify will flag it)")
+            reporter.stage("writing index")
+            extra = bundle_lock_files(lock_)
+            metadata = {r.filename: r.metadata for r in results if r.metadata is not None}
+            return writer.finish(manifest, extra, metadata)
+        finally:
+            writer.abort()  # what a failed run staged (nothing once finished)
 
 
 def _read_previous_manifest(out_dir: Path) -> Manifest | None:

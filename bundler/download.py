@@ -141,6 +141,7 @@ def download_all(
     *,
     workers: int = 8,
     read_metadata: bool = False,
+    on_ready: Callable[[DownloadResult], None] | None = None,
 ) -> list[DownloadResult]:
     """Make every item present in ``files_dir`` with its sha256.
 
@@ -152,7 +153,9 @@ def download_all(
     is raised, and the files that succeeded stay in place.  Results come in
     the order of ``items`` (duplicates listed once).  With ``read_metadata``, each
     wheel's METADATA is read as soon as it is in place, while the other
-    downloads go on.
+    downloads go on.  ``on_ready`` is called with each file's result as
+    soon as it is in place, from the thread that fetched it; what it raises
+    counts as that file's failure.
     """
     if workers < 1:
         raise UsageError(f"workers must be at least 1, got {workers}")
@@ -163,13 +166,16 @@ def download_all(
     reporter.task_start(TASK_ALL, f"{len(planned)} files", total)
 
     def with_metadata(result: DownloadResult) -> DownloadResult:
-        if not read_metadata or not result.filename.endswith(".whl"):
-            return result
-        try:
-            data = wheel_metadata(result.path, result.filename)
-        except BundlerError:
-            return result
-        return dataclasses.replace(result, metadata=data)
+        if read_metadata and result.filename.endswith(".whl"):
+            try:
+                data = wheel_metadata(result.path, result.filename)
+            except BundlerError:
+                pass
+            else:
+                result = dataclasses.replace(result, metadata=data)
+        if on_ready is not None:
+            on_ready(result)
+        return result
 
     def one(item: DownloadItem) -> DownloadResult:
         dest = files_dir / item.filename

@@ -119,6 +119,74 @@ def _trust_store_choice() -> tuple[str, str | None]:
     return certifi.where(), None
 
 
+class _Preload:
+    """A trust store loading in a thread of its own into a bare context
+    (``ssl`` lets other threads run while OpenSSL parses it)."""
+
+    def __init__(self, store: str) -> None:
+        self.store = store
+        self.context: ssl.SSLContext | None = None
+        self._thread = threading.Thread(target=self._load, name="bundler-tls", daemon=True)
+        self._thread.start()
+
+    def _load(self) -> None:
+        try:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            if os.path.isdir(self.store):
+                context.load_verify_locations(capath=self.store)
+            else:
+                context.load_verify_locations(cafile=self.store)
+        except (ssl.SSLError, OSError, ValueError):
+            return  # loaded again where it is used, which names the problem
+        self.context = context
+
+    def result(self) -> ssl.SSLContext | None:
+        self._thread.join()
+        return self.context
+
+
+_preloads: dict[str, _Preload] = {}
+_preloads_lock = threading.Lock()
+
+
+def preload_trust_store() -> None:
+    """Start loading the trust store now, for the first TLS connection of
+    this process (of any ``Transport``) to use."""
+    store = trust_store()
+    with _preloads_lock:
+        if store not in _preloads:
+            _preloads[store] = _Preload(store)
+
+
+def _preloaded(store: str) -> ssl.SSLContext | None:
+    """The context ``preload_trust_store`` loaded with ``store`` (once: a
+    context is not shared between two transports), or None."""
+    with _preloads_lock:
+        preload = _preloads.pop(store, None)
+    return preload.result() if preload is not None else None
+
+
+def _urllib3_settings(context: ssl.SSLContext) -> ssl.SSLContext:
+    """``context`` set up as ``urllib3.util.ssl_.create_urllib3_context``
+    sets up the contexts it makes (TLS 1.2 at least, no compression or
+    session tickets, certificates and host names checked, SSLKEYLOGFILE):
+    copied from one it makes, so that nothing of it is missed."""
+    from urllib3.util.ssl_ import create_urllib3_context
+
+    model = create_urllib3_context(cert_reqs=ssl.CERT_REQUIRED)
+    context.minimum_version = model.minimum_version
+    context.maximum_version = model.maximum_version
+    context.options = model.options
+    context.verify_flags = model.verify_flags
+    context.post_handshake_auth = model.post_handshake_auth
+    context.verify_mode = model.verify_mode
+    context.check_hostname = model.check_hostname
+    context.hostname_checks_common_name = model.hostname_checks_common_name
+    if model.keylog_filename:
+        context.keylog_filename = model.keylog_filename
+    return context
+
+
 def trust_store() -> str:
     """The CA bundle (a file, or a directory of hashed certificates) that
     server certificates are checked against."""
@@ -371,6 +439,10 @@ class Transport:
             if context is None:
                 from urllib3.util.ssl_ import create_urllib3_context
 
+                preloaded = _preloaded(store)
+                if preloaded is not None:
+                    context = self._contexts[store] = _urllib3_settings(preloaded)
+                    return context
                 if not store or not os.path.exists(store):
                     origin, hint = _trust_store_origin(store)
                     raise TransportError(

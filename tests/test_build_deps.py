@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from packaging.tags import sys_tags
 
-from bundler.__main__ import run
+from bundler.cli import run
 from tests.support import DistSpec, IndexServerFactory
 from tests.support.bundles import install_offline, remove_project
 from tests.support.distbuilder import backend_wheel_spec

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bundler.__main__ import run
+from bundler.cli import run
 from bundler.models import LockedFile
 from tests.support import DistSpec, IndexServerFactory, installed, make_venv, pip_run
 from tests.support.bundles import install_offline, lock_pins, pip_compile, remove_project
@@ -482,10 +482,10 @@ def test_a_failed_download_into_a_new_directory_leaves_no_index(
 
 OFFLINE_PROBE = (
     "import sys\n"
-    "from bundler.__main__ import run\n"
+    "from bundler.cli import run\n"
     "code = run(sys.argv[1:])\n"
     "# Served from the cache alone: the HTTP stack is never even imported.\n"
-    "print('requests imported' if 'requests' in sys.modules else 'no requests')\n"
+    "print('urllib3 imported' if 'urllib3' in sys.modules else 'no urllib3')\n"
     "sys.exit(code)\n"
 )
 
@@ -499,7 +499,7 @@ def test_offline_lock_from_the_cache_alone(tmp_path: Path, web_index: str) -> No
     probe = [sys.executable, "-c", OFFLINE_PROBE, "lock", str(req), "-o", str(offline)]
     done = subprocess.run([*probe, *args, "--offline"], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "no requests"
+    assert done.stdout.strip() == "no urllib3"
     body = [line for line in offline.read_text().splitlines() if not line.startswith("#")]
     assert body == [line for line in online.read_text().splitlines() if not line.startswith("#")]
     # An empty cache cannot answer: a clear error, not a traceback.
@@ -603,7 +603,7 @@ def test_the_bundle_command_tunes_the_collector_except_for_the_server(
 def test_a_log_gets_plain_lines_and_a_terminal_rich_ones(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from bundler.__main__ import ConsoleReporter
+    from bundler.cli import ConsoleReporter
 
     monkeypatch.delenv("FORCE_COLOR", raising=False)
     plain = ConsoleReporter(quiet=False)  # stderr is captured: not a terminal
@@ -627,3 +627,59 @@ def test_a_log_gets_plain_lines_and_a_terminal_rich_ones(
     assert capsys.readouterr().err == "warning: still said\n"
     monkeypatch.setenv("FORCE_COLOR", "1")
     assert not ConsoleReporter(quiet=False).plain
+
+
+# --- start-up ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "online"),
+    [
+        (["lock", "requirements.in"], True),
+        (["--quiet", "download", "pylock.toml", "-o", "pypi"], True),
+        (["build", "requirements.in", "--offline"], False),
+        (["verify", "pypi"], False),
+        (["serve", "pypi"], False),
+        ([], False),
+    ],
+)
+def test_start_up_loads_the_trust_store_ahead_for_networked_commands(
+    argv: list[str], online: bool
+) -> None:
+    from bundler.__main__ import goes_online
+
+    assert goes_online(argv) is online
+
+
+START_UP_PROBE = (
+    "import gc, sys\n"
+    "import bundler.__main__ as entry\n"
+    "import bundler.transport as transport\n"
+    "seen = []\n"
+    "real = transport.preload_trust_store\n"
+    "transport.preload_trust_store = lambda: (seen.append(gc.isenabled()), real())\n"
+    "import bundler.cli as cli\n"
+    "run = cli.run\n"
+    "def probe(argv=None, **kw):\n"
+    "    code = run(argv, **kw)\n"
+    "    print(seen, gc.isenabled(), gc.get_freeze_count() > 1000, file=sys.stderr)\n"
+    "    return code\n"
+    "cli.run = probe\n"
+    "sys.argv = ['bundle', *sys.argv[1:]]\n"
+    "entry.main()\n"
+)
+
+
+def test_start_up_imports_without_the_garbage_collector_and_turns_it_on(tmp_path: Path) -> None:
+    lock = tmp_path / "pylock.toml"
+    lock.write_text('lock-version = "1.0"\ncreated-by = "test"\npackages = []\n')
+    done = subprocess.run(
+        [sys.executable, "-c", START_UP_PROBE, "download", str(lock), "-o", str(tmp_path / "b")],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+    )
+    # Off while bundler was imported (the trust store was asked for then),
+    # on again for the run, with what start-up made frozen.
+    assert done.stderr.strip().splitlines()[-1] == "[False] True True", done.stderr

@@ -22,6 +22,7 @@ from bundler.download import (
     AdaptivePool,
     DownloadFailed,
     DownloadItem,
+    DownloadResult,
     download_all,
     prune,
 )
@@ -391,6 +392,28 @@ def test_wheel_metadata_is_read_as_each_file_arrives(tmp_path: Path) -> None:
     assert all(
         r.metadata is None for r in download_all(items, files, FakeClient(src), NULL_REPORTER)
     )
+
+
+def test_each_file_is_handed_over_as_soon_as_it_is_in_place(tmp_path: Path) -> None:
+    src, items = _source(tmp_path, NAMES)
+    files = tmp_path / "files"
+    seen: dict[str, tuple[bool, str]] = {}
+
+    def ready(result: DownloadResult) -> None:
+        # In place, from the thread that fetched it.
+        seen[result.filename] = (result.path.is_file(), threading.current_thread().name)
+
+    results = download_all(items, files, FakeClient(src), NULL_REPORTER, on_ready=ready)
+    assert set(seen) == {r.filename for r in results} == set(NAMES)
+    assert all(present and thread == "download" for present, thread in seen.values())
+
+    def refuse(result: DownloadResult) -> None:
+        if result.filename == NAMES[0]:
+            raise OSError("disk full")
+
+    with pytest.raises(MultipleErrors) as info:
+        download_all(items, tmp_path / "other", FakeClient(src), NULL_REPORTER, on_ready=refuse)
+    assert [getattr(f, "filename", None) for f in info.value.errors] == [NAMES[0]]
 
 
 def test_a_file_without_a_url_is_an_error(tmp_path: Path) -> None:

@@ -1213,3 +1213,102 @@ def test_a_file_labelled_gzip_is_kept_as_sent(
     dest = tmp_path / "pkg-1.0.tar.gz"
     assert client.fetch_to_file(server.url("/pkg-1.0.tar.gz"), dest, sha256=digest)[0] == digest
     assert dest.read_bytes() == sdist
+
+
+# --- the trust store loaded ahead (bundle's start-up) -------------------------------
+
+
+@pytest.fixture
+def trust_store_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """SSL_CERT_FILE names a fresh CA's certificate; no preload left over."""
+    ca_file = tmp_path / "ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(ca_file))
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    monkeypatch.setattr(transport, "_preloads", {})
+    return ca_file
+
+
+def _tls_settings(context: ssl.SSLContext) -> dict[str, object]:
+    names = [
+        "protocol",
+        "minimum_version",
+        "maximum_version",
+        "options",
+        "verify_flags",
+        "verify_mode",
+        "check_hostname",
+        "hostname_checks_common_name",
+        "post_handshake_auth",
+        "keylog_filename",
+        "security_level",
+    ]
+    found: dict[str, object] = {name: getattr(context, name) for name in names}
+    found["ciphers"] = [c["name"] for c in context.get_ciphers()]
+    found["store"] = context.cert_store_stats()
+    found["cas"] = context.get_ca_certs(binary_form=True)
+    return found
+
+
+def test_a_preloaded_trust_store_makes_the_context_urllib3_would_make(
+    trust_store_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SSLKEYLOGFILE", str(trust_store_env.with_name("keys.log")))
+    from urllib3.util.ssl_ import create_urllib3_context
+
+    expected = create_urllib3_context(cert_reqs=ssl.CERT_REQUIRED)
+    expected.load_verify_locations(cafile=str(trust_store_env))
+    loads: list[str] = []
+    real = ssl.SSLContext.load_verify_locations
+
+    def counting(self: ssl.SSLContext, cafile: str | None = None, **kw: Any) -> None:
+        loads.append(threading.current_thread().name)
+        real(self, cafile, **kw)
+
+    monkeypatch.setattr(ssl.SSLContext, "load_verify_locations", counting)
+    transport.preload_trust_store()
+    wire = transport.Transport(pool_size=4, user_agent="t", connect_timeout=1, read_timeout=1)
+    context = wire.context(str(trust_store_env))
+    assert loads == ["bundler-tls"]  # in the preload's thread, and not again
+    assert _tls_settings(context) == _tls_settings(expected)
+    assert context.keylog_filename == str(trust_store_env.with_name("keys.log"))
+    # Used once: another transport loads its own.
+    assert transport._preloads == {}
+
+
+def test_a_preloaded_trust_store_serves_real_https(
+    tls_server: tuple[Server, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server, ca_file = tls_server
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    monkeypatch.setattr(transport, "_preloads", {})
+    transport.preload_trust_store()
+    server.routes["/p"] = lambda h: send(h, 200, b"page")
+    with HttpClient(timeout=10) as client:
+        assert client.get(f"https://127.0.0.1:{server.port}/p").content == b"page"
+    assert transport._preloads == {}
+
+
+def test_a_preloaded_trust_store_that_cannot_be_loaded_is_still_named(
+    client: HttpClient, trust_store_env: Path
+) -> None:
+    trust_store_env.write_text("")
+    transport.preload_trust_store()
+    with pytest.raises(NetworkError, match=r"cannot load the TLS trust store .*ca\.pem"):
+        client.get("https://idx.example/simple/")
+
+
+def test_a_preload_of_another_store_is_not_used(
+    trust_store_env: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    transport.preload_trust_store()
+    other = tmp_path / "other.pem"
+    trustme.CA().cert_pem.write_to_path(str(other))
+    monkeypatch.setenv("SSL_CERT_FILE", str(other))
+    wire = transport.Transport(pool_size=4, user_agent="t", connect_timeout=1, read_timeout=1)
+    context = wire.context(str(other))
+    assert context.get_ca_certs(binary_form=True) == [ssl.PEM_cert_to_DER_cert(other.read_text())]
+    assert list(transport._preloads) == [str(trust_store_env)]

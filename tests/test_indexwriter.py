@@ -13,7 +13,8 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from packaging.utils import NormalizedName
 
 from bundler.errors import BundlerError, InvalidDistribution, MultipleErrors
 from bundler.indexwriter import (
+    IndexWriter,
     render_project_html,
     render_project_json,
     render_root_html,
@@ -354,6 +356,104 @@ def test_write_index_refuses_unsafe_artifacts(tmp_path: Path) -> None:
         write_index(tmp_path, manifest, {})
     assert len(info.value.errors) == 2
     assert list(tmp_path.iterdir()) == []
+
+
+def _feed(writer: IndexWriter, bundle: Path, artifacts: Iterable[BundleArtifact]) -> None:
+    """What a download does: each file, as it arrives, with its METADATA."""
+    for a in artifacts:
+        path = bundle / "files" / a.filename
+        metadata = read_wheel_metadata(path) if a.kind is DistKind.WHEEL else None
+        writer.file_ready(a.filename, a.size, metadata)
+
+
+def _stages(bundle: Path) -> list[Path]:
+    return sorted(p for p in bundle.iterdir() if p.name.startswith(".simple."))
+
+
+def test_pages_of_a_new_bundle_are_written_as_files_arrive_and_appear_at_once(
+    tmp_path: Path,
+) -> None:
+    bundle = tmp_path / "pypi"
+    manifest = _bundle_manifest(bundle / "files")
+    writer = IndexWriter(bundle, manifest.artifacts)
+    _feed(writer, bundle, manifest.artifacts)
+    # Sidecars are in place; the pages wait, complete, out of a reader's sight.
+    wheels = [a for a in manifest.artifacts if a.kind is DistKind.WHEEL]
+    assert all((bundle / "files" / (a.filename + ".metadata")).is_file() for a in wheels)
+    assert not (bundle / "simple").exists()
+    [stage] = _stages(bundle)
+    assert sorted(p.name for p in stage.iterdir()) == ["alpha", "beta", "delta", "epsilon"]
+    staged = (stage / "beta" / "index.json").read_bytes()
+
+    result = writer.finish(manifest, {"requirements.txt": b"x\n"})
+    assert _stages(bundle) == []
+    assert (bundle / "simple" / "beta" / "index.json").read_bytes() == staged
+    # The same tree as writing it all at the end.
+    other = tmp_path / "other"
+    expected = write_index(other, _bundle_manifest(other / "files"), {"requirements.txt": b"x\n"})
+    assert _tree(bundle) == _tree(other)
+    assert result == expected
+
+
+def test_a_project_with_a_file_missing_gets_its_pages_at_the_end(tmp_path: Path) -> None:
+    bundle = tmp_path / "pypi"
+    manifest = _bundle_manifest(bundle / "files")
+    writer = IndexWriter(bundle, manifest.artifacts)
+    beta = [a for a in manifest.artifacts if a.project == "beta"]
+    _feed(writer, bundle, [a for a in manifest.artifacts if a not in beta[:1]])
+    [stage] = _stages(bundle)
+    assert not (stage / "beta").exists()  # one of its files never came
+    writer.finish(manifest, {})
+    other = tmp_path / "other"
+    write_index(other, _bundle_manifest(other / "files"), {})
+    assert _tree(bundle) == _tree(other)
+
+
+def test_a_run_that_fails_leaves_no_index(tmp_path: Path) -> None:
+    bundle = tmp_path / "pypi"
+    manifest = _bundle_manifest(bundle / "files")
+    writer = IndexWriter(bundle, manifest.artifacts)
+    _feed(writer, bundle, manifest.artifacts)
+    writer.abort()
+    assert _stages(bundle) == [] and not (bundle / "simple").exists()
+    # finish too removes the staging directory when it refuses the bundle.
+    writer = IndexWriter(bundle, manifest.artifacts)
+    _feed(writer, bundle, manifest.artifacts)
+    broken = replace(
+        manifest, artifacts=(*manifest.artifacts, _artifact("gone-1.0-py3-none-any.whl"))
+    )
+    with pytest.raises(InvalidDistribution, match="missing"):
+        writer.finish(broken, {})
+    assert _stages(bundle) == [] and not (bundle / "simple").exists()
+    assert not (bundle / "bundle.json").exists()
+
+
+def test_the_pages_of_a_bundle_are_replaced_only_at_the_end(tmp_path: Path) -> None:
+    bundle = tmp_path / "pypi"
+    manifest = _bundle_manifest(bundle / "files")
+    write_index(bundle, manifest, {})
+    before = _tree(bundle / "simple")
+    smaller = replace(
+        manifest, artifacts=tuple(a for a in manifest.artifacts if a.project != "delta")
+    )
+    writer = IndexWriter(bundle, smaller.artifacts)
+    _feed(writer, bundle, smaller.artifacts)
+    assert _tree(bundle / "simple") == before and _stages(bundle) == []
+    writer.finish(smaller, {})
+    assert not (bundle / "simple" / "delta").exists()
+    assert (bundle / "simple" / "beta" / "index.html").read_bytes() == before["beta/index.html"]
+
+
+def test_staging_directories_of_interrupted_runs_are_removed(tmp_path: Path) -> None:
+    bundle = tmp_path / "pypi"
+    manifest = _bundle_manifest(bundle / "files")
+    leftover = bundle / ".simple.x1y2z3.tmp"
+    (leftover / "alpha").mkdir(parents=True)
+    (leftover / "alpha" / "index.html").write_text("half")
+    kept = bundle / ".simple-notes"
+    kept.mkdir()
+    write_index(bundle, manifest, {})
+    assert not leftover.exists() and kept.is_dir()
 
 
 # --- real pip over the written index -------------------------------------------

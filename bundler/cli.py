@@ -1,0 +1,802 @@
+"""The ``bundle`` command line: the one place that prints and exits."""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import sys
+import threading
+import traceback
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from packaging.utils import canonicalize_name
+
+from . import SERVE_HOST, SERVE_PORT, __version__, app
+from .collector import PackageIndex
+from .config import Config, find_config, load_config
+from .errors import BundlerError, UsageError
+from .fsutil import atomic_write_text
+from .models import BundleArtifact, IndexSettings, IndexStrategy, LockedFile, Manifest
+from .redact import redact_text
+from .reporting import Reporter
+from .selection import BinaryPolicy
+from .target import Target, host_target, make_target, target_from_name
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress, TaskID
+
+    from .verify import VerifyReport
+
+# Only what every command needs is imported up here; the rest (verify,
+# serve, add, progress bars, tables) where it is used, so that a lock from
+# a warm cache does not pay for the whole tool at start-up.
+DEFAULT_HOST, DEFAULT_PORT = SERVE_HOST, SERVE_PORT
+
+EXAMPLES = {
+    "lock": "example:\n  bundle lock requirements.in -o requirements.txt",
+    "download": "example:\n  bundle download requirements.txt -o ./pypi",
+    "verify": "example:\n  bundle verify ./pypi --json verify.json",
+    "build": "example:\n  bundle build requirements.in -o ./pypi",
+    "add": "example:\n  bundle add ./pypi dist/acme_utils-1.0-py3-none-any.whl",
+    "serve": "example:\n  bundle serve ./pypi --port 8000\n"
+    "  pip install --index-url http://127.0.0.1:8000/simple/ requests",
+}
+
+
+def scrub(text: str) -> str:
+    """Last line of defence: no URL password ever reaches the terminal."""
+    return redact_text(text)
+
+
+def _stderr_is_terminal() -> bool:
+    """Whether stderr is a terminal (or ``FORCE_COLOR`` says to treat it as
+    one, as rich does)."""
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):  # replaced, or closed
+        return False
+
+
+class ConsoleReporter(Reporter):
+    """Draws rich progress on stderr (unless quiet).
+
+    When stderr is not a terminal (a CI log, a pipe), progress bars could
+    not be drawn anyway: stages, messages and warnings are then written as
+    plain lines, unwrapped, and rich is not even loaded for them (about 30 ms
+    of start-up, paid before the first download could begin)."""
+
+    def __init__(self, quiet: bool, console: Console | None = None) -> None:
+        self._console = console
+        self.quiet = quiet
+        self.plain = not _stderr_is_terminal()
+        self._lock = threading.Lock()
+        self._progress: Progress | None = None
+        self._tasks: dict[str, TaskID] = {}
+        self._overall: TaskID | None = None
+
+    @property
+    def console(self) -> Console:
+        """The terminal (stderr), made when something is first printed: a
+        quiet run that succeeds never loads rich."""
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=True, highlight=False)
+        return self._console
+
+    def _ensure_progress(self) -> Progress:
+        if self._progress is None:
+            from rich.progress import (
+                BarColumn,
+                DownloadColumn,
+                Progress,
+                TextColumn,
+                TransferSpeedColumn,
+            )
+
+            self._progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                console=self.console,
+                transient=True,
+            )
+            self._progress.start()
+        return self._progress
+
+    def close(self) -> None:
+        with self._lock:
+            if self._progress is not None:
+                self._progress.stop()
+                self._progress = None
+                self._tasks.clear()
+
+    def _line(self, text: str) -> None:
+        with self._lock:
+            sys.stderr.write(text + "\n")
+            sys.stderr.flush()
+
+    def stage(self, name: str) -> None:
+        self.close()
+        if self.quiet:
+            return
+        if self.plain:
+            self._line(f"{name}…")
+        else:
+            self.console.print(f"[bold]{name}[/bold]…")
+
+    def info(self, message: str) -> None:
+        if self.quiet:
+            return
+        if self.plain:
+            self._line(scrub(message))
+        else:
+            self.console.print(scrub(message), highlight=False)
+
+    def warning(self, message: str) -> None:
+        if self.plain:
+            self._line(f"warning: {scrub(message)}")
+        else:
+            self.console.print(f"[yellow]warning:[/yellow] {scrub(message)}", highlight=False)
+
+    def task_start(self, key: str, description: str, total: int | None = None) -> None:
+        if self.quiet or self.plain:
+            return
+        with self._lock:
+            progress = self._ensure_progress()
+            self._tasks[key] = progress.add_task(scrub(description), total=total)
+
+    def task_advance(self, key: str, amount: int) -> None:
+        if self.quiet or self.plain:
+            return
+        with self._lock:
+            task = self._tasks.get(key)
+            if task is not None and self._progress is not None:
+                self._progress.advance(task, amount)
+
+    def task_done(self, key: str, ok: bool = True) -> None:
+        if self.quiet or self.plain:
+            return
+        with self._lock:
+            task = self._tasks.pop(key, None)
+            if task is not None and self._progress is not None:
+                self._progress.remove_task(task)
+
+
+# --- argument parsing -------------------------------------------------------------
+
+
+def _add_index_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("package sources (override those in requirements files)")
+    g.add_argument("-i", "--index-url", help="base URL of a PEP 503 index (default PyPI)")
+    g.add_argument("--extra-index-url", action="append", default=[], help="more index URLs")
+    g.add_argument(
+        "-f",
+        "--find-links",
+        action="append",
+        default=[],
+        help="a directory or page of distributions",
+    )
+    g.add_argument("--no-index", action="store_true", help="ignore indexes; use --find-links only")
+    g.add_argument(
+        "--index-strategy",
+        choices=[s.value for s in IndexStrategy],
+        help="a project found on several sources: 'unique' (default) is an error unless"
+        " one index owns it; 'first-index' takes the first; 'unsafe-best-match' merges"
+        " them as pip does (dependency confusion)",
+    )
+
+
+def _add_target_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group(
+        "targets (the cross product of versions and platforms; default: this interpreter)"
+    )
+    g.add_argument(
+        "--python-version",
+        action="append",
+        default=[],
+        metavar="X.Y",
+        help="a target Python version (repeatable)",
+    )
+    g.add_argument(
+        "--platform",
+        action="append",
+        default=[],
+        metavar="TAG",
+        help="a target platform: wheel platform tag or alias (repeatable)",
+    )
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("general")
+    g.add_argument(
+        "--config",
+        type=Path,
+        help="configuration file (default: ./bundle.toml or [tool.bundle] in ./pyproject.toml)",
+    )
+    g.add_argument("-q", "--quiet", action="store_true", help="print only errors and the result")
+    g.add_argument(
+        "--cache-dir",
+        type=Path,
+        help="HTTP and content cache (default ~/.cache/bundler or $BUNDLER_CACHE_DIR)",
+    )
+    g.add_argument("--offline", action="store_true", help="use only the cache; make no request")
+    g.add_argument(
+        "--page-max-age",
+        type=float,
+        metavar="SECONDS",
+        help="use a cached index page this long without asking the index again"
+        " (default 600; 0: always ask)",
+    )
+    g.add_argument(
+        "--workers",
+        type=int,
+        help="parallel network requests (default 8; downloads use fewer while the CPU is busy)",
+    )
+    g.add_argument(
+        "--json",
+        metavar="FILE",
+        help="also write a machine-readable result to FILE ('-' for stdout)",
+    )
+
+
+def _add_lock_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("resolution")
+    g.add_argument("--pre", action="store_true", help="allow pre-releases")
+    g.add_argument(
+        "-U", "--upgrade", action="store_true", help="ignore the pins of an existing output file"
+    )
+    g.add_argument(
+        "-P",
+        "--upgrade-package",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="upgrade only NAME",
+    )
+    g.add_argument(
+        "--only-binary",
+        action="append",
+        default=[],
+        metavar="NAMES",
+        help="wheels only (:all:, :none: or names)",
+    )
+    g.add_argument(
+        "--no-binary",
+        action="append",
+        default=[],
+        metavar="NAMES",
+        help="sdists only (:all:, :none: or names)",
+    )
+    g.add_argument(
+        "--no-build",
+        action="store_true",
+        help="refuse every sdist (same as --only-binary :all:); names what would need one",
+    )
+    g.add_argument(
+        "--prefer-binary", action="store_true", help="prefer an older wheel over a newer sdist"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bundle",
+        description="Lock, download and verify the full dependency closure of Python"
+        " requirements into a self-contained package index.",
+        epilog="example:\n  bundle build requirements.in -o ./pypi",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"bundler {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def command(name: str, help_: str) -> argparse.ArgumentParser:
+        return sub.add_parser(
+            name,
+            help=help_,
+            description=help_,
+            epilog=EXAMPLES[name],
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+
+    p = command("lock", "resolve requirements for every target and write a hashed lock")
+    p.add_argument("requirements", nargs="+", type=Path, help="requirements.in file(s)")
+    p.add_argument(
+        "-o",
+        "--output-file",
+        type=Path,
+        help="lock file to write (default: requirements.txt next to the input)",
+    )
+    _add_lock_options(p)
+    _add_target_options(p)
+    _add_index_options(p)
+    _add_common(p)
+
+    p = command("download", "fetch every artifact a lock needs into a bundle directory")
+    p.add_argument(
+        "lock", type=Path, help="a hashed requirements.txt (bundle lock, pip-compile, uv)"
+    )
+    p.add_argument("-o", "--output", type=Path, required=True, help="bundle directory")
+    _add_target_options(p)
+    _add_index_options(p)
+    _add_common(p)
+
+    p = command("verify", "prove that a bundle alone satisfies its lock (the gate)")
+    p.add_argument("bundle", type=Path, help="bundle directory")
+    p.add_argument("--no-install", action="store_true", help="skip the live pip install check")
+    _add_target_options(p)
+    _add_common(p)
+
+    p = command("build", "lock, download and verify in one step")
+    p.add_argument("requirements", nargs="+", type=Path, help="requirements.in file(s)")
+    p.add_argument("-o", "--output", type=Path, required=True, help="bundle directory")
+    p.add_argument("--no-install", action="store_true", help="skip the live pip install check")
+    _add_lock_options(p)
+    _add_target_options(p)
+    _add_index_options(p)
+    _add_common(p)
+
+    p = command("add", "place your own wheels and sdists into a bundle, with their dependencies")
+    p.add_argument("bundle", type=Path, help="bundle directory")
+    p.add_argument("files", nargs="+", type=Path, help="wheels or sdists to add")
+    p.add_argument(
+        "--no-deps",
+        action="store_true",
+        help="only place the files; do not fetch what they depend on",
+    )
+    _add_index_options(p)
+    _add_common(p)
+
+    p = command("serve", "serve a bundle as a package index (PEP 503 HTML and PEP 691 JSON)")
+    p.add_argument("bundle", type=Path, help="bundle directory")
+    p.add_argument(
+        "--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})"
+    )
+    p.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        help=f"port (default {DEFAULT_PORT}; 0 picks a free one)",
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="do not log requests")
+    return parser
+
+
+# --- commands -----------------------------------------------------------------------
+
+
+def _config(args: argparse.Namespace) -> Config:
+    path: Path | None = getattr(args, "config", None)
+    if path is None:
+        path = find_config(Path.cwd())
+    elif not path.is_file():
+        raise UsageError(f"{path}: no such configuration file")
+    return load_config(path) if path is not None else Config()
+
+
+def _merge_config(args: argparse.Namespace) -> None:
+    """Fill options not given on the command line from the config file."""
+    cfg = _config(args)
+    for attr, value in (
+        ("python_version", list(cfg.python_versions)),
+        ("platform", list(cfg.platforms)),
+        ("extra_index_url", list(cfg.extra_index_urls)),
+        ("find_links", list(cfg.find_links)),
+        ("only_binary", list(cfg.only_binary)),
+        ("no_binary", list(cfg.no_binary)),
+    ):
+        if hasattr(args, attr) and not getattr(args, attr):
+            setattr(args, attr, value)
+    for attr, flag in (
+        ("pre", cfg.pre),
+        ("prefer_binary", cfg.prefer_binary),
+        ("no_index", cfg.no_index),
+    ):
+        if hasattr(args, attr) and flag:
+            setattr(args, attr, True)
+    if hasattr(args, "index_url") and args.index_url is None:
+        args.index_url = cfg.index_url
+    if hasattr(args, "index_strategy"):
+        if args.index_strategy is None and cfg.index_strategy is not None:
+            args.index_strategy = cfg.index_strategy.value
+        args.named_indexes = cfg.indexes
+    if not hasattr(args, "cache_dir"):
+        return
+    if args.cache_dir is None and cfg.cache_dir:
+        args.cache_dir = Path(cfg.cache_dir).expanduser()
+    if args.workers is None:
+        args.workers = cfg.workers or 8
+    if args.page_max_age is None:
+        args.page_max_age = cfg.page_max_age
+
+
+def _targets(args: argparse.Namespace, default: Sequence[str] = ()) -> list[Target]:
+    versions: list[str] = list(dict.fromkeys(getattr(args, "python_version", []) or []))
+    platforms: list[str] = list(dict.fromkeys(getattr(args, "platform", []) or []))
+    if not versions and not platforms:
+        if default:
+            return [target_from_name(name) for name in default]
+        return [host_target()]
+    host = host_target()
+    versions = versions or [host.python_full_version]
+    platforms = platforms or list(host.platforms)
+    targets: list[Target] = []
+    for v in versions:
+        for plat in platforms:
+            t = make_target(v, plat)
+            if t.name == host.name:
+                t = host  # the same environment, known exactly
+            if t.name not in {x.name for x in targets}:
+                targets.append(t)
+    return targets
+
+
+def _client(args: argparse.Namespace) -> Any:
+    if args.workers < 1:
+        raise UsageError("--workers must be at least 1")
+    if args.page_max_age is not None and not args.page_max_age >= 0:
+        raise UsageError(f"--page-max-age {args.page_max_age}: must be 0 or more seconds")
+    upgrading = getattr(args, "upgrade", False) or getattr(args, "upgrade_package", [])
+    client = app.make_client(
+        app.ClientSettings(
+            cache_dir=args.cache_dir,
+            offline=args.offline,
+            workers=args.workers,
+            page_max_age=0 if upgrading else args.page_max_age,
+        )
+    )
+    if _Process.keep_alive is not None:
+        _Process.keep_alive.append(client)
+    return client
+
+
+class _Process:
+    """Set by ``main``, for a process that ends with the run: what the run
+    keeps until then (its HTTP client: closing every pooled TLS connection
+    one by one is time the user waits for)."""
+
+    keep_alive: list[object] | None = None
+
+
+def _overrides(args: argparse.Namespace) -> app.IndexOverrides:
+    return app.IndexOverrides(
+        index_url=args.index_url,
+        extra_index_urls=tuple(args.extra_index_url),
+        find_links=tuple(args.find_links),
+        no_index=args.no_index,
+        named_indexes=tuple(getattr(args, "named_indexes", ())),
+        index_strategy=IndexStrategy(args.index_strategy) if args.index_strategy else None,
+    )
+
+
+def _names(values: Sequence[str]) -> frozenset[str]:
+    out: set[str] = set()
+    for value in values:
+        for raw in value.split(","):
+            part = raw.strip()
+            if part == ":none:":
+                out.clear()
+            elif part == ":all:":
+                out.add(part)
+            elif part:
+                out.add(canonicalize_name(part))
+    return frozenset(out)
+
+
+def _lock_options(args: argparse.Namespace, reqs: Any) -> app.LockOptions:
+    only_binary = frozenset(reqs.only_binary) | _names(args.only_binary)
+    if args.no_build:
+        only_binary |= {":all:"}
+    policy = BinaryPolicy(
+        only_binary=only_binary,
+        no_binary=frozenset(reqs.no_binary) | _names(args.no_binary),
+        prefer_binary=args.prefer_binary or reqs.prefer_binary,
+    )
+    return app.LockOptions(
+        allow_prereleases=args.pre,
+        upgrade=args.upgrade,
+        upgrade_packages=frozenset(canonicalize_name(n) for n in args.upgrade_package),
+        policy=policy,
+    )
+
+
+def _lock_args_for_header(args: argparse.Namespace) -> list[str]:
+    extra: list[str] = []
+    if args.pre:
+        extra.append("--pre")
+    if args.output_file is not None:
+        extra += ["-o", args.output_file.name]
+    return extra
+
+
+def _do_lock(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str, Any]) -> int:
+    reqs = app.read_requirements(args.requirements)
+    indexes = _overrides(args).apply(reqs.indexes)
+    output: Path = args.output_file or args.requirements[0].with_name("requirements.txt")
+    if output.resolve() in {p.resolve() for p in args.requirements}:
+        raise UsageError(
+            f"{output}: the output file would overwrite an input", hint="pass -o LOCKFILE"
+        )
+    existing = None
+    if output.is_file() and not args.upgrade:
+        try:
+            existing = app.read_lock_file(output)
+        except BundlerError as err:
+            reporter.warning(f"ignoring the pins of {output}: {err.message}")
+    client = _client(args)
+    targets = _targets(args)
+    result = app.lock(
+        reqs, targets, indexes, _lock_options(args, reqs), client, reporter, existing, args.workers
+    )
+    app.write_lock(
+        result, output, app.lock_command_line(args.requirements, _lock_args_for_header(args))
+    )
+    reporter.info(
+        f"wrote {output}: {len(result.packages)} packages for {', '.join(result.targets)}"
+    )
+    out.update(
+        output=str(output),
+        targets=list(result.targets),
+        packages=[
+            {"name": p.name, "version": str(p.version), "marker": p.marker} for p in result.packages
+        ],
+    )
+    return 0
+
+
+def _do_download(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str, Any]) -> int:
+    lock_input = app.read_lock_file(args.lock)
+    indexes = _overrides(args).apply(lock_input.indexes)
+    client = _client(args)
+    targets = _targets(args, default=lock_input.targets)
+    with (
+        PackageIndex(app.hash_matched(indexes), client, reporter, workers=args.workers) as index,
+        ThreadPoolExecutor(args.workers, thread_name_prefix="ahead") as ahead,
+    ):
+
+        def fetch_ahead(files: Sequence[LockedFile]) -> None:
+            # A requirements.txt lock names no URL: each project's page comes
+            # first.  Its files start as soon as it is in, not once every page
+            # is; the download below then finds them in the cache (a failure
+            # here is met, and reported, there).
+            for f in files:
+                if f.url and f.sha256:
+                    ahead.submit(client.fetch_to_cache, f.url, sha256=f.sha256, size=f.size)
+
+        needs_pages = any(p.url is None and not p.files for p in lock_input.pins)
+        lock_ = app.hydrate(
+            lock_input,
+            targets,
+            index,
+            client,
+            on_files=fetch_ahead if needs_pages else None,
+            workers=args.workers,
+        )
+    manifest = app.download(lock_, args.output, indexes, client, reporter, args.workers)
+    _summarise_manifest(manifest, args.output, reporter, out)
+    return 0
+
+
+def _summarise_manifest(
+    m: Manifest, out_dir: Path, reporter: Reporter, out: dict[str, Any]
+) -> None:
+    total = sum(a.size for a in m.artifacts)
+    reporter.info(
+        f"{out_dir}: {len(m.artifacts)} files, {total / 1e6:.1f} MB, {len(m.packages)} packages"
+    )
+    out.update(bundle=str(out_dir), files=len(m.artifacts), bytes=total, packages=len(m.packages))
+
+
+def _do_verify(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str, Any]) -> int:
+    from .gate import VerifyOptions, load_bundle, verify
+    from .verify import report_to_json
+
+    client = _client(args)
+    manifest = load_bundle(args.bundle)
+    targets = _targets(args, default=manifest.targets)
+    report = verify(args.bundle, targets, client, VerifyOptions(live=not args.no_install), reporter)
+    reporter.close()
+    _print_report(report, reporter.console)
+    out.update(json.loads(report_to_json(report)))
+    return 0 if report.ok else 1
+
+
+def _print_report(report: VerifyReport, console: Console) -> None:
+    from rich.table import Table
+
+    table = Table(title="bundle verify")
+    table.add_column("target")
+    table.add_column("check")
+    table.add_column("result")
+    table.add_column("details")
+    colours = {"passed": "green", "failed": "red", "skipped": "yellow", "differs": "yellow"}
+    for r in report.results:
+        table.add_row(
+            r.target or "(all)",
+            r.check,
+            f"[{colours.get(r.status, 'white')}]{r.status}[/]",
+            scrub(r.details),
+        )
+    console.print(table)
+    for r in report.results:
+        for p in r.problems:
+            where = f" [{p.target}]" if p.target else ""
+            console.print(
+                f"[red]✗[/red] {r.check}{where}: {p.subject}: {scrub(p.message)}", highlight=False
+            )
+    console.print("[green]PASS[/green]" if report.ok else "[red]FAIL[/red]")
+
+
+def _do_build(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str, Any]) -> int:
+    from .gate import VerifyOptions, verify
+    from .verify import report_to_json
+
+    reqs = app.read_requirements(args.requirements)
+    indexes = _overrides(args).apply(reqs.indexes)
+    client = _client(args)
+    targets = _targets(args)
+    result = app.lock(
+        reqs, targets, indexes, _lock_options(args, reqs), client, reporter, None, args.workers
+    )
+    manifest = app.download(result, args.output, indexes, client, reporter, args.workers)
+    _summarise_manifest(manifest, args.output, reporter, out)
+    report = verify(args.output, targets, client, VerifyOptions(live=not args.no_install), reporter)
+    reporter.close()
+    _print_report(report, reporter.console)
+    out["verify"] = json.loads(report_to_json(report))
+    return 0 if report.ok else 1
+
+
+def _do_add(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str, Any]) -> int:
+    from .add import add_files, added_requirements
+
+    manifest = add_files(args.bundle, args.files, reporter)
+    needs = added_requirements(manifest, args.files)
+    out["added"] = sorted(p.name for p in args.files)
+    if needs and not args.no_deps:
+        reporter.info(f"resolving what the added files need: {', '.join(needs)}")
+        client = _client(args)
+        indexes = _overrides(args).apply(IndexSettings())
+        added_pins = [f"{a.project}=={a.version}" for a in _added_artifacts(manifest, args.files)]
+        manifest = app.extend_bundle(
+            args.bundle, manifest, added_pins, indexes, client, reporter, args.workers
+        )
+    _summarise_manifest(manifest, args.bundle, reporter, out)
+    reporter.info("run `bundle verify` to prove the bundle still installs")
+    return 0
+
+
+def _added_artifacts(manifest: Manifest, files: Sequence[Path]) -> list[BundleArtifact]:
+    names = {p.name for p in files}
+    return [a for a in manifest.artifacts if a.filename in names]
+
+
+def _do_serve(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str, Any]) -> int:
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port {args.port}: must be between 0 and 65535")
+    console = reporter.console
+
+    def log(line: str) -> None:
+        console.print(_escape(line), highlight=False)
+
+    from .serve import serve
+
+    serve(args.bundle, args.host, args.port, log=None if args.quiet else log)
+    return 0
+
+
+COMMANDS = {
+    "lock": _do_lock,
+    "download": _do_download,
+    "verify": _do_verify,
+    "build": _do_build,
+    "serve": _do_serve,
+    "add": _do_add,
+}
+
+
+def _write_json(dest: str, payload: dict[str, Any]) -> None:
+    text = scrub(json.dumps(payload, indent=2, sort_keys=True)) + "\n"
+    if dest == "-":
+        sys.stdout.write(text)
+    else:
+        atomic_write_text(Path(dest), text)
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    _Process.keep_alive = []
+    code = run(argv, own_process=True)
+    # Everything is written by now.  Tearing down what a run leaves behind
+    # (every parsed page, pooled connections) object by object costs about
+    # a tenth of a second the user waits for: with the output flushed and
+    # no other thread running, the process ends at once instead.
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except OSError:
+        sys.exit(code)
+    if threading.active_count() == 1:
+        os._exit(code)
+    sys.exit(code)
+
+
+def run(argv: Sequence[str] | None = None, *, own_process: bool = False) -> int:
+    """Run the CLI; return the exit code (0 ok, 1 unsatisfiable/gate failed, 2 usage).
+
+    ``own_process``: the process ends with this run (the ``bundle`` command),
+    so process-wide settings may be tuned for it."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if own_process:
+        # What start-up made (modules, classes) lives as long as the
+        # process: the cyclic garbage collector (off while it was made, see
+        # __main__) never walks it again.
+        gc.freeze()
+        if args.command != "serve":
+            # A run makes many objects and few reference cycles: the
+            # collector's frequent young-generation passes cost up to a
+            # sixth of an offline lock, for no memory saved.  It runs rarely
+            # instead (not in a long-running server).
+            gc.set_threshold(100_000, 50, 100)
+        gc.enable()
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    reporter = ConsoleReporter(quiet=args.quiet)
+    payload: dict[str, Any] = {"command": args.command, "bundler": __version__}
+    code = 1
+    try:
+        _merge_config(args)
+        code = COMMANDS[args.command](args, reporter, payload)
+    except BundlerError as err:
+        reporter.close()
+        reporter.console.print("[red]error:[/red] " + _escape(scrub(str(err))), highlight=False)
+        payload["error"] = scrub(str(err))
+        code = err.exit_code
+    except KeyboardInterrupt:
+        reporter.close()
+        reporter.console.print("interrupted")
+        return 130
+    except OSError as err:  # the machine said no: not a bundler bug
+        reporter.close()
+        where = f"{err.filename}: " if err.filename else ""
+        message = scrub(f"{where}{err.strerror or err}")
+        reporter.console.print("[red]error:[/red] " + _escape(message), highlight=False)
+        payload["error"] = message
+        code = 1
+    except Exception as err:  # the error boundary: a bug, reported without a traceback
+        reporter.close()
+        reporter.console.print(
+            "[red]internal error:[/red] "
+            + _escape(scrub(f"{type(err).__name__}: {err}"))
+            + " (set BUNDLER_DEBUG=1 for a traceback; please report it)",
+            highlight=False,
+        )
+        if os.environ.get("BUNDLER_DEBUG"):
+            reporter.console.print(_escape(scrub(traceback.format_exc())), highlight=False)
+        payload["error"] = scrub(f"internal error: {type(err).__name__}: {err}")
+        code = 1
+    finally:
+        reporter.close()
+    payload["exit_code"] = code
+    if getattr(args, "json", None):
+        try:
+            _write_json(args.json, payload)
+        except OSError as err:
+            reporter.console.print(f"error: cannot write {args.json}: {err}")
+            return 2
+    return code
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
