@@ -278,6 +278,12 @@ def run_step(step: Step, *, cwd: Path, log: Path, timeout: float) -> Outcome:
     peak: int | None = None
     failures: list[str] = []
     for argv in step.commands:
+        # Every command starts with the file system's pending writes on
+        # disk (untimed), as after `hyperfine --prepare sync`: what the
+        # last command wrote and deleted is not flushed while the next one,
+        # of another tool, is timed.
+        if hasattr(os, "sync"):
+            os.sync()
         code, seconds, rss = run_measured(argv, env=step.env, cwd=cwd, log=log, timeout=timeout)
         total += seconds
         if rss is not None:
