@@ -749,6 +749,31 @@ def test_failed_name_resolution_is_not_kept() -> None:
     assert cache("idx.example", 443) == ["1.2.3.4"]  # kept now: no third look-up
 
 
+def test_the_cache_makes_no_fan_out_directories(server: Server, tmp_path: Path) -> None:
+    server.routes["/f.whl"] = serve_bytes(PAYLOAD)
+    cache = tmp_path / "cache"
+    with HttpClient(cache_dir=cache) as c:
+        c.fetch_to_file(server.url("/f.whl"), tmp_path / "f.whl", sha256=PAYLOAD_SHA)
+    disk = http_module.DiskCache(cache)
+    disk.store_page("https://idx.example/simple/p/", http_module._PageEntry("u", 1.0, 200))
+    disk.put_metadata(PAYLOAD_SHA, b"Metadata-Version: 2.1\n")
+    disk.put_derived("listings", PAYLOAD_SHA, b"{}")
+    page = hashlib.sha256(b"https://idx.example/simple/p/").hexdigest()
+    files = sorted(str(p.relative_to(cache)) for p in cache.rglob("*") if p.is_file())
+    assert files == [
+        f"blobs/sha256/{PAYLOAD_SHA}",
+        f"listings/sha256/{PAYLOAD_SHA}",
+        f"metadata/sha256/{PAYLOAD_SHA}",
+        f"pages/{page}",
+    ]
+    # Each entry costs its own inode only: no directory per digest prefix.
+    dirs = sorted(str(p.relative_to(cache)) for p in cache.rglob("*") if p.is_dir())
+    kinds = ("blobs", "listings", "metadata")
+    assert dirs == sorted([*kinds, *(f"{kind}/sha256" for kind in kinds), "pages"])
+    assert disk.load_page("https://idx.example/simple/p/") is not None
+    assert disk.get_metadata(PAYLOAD_SHA) == b"Metadata-Version: 2.1\n"
+
+
 def test_a_blob_this_client_stored_is_not_hashed_again(
     server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
