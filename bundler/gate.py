@@ -4,6 +4,8 @@ checks and the real install live in ``verify.py``."""
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,6 +18,7 @@ from .building import BuildingSource, interpreter_for
 from .buildsys import read_build_system
 from .collector import PackageIndex
 from .errors import BundlerError, UsageError
+from .fsutil import remove_tree
 from .http import HttpClient
 from .interpreters import find_interpreters
 from .manifest import manifest_from_json
@@ -264,7 +267,8 @@ def verify(
                 )
                 results.append(_pip_view(bundle_dir, manifest, target, runner))
                 continue
-            with tempfile.TemporaryDirectory(prefix="bundler-verify-", dir=options.workdir) as tmp:
+            work = Path(tempfile.mkdtemp(prefix="bundler-verify-", dir=options.workdir))
+            try:
                 results.append(
                     check_reality(
                         bundle_dir,
@@ -272,7 +276,12 @@ def verify(
                         interp,
                         expected_pins(manifest, target),
                         runner,
-                        Path(tmp),
+                        work,
                     )
                 )
+            finally:
+                # The venv's ten thousand files go side by side, not one by one.
+                with contextlib.suppress(OSError):
+                    remove_tree(work)
+                shutil.rmtree(work, ignore_errors=True)
     return VerifyReport(tuple(results))

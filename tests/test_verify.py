@@ -15,12 +15,16 @@ import pytest
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
+from bundler import gate
 from bundler.bundlelocks import bundle_lock_files
-from bundler.fsutil import sha256_bytes, sha256_file
+from bundler.fsutil import remove_tree, sha256_bytes, sha256_file
+from bundler.gate import VerifyOptions
+from bundler.http import HttpClient
 from bundler.indexwriter import write_index
 from bundler.interpreters import Interpreter, probe_interpreter
 from bundler.models import BundleArtifact, DistKind, Lock, LockedFile, LockedPackage, Manifest
 from bundler.piprun import PipRunner, create_venv, detect_network_isolation
+from bundler.target import host_target
 from bundler.verify import (
     CheckResult,
     Problem,
@@ -443,3 +447,41 @@ def test_build_section_pins_are_not_unexpected(tmp_path: Path) -> None:
         bundle.root, TARGET, running_interpreter(), expected, PipRunner(), tmp_path
     )
     assert result.status == "passed", messages(result)
+
+
+def test_remove_tree_removes_everything_and_follows_no_link(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("kept")
+    tree = tmp_path / "venv"
+    for i in range(40):
+        leaf = tree / "lib" / f"pkg{i % 7}" / f"sub{i % 3}"
+        leaf.mkdir(parents=True, exist_ok=True)
+        (leaf / f"m{i}.py").write_text("x")
+    (tree / "lib64").symlink_to(tree / "lib", target_is_directory=True)
+    (tree / "elsewhere").symlink_to(outside, target_is_directory=True)
+    (tree / "bin").mkdir()
+    (tree / "bin" / "python").symlink_to(outside / "keep.txt")
+    remove_tree(tree)
+    assert not tree.exists()
+    assert (outside / "keep.txt").read_text() == "kept"
+
+
+@pytest.mark.slow
+def test_verify_leaves_no_venv_behind(
+    bundle: Bundle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    removed: list[Path] = []
+
+    def counting(path: Path) -> None:
+        removed.append(path)
+        remove_tree(path)
+
+    monkeypatch.setattr(gate, "remove_tree", counting)
+    work = tmp_path / "work"
+    work.mkdir()
+    with HttpClient() as client:
+        report = gate.verify(bundle.root, [host_target()], client, VerifyOptions(workdir=work))
+    assert [r.check for r in report.results if r.check == "reality"] == ["reality"]
+    assert [p.parent for p in removed] == [work]
+    assert list(work.iterdir()) == []
