@@ -7,11 +7,12 @@ Reporter and problems are raised as BundlerError.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import re
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,6 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from . import __version__
-from .collector import PackageIndex
 from .errors import (
     BundlerError,
     InputFileError,
@@ -39,7 +39,6 @@ from .lockfile import (
     parse_hashed_requirements,
     render_requirements_lock,
 )
-from .locking import LockInputs, build_lock, locked_file
 from .models import (
     BundleArtifact,
     DistKind,
@@ -60,11 +59,12 @@ from .reqfile import (
     parse_requirements_file,
     redact_credentials,
 )
-from .selection import BinaryPolicy, best_file, usable_files
 from .target import Target, target_from_name
 
 if TYPE_CHECKING:
+    from .collector import PackageIndex
     from .resolver import RootRequirement
+    from .selection import BinaryPolicy
 
 MANIFEST = "bundle.json"
 # PEP 751 lock file names.
@@ -243,7 +243,10 @@ def lock(
 ) -> Lock:
     """Resolve the requirements for every target and merge into one Lock."""
     from .building import BuildingSource, resolve_build_requirements
+    from .collector import PackageIndex
+    from .locking import LockInputs, build_lock
     from .resolver import ResolveOptions, Trace, replay, resolve_traced
+    from .selection import BinaryPolicy
 
     policy = options.policy or BinaryPolicy(
         only_binary=frozenset(requirements.only_binary),
@@ -434,7 +437,7 @@ def hash_matched(indexes: IndexSettings) -> IndexSettings:
 def hydrate(
     lock_input: LockInput,
     targets: Sequence[Target],
-    index: PackageIndex,
+    index: PackageIndex | None,
     client: HttpClient,
     on_files: Callable[[Sequence[LockedFile]], None] | None = None,
     workers: int = 8,
@@ -445,10 +448,16 @@ def hydrate(
     Each pin is handled as soon as its project's page is in (pages are
     fetched in parallel); ``on_files`` is then given the files some target
     installs, e.g. to start fetching them while other pages are on their way.
+    ``index`` may be None when every pin names its files (a PEP 751 lock).
     """
+    from .selection import BinaryPolicy
+
     policy = BinaryPolicy(only_binary=lock_input.only_binary, no_binary=lock_input.no_binary)
     names = [p.name for p in lock_input.pins if p.url is None and not p.files]
-    index.prefetch(names)
+    if names:
+        if index is None:
+            raise UsageError(f"{lock_input.path}: its pins name no files: an index is needed")
+        index.prefetch(names)
 
     def one(pin: LockPin) -> tuple[LockedPackage | None, list[BundlerError]]:
         problems: list[BundlerError] = []
@@ -459,8 +468,15 @@ def hydrate(
 
     errors: list[BundlerError] = []
     packages: list[LockedPackage] = []
-    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="hydrate") as pool:
-        for found, problems in pool.map(one, lock_input.pins):  # results in pin order
+    with contextlib.ExitStack() as stack:
+        if names:  # pins wait for their pages: side by side
+            pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="hydrate")
+            outcomes: Iterable[tuple[LockedPackage | None, list[BundlerError]]] = (
+                stack.enter_context(pool).map(one, lock_input.pins)
+            )
+        else:  # CPU only (a PEP 751 lock names its files): threads would only wait
+            outcomes = map(one, lock_input.pins)
+        for found, problems in outcomes:  # results in pin order
             errors.extend(problems)
             if found is not None:
                 packages.append(found)
@@ -479,11 +495,14 @@ def _hydrate_pin(
     pin: LockPin,
     lock_input: LockInput,
     targets: Sequence[Target],
-    index: PackageIndex,
+    index: PackageIndex | None,
     client: HttpClient,
     policy: BinaryPolicy,
     problems: list[BundlerError],
 ) -> LockedPackage | None:
+    from .locking import locked_file
+    from .selection import best_file, usable_files
+
     marker = Requirement(f"x; {pin.marker}").marker if pin.marker else None
     serving = [t for t in targets if t.evaluate_marker(marker)]
     if not serving:
@@ -519,6 +538,7 @@ def _hydrate_pin(
         # The lock names its files (PEP 751): no index page is needed.
         files = [_named_file(pin, ref) for ref in pin.files if ref.sha256 in wanted]
     else:
+        assert index is not None  # hydrate checked it
         page = index.get_project(pin.name)
         release = list(page.release(pin.version))
         # An index may list files without hashes (a plain directory
@@ -617,6 +637,8 @@ def download(
         previous = _read_previous_manifest(out_dir)
         urls: dict[str, str] = {}
         if any(not f.url for p in lock_.packages for f in p.files if f.targets):
+            from .collector import PackageIndex
+
             with PackageIndex(hash_matched(indexes), client, reporter, workers=workers) as index:
                 urls = _file_urls(lock_, index)
         items: list[DownloadItem] = []

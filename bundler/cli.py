@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import os
@@ -17,14 +18,12 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from packaging.utils import canonicalize_name
 
 from . import SERVE_HOST, SERVE_PORT, __version__, app
-from .collector import PackageIndex
 from .config import Config, find_config, load_config
 from .errors import BundlerError, UsageError
 from .fsutil import atomic_write_text
 from .models import BundleArtifact, IndexSettings, IndexStrategy, LockedFile, Manifest
 from .redact import redact_text
 from .reporting import Reporter
-from .selection import BinaryPolicy
 from .target import Target, host_target, make_target, target_from_name
 
 if TYPE_CHECKING:
@@ -495,6 +494,8 @@ def _lock_options(args: argparse.Namespace, reqs: Any) -> app.LockOptions:
     only_binary = frozenset(reqs.only_binary) | _names(args.only_binary)
     if args.no_build:
         only_binary |= {":all:"}
+    from .selection import BinaryPolicy
+
     policy = BinaryPolicy(
         only_binary=only_binary,
         no_binary=frozenset(reqs.no_binary) | _names(args.no_binary),
@@ -557,28 +558,32 @@ def _do_download(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[
     indexes = _overrides(args).apply(lock_input.indexes)
     client = _client(args)
     targets = _targets(args, default=lock_input.targets)
-    with (
-        PackageIndex(app.hash_matched(indexes), client, reporter, workers=args.workers) as index,
-        ThreadPoolExecutor(args.workers, thread_name_prefix="ahead") as ahead,
-    ):
+    # A requirements.txt lock names no URL: each project's page comes first.
+    needs_pages = any(p.url is None and not p.files for p in lock_input.pins)
+    with contextlib.ExitStack() as stack:
+        index = None
+        on_files = None
+        if needs_pages:
+            from .collector import PackageIndex
 
-        def fetch_ahead(files: Sequence[LockedFile]) -> None:
-            # A requirements.txt lock names no URL: each project's page comes
-            # first.  Its files start as soon as it is in, not once every page
-            # is; the download below then finds them in the cache (a failure
-            # here is met, and reported, there).
-            for f in files:
-                if f.url and f.sha256:
-                    ahead.submit(client.fetch_to_cache, f.url, sha256=f.sha256, size=f.size)
+            index = stack.enter_context(
+                PackageIndex(app.hash_matched(indexes), client, reporter, workers=args.workers)
+            )
+            ahead = stack.enter_context(
+                ThreadPoolExecutor(args.workers, thread_name_prefix="ahead")
+            )
 
-        needs_pages = any(p.url is None and not p.files for p in lock_input.pins)
+            def fetch_ahead(files: Sequence[LockedFile]) -> None:
+                # A project's files start as soon as its page is in, not
+                # once every page is; the download below then finds them in
+                # the cache (a failure here is met, and reported, there).
+                for f in files:
+                    if f.url and f.sha256:
+                        ahead.submit(client.fetch_to_cache, f.url, sha256=f.sha256, size=f.size)
+
+            on_files = fetch_ahead
         lock_ = app.hydrate(
-            lock_input,
-            targets,
-            index,
-            client,
-            on_files=fetch_ahead if needs_pages else None,
-            workers=args.workers,
+            lock_input, targets, index, client, on_files=on_files, workers=args.workers
         )
     manifest = app.download(lock_, args.output, indexes, client, reporter, args.workers)
     _summarise_manifest(manifest, args.output, reporter, out)

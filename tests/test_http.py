@@ -801,6 +801,13 @@ def test_a_blob_this_client_stored_is_not_hashed_again(
 # --- TLS ----------------------------------------------------------------------------------
 
 
+def use_trust_store(monkeypatch: pytest.MonkeyPatch, store: Path) -> None:
+    """The environment names ``store`` (SSL_CERT_FILE) and no other."""
+    monkeypatch.setenv("SSL_CERT_FILE", str(store))
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+
+
 @pytest.fixture
 def tls_server(tmp_path: Path) -> Iterator[tuple[Server, Path]]:
     """An HTTPS server on 127.0.0.1 whose certificate a throwaway CA signed;
@@ -818,9 +825,7 @@ def test_tls_trust_store_is_loaded_once_for_every_connection(
     tls_server: tuple[Server, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     server, ca_file = tls_server
-    monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
-    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
-    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    use_trust_store(monkeypatch, ca_file)
     # Four requests held until all four are in: four connections.
     arrived = threading.Barrier(4)
 
@@ -872,9 +877,7 @@ def test_tls_through_a_proxy_checks_the_server_and_the_proxy(
 ) -> None:
     ca_file = tmp_path / "ca.pem"
     trustme.CA().cert_pem.write_to_path(str(ca_file))
-    monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
-    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
-    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    use_trust_store(monkeypatch, ca_file)
     wire = transport.Transport(pool_size=4, user_agent="t", connect_timeout=1, read_timeout=1)
     manager: Any = wire._manager("https://user:pw@proxy.example:3128", str(ca_file))
     context = wire._contexts[str(ca_file)]
@@ -1248,9 +1251,7 @@ def trust_store_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """SSL_CERT_FILE names a fresh CA's certificate; no preload left over."""
     ca_file = tmp_path / "ca.pem"
     trustme.CA().cert_pem.write_to_path(str(ca_file))
-    monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
-    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
-    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    use_trust_store(monkeypatch, ca_file)
     monkeypatch.setattr(transport, "_preloads", {})
     return ca_file
 
@@ -1306,9 +1307,7 @@ def test_a_preloaded_trust_store_serves_real_https(
     tls_server: tuple[Server, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     server, ca_file = tls_server
-    monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
-    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
-    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    use_trust_store(monkeypatch, ca_file)
     monkeypatch.setattr(transport, "_preloads", {})
     transport.preload_trust_store()
     server.routes["/p"] = lambda h: send(h, 200, b"page")
