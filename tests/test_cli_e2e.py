@@ -460,6 +460,30 @@ def test_download_takes_files_from_a_pylock_without_any_index(
     assert bundle_cmd("verify", str(bundle), "--no-install") == 0
 
 
+PYLOCK_DOWNLOAD_PROBE = (
+    "import sys\n"
+    "from bundler.cli import run\n"
+    "code = run(sys.argv[1:])\n"
+    "# A PEP 751 lock names its files: the index collector is never loaded.\n"
+    "print(sorted(m for m in ('bundler.collector', 'html.parser') if m in sys.modules))\n"
+    "sys.exit(code)\n"
+)
+
+
+def test_a_download_from_a_pylock_loads_no_index_collector(tmp_path: Path, web_index: str) -> None:
+    lock = lock_webapp(tmp_path, web_index, "pylock.toml")
+    probe = [sys.executable, "-c", PYLOCK_DOWNLOAD_PROBE, "download", str(lock)]
+    done = subprocess.run(
+        [*probe, "-o", str(tmp_path / "pypi"), "--quiet"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+    assert (tmp_path / "pypi" / "bundle.json").is_file()
+
+
 def test_a_failed_download_into_a_new_directory_leaves_no_index(
     tmp_path: Path, web_index: str
 ) -> None:
