@@ -22,15 +22,40 @@ from .errors import BundleLocked, BundlerError
 CHUNK = 1 << 20
 
 
+def _read_umask() -> int:
+    # Read once, at import, before any thread of bundler's makes a file: the
+    # only way is to set it, and a file made meanwhile would get mode 0666.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+# The mode of a file made the ordinary way (open()): what any user may read
+# under the usual umask.  A temp file is made 0600, and a bundle written
+# that way could not be served by a web server running as another user.
+_UMASK = _read_umask()
+FILE_MODE = 0o666 & ~_UMASK
+DIR_MODE = 0o777 & ~_UMASK
+
+
 def temp_file_beside(path: Path, suffix: str = ".tmp") -> tuple[int, str]:
     """A new temp file next to ``path`` (``.<name>.<random><suffix>``), as
-    ``(fd, name)``, to be renamed over it.  The directory is made when it
-    is missing (not asked for before every file)."""
+    ``(fd, name)``, to be renamed over it, with the mode an ordinary new
+    file gets (``FILE_MODE``).  The directory is made when it is missing
+    (not asked for before every file)."""
     try:
-        return tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     except FileNotFoundError:
         path.parent.mkdir(parents=True, exist_ok=True)
-        return tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    if hasattr(os, "fchmod"):
+        try:
+            os.fchmod(fd, FILE_MODE)
+        except OSError:
+            os.close(fd)
+            os.unlink(name)
+            raise
+    return fd, name
 
 
 def atomic_write(path: Path, data: bytes) -> None:

@@ -29,7 +29,7 @@ from packaging.version import InvalidVersion, Version
 
 from .errors import BundlerError, InvalidDistribution, MultipleErrors
 from .filenames import is_safe_filename
-from .fsutil import atomic_write, sha256_bytes
+from .fsutil import DIR_MODE, atomic_write, sha256_bytes
 from .manifest import is_normalized_name, manifest_to_json
 from .metadata import wheel_metadata
 from .models import BundleArtifact, DistKind, Manifest
@@ -301,6 +301,7 @@ class IndexWriter:
                 made = tempfile.mkdtemp(
                     prefix=_STAGE_PREFIX, suffix=_STAGE_SUFFIX, dir=self._bundle_dir
                 )
+                os.chmod(made, DIR_MODE)  # it becomes simple/: not mkdtemp's 0700
                 self._stage = Path(made)
         return self._stage
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
 import time
@@ -482,6 +483,27 @@ def test_a_download_from_a_pylock_loads_no_index_collector(tmp_path: Path, web_i
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
     assert (tmp_path / "pypi" / "bundle.json").is_file()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX file modes")
+def test_a_bundle_is_readable_by_a_web_server_running_as_another_user(
+    tmp_path: Path, web_index: str
+) -> None:
+    from bundler.fsutil import DIR_MODE, FILE_MODE
+
+    lock = lock_webapp(tmp_path, web_index, "pylock.toml")
+    bundle = tmp_path / "pypi"
+    assert bundle_cmd("download", str(lock), "-o", str(bundle)) == 0
+    modes = {
+        str(p.relative_to(bundle)): stat.S_IMODE(p.stat().st_mode)
+        for p in bundle.rglob("*")
+        if p.name != ".bundle.lock"
+    }
+    assert any(name.endswith(".whl.metadata") for name in modes)
+    # As files made by open() and directories by mkdir(): temp files are 0600
+    # and temp directories 0700 until told otherwise.
+    expected = {name: DIR_MODE if (bundle / name).is_dir() else FILE_MODE for name in modes}
+    assert modes == expected
 
 
 def test_a_failed_download_into_a_new_directory_leaves_no_index(
