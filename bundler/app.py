@@ -7,12 +7,11 @@ Reporter and problems are raised as BundlerError.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 import re
 import tempfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -434,6 +433,12 @@ def hash_matched(indexes: IndexSettings) -> IndexSettings:
     return indexes
 
 
+def pins_without_files(lock_input: LockInput) -> list[NormalizedName]:
+    """The pins whose files only their project's index page can tell (a
+    requirements.txt lock names none; a PEP 751 lock names them all)."""
+    return [p.name for p in lock_input.pins if p.url is None and not p.files]
+
+
 def hydrate(
     lock_input: LockInput,
     targets: Sequence[Target],
@@ -453,7 +458,7 @@ def hydrate(
     from .selection import BinaryPolicy
 
     policy = BinaryPolicy(only_binary=lock_input.only_binary, no_binary=lock_input.no_binary)
-    names = [p.name for p in lock_input.pins if p.url is None and not p.files]
+    names = pins_without_files(lock_input)
     if names:
         if index is None:
             raise UsageError(f"{lock_input.path}: its pins name no files: an index is needed")
@@ -468,18 +473,15 @@ def hydrate(
 
     errors: list[BundlerError] = []
     packages: list[LockedPackage] = []
-    with contextlib.ExitStack() as stack:
-        if names:  # pins wait for their pages: side by side
-            pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="hydrate")
-            outcomes: Iterable[tuple[LockedPackage | None, list[BundlerError]]] = (
-                stack.enter_context(pool).map(one, lock_input.pins)
-            )
-        else:  # CPU only (a PEP 751 lock names its files): threads would only wait
-            outcomes = map(one, lock_input.pins)
-        for found, problems in outcomes:  # results in pin order
-            errors.extend(problems)
-            if found is not None:
-                packages.append(found)
+    if names:  # pins wait for their pages: side by side
+        with ThreadPoolExecutor(max(1, workers), thread_name_prefix="hydrate") as pool:
+            outcomes = list(pool.map(one, lock_input.pins))  # in pin order
+    else:  # CPU only (a PEP 751 lock names its files): threads would only wait
+        outcomes = [one(pin) for pin in lock_input.pins]
+    for found, problems in outcomes:
+        errors.extend(problems)
+        if found is not None:
+            packages.append(found)
     if errors:
         raise errors[0] if len(errors) == 1 else MultipleErrors(errors)
     return Lock(
@@ -651,7 +653,7 @@ def download(
                     DownloadItem(filename=f.filename, url=url, sha256=f.sha256, size=f.size)
                 )
         # Sidecars and pages are written as the files arrive.
-        writer = IndexWriter(out_dir, _manifest(lock_, {}).artifacts)
+        writer = IndexWriter(out_dir, _artifacts(lock_, {}))
 
         def ready(result: DownloadResult) -> None:
             writer.file_ready(result.filename, result.size, result.metadata)
@@ -695,6 +697,20 @@ def _read_previous_manifest(out_dir: Path) -> Manifest | None:
 def _manifest(lock_: Lock, sizes: Mapping[str, int]) -> Manifest:
     from .bundlelocks import bundle_package
 
+    return Manifest(
+        artifacts=_artifacts(lock_, sizes),
+        packages=tuple(bundle_package(p) for p in lock_.packages),
+        targets=lock_.targets,
+        requirements=lock_.requirements,
+        constraints=lock_.constraints,
+        allow_prereleases=lock_.allow_prereleases,
+        created_by=f"bundler {__version__}",
+    )
+
+
+def _artifacts(lock_: Lock, sizes: Mapping[str, int]) -> tuple[BundleArtifact, ...]:
+    """The files some target installs, by filename (sizes from ``sizes``,
+    else from the lock)."""
     artifacts: dict[str, BundleArtifact] = {}
     for pkg in lock_.packages:
         for f in pkg.files:
@@ -717,15 +733,7 @@ def _manifest(lock_: Lock, sizes: Mapping[str, int]) -> Manifest:
                 upload_time=f.upload_time,
                 needed_by=pkg.via,
             )
-    return Manifest(
-        artifacts=tuple(sorted(artifacts.values(), key=lambda a: a.filename)),
-        packages=tuple(bundle_package(p) for p in lock_.packages),
-        targets=lock_.targets,
-        requirements=lock_.requirements,
-        constraints=lock_.constraints,
-        allow_prereleases=lock_.allow_prereleases,
-        created_by=f"bundler {__version__}",
-    )
+    return tuple(sorted(artifacts.values(), key=lambda a: a.filename))
 
 
 # --- add ---------------------------------------------------------------------------

@@ -559,7 +559,7 @@ def _do_download(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[
     client = _client(args)
     targets = _targets(args, default=lock_input.targets)
     # A requirements.txt lock names no URL: each project's page comes first.
-    needs_pages = any(p.url is None and not p.files for p in lock_input.pins)
+    needs_pages = bool(app.pins_without_files(lock_input))
     with contextlib.ExitStack() as stack:
         index = None
         on_files = None

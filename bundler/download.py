@@ -165,7 +165,8 @@ def download_all(
     total = sum(s for s in sizes if s is not None) if None not in sizes else None
     reporter.task_start(TASK_ALL, f"{len(planned)} files", total)
 
-    def with_metadata(result: DownloadResult) -> DownloadResult:
+    def in_place(result: DownloadResult) -> DownloadResult:
+        """With its METADATA when asked for, handed to ``on_ready``."""
         if read_metadata and result.filename.endswith(".whl"):
             try:
                 data = wheel_metadata(result.path, result.filename)
@@ -182,7 +183,7 @@ def download_all(
         present = _present(dest, item)
         if present is not None:
             reporter.task_advance(TASK_ALL, present[1])
-            return with_metadata(
+            return in_place(
                 DownloadResult(item.filename, dest, present[0], present[1], fetched=False)
             )
         if not item.url:
@@ -219,7 +220,7 @@ def download_all(
         if received < size:
             # A client that served the file from its cache may not report bytes.
             reporter.task_advance(TASK_ALL, size - received)
-        return with_metadata(DownloadResult(item.filename, dest, digest, size, fetched=True))
+        return in_place(DownloadResult(item.filename, dest, digest, size, fetched=True))
 
     results: dict[str, DownloadResult] = {}
     biggest_first = sorted(planned, key=lambda i: -(i.size or 0))
