@@ -18,7 +18,7 @@ import struct
 import tarfile
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path, PurePosixPath
 from typing import IO, TYPE_CHECKING, Protocol
 
@@ -231,14 +231,17 @@ def wheel_metadata(wheel: Path | SeekableReader, filename: str) -> bytes:
         raise InvalidDistribution(filename, f"cannot read the wheel: {err}") from err
 
 
-def _metadata_entry(names: list[str], dist: DistFilename, filename: str) -> str:
-    duplicates = _duplicates(names)
-    if duplicates:
-        shown = ", ".join(duplicates[:5])
+def _metadata_entry(
+    names: list[str], dist: DistFilename, filename: str, maybe: Iterable[str] | None = None
+) -> str:
+    """The METADATA entry among ``names`` (``maybe``: the names among them
+    that end in METADATA, when known: only those can be it)."""
+    if len(set(names)) != len(names):
+        shown = ", ".join(_duplicates(names)[:5])
         raise InvalidDistribution(filename, f"duplicate archive entries: {shown}")
     candidates = [
         n
-        for n in names
+        for n in (names if maybe is None else maybe)
         if n.count("/") == 1
         and n.split("/", 1)[0].lower().endswith(".dist-info")
         and n.split("/", 1)[1].upper() == "METADATA"
@@ -248,7 +251,10 @@ def _metadata_entry(names: list[str], dist: DistFilename, filename: str) -> str:
 
 # The zip format's records (APPNOTE.TXT 4.3): what a plain wheel holds.
 _EOCD = struct.Struct("<4s4H2LH")  # end of central directory, 22 bytes
-_CENTRAL = struct.Struct("<4s4B4HL2L5H2L")  # central directory header, 46 bytes
+# A central directory header (46 bytes), the fields read: signature, version
+# needed (its low byte), flags, method, CRC-32, sizes, name, extra and comment
+# lengths, local header offset.
+_CENTRAL = struct.Struct("<4s2xBx2H4x3L3H8xL")
 _LOCAL = struct.Struct("<4s2B4HL2L2H")  # local file header, 30 bytes
 _ZIP64_LOCATOR = b"PK\x06\x07"
 _MAX_COMMENT = 0xFFFF
@@ -311,29 +317,32 @@ def _plain_zip_metadata(fh: SeekableReader, dist: DistFilename, filename: str) -
     fh.seek(cd_offset)
     directory = fh.read(cd_size)
     names: list[str] = []
-    entries: dict[str, tuple[int, ...]] = {}
-    pos = 0
+    entries: dict[str, tuple[int, int, int, int, int, int]] = {}
+    pos, end, unpack = 0, len(directory), _CENTRAL.unpack_from
+    # Thousands of entries in some wheels: this loop is kept lean.
     for _ in range(count):
-        if pos + _CENTRAL.size > len(directory):
+        if pos + 46 > end:
             return None
-        record = _CENTRAL.unpack_from(directory, pos)
-        if record[0] != b"PK\x01\x02" or record[3] > _MAX_EXTRACT_VERSION:
+        (sig, needs, flags, method, crc, csize, usize, name_len, extra_len, comment_len, offset) = (
+            unpack(directory, pos)
+        )
+        if sig != b"PK\x01\x02" or needs > _MAX_EXTRACT_VERSION:
             return None
-        flags, method, crc, csize, usize = record[5], record[6], record[9], record[10], record[11]
-        name_len, extra_len, comment_len, offset = record[12], record[13], record[14], record[18]
-        start = pos + _CENTRAL.size
+        start = pos + 46
         pos = start + name_len + extra_len + comment_len
-        if pos > len(directory) or not _plain_extra(directory, start + name_len, extra_len):
+        if pos > end or (extra_len and not _plain_extra(directory, start + name_len, extra_len)):
             return None
-        name = directory[start : start + name_len].decode("utf-8" if flags & 0x800 else "cp437")
+        raw = directory[start : start + name_len]
+        # Code page 437 is ASCII below 0x80.
+        name = raw.decode("utf-8" if flags & 0x800 or raw.isascii() else "cp437")
         if "\0" in name or (os.sep != "/" and os.sep in name):
             return None  # names zipfile rewrites
         names.append(name)
         if name[-8:].upper() == "METADATA":
             entries[name] = (flags, method, crc, csize, usize, offset)
-    if pos != len(directory):
+    if pos != end:
         return None
-    entry = _metadata_entry(names, dist, filename)
+    entry = _metadata_entry(names, dist, filename, entries)
     flags, method, crc, csize, usize, offset = entries[entry]
     # Bit 0: encrypted; 5: patch data; 6: strong encryption.
     if flags & 0x61 or method not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):

@@ -244,6 +244,29 @@ def test_plain_archives_are_read_without_zipfile(
     assert wheel_metadata(wheel, wheel.name) == _zipfile_metadata(wheel) == METADATA
 
 
+def test_names_without_the_utf8_flag_are_code_page_437(tmp_path: Path) -> None:
+    # Byte 0x82 in a name without flag bit 11 is "é" in code page 437, as
+    # zipfile reads it: then two entries are named "foo/café.txt".
+    wheel = make_wheel(
+        tmp_path / "foo_bar-1.0-py3-none-any.whl", [*ENTRIES, ("foo/cafX.txt", b"cp437")]
+    )
+    data = wheel.read_bytes()
+    assert data.count(b"foo/cafX.txt") == 2  # local and central records
+    wheel.write_bytes(data.replace(b"foo/cafX.txt", b"foo/caf\x82.txt"))
+    with zipfile.ZipFile(wheel) as zf:
+        assert zf.namelist().count("foo/caf\u00e9.txt") == 2
+    with pytest.raises(InvalidDistribution, match=r"duplicate archive entries: foo/caf\u00e9\.txt"):
+        _fast_path(wheel)
+    # Without the UTF-8 one, the archive is a good one.
+    (tmp_path / "alone").mkdir()
+    entries = [e for e in ENTRIES if e[0].isascii()] + [("foo/cafX.txt", b"cp437")]
+    alone = make_wheel(tmp_path / "alone" / wheel.name, entries)
+    alone.write_bytes(alone.read_bytes().replace(b"foo/cafX.txt", b"foo/caf\x82.txt"))
+    with zipfile.ZipFile(alone) as zf:
+        assert "foo/caf\u00e9.txt" in zf.namelist()
+    assert _fast_path(alone) == METADATA
+
+
 def _with_record_extra(directory: Path, extra: bytes) -> Path:
     """The ENTRIES wheel in ``directory``, its RECORD entry with ``extra``."""
     directory.mkdir()
