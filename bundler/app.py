@@ -31,13 +31,6 @@ from .errors import (
 from .filenames import parse_filename
 from .fsutil import atomic_write_text, directory_lock
 from .http import HttpClient, redact_url
-from .lockfile import (
-    LockFileRef,
-    LockInput,
-    LockPin,
-    parse_hashed_requirements,
-    render_requirements_lock,
-)
 from .models import (
     BundleArtifact,
     DistKind,
@@ -47,21 +40,20 @@ from .models import (
     Lock,
     LockedFile,
     LockedPackage,
+    LockFileRef,
+    LockInput,
+    LockPin,
     Manifest,
     NamedIndex,
     Resolution,
 )
+from .redact import strip_credentials as redact_credentials
 from .reporting import NULL_REPORTER, Reporter
-from .reqfile import (
-    ParsedRequirement,
-    RequirementsInput,
-    parse_requirements_file,
-    redact_credentials,
-)
 from .target import Target, target_from_name
 
 if TYPE_CHECKING:
     from .collector import PackageIndex
+    from .reqfile import ParsedRequirement, RequirementsInput
     from .resolver import RootRequirement
     from .selection import BinaryPolicy
 
@@ -146,6 +138,8 @@ def make_client(settings: ClientSettings) -> HttpClient:
 
 def read_requirements(paths: Sequence[Path]) -> RequirementsInput:
     """Parse one or more requirements files into one input."""
+    from .reqfile import parse_requirements_file
+
     if not paths:
         raise UsageError("no requirements file given", hint="bundle lock requirements.in")
     inputs: list[RequirementsInput] = []
@@ -400,6 +394,8 @@ def write_lock(lock_: Lock, path: Path, command: str) -> None:
 
         atomic_write_text(path, render_pylock_for(lock_))
     else:
+        from .lockfile import render_requirements_lock
+
         atomic_write_text(path, render_requirements_lock(lock_, command=command))
 
 
@@ -418,6 +414,8 @@ def read_lock_file(path: Path) -> LockInput:
         from .pylock import read_pylock
 
         return read_pylock(text, str(path))
+    from .lockfile import parse_hashed_requirements
+
     return parse_hashed_requirements(text, str(path))
 
 
@@ -523,6 +521,8 @@ def _hydrate_pin(
         )
         return None
     if pin.url is not None:
+        from .reqfile import ParsedRequirement
+
         req = ParsedRequirement(
             requirement=Requirement(f"{pin.name} @ {pin.url}"),
             name=pin.name,
@@ -759,6 +759,8 @@ def extend_bundle(
     ]
     texts += [t for t in added if t not in texts]
     source = f"{bundle_dir / MANIFEST}"
+
+    from .reqfile import ParsedRequirement, RequirementsInput
 
     def parsed(line: str) -> ParsedRequirement:
         req = Requirement(line)

@@ -11,67 +11,31 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from packaging.markers import Marker
-from packaging.utils import NormalizedName
 from packaging.version import InvalidVersion, Version
 
 from .errors import BundlerError, InputFileError, MultipleErrors
 from .filenames import parse_filename
-from .models import IndexSettings, Lock, LockedPackage
-from .reqfile import (
-    ParsedRequirement,
-    collect_requirements,
-    logical_lines,
-    redact_credentials,
-)
+from .models import IndexSettings, Lock, LockedPackage, LockFileRef, LockInput, LockPin
+from .redact import strip_credentials as redact_credentials
+
+if TYPE_CHECKING:
+    from .reqfile import ParsedRequirement
+
+__all__ = [
+    "LockFileRef",
+    "LockInput",
+    "LockPin",
+    "parse_hashed_requirements",
+    "render_requirements_lock",
+]
 
 BUILD_SECTION_HEADER = "# Build dependencies (needed only to build sdists):"
 TARGETS_PREFIX = "# targets: "
 _DEFAULT_INDEX = IndexSettings().index_url or ""
 _INDENT = "    "
-
-
-@dataclass(frozen=True)
-class LockFileRef:
-    """A file a lock names outright (PEP 751 locks do; requirements files
-    only give hashes)."""
-
-    filename: str
-    url: str  # absolute (file:// for paths relative to the lock)
-    sha256: str
-    size: int | None = None
-    upload_time: str | None = None
-
-
-@dataclass(frozen=True)
-class LockPin:
-    """One pinned requirement of a hashed requirements file."""
-
-    name: NormalizedName
-    version: Version
-    hashes: tuple[str, ...]  # "sha256:<hex>" (sha384/sha512 kept as written)
-    marker: str | None = None
-    via: tuple[str, ...] = ()  # from the "# via" annotations, when present
-    source: str = ""  # "requirements.txt:12"
-    url: str | None = None  # a direct reference
-    build_only: bool = False  # listed under the build dependencies section
-    files: tuple[LockFileRef, ...] = ()  # where the lock says the files are
-
-
-@dataclass(frozen=True)
-class LockInput:
-    """What a hashed requirements file pins, and where from."""
-
-    pins: tuple[LockPin, ...]
-    indexes: IndexSettings
-    path: str
-    only_binary: frozenset[str] = frozenset()
-    no_binary: frozenset[str] = frozenset()
-    # The targets the lock was made for (bundler's "# targets:" header line);
-    # empty for locks written by other tools.
-    targets: tuple[str, ...] = ()
 
 
 def render_requirements_lock(lock: Lock, *, command: str, annotate: bool = True) -> str:
@@ -178,6 +142,10 @@ def parse_hashed_requirements(
     violation is reported together, located by file and line (exit 2).
     ``-r``/``-c`` includes are refused: a lock must be self-contained.
     """
+    # Only reading needs the requirements-file parser (writing, as
+    # ``bundle download`` does, does not).
+    from .reqfile import collect_requirements
+
     parsed, found = collect_requirements(text, path, read_file=None, environ=environ)
     errors: list[BundlerError] = list(found)
     build_from = _build_section_line(text)
@@ -231,6 +199,8 @@ def _error_position(err: BundlerError) -> int:
 
 
 def _build_section_line(text: str) -> int | None:
+    from .reqfile import logical_lines
+
     for logical in logical_lines(text):
         if not logical.text and logical.comment == BUILD_SECTION_HEADER:
             return logical.lineno

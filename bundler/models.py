@@ -325,3 +325,48 @@ class Manifest:
     allow_prereleases: bool = False
     created_by: str = ""
     format_version: int = 1
+
+
+# pip's STRONG_HASHES, with the length of each hex digest.
+HASH_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}
+
+
+@dataclass(frozen=True)
+class LockFileRef:
+    """A file a lock names outright (PEP 751 locks do; requirements files
+    only give hashes)."""
+
+    filename: str
+    url: str  # absolute (file:// for paths relative to the lock)
+    sha256: str
+    size: int | None = None
+    upload_time: str | None = None
+
+
+@dataclass(frozen=True)
+class LockPin:
+    """One pinned requirement of a hashed requirements file."""
+
+    name: NormalizedName
+    version: Version
+    hashes: tuple[str, ...]  # "sha256:<hex>" (sha384/sha512 kept as written)
+    marker: str | None = None
+    via: tuple[str, ...] = ()  # from the "# via" annotations, when present
+    source: str = ""  # "requirements.txt:12"
+    url: str | None = None  # a direct reference
+    build_only: bool = False  # listed under the build dependencies section
+    files: tuple[LockFileRef, ...] = ()  # where the lock says the files are
+
+
+@dataclass(frozen=True)
+class LockInput:
+    """What a hashed requirements file pins, and where from."""
+
+    pins: tuple[LockPin, ...]
+    indexes: IndexSettings
+    path: str
+    only_binary: frozenset[str] = frozenset()
+    no_binary: frozenset[str] = frozenset()
+    # The targets the lock was made for (bundler's "# targets:" header line);
+    # empty for locks written by other tools.
+    targets: tuple[str, ...] = ()

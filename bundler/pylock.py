@@ -48,9 +48,18 @@ from packaging.version import Version
 from .errors import BundlerError, InputFileError, MultipleErrors
 from .filenames import parse_filename
 from .fsutil import url_path_to_local
-from .lockfile import LockFileRef, LockInput, LockPin
-from .models import DistKind, IndexSettings, Lock, LockedFile, LockedPackage
-from .reqfile import HASH_LENGTHS, redact_credentials
+from .models import (
+    HASH_LENGTHS,
+    DistKind,
+    IndexSettings,
+    Lock,
+    LockedFile,
+    LockedPackage,
+    LockFileRef,
+    LockInput,
+    LockPin,
+)
+from .redact import strip_credentials as redact_credentials
 from .target import Target
 
 if sys.version_info >= (3, 11):

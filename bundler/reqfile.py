@@ -35,15 +35,13 @@ from packaging.utils import NormalizedName, canonicalize_name
 from .errors import BundlerError, InputFileError, MultipleErrors
 from .filenames import parse_filename
 from .fsutil import url_path_to_local
-from .models import IndexSettings
+from .models import HASH_LENGTHS, IndexSettings
 from .redact import strip_credentials as redact_credentials
 
 # pip: COMMENT_RE; a '#' starts a comment at line start or after whitespace.
 COMMENT_RE = re.compile(r"(^|\s+)#.*$")
 # pip: ENV_VAR_RE; only ${NAME} with uppercase letters, digits and '_' (POSIX).
 ENV_VAR_RE = re.compile(r"\$\{([A-Z0-9_]+)\}")
-# pip: STRONG_HASHES, with the length of each hex digest.
-HASH_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}
 # pip's utils/filetypes.py ARCHIVE_EXTENSIONS.
 ARCHIVE_EXTENSIONS = (
     ".whl",

@@ -465,13 +465,17 @@ PYLOCK_DOWNLOAD_PROBE = (
     "import sys\n"
     "from bundler.cli import run\n"
     "code = run(sys.argv[1:])\n"
-    "# A PEP 751 lock names its files: the index collector is never loaded.\n"
-    "print(sorted(m for m in ('bundler.collector', 'html.parser') if m in sys.modules))\n"
+    "# A PEP 751 lock names its files: the index collector is never loaded,\n"
+    "# and neither is the requirements-file parser.\n"
+    "unused = ('bundler.collector', 'html.parser', 'bundler.reqfile')\n"
+    "print(sorted(m for m in unused if m in sys.modules))\n"
     "sys.exit(code)\n"
 )
 
 
-def test_a_download_from_a_pylock_loads_no_index_collector(tmp_path: Path, web_index: str) -> None:
+def test_a_download_from_a_pylock_loads_no_index_collector_nor_requirements_parser(
+    tmp_path: Path, web_index: str
+) -> None:
     lock = lock_webapp(tmp_path, web_index, "pylock.toml")
     probe = [sys.executable, "-c", PYLOCK_DOWNLOAD_PROBE, "download", str(lock)]
     done = subprocess.run(
