@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import re
 import shlex
 import shutil
 import signal
@@ -207,10 +206,7 @@ class PipRunner:
         self.timeout = timeout
         self._python_option = python_option
         self._lock = threading.Lock()
-        self._pip_version: Version | None = None
-        self._pip_version_known = False
-        self._pip_requires_python: SpecifierSet | None = None
-        self._pip_requires_python_known = False
+        self._pip: _PipFacts | None = None
         # Venvs that got their own pip because this pip cannot drive them.
         self._bootstrapped: set[str] = set()
 
@@ -222,22 +218,14 @@ class PipRunner:
 
     def pip_version(self) -> Version | None:
         """Version of the pip next to ``pip_python``; None when it has none."""
-        with self._lock:
-            if not self._pip_version_known:
-                self._pip_version = self._probe_pip_version()
-                self._pip_version_known = True
-            return self._pip_version
+        return self._facts().version
 
-    def _probe_pip_version(self) -> Version | None:
-        match = re.match(
-            r"pip (\S+)", self._probe_output([self.pip_python, "-m", "pip", "--version"])
-        )
-        if match is None:
-            return None
-        try:
-            return Version(match.group(1))
-        except InvalidVersion:
-            return None
+    def _facts(self) -> _PipFacts:
+        """What one probe of ``pip_python`` tells about its pip (made once)."""
+        with self._lock:
+            if self._pip is None:
+                self._pip = _PipFacts.parse(self._probe_output([self.pip_python, "-c", _PIP_PROBE]))
+            return self._pip
 
     def uses_python_option(self) -> bool:
         """Whether venvs are driven by this pip with ``--python`` (else pip is
@@ -250,22 +238,7 @@ class PipRunner:
     def _can_drive(self, venv_python: Path) -> bool:
         """Whether this pip's Requires-Python admits the venv's Python
         (pip 26 drives only 3.10+; an older target gets its own pip)."""
-        with self._lock:
-            if not self._pip_requires_python_known:
-                text = self._probe_output(
-                    [
-                        self.pip_python,
-                        "-c",
-                        "import importlib.metadata as m;"
-                        "print(m.metadata('pip').get('Requires-Python') or '')",
-                    ]
-                )
-                try:
-                    self._pip_requires_python = SpecifierSet(text or "")
-                except InvalidSpecifier:
-                    self._pip_requires_python = SpecifierSet()
-                self._pip_requires_python_known = True
-            spec = self._pip_requires_python
+        spec = self._facts().requires_python
         version = self._probe_output(
             [str(venv_python), "-c", "import platform; print(platform.python_version())"]
         )
@@ -295,7 +268,7 @@ class PipRunner:
         """Make a freshly created venv drivable by ``run``; call it once.
 
         Returns the projects this put into the venv: none when this pip
-        drives it with ``--python``, else pip and what ensurepip seeds.
+        drives it (as ``--python`` does), else pip and what ensurepip seeds.
         """
         if self.uses_python_option() and self._can_drive(venv_python):
             return frozenset()
@@ -306,10 +279,7 @@ class PipRunner:
             )
         with self._lock:
             self._bootstrapped.add(str(venv_python))
-        listing = self._execute(self.command(["list", "--format=json"], python=venv_python))
-        if not listing.ok:
-            raise BundlerError(f"pip cannot list a virtual environment:\n{listing.describe()}")
-        return frozenset(name for name, _ in parse_pip_list(listing.stdout))
+        return frozenset(name for name, _ in installed_distributions(venv_python))
 
     def command(self, args: Sequence[str], *, python: Path | None = None) -> tuple[str, ...]:
         """The pip command line for ``args`` (without the network prefix)."""
@@ -317,9 +287,14 @@ class PipRunner:
             return (self.pip_python, "-m", "pip", "--isolated", *args)
         with self._lock:
             own_pip = str(python) in self._bootstrapped
-        if not own_pip and self.uses_python_option():
-            return (self.pip_python, "-m", "pip", "--isolated", "--python", str(python), *args)
-        return (str(python), "-m", "pip", "--isolated", *args)
+        if own_pip or not self.uses_python_option():
+            return (str(python), "-m", "pip", "--isolated", *args)
+        runner = self._facts().runner
+        if runner is not None:
+            # What ``pip --python`` runs, without starting pip once more
+            # first to find it: this pip, within the venv's interpreter.
+            return (str(python), runner, "--isolated", *args)
+        return (self.pip_python, "-m", "pip", "--isolated", "--python", str(python), *args)
 
     def run(
         self, args: Sequence[str], *, python: Path | None = None, cwd: Path | None = None
@@ -362,6 +337,76 @@ class PipRunner:
             stderr=redact_text(stderr),
             isolated_network=network.available,
         )
+
+
+# One probe of the interpreter that runs pip: pip's version, the file that
+# runs this very pip within another interpreter (as ``pip --python`` does,
+# since pip 22.3) and pip's Requires-Python.  Importing ``pip`` alone is
+# cheap: its package module holds little more than the version.
+_PIP_PROBE = (
+    "import importlib.metadata as m, os, pip\n"
+    "print(pip.__version__)\n"
+    "print(os.path.join(os.path.dirname(os.path.realpath(pip.__file__)), '__pip-runner__.py'))\n"
+    "print(m.metadata('pip').get('Requires-Python') or '')\n"
+)
+
+
+@dataclass(frozen=True)
+class _PipFacts:
+    version: Version | None = None
+    runner: str | None = None  # an existing __pip-runner__.py
+    requires_python: SpecifierSet | None = None
+
+    @classmethod
+    def parse(cls, output: str) -> _PipFacts:
+        lines = [*output.splitlines(), "", "", ""]
+        try:
+            version: Version | None = Version(lines[0].strip())
+        except InvalidVersion:
+            return cls()
+        runner = lines[1].strip()
+        try:
+            requires = SpecifierSet(lines[2].strip())
+        except InvalidSpecifier:
+            requires = SpecifierSet()
+        return cls(version, runner if os.path.isfile(runner) else None, requires)
+
+
+# What ``pip list --format=json`` prints, read by the venv's own interpreter
+# (pip lists the distributions importlib.metadata finds, the first of a name
+# on the path winning), without starting pip.
+_LIST_INSTALLED = (
+    "import importlib.metadata as m, json\n"
+    "print(json.dumps([{'name': d.metadata['Name'], 'version': d.version or ''}"
+    " for d in m.distributions()]))\n"
+)
+
+
+def installed_distributions(python: Path) -> list[tuple[NormalizedName, str]]:
+    """``(name, version)`` of every distribution installed in the venv of
+    ``python``, as ``pip list`` gives them."""
+    command = (str(python), "-I", "-c", _LIST_INSTALLED)
+    try:
+        proc = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            timeout=PROBE_TIMEOUT,
+            env=scrubbed_environ(),
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+    except (OSError, subprocess.SubprocessError) as err:
+        raise BundlerError(f"cannot list what {python} has installed: {err}") from err
+    if proc.returncode != 0:
+        output = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-TAIL_LINES:])
+        raise BundlerError(f"cannot list what {python} has installed:\n{output}".rstrip())
+    seen: dict[NormalizedName, str] = {}
+    for name, version in parse_pip_list(proc.stdout):
+        seen.setdefault(name, version)
+    return list(seen.items())
 
 
 def _redact_all(command: Sequence[str]) -> tuple[str, ...]:

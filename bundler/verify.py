@@ -35,7 +35,7 @@ from .lockfile import parse_hashed_requirements
 from .metadata import wheel_metadata
 from .models import BundleArtifact, DistKind, IndexFile, Manifest, ProjectPage
 from .pages import parse_html_page, parse_json_page
-from .piprun import PipResult, PipRunner, create_venv, parse_pip_list
+from .piprun import PipResult, PipRunner, create_venv, installed_distributions
 from .reporting import NULL_REPORTER, Reporter
 
 if sys.version_info >= (3, 11):
@@ -673,11 +673,8 @@ def _install_and_compare(
     if not install.ok:
         what = f"pip cannot install the bundle's {REQUIREMENTS} from the bundle alone"
         return [_pip_problem(target, what, install)]
-    listing = runner.run(["list", "--format=json"], python=python, cwd=workdir)
-    if not listing.ok:
-        return [_pip_problem(target, "pip cannot list the installed packages", listing)]
     try:
-        installed = dict(parse_pip_list(listing.stdout))
+        installed = dict(installed_distributions(python))
     except BundlerError as err:
         return [Problem(REALITY, REQUIREMENTS, str(err), target)]
     # pip installs the build section of requirements.txt too; those pins are

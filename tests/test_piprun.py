@@ -16,6 +16,7 @@ import pytest
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
+from bundler.errors import BundlerError
 from bundler.interpreters import (
     Interpreter,
     candidate_paths,
@@ -27,8 +28,10 @@ from bundler.piprun import (
     NetworkIsolation,
     PipResult,
     PipRunner,
+    _PipFacts,
     create_venv,
     detect_network_isolation,
+    installed_distributions,
     parse_pip_list,
     scrubbed_environ,
 )
@@ -118,21 +121,34 @@ def test_parse_pip_list_normalizes_names() -> None:
 # --- real pip ---------------------------------------------------------------
 
 
-def test_runner_uses_the_pip_next_to_bundler_with_python_option() -> None:
+def test_runner_drives_venvs_with_the_pip_next_to_bundler() -> None:
     runner = PipRunner()
     assert runner.pip_version() == Version(dist_version("pip"))
     assert runner.uses_python_option()
     venv_python = Path("/v/bin/python")
     command = runner.command(["list"], python=venv_python)
-    assert command == (
+    # What ``pip --python /v/bin/python list`` runs once it has started.
+    import pip
+
+    runner_file = Path(pip.__file__).resolve().parent / "__pip-runner__.py"
+    assert runner_file.is_file()
+    assert command == (str(venv_python), str(runner_file), "--isolated", "list")
+
+
+def test_without_pips_runner_file_venvs_are_driven_with_python_option(tmp_path: Path) -> None:
+    runner = PipRunner()
+    missing = tmp_path / "__pip-runner__.py"
+    facts = _PipFacts.parse(f"26.0\n{missing}\n>=3.10\n")
+    assert facts == _PipFacts(Version("26.0"), None, SpecifierSet(">=3.10"))
+    runner._pip = facts
+    venv_python = Path("/v/bin/python")
+    assert runner.command(["list"], python=venv_python) == (
         sys.executable,
-        "-m",
-        "pip",
-        "--isolated",
-        "--python",
-        str(venv_python),
-        "list",
+        *("-m", "pip", "--isolated", "--python", str(venv_python), "list"),
     )
+    # A pip that cannot be imported: no version, no runner.
+    assert _PipFacts.parse("") == _PipFacts()
+    assert _PipFacts.parse("Traceback (most recent call last):\n") == _PipFacts()
 
 
 @pytest.mark.slow
@@ -144,9 +160,30 @@ def test_create_venv_makes_an_environment_without_pip(tmp_path: Path) -> None:
     listing = runner.run(["list", "--format=json"], python=python)
     assert listing.ok, listing.describe()
     assert parse_pip_list(listing.stdout) == []
+    assert installed_distributions(python) == []
     # The venv really has no pip of its own.
     own = subprocess.run([str(python), "-m", "pip", "--version"], capture_output=True, check=False)
     assert own.returncode != 0
+    # pip installs into it, and its interpreter lists what pip lists.
+    wheels = tmp_path / "wheels"
+    build_wheel(DistSpec("Tiny_Thing", "2.0"), "py3-none-any", wheels)
+    install = runner.run(
+        ["install", "--no-index", "--find-links", str(wheels), "tiny-thing"], python=python
+    )
+    assert install.ok, install.describe()
+    listing = runner.run(["list", "--format=json"], python=python)
+    assert parse_pip_list(listing.stdout) == [("tiny-thing", "2.0")]
+    assert installed_distributions(python) == [("tiny-thing", "2.0")]
+
+
+def test_listing_a_venv_that_cannot_run_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(BundlerError, match="cannot list what"):
+        installed_distributions(tmp_path / "no-venv" / "bin" / "python")
+    broken = tmp_path / "python"
+    broken.write_text("#!/bin/sh\necho boom >&2\nexit 3\n")
+    broken.chmod(0o755)
+    with pytest.raises(BundlerError, match="boom"):
+        installed_distributions(broken)
 
 
 @pytest.mark.slow
@@ -216,6 +253,8 @@ def test_fallback_bootstraps_pip_into_the_venv(tmp_path: Path) -> None:
     assert result.command[:4] == (str(python), "-m", "pip", "--isolated")
     listing = runner.run(["list", "--format=json"], python=python)
     assert ("tiny", "2.0") in parse_pip_list(listing.stdout)
+    # The venv's own interpreter lists what pip lists.
+    assert sorted(installed_distributions(python)) == sorted(parse_pip_list(listing.stdout))
 
 
 def test_a_pip_that_hangs_is_stopped(tmp_path: Path) -> None:
