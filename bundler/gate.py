@@ -4,7 +4,6 @@ checks and the real install live in ``verify.py``."""
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -280,8 +279,10 @@ def verify(
                     )
                 )
             finally:
-                # The venv's ten thousand files go side by side, not one by one.
-                with contextlib.suppress(OSError):
+                # The venv's ten thousand files go side by side, not one by
+                # one; a failure leaves the rest to a plain best effort.
+                try:
                     remove_tree(work)
-                shutil.rmtree(work, ignore_errors=True)
+                except OSError:
+                    shutil.rmtree(work, ignore_errors=True)
     return VerifyReport(tuple(results))

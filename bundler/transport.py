@@ -119,6 +119,16 @@ def _trust_store_choice() -> tuple[str, str | None]:
     return certifi.where(), None
 
 
+def _load_trust_store(context: ssl.SSLContext, store: str) -> ssl.SSLContext:
+    """``context`` with the certificates of ``store`` (a file, or a
+    directory of hashed certificates) loaded."""
+    if os.path.isdir(store):
+        context.load_verify_locations(capath=store)
+    else:
+        context.load_verify_locations(cafile=store)
+    return context
+
+
 class _Preload:
     """A trust store loading in a thread of its own into a bare context
     (``ssl`` lets other threads run while OpenSSL parses it)."""
@@ -131,11 +141,7 @@ class _Preload:
 
     def _load(self) -> None:
         try:
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-            if os.path.isdir(self.store):
-                context.load_verify_locations(capath=self.store)
-            else:
-                context.load_verify_locations(cafile=self.store)
+            context = _load_trust_store(ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT), self.store)
         except (ssl.SSLError, OSError, ValueError):
             return  # loaded again where it is used, which names the problem
         self.context = context
@@ -450,10 +456,7 @@ class Transport:
                     )
                 context = create_urllib3_context(cert_reqs=ssl.CERT_REQUIRED)
                 try:
-                    if os.path.isdir(store):
-                        context.load_verify_locations(capath=store)
-                    else:
-                        context.load_verify_locations(cafile=store)
+                    _load_trust_store(context, store)
                 except (ssl.SSLError, OSError) as err:
                     origin, hint = _trust_store_origin(store)
                     raise TransportError(
