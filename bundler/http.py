@@ -126,6 +126,23 @@ def _body_chunks(resp: Reply) -> Iterator[bytes]:
         size = min(size * 2, STREAM_CHUNK_MAX)
 
 
+class _Attempts:
+    """The requests one fetch may make: every one counts, whatever it met
+    (an error status, a refused connection, a body cut short, a restart
+    from zero), so "after 5 attempts" means 5 requests and a server that
+    drops every response cannot keep a download going for ever."""
+
+    __slots__ = ("limit", "made")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.made = 0
+
+    @property
+    def spent(self) -> bool:
+        return self.made >= self.limit
+
+
 class Headers(Mapping[str, str]):
     """Response headers: a read-only mapping with case-insensitive keys."""
 
@@ -431,6 +448,10 @@ class HttpClient:
         self._secrets: set[str] = set()
         # Blobs this client stored, by digest: their size (hashed already).
         self._stored: dict[str, int] = {}
+        # (URL, sha256) -> why fetch_to_cache could not fetch it: the
+        # fetch_to_file that follows raises that, and does not spend a
+        # second retry budget (and Retry-After waits) on the same file.
+        self._ahead_failed: dict[tuple[str, str], BundlerError] = {}
         self._transport = Transport(
             pool_size=pool_size,
             user_agent=user_agent,
@@ -526,17 +547,33 @@ class HttpClient:
             delay = when.timestamp() - self._clock()
         return max(0.0, min(delay, self.retry_after_cap))
 
-    def _request(self, url: str, headers: Mapping[str, str], *, stream: bool = False) -> Reply:
+    def _wait_to_retry(self, attempts: _Attempts, delay: float | None = None) -> None:
+        """Wait before another try: ``delay`` (a Retry-After), else the
+        backoff for the attempts made."""
+        self._sleep(delay if delay is not None else self._backoff_delay(attempts.made))
+
+    def _request(
+        self,
+        url: str,
+        headers: Mapping[str, str],
+        *,
+        stream: bool = False,
+        attempts: _Attempts | None = None,
+    ) -> Reply:
         """GET with retries; return a 2xx/304 response or raise.
 
         Connection errors, timeouts, 429 and 5xx are retried with exponential
         backoff and jitter (``Retry-After`` honoured, capped); 404/410 raise
-        ``NotFound`` at once; other 4xx raise ``NetworkError``.
+        ``NotFound`` at once; other 4xx raise ``NetworkError``.  ``attempts``
+        is the budget of a fetch that makes several requests (a download
+        that resumes): each request made here is counted in it.
         """
         display = redact_url(url)
-        attempt = 0
+        if attempts is None:
+            attempts = _Attempts(self.max_attempts)
         while True:
-            attempt += 1
+            attempts.made += 1
+            attempt = attempts.made
             try:
                 resp = self._send(url, headers, stream)
             except _final_errors() as err:
@@ -544,11 +581,11 @@ class HttpClient:
             except _retryable_errors() as err:
                 if _is_final_tls_failure(err):
                     raise NetworkError(display, f"TLS error: {self._error_reason(err)}") from err
-                if attempt >= self.max_attempts:
+                if attempts.spent:
                     raise NetworkError(
                         display, f"{self._error_reason(err)} (after {attempt} attempts)"
                     ) from err
-                self._sleep(self._backoff_delay(attempt))
+                self._wait_to_retry(attempts)
                 continue
             except ValueError as err:  # a header or URL http.client refuses to send
                 raise NetworkError(display, self._error_reason(err)) from err
@@ -562,11 +599,11 @@ class HttpClient:
             if status in RETRY_STATUSES:
                 delay = self._retry_after(resp)
                 resp.close()
-                if attempt >= self.max_attempts:
+                if attempts.spent:
                     raise NetworkError(
                         display, f"{reason} (after {attempt} attempts)", status=status
                     )
-                self._sleep(delay if delay is not None else self._backoff_delay(attempt))
+                self._wait_to_retry(attempts, delay)
                 continue
             resp.close()
             hint = None
@@ -651,10 +688,10 @@ class HttpClient:
         # RFC 9110: "bytes=-N" is the last N bytes.
         spec = f"bytes={start}" if start < 0 else f"bytes={start}-{'' if end is None else end}"
         headers = {"Range": spec, "Accept-Encoding": "identity"}
-        failures = 0
+        attempts = _Attempts(self.max_attempts)
         while True:
             try:
-                resp = self._request(clean, headers, stream=True)
+                resp = self._request(clean, headers, stream=True, attempts=attempts)
             except NetworkError as err:
                 if err.status == 416:
                     raise RangeNotSupported(display, err.reason, status=416) from err
@@ -667,10 +704,12 @@ class HttpClient:
                 try:
                     content = resp.content
                 except _retryable_errors() as err:
-                    failures += 1
-                    if failures >= self.max_attempts:
-                        raise NetworkError(display, self._error_reason(err)) from err
-                    self._sleep(self._backoff_delay(failures))
+                    if attempts.spent:
+                        raise NetworkError(
+                            display,
+                            f"{self._error_reason(err)} (after {attempts.made} attempts)",
+                        ) from err
+                    self._wait_to_retry(attempts)
                     continue
                 final = split_auth(resp.url)[0]
                 return Response(final, 206, Headers(dict(resp.headers)), content)
@@ -692,14 +731,19 @@ class HttpClient:
 
         The bytes go to a temp file next to ``dest``, hashed while they
         stream; a dropped connection resumes with ``Range``/``If-Range``
-        (from zero when the server answers 200).  With ``sha256`` a mismatch
-        raises ``HashMismatch`` and leaves nothing behind, and a blob already
-        in the cache is used without any request.  ``progress`` receives
-        byte increments (negative when a download restarts from zero).
+        (from zero when the server answers 200), within ``max_attempts``
+        requests in all.  With ``sha256`` a mismatch raises ``HashMismatch``
+        and leaves nothing behind, and a blob already in the cache is used
+        without any request.  ``progress`` receives byte increments
+        (negative when a download restarts from zero).
         """
         clean = self._prepare(url)
         display = redact_url(clean)
         expected = _valid_sha256(sha256) if sha256 else None
+        with self._lock:
+            failed = self._ahead_failed.pop((clean, expected or ""), None)
+        if failed is not None:
+            raise failed
         if expected and self.cache is not None:
             hit = self._from_blob(expected, size, dest)
             if hit is not None:
@@ -737,15 +781,28 @@ class HttpClient:
 
     def fetch_to_cache(self, url: str, *, sha256: str, size: int | None = None) -> None:
         """Put the file in the cache (a later ``fetch_to_file`` of it then
-        makes no request).  Without a cache, or offline, nothing happens."""
+        makes no request).  Without a cache, or offline, nothing happens.
+
+        When the file cannot be fetched, the next ``fetch_to_file`` of it
+        raises why, without a request: the file's retries were spent here.
+        """
         if self.cache is None or self.offline:
             return
         digest = _valid_sha256(sha256)
+        key = (self._prepare(url), digest)
+        with self._lock:
+            if key in self._ahead_failed:
+                return
         if self.cache.blob_path(digest).is_file():
             return
         self.cache.root.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="bundler-ahead-", dir=self.cache.root) as tmp:
-            self.fetch_to_file(url, Path(tmp) / "file", sha256=digest, size=size)
+            try:
+                self.fetch_to_file(url, Path(tmp) / "file", sha256=digest, size=size)
+            except (NetworkError, HashMismatch) as err:
+                with self._lock:
+                    self._ahead_failed[key] = err
+                raise
 
     def _from_blob(self, sha256: str, size: int | None, dest: Path) -> int | None:
         assert self.cache is not None
@@ -777,7 +834,7 @@ class HttpClient:
         hasher = hashlib.sha256()
         written = 0
         validator: str | None = None
-        failures = 0
+        attempts = _Attempts(self.max_attempts)
         while True:
             headers = {"Accept-Encoding": "identity"}
             # RFC 9110 If-Range: the server sends the rest only if the file
@@ -793,7 +850,7 @@ class HttpClient:
                 if progress is not None:
                     progress(-written)
                 written = 0
-            resp = self._request(url, headers, stream=True)
+            resp = self._request(url, headers, stream=True, attempts=attempts)
             try:
                 if resp.status == 206 and written:
                     match = _CONTENT_RANGE.match(resp.headers.get("Content-Range", ""))
@@ -810,24 +867,21 @@ class HttpClient:
                     validator = _strong_validator(resp)
                 else:
                     raise NetworkError(display, f"unexpected HTTP {resp.status}")
-                received = 0
                 try:
                     for chunk in _body_chunks(resp):
                         fh.write(chunk)
                         hasher.update(chunk)
                         written += len(chunk)
-                        received += len(chunk)
                         if progress is not None:
                             progress(len(chunk))
                 except _retryable_errors() as err:
-                    # Progress made in this attempt earns a fresh budget.
-                    failures = 1 if received else failures + 1
-                    if failures >= self.max_attempts:
+                    if attempts.spent:
                         raise NetworkError(
                             display,
-                            f"connection dropped after {written} bytes: {self._error_reason(err)}",
+                            f"connection dropped after {written} bytes:"
+                            f" {self._error_reason(err)} (after {attempts.made} attempts)",
                         ) from err
-                    self._sleep(self._backoff_delay(failures))
+                    self._wait_to_retry(attempts)
                     continue
                 return hasher.hexdigest(), written
             finally:

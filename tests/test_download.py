@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from packaging.utils import NormalizedName
 
+from bundler.cli import run
 from bundler.download import (
     TASK_ALL,
     AdaptivePool,
@@ -29,6 +30,7 @@ from bundler.download import (
 from bundler.errors import HashMismatch, MultipleErrors, NotFound, UsageError
 from bundler.models import BundleArtifact, DistKind, Manifest
 from bundler.reporting import NULL_REPORTER, Reporter
+from tests.support import DistSpec, IndexServerFactory, Reply
 
 
 class FakeClient:
@@ -515,3 +517,29 @@ def test_adaptive_pool_starts_no_job_after_an_interrupt() -> None:
     release.set()
     time.sleep(0.2)  # the two running jobs end; nothing else may start
     assert sorted(started) == [0, 1]
+
+
+# --- the download command, end to end --------------------------------------------------
+
+
+def test_download_tries_a_failing_file_within_one_budget(
+    tmp_path: Path,
+    index_server: IndexServerFactory,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # From a requirements.txt lock each file is fetched ahead as soon as
+    # its page is in, then downloaded: one budget of attempts in all.
+    server = index_server([DistSpec("solo", "1.0", sdist=False)])
+    req = tmp_path / "requirements.in"
+    req.write_text("solo\n")
+    lock = tmp_path / "requirements.txt"
+    cache = ["--cache-dir", str(tmp_path / "cache")]
+    assert run(["lock", str(req), "-o", str(lock), "-i", str(server.url), *cache, "--quiet"]) == 0
+    wheel = server.file_path("solo-1.0-py3-none-any.whl")
+    server.config.overrides[wheel] = Reply(503, {"Retry-After": "0"}, b"busy")
+    capsys.readouterr()
+    bundle = tmp_path / "pypi"
+    download = ["download", str(lock), "-o", str(bundle), "-i", str(server.url), *cache]
+    assert run(download) == 1
+    assert server.hits(wheel) == 5  # the default budget: 5 requests, not 10
+    assert "HTTP 503" in capsys.readouterr().err

@@ -595,6 +595,94 @@ def test_corrupt_blob_is_not_used(server: Server, client: HttpClient, tmp_path: 
     assert blob.read_bytes() == PAYLOAD
 
 
+# --- bounded faults -------------------------------------------------------------------------
+
+
+def dropping(cut: int, *, honest_after: int = 20) -> Route:
+    """Answer 200 (ignoring Range) and drop every response after ``cut``
+    body bytes; from request ``honest_after`` on, send the whole file (so
+    a client without a bound ends instead of looping for ever)."""
+    calls = iter(range(10**6))
+
+    def route(h: Handler) -> None:
+        if next(calls) >= honest_after:
+            send(h, 200, PAYLOAD)
+        else:
+            drop_after(h, PAYLOAD, cut, {"Accept-Ranges": "none"})
+
+    return route
+
+
+def test_a_server_that_drops_every_response_spends_the_budget_once(
+    server: Server, client: HttpClient, sleeps: Sleeps, tmp_path: Path
+) -> None:
+    # Each attempt gets further than none (100 KB of 256 KB) and restarts
+    # from zero: the budget counts requests, not attempts without progress.
+    server.routes["/f.whl"] = dropping(100_000)
+    out = tmp_path / "out"
+    with pytest.raises(NetworkError, match="after 4 attempts") as info:
+        client.fetch_to_file(server.url("/f.whl"), out / "f.whl", sha256=PAYLOAD_SHA)
+    assert "connection dropped after 100000 bytes" in str(info.value)
+    assert len(server.requests_for("/f.whl")) == 4  # the client's max_attempts
+    assert len(sleeps.delays) == 3  # no wait after the last attempt
+    assert list(out.iterdir()) == []
+
+
+def test_503s_and_a_dropped_body_share_one_budget(
+    server: Server, client: HttpClient, sleeps: Sleeps, tmp_path: Path
+) -> None:
+    server.routes["/f.whl"] = sequence(
+        lambda h: send(h, 503),
+        lambda h: drop_after(h, PAYLOAD, 1000, {}),
+        lambda h: send(h, 503),
+        lambda h: drop_after(h, PAYLOAD, 1000, {}),
+        serve_bytes(PAYLOAD),
+    )
+    with pytest.raises(NetworkError, match="after 4 attempts"):
+        client.fetch_to_file(server.url("/f.whl"), tmp_path / "f.whl", sha256=PAYLOAD_SHA)
+    assert len(server.requests_for("/f.whl")) == 4
+
+
+def test_a_file_the_fetch_ahead_could_not_get_is_not_tried_again(
+    server: Server, client: HttpClient, sleeps: Sleeps, tmp_path: Path
+) -> None:
+    # Fetched ahead into the cache, then downloaded: one retry budget in
+    # all, and each Retry-After waited once.
+    server.routes["/f.whl"] = lambda h: send(h, 503, b"", {"Retry-After": "7"})
+    url = server.url("/f.whl")
+    with pytest.raises(NetworkError, match="HTTP 503"):
+        client.fetch_to_cache(url, sha256=PAYLOAD_SHA, size=len(PAYLOAD))
+    client.fetch_to_cache(url, sha256=PAYLOAD_SHA, size=len(PAYLOAD))  # known to fail: no request
+    with pytest.raises(NetworkError, match=r"HTTP 503 .*\(after 4 attempts\)"):
+        client.fetch_to_file(url, tmp_path / "f.whl", sha256=PAYLOAD_SHA, size=len(PAYLOAD))
+    assert len(server.requests_for("/f.whl")) == 4
+    assert sleeps.delays == [7.0, 7.0, 7.0]
+    assert not (tmp_path / "f.whl").exists()
+    # The failure was handed over once: a later fetch (another run of an
+    # embedding application) has a budget of its own.
+    server.routes["/f.whl"] = serve_bytes(PAYLOAD)
+    assert client.fetch_to_file(url, tmp_path / "f.whl", sha256=PAYLOAD_SHA)[0] == PAYLOAD_SHA
+
+
+def test_a_range_request_has_one_budget(server: Server, client: HttpClient, sleeps: Sleeps) -> None:
+    def cut_range(h: Handler) -> None:
+        h.send_response(206)
+        h.send_header("Content-Range", f"bytes 0-999/{len(PAYLOAD)}")
+        h.send_header("Content-Length", "1000")
+        h.end_headers()
+        h.wfile.write(PAYLOAD[:10])
+        h.wfile.flush()
+        h.close_connection = True
+        h.connection.shutdown(socket.SHUT_RDWR)
+
+    server.routes["/f.whl"] = sequence(
+        lambda h: send(h, 503), cut_range, lambda h: send(h, 502), cut_range, cut_range
+    )
+    with pytest.raises(NetworkError, match="after 4 attempts"):
+        client.get_range(server.url("/f.whl"), 0, 999)
+    assert len(server.requests_for("/f.whl")) == 4
+
+
 # --- TLS and netrc --------------------------------------------------------------------------
 
 
