@@ -116,13 +116,20 @@ def _is_final_tls_failure(err: BaseException) -> bool:
     return False
 
 
-def _body_chunks(resp: Reply) -> Iterator[bytes]:
+def _body_chunks(resp: Reply, room: int | None = None) -> Iterator[bytes]:
     """A streamed body in reads that grow from STREAM_CHUNK to
     STREAM_CHUNK_MAX: a read that fails loses what it had read, so the first
-    ones are small; big ones then cost far less CPU per byte."""
+    ones are small; big ones then cost far less CPU per byte.  With
+    ``room``, at most ``room + 1`` bytes are read: one byte more than room
+    tells a body that is too long without reading the rest of it."""
     size = STREAM_CHUNK
-    while chunk := resp.read(size):
+    while room is None or room >= 0:
+        chunk = resp.read(size if room is None else min(size, room + 1))
+        if not chunk:
+            return
         yield chunk
+        if room is not None:
+            room -= len(chunk)
         size = min(size * 2, STREAM_CHUNK_MAX)
 
 
@@ -734,8 +741,10 @@ class HttpClient:
         (from zero when the server answers 200), within ``max_attempts``
         requests in all.  With ``sha256`` a mismatch raises ``HashMismatch``
         and leaves nothing behind, and a blob already in the cache is used
-        without any request.  ``progress`` receives byte increments
-        (negative when a download restarts from zero).
+        without any request.  With ``size``, a body that would be longer is
+        cut off at once (``NetworkError``; nothing is left behind).
+        ``progress`` receives byte increments (negative when a download
+        restarts from zero).
         """
         clean = self._prepare(url)
         display = redact_url(clean)
@@ -760,7 +769,7 @@ class HttpClient:
                 if scheme == "file":
                     digest, got = _copy_local(url_to_path(clean), fh, display, progress)
                 else:
-                    digest, got = self._download(clean, fh, expected, progress)
+                    digest, got = self._download(clean, fh, expected, size, progress)
                 # Not forced to the disk (see atomic_write): every file is
                 # checked by its hash when used (cache) or verified (bundle).
             if expected and digest != expected:
@@ -828,6 +837,7 @@ class HttpClient:
         url: str,
         fh: IO[bytes],
         expected: str | None,
+        size: int | None,
         progress: Callable[[int], None] | None,
     ) -> tuple[str, int]:
         display = redact_url(url)
@@ -856,6 +866,8 @@ class HttpClient:
                     match = _CONTENT_RANGE.match(resp.headers.get("Content-Range", ""))
                     if match is None or int(match.group(1)) != written:
                         raise NetworkError(display, "server sent a range that was not asked for")
+                    total = None if match.group(3) == "*" else int(match.group(3))
+                    _check_announced(display, "Content-Range", total, size)
                 elif resp.status == 200:
                     if written:
                         fh.seek(0)
@@ -865,10 +877,17 @@ class HttpClient:
                             progress(-written)
                         written = 0
                     validator = _strong_validator(resp)
+                    _check_announced(display, "Content-Length", _content_length(resp), size)
                 else:
                     raise NetworkError(display, f"unexpected HTTP {resp.status}")
                 try:
-                    for chunk in _body_chunks(resp):
+                    for chunk in _body_chunks(resp, None if size is None else size - written):
+                        if size is not None and written + len(chunk) > size:
+                            raise NetworkError(
+                                display,
+                                f"the server sent more than the {size} bytes expected:"
+                                " stopped reading",
+                            )
                         fh.write(chunk)
                         hasher.update(chunk)
                         written += len(chunk)
@@ -886,6 +905,20 @@ class HttpClient:
                 return hasher.hexdigest(), written
             finally:
                 resp.close()
+
+
+def _content_length(resp: Reply) -> int | None:
+    value = resp.headers.get("Content-Length", "").strip()
+    return int(value) if value.isdigit() else None
+
+
+def _check_announced(display: str, header: str, announced: int | None, size: int | None) -> None:
+    """Refuse a response whose headers announce more bytes than expected,
+    before reading its body (it cannot be the file)."""
+    if announced is not None and size is not None and announced > size:
+        raise NetworkError(
+            display, f"{header} announces {announced} bytes, more than the {size} expected"
+        )
 
 
 def _strong_validator(resp: Reply) -> str | None:

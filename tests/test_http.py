@@ -683,6 +683,112 @@ def test_a_range_request_has_one_budget(server: Server, client: HttpClient, slee
     assert len(server.requests_for("/f.whl")) == 4
 
 
+def test_a_body_longer_than_announced_is_not_read(
+    server: Server, client: HttpClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A 906-byte file; the server announces 64 MiB and starts sending them.
+    small = PAYLOAD[:906]
+    server.routes["/f.whl"] = lambda h: flood(h, small, announce=64 << 20)
+    read = count_reads(monkeypatch)
+    out = tmp_path / "out"
+    with pytest.raises(NetworkError, match="announces 67108864 bytes, more than the 906") as info:
+        client.fetch_to_file(
+            server.url("/f.whl"),
+            out / "f.whl",
+            sha256=hashlib.sha256(small).hexdigest(),
+            size=len(small),
+        )
+    assert "/f.whl" in str(info.value)
+    assert read() == 0
+    assert len(server.requests_for("/f.whl")) == 1  # not retried
+    assert list(out.iterdir()) == []
+
+
+def test_a_body_longer_than_the_expected_size_is_cut_off(
+    server: Server, client: HttpClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No Content-Length (the body ends when the connection closes): the
+    # client reads one byte more than the expected size, and stops.
+    small = PAYLOAD[:906]
+    server.routes["/f.whl"] = lambda h: flood(h, small, announce=None)
+    read = count_reads(monkeypatch)
+    progress: list[int] = []
+    out = tmp_path / "out"
+    with pytest.raises(NetworkError, match="more than the 906 bytes expected") as info:
+        client.fetch_to_file(
+            server.url("/f.whl"),
+            out / "f.whl",
+            sha256=hashlib.sha256(small).hexdigest(),
+            size=len(small),
+            progress=progress.append,
+        )
+    assert "/f.whl" in str(info.value)
+    assert read() <= len(small) + 1
+    assert sum(progress) <= len(small)
+    assert len(server.requests_for("/f.whl")) == 1
+    assert list(out.iterdir()) == []
+    assert client.cache is not None and not (client.cache.root / "blobs").exists()
+
+
+def test_bytes_beyond_the_content_length_are_never_read(
+    server: Server, client: HttpClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    small = PAYLOAD[:906]
+    server.routes["/f.whl"] = lambda h: flood(h, small, announce=len(small))
+    read = count_reads(monkeypatch)
+    dest = tmp_path / "f.whl"
+    digest = hashlib.sha256(small).hexdigest()
+    assert client.fetch_to_file(server.url("/f.whl"), dest, sha256=digest) == (digest, 906)
+    assert read() == 906
+    assert dest.read_bytes() == small
+
+
+def test_a_resumed_range_of_a_bigger_file_is_not_read(
+    server: Server, client: HttpClient, tmp_path: Path
+) -> None:
+    def other_file(h: Handler) -> None:
+        send(h, 206, PAYLOAD[1000:], {"Content-Range": f"bytes 1000-{10**9}/{10**9 + 1}"})
+
+    server.routes["/f.whl"] = sequence(
+        lambda h: drop_after(h, PAYLOAD, 1000, {"ETag": '"v1"'}), other_file
+    )
+    with pytest.raises(NetworkError, match="Content-Range announces 1000000001 bytes"):
+        client.fetch_to_file(
+            server.url("/f.whl"), tmp_path / "f.whl", sha256=PAYLOAD_SHA, size=len(PAYLOAD)
+        )
+    assert not (tmp_path / "f.whl").exists()
+
+
+def flood(h: BaseHTTPRequestHandler, start: bytes, *, announce: int | None) -> None:
+    """Send ``start``, then zeros up to 64 MiB, announcing ``announce``
+    bytes (None: no Content-Length, the body ends with the connection)."""
+    h.send_response(200)
+    if announce is not None:
+        h.send_header("Content-Length", str(announce))
+    h.send_header("Connection", "close")
+    h.end_headers()
+    h.close_connection = True
+    block = bytes(64 * 1024)
+    with contextlib.suppress(OSError):
+        h.wfile.write(start)
+        for _ in range(1024):
+            h.wfile.write(block)
+
+
+def count_reads(monkeypatch: pytest.MonkeyPatch) -> Callable[[], int]:
+    """Count the body bytes the client reads from streamed responses."""
+    total = [0]
+    real = transport.Reply.read
+
+    def read(self: transport.Reply, amount: int) -> bytes:
+        data = real(self, amount)
+        total[0] += len(data)
+        return data
+
+    monkeypatch.setattr(transport.Reply, "read", read)
+    return lambda: total[0]
+
+
 # --- TLS and netrc --------------------------------------------------------------------------
 
 
