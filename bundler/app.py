@@ -122,11 +122,12 @@ def default_cache_dir() -> Path:
     return base / "bundler"
 
 
-def make_client(settings: ClientSettings) -> HttpClient:
+def make_client(settings: ClientSettings, reporter: Reporter = NULL_REPORTER) -> HttpClient:
     client = HttpClient(
         cache_dir=settings.cache_dir or default_cache_dir(),
         offline=settings.offline,
         pool_size=max(settings.workers, 10),
+        reporter=reporter,
     )
     if settings.page_max_age is not None:
         client.page_max_age = settings.page_max_age

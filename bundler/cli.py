@@ -147,6 +147,17 @@ class ConsoleReporter(Reporter):
         else:
             self.console.print(f"[yellow]warning:[/yellow] {scrub(message)}", highlight=False)
 
+    def retry(self, host: str, problem: str, delay: float, attempt: int, limit: int) -> None:
+        if self.quiet:
+            return
+        text = scrub(
+            f"retrying in {_seconds(delay)} s: {problem} from {host} (attempt {attempt} of {limit})"
+        )
+        if self.plain:
+            self._line(text)
+        else:
+            self.console.print(_escape(text), highlight=False)
+
     def task_start(self, key: str, description: str, total: int | None = None) -> None:
         if self.quiet or self.plain:
             return
@@ -438,7 +449,7 @@ def _targets(args: argparse.Namespace, default: Sequence[str] = ()) -> list[Targ
     return targets
 
 
-def _client(args: argparse.Namespace) -> Any:
+def _client(args: argparse.Namespace, reporter: Reporter) -> Any:
     if args.workers < 1:
         raise UsageError("--workers must be at least 1")
     if args.page_max_age is not None and not args.page_max_age >= 0:
@@ -450,7 +461,8 @@ def _client(args: argparse.Namespace) -> Any:
             offline=args.offline,
             workers=args.workers,
             page_max_age=0 if upgrading else args.page_max_age,
-        )
+        ),
+        reporter,
     )
     if _Process.keep_alive is not None:
         _Process.keep_alive.append(client)
@@ -532,7 +544,7 @@ def _do_lock(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str,
             existing = app.read_lock_file(output)
         except BundlerError as err:
             reporter.warning(f"ignoring the pins of {output}: {err.message}")
-    client = _client(args)
+    client = _client(args, reporter)
     targets = _targets(args)
     result = app.lock(
         reqs, targets, indexes, _lock_options(args, reqs), client, reporter, existing, args.workers
@@ -556,7 +568,7 @@ def _do_lock(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str,
 def _do_download(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str, Any]) -> int:
     lock_input = app.read_lock_file(args.lock)
     indexes = _overrides(args).apply(lock_input.indexes)
-    client = _client(args)
+    client = _client(args, reporter)
     targets = _targets(args, default=lock_input.targets)
     # A requirements.txt lock names no URL: each project's page comes first.
     needs_pages = bool(app.pins_without_files(lock_input))
@@ -604,7 +616,7 @@ def _do_verify(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[st
     from .gate import VerifyOptions, load_bundle, verify
     from .verify import report_to_json
 
-    client = _client(args)
+    client = _client(args, reporter)
     manifest = load_bundle(args.bundle)
     targets = _targets(args, default=manifest.targets)
     report = verify(args.bundle, targets, client, VerifyOptions(live=not args.no_install), reporter)
@@ -646,7 +658,7 @@ def _do_build(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str
 
     reqs = app.read_requirements(args.requirements)
     indexes = _overrides(args).apply(reqs.indexes)
-    client = _client(args)
+    client = _client(args, reporter)
     targets = _targets(args)
     result = app.lock(
         reqs, targets, indexes, _lock_options(args, reqs), client, reporter, None, args.workers
@@ -668,7 +680,7 @@ def _do_add(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str, 
     out["added"] = sorted(p.name for p in args.files)
     if needs and not args.no_deps:
         reporter.info(f"resolving what the added files need: {', '.join(needs)}")
-        client = _client(args)
+        client = _client(args, reporter)
         indexes = _overrides(args).apply(IndexSettings())
         added_pins = [f"{a.project}=={a.version}" for a in _added_artifacts(manifest, args.files)]
         manifest = app.extend_bundle(
@@ -799,6 +811,13 @@ def run(argv: Sequence[str] | None = None, *, own_process: bool = False) -> int:
             reporter.console.print(f"error: cannot write {args.json}: {err}")
             return 2
     return code
+
+
+def _seconds(delay: float) -> str:
+    """A wait as a person reads it: ``3``, ``0.4``, ``12``."""
+    if delay >= 10:
+        return f"{delay:.0f}"
+    return f"{delay:.1f}".removesuffix(".0")
 
 
 def _escape(text: str) -> str:

@@ -39,6 +39,7 @@ from .fsutil import (
     url_path_to_local,
 )
 from .redact import REDACTED, redact_url, split_auth
+from .reporting import NULL_REPORTER, Reporter
 from .transport import Reply, Transport, TransportError
 
 # urllib3 is imported on the first request: a run served from the cache
@@ -148,6 +149,39 @@ class _Attempts:
     @property
     def spent(self) -> bool:
         return self.made >= self.limit
+
+
+def _host(url: str) -> str:
+    """The host (and port, when the URL names one) of ``url``: what a
+    retry line shows, never credentials nor a path."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"  # RFC 3986: an IPv6 literal
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return f"{host}:{port}" if port is not None else host
+
+
+def _problem(err: BaseException) -> str:
+    """A few words for a failure worth another try, for a retry line."""
+    import urllib3.exceptions as e
+
+    if isinstance(err, e.NewConnectionError):  # a ConnectTimeoutError too, in urllib3
+        return "cannot connect"
+    if isinstance(err, e.ConnectTimeoutError):
+        return "connection timed out"
+    if isinstance(err, e.TimeoutError):
+        return "read timed out"
+    if isinstance(err, e.SSLError):
+        return "TLS error"
+    if isinstance(err, e.ProxyError):
+        return "proxy error"
+    if isinstance(err, e.ProtocolError):
+        return "connection dropped"
+    return type(err).__name__
 
 
 class Headers(Mapping[str, str]):
@@ -438,6 +472,7 @@ class HttpClient:
         user_agent: str = USER_AGENT,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
+        reporter: Reporter = NULL_REPORTER,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
@@ -450,6 +485,7 @@ class HttpClient:
         self.page_max_age = page_max_age
         self._sleep = sleep
         self._clock = clock
+        self.reporter = reporter
         self._lock = threading.Lock()
         self._auth: dict[str, tuple[str, str]] = {}
         self._secrets: set[str] = set()
@@ -554,10 +590,15 @@ class HttpClient:
             delay = when.timestamp() - self._clock()
         return max(0.0, min(delay, self.retry_after_cap))
 
-    def _wait_to_retry(self, attempts: _Attempts, delay: float | None = None) -> None:
-        """Wait before another try: ``delay`` (a Retry-After), else the
-        backoff for the attempts made."""
-        self._sleep(delay if delay is not None else self._backoff_delay(attempts.made))
+    def _wait_to_retry(
+        self, url: str, attempts: _Attempts, problem: str, delay: float | None = None
+    ) -> None:
+        """Report the retry and wait for it: ``delay`` (a Retry-After),
+        else the backoff for the attempts made."""
+        if delay is None:
+            delay = self._backoff_delay(attempts.made)
+        self.reporter.retry(_host(url), problem, delay, attempts.made + 1, attempts.limit)
+        self._sleep(delay)
 
     def _request(
         self,
@@ -592,7 +633,7 @@ class HttpClient:
                     raise NetworkError(
                         display, f"{self._error_reason(err)} (after {attempt} attempts)"
                     ) from err
-                self._wait_to_retry(attempts)
+                self._wait_to_retry(url, attempts, _problem(err))
                 continue
             except ValueError as err:  # a header or URL http.client refuses to send
                 raise NetworkError(display, self._error_reason(err)) from err
@@ -610,7 +651,7 @@ class HttpClient:
                     raise NetworkError(
                         display, f"{reason} (after {attempt} attempts)", status=status
                     )
-                self._wait_to_retry(attempts, delay)
+                self._wait_to_retry(url, attempts, str(status), delay)
                 continue
             resp.close()
             hint = None
@@ -716,7 +757,7 @@ class HttpClient:
                             display,
                             f"{self._error_reason(err)} (after {attempts.made} attempts)",
                         ) from err
-                    self._wait_to_retry(attempts)
+                    self._wait_to_retry(clean, attempts, _problem(err))
                     continue
                 final = split_auth(resp.url)[0]
                 return Response(final, 206, Headers(dict(resp.headers)), content)
@@ -900,7 +941,8 @@ class HttpClient:
                             f"connection dropped after {written} bytes:"
                             f" {self._error_reason(err)} (after {attempts.made} attempts)",
                         ) from err
-                    self._wait_to_retry(attempts)
+                    problem = f"connection dropped after {written} bytes"
+                    self._wait_to_retry(url, attempts, problem)
                     continue
                 return hasher.hexdigest(), written
             finally:

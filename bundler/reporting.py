@@ -28,5 +28,11 @@ class Reporter:
     def task_done(self, key: str, ok: bool = True) -> None:
         """A unit of work finished."""
 
+    def retry(self, host: str, problem: str, delay: float, attempt: int, limit: int) -> None:
+        """A request to ``host`` (a host name and port, never credentials)
+        failed with ``problem`` (e.g. "503", "connection dropped after 1048576
+        bytes") and is sent again in ``delay`` seconds, as attempt ``attempt``
+        of at most ``limit``: a slow run says why it is slow."""
+
 
 NULL_REPORTER = Reporter()

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from packaging.utils import NormalizedName
 
-from bundler.cli import run
+from bundler.cli import ConsoleReporter, run
 from bundler.download import (
     TASK_ALL,
     AdaptivePool,
@@ -522,13 +522,15 @@ def test_adaptive_pool_starts_no_job_after_an_interrupt() -> None:
 # --- the download command, end to end --------------------------------------------------
 
 
-def test_download_tries_a_failing_file_within_one_budget(
+def test_download_tries_a_failing_file_within_one_budget_and_says_so(
     tmp_path: Path,
     index_server: IndexServerFactory,
     capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # From a requirements.txt lock each file is fetched ahead as soon as
     # its page is in, then downloaded: one budget of attempts in all.
+    monkeypatch.delenv("FORCE_COLOR", raising=False)  # stderr: a log
     server = index_server([DistSpec("solo", "1.0", sdist=False)])
     req = tmp_path / "requirements.in"
     req.write_text("solo\n")
@@ -542,4 +544,25 @@ def test_download_tries_a_failing_file_within_one_budget(
     download = ["download", str(lock), "-o", str(bundle), "-i", str(server.url), *cache]
     assert run(download) == 1
     assert server.hits(wheel) == 5  # the default budget: 5 requests, not 10
-    assert "HTTP 503" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    host = f"127.0.0.1:{server.port}"
+    retries = [line for line in err.splitlines() if line.startswith("retrying")]
+    assert retries == [f"retrying in 0 s: 503 from {host} (attempt {n} of 5)" for n in range(2, 6)]
+    assert "HTTP 503" in err and "(after 5 attempts)" in err
+
+
+def test_a_retry_line_on_a_terminal_keeps_its_brackets() -> None:
+    from rich.console import Console
+
+    out = io.StringIO()
+    reporter = ConsoleReporter(quiet=False, console=Console(file=out, width=200))
+    reporter.plain = False
+    reporter.retry("[::1]:8080", "connection dropped after 1048576 bytes", 12.3, 3, 5)
+    reporter.retry("[::1]:8080", "503", 0.37, 4, 5)
+    assert out.getvalue().splitlines() == [
+        "retrying in 12 s: connection dropped after 1048576 bytes from [::1]:8080 (attempt 3 of 5)",
+        "retrying in 0.4 s: 503 from [::1]:8080 (attempt 4 of 5)",
+    ]
+    quiet = ConsoleReporter(quiet=True, console=Console(file=out, width=200))
+    quiet.retry("example.org", "503", 1.0, 2, 5)
+    assert "example.org" not in out.getvalue()

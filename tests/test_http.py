@@ -31,6 +31,7 @@ from bundler.http import (
     redact_url,
     split_auth,
 )
+from bundler.reporting import Reporter
 
 SECRET = "s3cr3t-T0ken"
 
@@ -681,6 +682,45 @@ def test_a_range_request_has_one_budget(server: Server, client: HttpClient, slee
     with pytest.raises(NetworkError, match="after 4 attempts"):
         client.get_range(server.url("/f.whl"), 0, 999)
     assert len(server.requests_for("/f.whl")) == 4
+
+
+class RetryLog(Reporter):
+    def __init__(self) -> None:
+        self.retries: list[tuple[str, str, float, int, int]] = []
+
+    def retry(self, host: str, problem: str, delay: float, attempt: int, limit: int) -> None:
+        self.retries.append((host, problem, delay, attempt, limit))
+
+
+def test_each_retry_is_reported_with_the_host_only(server: Server, tmp_path: Path) -> None:
+    server.routes["/f.whl"] = sequence(
+        lambda h: send(h, 503, b"", {"Retry-After": "3"}),
+        lambda h: drop_after(h, PAYLOAD, 1000, {}),
+        serve_bytes(PAYLOAD),
+    )
+    log = RetryLog()
+    delays: list[float] = []
+    with HttpClient(sleep=delays.append, reporter=log, max_attempts=5) as c:
+        url = server.url("/f.whl").replace("http://", f"http://user:{SECRET}@")
+        c.fetch_to_file(url, tmp_path / "f.whl", sha256=PAYLOAD_SHA)
+    host = f"127.0.0.1:{server.port}"
+    assert log.retries == [
+        (host, "503", 3.0, 2, 5),
+        (host, "connection dropped after 1000 bytes", delays[1], 3, 5),
+    ]
+    assert SECRET not in repr(log.retries) and "user" not in repr(log.retries)
+
+
+def test_a_refused_connection_is_reported_in_a_few_words(client: HttpClient) -> None:
+    log = RetryLog()
+    client.reporter = log
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(NetworkError):
+        client.get(f"http://127.0.0.1:{port}/simple/")
+    assert [r[1] for r in log.retries] == ["cannot connect"] * 3
+    assert [r[3] for r in log.retries] == [2, 3, 4]
 
 
 def test_a_body_longer_than_announced_is_not_read(
