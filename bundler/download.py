@@ -156,11 +156,16 @@ def download_all(
     downloads go on.  ``on_ready`` is called with each file's result as
     soon as it is in place, from the thread that fetched it; what it raises
     counts as that file's failure.
+
+    Call it while holding the bundle's directory lock: the temp files an
+    interrupted run left in ``files_dir`` (a killed download's ``.part``)
+    are removed first, whether this run then succeeds or not.
     """
     if workers < 1:
         raise UsageError(f"workers must be at least 1, got {workers}")
     planned, failures = _plan(items)
     files_dir.mkdir(parents=True, exist_ok=True)
+    _remove_leftover_temps(files_dir)
     sizes = [item.size for item in planned]
     total = sum(s for s in sizes if s is not None) if None not in sizes else None
     reporter.task_start(TASK_ALL, f"{len(planned)} files", total)
@@ -337,6 +342,12 @@ def _is_leftover_temp(name: str) -> bool:
     """A temp file of an interrupted atomic write (``.<name>.<random>.part``
     or ``.tmp``): never a bundle file, since those never start with a dot."""
     return name.startswith(".") and name.endswith(_TEMP_SUFFIXES)
+
+
+def _remove_leftover_temps(files_dir: Path) -> None:
+    for entry in files_dir.iterdir():
+        if _is_leftover_temp(entry.name) and entry.is_file() and not entry.is_symlink():
+            entry.unlink(missing_ok=True)
 
 
 def prune(files_dir: Path, keep: set[str], previous: Manifest | None) -> list[str]:

@@ -347,6 +347,23 @@ def test_prune_removes_only_what_the_previous_bundle_held(tmp_path: Path) -> Non
     ]
 
 
+def test_a_killed_runs_part_files_are_removed_by_the_next_run(tmp_path: Path) -> None:
+    # A run killed mid-download left its temp files; the next run removes
+    # them even when it fails, and they never count as files of the bundle.
+    src, items = _source(tmp_path, NAMES[:2])
+    files = tmp_path / "files"
+    files.mkdir()
+    stale = [f".{NAMES[0]}.k3j2abcd.part", f".{NAMES[1]}.metadata.x9y8.tmp"]
+    for name in stale:
+        (files / name).write_bytes(b"half a file")
+    (files / ".keep.part").mkdir()  # not a file: not ours to remove
+    client = FakeClient(src)
+    client.missing = {NAMES[1]}
+    with pytest.raises(MultipleErrors):
+        download_all(items, files, client, NULL_REPORTER)
+    assert sorted(p.name for p in files.iterdir()) == [".keep.part", NAMES[0]]
+
+
 def test_prune_without_previous_manifest_removes_nothing_known(tmp_path: Path) -> None:
     files = tmp_path / "files"
     files.mkdir()
