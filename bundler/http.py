@@ -20,6 +20,7 @@ import re
 import secrets
 import shutil
 import ssl
+import stat
 import tempfile
 import threading
 import time
@@ -280,6 +281,14 @@ def _valid_sha256(digest: str) -> str:
     return digest
 
 
+# Temp directories made in a cache's root (a file fetched ahead, a
+# distribution read for its metadata) are named "bundler-*".  One that
+# nothing touched for STALE_TEMP_AGE seconds was left by a killed run: a
+# live download writes to it at least once per read timeout.
+TEMP_DIR_PREFIX = "bundler-"
+STALE_TEMP_AGE = 3600.0
+
+
 class DiskCache:
     """Pages keyed by (redacted) URL; immutable bytes keyed by sha256.
 
@@ -355,6 +364,30 @@ class DiskCache:
     def put_derived(self, kind: str, key: str, data: bytes) -> None:
         data = hashlib.sha256(data).digest() + data  # checked when read
         atomic_write(self._addressed(kind, key), data)
+
+    def remove_stale_temps(self, now: float) -> list[str]:
+        """Remove the temp directories (and the partial files in them) that
+        killed runs left in the cache's root; return their names.  Another
+        run may be using the same cache, so only those untouched for
+        ``STALE_TEMP_AGE`` seconds go."""
+        removed: list[str] = []
+        try:
+            entries = sorted(self.root.iterdir())
+        except OSError:
+            return removed
+        for path in entries:
+            if not path.name.startswith(TEMP_DIR_PREFIX):
+                continue
+            try:
+                if not stat.S_ISDIR(path.lstat().st_mode):
+                    continue
+                touched = max(p.lstat().st_mtime for p in [path, *path.iterdir()])
+            except OSError:
+                continue
+            if now - touched >= STALE_TEMP_AGE:
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(path.name)
+        return removed
 
     def _page_path(self, key: str) -> Path:
         digest = hashlib.sha256(key.encode("utf-8")).hexdigest()
@@ -491,6 +524,7 @@ class HttpClient:
         self._secrets: set[str] = set()
         # Blobs this client stored, by digest: their size (hashed already).
         self._stored: dict[str, int] = {}
+        self._swept = False  # the cache's stale temp directories, once
         # (URL, sha256) -> why fetch_to_cache could not fetch it: the
         # fetch_to_file that follows raises that, and does not spend a
         # second retry budget (and Retry-After waits) on the same file.
@@ -803,6 +837,8 @@ class HttpClient:
         scheme = urlsplit(clean).scheme
         if scheme != "file" and self.offline:
             raise NotCached(display)
+        if self.cache is not None and not self._swept:
+            self._sweep(self.cache)
         fd, tmp_name = temp_file_beside(dest, ".part")
         tmp = Path(tmp_name)
         try:
@@ -846,13 +882,23 @@ class HttpClient:
         if self.cache.blob_path(digest).is_file():
             return
         self.cache.root.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix="bundler-ahead-", dir=self.cache.root) as tmp:
+        prefix = f"{TEMP_DIR_PREFIX}ahead-"
+        with tempfile.TemporaryDirectory(prefix=prefix, dir=self.cache.root) as tmp:
             try:
                 self.fetch_to_file(url, Path(tmp) / "file", sha256=digest, size=size)
             except (NetworkError, HashMismatch) as err:
                 with self._lock:
                     self._ahead_failed[key] = err
                 raise
+
+    def _sweep(self, cache: DiskCache) -> None:
+        """Once per client, before its first download: what killed runs
+        left in the cache's temp directories goes."""
+        with self._lock:
+            if self._swept:
+                return
+            self._swept = True
+        cache.remove_stale_temps(self._clock())
 
     def _from_blob(self, sha256: str, size: int | None, dest: Path) -> int | None:
         assert self.cache is not None

@@ -6,6 +6,7 @@ import base64
 import contextlib
 import email.utils
 import hashlib
+import os
 import socket
 import ssl
 import sys
@@ -721,6 +722,31 @@ def test_a_refused_connection_is_reported_in_a_few_words(client: HttpClient) -> 
         client.get(f"http://127.0.0.1:{port}/simple/")
     assert [r[1] for r in log.retries] == ["cannot connect"] * 3
     assert [r[3] for r in log.retries] == [2, 3, 4]
+
+
+def test_a_killed_runs_temp_files_in_the_cache_are_removed(
+    server: Server, sleeps: Sleeps, tmp_path: Path
+) -> None:
+    # A run killed while fetching ahead left a directory with a partial
+    # file; another run sharing the cache is fetching into a fresh one.
+    now = 1_800_000_000.0
+    cache = tmp_path / "cache"
+    stale = cache / "bundler-ahead-k3j2"
+    live = cache / "bundler-dist-x9y8"
+    for directory, age in ((stale, http_module.STALE_TEMP_AGE), (live, 60.0)):
+        part = directory / ".file.abcd.part"
+        part.parent.mkdir(parents=True)
+        part.write_bytes(b"half a file")
+        for path in (part, directory):
+            os.utime(path, (now - age, now - age))
+    (cache / "bundler-notes").write_text("not a directory: not ours")
+    server.routes["/f.whl"] = serve_bytes(PAYLOAD)
+    with HttpClient(cache_dir=cache, sleep=sleeps, clock=lambda: now) as c:
+        c.fetch_to_cache(server.url("/f.whl"), sha256=PAYLOAD_SHA)
+    assert not stale.exists()
+    assert (live / ".file.abcd.part").exists()
+    assert (cache / "bundler-notes").exists()
+    assert c.cache is not None and c.cache.blob_path(PAYLOAD_SHA).is_file()
 
 
 def test_a_body_longer_than_announced_is_not_read(
