@@ -168,16 +168,20 @@ def host_target() -> Target:
 
 # --- foreign targets ------------------------------------------------------------
 
-# Friendly platform names and the wheel platform tag each stands for.
+# Friendly platform names and the wheel platform tag each stands for.  macOS
+# means 14.0: the oldest release Apple still updates, and the floor numpy and
+# scipy build their wheels for (macosx_14_0_*); an 11.0 target finds no wheel
+# of such releases and would have to build them.
+MACOS_ALIAS_VERSION = "14_0"
 PLATFORM_ALIASES: Mapping[str, str] = {
     "linux": "manylinux_2_28_x86_64",
     "linux-x86_64": "manylinux_2_28_x86_64",
     "linux-aarch64": "manylinux_2_28_aarch64",
     "linux-arm64": "manylinux_2_28_aarch64",
     "musllinux": "musllinux_1_2_x86_64",
-    "macos": "macosx_11_0_arm64",
-    "macos-arm64": "macosx_11_0_arm64",
-    "macos-x86_64": "macosx_10_13_x86_64",
+    "macos": f"macosx_{MACOS_ALIAS_VERSION}_arm64",
+    "macos-arm64": f"macosx_{MACOS_ALIAS_VERSION}_arm64",
+    "macos-x86_64": f"macosx_{MACOS_ALIAS_VERSION}_x86_64",
     "windows": "win_amd64",
     "windows-amd64": "win_amd64",
     "windows-arm64": "win_arm64",

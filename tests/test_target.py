@@ -78,6 +78,20 @@ def test_macos_ladder_includes_older_versions_and_universal2() -> None:
     assert "macosx_12_0_arm64" not in plats
 
 
+@pytest.mark.parametrize(
+    ("alias", "arch", "older"),
+    [("macos", "arm64", "macosx_11_0_arm64"), ("macos-x86_64", "x86_64", "macosx_10_13_x86_64")],
+)
+def test_macos_aliases_take_the_macos_14_wheels_of_today(alias: str, arch: str, older: str) -> None:
+    # numpy and scipy publish macosx_14_0 wheels: the alias must take them,
+    # and still take wheels built for older macOS releases.
+    t = make_target("3.12", alias)
+    assert t.name == f"cp312-macosx_14_0_{arch}"
+    plats = platforms(t)
+    assert f"macosx_14_0_{arch}" in plats and older in plats
+    assert f"macosx_15_0_{arch}" not in plats
+
+
 def test_requires_python_uses_target_version() -> None:
     t = make_target("3.9.21", "linux")
     assert t.python_matches(">=3.9")

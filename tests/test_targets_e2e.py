@@ -261,6 +261,6 @@ def test_targets_that_see_the_index_alike_share_one_resolution(
         args = ["lock", str(req), "-o", str(out), "-i", str(server.url), "--quiet", *targets]
         assert run(args) == 0
         locks[on] = out.read_text()
-    assert replayed == ["cp310-macosx_11_0_arm64", "cp311-macosx_11_0_arm64"]
+    assert replayed == ["cp310-macosx_14_0_arm64", "cp311-macosx_14_0_arm64"]
     assert locks[True] == locks[False]
     assert 'name = "winonly"' in locks[True] and 'name = "backport"' in locks[True]
