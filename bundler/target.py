@@ -12,7 +12,7 @@ import functools
 import platform
 import re
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -106,6 +106,22 @@ class Target:
             if rank is not None and (best is None or rank < best):
                 best = rank
         return best
+
+    def explain_no_wheel(self, wheels: Iterable[frozenset[Tag]]) -> str:
+        """Why none of a release's wheels (their tag sets) installs here, in
+        a few words: what they are built for and, when only this target's
+        OS release is too old for them, the release they need."""
+        wheels = list(wheels)
+        if not wheels:
+            return "the release has no wheels"
+        pythons = {(tag.interpreter, tag.abi) for tag in self.tags}
+        fitting = (tag for tags in wheels for tag in tags if (tag.interpreter, tag.abi) in pythons)
+        plats = sorted({tag.platform for tag in fitting})
+        if not plats:
+            others = sorted({f"{tag.interpreter}-{tag.abi}" for tags in wheels for tag in tags})
+            return f"wheels exist for other Pythons only: {', '.join(others)}"
+        need = _release_needed(self.platforms[0] if self.platforms else "", plats)
+        return f"wheels exist for {', '.join(plats)}" + (f": need {need}" if need else "")
 
     def evaluate_marker(self, marker: Marker | None, extra: str | None = None) -> bool:
         """Evaluate a PEP 508 marker in this target's environment."""
@@ -253,6 +269,35 @@ def _platform_info(plat: str) -> tuple[list[str], dict[str, str]]:
         }
         return [plat], env
     raise UsageError(f"unknown platform {plat!r}", hint=f"valid forms: {PLATFORM_FORMS}")
+
+
+def _os_release(plat: str) -> tuple[str, tuple[int, int], str] | None:
+    """(OS, release, arch) of a macOS, manylinux or musllinux platform tag."""
+    if m := _LEGACY.match(plat):
+        return "glibc", _LEGACY_MANYLINUX[m[1]], m[2]
+    for pattern, kind in ((_MACOS, "macOS"), (_MANYLINUX, "glibc"), (_MUSL, "musl")):
+        if m := pattern.match(plat):
+            return kind, (int(m[1]), int(m[2])), m[3]
+    return None
+
+
+def _release_needed(target_platform: str, plats: Iterable[str]) -> str | None:
+    """'macOS >= 14.0' when wheels exist for this target's OS and arch, but
+    all for a newer release than the target's; else None."""
+    mine = _os_release(target_platform)
+    if mine is None:
+        return None
+    kind, release, arch = mine
+    arches = {arch, "universal2"} if kind == "macOS" else {arch}
+    releases = [
+        found[1]
+        for found in map(_os_release, plats)
+        if found is not None and found[0] == kind and found[2] in arches
+    ]
+    if not releases or min(releases) <= release:
+        return None
+    major, minor = min(releases)
+    return f"{kind} >= {major}.{minor}"
 
 
 def _linux_env(arch: str) -> dict[str, str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from packaging.markers import Marker
-from packaging.tags import Tag
+from packaging.tags import Tag, parse_tag
 
 from bundler.errors import UsageError
 from bundler.target import host_target, make_target, parse_python_version, target_from_name
@@ -150,3 +150,44 @@ def test_tags_are_listed_only_when_asked_for() -> None:
     # A target made from a name lists them when the resolver needs them.
     target = make_target("3.12", "windows")
     assert target.wheel_rank(frozenset({Tag("cp312", "cp312", "win_amd64")})) == 0
+
+
+def _wheels(*tags: str) -> list[frozenset[Tag]]:
+    return [frozenset(parse_tag(t)) for t in tags]
+
+
+@pytest.mark.parametrize(
+    ("platform", "wheels", "says"),
+    [
+        (
+            "macosx_11_0_arm64",
+            ("cp312-cp312-macosx_12_0_arm64", "cp312-cp312-macosx_14_0_arm64"),
+            "wheels exist for macosx_12_0_arm64, macosx_14_0_arm64: need macOS >= 12.0",
+        ),
+        (
+            "macosx_11_0_arm64",
+            ("cp312-cp312-macosx_14_0_x86_64",),
+            "wheels exist for macosx_14_0_x86_64",  # another arch: no release helps
+        ),
+        (
+            "macosx_10_9_x86_64",
+            ("cp312-cp312-macosx_10_13_universal2",),
+            "wheels exist for macosx_10_13_universal2: need macOS >= 10.13",
+        ),
+        (
+            "manylinux2014_x86_64",
+            ("cp312-cp312-manylinux_2_28_x86_64", "cp312-cp312-win_amd64"),
+            "wheels exist for manylinux_2_28_x86_64, win_amd64: need glibc >= 2.28",
+        ),
+        (
+            "win_amd64",
+            ("cp313-cp313-win_amd64", "cp314-cp314-win_amd64"),
+            "wheels exist for other Pythons only: cp313-cp313, cp314-cp314",
+        ),
+        ("win_amd64", (), "the release has no wheels"),
+    ],
+)
+def test_explain_no_wheel_says_what_wheels_are_built_for(
+    platform: str, wheels: tuple[str, ...], says: str
+) -> None:
+    assert make_target("3.12", platform).explain_no_wheel(_wheels(*wheels)) == says
