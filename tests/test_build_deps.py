@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import sys
 from pathlib import Path
 
 import pytest
+from packaging.tags import sys_tags
 
 from bundler.cli import run
 from tests.support import DistSpec, IndexServerFactory
@@ -86,6 +89,41 @@ def test_no_build_policy_names_the_sdists(
     err = capsys.readouterr().err
     assert "oldlib" in err and "sdists are disallowed" in err
     assert not (tmp_path / "out.txt").exists()
+
+
+def test_legacy_dynamic_sdist_for_a_foreign_target_is_prepared_here(
+    tmp_path: Path, index_server: IndexServerFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A legacy sdist (Metadata-Version 1.2: everything dynamic), locked for
+    # Windows with no Windows interpreter at hand: its metadata is prepared
+    # on this machine, as uv does, so the build environment takes this
+    # machine's wheel of the backend's helper (the Windows one would not
+    # install), and a warning says the result may not fit the target.
+    here = next(t.platform for t in sys_tags() if t.platform != "any")
+    tags = (f"py3-none-{here}", "py3-none-win_amd64")
+    universe = [
+        dataclasses.replace(s, wheel_tags=tags)
+        if s.name == "tinyhelper"
+        else dataclasses.replace(s, sdist_metadata_version="1.2")
+        if s.name == "dynlib"
+        else s
+        for s in UNIVERSE
+    ]
+    url = str(index_server(universe).url)
+    req = tmp_path / "requirements.in"
+    req.write_text("app\n")
+    out = tmp_path / "requirements.txt"
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    args = ["lock", str(req), "-o", str(out), "-i", url, "--platform", "windows"]
+    assert run([*args, "--python-version", version]) == 0
+    text = out.read_text()
+    assert "oldlib==0.6" in text  # known only through the prepared metadata
+    assert "dynlib==2.0" in text
+    err = " ".join(capsys.readouterr().err.split())
+    assert (
+        f"preparing dynlib-2.0.tar.gz's metadata with {sys.executable}; dependencies it"
+        " computes from the running platform may not match the target"
+    ) in err
 
 
 def test_building_a_release_without_a_wheel_suggests_taking_a_wheel(
