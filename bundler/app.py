@@ -294,9 +294,10 @@ def lock(
                 traces.append(trace)
         if errors:
             raise errors[0] if len(errors) == 1 else MultipleErrors(errors)
+        # Hashed first: an sdist's build system is then read from the cache.
+        resolutions = [_with_hashes(r, index) for r in resolutions]
         build = resolve_build_requirements(resolutions, index, client, resolve_options, reporter)
-        resolutions = [_with_hashes(r, client) for r in resolutions]
-        build = [_with_hashes(r, client) for r in build]
+        build = [_with_hashes(r, index) for r in build]
     locked = build_lock(
         resolutions,
         LockInputs(
@@ -343,27 +344,20 @@ def _root_constraint(c: ParsedRequirement) -> RootRequirement:
     return RootRequirement(c.requirement, c.source, f"-c {c.comes_from}")
 
 
-def hash_unhashed(files: Sequence[IndexFile], client: HttpClient) -> dict[str, IndexFile]:
+def hash_unhashed(files: Sequence[IndexFile], index: PackageIndex) -> dict[str, IndexFile]:
     """For files an index lists without a sha256, fetch them (through the
-    content cache) and return url -> the file with its sha256 and size."""
+    content cache, once per URL) and return url -> the file with its sha256
+    and size."""
     missing = [f for f in files if not f.sha256]
-
-    def fetch(f: IndexFile) -> IndexFile:
-        with tempfile.TemporaryDirectory(prefix="bundler-hash-") as tmp:
-            digest, size = client.fetch_to_file(
-                f.url, Path(tmp) / f.filename, sha256=None, size=f.size, progress=None
-            )
-        return dataclasses.replace(f, hashes={**f.hashes, "sha256": digest}, size=size)
-
     if not missing:
         return {}
     with ThreadPoolExecutor(max_workers=8) as pool:
-        return {f.url: f for f in pool.map(fetch, missing)}
+        return {f.url: f for f in pool.map(index.hashed, missing)}
 
 
-def _with_hashes(res: Resolution, client: HttpClient) -> Resolution:
+def _with_hashes(res: Resolution, index: PackageIndex) -> Resolution:
     """Fill in sha256 for files whose index gave none."""
-    hashed = hash_unhashed([f for p in res.packages.values() for f in p.files], client)
+    hashed = hash_unhashed([f for p in res.packages.values() for f in p.files], index)
     if not hashed:
         return res
     packages = {
@@ -546,7 +540,7 @@ def _hydrate_pin(
         release = list(page.release(pin.version))
         # An index may list files without hashes (a plain directory
         # listing): hash those to match them against the lock.
-        hashed = hash_unhashed(release, client)
+        hashed = hash_unhashed(release, index)
         release = [hashed.get(f.url, f) for f in release]
         files = [f for f in release if f.sha256 in wanted]
     if not files:

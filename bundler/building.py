@@ -123,8 +123,11 @@ class BuildingSource:
         try:
             return self.index.get_metadata(file)
         except MetadataUnavailable:
-            if file.filename in self._building or not file.sha256:
+            if file.filename in self._building:
                 raise
+        # Prepared metadata is cached by the sdist's sha256: a link listed
+        # without one (a web server's directory listing) is hashed first.
+        file = self.index.hashed(file)
         cache = self.client.cache
         # Keyed by file *and* target: prepared metadata may differ per target.
         key = hashlib.sha256(f"{file.sha256} {self.target.name}".encode()).hexdigest()

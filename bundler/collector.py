@@ -314,6 +314,7 @@ class PackageIndex:
         self._pages: _Memo[tuple[str, NormalizedName], ProjectPage] = _Memo()
         self._find_links: _Memo[str, list[IndexFile]] = _Memo()
         self._local_hashes: _Memo[tuple[str, int, int], tuple[str, int]] = _Memo()
+        self._url_hashes: _Memo[str, tuple[str, int]] = _Memo()
         self._metadata: _Memo[tuple[str, str], CoreMetadata] = _Memo()
         self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="index")
         self._closed = False
@@ -521,6 +522,28 @@ class PackageIndex:
         )
         return dataclasses.replace(found, hashes={**found.hashes, "sha256": digest}, size=size)
 
+    def hashed(self, file: IndexFile) -> IndexFile:
+        """``file`` with its sha256 and size: as listed, or for a link
+        without a hash (a web server's directory listing), by downloading
+        the file into the content cache and hashing it, once per URL (its
+        metadata, a build and the download then read it there)."""
+        if file.sha256:
+            return file
+        if _is_file_url(file.url):
+            return self._hash_local(file)
+        digest, size = self._url_hashes.get(file.url, lambda: self._hash_remote(file))
+        return dataclasses.replace(file, hashes={**file.hashes, "sha256": digest}, size=size)
+
+    def _hash_remote(self, file: IndexFile) -> tuple[str, int]:
+        cache = self.client.cache
+        where = cache.root if cache is not None else None
+        if where is not None:
+            where.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="bundler-hash-", dir=where) as tmp:
+            return self.client.fetch_to_file(
+                file.url, Path(tmp) / file.filename, sha256=None, size=file.size, progress=None
+            )
+
     def prefetch(self, names: Iterable[NormalizedName]) -> None:
         """Fetch project pages in the background, ahead of need."""
         for raw in names:
@@ -560,6 +583,9 @@ class PackageIndex:
 
     def _load_metadata(self, file: IndexFile) -> CoreMetadata:
         what = self._what(file)
+        if not file.sha256 and file.kind is DistKind.SDIST:
+            # Read whole anyway: fetched once, hashed, and kept for later.
+            file = self.hashed(file)
         sha = (file.sha256 or "").lower()
         sha = sha if _SHA256.fullmatch(sha) else ""
         cache = self.client.cache

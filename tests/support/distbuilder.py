@@ -63,6 +63,15 @@ class DistSpec:
     # What the backend's get_requires_for_build_wheel returns (PEP 517); the
     # build imports each of them, so each must really be installed.
     wheel_build_requires: tuple[str, ...] = ()
+    # The classic internal-index sdist: named ``{name}-{version}.tar.gz`` with
+    # the name as written (not PEP 625), a setup.py, a Metadata-Version 1.0
+    # PKG-INFO (so its dependencies are dynamic) and no pyproject.toml; it
+    # builds with setuptools' legacy backend (``setuptools_stub_spec``).
+    legacy_sdist: bool = False
+    # Ship a stand-in for setuptools (``setup()`` and the legacy backend
+    # ``setuptools.build_meta:__legacy__``, which runs setup.py) as this
+    # project's module; see ``setuptools_stub_spec``.
+    setuptools_stub: bool = False
 
     def __post_init__(self) -> None:
         # Accept lists (as read from TOML) while keeping the value immutable.
@@ -99,6 +108,8 @@ def wheel_filename(spec: DistSpec, tag: str) -> str:
 
 
 def sdist_filename(spec: DistSpec) -> str:
+    if spec.legacy_sdist:
+        return f"{spec.name}-{spec.version}.tar.gz"  # as setup.py sdist named them
     # PEP 625: {normalized_name_with_underscores}-{version}.tar.gz
     return f"{_escape(spec.name)}-{_version(spec)}.tar.gz"
 
@@ -168,6 +179,11 @@ def _module_files(spec: DistSpec) -> list[tuple[str, bytes]]:
     if spec.backend_module:
         imports = [_escape(Requirement(req).name) for req in spec.requires]
         source = _backend_source(imports) + f'\n__version__ = "{_version(spec)}"\n'
+    if spec.setuptools_stub:
+        return [
+            (f"{module_name(spec)}/__init__.py", _SETUPTOOLS_INIT.encode()),
+            (f"{module_name(spec)}/build_meta.py", _setuptools_build_meta().encode()),
+        ]
     return [(f"{module_name(spec)}/__init__.py", source.encode())]
 
 
@@ -364,6 +380,8 @@ def build_wheel(spec: DistSpec, tag: str, out_dir: Path) -> Path:
 
 def build_sdist(spec: DistSpec, out_dir: Path) -> Path:
     """Write the PEP 625 sdist of ``spec``; pip can build it offline."""
+    if spec.legacy_sdist:
+        return _build_legacy_sdist(spec, out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     top = f"{_escape(spec.name)}-{_version(spec)}"  # PEP 625: same stem as the file
     files = [
@@ -381,6 +399,139 @@ def build_sdist(spec: DistSpec, out_dir: Path) -> Path:
     path = out_dir / sdist_filename(spec)
     write_sdist_archive(str(path), sorted((f"{top}/{name}", data) for name, data in files))
     return path
+
+
+def _setup_py(spec: DistSpec) -> str:
+    kwargs = [
+        f"name={spec.name!r}",
+        f"version={spec.version!r}",
+        f"packages=[{module_name(spec)!r}]",
+        f"install_requires={list(_requirement_lines(spec))!r}",
+    ]
+    if spec.requires_python is not None:
+        kwargs.append(f"python_requires={spec.requires_python!r}")
+    body = "".join(f"    {kw},\n" for kw in kwargs)
+    return f"from setuptools import setup\n\nsetup(\n{body})\n"
+
+
+def _build_legacy_sdist(spec: DistSpec, out_dir: Path) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    top = f"{spec.name}-{spec.version}"
+    # Metadata-Version 1.0 has no Requires-Dist: only setup.py knows them.
+    pkg_info = f"Metadata-Version: 1.0\nName: {spec.name}\nVersion: {spec.version}\n\n"
+    files = [
+        ("PKG-INFO", pkg_info.encode("utf-8")),
+        ("setup.py", _setup_py(spec).encode("utf-8")),
+        *_module_files(spec),
+    ]
+    path = out_dir / sdist_filename(spec)
+    write_sdist_archive(str(path), sorted((f"{top}/{name}", data) for name, data in files))
+    return path
+
+
+_SETUPTOOLS_INIT = '''"""A stand-in for setuptools: setup() records its arguments."""
+
+SETUP_ARGS = {}
+
+
+def setup(**kwargs):
+    SETUP_ARGS.clear()
+    SETUP_ARGS.update(kwargs)
+'''
+
+_LEGACY_BACKEND = """
+
+def _setup_args():
+    import runpy
+    import sys
+
+    import setuptools
+
+    sys.path.insert(0, os.getcwd())
+    sys.argv = ["setup.py"]
+    runpy.run_path("setup.py", run_name="__main__")
+    return dict(setuptools.SETUP_ARGS)
+
+
+def _core_metadata(args):
+    lines = [
+        "Metadata-Version: 2.1",
+        "Name: " + args["name"],
+        "Version: " + args["version"],
+    ]
+    if args.get("python_requires"):
+        lines.append("Requires-Python: " + args["python_requires"])
+    lines += ["Requires-Dist: " + req for req in args.get("install_requires", [])]
+    data = ("\\n".join(lines) + "\\n\\n").encode("utf-8")
+    return data, re.sub(r"[-_.]+", "_", args["name"]).lower(), args["version"]
+
+
+class _LegacyBackend:
+    \"\"\"setuptools.build_meta:__legacy__: metadata and wheels from setup.py.\"\"\"
+
+    def get_requires_for_build_wheel(self, config_settings=None):
+        return []
+
+    def get_requires_for_build_sdist(self, config_settings=None):
+        return []
+
+    def prepare_metadata_for_build_wheel(self, metadata_directory, config_settings=None):
+        metadata, name, version = _core_metadata(_setup_args())
+        dist_info = name + "-" + version + ".dist-info"
+        os.makedirs(os.path.join(metadata_directory, dist_info), exist_ok=True)
+        for filename, data in (("METADATA", metadata), ("WHEEL", WHEEL.encode("utf-8"))):
+            with open(os.path.join(metadata_directory, dist_info, filename), "wb") as fh:
+                fh.write(data)
+        return dist_info
+
+    def build_wheel(self, wheel_directory, config_settings=None, metadata_directory=None):
+        args = _setup_args()
+        metadata, name, version = _core_metadata(args)
+        dist_info = name + "-" + version + ".dist-info"
+        files = []
+        for package in args.get("packages", []):
+            for root, dirs, names in os.walk(package):
+                dirs[:] = [d for d in dirs if d != "__pycache__"]
+                for filename in names:
+                    path = os.path.join(root, filename)
+                    with open(path, "rb") as fh:
+                        files.append((path.replace(os.sep, "/"), fh.read()))
+        files.sort()
+        files += [(dist_info + "/METADATA", metadata), (dist_info + "/WHEEL", WHEEL.encode())]
+        filename = name + "-" + version + "-" + TAG + ".whl"
+        write_wheel_archive(os.path.join(wheel_directory, filename), files, dist_info + "/RECORD")
+        return filename
+
+
+__legacy__ = _LegacyBackend()
+"""
+
+
+def _setuptools_build_meta() -> str:
+    header = [
+        '"""A stand-in for setuptools.build_meta: the legacy backend only."""',
+        "",
+        "import os",
+        "import re",
+        "",
+        f"TAG = {BACKEND_TAG!r}",
+        f"WHEEL = {_wheel_text(BACKEND_TAG)!r}",
+        "",
+    ]
+    return (
+        "\n".join(header)
+        + "\n"
+        + textwrap.dedent(inspect.getsource(write_wheel_archive))
+        + _LEGACY_BACKEND
+    )
+
+
+def setuptools_stub_spec(version: str = "80.9.0") -> DistSpec:
+    """A wheel-only ``setuptools`` whose legacy backend
+    (``setuptools.build_meta:__legacy__``, what pip builds a project without
+    pyproject.toml with) runs setup.py: enough for a ``legacy_sdist`` spec's
+    metadata and wheel, offline and in an instant."""
+    return DistSpec("setuptools", version, setuptools_stub=True, sdist=False)
 
 
 def backend_wheel_spec(
@@ -464,6 +615,7 @@ __all__ = [
     "packse_specs",
     "read_wheel_metadata",
     "sdist_filename",
+    "setuptools_stub_spec",
     "wheel_filename",
     "write_metadata_sidecar",
     "yanked_files",

@@ -98,6 +98,11 @@ class IndexConfig:
     faults: dict[str, deque[Reply]] = field(default_factory=dict)
     # path -> the reply given to every request.
     overrides: dict[str, Reply] = field(default_factory=dict)
+    # Project pages are a plain web server's directory listing (Apache or
+    # nginx autoindex) of the project's files: text/html whatever the Accept
+    # header, links relative and bare (no hash, no attribute), files served
+    # beside the page.  What a company's file share behind a web server is.
+    autoindex: bool = False
 
 
 class LoggedRequest(NamedTuple):
@@ -247,6 +252,20 @@ def render_project_html(project: str, entries: Iterable[PageEntry]) -> str:
             attrs.append(f'data-dist-info-metadata="sha256={e.metadata_sha256}"')
         links.append(f"    <a {' '.join(attrs)}>{html.escape(e.file.filename)}</a><br>")
     return _html_document(f"Links for {project}", links)
+
+
+def render_autoindex(path: str, files: Iterable[IndexFile]) -> str:
+    """A web server's listing of the directory ``path``, as nginx writes it."""
+    title = f"Index of {path}"
+    rows = ['<a href="../">../</a>']
+    for f in files:
+        name = html.escape(f.filename)
+        rows.append(f'<a href="{quote(f.filename)}">{name}</a>  01-Jan-2020 00:00  {f.size}')
+    body = "\n".join(rows)
+    return (
+        f"<html>\n<head><title>{html.escape(title)}</title></head>\n<body>\n"
+        f"<h1>{html.escape(title)}</h1><hr><pre>{body}\n</pre><hr></body>\n</html>\n"
+    )
 
 
 def render_root_html(projects: Iterable[str]) -> str:
@@ -447,7 +466,9 @@ class _Handler(BaseHTTPRequestHandler):
         elif path.startswith("/simple/"):
             name = unquote(path[len("/simple/") :]).rstrip("/")
             canonical = canonicalize_name(name)
-            if "/" in name or not name:
+            if config.autoindex and name.count("/") == 1:
+                self._file(name.partition("/")[2], head=head, truncate=truncate)
+            elif "/" in name or not name:
                 self._send(404, b"not found", head=head)
             elif name != canonical or not path.endswith("/"):
                 # PEP 503: clients should request the normalized name.
@@ -471,6 +492,16 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(406, b"not acceptable", head=head)
             return
         projects = index.projects()
+        if config.autoindex:
+            if project is not None and project not in projects:
+                self._send(404, b"no such project", head=head)
+                return
+            text = render_autoindex(
+                urlsplit(self.path).path, projects[project] if project is not None else ()
+            )
+            headers = {"Content-Type": "text/html"}
+            self._send(200, text.encode("utf-8"), head=head, headers=headers)
+            return
         if project is None:
             names = sorted(projects)
             text = render_root_json(names) if media == JSON_V1 else render_root_html(names)
