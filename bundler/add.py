@@ -1,9 +1,12 @@
 """``bundle add``: place a company's own wheels and sdists into a bundle.
 
 Each file is checked the way an index would check an upload: a wheel
-filename (binary distribution format) or a PEP 625 sdist filename, core
-metadata that can be read and whose Name and Version are the filename's, and
-content that never replaces a different file of the same name.  The files
+filename (binary distribution format) or an sdist filename (PEP 625; older
+names such as ``hello-world-0.0.1.tar.gz`` are taken, with a warning, as pip
+takes them), core metadata that can be read (an sdist's prepared through its
+build backend when it is dynamic, PEP 643) and whose Name and Version are the
+filename's, and content that never replaces a different file of the same
+name.  The files
 are copied into ``files/`` atomically, recorded in ``bundle.json`` (origin
 ``local``) with a pin each, and the pages, sidecars, manifest and
 ``requirements.txt`` are rewritten through the index writer, all under the
@@ -19,7 +22,7 @@ import errno
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,6 +50,10 @@ from .models import (
 from .reporting import NULL_REPORTER, Reporter
 from .selection import usable_files
 from .target import Target, target_from_name
+
+# An sdist's core metadata through its build backend, when its metadata is
+# dynamic (PEP 643): (the sdist's path, its file name) -> the metadata.
+MetadataPreparer = Callable[[Path, str], CoreMetadata]
 
 ORIGIN = "local"  # BundleArtifact.origin / LockedFile.index of added files
 ADDED_BY = "bundle add"  # their "needed by" / "via"
@@ -83,7 +90,10 @@ class _Targets:
 
 
 def add_files(
-    bundle_dir: Path, paths: Sequence[Path], reporter: Reporter = NULL_REPORTER
+    bundle_dir: Path,
+    paths: Sequence[Path],
+    reporter: Reporter = NULL_REPORTER,
+    prepare: MetadataPreparer | None = None,
 ) -> Manifest:
     """Add local distribution files to the bundle at ``bundle_dir``.
 
@@ -91,8 +101,8 @@ def add_files(
     nothing or everything is added.  A file the bundle already holds with
     the same bytes is a no-op; different bytes under an existing name are
     refused (a published file never changes).  Each new project gets a pin
-    ``name==version`` for the targets its files suit.  Returns the manifest
-    as written.
+    ``name==version`` for the targets its files suit.  An sdist whose
+    metadata is dynamic needs ``prepare``.  Returns the manifest as written.
     """
     if not paths:
         raise UsageError(
@@ -112,7 +122,7 @@ def add_files(
         targets = _Targets.of(manifest)
         added: list[_Added] = []
         try:
-            added = _stage_all(paths, files_dir, manifest)
+            added = _stage_all(paths, files_dir, manifest, reporter, prepare)
             updated = _with_added(manifest, added, targets, reporter)
             lock_files = manifest_lock_files(updated)
             for item in added:
@@ -128,7 +138,9 @@ def add_files(
         return write_index(bundle_dir, updated, lock_files)
 
 
-def added_requirements(manifest: Manifest, added: Sequence[Path]) -> list[str]:
+def added_requirements(
+    manifest: Manifest, added: Sequence[Path], prepare: MetadataPreparer | None = None
+) -> list[str]:
     """The Requires-Dist of the distributions at ``added`` (the files given
     to ``add_files``, or their copies in ``files/``), for a resolver.
 
@@ -136,7 +148,7 @@ def added_requirements(manifest: Manifest, added: Sequence[Path]) -> list[str]:
     target of ``manifest``, and those that the added files satisfy
     themselves.  Markers are kept, so each target evaluates its own.
     """
-    metas = [_read_metadata(path, path.name) for path in added]
+    metas = [_read_metadata(path, path.name, prepare) for path in added]
     provided = {m.name: m.version for m in metas}
     targets = _Targets.of(manifest)
     unknown = len(targets.known) < len(targets.names)
@@ -163,7 +175,13 @@ def _marker_applies(marker: Marker, targets: _Targets, unknown: bool) -> bool:
 # --- checking and staging -----------------------------------------------------------
 
 
-def _stage_all(paths: Sequence[Path], files_dir: Path, manifest: Manifest) -> list[_Added]:
+def _stage_all(
+    paths: Sequence[Path],
+    files_dir: Path,
+    manifest: Manifest,
+    reporter: Reporter,
+    prepare: MetadataPreparer | None,
+) -> list[_Added]:
     """Copy every file into ``files/`` under a temporary name and check the
     copy (so what was checked is what lands).  Raises every problem."""
     files_dir.mkdir(parents=True, exist_ok=True)
@@ -174,7 +192,7 @@ def _stage_all(paths: Sequence[Path], files_dir: Path, manifest: Manifest) -> li
     try:
         for path in paths:
             try:
-                item = _stage(path, files_dir)
+                item = _stage(path, files_dir, reporter, prepare)
             except BundlerError as err:
                 errors.append(err)
                 continue
@@ -212,14 +230,18 @@ def _discard(item: _Added) -> None:
             item.staged.unlink()
 
 
-def _stage(path: Path, files_dir: Path) -> _Added:
+def _stage(
+    path: Path, files_dir: Path, reporter: Reporter, prepare: MetadataPreparer | None
+) -> _Added:
     filename = path.name
     dist = _check_filename(filename)
     if not path.is_file():
         raise UsageError(f"{path}: no such file")
     digest, size, staged = _copy_in(path, files_dir, filename)
     try:
-        meta = _read_metadata(staged, filename)
+        meta = _read_metadata(staged, filename, prepare)
+        if dist.kind is DistKind.SDIST:
+            dist = _sdist_name(filename, meta, reporter)
         check_matches(meta, dist.name, dist.version, filename)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -228,38 +250,56 @@ def _stage(path: Path, files_dir: Path) -> _Added:
     return _Added(path, filename, dist, meta, digest, size, staged)
 
 
+def _sdist_name(filename: str, meta: CoreMetadata, reporter: Reporter) -> DistFilename:
+    """The sdist's name and version as pip reads its filename, knowing the
+    project (the first dash after the canonical name starts the version:
+    ``hello-world-0.0.1``, ``foo-1.0-1``); a name other than PEP 625's is
+    taken with a warning naming the file."""
+    dist = parse_filename(filename, meta.name) or parse_filename(filename)
+    if dist is None:  # _check_filename parsed it
+        raise InvalidDistribution(filename, "not an sdist file name")
+    # PEP 625: {normalized name with "_"}-{normalized version}.tar.gz
+    expected = f"{dist.name.replace('-', '_')}-{dist.version}.tar.gz"
+    if filename != expected:
+        reporter.warning(
+            f"{filename}: not a PEP 625 sdist name (that would be {expected}); taken as"
+            f" {dist.name} {dist.version}, as pip takes it (an index that enforces PEP 625"
+            " would refuse it)"
+        )
+    return dist
+
+
 def _check_filename(filename: str) -> DistFilename:
-    """The parsed filename, or the reason an index would refuse it."""
+    """The parsed filename (an sdist's name and version provisional until
+    its metadata names the project), or the reason an index would refuse it."""
     if not is_safe_filename(filename) or filename.startswith((".", "-")):
         raise UsageError(f"{filename!r}: unsafe file name (a bundle holds plain file names)")
     dist = parse_filename(filename)
     if dist is None:
         raise InvalidDistribution(
-            filename, "not a wheel (.whl) or sdist (.tar.gz) file name (wheel spec, PEP 625)"
+            filename,
+            "not a wheel (.whl) or sdist (.tar.gz, or pip's older .zip, .tar.bz2, .tgz,"
+            " .tar) file name (wheel spec, PEP 625)",
         )
     if not is_normalized_name(dist.name):
         raise InvalidDistribution(filename, f"{dist.name!r} is not a valid project name")
-    if dist.kind is DistKind.SDIST:
-        # PEP 625: {normalized name with "_"}-{normalized version}.tar.gz
-        expected = f"{dist.name.replace('-', '_')}-{dist.version}.tar.gz"
-        if filename != expected:
-            raise InvalidDistribution(
-                filename, f"not a PEP 625 sdist name: it should be {expected}"
-            )
     return dist
 
 
-def _read_metadata(path: Path, filename: str) -> CoreMetadata:
-    """Core metadata of a wheel or sdist file (an sdist's must be static)."""
+def _read_metadata(path: Path, filename: str, prepare: MetadataPreparer | None) -> CoreMetadata:
+    """Core metadata of a wheel or sdist file (an sdist's from its PKG-INFO
+    when static, else through ``prepare``)."""
     dist = parse_filename(filename)
     if dist is not None and dist.kind is DistKind.SDIST:
         meta = sdist_metadata(path, filename)
-        if meta is None:
+        if meta is not None:
+            return meta
+        if prepare is None:
             raise InvalidDistribution(
                 filename,
                 "its dependencies are dynamic (PEP 643): only a build could tell them",
             )
-        return meta
+        return prepare(path, filename)
     return parse_metadata(wheel_metadata(path, filename), filename)
 
 
@@ -450,4 +490,4 @@ def _for_targets(pkg: LockedPackage, targets: _Targets) -> LockedPackage:
     return dataclasses.replace(pkg, targets=names, marker=marker)
 
 
-__all__ = ["ADDED_BY", "ORIGIN", "add_files", "added_requirements"]
+__all__ = ["ADDED_BY", "ORIGIN", "MetadataPreparer", "add_files", "added_requirements"]

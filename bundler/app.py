@@ -33,6 +33,7 @@ from .fsutil import atomic_write_text, directory_lock
 from .http import HttpClient, redact_url
 from .models import (
     BundleArtifact,
+    CoreMetadata,
     DistKind,
     IndexFile,
     IndexSettings,
@@ -734,6 +735,81 @@ def _artifacts(lock_: Lock, sizes: Mapping[str, int]) -> tuple[BundleArtifact, .
 # --- add ---------------------------------------------------------------------------
 
 
+def bundle_first(bundle_dir: Path, indexes: IndexSettings) -> IndexSettings:
+    """The sources for adding to a bundle: the bundle is the authority for
+    what it already holds (private files among them), so it is searched
+    first, then the configured sources."""
+    bundle_index = NamedIndex("bundle", (bundle_dir / "simple").resolve().as_uri() + "/")
+    return dataclasses.replace(
+        indexes,
+        named_indexes=(bundle_index, *indexes.named_indexes),
+        index_strategy=IndexStrategy.FIRST_INDEX,
+    )
+
+
+class SdistPreparer:
+    """For ``bundle add``: the core metadata of a local sdist whose metadata
+    is dynamic (PEP 643, e.g. a setup.py project), through its build backend
+    as ``lock`` prepares it, for ``target``; build requirements come from
+    ``indexes`` (see ``bundle_first``).  The sources are opened when first
+    needed and closed with ``close``."""
+
+    def __init__(
+        self,
+        indexes: IndexSettings,
+        client: HttpClient,
+        target: Target,
+        reporter: Reporter = NULL_REPORTER,
+        workers: int = 8,
+    ) -> None:
+        self.indexes = indexes
+        self.client = client
+        self.target = target
+        self.reporter = reporter
+        self.workers = workers
+        self._index: PackageIndex | None = None
+
+    def __call__(self, path: Path, filename: str) -> CoreMetadata:
+        from .building import BuildingSource
+        from .collector import PackageIndex
+        from .fsutil import sha256_file
+        from .resolver import ResolveOptions
+
+        dist = parse_filename(filename)
+        if dist is None or dist.kind is not DistKind.SDIST:
+            raise UsageError(f"{filename}: not an sdist file name")
+        if self._index is None:
+            self._index = PackageIndex(
+                self.indexes, self.client, self.reporter, workers=self.workers
+            )
+        digest, size = sha256_file(path)
+        file = IndexFile(
+            filename=filename,
+            url=path.resolve().as_uri(),
+            project=dist.name,
+            version=dist.version,
+            kind=DistKind.SDIST,
+            hashes={"sha256": digest},
+            size=size,
+            index="local",
+        )
+        source = BuildingSource(
+            self._index, self.client, self.target, ResolveOptions(), self.reporter
+        )
+        return source.get_metadata(file)
+
+    def close(self) -> None:
+        if self._index is not None:
+            self._index.close()
+            self._index = None
+
+    def __enter__(self) -> SdistPreparer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def extend_bundle(
     bundle_dir: Path,
     manifest: Manifest,
@@ -773,14 +849,7 @@ def extend_bundle(
         indexes=IndexSettings(),
         pre=manifest.allow_prereleases,
     )
-    bundle_index = NamedIndex("bundle", (bundle_dir / "simple").resolve().as_uri() + "/")
-    # The bundle is the authority for what it already holds (private files
-    # among them): search it first, then the configured sources.
-    sources = dataclasses.replace(
-        indexes,
-        named_indexes=(bundle_index, *indexes.named_indexes),
-        index_strategy=IndexStrategy.FIRST_INDEX,
-    )
+    sources = bundle_first(bundle_dir, indexes)
     existing = LockInput(
         pins=tuple(LockPin(p.name, p.version, (), marker=p.marker) for p in runtime),
         indexes=IndexSettings(),
@@ -797,6 +866,8 @@ __all__ = [
     "DistKind",
     "IndexOverrides",
     "LockOptions",
+    "SdistPreparer",
+    "bundle_first",
     "download",
     "hydrate",
     "lock",

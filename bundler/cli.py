@@ -675,13 +675,18 @@ def _do_build(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str
 def _do_add(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str, Any]) -> int:
     from .add import add_files, added_requirements
 
-    manifest = add_files(args.bundle, args.files, reporter)
-    needs = added_requirements(manifest, args.files)
+    client = _client(args, reporter)
+    indexes = _overrides(args).apply(IndexSettings())
+    # An sdist with dynamic metadata (a setup.py project) is prepared for
+    # this machine's target: the resolution after it prepares it per target.
+    with app.SdistPreparer(
+        app.bundle_first(args.bundle, indexes), client, host_target(), reporter, args.workers
+    ) as prepare:
+        manifest = add_files(args.bundle, args.files, reporter, prepare)
+        needs = added_requirements(manifest, args.files, prepare)
     out["added"] = sorted(p.name for p in args.files)
     if needs and not args.no_deps:
         reporter.info(f"resolving what the added files need: {', '.join(needs)}")
-        client = _client(args, reporter)
-        indexes = _overrides(args).apply(IndexSettings())
         added_pins = [f"{a.project}=={a.version}" for a in _added_artifacts(manifest, args.files)]
         manifest = app.extend_bundle(
             args.bundle, manifest, added_pins, indexes, client, reporter, args.workers

@@ -201,9 +201,7 @@ def test_an_unsafe_file_name_is_refused(bundle: Bundle, dists: Path, filename: s
 @pytest.mark.parametrize(
     ("filename", "message"),
     [
-        ("acme_utils-1.0.zip", "should be acme_utils-1.0.tar.gz"),
-        ("Acme-Utils-1.0.tar.gz", "should be acme_utils-1.0.tar.gz"),
-        ("acme_utils-1.0.egg", "not a wheel (.whl) or sdist (.tar.gz) file name"),
+        ("acme_utils-1.0.egg", "not a wheel (.whl) or sdist (.tar.gz"),
         ("acme_utils-1.0-py3-none-any.whl.metadata", "not a wheel"),
     ],
 )
@@ -215,6 +213,33 @@ def test_file_names_must_follow_the_specs(
     odd = sdist.rename(dists / filename)
     with pytest.raises(BundlerError, match=re.escape(message)):
         add_files(bundle.root, [odd])
+
+
+@pytest.mark.parametrize("filename", ["Acme-Utils-1.0.tar.gz", "acme-utils-1.0.tar.gz"])
+def test_a_legacy_sdist_name_is_taken_with_a_warning(
+    bundle: Bundle, dists: Path, filename: str
+) -> None:
+    odd = build_sdist(ACME, dists).rename(dists / filename)
+    reporter = Recorder()
+    manifest = add_files(bundle.root, [odd], reporter)
+    (warning,) = [w for w in reporter.warnings if filename in w]
+    assert warning.startswith(f"{filename}: not a PEP 625 sdist name")
+    assert "acme_utils-1.0.tar.gz" in warning
+    (artifact,) = [a for a in manifest.artifacts if a.project == "acme-utils"]
+    assert (artifact.filename, artifact.version) == (filename, "1.0")
+    assert (bundle.root / "files" / filename).is_file()
+    assert check_integrity(bundle.root, manifest).problems == ()
+
+
+def test_a_legacy_sdist_name_splits_where_pip_splits_it(bundle: Bundle, dists: Path) -> None:
+    # pip knows the project: the first dash after its name starts the
+    # version, so "acme-utils-1.0-1" is acme-utils 1.0-1 (a post release),
+    # where the last dash would make it a project "acme-utils-1.0", version 1.
+    spec = DistSpec("acme-utils", "1.0.post1")
+    odd = build_sdist(spec, dists).rename(dists / "acme-utils-1.0-1.tar.gz")
+    manifest = add_files(bundle.root, [odd], Recorder())
+    (artifact,) = [a for a in manifest.artifacts if a.filename == odd.name]
+    assert (artifact.project, artifact.version) == ("acme-utils", "1.0.post1")
 
 
 def test_an_sdist_with_static_metadata_is_added(bundle: Bundle, dists: Path) -> None:

@@ -5,12 +5,21 @@ must ``bundle lock``, ``bundle build`` and ``bundle add``."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from bundler.cli import run
-from tests.support import DistSpec, IndexServer, IndexServerFactory, installed, make_venv, pip_run
+from tests.support import (
+    DistFactory,
+    DistSpec,
+    IndexServer,
+    IndexServerFactory,
+    installed,
+    make_venv,
+    pip_run,
+)
 from tests.support.bundles import lock_pins
 from tests.support.distbuilder import setuptools_stub_spec
 
@@ -77,3 +86,32 @@ def test_lock_and_build_from_a_directory_listing(listing: IndexServer, tmp_path:
     assert run(["verify", str(bundle), "--no-install", "--quiet"]) == 0
     got = install_from(bundle, tmp_path)
     assert got["hello-world"] == "0.0.1" and got["dep"] == "1.2"
+
+
+def test_add_a_legacy_setup_py_sdist_to_a_bundle(
+    listing: IndexServer,
+    dist_factory: DistFactory,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    req = tmp_path / "requirements.in"
+    req.write_text("other\n", encoding="utf-8")
+    bundle = tmp_path / "pypi"
+    assert run(["build", str(req), "-o", str(bundle), "-i", listing.url, "--no-install", "-q"]) == 0
+    sdist = dist_factory([HELLO]) / HELLO_SDIST
+    assert sdist.is_file()
+    capsys.readouterr()
+
+    assert run(["add", str(bundle), str(sdist), "-i", listing.url]) == 0
+    err = capsys.readouterr().err
+    assert f"warning: {HELLO_SDIST}: not a PEP 625 sdist name" in err
+    assert f"preparing metadata of {HELLO_SDIST}" in err  # setup.py runs
+    manifest = json.loads((bundle / "bundle.json").read_text())
+    files = {a["filename"] for a in manifest["artifacts"]}
+    assert HELLO_SDIST in files
+    assert "dep-1.2-py3-none-any.whl" in files  # from setup.py's install_requires
+    pins = lock_pins(bundle / "requirements.txt")
+    assert pins["hello-world"] == "0.0.1" and pins["dep"] == "1.2"
+    assert run(["verify", str(bundle), "--no-install", "-q"]) == 0
+    got = install_from(bundle, tmp_path)
+    assert got["hello-world"] == "0.0.1" and got["dep"] == "1.2" and got["other"] == "1.0"
