@@ -304,6 +304,9 @@ def build_parser() -> argparse.ArgumentParser:
         " requirements into a self-contained package index.",
         epilog="example:\n  bundle build requirements.in -o ./pypi",
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        # A prefix is not an option: "--extra socks" must not become
+        # "--extra-index-url socks".
+        allow_abbrev=False,
     )
     parser.add_argument("--version", action="version", version=f"bundler {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -315,6 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
             description=help_,
             epilog=EXAMPLES[name],
             formatter_class=argparse.RawDescriptionHelpFormatter,
+            allow_abbrev=False,
         )
 
     p = command("lock", "resolve requirements for every target and write a hashed lock")
