@@ -111,6 +111,9 @@ class LockOptions:
     allow_prereleases: bool = False
     upgrade: bool = False
     upgrade_packages: frozenset[NormalizedName] = frozenset()
+    # pip-compile's -P NAME==1.2.3 (any specifier): a constraint on the
+    # upgraded project, so it moves to exactly that version, up or down.
+    upgrade_constraints: tuple[Requirement, ...] = ()
     policy: BinaryPolicy | None = None  # None: from the requirements files
 
 
@@ -254,6 +257,7 @@ def lock(
     )
     roots = [_root(r, client) for r in requirements.requirements]
     constraints = [_root_constraint(c) for c in requirements.constraints]
+    constraints += [_upgrade_constraint(r) for r in options.upgrade_constraints]
     reporter.stage("resolving")
     with PackageIndex(indexes, client, reporter, workers=workers) as index:
         resolutions: list[Resolution] = []
@@ -311,11 +315,28 @@ def lock(
         ),
         build,
     )
+    for name in unknown_upgrades(options, locked, existing):
+        where = f" or in {existing.path}" if existing is not None else ""
+        reporter.warning(
+            f"--upgrade-package {name}: not in the requirements{where}; nothing to upgrade"
+        )
     return dataclasses.replace(
         locked,
         only_binary=tuple(sorted(policy.only_binary)),
         no_binary=tuple(sorted(policy.no_binary)),
     )
+
+
+def unknown_upgrades(
+    options: LockOptions, locked: Lock, existing: LockInput | None
+) -> list[NormalizedName]:
+    """The projects ``--upgrade-package`` names that neither the new lock nor
+    the existing one pins (a typo, or a project dropped): pip-compile makes
+    each a constraint that applies to nothing, silently."""
+    known = {p.name for p in locked.packages}
+    if existing is not None:
+        known.update(p.name for p in existing.pins)
+    return sorted(n for n in options.upgrade_packages if n not in known)
 
 
 def _preferences(
@@ -343,6 +364,12 @@ def _root_constraint(c: ParsedRequirement) -> RootRequirement:
     from .resolver import RootRequirement
 
     return RootRequirement(c.requirement, c.source, f"-c {c.comes_from}")
+
+
+def _upgrade_constraint(req: Requirement) -> RootRequirement:
+    from .resolver import RootRequirement
+
+    return RootRequirement(req, "--upgrade-package", f"-P {req}")
 
 
 def hash_unhashed(files: Sequence[IndexFile], index: PackageIndex) -> dict[str, IndexFile]:
@@ -874,5 +901,6 @@ __all__ = [
     "make_client",
     "read_lock_file",
     "read_requirements",
+    "unknown_upgrades",
     "write_lock",
 ]

@@ -27,6 +27,7 @@ from .reporting import Reporter
 from .target import Target, host_target, make_target, target_from_name
 
 if TYPE_CHECKING:
+    from packaging.requirements import Requirement
     from rich.console import Console
     from rich.progress import Progress, TaskID
 
@@ -270,8 +271,9 @@ def _add_lock_options(p: argparse.ArgumentParser) -> None:
         "--upgrade-package",
         action="append",
         default=[],
-        metavar="NAME",
-        help="upgrade only NAME",
+        metavar="NAME[==VERSION]",
+        help="upgrade only NAME (to the newest version that fits, or to exactly VERSION;"
+        " any specifier works, as with pip-compile)",
     )
     g.add_argument(
         "--only-binary",
@@ -517,12 +519,40 @@ def _lock_options(args: argparse.Namespace, reqs: Any) -> app.LockOptions:
         no_binary=frozenset(reqs.no_binary) | _names(args.no_binary),
         prefer_binary=args.prefer_binary or reqs.prefer_binary,
     )
+    upgrades = _upgrade_requirements(args.upgrade_package)
     return app.LockOptions(
         allow_prereleases=args.pre,
         upgrade=args.upgrade,
-        upgrade_packages=frozenset(canonicalize_name(n) for n in args.upgrade_package),
+        upgrade_packages=frozenset(canonicalize_name(r.name) for r in upgrades),
+        upgrade_constraints=tuple(r for r in upgrades if r.specifier or r.marker),
         policy=policy,
     )
+
+
+def _upgrade_requirements(values: Sequence[str]) -> list[Requirement]:
+    """``-P`` values as requirements (``name``, ``name==1.2.3``, any
+    specifier), extras dropped: pip-compile makes each a constraint, and a
+    constraint has no extras."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    out: list[Requirement] = []
+    problems: list[str] = []
+    for value in values:
+        try:
+            req = Requirement(value)
+        except InvalidRequirement as err:
+            problems.append(f"--upgrade-package {value!r}: {err}")
+            continue
+        if req.url:
+            problems.append(f"--upgrade-package {value!r}: a URL cannot be upgraded")
+            continue
+        req.extras = set()
+        out.append(req)
+    if problems:
+        raise UsageError(
+            "\n".join(problems), hint="give a project name, or NAME==VERSION: -P requests==2.32.3"
+        )
+    return out
 
 
 def _lock_args_for_header(args: argparse.Namespace) -> list[str]:

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from bundler.cli import build_parser, run
+from tests.support import DistSpec, IndexServer, IndexServerFactory, build_wheel
+from tests.support.bundles import lock_pins
 
 
 def subparsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
@@ -42,3 +44,90 @@ def test_an_abbreviated_option_is_a_usage_error(
     assert caught.value.code == 2
     assert f"unrecognized arguments: {option[0]}" in capsys.readouterr().err
     assert not (tmp_path / "requirements.txt").exists()
+
+
+# --- -P / --upgrade-package ----------------------------------------------------------
+
+UPGRADES = [
+    DistSpec("app", "1.0", requires=("lib",)),
+    DistSpec("lib", "1.0"),
+    DistSpec("lib", "2.0"),
+    DistSpec("lib", "3.0"),
+    DistSpec("other", "1.0"),
+]
+
+
+@pytest.fixture
+def upgrades(index_server: IndexServerFactory, tmp_path: Path) -> tuple[IndexServer, list[str]]:
+    """An index and the ``bundle lock`` command for ``app`` and ``other``."""
+    server = index_server(UPGRADES)
+    req = tmp_path / "requirements.in"
+    req.write_text("app\nother\n", encoding="utf-8")
+    out = tmp_path / "requirements.txt"
+    return server, ["lock", str(req), "-o", str(out), "-i", server.url, "-q"]
+
+
+def test_upgrade_package_moves_to_exactly_the_version_given(
+    upgrades: tuple[IndexServer, list[str]], tmp_path: Path
+) -> None:
+    server, lock = upgrades
+    out = tmp_path / "requirements.txt"
+    assert run(lock) == 0
+    assert lock_pins(out)["lib"] == "3.0"
+    build_wheel(DistSpec("other", "2.0"), "py3-none-any", server.files_dir)
+    assert run([*lock, "-P", "lib==1.0"]) == 0  # down, as pip-compile does
+    assert lock_pins(out) == {"app": "1.0", "lib": "1.0", "other": "1.0"}
+    assert run([*lock, "--upgrade-package", "lib==2.0"]) == 0  # up
+    assert lock_pins(out) == {"app": "1.0", "lib": "2.0", "other": "1.0"}
+    assert run(lock) == 0  # the pin is kept from then on
+    assert lock_pins(out)["lib"] == "2.0"
+    assert run([*lock, "-P", "lib<3"]) == 0  # any specifier
+    assert lock_pins(out)["lib"] == "2.0"
+
+
+def test_upgrade_package_to_a_version_that_does_not_exist_fails(
+    upgrades: tuple[IndexServer, list[str]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, lock = upgrades
+    assert run([*lock, "-P", "lib==9.0"]) == 1
+    assert "constraint: lib==9.0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["nosuch", "nosuch==1.0", "NoSuch"])
+def test_upgrade_package_unknown_to_the_requirements_and_the_lock_warns(
+    upgrades: tuple[IndexServer, list[str]],
+    tmp_path: Path,
+    value: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _, lock = upgrades
+    out = tmp_path / "requirements.txt"
+    assert run(lock) == 0
+    before = out.read_text()
+    capsys.readouterr()
+    assert run([*lock, "-P", value]) == 0
+    err = capsys.readouterr().err
+    assert (
+        f"warning: --upgrade-package nosuch: not in the requirements or in {out};"
+        " nothing to upgrade"
+    ) in err
+    assert out.read_text() == before
+
+
+def test_upgrade_package_of_a_pinned_project_does_not_warn(
+    upgrades: tuple[IndexServer, list[str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, lock = upgrades
+    assert run(lock) == 0
+    capsys.readouterr()
+    assert run([*lock, "-P", "lib", "-P", "Other"]) == 0
+    assert "warning" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["lib>>1", "lib @ https://example.invalid/lib-1.0.tar.gz"])
+def test_upgrade_package_that_is_not_a_requirement_is_a_usage_error(
+    upgrades: tuple[IndexServer, list[str]], value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, lock = upgrades
+    assert run([*lock, "-P", value]) == 2
+    assert f"--upgrade-package {value!r}" in capsys.readouterr().err
