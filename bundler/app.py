@@ -410,16 +410,20 @@ def is_pylock(path: Path) -> bool:
     return _PYLOCK_NAME.fullmatch(path.name) is not None
 
 
-def write_lock(lock_: Lock, path: Path, command: str) -> None:
-    """Write the lock in the format its name selects (pylock.toml: PEP 751)."""
-    if is_pylock(path):
+def render_lock(lock_: Lock, command: str, *, pylock: bool = False) -> str:
+    """The lock as PEP 751 ``pylock.toml`` text, or as a hashed requirements file."""
+    if pylock:
         from .bundlelocks import render_pylock_for
 
-        atomic_write_text(path, render_pylock_for(lock_))
-    else:
-        from .lockfile import render_requirements_lock
+        return render_pylock_for(lock_)
+    from .lockfile import render_requirements_lock
 
-        atomic_write_text(path, render_requirements_lock(lock_, command=command))
+    return render_requirements_lock(lock_, command=command)
+
+
+def write_lock(lock_: Lock, path: Path, command: str) -> None:
+    """Write the lock in the format its name selects (pylock.toml: PEP 751)."""
+    atomic_write_text(path, render_lock(lock_, command, pylock=is_pylock(path)))
 
 
 def read_lock_file(path: Path) -> LockInput:
@@ -901,6 +905,7 @@ __all__ = [
     "make_client",
     "read_lock_file",
     "read_requirements",
+    "render_lock",
     "unknown_upgrades",
     "write_lock",
 ]

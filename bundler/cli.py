@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 # serve, add, progress bars, tables) where it is used, so that a lock from
 # a warm cache does not pay for the whole tool at start-up.
 DEFAULT_HOST, DEFAULT_PORT = SERVE_HOST, SERVE_PORT
+STDOUT = "-"  # an output file name that means standard output
 
 EXAMPLES = {
     "lock": "example:\n  bundle lock requirements.in -o requirements.txt",
@@ -329,7 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
         "-o",
         "--output-file",
         type=Path,
-        help="lock file to write (default: requirements.txt next to the input)",
+        help="lock file to write ('-' for stdout; default: requirements.txt next to the input)",
     )
     _add_lock_options(p)
     _add_target_options(p)
@@ -565,15 +566,19 @@ def _lock_args_for_header(args: argparse.Namespace) -> list[str]:
 
 
 def _do_lock(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str, Any]) -> int:
+    # pip-compile's "-o -": the lock (requirements format) on stdout, alone.
+    to_stdout = str(args.output_file) == STDOUT
+    if to_stdout and args.json == STDOUT:
+        raise UsageError("-o - and --json - would both write to stdout", hint="give one a file")
+    output: Path = args.output_file or args.requirements[0].with_name("requirements.txt")
     reqs = app.read_requirements(args.requirements)
     indexes = _overrides(args).apply(reqs.indexes)
-    output: Path = args.output_file or args.requirements[0].with_name("requirements.txt")
-    if output.resolve() in {p.resolve() for p in args.requirements}:
+    if not to_stdout and output.resolve() in {p.resolve() for p in args.requirements}:
         raise UsageError(
             f"{output}: the output file would overwrite an input", hint="pass -o LOCKFILE"
         )
     existing = None
-    if output.is_file() and not args.upgrade:
+    if not to_stdout and output.is_file() and not args.upgrade:
         try:
             existing = app.read_lock_file(output)
         except BundlerError as err:
@@ -583,14 +588,18 @@ def _do_lock(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str,
     result = app.lock(
         reqs, targets, indexes, _lock_options(args, reqs), client, reporter, existing, args.workers
     )
-    app.write_lock(
-        result, output, app.lock_command_line(args.requirements, _lock_args_for_header(args))
-    )
+    command = app.lock_command_line(args.requirements, _lock_args_for_header(args))
+    if to_stdout:
+        sys.stdout.write(app.render_lock(result, command))
+        sys.stdout.flush()
+    else:
+        app.write_lock(result, output, command)
     reporter.info(
-        f"wrote {output}: {len(result.packages)} packages for {', '.join(result.targets)}"
+        f"wrote {'the lock to stdout' if to_stdout else output}: {len(result.packages)}"
+        f" packages for {', '.join(result.targets)}"
     )
     out.update(
-        output=str(output),
+        output=STDOUT if to_stdout else str(output),
         targets=list(result.targets),
         packages=[
             {"name": p.name, "version": str(p.version), "marker": p.marker} for p in result.packages
@@ -761,7 +770,7 @@ COMMANDS = {
 
 def _write_json(dest: str, payload: dict[str, Any]) -> None:
     text = scrub(json.dumps(payload, indent=2, sort_keys=True)) + "\n"
-    if dest == "-":
+    if dest == STDOUT:
         sys.stdout.write(text)
     else:
         atomic_write_text(Path(dest), text)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from bundler.cli import build_parser, run
+from bundler.lockfile import parse_hashed_requirements
 from tests.support import DistSpec, IndexServer, IndexServerFactory, build_wheel
 from tests.support.bundles import lock_pins
 
@@ -131,3 +132,48 @@ def test_upgrade_package_that_is_not_a_requirement_is_a_usage_error(
     _, lock = upgrades
     assert run([*lock, "-P", value]) == 2
     assert f"--upgrade-package {value!r}" in capsys.readouterr().err
+
+
+# --- -o: where the lock goes ---------------------------------------------------------
+
+
+def test_output_dash_writes_the_lock_to_stdout_and_nothing_else(
+    upgrades: tuple[IndexServer, list[str]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    server, _ = upgrades
+    monkeypatch.chdir(tmp_path)
+    req = tmp_path / "requirements.in"
+    assert run(["lock", str(req), "-o", "-", "-i", server.url]) == 0  # not quiet
+    captured = capsys.readouterr()
+    assert "wrote the lock to stdout" in captured.err
+    parsed = parse_hashed_requirements(captured.out, "<stdout>")
+    assert {p.name: str(p.version) for p in parsed.pins} == {
+        "app": "1.0",
+        "lib": "3.0",
+        "other": "1.0",
+    }
+    assert all(p.hashes for p in parsed.pins)
+    assert captured.out.startswith("#")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["requirements.in"]
+    # The same lock as written to a file, but for the header's "-o".
+    assert run(["lock", str(req), "-o", "out.txt", "-i", server.url, "-q"]) == 0
+    assert (tmp_path / "out.txt").read_text().replace("-o out.txt", "-o -") == captured.out
+
+
+def test_output_dash_and_json_dash_cannot_share_stdout(tmp_path: Path) -> None:
+    req = tmp_path / "requirements.in"
+    req.write_text("alpha\n", encoding="utf-8")
+    assert run(["lock", str(req), "-o", "-", "--json", "-", "--offline", "-q"]) == 2
+
+
+@pytest.mark.parametrize("name", ["pylock.toml", "pylock.dev.toml"])
+def test_a_pylock_name_writes_pep_751(
+    upgrades: tuple[IndexServer, list[str]], tmp_path: Path, name: str
+) -> None:
+    server, _ = upgrades
+    out = tmp_path / name
+    assert run(["lock", str(tmp_path / "requirements.in"), "-o", str(out), "-i", server.url]) == 0
+    assert '\nlock-version = "1.0"\n' in out.read_text()
