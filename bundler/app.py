@@ -410,6 +410,16 @@ def is_pylock(path: Path) -> bool:
     return _PYLOCK_NAME.fullmatch(path.name) is not None
 
 
+def check_lock_name(path: Path) -> None:
+    """A lock file name selects its format: a ``.toml`` name that is not a
+    PEP 751 one would get pip's requirements format under a TOML name."""
+    if path.suffix.lower() == ".toml" and not is_pylock(path):
+        raise UsageError(
+            f"{path}: a TOML lock must be named pylock.toml or pylock.<name>.toml (PEP 751)",
+            hint="-o pylock.toml for a PEP 751 lock, -o requirements.txt for pip's format",
+        )
+
+
 def render_lock(lock_: Lock, command: str, *, pylock: bool = False) -> str:
     """The lock as PEP 751 ``pylock.toml`` text, or as a hashed requirements file."""
     if pylock:
@@ -423,6 +433,7 @@ def render_lock(lock_: Lock, command: str, *, pylock: bool = False) -> str:
 
 def write_lock(lock_: Lock, path: Path, command: str) -> None:
     """Write the lock in the format its name selects (pylock.toml: PEP 751)."""
+    check_lock_name(path)
     atomic_write_text(path, render_lock(lock_, command, pylock=is_pylock(path)))
 
 
@@ -899,6 +910,7 @@ __all__ = [
     "LockOptions",
     "SdistPreparer",
     "bundle_first",
+    "check_lock_name",
     "download",
     "hydrate",
     "lock",

@@ -330,7 +330,9 @@ def build_parser() -> argparse.ArgumentParser:
         "-o",
         "--output-file",
         type=Path,
-        help="lock file to write ('-' for stdout; default: requirements.txt next to the input)",
+        help="lock file to write: pylock.toml or pylock.NAME.toml for PEP 751, any other"
+        " name for pip's requirements format, '-' for stdout (default: requirements.txt"
+        " next to the input)",
     )
     _add_lock_options(p)
     _add_target_options(p)
@@ -571,6 +573,8 @@ def _do_lock(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str,
     if to_stdout and args.json == STDOUT:
         raise UsageError("-o - and --json - would both write to stdout", hint="give one a file")
     output: Path = args.output_file or args.requirements[0].with_name("requirements.txt")
+    if not to_stdout:
+        app.check_lock_name(output)
     reqs = app.read_requirements(args.requirements)
     indexes = _overrides(args).apply(reqs.indexes)
     if not to_stdout and output.resolve() in {p.resolve() for p in args.requirements}:

@@ -169,6 +169,23 @@ def test_output_dash_and_json_dash_cannot_share_stdout(tmp_path: Path) -> None:
     assert run(["lock", str(req), "-o", "-", "--json", "-", "--offline", "-q"]) == 2
 
 
+@pytest.mark.parametrize("name", ["lock.toml", "requirements.toml", "pylock.a.b.toml"])
+def test_a_toml_output_that_is_not_a_pylock_name_is_a_usage_error(
+    upgrades: tuple[IndexServer, list[str]],
+    tmp_path: Path,
+    name: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    server, _ = upgrades
+    monkeypatch.chdir(tmp_path)
+    assert run(["lock", "requirements.in", "-o", name, "-i", server.url, "-q"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"{name}: a TOML lock must be named pylock.toml or pylock.<name>.toml (PEP 751)" in err
+    assert not (tmp_path / name).exists()
+    assert server.log == []  # refused before any work
+
+
 @pytest.mark.parametrize("name", ["pylock.toml", "pylock.dev.toml"])
 def test_a_pylock_name_writes_pep_751(
     upgrades: tuple[IndexServer, list[str]], tmp_path: Path, name: str
