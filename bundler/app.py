@@ -51,6 +51,7 @@ from .models import (
 from .redact import strip_credentials as redact_credentials
 from .reporting import NULL_REPORTER, Reporter
 from .target import Target, target_from_name
+from .transport import DEFAULT_TLS, TlsOptions
 
 if TYPE_CHECKING:
     from .collector import PackageIndex
@@ -76,6 +77,7 @@ class ClientSettings:
     # Seconds a cached project page is re-used without asking the index;
     # None: the client's default.  0 when upgrading: always ask.
     page_max_age: float | None = None
+    tls: TlsOptions = DEFAULT_TLS
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,7 @@ def make_client(settings: ClientSettings, reporter: Reporter = NULL_REPORTER) ->
         offline=settings.offline,
         pool_size=max(settings.workers, 10),
         reporter=reporter,
+        tls=settings.tls,
     )
     if settings.page_max_age is not None:
         client.page_max_age = settings.page_max_age

@@ -25,6 +25,7 @@ from .models import BundleArtifact, IndexSettings, IndexStrategy, LockedFile, Ma
 from .redact import redact_text
 from .reporting import Reporter
 from .target import Target, host_target, make_target, target_from_name
+from .transport import TlsOptions
 
 if TYPE_CHECKING:
     from packaging.requirements import Requirement
@@ -208,6 +209,22 @@ def _add_index_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_network_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("TLS and credentials (pip's options)")
+    g.add_argument(
+        "--cert",
+        metavar="PATH",
+        help="a PEM bundle of CA certificates trusted besides the system's trust store and"
+        " certifi's (default $PIP_CERT, else $REQUESTS_CA_BUNDLE, else $CURL_CA_BUNDLE)",
+    )
+    g.add_argument(
+        "--client-cert",
+        metavar="PATH",
+        help="a PEM file holding the private key and the certificate to present to an"
+        " index that asks for one (default $PIP_CLIENT_CERT)",
+    )
+
+
 def _add_target_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group(
         "targets (the cross product of versions and platforms; default: this interpreter)"
@@ -337,6 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_lock_options(p)
     _add_target_options(p)
     _add_index_options(p)
+    _add_network_options(p)
     _add_common(p)
 
     p = command("download", "fetch every artifact a lock needs into a bundle directory")
@@ -346,6 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, required=True, help="bundle directory")
     _add_target_options(p)
     _add_index_options(p)
+    _add_network_options(p)
     _add_common(p)
 
     p = command("verify", "prove that a bundle alone satisfies its lock (the gate)")
@@ -361,6 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_lock_options(p)
     _add_target_options(p)
     _add_index_options(p)
+    _add_network_options(p)
     _add_common(p)
 
     p = command("add", "place your own wheels and sdists into a bundle, with their dependencies")
@@ -372,6 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="only place the files; do not fetch what they depend on",
     )
     _add_index_options(p)
+    _add_network_options(p)
     _add_common(p)
 
     p = command("serve", "serve a bundle as a package index (PEP 503 HTML and PEP 691 JSON)")
@@ -470,12 +491,30 @@ def _client(args: argparse.Namespace, reporter: Reporter) -> Any:
             offline=args.offline,
             workers=args.workers,
             page_max_age=0 if upgrading else args.page_max_age,
+            tls=_tls_options(args),
         ),
         reporter,
     )
     if _Process.keep_alive is not None:
         _Process.keep_alive.append(client)
     return client
+
+
+def _tls_options(args: argparse.Namespace) -> TlsOptions:
+    """``--cert`` and ``--client-cert``, each checked to be there."""
+    cert: str | None = getattr(args, "cert", None)
+    client_cert: str | None = getattr(args, "client_cert", None)
+    if cert is not None and not os.path.exists(cert):
+        raise UsageError(
+            f"--cert {cert}: no such file or directory",
+            hint="pass a PEM file of CA certificates (or a directory of hashed ones)",
+        )
+    if client_cert is not None and not os.path.isfile(client_cert):
+        raise UsageError(
+            f"--client-cert {client_cert}: no such file",
+            hint="pass a PEM file holding the private key and the certificate",
+        )
+    return TlsOptions(cert=cert, client_cert=client_cert)
 
 
 class _Process:

@@ -41,7 +41,7 @@ from .fsutil import (
 )
 from .redact import REDACTED, redact_url, split_auth
 from .reporting import NULL_REPORTER, Reporter
-from .transport import Reply, Transport, TransportError
+from .transport import DEFAULT_TLS, Reply, TlsOptions, Transport, TransportError
 
 # urllib3 is imported on the first request: a run served from the cache
 # alone (--offline) never pays for it.
@@ -90,8 +90,26 @@ _FINAL_TLS_REASONS = frozenset(
         "NO_SHARED_CIPHER",
         "SSLV3_ALERT_HANDSHAKE_FAILURE",
         "UNSAFE_LEGACY_RENEGOTIATION_DISABLED",
+        # The server wants a client certificate, or refuses the one sent.
+        "TLSV13_ALERT_CERTIFICATE_REQUIRED",
+        "SSLV3_ALERT_BAD_CERTIFICATE",
+        "TLSV1_ALERT_UNKNOWN_CA",
     }
 )
+
+
+# What to do about a certificate one end did not accept (OpenSSL's reasons).
+_TLS_HINTS = {
+    "CERTIFICATE_VERIFY_FAILED": "the server's certificate is not signed by a CA bundler"
+    " trusts (the system's trust store and certifi's): pass --cert CA.pem (or set"
+    " PIP_CERT) to trust its CA too, or add that CA to the system's trust store",
+    "TLSV13_ALERT_CERTIFICATE_REQUIRED": "the index asks for a client certificate:"
+    " pass --client-cert PEM (a file holding the private key and the certificate)",
+    "SSLV3_ALERT_BAD_CERTIFICATE": "the index refused the client certificate"
+    " (--client-cert, PIP_CLIENT_CERT)",
+    "TLSV1_ALERT_UNKNOWN_CA": "the index does not trust the client certificate's CA"
+    " (--client-cert, PIP_CLIENT_CERT)",
+}
 
 
 def _is_final_tls_failure(err: BaseException) -> bool:
@@ -502,6 +520,7 @@ class HttpClient:
         page_max_age: float = 600.0,
         pool_size: int = 16,
         credentials: Iterable[str] = (),
+        tls: TlsOptions = DEFAULT_TLS,
         user_agent: str = USER_AGENT,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
@@ -534,6 +553,7 @@ class HttpClient:
             user_agent=user_agent,
             connect_timeout=connect_timeout,
             read_timeout=timeout,
+            tls=tls,
         )
         for url in credentials:
             self.add_credentials(url)
@@ -662,7 +682,11 @@ class HttpClient:
                 raise NetworkError(display, f"bad URL: {self._error_reason(err)}") from err
             except _retryable_errors() as err:
                 if _is_final_tls_failure(err):
-                    raise NetworkError(display, f"TLS error: {self._error_reason(err)}") from err
+                    failure = NetworkError(display, f"TLS error: {self._error_reason(err)}")
+                    failure.hint = next(
+                        (hint for key, hint in _TLS_HINTS.items() if key in failure.reason), None
+                    )
+                    raise failure from err
                 if attempts.spent:
                     raise NetworkError(
                         display, f"{self._error_reason(err)} (after {attempt} attempts)"

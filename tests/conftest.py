@@ -24,6 +24,28 @@ def _private_bundler_cache(
     monkeypatch.setenv("BUNDLER_CACHE_DIR", str(tmp_path_factory.mktemp("bundler-cache")))
 
 
+# What a developer's or CI machine may set that bundler reads (the indexes
+# pip-compile would use, the CA bundles pip and requests trust): a test sets
+# the ones it is about itself.
+HOST_SETTINGS = (
+    "PIP_INDEX_URL",
+    "PIP_EXTRA_INDEX_URL",
+    "PIP_FIND_LINKS",
+    "PIP_CERT",
+    "PIP_CLIENT_CERT",
+    "PIP_KEYRING_PROVIDER",
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+)
+
+
+@pytest.fixture(autouse=True)
+def _no_host_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests run alike whatever the machine's pip and TLS settings."""
+    for name in HOST_SETTINGS:
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture
 def dist_factory(tmp_path_factory: pytest.TempPathFactory) -> DistFactory:
     """``dist_factory(specs) -> directory`` holding every file the specs build."""

@@ -888,37 +888,48 @@ def test_https_never_turns_into_http(client: HttpClient, monkeypatch: pytest.Mon
 
 
 @pytest.mark.parametrize(
-    ("env", "expected"),
+    ("cert", "env", "expected"),
     [
-        ({}, "certifi"),
-        ({"SSL_CERT_FILE": "/ssl.pem"}, "/ssl.pem"),
-        ({"SSL_CERT_FILE": "/ssl.pem", "REQUESTS_CA_BUNDLE": "/req.pem"}, "/req.pem"),
-        ({"SSL_CERT_FILE": "/ssl.pem", "CURL_CA_BUNDLE": "/curl.pem"}, "/curl.pem"),
-        ({"REQUESTS_CA_BUNDLE": "/req.pem", "CURL_CA_BUNDLE": "/curl.pem"}, "/req.pem"),
+        (None, {}, None),
+        (None, {"SSL_CERT_FILE": "/ssl.pem"}, None),  # the system store, not a bundle
+        (None, {"CURL_CA_BUNDLE": "/curl.pem"}, ("/curl.pem", "CURL_CA_BUNDLE")),
+        (None, {"REQUESTS_CA_BUNDLE": "/req.pem", "CURL_CA_BUNDLE": "/curl.pem"}, "/req.pem"),
+        (None, {"PIP_CERT": "/pip.pem", "REQUESTS_CA_BUNDLE": "/req.pem"}, "/pip.pem"),
+        ("/opt.pem", {"PIP_CERT": "/pip.pem", "REQUESTS_CA_BUNDLE": "/r"}, ("/opt.pem", "--cert")),
     ],
 )
-def test_the_trust_store_is_the_one_the_environment_names(
-    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], expected: str
+def test_the_ca_bundle_is_the_one_the_options_or_the_environment_name(
+    monkeypatch: pytest.MonkeyPatch,
+    cert: str | None,
+    env: dict[str, str],
+    expected: str | tuple[str, str] | None,
 ) -> None:
-    for name in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+    for name in ("SSL_CERT_FILE", "SSL_CERT_DIR"):
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    import certifi
-
-    assert transport.trust_store() == (certifi.where() if expected == "certifi" else expected)
+    store = transport.trust_store(transport.TlsOptions(cert=cert))
+    if isinstance(expected, tuple):
+        assert (store.bundle, store.origin) == expected
+    else:
+        assert store.bundle == expected
+    assert store.system_file == env.get("SSL_CERT_FILE")
 
 
 def test_a_missing_trust_store_is_named(
     client: HttpClient, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
-    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
-    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "none.pem"))
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "none.pem"))
     with pytest.raises(NetworkError, match=r"none\.pem.*does not exist") as caught:
         client.get("https://idx.example/simple/")
-    assert caught.value.hint == "set SSL_CERT_FILE to a PEM file of CA certificates, or unset it"
-    assert "from SSL_CERT_FILE" in str(caught.value)
+    assert (
+        caught.value.hint == "set REQUESTS_CA_BUNDLE to a PEM file of CA certificates, or unset it"
+    )
+    assert "the CA bundle from REQUESTS_CA_BUNDLE" in str(caught.value)
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE")
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "system.pem"))
+    with pytest.raises(NetworkError, match=r"system trust store from SSL_CERT_FILE .*system\.pem"):
+        client.get("https://idx.example/simple/")
 
 
 def test_netrc_credentials_are_used(
@@ -1099,8 +1110,8 @@ def test_tls_trust_store_is_loaded_once_for_every_connection(
         bodies = list(pool.map(lambda _: client.get(url).content, range(4)))
         contexts = client._transport._contexts
     assert bodies == [b"secret page"] * 4
-    assert list(contexts) == [str(ca_file)]
-    shared = contexts[str(ca_file)]
+    assert list(contexts) == [transport.trust_store()]
+    shared = contexts[transport.trust_store()]
     assert shared.verify_mode == ssl.CERT_REQUIRED and shared.check_hostname
     # The four connections were made with that one context.
     assert shared.session_stats()["connect"] == 4
@@ -1109,13 +1120,14 @@ def test_tls_trust_store_is_loaded_once_for_every_connection(
 def test_tls_context_is_made_once_however_many_threads_ask(tmp_path: Path) -> None:
     ca_file = tmp_path / "ca.pem"
     trustme.CA().cert_pem.write_to_path(str(ca_file))
+    store = transport.TrustStore(bundle=str(ca_file), origin="--cert")
     wire = transport.Transport(pool_size=4, user_agent="t", connect_timeout=1, read_timeout=1)
     start = threading.Barrier(8)
     got: list[ssl.SSLContext] = []
 
     def ask() -> None:
         start.wait(timeout=10)
-        got.append(wire.context(str(ca_file)))
+        got.append(wire.context(store))
 
     threads = [threading.Thread(target=ask) for _ in range(8)]
     old = sys.getswitchinterval()
@@ -1129,7 +1141,7 @@ def test_tls_context_is_made_once_however_many_threads_ask(tmp_path: Path) -> No
         sys.setswitchinterval(old)
     assert len(got) == 8 and all(c is got[0] for c in got)
     assert got[0].verify_mode == ssl.CERT_REQUIRED and got[0].check_hostname
-    assert list(wire._contexts) == [str(ca_file)]
+    assert list(wire._contexts) == [store]
 
 
 def test_tls_through_a_proxy_checks_the_server_and_the_proxy(
@@ -1139,8 +1151,9 @@ def test_tls_through_a_proxy_checks_the_server_and_the_proxy(
     trustme.CA().cert_pem.write_to_path(str(ca_file))
     use_trust_store(monkeypatch, ca_file)
     wire = transport.Transport(pool_size=4, user_agent="t", connect_timeout=1, read_timeout=1)
-    manager: Any = wire._manager("https://user:pw@proxy.example:3128", str(ca_file))
-    context = wire._contexts[str(ca_file)]
+    store = transport.trust_store()
+    manager: Any = wire._manager("https://user:pw@proxy.example:3128", store)
+    context = wire._contexts[store]
     # The server behind the tunnel and the proxy itself: the same trust store.
     assert manager.connection_pool_kw["ssl_context"] is context
     assert manager.proxy_ssl_context is context
@@ -1155,13 +1168,12 @@ def test_tls_verification_still_refuses_a_server_it_cannot_trust(
     tmp_path: Path,
 ) -> None:
     server, ca_file = tls_server
-    for name in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
-        monkeypatch.delenv(name, raising=False)
     server.routes["/p"] = lambda h: send(h, 200, b"secret page")
     url = f"https://127.0.0.1:{server.port}/p"
-    # certifi's trust store does not know the throwaway CA...
-    with pytest.raises(NetworkError, match="CERTIFICATE_VERIFY_FAILED"):
+    # Neither the system's trust store nor certifi's knows the throwaway CA...
+    with pytest.raises(NetworkError, match="CERTIFICATE_VERIFY_FAILED") as caught:
         client.get(url)
+    assert caught.value.hint is not None and "--cert" in caught.value.hint
     # ...nor does the store of another CA...
     other = tmp_path / "other-ca.pem"
     trustme.CA().cert_pem.write_to_path(str(other))
@@ -1463,10 +1475,8 @@ def test_a_trust_store_that_cannot_be_loaded_is_named(
 ) -> None:
     empty = tmp_path / "empty.pem"
     empty.write_text("")
-    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
-    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
-    monkeypatch.setenv("SSL_CERT_FILE", str(empty))
-    with pytest.raises(NetworkError, match=r"cannot load the TLS trust store .*empty\.pem"):
+    monkeypatch.setenv("CURL_CA_BUNDLE", str(empty))
+    with pytest.raises(NetworkError, match=r"cannot load the CA bundle .*empty\.pem.* CURL_CA"):
         client.get("https://idx.example/simple/")
 
 
@@ -1508,10 +1518,10 @@ def test_a_file_labelled_gzip_is_kept_as_sent(
 
 @pytest.fixture
 def trust_store_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """SSL_CERT_FILE names a fresh CA's certificate; no preload left over."""
+    """PIP_CERT names a fresh CA's certificate; no preload left over."""
     ca_file = tmp_path / "ca.pem"
     trustme.CA().cert_pem.write_to_path(str(ca_file))
-    use_trust_store(monkeypatch, ca_file)
+    monkeypatch.setenv("PIP_CERT", str(ca_file))
     monkeypatch.setattr(transport, "_preloads", {})
     return ca_file
 
@@ -1541,9 +1551,12 @@ def test_a_preloaded_trust_store_makes_the_context_urllib3_would_make(
     trust_store_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SSLKEYLOGFILE", str(trust_store_env.with_name("keys.log")))
+    import certifi
     from urllib3.util.ssl_ import create_urllib3_context
 
     expected = create_urllib3_context(cert_reqs=ssl.CERT_REQUIRED)
+    expected.set_default_verify_paths()  # the system's store (OpenSSL's, on Linux)
+    expected.load_verify_locations(cafile=certifi.where())
     expected.load_verify_locations(cafile=str(trust_store_env))
     loads: list[str] = []
     real = ssl.SSLContext.load_verify_locations
@@ -1555,8 +1568,8 @@ def test_a_preloaded_trust_store_makes_the_context_urllib3_would_make(
     monkeypatch.setattr(ssl.SSLContext, "load_verify_locations", counting)
     transport.preload_trust_store()
     wire = transport.Transport(pool_size=4, user_agent="t", connect_timeout=1, read_timeout=1)
-    context = wire.context(str(trust_store_env))
-    assert loads == ["bundler-tls"]  # in the preload's thread, and not again
+    context = wire.context(transport.trust_store())
+    assert loads == ["bundler-tls"] * 2  # certifi's and PIP_CERT's, in the preload's thread
     assert _tls_settings(context) == _tls_settings(expected)
     assert context.keylog_filename == str(trust_store_env.with_name("keys.log"))
     # Used once: another transport loads its own.
@@ -1581,7 +1594,7 @@ def test_a_preloaded_trust_store_that_cannot_be_loaded_is_still_named(
 ) -> None:
     trust_store_env.write_text("")
     transport.preload_trust_store()
-    with pytest.raises(NetworkError, match=r"cannot load the TLS trust store .*ca\.pem"):
+    with pytest.raises(NetworkError, match=r"cannot load the CA bundle .*ca\.pem.*PIP_CERT"):
         client.get("https://idx.example/simple/")
 
 
@@ -1591,8 +1604,10 @@ def test_a_preload_of_another_store_is_not_used(
     transport.preload_trust_store()
     other = tmp_path / "other.pem"
     trustme.CA().cert_pem.write_to_path(str(other))
-    monkeypatch.setenv("SSL_CERT_FILE", str(other))
+    monkeypatch.setenv("PIP_CERT", str(other))
     wire = transport.Transport(pool_size=4, user_agent="t", connect_timeout=1, read_timeout=1)
-    context = wire.context(str(other))
-    assert context.get_ca_certs(binary_form=True) == [ssl.PEM_cert_to_DER_cert(other.read_text())]
-    assert list(transport._preloads) == [str(trust_store_env)]
+    context = wire.context(transport.trust_store())
+    cas = context.get_ca_certs(binary_form=True)
+    assert ssl.PEM_cert_to_DER_cert(other.read_text()) in cas
+    assert ssl.PEM_cert_to_DER_cert(trust_store_env.read_text()) not in cas
+    assert [s.bundle for s in transport._preloads] == [str(trust_store_env)]

@@ -18,6 +18,7 @@ import json
 import os
 import re
 import socket
+import ssl
 import tarfile
 import threading
 import time
@@ -103,6 +104,8 @@ class IndexConfig:
     # header, links relative and bare (no hash, no attribute), files served
     # beside the page.  What a company's file share behind a web server is.
     autoindex: bool = False
+    # Serve HTTPS with this context (read when the server starts).
+    tls: ssl.SSLContext | None = None
 
 
 class LoggedRequest(NamedTuple):
@@ -403,6 +406,8 @@ class _Server(ThreadingHTTPServer):
         self._open: set[socket.socket] = set()
         self._open_lock = threading.Lock()
         super().__init__(("127.0.0.1", 0), _Handler)
+        if index.config.tls is not None:
+            self.socket = index.config.tls.wrap_socket(self.socket, server_side=True)
 
     def get_request(self) -> tuple[socket.socket, object]:
         sock, address = super().get_request()
@@ -671,7 +676,8 @@ class IndexServer:
 
     @property
     def root_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "https" if self.config.tls is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     @property
     def url(self) -> str:
@@ -683,7 +689,8 @@ class IndexServer:
         if self.config.auth is None:
             return self.url
         user, secret = (quote(part, safe="") for part in self.config.auth)
-        return f"http://{user}:{secret}@127.0.0.1:{self.port}/simple/"
+        scheme = "https" if self.config.tls is not None else "http"
+        return f"{scheme}://{user}:{secret}@127.0.0.1:{self.port}/simple/"
 
     @staticmethod
     def file_path(filename: str) -> str:
