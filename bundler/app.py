@@ -78,6 +78,8 @@ class ClientSettings:
     # None: the client's default.  0 when upgrading: always ask.
     page_max_age: float | None = None
     tls: TlsOptions = DEFAULT_TLS
+    # pip's --keyring-provider: "disabled", "subprocess" or "auto".
+    keyring_provider: str = "disabled"
 
 
 @dataclass(frozen=True)
@@ -129,12 +131,18 @@ def default_cache_dir() -> Path:
 
 
 def make_client(settings: ClientSettings, reporter: Reporter = NULL_REPORTER) -> HttpClient:
+    keyring = None
+    if settings.keyring_provider != "disabled":
+        from .keyringcli import find_keyring
+
+        keyring = find_keyring(settings.keyring_provider)
     client = HttpClient(
         cache_dir=settings.cache_dir or default_cache_dir(),
         offline=settings.offline,
         pool_size=max(settings.workers, 10),
         reporter=reporter,
         tls=settings.tls,
+        keyring=keyring,
     )
     if settings.page_max_age is not None:
         client.page_max_age = settings.page_max_age

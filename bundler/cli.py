@@ -21,6 +21,7 @@ from . import SERVE_HOST, SERVE_PORT, __version__, app
 from .config import Config, find_config, load_config
 from .errors import BundlerError, UsageError
 from .fsutil import atomic_write_text
+from .keyringcli import DEFAULT_KEYRING_PROVIDER, KEYRING_PROVIDERS
 from .models import BundleArtifact, IndexSettings, IndexStrategy, LockedFile, Manifest
 from .redact import redact_text
 from .reporting import Reporter
@@ -222,6 +223,13 @@ def _add_network_options(p: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="a PEM file holding the private key and the certificate to present to an"
         " index that asks for one (default $PIP_CLIENT_CERT)",
+    )
+    g.add_argument(
+        "--keyring-provider",
+        choices=KEYRING_PROVIDERS,
+        help="after a 401, ask the `keyring` command for the index's credentials, as pip's"
+        " 'subprocess' provider; 'auto': only if one is on PATH (default $PIP_KEYRING_PROVIDER,"
+        f" else {DEFAULT_KEYRING_PROVIDER})",
     )
 
 
@@ -492,6 +500,7 @@ def _client(args: argparse.Namespace, reporter: Reporter) -> Any:
             workers=args.workers,
             page_max_age=0 if upgrading else args.page_max_age,
             tls=_tls_options(args),
+            keyring_provider=_keyring_provider(args),
         ),
         reporter,
     )
@@ -515,6 +524,22 @@ def _tls_options(args: argparse.Namespace) -> TlsOptions:
             hint="pass a PEM file holding the private key and the certificate",
         )
     return TlsOptions(cert=cert, client_cert=client_cert)
+
+
+def _keyring_provider(args: argparse.Namespace) -> str:
+    """``--keyring-provider``, else ``PIP_KEYRING_PROVIDER`` (as pip reads it)."""
+    given: str | None = getattr(args, "keyring_provider", None)
+    if given is not None:
+        return given
+    if not hasattr(args, "keyring_provider"):
+        return DEFAULT_KEYRING_PROVIDER
+    named = os.environ.get("PIP_KEYRING_PROVIDER") or DEFAULT_KEYRING_PROVIDER
+    if named not in KEYRING_PROVIDERS:
+        raise UsageError(
+            f"PIP_KEYRING_PROVIDER={named}: bundler has {', '.join(KEYRING_PROVIDERS)}",
+            hint="'import' needs keyring installed beside bundler: use 'subprocess'",
+        )
+    return named
 
 
 class _Process:

@@ -309,7 +309,7 @@ class PackageIndex:
         self._all = _sources(settings)
         for source in self._all:
             if urlsplit(source.url).scheme in ("http", "https"):
-                client.add_credentials(source.url)
+                client.add_index(source.url)
         self._projects: _Memo[NormalizedName, ProjectPage] = _Memo()
         self._pages: _Memo[tuple[str, NormalizedName], ProjectPage] = _Memo()
         self._find_links: _Memo[str, list[IndexFile]] = _Memo()

@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 from urllib.parse import quote, urljoin, urlsplit
 
 from . import __version__
@@ -42,6 +42,9 @@ from .fsutil import (
 from .redact import REDACTED, redact_url, split_auth
 from .reporting import NULL_REPORTER, Reporter
 from .transport import DEFAULT_TLS, Reply, TlsOptions, Transport, TransportError
+
+if TYPE_CHECKING:
+    from .keyringcli import KeyringCommand
 
 # urllib3 is imported on the first request: a run served from the cache
 # alone (--offline) never pays for it.
@@ -521,6 +524,7 @@ class HttpClient:
         pool_size: int = 16,
         credentials: Iterable[str] = (),
         tls: TlsOptions = DEFAULT_TLS,
+        keyring: KeyringCommand | None = None,
         user_agent: str = USER_AGENT,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
@@ -541,6 +545,12 @@ class HttpClient:
         self._lock = threading.Lock()
         self._auth: dict[str, tuple[str, str]] = {}
         self._secrets: set[str] = set()
+        self._keyring = keyring
+        self._keyring_lock = threading.Lock()  # one look-up at a time
+        # host:port -> what the keyring gave for it (None: nothing).
+        self._keyring_answers: dict[str, tuple[str, str] | None] = {}
+        # Index URLs as given (userinfo kept), for the keyring's service names.
+        self._index_urls: list[str] = []
         # Blobs this client stored, by digest: their size (hashed already).
         self._stored: dict[str, int] = {}
         self._swept = False  # the cache's stale temp directories, once
@@ -571,15 +581,79 @@ class HttpClient:
 
     def add_credentials(self, url: str) -> str:
         """Remember the userinfo of ``url`` for its host; return the URL
-        without it."""
+        without it.  A user name alone does not replace the password known
+        for that same user (pip keeps it too)."""
         clean, auth = split_auth(url)
         if auth is not None:
-            with self._lock:
-                self._auth[host_key(clean)] = auth
-                for secret in auth if auth[1] else auth[:1]:
-                    if secret:
-                        self._secrets.update({secret, quote(secret, safe="")})
+            self._remember(host_key(clean), auth)
         return clean
+
+    def add_index(self, url: str) -> str:
+        """``add_credentials`` for an index URL, which the keyring is then
+        asked about (by its URL) when that index answers 401."""
+        with self._lock:
+            if url not in self._index_urls:
+                self._index_urls.append(url)
+        return self.add_credentials(url)
+
+    def _remember(self, host: str, auth: tuple[str, str], *, replace: bool = False) -> None:
+        with self._lock:
+            known = self._auth.get(host)
+            if replace or known is None or auth[1] or known[0] != auth[0]:
+                self._auth[host] = auth
+            for secret in auth if auth[1] else auth[:1]:
+                if secret:
+                    self._secrets.update({secret, quote(secret, safe="")})
+
+    def _from_keyring(self, url: str) -> bool:
+        """After a 401 from ``url``'s host, pip's keyring look-up: the
+        keyring's credentials for the index ``url`` is under, else for its
+        ``host:port``, with the index URL's user name when it has one.  True
+        when the keyring gave credentials (now the host's); never when the
+        URL itself carries a password (pip does not ask then)."""
+        if self._keyring is None:
+            return False
+        host = host_key(url)
+        with self._keyring_lock:
+            if host in self._keyring_answers:
+                found = self._keyring_answers[host]
+            else:
+                known = self._auth_for(url)
+                if known is not None and known[1]:
+                    return False
+                index_url = self._index_for(url)
+                username = known[0] if known is not None and known[0] else None
+                services = [split_auth(index_url)[0]] if index_url else []
+                services.append(urlsplit(url).netloc)
+                found = None
+                for service in services:
+                    found = self._keyring.credentials(service, username)
+                    if found is not None:
+                        break
+                self._keyring_answers[host] = found
+            if found is not None:
+                self._remember(host, found, replace=True)
+            return found is not None
+
+    def _index_for(self, url: str) -> str | None:
+        """pip's ``_get_index_url``: the index URL ``url`` is (or is under,
+        the longest common path winning) on the same host, userinfo kept."""
+        target = url.rstrip("/") + "/"
+        parts = urlsplit(target)
+        with self._lock:
+            indexes = list(self._index_urls)
+        candidates: list[tuple[int, str]] = []
+        for given in indexes:
+            index = given.rstrip("/") + "/"
+            clean = urlsplit(split_auth(index)[0])
+            if clean == parts:
+                return index
+            if clean.netloc == parts.netloc:
+                common = os.path.commonpath([parts.path or "/", clean.path or "/"])
+                candidates.append((len(common), index))
+        if not candidates:
+            return None
+        return max(candidates, key=lambda c: c[0])[1]
 
     def _auth_for(self, url: str) -> tuple[str, str] | None:
         with self._lock:
@@ -673,6 +747,7 @@ class HttpClient:
         display = redact_url(url)
         if attempts is None:
             attempts = _Attempts(self.max_attempts)
+        keyring_asked = False
         while True:
             attempts.made += 1
             attempt = attempts.made
@@ -698,6 +773,10 @@ class HttpClient:
             status = resp.status
             if status < 400:
                 return resp
+            if status == 401 and not keyring_asked and self._from_keyring(resp.url):
+                keyring_asked = True  # sent again once, with the keyring's credentials
+                resp.close()
+                continue
             reason = f"HTTP {status} {self.scrub(resp.reason)}".rstrip()
             if status in (404, 410):
                 resp.close()
@@ -714,7 +793,10 @@ class HttpClient:
             resp.close()
             hint = None
             if status in (401, 403):
-                hint = "check the credentials for this index (URL userinfo or ~/.netrc)"
+                hint = "check the credentials for this index (URL userinfo, ~/.netrc, or the"
+                hint += " keyring command with --keyring-provider subprocess)"
+                if keyring_asked:
+                    hint = "the index refused the credentials the keyring command gave"
             failure = NetworkError(display, reason, status=status)
             failure.hint = hint
             raise failure

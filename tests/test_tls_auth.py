@@ -5,6 +5,7 @@ the ``bundle`` command against HTTPS and password-protected indexes on
 from __future__ import annotations
 
 import json
+import os
 import ssl
 import sys
 from collections.abc import Iterator
@@ -222,5 +223,199 @@ def test_tls_files_that_are_missing_or_unusable_are_named(
     assert "from PIP_CLIENT_CERT" in str(report["error"])
 
 
-if sys.platform == "win32":  # pragma: no cover - the suite runs on Linux and macOS
-    pytest.skip("the fake keyring command is a POSIX script", allow_module_level=True)
+# --- keyring ------------------------------------------------------------------------
+
+FAKE_KEYRING = """\
+#!{python}
+# A stand-in for the keyring command: credentials from a JSON file, every
+# call logged; "old" behaves as keyring < 25.2.1, which has no --mode.
+import json, os, sys
+
+args = sys.argv[1:]
+with open(os.environ["FAKE_KEYRING_LOG"], "a") as log:
+    log.write(json.dumps(args) + "\\n")
+with open(os.environ["FAKE_KEYRING_DB"]) as db:
+    stored = json.load(db)
+old = os.environ.get("FAKE_KEYRING_OLD") == "1"
+if old and any(a.startswith("--mode") for a in args):
+    sys.stderr.write("keyring: error: unrecognized arguments: --mode=creds --output=json\\n")
+    sys.exit(2)
+if not old and args[:3] == ["--mode=creds", "--output=json", "get"]:
+    found = stored.get(args[3])
+    if found is None or (len(args) > 4 and args[4] != found[0]):
+        sys.exit(1)
+    print(json.dumps({{"username": found[0], "password": found[1]}}))
+elif old and args[0] == "get" and len(args) == 3:
+    found = stored.get(args[1])
+    if found is None or found[0] != args[2]:
+        sys.exit(1)
+    print(found[1])
+else:
+    sys.exit(1)
+"""
+
+
+@dataclass
+class FakeKeyring:
+    log: Path
+    db: Path
+
+    def store(self, service: str, user: str, password: str) -> None:
+        stored = json.loads(self.db.read_text())
+        stored[service] = [user, password]
+        self.db.write_text(json.dumps(stored))
+
+    @property
+    def calls(self) -> list[list[str]]:
+        if not self.log.exists():
+            return []
+        return [json.loads(line) for line in self.log.read_text().splitlines()]
+
+
+@pytest.fixture
+def fake_keyring(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeKeyring:
+    """A ``keyring`` command first on PATH."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    command = bin_dir / "keyring"
+    command.write_text(FAKE_KEYRING.format(python=sys.executable))
+    command.chmod(0o755)
+    keyring = FakeKeyring(tmp_path / "keyring.log", tmp_path / "keyring.json")
+    keyring.db.write_text("{}")
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+    monkeypatch.setenv("FAKE_KEYRING_LOG", str(keyring.log))
+    monkeypatch.setenv("FAKE_KEYRING_DB", str(keyring.db))
+    return keyring
+
+
+def assert_secret_nowhere(tmp_path: Path, output: str) -> None:
+    assert SECRET not in output
+    for path in [*tmp_path.rglob("*"), *Path(os.environ["BUNDLER_CACHE_DIR"]).rglob("*")]:
+        if path.is_file() and path.name != "keyring.json":
+            assert SECRET.encode() not in path.read_bytes(), path
+
+
+@pytest.fixture
+def private_index(index_server: IndexServerFactory) -> IndexServer:
+    """An index that answers 401 unless given alice's password."""
+    return index_server(PROJECTS, auth=("alice", SECRET))
+
+
+def test_keyring_subprocess_gives_the_index_its_password(
+    private_index: IndexServer,
+    fake_keyring: FakeKeyring,
+    requirements: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    index = private_index.url  # http://127.0.0.1:PORT/simple/
+    fake_keyring.store(index, "alice", SECRET)
+    with_user = index.replace("http://", "http://alice@")
+    code, text, report = lock(requirements, "-i", with_user, "--keyring-provider", "subprocess")
+    assert code == 0, report
+    assert "util==2.0" in text
+    # pip's call, once for the run: the index URL, then the URL's user name.
+    assert fake_keyring.calls == [["--mode=creds", "--output=json", "get", index, "alice"]]
+    captured = capsys.readouterr()
+    assert_secret_nowhere(tmp_path, captured.out + captured.err)
+
+
+def test_keyring_is_asked_for_the_host_when_the_index_url_has_no_entry(
+    private_index: IndexServer,
+    fake_keyring: FakeKeyring,
+    requirements: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    netloc = f"127.0.0.1:{private_index.port}"
+    fake_keyring.store(netloc, "alice", SECRET)
+    monkeypatch.setenv("PIP_KEYRING_PROVIDER", "subprocess")
+    code, _, report = lock(requirements, "-i", private_index.url)
+    assert code == 0, report
+    assert fake_keyring.calls == [
+        ["--mode=creds", "--output=json", "get", private_index.url],
+        ["--mode=creds", "--output=json", "get", netloc],
+    ]
+
+
+def test_a_keyring_without_mode_creds_is_asked_for_the_password(
+    private_index: IndexServer,
+    fake_keyring: FakeKeyring,
+    requirements: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FAKE_KEYRING_OLD", "1")
+    index = private_index.url
+    fake_keyring.store(index, "alice", SECRET)
+    with_user = index.replace("http://", "http://alice@")
+    code, _, report = lock(requirements, "-i", with_user, "--keyring-provider", "auto")
+    assert code == 0, report
+    assert fake_keyring.calls == [
+        ["--mode=creds", "--output=json", "get", index, "alice"],
+        ["get", index, "alice"],
+    ]
+
+
+def test_without_a_keyring_provider_the_401_says_what_to_do(
+    private_index: IndexServer, fake_keyring: FakeKeyring, requirements: Path
+) -> None:
+    fake_keyring.store(private_index.url, "alice", SECRET)
+    code, _, report = lock(requirements, "-i", private_index.url)
+    assert code == 1
+    assert "HTTP 401" in str(report["error"])
+    assert "--keyring-provider subprocess" in str(report["error"])
+    assert fake_keyring.calls == []  # disabled unless asked for, as pip under --no-input
+
+
+def test_credentials_the_keyring_gives_that_the_index_refuses(
+    private_index: IndexServer,
+    fake_keyring: FakeKeyring,
+    requirements: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    fake_keyring.store(private_index.url, "alice", SECRET + "-old")
+    code, _, report = lock(
+        requirements, "-i", private_index.url, "--keyring-provider", "subprocess"
+    )
+    assert code == 1
+    assert "refused the credentials the keyring command gave" in str(report["error"])
+    assert len(fake_keyring.calls) == 1
+    captured = capsys.readouterr()
+    assert_secret_nowhere(tmp_path, captured.out + captured.err)
+
+
+def test_keyring_subprocess_without_a_keyring_command_is_a_usage_error(
+    requirements: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    code, _, report = lock(requirements, "--keyring-provider", "subprocess")
+    assert code == 2
+    assert "no 'keyring' command on PATH" in str(report["error"])
+    monkeypatch.setenv("PIP_KEYRING_PROVIDER", "import")
+    code, _, report = lock(requirements)
+    assert code == 2
+    assert "PIP_KEYRING_PROVIDER=import" in str(report["error"])
+
+
+def test_a_keyring_answer_that_is_not_credentials_is_named_without_it(tmp_path: Path) -> None:
+    from bundler.keyringcli import KeyringCommand, KeyringError
+
+    command = tmp_path / "keyring"
+    command.write_text(f"#!{sys.executable}\nprint('password: {SECRET}')\n")
+    command.chmod(0o755)
+    with pytest.raises(KeyringError) as caught:
+        KeyringCommand(str(command)).credentials("https://idx.example/simple/", "alice")
+    assert "is not the JSON object" in str(caught.value)
+    assert SECRET not in str(caught.value)
+    assert caught.value.exit_code == 2
+
+
+def test_a_user_name_alone_keeps_the_password_known_for_that_user() -> None:
+    from bundler.http import HttpClient
+
+    with HttpClient() as client:
+        client.add_credentials(f"https://alice:{SECRET}@idx.example/simple/")
+        client.add_credentials("https://alice@idx.example/simple/a/")
+        assert client._auth_for("https://idx.example/simple/") == ("alice", SECRET)
+        client.add_credentials("https://bob@idx.example/simple/")
+        assert client._auth_for("https://idx.example/simple/") == ("bob", "")
