@@ -183,6 +183,8 @@ def read_requirements(paths: Sequence[Path]) -> RequirementsInput:
                 extra_index_urls=first.indexes.extra_index_urls + other.indexes.extra_index_urls,
                 find_links=first.indexes.find_links + other.indexes.find_links,
             ),
+            index_url_set=first.index_url_set or other.index_url_set,
+            no_index=first.no_index or other.no_index,
             pre=first.pre or other.pre,
             only_binary=first.only_binary | other.only_binary,
             no_binary=first.no_binary | other.no_binary,
@@ -431,21 +433,26 @@ def check_lock_name(path: Path) -> None:
         )
 
 
-def render_lock(lock_: Lock, command: str, *, pylock: bool = False) -> str:
-    """The lock as PEP 751 ``pylock.toml`` text, or as a hashed requirements file."""
+def render_lock(
+    lock_: Lock, command: str, *, pylock: bool = False, origins: Mapping[str, str] | None = None
+) -> str:
+    """The lock as PEP 751 ``pylock.toml`` text, or as a hashed requirements
+    file; ``origins``: where sources the command line does not show came from."""
     if pylock:
         from .bundlelocks import render_pylock_for
 
         return render_pylock_for(lock_)
     from .lockfile import render_requirements_lock
 
-    return render_requirements_lock(lock_, command=command)
+    return render_requirements_lock(lock_, command=command, origins=origins)
 
 
-def write_lock(lock_: Lock, path: Path, command: str) -> None:
+def write_lock(
+    lock_: Lock, path: Path, command: str, origins: Mapping[str, str] | None = None
+) -> None:
     """Write the lock in the format its name selects (pylock.toml: PEP 751)."""
     check_lock_name(path)
-    atomic_write_text(path, render_lock(lock_, command, pylock=is_pylock(path)))
+    atomic_write_text(path, render_lock(lock_, command, pylock=is_pylock(path), origins=origins))
 
 
 def read_lock_file(path: Path) -> LockInput:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from packaging.utils import canonicalize_name
 
 from . import SERVE_HOST, SERVE_PORT, __version__, app
-from .config import Config, find_config, load_config
+from .config import Config, find_config, load_config, pip_environment, under_pip_environment
 from .errors import BundlerError, UsageError
 from .fsutil import atomic_write_text
 from .keyringcli import DEFAULT_KEYRING_PROVIDER, KEYRING_PROVIDERS
@@ -631,6 +631,19 @@ def _lock_args_for_header(args: argparse.Namespace) -> list[str]:
     return extra
 
 
+def _lock_sources(args: argparse.Namespace, reqs: Any) -> tuple[IndexSettings, dict[str, str]]:
+    """The sources to lock from: the command line's, over the requirements
+    files', over pip's environment (``PIP_INDEX_URL``, ...) as pip-compile
+    reads them; and each source only the environment named, with its
+    variable."""
+    files, origins = under_pip_environment(
+        reqs.indexes, reqs.index_url_set, pip_environment(os.environ)
+    )
+    overrides = _overrides(args)
+    given = {overrides.index_url, *overrides.extra_index_urls, *overrides.find_links}
+    return overrides.apply(files), {u: o for u, o in origins.items() if u not in given}
+
+
 def _do_lock(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str, Any]) -> int:
     # pip-compile's "-o -": the lock (requirements format) on stdout, alone.
     to_stdout = str(args.output_file) == STDOUT
@@ -640,7 +653,7 @@ def _do_lock(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str,
     if not to_stdout:
         app.check_lock_name(output)
     reqs = app.read_requirements(args.requirements)
-    indexes = _overrides(args).apply(reqs.indexes)
+    indexes, origins = _lock_sources(args, reqs)
     if not to_stdout and output.resolve() in {p.resolve() for p in args.requirements}:
         raise UsageError(
             f"{output}: the output file would overwrite an input", hint="pass -o LOCKFILE"
@@ -658,10 +671,10 @@ def _do_lock(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str,
     )
     command = app.lock_command_line(args.requirements, _lock_args_for_header(args))
     if to_stdout:
-        sys.stdout.write(app.render_lock(result, command))
+        sys.stdout.write(app.render_lock(result, command, origins=origins))
         sys.stdout.flush()
     else:
-        app.write_lock(result, output, command)
+        app.write_lock(result, output, command, origins)
     reporter.info(
         f"wrote {'the lock to stdout' if to_stdout else output}: {len(result.packages)}"
         f" packages for {', '.join(result.targets)}"
@@ -768,7 +781,7 @@ def _do_build(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str
     from .verify import report_to_json
 
     reqs = app.read_requirements(args.requirements)
-    indexes = _overrides(args).apply(reqs.indexes)
+    indexes, _ = _lock_sources(args, reqs)
     client = _client(args, reporter)
     targets = _targets(args)
     result = app.lock(

@@ -3,6 +3,9 @@
 Command-line options override the file.  Every problem in the file is
 reported at once, naming the file and the key.
 
+``pip_environment`` reads the index settings pip (and so pip-compile)
+takes from the environment, for ``bundle lock``.
+
 Named indexes are ``[[index]]`` tables (``[[tool.bundle.index]]``) with a
 ``name``, a ``url`` and optionally the ``packages`` they own; together with
 ``index-strategy`` they decide which source a project may come from
@@ -22,7 +25,7 @@ from urllib.parse import urlsplit
 from packaging.utils import canonicalize_name
 
 from .errors import BundlerError, InputFileError, MultipleErrors, UsageError
-from .models import IndexStrategy, NamedIndex
+from .models import IndexSettings, IndexStrategy, NamedIndex
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -261,3 +264,69 @@ def _parse_indexes(
         if ok and isinstance(name, str) and isinstance(url, str):
             indexes.append(NamedIndex(name, url.strip(), tuple(patterns), flat=fmt == "flat"))
     return tuple(indexes)
+
+
+# pip's PIP_<OPTION> variables for the sources pip-compile reads from the
+# environment; options given several times take values separated by
+# whitespace (pip's ConfigOptionParser).
+PIP_INDEX_URL = "PIP_INDEX_URL"
+PIP_EXTRA_INDEX_URL = "PIP_EXTRA_INDEX_URL"
+PIP_FIND_LINKS = "PIP_FIND_LINKS"
+
+
+@dataclass(frozen=True)
+class PipEnvironment:
+    """The package sources pip's environment variables name."""
+
+    index_url: str | None = None
+    extra_index_urls: tuple[str, ...] = ()
+    find_links: tuple[str, ...] = ()
+
+    def origins(self) -> dict[str, str]:
+        """Each source, and the variable that named it."""
+        found = dict.fromkeys(self.find_links, PIP_FIND_LINKS)
+        found.update(dict.fromkeys(self.extra_index_urls, PIP_EXTRA_INDEX_URL))
+        if self.index_url:
+            found[self.index_url] = PIP_INDEX_URL
+        return found
+
+
+def pip_environment(environ: Mapping[str, str]) -> PipEnvironment:
+    """The package sources ``environ`` names as pip reads them (pure)."""
+    return PipEnvironment(
+        index_url=environ.get(PIP_INDEX_URL, "").strip() or None,
+        extra_index_urls=tuple(dict.fromkeys(environ.get(PIP_EXTRA_INDEX_URL, "").split())),
+        find_links=tuple(dict.fromkeys(environ.get(PIP_FIND_LINKS, "").split())),
+    )
+
+
+def under_pip_environment(
+    files: IndexSettings, files_set_index: bool, env: PipEnvironment
+) -> tuple[IndexSettings, dict[str, str]]:
+    """The sources of requirements files with those of pip's environment
+    under them, as pip-compile has them: the files' ``--index-url`` (or
+    ``--no-index``) wins over ``PIP_INDEX_URL``; the environment's extra
+    indexes and find-links come first, then the files'.  Also returns each
+    source taken from the environment alone, with its variable (the
+    command line's options apply on top of both)."""
+    index_url = files.index_url
+    if not files_set_index and env.index_url:
+        index_url = env.index_url
+    extras = files.extra_index_urls
+    if index_url is not None:  # --no-index drops every index URL
+        extras = tuple(dict.fromkeys(env.extra_index_urls + files.extra_index_urls))
+    settings = IndexSettings(
+        index_url=index_url,
+        extra_index_urls=extras,
+        find_links=tuple(dict.fromkeys(env.find_links + files.find_links)),
+        named_indexes=files.named_indexes,
+        index_strategy=files.index_strategy,
+    )
+    named_by_files = {files.index_url, *files.extra_index_urls, *files.find_links}
+    used = {settings.index_url, *settings.extra_index_urls, *settings.find_links}
+    origins = {
+        url: name
+        for url, name in env.origins().items()
+        if url in used and url not in named_by_files
+    }
+    return settings, origins

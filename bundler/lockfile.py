@@ -38,10 +38,18 @@ _DEFAULT_INDEX = IndexSettings().index_url or ""
 _INDENT = "    "
 
 
-def render_requirements_lock(lock: Lock, *, command: str, annotate: bool = True) -> str:
+def render_requirements_lock(
+    lock: Lock,
+    *,
+    command: str,
+    annotate: bool = True,
+    origins: Mapping[str, str] | None = None,
+) -> str:
     """Render ``lock`` as a pip-compile style requirements file with
     ``--hash`` lines, markers and ``# via`` annotations.
 
+    ``origins`` names where a source of the lock came from when the command
+    line does not show it (e.g. ``PIP_INDEX_URL``): the header says so.
     The output is deterministic (sorted, no timestamps) and carries no
     credentials: ``user:secret@`` is removed from every URL.
     """
@@ -55,6 +63,9 @@ def render_requirements_lock(lock: Lock, *, command: str, annotate: bool = True)
     ]
     if lock.targets:
         lines += [f"{TARGETS_PREFIX}{', '.join(lock.targets)}", "#"]
+    sourced = list(_source_lines(lock.indexes, origins or {}))
+    if sourced:
+        lines += [*sourced, "#"]
     options = list(_index_options(lock.indexes))
     # pip reads these in a requirements file too: installing from the lock
     # then refuses the same sdists (or wheels) the lock did.
@@ -77,6 +88,17 @@ def render_requirements_lock(lock: Lock, *, command: str, annotate: bool = True)
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
+
+
+def _source_lines(indexes: IndexSettings, origins: Mapping[str, str]) -> Iterable[str]:
+    """``# index: URL (from PIP_INDEX_URL)`` for each source with an origin."""
+    kinds = [("index", [indexes.index_url] if indexes.index_url else [])]
+    kinds += [("extra index", list(indexes.extra_index_urls))]
+    kinds += [("find-links", list(indexes.find_links))]
+    for kind, urls in kinds:
+        for url in dict.fromkeys(urls):
+            if url in origins:
+                yield f"# {kind}: {_one_line(redact_credentials(url))} (from {origins[url]})"
 
 
 def _index_options(indexes: IndexSettings) -> Iterable[str]:
