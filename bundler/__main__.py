@@ -29,12 +29,27 @@ def goes_online(argv: Sequence[str]) -> bool:
     return command in NETWORK_COMMANDS and "--offline" not in argv
 
 
+def option_value(argv: Sequence[str], name: str) -> str | None:
+    """The value of ``--name VALUE`` or ``--name=VALUE`` (the last one), a
+    cheap look as ``goes_online``'s."""
+    found = None
+    for i, arg in enumerate(argv):
+        if arg == name and i + 1 < len(argv):
+            found = argv[i + 1]
+        elif arg.startswith(f"{name}="):
+            found = arg.partition("=")[2]
+    return found
+
+
 def main() -> None:
     gc.disable()
-    if goes_online(sys.argv[1:]):
-        from .transport import preload_trust_store
+    argv = sys.argv[1:]
+    if goes_online(argv):
+        from .transport import TlsOptions, preload_trust_store
 
-        preload_trust_store()
+        preload_trust_store(
+            TlsOptions(option_value(argv, "--cert"), option_value(argv, "--client-cert"))
+        )
     from .cli import main as cli_main
 
     cli_main()

@@ -285,10 +285,11 @@ _preloads: dict[TrustStore, _Preload] = {}
 _preloads_lock = threading.Lock()
 
 
-def preload_trust_store() -> None:
-    """Start loading the trust store the environment names now, for the
-    first TLS connection of this process (of any ``Transport``) to use."""
-    store = trust_store()
+def preload_trust_store(options: TlsOptions = DEFAULT_TLS) -> None:
+    """Start loading the trust store ``options`` and the environment name
+    now, for the first TLS connection of this process (of any
+    ``Transport``) to use."""
+    store = trust_store(options)
     with _preloads_lock:
         if store not in _preloads:
             _preloads[store] = _Preload(store)

@@ -707,7 +707,7 @@ START_UP_PROBE = (
     "import bundler.transport as transport\n"
     "seen = []\n"
     "real = transport.preload_trust_store\n"
-    "transport.preload_trust_store = lambda: (seen.append(gc.isenabled()), real())\n"
+    "transport.preload_trust_store = lambda *a: (seen.append(gc.isenabled()), real(*a))\n"
     "import bundler.cli as cli\n"
     "run = cli.run\n"
     "def probe(argv=None, **kw):\n"

@@ -419,3 +419,37 @@ def test_a_user_name_alone_keeps_the_password_known_for_that_user() -> None:
         assert client._auth_for("https://idx.example/simple/") == ("alice", SECRET)
         client.add_credentials("https://bob@idx.example/simple/")
         assert client._auth_for("https://idx.example/simple/") == ("bob", "")
+
+
+def test_start_up_preloads_the_trust_store_the_command_line_names(tmp_path: Path) -> None:
+    """``bundle lock --cert CA`` starts loading CA with the system's store
+    and certifi's as the process starts, and the first connection uses it."""
+    import subprocess
+
+    from bundler.__main__ import option_value
+
+    assert option_value(["lock", "--cert", "a.pem", "--cert=b.pem"], "--cert") == "b.pem"
+    assert option_value(["lock", "--cert"], "--cert") is None
+    ca_file = tmp_path / "ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(ca_file))
+    probe = (
+        "import sys, bundler.__main__ as entry, bundler.transport as transport\n"
+        "import bundler.cli as cli\n"
+        "cli.main = lambda: print(sorted(s.bundle for s in transport._preloads))\n"
+        "sys.argv = ['bundle', 'lock', 'r.in', '--cert', sys.argv[1]]\n"
+        "entry.main()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, str(ca_file)], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == repr([str(ca_file)])
+    # In this process: the preloaded context is the one a transport takes.
+    options = transport.TlsOptions(cert=str(ca_file))
+    transport.preload_trust_store(options)
+    wire = transport.Transport(
+        pool_size=2, user_agent="t", connect_timeout=5, read_timeout=5, tls=options
+    )
+    store = transport.trust_store(options)
+    preloaded = transport._preloads[store]
+    assert wire.context(store) is preloaded.context
+    assert store not in transport._preloads
