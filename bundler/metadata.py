@@ -428,9 +428,63 @@ def _top_level_key(name: str, basename: str) -> str | None:
     return None
 
 
+def _path_key(parts: Iterable[str]) -> tuple[str, ...]:
+    # Case-folded: on a case-insensitive file system ``Link/x`` goes through ``link``.
+    return tuple(part.casefold() for part in parts)
+
+
+def _check_tar_links(members: list[tarfile.TarInfo], filename: str) -> None:
+    """Refuse what a link could redirect, whatever order the members come in.
+
+    Checking each link's target on its own is not enough: a member written
+    through a link, or a link resolved through another link (CVE-2025-4517:
+    chains that ``os.path.realpath`` stops expanding, which tarfile's
+    ``data`` filter trusts), can land outside the tree while every name
+    looks inside it.  So no member's path may pass through a link, and no
+    link's target may pass through another one (it may name one: the
+    named link's own target is checked in turn).
+    """
+    links = {_path_key(_member_parts(m.name)): m for m in members if m.issym() or m.islnk()}
+    if not links:
+        return
+    for member in members:
+        parts = _path_key(_member_parts(member.name))
+        for end in range(1, len(parts)):
+            link = links.get(parts[:end])
+            if link is not None:
+                raise InvalidDistribution(
+                    filename,
+                    f"unsafe archive member {member.name!r}: its path goes through the link"
+                    f" {link.name!r}",
+                )
+        if parts in links and links[parts] is not member:
+            # Unpacked over a link, a file is written to where the link points.
+            raise InvalidDistribution(
+                filename, f"unsafe archive member {member.name!r}: its name is also a link's"
+            )
+    for key, link in links.items():
+        # Symlinks are relative to their directory, hard links to the root.
+        walked = list(key[:-1]) if link.issym() else []
+        steps = _member_parts(link.linkname)
+        for number, part in enumerate(steps, start=1):
+            if part == "..":
+                walked = walked[:-1]
+            else:
+                walked.append(part.casefold())
+            through = links.get(tuple(walked))
+            if through is not None and number < len(steps):
+                raise InvalidDistribution(
+                    filename,
+                    f"unsafe archive member {link.name!r}: its target {link.linkname!r} goes"
+                    f" through the link {through.name!r}",
+                )
+
+
 def _safe_tar_members(archive: tarfile.TarFile, filename: str) -> Iterator[tarfile.TarInfo]:
-    """Every member of ``archive``, each checked (and counted) before it is yielded."""
+    """Every member of ``archive``, each checked (and counted) before it is
+    yielded; the links among them are checked together once the last is read."""
     unpacked = 0
+    seen: list[tarfile.TarInfo] = []
     for count, member in enumerate(archive, start=1):
         if count > MAX_SDIST_MEMBERS:
             raise InvalidDistribution(filename, f"more than {MAX_SDIST_MEMBERS} members")
@@ -439,7 +493,9 @@ def _safe_tar_members(archive: tarfile.TarFile, filename: str) -> Iterator[tarfi
             unpacked += member.size
             if unpacked > MAX_SDIST_UNPACKED:
                 raise InvalidDistribution(filename, "unpacks to more than the size limit")
+        seen.append(member)
         yield member
+    _check_tar_links(seen, filename)
 
 
 def _tar_top_files(path: Path, filename: str, basename: str) -> dict[str, bytes]:
@@ -624,9 +680,10 @@ def extract_sdist(path: Path, filename: str, dest: Path) -> Path:
     its source tree, the archive's one top-level directory.
 
     Every member is checked before anything is written: no absolute paths,
-    no ``..``, no links out of the tree, no devices, member count and size
+    no ``..``, no links out of the tree, no member written through a link
+    and no link resolved through another, no devices, member count and size
     caps.  Tar archives are then unpacked with tarfile's ``data`` filter
-    where Python has it.  Problems raise ``InvalidDistribution``.
+    where Python has it, as a second line of defence only.  Problems raise ``InvalidDistribution``.
     """
     dist = _dist_filename(filename, DistKind.SDIST)
     dest.mkdir(parents=True, exist_ok=True)

@@ -3,22 +3,30 @@
 from __future__ import annotations
 
 import io
+import json
+import os
+import re
 import struct
+import subprocess
 import tarfile
 import zipfile
 import zlib
 from collections.abc import Callable
 from pathlib import Path
 
+import packaging
 import pytest
 from packaging.version import Version
 
+import bundler
 from bundler.errors import InvalidDistribution
 from bundler.filenames import DistFilename, parse_filename
+from bundler.interpreters import find_interpreters
 from bundler.metadata import (
     MAX_METADATA_SIZE,
     _plain_zip_metadata,
     check_matches,
+    extract_sdist,
     parse_metadata,
     sdist_metadata,
     wheel_metadata,
@@ -502,3 +510,160 @@ def test_sdist_without_pkg_info_or_corrupt(tmp_path: Path) -> None:
     broken.write_bytes(b"\x1f\x8b garbage")
     with pytest.raises(InvalidDistribution, match=r"foo_bar-2\.0\.tar\.gz"):
         sdist_metadata(broken, broken.name)
+
+
+# --- links in sdists ---------------------------------------------------------------
+
+
+def _file(name: str, data: bytes = b"x") -> tuple[str, bytes]:
+    return (name, data)
+
+
+@pytest.mark.parametrize(
+    ("members", "reason"),
+    [
+        pytest.param(
+            [_link("foo_bar-1.0/sub", "."), _file("foo_bar-1.0/sub/evil")],
+            "'foo_bar-1.0/sub/evil': its path goes through the link 'foo_bar-1.0/sub'",
+            id="file-through-symlink",
+        ),
+        pytest.param(
+            [_file("foo_bar-1.0/Sub/evil"), _link("foo_bar-1.0/sub", ".")],
+            "'foo_bar-1.0/Sub/evil': its path goes through the link 'foo_bar-1.0/sub'",
+            id="link-after-the-file-other-case",
+        ),
+        pytest.param(
+            [_link("foo_bar-1.0/here", "."), _link("foo_bar-1.0/up", "here/../..")],
+            "'foo_bar-1.0/up': its target 'here/../..' goes through the link 'foo_bar-1.0/here'",
+            id="symlink-through-symlink",
+        ),
+        pytest.param(
+            [
+                _link("foo_bar-1.0/s", "."),
+                _link("foo_bar-1.0/h", "foo_bar-1.0/s/x", tarfile.LNKTYPE),
+            ],
+            "'foo_bar-1.0/h': its target 'foo_bar-1.0/s/x' goes through the link 'foo_bar-1.0/s'",
+            id="hardlink-through-symlink",
+        ),
+        pytest.param(
+            [
+                _file("foo_bar-1.0/a"),
+                _link("foo_bar-1.0/h", "foo_bar-1.0/a", tarfile.LNKTYPE),
+                _file("foo_bar-1.0/h"),
+            ],
+            "'foo_bar-1.0/h': its name is also a link's",
+            id="file-over-hardlink",
+        ),
+    ],
+)
+def test_members_redirected_by_links_are_refused(
+    tmp_path: Path, members: list[tarfile.TarInfo | tuple[str, bytes]], reason: str
+) -> None:
+    sdist = make_tar(
+        tmp_path / "foo_bar-1.0.tar.gz", [("foo_bar-1.0/PKG-INFO", pkg_info()), *members]
+    )
+    with pytest.raises(InvalidDistribution, match=re.escape(reason)):
+        sdist_metadata(sdist, sdist.name)
+    with pytest.raises(InvalidDistribution, match=re.escape(reason)):
+        extract_sdist(sdist, sdist.name, tmp_path / "out")
+    assert not (tmp_path / "out" / "foo_bar-1.0").exists()
+
+
+def test_chained_links_inside_the_tree_are_fine(tmp_path: Path) -> None:
+    sdist = make_tar(
+        tmp_path / "foo_bar-1.0.tar.gz",
+        [
+            ("foo_bar-1.0/PKG-INFO", pkg_info()),
+            ("foo_bar-1.0/docs/README", b"read me"),
+            _link("foo_bar-1.0/README", "docs/README"),
+            _link("foo_bar-1.0/README.txt", "README"),
+            _link("foo_bar-1.0/docs/copy", "foo_bar-1.0/docs/README", tarfile.LNKTYPE),
+        ],
+    )
+    tree = extract_sdist(sdist, sdist.name, tmp_path / "out")
+    assert (tree / "README.txt").read_bytes() == b"read me"
+    assert (tree / "docs" / "copy").read_bytes() == b"read me"
+
+
+def write_realpath_overflow_sdist(path: Path, dest: Path) -> None:
+    """An sdist in the shape of CVE-2025-4517: links to directories with
+    names long enough that ``os.path.realpath`` stops expanding, a link
+    back up through them, and a file written through the result."""
+    top = "foo_bar-1.0"
+    steps = "abcdefghijklmnop"
+    max_path = os.pathconf("/", "PC_PATH_MAX")
+    component = "d" * ((max_path - len(str(dest)) - len(top) - 2) // (len(steps) + 1))
+    members: list[tarfile.TarInfo | tuple[str, bytes]] = [(f"{top}/PKG-INFO", pkg_info())]
+    parent = top
+    for step in steps:
+        directory = tarfile.TarInfo(f"{parent}/{component}")
+        directory.type, directory.mode = tarfile.DIRTYPE, 0o755
+        members += [directory, _link(f"{parent}/{step}", component)]
+        parent = f"{parent}/{component}"
+    deep = "/".join([top, *steps, "l" * 254])
+    members.append(_link(deep, "/".join([".."] * len(steps))))
+    members.append(_link(f"{top}/escape", deep[len(top) + 1 :] + "/../.."))
+    members.append((f"{top}/escape/written-outside", b"escaped"))
+    make_tar(path, members)
+
+
+_EXTRACT = """
+import json, sys
+from pathlib import Path
+from bundler.errors import InvalidDistribution
+from bundler.metadata import extract_sdist
+try:
+    extract_sdist(Path(sys.argv[1]), Path(sys.argv[1]).name, Path(sys.argv[2]))
+    print(json.dumps("extracted"))
+except InvalidDistribution as err:
+    print(json.dumps(str(err)))
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "pathconf"), reason="needs os.pathconf (POSIX)")
+@pytest.mark.parametrize("python", ["3.10", "3.11", "3.12", "3.13"])
+def test_realpath_overflow_links_write_nothing_outside(tmp_path: Path, python: str) -> None:
+    """Refused on every Python bundler runs on, whatever its tarfile filter does."""
+    found = [
+        i for i in find_interpreters() if i.python_short == python and i.implementation == "cpython"
+    ]
+    if not found:
+        pytest.skip(f"no CPython {python} interpreter on this machine")
+    # bundler and packaging only: the interpreter may have neither installed.
+    libs = tmp_path / "libs"
+    libs.mkdir()
+    (libs / "packaging").symlink_to(Path(packaging.__file__).parent)
+    (libs / "bundler").symlink_to(Path(bundler.__file__).parent)
+    dest = tmp_path / "work" / "prepare" / "src"
+    sdist = tmp_path / "foo_bar-1.0.tar.gz"
+    write_realpath_overflow_sdist(sdist, dest)
+
+    done = subprocess.run(
+        [
+            found[0].path,
+            "-I",
+            "-c",
+            f"import sys; sys.path.insert(0, {str(libs)!r})\n{_EXTRACT}",
+            str(sdist),
+            str(dest),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    message = json.loads(done.stdout)
+    assert "'foo_bar-1.0/a/b/c/d/" in message
+    assert "its path goes through the link 'foo_bar-1.0/a'" in message
+    assert list(tmp_path.rglob("written-outside")) == []
+    assert not (tmp_path / "work" / "prepare" / "src" / "foo_bar-1.0").exists()
+
+
+def test_realpath_overflow_links_in_this_python(tmp_path: Path) -> None:
+    dest = tmp_path / "work" / "src"
+    sdist = tmp_path / "foo_bar-1.0.tar.gz"
+    write_realpath_overflow_sdist(sdist, dest)
+    with pytest.raises(InvalidDistribution, match=r"goes through the link 'foo_bar-1\.0/a'"):
+        extract_sdist(sdist, sdist.name, dest)
+    assert list(tmp_path.rglob("written-outside")) == []
