@@ -281,18 +281,31 @@ def parse_range(header: str, size: int) -> ByteRange | Literal["unsatisfiable"] 
     match = _RANGE_SPEC.fullmatch(spec.strip())
     if match is None or match.group(1) == match.group(2) == "":
         return None
-    first, last = match.groups()
+    first, last = (_digits(group) for group in match.groups())
     if first == "":
-        suffix = int(last)
+        suffix = _capped(last, size)
         if suffix == 0 or size == 0:
             return UNSATISFIABLE
-        return ByteRange(max(0, size - suffix), size - 1)
-    start = int(first)
-    if last and int(last) < start:
+        return ByteRange(size - suffix, size - 1)
+    if last and (len(last), last) < (len(first), first):
         return None
+    start = _capped(first, size)
     if start >= size:
         return UNSATISFIABLE
-    return ByteRange(start, min(int(last), size - 1) if last else size - 1)
+    return ByteRange(start, min(_capped(last, size), size - 1) if last else size - 1)
+
+
+def _digits(group: str) -> str:
+    """A decimal number without its leading zeros ("0" for zero, "" for none)."""
+    return (group.lstrip("0") or "0") if group else ""
+
+
+def _capped(digits: str, cap: int) -> int:
+    """``min(int(digits), cap)`` for a number of any length: ``int`` refuses
+    more than 4,300 digits, and a client may send 5,000."""
+    if len(digits) > len(str(cap)):
+        return cap
+    return min(int(digits), cap)
 
 
 def _entity_tags(header: str) -> list[str]:

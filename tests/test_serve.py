@@ -125,6 +125,12 @@ def test_negotiate_only_offers_what_the_bundle_has() -> None:
         ("bytes=100-200", UNSATISFIABLE),
         ("bytes=-0", UNSATISFIABLE),
         ("bytes=5-2", None),
+        ("bytes=00005-0010", ByteRange(5, 10)),
+        ("bytes=" + "9" * 5000 + "-", UNSATISFIABLE),
+        ("bytes=0-" + "9" * 5000, ByteRange(0, 99)),
+        ("bytes=-" + "9" * 5000, ByteRange(0, 99)),
+        ("bytes=" + "0" * 5000 + "7-8", ByteRange(7, 8)),
+        ("bytes=" + "9" * 5000 + "-1", None),
         ("bytes=0-1,4-5", None),
         ("bytes=-", None),
         ("bytes=a-b", None),
@@ -429,6 +435,12 @@ def test_files_and_root_files(served: Served) -> None:
         ("bytes=0-100000", 206, slice(None), "bytes 0-{last}/{n}"),
         ("bytes={n}-", 416, None, "bytes */{n}"),
         ("bytes=-0", 416, None, "bytes */{n}"),
+        # Numbers longer than int() reads (4,300 digits).
+        ("bytes={huge}-", 416, None, "bytes */{n}"),
+        ("bytes=0-{huge}", 206, slice(None), "bytes 0-{last}/{n}"),
+        ("bytes=-{huge}", 206, slice(None), "bytes 0-{last}/{n}"),
+        ("bytes={huge}-{huge}", 416, None, "bytes */{n}"),
+        ("bytes={huge}-1", 200, slice(None), None),
         ("bytes=5-2", 200, slice(None), None),
         ("bytes=0-1,4-5", 200, slice(None), None),
         ("items=0-1", 200, slice(None), None),
@@ -439,7 +451,7 @@ def test_range_requests(
 ) -> None:
     data = (served.root / "files" / APP_WHEEL).read_bytes()
     n = len(data)
-    values = {"n": n, "last": n - 1, "tail5": n - 5}
+    values = {"n": n, "last": n - 1, "tail5": n - 5, "huge": "9" * 5000}
     reply = fetch(served.server, f"/files/{APP_WHEEL}", {"Range": header.format(**values)})
     assert reply.status == status
     expected_range = content_range.format(**values) if content_range else None
