@@ -57,24 +57,36 @@ def scrub(text: str) -> str:
     return redact_text(text)
 
 
+# The width rich lays tables out in when not writing to a terminal: no
+# line of a log is cut or wrapped.
+UNBOUNDED_WIDTH = 1_000_000
+
+
+def _isatty(stream: object) -> bool:
+    try:
+        return bool(stream.isatty())  # type: ignore[attr-defined]
+    except (AttributeError, ValueError):  # replaced, or closed
+        return False
+
+
 def _stderr_is_terminal() -> bool:
     """Whether stderr is a terminal (or ``FORCE_COLOR`` says to treat it as
     one, as rich does)."""
     if os.environ.get("FORCE_COLOR"):
         return True
-    try:
-        return sys.stderr.isatty()
-    except (AttributeError, ValueError):  # replaced, or closed
-        return False
+    return _isatty(sys.stderr)
 
 
 class ConsoleReporter(Reporter):
     """Draws rich progress on stderr (unless quiet).
 
     When stderr is not a terminal (a CI log, a pipe), progress bars could
-    not be drawn anyway: stages, messages and warnings are then written as
-    plain lines, unwrapped, and rich is not even loaded for them (about 30 ms
-    of start-up, paid before the first download could begin)."""
+    not be drawn anyway: everything (stages, messages, warnings, errors, the
+    verify report, the server's log) is then written as plain lines, never
+    wrapped nor cut, so that a name can be found with grep, and rich is not
+    even loaded for them (about 30 ms of start-up, paid before the first
+    download could begin).  Values printed through rich are escaped: to it,
+    ``[socks]`` is markup."""
 
     def __init__(self, quiet: bool, console: Console | None = None) -> None:
         self._console = console
@@ -92,7 +104,14 @@ class ConsoleReporter(Reporter):
         if self._console is None:
             from rich.console import Console
 
-            self._console = Console(stderr=True, highlight=False)
+            # FORCE_COLOR asks for colours, not for lines cut at 80 columns.
+            unbounded = not _isatty(sys.stderr)
+            self._console = Console(
+                stderr=True,
+                highlight=False,
+                soft_wrap=unbounded,
+                width=UNBOUNDED_WIDTH if unbounded else None,
+            )
         return self._console
 
     def _ensure_progress(self) -> Progress:
@@ -128,28 +147,34 @@ class ConsoleReporter(Reporter):
             sys.stderr.write(text + "\n")
             sys.stderr.flush()
 
+    def say(self, text: str, *, label: str = "", style: str = "") -> None:
+        """Print ``label`` (in ``style`` on a terminal) then ``text``, as is:
+        credentials redacted, never read as markup, one plain line in a log."""
+        text = scrub(text)
+        if self.plain:
+            self._line(label + text)
+        else:
+            shown = f"[{style}]{_escape(label)}[/{style}]" if style and label else _escape(label)
+            self.console.print(shown + _escape(text), highlight=False)
+
     def stage(self, name: str) -> None:
         self.close()
         if self.quiet:
             return
-        if self.plain:
-            self._line(f"{name}…")
-        else:
-            self.console.print(f"[bold]{name}[/bold]…")
+        self.say("…", label=name, style="bold")
 
     def info(self, message: str) -> None:
         if self.quiet:
             return
-        if self.plain:
-            self._line(scrub(message))
-        else:
-            self.console.print(scrub(message), highlight=False)
+        self.say(message)
 
     def warning(self, message: str) -> None:
-        if self.plain:
-            self._line(f"warning: {scrub(message)}")
-        else:
-            self.console.print(f"[yellow]warning:[/yellow] {scrub(message)}", highlight=False)
+        self.say(message, label="warning: ", style="yellow")
+
+    def error(self, message: str, *, label: str = "error: ") -> None:
+        """An error, printed even when quiet."""
+        self.close()
+        self.say(message, label=label, style="red")
 
     def retry(self, host: str, problem: str, delay: float, attempt: int, limit: int) -> None:
         if self.quiet:
@@ -745,35 +770,43 @@ def _do_verify(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[st
     targets = _targets(args, default=manifest.targets)
     report = verify(args.bundle, targets, client, VerifyOptions(live=not args.no_install), reporter)
     reporter.close()
-    _print_report(report, reporter.console)
+    _print_report(report, reporter)
     out.update(json.loads(report_to_json(report)))
     return 0 if report.ok else 1
 
 
-def _print_report(report: VerifyReport, console: Console) -> None:
-    from rich.table import Table
-
-    table = Table(title="bundle verify")
-    table.add_column("target")
-    table.add_column("check")
-    table.add_column("result")
-    table.add_column("details")
+def _print_report(report: VerifyReport, reporter: ConsoleReporter) -> None:
+    """The verify table (one line per check when not on a terminal), then
+    one line per problem, then the verdict."""
     colours = {"passed": "green", "failed": "red", "skipped": "yellow", "differs": "yellow"}
-    for r in report.results:
-        table.add_row(
-            r.target or "(all)",
-            r.check,
-            f"[{colours.get(r.status, 'white')}]{r.status}[/]",
-            scrub(r.details),
-        )
-    console.print(table)
+    if reporter.plain:
+        for r in report.results:
+            details = f": {r.details}" if r.details else ""
+            reporter.say(f"{r.status} {r.check} ({r.target or 'all targets'}){details}")
+    else:
+        from rich.table import Table
+
+        table = Table(title="bundle verify")
+        table.add_column("target")
+        table.add_column("check")
+        table.add_column("result")
+        table.add_column("details")
+        for r in report.results:
+            table.add_row(
+                _escape(r.target or "(all)"),
+                _escape(r.check),
+                f"[{colours.get(r.status, 'white')}]{_escape(r.status)}[/]",
+                _escape(scrub(r.details)),
+            )
+        reporter.console.print(table)
     for r in report.results:
         for p in r.problems:
             where = f" [{p.target}]" if p.target else ""
-            console.print(
-                f"[red]✗[/red] {r.check}{where}: {p.subject}: {scrub(p.message)}", highlight=False
-            )
-    console.print("[green]PASS[/green]" if report.ok else "[red]FAIL[/red]")
+            reporter.say(f"{r.check}{where}: {p.subject}: {p.message}", label="✗ ", style="red")
+    if report.ok:
+        reporter.say("", label="PASS", style="green")
+    else:
+        reporter.say("", label="FAIL", style="red")
 
 
 def _do_build(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str, Any]) -> int:
@@ -791,7 +824,7 @@ def _do_build(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str
     _summarise_manifest(manifest, args.output, reporter, out)
     report = verify(args.output, targets, client, VerifyOptions(live=not args.no_install), reporter)
     reporter.close()
-    _print_report(report, reporter.console)
+    _print_report(report, reporter)
     out["verify"] = json.loads(report_to_json(report))
     return 0 if report.ok else 1
 
@@ -828,10 +861,9 @@ def _added_artifacts(manifest: Manifest, files: Sequence[Path]) -> list[BundleAr
 def _do_serve(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str, Any]) -> int:
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port {args.port}: must be between 0 and 65535")
-    console = reporter.console
 
     def log(line: str) -> None:
-        console.print(_escape(line), highlight=False)
+        reporter.say(line)
 
     from .serve import serve
 
@@ -903,31 +935,26 @@ def run(argv: Sequence[str] | None = None, *, own_process: bool = False) -> int:
         _merge_config(args)
         code = COMMANDS[args.command](args, reporter, payload)
     except BundlerError as err:
-        reporter.close()
-        reporter.console.print("[red]error:[/red] " + _escape(scrub(str(err))), highlight=False)
+        reporter.error(str(err))
         payload["error"] = scrub(str(err))
         code = err.exit_code
     except KeyboardInterrupt:
         reporter.close()
-        reporter.console.print("interrupted")
+        reporter.say("interrupted")
         return 130
     except OSError as err:  # the machine said no: not a bundler bug
-        reporter.close()
         where = f"{err.filename}: " if err.filename else ""
         message = scrub(f"{where}{err.strerror or err}")
-        reporter.console.print("[red]error:[/red] " + _escape(message), highlight=False)
+        reporter.error(message)
         payload["error"] = message
         code = 1
     except Exception as err:  # the error boundary: a bug, reported without a traceback
-        reporter.close()
-        reporter.console.print(
-            "[red]internal error:[/red] "
-            + _escape(scrub(f"{type(err).__name__}: {err}"))
-            + " (set BUNDLER_DEBUG=1 for a traceback; please report it)",
-            highlight=False,
+        reporter.error(
+            f"{type(err).__name__}: {err} (set BUNDLER_DEBUG=1 for a traceback; please report it)",
+            label="internal error: ",
         )
         if os.environ.get("BUNDLER_DEBUG"):
-            reporter.console.print(_escape(scrub(traceback.format_exc())), highlight=False)
+            reporter.say(traceback.format_exc())
         payload["error"] = scrub(f"internal error: {type(err).__name__}: {err}")
         code = 1
     finally:
@@ -937,7 +964,7 @@ def run(argv: Sequence[str] | None = None, *, own_process: bool = False) -> int:
         try:
             _write_json(args.json, payload)
         except OSError as err:
-            reporter.console.print(f"error: cannot write {args.json}: {err}")
+            reporter.error(f"cannot write {args.json}: {err}")
             return 2
     return code
 

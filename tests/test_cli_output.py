@@ -1,0 +1,172 @@
+"""What the command line prints, run as users and CI run it: a subprocess
+whose stdout and stderr are pipes, not a terminal."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from bundler.cli import ConsoleReporter, _print_report
+from bundler.verify import CheckResult, Problem, VerifyReport
+from tests.support import DistSpec, IndexServerFactory
+
+
+def bundle(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """``bundle ARGS`` with pipes for stdout and stderr and no terminal width set."""
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "FORCE_COLOR")}
+    return subprocess.run(
+        [sys.executable, "-m", "bundler", *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+        cwd=cwd,
+        env=env,
+    )
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# --- bracketed text is printed as it is --------------------------------------------
+
+
+def test_extras_in_a_conflict_are_printed(tmp_path: Path, index_server: IndexServerFactory) -> None:
+    server = index_server(
+        [
+            DistSpec("kombu", "5.7.0", extras={"redis": ("redis<5",)}),
+            DistSpec("redis", "4.0"),
+            DistSpec("redis", "5.0"),
+        ]
+    )
+    req = write(tmp_path / "requirements.in", "kombu[redis]==5.7.0\nredis>=5\n")
+    proc = bundle("lock", str(req), "-o", str(tmp_path / "out.txt"), "-i", server.url)
+    assert proc.returncode == 1, proc.stderr
+    assert "kombu[redis]==5.7.0 depends on redis<5" in proc.stderr
+
+
+def _report() -> VerifyReport:
+    target = "cp311-manylinux_2_36_x86_64"
+    wheel = (
+        "files/charset_normalizer-3.5.3-cp311-cp311-manylinux_2_17_x86_64"
+        ".manylinux2014_x86_64.manylinux_2_28_x86_64.manylinux_2_5_x86_64.whl"
+    )
+    return VerifyReport(
+        (
+            CheckResult("integrity", None, "failed", (Problem("integrity", wheel, "missing"),)),
+            CheckResult(
+                "reality",
+                target,
+                "failed",
+                (Problem("reality", "future", "no [bold]wheel[/bold] for it", target),),
+                details=f"pip 24.2 [{target}]",
+            ),
+        )
+    )
+
+
+REPORT_PROBLEMS = [
+    "✗ integrity: files/charset_normalizer-3.5.3-cp311-cp311-manylinux_2_17_x86_64"
+    ".manylinux2014_x86_64.manylinux_2_28_x86_64.manylinux_2_5_x86_64.whl: missing",
+    "✗ reality [cp311-manylinux_2_36_x86_64]: future: no [bold]wheel[/bold] for it",
+]
+
+
+def test_a_report_in_a_log_is_plain_whole_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    reporter = ConsoleReporter(quiet=False)
+    assert reporter.plain  # captured: not a terminal
+    _print_report(_report(), reporter)
+    assert capsys.readouterr().err.splitlines() == [
+        "failed integrity (all targets)",
+        "failed reality (cp311-manylinux_2_36_x86_64): pip 24.2 [cp311-manylinux_2_36_x86_64]",
+        *REPORT_PROBLEMS,
+        "FAIL",
+    ]
+
+
+def test_a_report_on_a_terminal_keeps_its_brackets() -> None:
+    from rich.console import Console
+
+    screen = io.StringIO()
+    reporter = ConsoleReporter(quiet=False, console=Console(file=screen, width=300))
+    reporter.plain = False
+    _print_report(_report(), reporter)
+    reporter.warning("pinned kombu[redis]==5.7.0 (PyYAML-5.3.1.tar.gz [build-system])")
+    lines = screen.getvalue().splitlines()
+    for expected in REPORT_PROBLEMS:
+        assert expected in lines
+    assert any("pip 24.2 [cp311-manylinux_2_36_x86_64]" in line for line in lines)
+    assert "warning: pinned kombu[redis]==5.7.0 (PyYAML-5.3.1.tar.gz [build-system])" in lines
+
+
+# --- nothing wrapped or cut in a log ------------------------------------------------
+
+LONG = DistSpec(
+    "charset_normalizer",
+    "3.5.3",
+    wheel_tags=(
+        "cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64"
+        ".manylinux_2_28_x86_64.manylinux_2_5_x86_64",
+    ),
+    sdist=False,
+)
+LONG_WHEEL = (
+    "charset_normalizer-3.5.3-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64"
+    ".manylinux_2_28_x86_64.manylinux_2_5_x86_64.whl"
+)
+
+
+def test_a_log_has_whole_names_one_problem_a_line(
+    tmp_path: Path, index_server: IndexServerFactory
+) -> None:
+    server = index_server([LONG])
+    req = write(tmp_path / "requirements.in", "charset-normalizer\n")
+    pypi = tmp_path / "pypi"
+    target = ["--python-version", "3.11", "--platform", "manylinux_2_36_x86_64"]
+    built = bundle("build", str(req), "-o", str(pypi), "-i", server.url, *target, "--no-install")
+    assert built.returncode == 0, built.stderr
+    assert f"{pypi}: 1 files" in built.stderr
+
+    served = subprocess.Popen(
+        [sys.executable, "-m", "bundler", "serve", str(pypi), "--port", "0"],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        env={k: v for k, v in os.environ.items() if k != "COLUMNS"},
+    )
+    try:
+        assert served.stderr is not None
+        match = re.search(r"(http://127\.0\.0\.1:\d+/)", served.stderr.readline())
+        assert match
+        with urllib.request.urlopen(f"{match[1]}files/{LONG_WHEEL}", timeout=10) as resp:
+            resp.read()
+        logged = served.stderr.readline()  # written once the request is answered
+        served.send_signal(signal.SIGINT)
+        served.communicate(timeout=10)
+    finally:
+        if served.poll() is None:
+            served.kill()
+    assert f"GET /files/{LONG_WHEEL} 200" in logged
+
+    (pypi / "files" / LONG_WHEEL).unlink()
+
+    proc = bundle("verify", str(pypi), "--no-install")
+    assert proc.returncode == 1
+    lines = proc.stderr.splitlines()
+    assert any(line.startswith("✗ ") and f"files/{LONG_WHEEL}" in line for line in lines), lines
+    assert any("cp311-manylinux_2_36_x86_64" in line for line in lines), lines
+    assert all(
+        "cp311-manylinux_2_36_x86_64" in line for line in lines if "cp311-manylinux_2_3" in line
+    )
+    assert "closure (cp311-manylinux_2_36_x86_64): " in proc.stderr
+    assert lines[-1] == "FAIL"
