@@ -406,6 +406,8 @@ def _json_listing(content: bytes, page_url: str, project: NormalizedName) -> Pag
         data = json.loads(content.decode("utf-8-sig"))
     except (UnicodeDecodeError, ValueError) as err:
         raise InvalidPage(page_url, f"invalid JSON: {err}") from err
+    except RecursionError as err:  # json recurses once per nested [ or {
+        raise InvalidPage(page_url, "invalid JSON: nested too deeply") from err
     if not isinstance(data, dict):
         raise InvalidPage(page_url, "the JSON page is not an object")
     meta = data.get("meta")

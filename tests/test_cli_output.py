@@ -17,6 +17,7 @@ import pytest
 from bundler.cli import ConsoleReporter, _print_report
 from bundler.verify import CheckResult, Problem, VerifyReport
 from tests.support import DistSpec, IndexServerFactory
+from tests.support.indexserver import Reply
 
 
 def bundle(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -36,6 +37,23 @@ def bundle(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[s
 def write(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path
+
+
+# --- no internal errors ------------------------------------------------------------
+
+
+def test_a_deeply_nested_index_page_is_an_error_not_a_crash(
+    tmp_path: Path, index_server: IndexServerFactory
+) -> None:
+    server = index_server([DistSpec("app", "1.0")])
+    server.config.overrides["/simple/app/"] = Reply(
+        200, {"Content-Type": "application/octet-stream"}, b"[" * 100_000
+    )
+    req = write(tmp_path / "requirements.in", "app\n")
+    proc = bundle("lock", str(req), "-o", str(tmp_path / "out.txt"), "-i", server.url)
+    assert proc.returncode == 1, proc.stderr
+    assert f"error: {server.url}app/: invalid JSON: nested too deeply" in proc.stderr
+    assert "internal error" not in proc.stderr
 
 
 # --- bracketed text is printed as it is --------------------------------------------

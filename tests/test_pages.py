@@ -266,6 +266,12 @@ def test_json_garbage_raises(body: bytes) -> None:
         parse_json_page(body, PAGE, FOO, "idx")
 
 
+@pytest.mark.parametrize("content_type", ["application/vnd.pypi.simple.v1+json", None, "text/html"])
+def test_deeply_nested_page_is_invalid_not_a_crash(content_type: str | None) -> None:
+    with pytest.raises(InvalidPage, match="foo-bar/: "):
+        parse_project_page(b"[" * 100_000, content_type, PAGE, FOO, "idx")
+
+
 def test_dispatch_by_content_type_and_by_sniffing() -> None:
     j = json_page([{"filename": "foo_bar-1.0.tar.gz", "url": "foo_bar-1.0.tar.gz", "hashes": {}}])
     h = html('<a href="foo_bar-2.0.tar.gz">x</a>')
