@@ -19,7 +19,7 @@ from packaging.utils import canonicalize_name
 
 from . import SERVE_HOST, SERVE_PORT, __version__, app
 from .config import Config, find_config, load_config, pip_environment, under_pip_environment
-from .errors import BundlerError, UsageError
+from .errors import BundlerError, UsageError, check_url
 from .fsutil import atomic_write_text
 from .keyringcli import DEFAULT_KEYRING_PROVIDER, KEYRING_PROVIDERS
 from .models import BundleArtifact, IndexSettings, IndexStrategy, LockedFile, Manifest
@@ -576,6 +576,13 @@ class _Process:
 
 
 def _overrides(args: argparse.Namespace) -> app.IndexOverrides:
+    for option, urls in (
+        ("--index-url", [args.index_url] if args.index_url else []),
+        ("--extra-index-url", args.extra_index_url),
+        ("--find-links", args.find_links),
+    ):
+        for url in urls:
+            check_url(url, option)
     return app.IndexOverrides(
         index_url=args.index_url,
         extra_index_urls=tuple(args.extra_index_url),

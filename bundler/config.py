@@ -24,8 +24,9 @@ from urllib.parse import urlsplit
 
 from packaging.utils import canonicalize_name
 
-from .errors import BundlerError, InputFileError, MultipleErrors, UsageError
+from .errors import BundlerError, InputFileError, MultipleErrors, UsageError, url_problem
 from .models import IndexSettings, IndexStrategy, NamedIndex
+from .redact import redact_url
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -66,6 +67,7 @@ _LISTS = {
     "no-binary": "no_binary",
 }
 _STRINGS = {"index-url": "index_url", "cache-dir": "cache_dir"}
+_URL_KEYS = frozenset({"index-url", "extra-index-urls", "find-links"})
 _BOOLS = {"no-index": "no_index", "pre": "pre", "prefer-binary": "prefer_binary"}
 _INTS = {"workers": "workers"}
 _INDEX = "index"
@@ -172,6 +174,13 @@ def parse_config(table: Mapping[str, Any], path: str, prefix: str = "") -> Confi
                     hint=f"known keys: {', '.join(KNOWN_KEYS)}",
                 )
             )
+    for key in _URL_KEYS & table.keys():
+        value = table[key]
+        for url in [value] if isinstance(value, str) else value if isinstance(value, list) else []:
+            if isinstance(url, str) and (problem := url_problem(url)) is not None:
+                errors.append(
+                    InputFileError(path, None, f"{prefix}{key}: {redact_url(url)}: {problem}")
+                )
     if errors:
         raise errors[0] if len(errors) == 1 else MultipleErrors(errors)
     return Config(**values)
@@ -235,6 +244,9 @@ def _parse_indexes(
         url = table.get("url")
         if not isinstance(url, str) or not url.strip():
             problem(f"{at}.url must be a string" + (" (missing)" if url is None else ""))
+            ok = False
+        elif (bad := url_problem(url)) is not None:
+            problem(f"{at}.url {redact_url(url)}: {bad}")
             ok = False
         elif fmt != "flat" and urlsplit(url).scheme not in ("http", "https", "file"):
             problem(f"{at}.url must be an http, https or file URL")

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Sequence
+from urllib.parse import urlsplit
+
+from .redact import redact_url
 
 
 class BundlerError(Exception):
@@ -41,6 +45,52 @@ class InputFileError(UsageError):
         super().__init__(f"{where}: {message}", hint=hint)
         self.path = path
         self.line = line
+
+
+class InvalidURL(UsageError):
+    """A malformed URL given by an option, a file or the configuration (exit 2)."""
+
+    def __init__(self, where: str, url: str, reason: str) -> None:
+        super().__init__(
+            f"{where} {redact_url(url)}: {reason}",
+            hint="write it as scheme://host[:port]/path, an IPv6 host in brackets",
+        )
+        self.where = where
+        self.url = redact_url(url)
+        self.reason = reason
+
+
+def url_problem(url: str) -> str | None:
+    """Why ``url`` (one with a ``scheme://``) cannot be used, or None.
+
+    ``urlsplit`` checks only some of this, and only on newer Pythons (the
+    port on first use): without the check a bad port or IPv6 host surfaces
+    as a ValueError deep in the HTTP client.
+    """
+    if "://" not in url:
+        return None
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - reading it validates it
+    except ValueError as err:
+        return str(err).replace("Port", "port").replace("Invalid", "invalid")
+    host = parts.netloc.rpartition("@")[2]
+    if host.startswith("["):
+        # RFC 3986: an IP literal in brackets, an IPv6 address (and RFC 6874 zone).
+        literal = host[1:].partition("]")[0].partition("%")[0]
+        try:
+            ipaddress.IPv6Address(literal)
+        except ValueError:
+            return f"invalid IPv6 address {literal!r}"
+    return None
+
+
+def check_url(url: str, where: str) -> None:
+    """Raise ``InvalidURL`` naming ``where`` (an option, ``file:line``) if
+    ``url`` is malformed."""
+    problem = url_problem(url)
+    if problem is not None:
+        raise InvalidURL(where, url, problem)
 
 
 class MultipleErrors(BundlerError):

@@ -32,10 +32,11 @@ from packaging.markers import InvalidMarker, Marker
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 
-from .errors import BundlerError, InputFileError, MultipleErrors
+from .errors import BundlerError, InputFileError, MultipleErrors, url_problem
 from .filenames import parse_filename
 from .fsutil import url_path_to_local
 from .models import HASH_LENGTHS, IndexSettings
+from .redact import redact_url
 from .redact import strip_credentials as redact_credentials
 
 # pip: COMMENT_RE; a '#' starts a comment at line start or after whitespace.
@@ -734,6 +735,14 @@ def _option_line(
             "--all-releases and --only-final are not supported in a bundle input",
             hint="use --pre to allow pre-releases",
         )
+    for option, urls in (
+        ("--index-url", [values.index_url] if values.index_url else []),
+        ("--extra-index-url", values.extra_index_urls or ()),
+        ("--find-links", values.find_links or ()),
+    ):
+        for url in urls:
+            if (problem := url_problem(url)) is not None:
+                raise _LineProblem(f"{option} {redact_url(url)}: {problem}")
     if values.index_url:
         state.index_url = values.index_url
     if values.no_index:

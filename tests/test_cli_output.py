@@ -19,6 +19,8 @@ from bundler.verify import CheckResult, Problem, VerifyReport
 from tests.support import DistSpec, IndexServerFactory
 from tests.support.indexserver import Reply
 
+SECRET = "s3cr3t-pw"
+
 
 def bundle(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     """``bundle ARGS`` with pipes for stdout and stderr and no terminal width set."""
@@ -40,6 +42,57 @@ def write(path: Path, text: str) -> Path:
 
 
 # --- no internal errors ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "shown", "reason"),
+    [
+        # A URL that does not split loses its whole user part in messages.
+        (f"http://alice:{SECRET}@[::1/simple/", "http://***@[::1/simple/", "invalid IPv6 URL"),
+        (
+            f"http://alice:{SECRET}@127.0.0.1:99999/simple/",
+            "http://alice:***@127.0.0.1:99999/simple/",
+            "port out of range 0-65535",
+        ),
+        (
+            f"http://alice:{SECRET}@[fe80::zz]/simple/",
+            "http://***@[fe80::zz]/simple/",
+            "'fe80::zz' does not appear",
+        ),
+    ],
+)
+def test_a_malformed_index_url_is_a_usage_error_naming_where(
+    tmp_path: Path, url: str, shown: str, reason: str
+) -> None:
+    req = write(tmp_path / "requirements.in", "six\n")
+    out = str(tmp_path / "out.txt")
+    for args, where in [
+        (["-i", url], f"--index-url {shown}: {reason}"),
+        (["--extra-index-url", url], f"--extra-index-url {shown}: {reason}"),
+        (["-f", url], f"--find-links {shown}: {reason}"),
+    ]:
+        proc = bundle("lock", str(req), "-o", out, *args)
+        assert proc.returncode == 2, proc.stderr
+        assert f"error: {where}" in proc.stderr
+        assert "internal error" not in proc.stderr
+        assert SECRET not in proc.stderr
+
+    in_file = write(tmp_path / "indexed.in", f"--extra-index-url {url}\nsix\n")
+    proc = bundle("lock", str(in_file), "-o", out)
+    assert proc.returncode == 2, proc.stderr
+    assert f"error: {in_file}:1: --extra-index-url {shown}: {reason}" in proc.stderr
+    assert SECRET not in proc.stderr
+
+    write(
+        tmp_path / "bundle.toml",
+        f'index-url = "{url}"\n[[index]]\nname = "private"\nurl = "{url}"\n',
+    )
+    proc = bundle("lock", str(req), "-o", out, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert f"bundle.toml: index-url: {shown}: {reason}" in proc.stderr
+    assert f"bundle.toml: index[0].url {shown}: {reason}" in proc.stderr
+    assert "internal error" not in proc.stderr
+    assert SECRET not in proc.stderr
 
 
 def test_a_deeply_nested_index_page_is_an_error_not_a_crash(
