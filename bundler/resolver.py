@@ -987,10 +987,17 @@ def _availability(name: NormalizedName, provider: _Provider) -> list[str]:
         out.append(f"  - {name} was not found on any configured index or find-links location")
     else:
         out.append(f"  - {name} has no distribution usable on {provider.target.name}")
-    reasons: dict[str, set[str]] = defaultdict(set)
+    # A release is skipped only when none of its files is usable; it is
+    # reported with why, for each kind of file it has.
+    reasons: dict[Version, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
     for s in skipped:
-        reasons[s.reason].add(str(s.file.version))
-    for reason, found in sorted(reasons.items()):
-        listed = ", ".join(sorted(found, key=Version))
-        out.append(f"  - {name} {listed}: skipped, {reason}")
+        if s.file.version not in releases:
+            reasons[s.file.version][s.file.kind.value].add(s.reason)
+    by_reason: dict[str, list[Version]] = defaultdict(list)
+    for version, kinds in reasons.items():
+        why = "; ".join(f"{kind}: {', '.join(sorted(r))}" for kind, r in sorted(kinds.items()))
+        by_reason[why].append(version)
+    for why, found in sorted(by_reason.items(), key=lambda item: min(item[1])):
+        listed = ", ".join(str(v) for v in sorted(found))
+        out.append(f"  - {name} {listed}: skipped, {why}")
     return out

@@ -241,3 +241,34 @@ def test_a_log_has_whole_names_one_problem_a_line(
     )
     assert "closure (cp311-manylinux_2_36_x86_64): " in proc.stderr
     assert lines[-1] == "FAIL"
+
+
+# --- true explanations -------------------------------------------------------------
+
+
+def test_releases_with_a_usable_file_are_not_said_skipped(
+    tmp_path: Path, index_server: IndexServerFactory
+) -> None:
+    two_tags = ("py27-none-any", "py3-none-any")
+    server = index_server(
+        [
+            DistSpec("requests", "2.32.3", extras={"socks": ("PySocks>=1.5.6,!=1.5.7",)}),
+            DistSpec("PySocks", "1.5.8", wheel_tags=("py27-none-any",), requires_python=">=4"),
+            DistSpec("PySocks", "1.7.0", wheel_tags=two_tags),
+            DistSpec("PySocks", "1.7.1", wheel_tags=two_tags),
+        ]
+    )
+    req = write(tmp_path / "requirements.in", "-c constraints.txt\nrequests[socks]==2.32.3\n")
+    write(tmp_path / "constraints.txt", "pysocks==1.0\n")
+    target = ["--python-version", "3.11", "--platform", "manylinux_2_36_x86_64"]
+    proc = bundle("lock", str(req), "-o", str(tmp_path / "out.txt"), "-i", server.url, *target)
+    assert proc.returncode == 1, proc.stderr
+    tail = proc.stderr.splitlines()[-5:]
+    assert tail == [
+        "no version of pysocks satisfies every requirement:",
+        "  - requests[socks]==2.32.3 depends on PySocks!=1.5.7,>=1.5.6",
+        "  - pysocks versions usable on cp311-manylinux_2_36_x86_64: 1.7.0, 1.7.1",
+        "  - pysocks 1.5.8: skipped, sdist: requires Python >=4 (target has 3.11.0);"
+        " wheel: no compatible wheel tag for cp311-manylinux_2_36_x86_64",
+        "  - constraint: pysocks==1.0",
+    ]
