@@ -22,7 +22,7 @@ from .config import Config, find_config, load_config, pip_environment, under_pip
 from .errors import BundlerError, UsageError, check_url
 from .fsutil import atomic_write_text
 from .keyringcli import DEFAULT_KEYRING_PROVIDER, KEYRING_PROVIDERS
-from .models import BundleArtifact, IndexSettings, IndexStrategy, LockedFile, Manifest
+from .models import BundleArtifact, IndexSettings, IndexStrategy, Lock, LockedFile, Manifest
 from .redact import redact_text
 from .reporting import Reporter
 from .target import Target, host_target, make_target, target_from_name
@@ -701,6 +701,7 @@ def _do_lock(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str,
     result = app.lock(
         reqs, targets, indexes, _lock_options(args, reqs), client, reporter, existing, args.workers
     )
+    _warn_yanked(result, reporter)
     command = app.lock_command_line(args.requirements, _lock_args_for_header(args))
     if to_stdout:
         sys.stdout.write(app.render_lock(result, command, origins=origins))
@@ -719,6 +720,21 @@ def _do_lock(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str,
         ],
     )
     return 0
+
+
+def _warn_yanked(result: Lock, reporter: Reporter) -> None:
+    """PEP 592: a yanked release is locked only when pinned exactly; say so,
+    as pip does when it installs one."""
+    for pkg in result.packages:
+        yanked = [f for f in pkg.files if f.yanked is not None]
+        if not yanked:
+            continue
+        reasons = sorted({f.yanked for f in yanked if f.yanked})
+        why = f" (reason: {'; '.join(reasons)})" if reasons else " (no reason given)"
+        reporter.warning(
+            f"{pkg.name} {pkg.version} is yanked{why}: locked because it is pinned with =="
+            f" (via {', '.join(pkg.via) or 'the input'})"
+        )
 
 
 def _do_download(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str, Any]) -> int:
@@ -827,6 +843,7 @@ def _do_build(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str
     result = app.lock(
         reqs, targets, indexes, _lock_options(args, reqs), client, reporter, None, args.workers
     )
+    _warn_yanked(result, reporter)
     manifest = app.download(result, args.output, indexes, client, reporter, args.workers)
     _summarise_manifest(manifest, args.output, reporter, out)
     report = verify(args.output, targets, client, VerifyOptions(live=not args.no_install), reporter)

@@ -981,7 +981,7 @@ def _availability(name: NormalizedName, provider: _Provider) -> list[str]:
     skipped = provider.skipped.get(name, [])
     out: list[str] = []
     if releases:
-        versions = ", ".join(str(v) for v in sorted(releases))
+        versions = ", ".join(_release_text(v, releases[v]) for v in sorted(releases))
         out.append(f"  - {name} versions usable on {provider.target.name}: {versions}")
     elif not skipped:
         out.append(f"  - {name} was not found on any configured index or find-links location")
@@ -1001,3 +1001,12 @@ def _availability(name: NormalizedName, provider: _Provider) -> list[str]:
         listed = ", ".join(str(v) for v in sorted(found))
         out.append(f"  - {name} {listed}: skipped, {why}")
     return out
+
+
+def _release_text(version: Version, files: Sequence[IndexFile]) -> str:
+    """A version, marked as yanked when every usable file of it is (PEP 592:
+    only an exact pin takes it then)."""
+    if not files or not all(f.is_yanked for f in files):
+        return str(version)
+    reasons = sorted({f.yanked for f in files if f.yanked})
+    return f"{version} (yanked{': ' + '; '.join(reasons) if reasons else ''})"

@@ -272,3 +272,29 @@ def test_releases_with_a_usable_file_are_not_said_skipped(
         " wheel: no compatible wheel tag for cp311-manylinux_2_36_x86_64",
         "  - constraint: pysocks==1.0",
     ]
+
+
+# --- yanked releases (PEP 592) -----------------------------------------------------
+
+
+def test_yanked_releases_are_named_and_pinning_one_warns(
+    tmp_path: Path, index_server: IndexServerFactory
+) -> None:
+    server = index_server([DistSpec("lib", "1.0"), DistSpec("lib", "2.0", yanked="broken build")])
+    target = ["--python-version", "3.11", "--platform", "manylinux_2_36_x86_64"]
+    pinned = write(tmp_path / "pinned.in", "lib==2.0\n")
+    proc = bundle("lock", str(pinned), "-o", str(tmp_path / "a.txt"), "-i", server.url, *target)
+    assert proc.returncode == 0, proc.stderr
+    assert (
+        "warning: lib 2.0 is yanked (reason: broken build): locked because it is pinned"
+        f" with == (via -r {pinned})"
+    ) in proc.stderr.splitlines()
+    assert "lib==2.0" in (tmp_path / "a.txt").read_text()
+
+    ranged = write(tmp_path / "ranged.in", "lib>=2\n")
+    proc = bundle("lock", str(ranged), "-o", str(tmp_path / "b.txt"), "-i", server.url, *target)
+    assert proc.returncode == 1, proc.stderr
+    assert (
+        "  - lib versions usable on cp311-manylinux_2_36_x86_64: 1.0, 2.0 (yanked: broken build)"
+    ) in proc.stderr.splitlines()
+    assert "is yanked" not in proc.stderr

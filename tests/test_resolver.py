@@ -608,6 +608,7 @@ def _failure(
 SOCKS = {
     "requests": {"2.32.3": Release(extras={"socks": ("PySocks>=1.5.6,!=1.5.7",)})},
     "pysocks": {
+        "1.6.0": Release(tags=("py27-none-any", "py3-none-any"), sdist=True, yanked="bad build"),
         "1.7.0": Release(tags=("py27-none-any", "py3-none-any"), sdist=True),
         "1.7.1": Release(tags=("py27-none-any", "py3-none-any"), sdist=True),
     },
@@ -619,7 +620,7 @@ def test_a_release_with_a_usable_file_is_not_reported_skipped() -> None:
     assert lines[1:] == [
         "no version of pysocks satisfies every requirement:",
         "  - requests[socks]==2.32.3 depends on PySocks!=1.5.7,>=1.5.6",
-        "  - pysocks versions usable on cp311-linux: 1.7.0, 1.7.1",
+        "  - pysocks versions usable on cp311-linux: 1.6.0 (yanked: bad build), 1.7.0, 1.7.1",
         "  - constraint: pysocks==1.0",
     ]
 
@@ -630,11 +631,12 @@ def test_a_release_with_no_usable_file_gives_the_reason_of_each_kind() -> None:
             "1.0": Release(tags=("py27-none-any",), sdist=True, requires_python=">=4"),
             "1.1": Release(tags=("py27-none-any",), sdist=True, requires_python=">=4"),
             "2.0": Release(tags=("py27-none-any",)),
+            "3.0": Release(yanked=""),
         }
     }
     assert _failure(u, "lib")[2:] == [
         "  - the user requested lib (requirements.in:1)",
-        "  - lib has no distribution usable on cp311-linux",
+        "  - lib versions usable on cp311-linux: 3.0 (yanked)",
         "  - lib 1.0, 1.1: skipped, sdist: requires Python >=4 (target has 3.11.4);"
         " wheel: no compatible wheel tag for cp311-linux",
         "  - lib 2.0: skipped, wheel: no compatible wheel tag for cp311-linux",
