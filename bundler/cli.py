@@ -192,7 +192,7 @@ class ConsoleReporter(Reporter):
             return
         with self._lock:
             progress = self._ensure_progress()
-            self._tasks[key] = progress.add_task(scrub(description), total=total)
+            self._tasks[key] = progress.add_task(_escape(scrub(description)), total=total)
 
     def task_advance(self, key: str, amount: int) -> None:
         if self.quiet or self.plain:

@@ -180,6 +180,18 @@ def test_a_report_on_a_terminal_keeps_its_brackets() -> None:
     assert "warning: pinned kombu[redis]==5.7.0 (PyYAML-5.3.1.tar.gz [build-system])" in lines
 
 
+def test_a_progress_bar_keeps_its_brackets() -> None:
+    from rich.console import Console
+
+    screen = io.StringIO()
+    reporter = ConsoleReporter(quiet=False, console=Console(file=screen, force_terminal=True))
+    reporter.plain = False
+    reporter.task_start("k", "files/kombu[redis]-5.7.0.tar.gz", 10)
+    reporter.task_advance("k", 5)
+    reporter.close()
+    assert "files/kombu[redis]-5.7.0.tar.gz" in screen.getvalue()
+
+
 # --- nothing wrapped or cut in a log ------------------------------------------------
 
 LONG = DistSpec(
