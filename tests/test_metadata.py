@@ -642,6 +642,7 @@ def test_realpath_overflow_links_write_nothing_outside(tmp_path: Path, python: s
         [
             found[0].path,
             "-I",
+            "-B",
             "-c",
             f"import sys; sys.path.insert(0, {str(libs)!r})\n{_EXTRACT}",
             str(sdist),
