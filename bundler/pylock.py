@@ -45,7 +45,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from .errors import BundlerError, InputFileError, MultipleErrors
+from .errors import BundlerError, InputFileError, MultipleErrors, url_problem
 from .filenames import parse_filename
 from .fsutil import url_path_to_local
 from .models import (
@@ -59,6 +59,7 @@ from .models import (
     LockInput,
     LockPin,
 )
+from .redact import redact_url
 from .redact import strip_credentials as redact_credentials
 from .target import Target
 
@@ -601,6 +602,10 @@ def _read_entry(
     if version is None:
         problem(f"no version, and none in the file name {dists[0][0]}")
         return None
+    for given in (package.index, *(d.url for _, d in dists)):
+        if given and (bad := url_problem(given)) is not None:
+            problem(f"{redact_url(given)}: {bad}")
+            return None
     hashes: list[str] = []
     for filename, dist_entry in dists:
         strong = [

@@ -95,6 +95,23 @@ def test_a_malformed_index_url_is_a_usage_error_naming_where(
     assert SECRET not in proc.stderr
 
 
+def test_a_malformed_url_in_a_pylock_is_a_usage_error(tmp_path: Path) -> None:
+    wheel = "six-1.16.0-py2.py3-none-any.whl"
+    write(
+        tmp_path / "pylock.toml",
+        'lock-version = "1.0"\ncreated-by = "x"\n[[packages]]\nname = "six"\n'
+        'version = "1.16.0"\n[[packages.wheels]]\n'
+        f'name = "{wheel}"\nurl = "http://alice:{SECRET}@127.0.0.1:99999/{wheel}"\n'
+        f'hashes = {{sha256 = "{"0" * 64}"}}\nsize = 1\n',
+    )
+    proc = bundle("download", str(tmp_path / "pylock.toml"), "-o", str(tmp_path / "pypi"))
+    assert proc.returncode == 2, proc.stderr
+    assert (
+        f"pylock.toml:3: six: http://alice:***@127.0.0.1:99999/{wheel}: port out of range 0-65535"
+    ) in proc.stderr
+    assert SECRET not in proc.stderr
+
+
 def test_a_deeply_nested_index_page_is_an_error_not_a_crash(
     tmp_path: Path, index_server: IndexServerFactory
 ) -> None:
