@@ -179,13 +179,9 @@ class ConsoleReporter(Reporter):
     def retry(self, host: str, problem: str, delay: float, attempt: int, limit: int) -> None:
         if self.quiet:
             return
-        text = scrub(
+        self.say(
             f"retrying in {_seconds(delay)} s: {problem} from {host} (attempt {attempt} of {limit})"
         )
-        if self.plain:
-            self._line(text)
-        else:
-            self.console.print(_escape(text), highlight=False)
 
     def task_start(self, key: str, description: str, total: int | None = None) -> None:
         if self.quiet or self.plain:
