@@ -20,9 +20,17 @@ from packaging.version import InvalidVersion, Version
 
 from .errors import BundlerError, InputFileError, MultipleErrors
 from .filenames import is_safe_filename
-from .models import BundleArtifact, DistKind, LockedFile, LockedPackage, Manifest
+from .models import (
+    BUNDLE_LOCK_FILES,
+    BundleArtifact,
+    DistKind,
+    LockedFile,
+    LockedPackage,
+    Manifest,
+)
 
 FORMAT_VERSION = 1
+LOCK_FILES = frozenset(BUNDLE_LOCK_FILES)
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 # PEP 503 normalized form; also keeps the name usable as a directory name.
@@ -106,6 +114,7 @@ def manifest_to_json(m: Manifest) -> bytes:
         "allow_prereleases": m.allow_prereleases,
         "artifacts": [_artifact_to_json(a) for a in sorted(m.artifacts, key=lambda a: a.filename)],
         "packages": [_package_to_json(p) for p in sorted(m.packages, key=_package_sort_key)],
+        "lock_files": sorted(m.lock_files),
     }
     return (json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
 
@@ -437,6 +446,12 @@ def manifest_from_json(data: bytes, path: str) -> Manifest:
                 Requirement(text)
             except InvalidRequirement as err:
                 r.problem(f"{key}[{i}]", f"not a PEP 508 requirement: {err}")
+    lock_files = BUNDLE_LOCK_FILES
+    if "lock_files" in doc:
+        lock_files = tuple(sorted(set(r.strings(doc, where, "lock_files"))))
+        for name in sorted(set(lock_files) - LOCK_FILES):
+            known = ", ".join(sorted(LOCK_FILES))
+            r.problem("lock_files", f"unknown lock file {name!r} (expected {known})")
     manifest = Manifest(
         artifacts=tuple(artifacts),
         packages=tuple(packages),
@@ -446,6 +461,7 @@ def manifest_from_json(data: bytes, path: str) -> Manifest:
         allow_prereleases=r.boolean(doc, where, "allow_prereleases"),
         created_by=r.string(doc, where, "created_by"),
         format_version=FORMAT_VERSION,
+        lock_files=lock_files,
     )
     if len(r.errors) == 1:
         raise r.errors[0]
@@ -456,6 +472,7 @@ def manifest_from_json(data: bytes, path: str) -> Manifest:
 
 __all__ = [
     "FORMAT_VERSION",
+    "LOCK_FILES",
     "is_normalized_name",
     "is_sha256_hex",
     "manifest_from_json",

@@ -313,6 +313,14 @@ class BundleArtifact:
     needed_by: tuple[str, ...] = ()  # the "via" of its pin
 
 
+# The lock files a bundle may carry at its top (pip's format, PEP 751).
+REQUIREMENTS_LOCK = "requirements.txt"
+PYLOCK_LOCK = "pylock.toml"
+# What ``bundle download`` writes, and what a manifest that lists no lock
+# files (written before bundle.json listed them) stands for.
+BUNDLE_LOCK_FILES: tuple[str, ...] = (PYLOCK_LOCK, REQUIREMENTS_LOCK)
+
+
 @dataclass(frozen=True)
 class Manifest:
     """``bundle.json``: what the bundle holds and why."""
@@ -325,6 +333,9 @@ class Manifest:
     allow_prereleases: bool = False
     created_by: str = ""
     format_version: int = 1
+    # The lock files at the top of the bundle (``bundle download`` writes
+    # both); the gate fails when one of them is missing.
+    lock_files: tuple[str, ...] = BUNDLE_LOCK_FILES
 
 
 # pip's STRONG_HASHES, with the length of each hex digest.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -287,3 +288,27 @@ def test_not_a_manifest(data: bytes, fragment: str) -> None:
         manifest_from_json(data, PATH)
     assert str(info.value).startswith(PATH)
     assert info.value.exit_code == 2
+
+
+def test_the_lock_files_are_listed() -> None:
+    only_pylock = dataclasses.replace(sample_manifest(), lock_files=("pylock.toml",))
+    data = manifest_to_json(only_pylock)
+    assert json.loads(data)["lock_files"] == ["pylock.toml"]
+    assert manifest_from_json(data, PATH).lock_files == ("pylock.toml",)
+    both = json.loads(manifest_to_json(sample_manifest()))["lock_files"]
+    assert both == ["pylock.toml", "requirements.txt"]
+
+
+def test_a_manifest_listing_no_lock_files_stands_for_both() -> None:
+    # bundle.json from before it listed its lock files: bundle download wrote both.
+    doc = _doc()
+    del doc["lock_files"]
+    loaded = manifest_from_json(json.dumps(doc).encode(), PATH)
+    assert loaded.lock_files == ("pylock.toml", "requirements.txt")
+
+
+def test_an_unknown_lock_file_is_refused() -> None:
+    doc = _doc()
+    doc["lock_files"] = ["requirements.txt", "../etc/passwd"]
+    with pytest.raises(InputFileError, match=r"unknown lock file '\.\./etc/passwd'"):
+        _load(doc)
