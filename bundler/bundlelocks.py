@@ -7,12 +7,12 @@ import dataclasses
 
 from .errors import UsageError
 from .lockfile import render_requirements_lock
-from .models import IndexSettings, Lock, LockedPackage, Manifest
+from .models import PYLOCK_LOCK, REQUIREMENTS_LOCK, IndexSettings, Lock, LockedPackage, Manifest
 from .pylock import environment_marker, lock_requires_python, render_pylock
 from .target import target_from_name
 
-REQUIREMENTS = "requirements.txt"
-PYLOCK = "pylock.toml"
+REQUIREMENTS = REQUIREMENTS_LOCK
+PYLOCK = PYLOCK_LOCK
 
 
 def bundle_package(pkg: LockedPackage) -> LockedPackage:
@@ -50,6 +50,9 @@ def render_pylock_for(lock: Lock, *, relative_files: bool = False) -> str:
 def bundle_lock_files(lock: Lock) -> dict[str, bytes]:
     """``requirements.txt`` and ``pylock.toml`` for a bundle of ``lock``."""
     inner = bundle_lock(lock)
+    # No package source options: the bundle is installed from wherever it is
+    # (--find-links pypi/files, its simple/ pages, `bundle serve`, a mirror),
+    # and a --no-index line would make pip ignore an --index-url given to it.
     # Build requirements stay out of requirements.txt: pip fetches them
     # itself for build isolation, and two sdists may need conflicting
     # versions of one.  pylock.toml keeps them in its [tool] table.
@@ -57,7 +60,9 @@ def bundle_lock_files(lock: Lock) -> dict[str, bytes]:
         inner, packages=tuple(p for p in inner.packages if not p.build_only)
     )
     return {
-        REQUIREMENTS: render_requirements_lock(runtime, command="bundle download").encode(),
+        REQUIREMENTS: render_requirements_lock(
+            runtime, command="bundle download", sources=False
+        ).encode(),
         PYLOCK: render_pylock_for(inner, relative_files=True).encode(),
     }
 

@@ -44,14 +44,19 @@ def render_requirements_lock(
     command: str,
     annotate: bool = True,
     origins: Mapping[str, str] | None = None,
+    sources: bool = True,
 ) -> str:
     """Render ``lock`` as a pip-compile style requirements file with
     ``--hash`` lines, markers and ``# via`` annotations.
 
     ``origins`` names where a source of the lock came from when the command
     line does not show it (e.g. ``PIP_INDEX_URL``): the header says so.
-    The output is deterministic (sorted, no timestamps) and carries no
-    credentials: ``user:secret@`` is removed from every URL.
+    ``sources=False`` leaves out every package source option (``--index-url``,
+    ``--extra-index-url``, ``--no-index``, ``--find-links``): the installer's
+    command line then says where the files are, as for a bundle's lock, which
+    any index serving the bundle must be able to install.  The output is
+    deterministic (sorted, no timestamps) and carries no credentials:
+    ``user:secret@`` is removed from every URL.
     """
     lines = [
         "#",
@@ -63,10 +68,10 @@ def render_requirements_lock(
     ]
     if lock.targets:
         lines += [f"{TARGETS_PREFIX}{', '.join(lock.targets)}", "#"]
-    sourced = list(_source_lines(lock.indexes, origins or {}))
+    sourced = list(_source_lines(lock.indexes, origins or {})) if sources else []
     if sourced:
         lines += [*sourced, "#"]
-    options = list(_index_options(lock.indexes))
+    options = list(_index_options(lock.indexes)) if sources else []
     # pip reads these in a requirements file too: installing from the lock
     # then refuses the same sdists (or wheels) the lock did.
     options += [f"--only-binary {name}" for name in sorted(lock.only_binary)]

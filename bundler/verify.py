@@ -33,7 +33,7 @@ from .fsutil import sha256_bytes, sha256_file
 from .interpreters import Interpreter
 from .lockfile import parse_hashed_requirements
 from .metadata import wheel_metadata
-from .models import BundleArtifact, DistKind, IndexFile, Manifest, ProjectPage
+from .models import BundleArtifact, DistKind, IndexFile, IndexSettings, Manifest, ProjectPage
 from .pages import parse_html_page, parse_json_page
 from .piprun import PipResult, PipRunner, create_venv, installed_distributions
 from .reporting import NULL_REPORTER, Reporter
@@ -451,13 +451,13 @@ class _Integrity:
         except BundlerError as err:
             self.add(REQUIREMENTS, str(err))
             return
-        # Any other source would widen what pip may install from.
-        idx = lock.indexes
-        if idx.index_url is not None or idx.extra_index_urls or idx.find_links:
+        if lock.indexes != IndexSettings():
+            # Whoever installs the bundle names where it is (--find-links,
+            # the --index-url of a server); the lock must not override it.
             self.add(
                 REQUIREMENTS,
-                "names a package source (--index-url, --extra-index-url or --find-links);"
-                " the bundle must be the only source: re-run `bundle download`",
+                "names a package source (--index-url, --extra-index-url, --no-index or"
+                " --find-links); a bundle's lock names none: re-run `bundle download`",
             )
         by_sha = {a.sha256: a for a in self.manifest.artifacts}
         pinned: set[tuple[NormalizedName, Version | str]] = set()

@@ -85,7 +85,10 @@ def test_build_then_verify_passes_and_installs_offline(tmp_path: Path, web_index
     assert ("reality", "passed") in checks
     for name in ("bundle.json", "requirements.txt", "simple/index.html", "simple/util/index.html"):
         assert (bundle / name).is_file(), name
-    assert "--index-url" not in (bundle / "requirements.txt").read_text()
+    # The bundle's lock names no package source: it installs from wherever
+    # the bundle is (files/, simple/, a server), as the command line says.
+    lock_text = (bundle / "requirements.txt").read_text()
+    assert "--index-url" not in lock_text and "--no-index" not in lock_text
 
     # The bundle alone installs, from each of its forms.
     got = install_offline(bundle, tmp_path / "venv1")
@@ -366,10 +369,12 @@ def test_verify_fails_when_pylock_disagrees(built: Path, tmp_path: Path) -> None
 
 def test_verify_refuses_extra_sources_in_requirements(built: Path, tmp_path: Path) -> None:
     req = built / "requirements.txt"
-    req.write_text(req.read_text().replace("--no-index", "--no-index\n--find-links /somewhere"))
-    code, out = verify_json(built, tmp_path, "--no-install")
-    assert code == 1
-    assert "the bundle must be the only source" in out
+    text = req.read_text()
+    for option in ("--find-links /somewhere", "--no-index", "--index-url http://127.0.0.1:9/"):
+        req.write_text(f"{option}\n{text}")
+        code, out = verify_json(built, tmp_path, "--no-install")
+        assert code == 1, option
+        assert "names a package source" in out, option
 
 
 def test_direct_reference_credentials_are_never_written(

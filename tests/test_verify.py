@@ -52,7 +52,7 @@ class Bundle:
 
 
 def _requirements(packages: Sequence[LockedPackage]) -> str:
-    lines = ["# hashed pins, as bundle download writes them", "--no-index"]
+    lines = ["# hashed pins, as bundle download writes them"]
     for pkg in sorted(packages, key=lambda p: p.name):
         lines.append(f"{pkg.name}=={pkg.version} \\")
         digests = sorted(f.sha256 for f in pkg.files)
@@ -297,6 +297,14 @@ def test_every_problem_is_reported_at_once(bundle: Bundle) -> None:
     (bundle.root / "requirements.txt").unlink()
     subjects = {p.subject for p in bundle.integrity().problems}
     assert {f"files/{DEP_WHEEL}", f"files/{APP_WHEEL}", "stray", "requirements.txt"} <= subjects
+
+
+def test_requirements_must_name_no_package_source(bundle: Bundle) -> None:
+    path = bundle.root / "requirements.txt"
+    text = path.read_text()
+    for option in ("--no-index", "--find-links files", "--extra-index-url https://x.invalid/"):
+        path.write_text(f"{option}\n{text}")
+        assert_problem(bundle.integrity(), "requirements.txt", "names a package source")
 
 
 # --- report -----------------------------------------------------------------------
