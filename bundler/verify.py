@@ -14,7 +14,6 @@ import json
 import os
 import re
 import shutil
-import sys
 import urllib.parse
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -24,24 +23,33 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+from packaging.markers import Marker
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from .errors import BundlerError, MultipleErrors
+from .errors import BundlerError, InputFileError, MultipleErrors, UsageError
 from .filenames import is_safe_filename, parse_filename
-from .fsutil import sha256_bytes, sha256_file
+from .fsutil import sha256_bytes, sha256_file, url_path_to_local
 from .interpreters import Interpreter
 from .lockfile import parse_hashed_requirements
 from .metadata import wheel_metadata
-from .models import BundleArtifact, DistKind, IndexFile, IndexSettings, Manifest, ProjectPage
+from .models import (
+    BundleArtifact,
+    DistKind,
+    IndexFile,
+    IndexSettings,
+    LockedPackage,
+    LockFileRef,
+    LockInput,
+    LockPin,
+    Manifest,
+    ProjectPage,
+)
 from .pages import parse_html_page, parse_json_page
 from .piprun import PipResult, PipRunner, create_venv, installed_distributions
+from .pylock import read_pylock
 from .reporting import NULL_REPORTER, Reporter
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
+from .target import Target, target_from_name
 
 INTEGRITY = "integrity"
 CLOSURE = "closure"
@@ -62,6 +70,7 @@ PYLOCK = "pylock.toml"
 PAGE_HTML = "index.html"
 PAGE_JSON = "index.json"
 METADATA_SUFFIX = ".metadata"  # PEP 658
+LOCK_FILES = frozenset({REQUIREMENTS, PYLOCK})
 TOP_LEVEL_FILES = frozenset({MANIFEST, REQUIREMENTS, PYLOCK, ".bundle.lock"})
 TOP_LEVEL_DIRS = frozenset({FILES, SIMPLE})
 
@@ -181,6 +190,17 @@ class _Integrity:
         self.by_project: dict[NormalizedName, list[BundleArtifact]] = defaultdict(list)
         for a in manifest.artifacts:
             self.by_project[a.project].append(a)
+        # The manifest's targets, for evaluating the lock files' markers.
+        self.targets: dict[str, Target] = {}
+        for name in manifest.targets:
+            try:
+                self.targets[name] = target_from_name(name)
+            except UsageError:
+                self.add(
+                    MANIFEST,
+                    f"names target {name!r}, which bundler cannot describe: the lock files'"
+                    " markers cannot be checked for it (re-run `bundle download`)",
+                )
 
     def add(self, subject: str, message: str) -> None:
         self.problems.append(Problem(INTEGRITY, subject, message))
@@ -382,110 +402,298 @@ class _Integrity:
             if entry.name in TOP_LEVEL_DIRS:
                 continue  # checked on their own
             if entry.name in TOP_LEVEL_FILES and entry.is_file() and not entry.is_symlink():
+                if entry.name not in LOCK_FILES or entry.name in self.manifest.lock_files:
+                    continue
+                self.add(entry.name, f"unexpected: {MANIFEST} does not list it as a lock file")
                 continue
             self.add(entry.name, "unexpected at the top of the bundle")
         if (why := _not_a_file(self.root / MANIFEST, "")) is not None:
             self.add(MANIFEST, why)
 
-    def check_pylock(self) -> None:
-        """pylock.toml (PEP 751), when present, names exactly the bundle's
-        files, by relative path, with their hashes."""
-        path = self.root / PYLOCK
-        if not path.is_file():
-            return
-        try:
-            doc = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
-            self.add(PYLOCK, f"not valid TOML: {err}")
-            return
-        entries: list[dict[str, Any]] = []
-        tool = doc.get("tool")
-        bundle_tool = tool.get("bundle") if isinstance(tool, dict) else None
-        build = bundle_tool.get("build-packages") if isinstance(bundle_tool, dict) else None
-        for packages in (doc.get("packages"), build):
-            for pkg in packages if isinstance(packages, list) else []:
-                if not isinstance(pkg, dict):
-                    continue
-                wheels = pkg.get("wheels")
-                files: list[object] = list(wheels) if isinstance(wheels, list) else []
-                if isinstance(pkg.get("sdist"), dict):
-                    files.append(pkg["sdist"])
-                entries += [f for f in files if isinstance(f, dict)]
-        artifacts = {a.filename: a for a in self.manifest.artifacts}
-        listed: set[str] = set()
-        for entry in entries:
-            where = entry.get("path") or entry.get("url") or entry.get("name") or "?"
-            rel = entry.get("path")
-            if not isinstance(rel, str) or not rel.startswith(f"{FILES}/"):
-                self.add(PYLOCK, f"{where}: files must be given by a path under {FILES}/")
-                continue
-            filename = rel[len(FILES) + 1 :]
-            artifact = artifacts.get(filename)
-            hashes = entry.get("hashes")
-            digest = hashes.get("sha256") if isinstance(hashes, dict) else None
-            if artifact is None:
-                self.add(PYLOCK, f"lists {rel}, which is not part of the bundle")
-            elif digest != artifact.sha256:
-                self.add(PYLOCK, f"{rel}: sha256 differs from bundle.json")
-            listed.add(filename)
-        for a in self.manifest.artifacts:
-            if not a.build_only and a.filename not in listed:
-                self.add(PYLOCK, f"does not list {FILES}/{a.filename}")
+    # the lock files ---------------------------------------------------------
 
-    def check_requirements(self) -> None:
-        path = self.root / REQUIREMENTS
-        if (why := _not_a_file(path, "re-run `bundle download` to write it")) is not None:
-            self.add(REQUIREMENTS, why)
-            return
+    def lock_file(self, name: str) -> str | None:
+        """The text of the lock file ``name`` the manifest lists, or None
+        (with the problem recorded) when it is missing or unreadable."""
+        if name not in self.manifest.lock_files:
+            return None
+        path = self.root / name
+        if (why := _not_a_file(path, f"{MANIFEST} lists it: {_REWRITE_LOCKS}")) is not None:
+            self.add(name, why)
+            return None
         try:
-            text = path.read_text(encoding="utf-8")
-            # No environment: the file must mean the same on every machine.
-            lock = parse_hashed_requirements(text, str(path), environ={})
+            return path.read_text(encoding="utf-8")
         except UnicodeDecodeError as err:
-            self.add(REQUIREMENTS, f"not UTF-8: {err}")
-            return
+            self.add(name, f"not UTF-8: {err}")
+            return None
+
+    def read_lock(self, name: str, read: Callable[[str, str], LockInput]) -> LockInput | None:
+        text = self.lock_file(name)
+        if text is None:
+            return None
+        path = str(self.root / name)
+        try:
+            return read(text, path)
         except MultipleErrors as err:
             for e in err.errors:
-                self.add(REQUIREMENTS, str(e))
-            return
+                self.add(name, _located(e, path))
         except BundlerError as err:
-            self.add(REQUIREMENTS, str(err))
+            self.add(name, _located(err, path))
+        return None
+
+    def serves(self, pkg: LockedPackage) -> frozenset[str]:
+        """The targets ``bundle.json`` says ``pkg`` serves."""
+        if pkg.targets:
+            return frozenset(pkg.targets)
+        return self.selects(pkg.marker)
+
+    def selects(self, marker: str | None) -> frozenset[str]:
+        """The manifest's targets on which ``marker`` is true."""
+        parsed = Marker(marker) if marker else None
+        return frozenset(n for n, t in self.targets.items() if t.evaluate_marker(parsed))
+
+    def check_marker(self, lock_name: str, where: str, pin: LockPin, pkg: LockedPackage) -> None:
+        """An installer reads the pin's marker on each target: it must pick
+        exactly the targets the manifest says the pin serves."""
+        selected = self.selects(pin.marker)
+        serves = self.serves(pkg) & set(self.targets)
+        if selected == serves:
+            return
+        what = f"{pin.name}=={pin.version}"
+        marker = f" ; {pin.marker}" if pin.marker else " (no marker)"
+        parts = []
+        if serves - selected:
+            parts.append(f"would not be installed on {_names(serves - selected)}")
+        if selected - serves:
+            parts.append(f"would also be installed on {_names(selected - serves)}")
+        self.add(
+            lock_name,
+            f"{where}{what}{marker}: {' and '.join(parts)}; {MANIFEST} says it serves"
+            f" {_names(serves) or 'no target'} ({_REWRITE_LOCKS})",
+        )
+
+    def check_pylock(self) -> None:
+        """pylock.toml (PEP 751), read as an installer reads it, locks what
+        the manifest does: the same names, versions, markers, and files by
+        their path in the bundle, sha256 and size; no other source."""
+        lock = self.read_lock(PYLOCK, read_pylock)
+        if lock is None:
+            return
+        idx = lock.indexes
+        if idx.index_url is not None or idx.extra_index_urls:
+            self.add(
+                PYLOCK,
+                "names a package source outside the bundle (a package index or a URL);"
+                f" files must be given by a path under {FILES}/ ({_REWRITE_LOCKS})",
+            )
+        packages = _by_pin(self.manifest.packages)
+        matched: set[int] = set()
+        for pin in lock.pins:
+            where = _where(pin.source)
+            kind = "build dependency " if pin.build_only else ""
+            pkg = _match(packages, pin)
+            if pkg is None:
+                self.add(
+                    PYLOCK,
+                    f"{where}locks {kind}{pin.name}=={pin.version}, which {MANIFEST} does not lock"
+                    f" ({_REWRITE_LOCKS})",
+                )
+                continue
+            matched.add(id(pkg))
+            if pin.url is not None:
+                self.add(PYLOCK, f"{where}locks {pin.name} as an archive URL, not bundle files")
+            if not pin.build_only:
+                self.check_marker(PYLOCK, where, pin, pkg)
+            self.compare_pylock_files(where, pin, pkg)
+        for pkg in self.manifest.packages:
+            if id(pkg) not in matched:
+                kind = "build dependency " if pkg.build_only else ""
+                self.add(
+                    PYLOCK,
+                    f"does not lock {kind}{pkg.name}=={pkg.version}, which {MANIFEST} locks"
+                    f" ({_REWRITE_LOCKS})",
+                )
+
+    def compare_pylock_files(self, where: str, pin: LockPin, pkg: LockedPackage) -> None:
+        what = f"{pin.name}=={pin.version}"
+        expected = {f.filename: f for f in pkg.files}
+        listed: set[str] = set()
+        for ref in pin.files:
+            f = expected.get(ref.filename)
+            rel = f"{FILES}/{ref.filename}"
+            if f is None:
+                self.add(
+                    PYLOCK, f"{where}{what} lists {ref.filename}, which {MANIFEST} does not list"
+                )
+                continue
+            listed.add(ref.filename)
+            if self.location(ref) != self.root / FILES / f.filename:
+                self.add(PYLOCK, f"{where}{what} does not give {ref.filename} the path {rel}")
+            if ref.sha256 != f.sha256:
+                self.add(
+                    PYLOCK,
+                    f"{where}{rel}: sha256 {ref.sha256} differs from {MANIFEST}'s {f.sha256}",
+                )
+            if ref.size != f.size:
+                self.add(
+                    PYLOCK, f"{where}{rel}: size {ref.size} differs from {MANIFEST}'s {f.size}"
+                )
+        for f in pkg.files:
+            # PEP 751 has room for one sdist: any one of the pin's will do.
+            if f.filename in listed or (
+                f.kind is DistKind.SDIST and any(expected[n].kind is DistKind.SDIST for n in listed)
+            ):
+                continue
+            self.add(
+                PYLOCK,
+                f"{where}{what} does not list {FILES}/{f.filename} (with its sha256):"
+                f" {_breaks(f.targets)}",
+            )
+
+    def location(self, ref: LockFileRef) -> Path | None:
+        link = urllib.parse.urlsplit(ref.url)
+        if link.scheme != "file":
+            return None
+        return Path(url_path_to_local(link.path))
+
+    def check_requirements(self) -> None:
+        """requirements.txt, read as pip reads it, pins what the manifest
+        locks: each pin's hashes are exactly its files' sha256, its marker
+        picks exactly the targets it serves, and no package source."""
+        # No environment: the file must mean the same on every machine.
+        lock = self.read_lock(
+            REQUIREMENTS, lambda text, path: parse_hashed_requirements(text, path, environ={})
+        )
+        if lock is None:
             return
         if lock.indexes != IndexSettings():
-            # Whoever installs the bundle names where it is (--find-links,
-            # the --index-url of a server); the lock must not override it.
+            # Whoever installs the bundle names its location (--find-links,
+            # --index-url of a server); the lock must not override it.
             self.add(
                 REQUIREMENTS,
                 "names a package source (--index-url, --extra-index-url, --no-index or"
-                " --find-links); a bundle's lock names none: re-run `bundle download`",
+                f" --find-links); a bundle's lock names none ({_REWRITE_LOCKS})",
             )
         by_sha = {a.sha256: a for a in self.manifest.artifacts}
-        pinned: set[tuple[NormalizedName, Version | str]] = set()
+        packages = _by_pin(p for p in self.manifest.packages if not p.build_only)
+        matched: set[int] = set()
         for pin in lock.pins:
-            name = canonicalize_name(pin.name)
-            what = f"{name}=={pin.version}"
-            pinned.add((name, _version(str(pin.version))))
+            what = f"{canonicalize_name(pin.name)}=={pin.version}"
+            where = _where(pin.source)
             if pin.url is not None:
                 # A URL would let pip fetch from outside the bundle.
                 self.add(
-                    REQUIREMENTS, f"pins {what} with a URL; the bundle must be the only source"
+                    REQUIREMENTS,
+                    f"{where}pins {what} with a URL; the bundle must be the only source",
                 )
-            digests = [h.split(":", 1)[1] for h in pin.hashes if h.startswith("sha256:")]
-            matches = [by_sha[d] for d in digests if d in by_sha]
-            if not matches:
-                self.add(REQUIREMENTS, f"pins {what} with no sha256 of a file in the bundle")
-            for a in matches:
-                if a.project != name or _version(a.version) != _version(str(pin.version)):
-                    self.add(
-                        REQUIREMENTS,
-                        f"pins {what} with the hash of {a.filename} ({a.project} {a.version})",
-                    )
-        for pkg in self.manifest.packages:
-            if pkg.build_only or (pkg.name, pkg.version) in pinned:
+            pkg = _match(packages, pin)
+            if pkg is None:
+                self.add(
+                    REQUIREMENTS,
+                    f"{where}pins {what}, which {MANIFEST} does not lock ({_REWRITE_LOCKS})",
+                )
                 continue
-            self.add(
-                REQUIREMENTS, f"does not pin {pkg.name}=={pkg.version}, which {MANIFEST} locks"
-            )
+            matched.add(id(pkg))
+            self.check_marker(REQUIREMENTS, where, pin, pkg)
+            self.compare_hashes(where, what, pin, pkg, by_sha)
+        for pkg in self.manifest.packages:
+            if not pkg.build_only and id(pkg) not in matched:
+                self.add(
+                    REQUIREMENTS,
+                    f"does not pin {pkg.name}=={pkg.version}, which {MANIFEST} locks",
+                )
+
+    def compare_hashes(
+        self,
+        where: str,
+        what: str,
+        pin: LockPin,
+        pkg: LockedPackage,
+        by_sha: Mapping[str, BundleArtifact],
+    ) -> None:
+        """pip --require-hashes accepts a file only when one of the pin's
+        hashes is its own: the pin's hashes must be exactly its files'."""
+        expected = {f"sha256:{f.sha256}": f for f in pkg.files}
+        for digest, f in sorted(expected.items()):
+            if digest not in pin.hashes:
+                self.add(
+                    REQUIREMENTS,
+                    f"{where}{what} lacks the hash of {FILES}/{f.filename}: {_breaks(f.targets)}"
+                    f" ({_REWRITE_LOCKS})",
+                )
+        for digest in sorted(set(pin.hashes) - set(expected)):
+            other = by_sha.get(digest.split(":", 1)[1]) if digest.startswith("sha256:") else None
+            if other is not None:
+                self.add(
+                    REQUIREMENTS,
+                    f"{where}{what} has the hash of {FILES}/{other.filename}"
+                    f" ({other.project} {other.version}), which {MANIFEST} does not list for it",
+                )
+            else:
+                self.add(
+                    REQUIREMENTS,
+                    f"{where}{what} has the hash {digest}, of no file {MANIFEST} lists for it"
+                    " (pip would accept a file the bundle does not hold)",
+                )
+
+
+_REWRITE_LOCKS = "re-run `bundle download` to rewrite the lock files"
+
+
+def _located(err: BundlerError, path: str) -> str:
+    """An error in the bundle file at ``path``, located by line only (the
+    problem's subject names the file)."""
+    text = str(err)
+    if isinstance(err, InputFileError) and err.path == path:
+        where = f"{path}:{err.line}: " if err.line is not None else f"{path}: "
+        if text.startswith(where):
+            text = text[len(where) :]
+            return f"line {err.line}: {text}" if err.line is not None else text
+    return text
+
+
+def _where(source: str) -> str:
+    """ "line 12: " (or "packages[3]: ") from a pin's "path:12" source."""
+    if not source:
+        return ""
+    tail = source.rsplit(":", 1)[-1]
+    return f"line {tail}: " if tail.isdigit() else f"{tail}: "
+
+
+def _names(targets: Iterable[str]) -> str:
+    return ", ".join(sorted(targets))
+
+
+def _breaks(targets: Iterable[str]) -> str:
+    names = _names(targets)
+    if not names:
+        return "an installer verifying hashes would refuse that file"
+    return f"an installer verifying hashes would refuse that file on {names}"
+
+
+def _by_pin(
+    packages: Iterable[LockedPackage],
+) -> dict[tuple[bool, NormalizedName, Version | str], list[LockedPackage]]:
+    out: dict[tuple[bool, NormalizedName, Version | str], list[LockedPackage]] = {}
+    for pkg in packages:
+        key = (pkg.build_only, canonicalize_name(pkg.name), _version(str(pkg.version)))
+        out.setdefault(key, []).append(pkg)
+    return out
+
+
+def _match(
+    packages: Mapping[tuple[bool, NormalizedName, Version | str], list[LockedPackage]],
+    pin: LockPin,
+) -> LockedPackage | None:
+    """The manifest's package for ``pin``: same name and version (and the
+    same marker when several have both)."""
+    key = (pin.build_only, canonicalize_name(pin.name), _version(str(pin.version)))
+    found = packages.get(key, [])
+    wanted = str(Marker(pin.marker)) if pin.marker else None
+    for pkg in found:
+        if (str(Marker(pkg.marker)) if pkg.marker else None) == wanted:
+            return pkg
+    return found[0] if found else None
 
 
 def _version(text: str) -> Version | str:
@@ -551,7 +759,8 @@ def check_integrity(
 ) -> CheckResult:
     """Every artifact present with its recorded size and sha256, sidecars
     equal to the wheels' METADATA, pages and files in agreement, nothing
-    unexpected in the tree, and ``requirements.txt`` pinning bundle files."""
+    unexpected in the tree, and each lock file the manifest lists locking
+    exactly what it does."""
     state = _Integrity(bundle_dir, manifest, reporter)
     total = sum(a.size for a in manifest.artifacts)
     if not state.root.is_dir():

@@ -16,19 +16,20 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from bundler import gate
-from bundler.bundlelocks import bundle_lock_files
+from bundler.bundlelocks import manifest_lock_files
 from bundler.fsutil import remove_tree, sha256_bytes, sha256_file
 from bundler.gate import VerifyOptions
 from bundler.http import HttpClient
 from bundler.indexwriter import write_index
 from bundler.interpreters import Interpreter, probe_interpreter
-from bundler.models import BundleArtifact, DistKind, Lock, LockedFile, LockedPackage, Manifest
+from bundler.models import BundleArtifact, DistKind, LockedFile, LockedPackage, Manifest
 from bundler.piprun import PipRunner, create_venv, detect_network_isolation
 from bundler.target import host_target
 from bundler.verify import (
     CheckResult,
     Problem,
     VerifyReport,
+    _safe_dirname,
     check_integrity,
     check_reality,
     report_to_json,
@@ -36,7 +37,7 @@ from bundler.verify import (
 from tests.support.distbuilder import DistSpec, build_sdist, build_wheel
 from tests.support.piputil import clean_pip_env, installed
 
-TARGET = "host"
+TARGET = host_target().name
 
 
 @dataclass(frozen=True)
@@ -51,17 +52,6 @@ class Bundle:
         return check_integrity(self.root, self.manifest)
 
 
-def _requirements(packages: Sequence[LockedPackage]) -> str:
-    lines = ["# hashed pins, as bundle download writes them"]
-    for pkg in sorted(packages, key=lambda p: p.name):
-        lines.append(f"{pkg.name}=={pkg.version} \\")
-        digests = sorted(f.sha256 for f in pkg.files)
-        for i, digest in enumerate(digests):
-            tail = " \\" if i < len(digests) - 1 else ""
-            lines.append(f"    --hash=sha256:{digest}{tail}")
-    return "\n".join(lines) + "\n"
-
-
 def make_bundle(
     root: Path,
     specs: Sequence[DistSpec],
@@ -69,7 +59,7 @@ def make_bundle(
     sdist_only: Sequence[str] = (),
 ) -> Bundle:
     """A bundle as ``bundle download`` leaves it: files, sidecars, pages,
-    ``bundle.json`` and a hashed ``requirements.txt``.  Projects in
+    ``bundle.json``, a hashed ``requirements.txt`` and ``pylock.toml``.  Projects in
     ``sdist_only`` ship an sdist and no wheel."""
     files_dir = root / "files"
     artifacts: list[BundleArtifact] = []
@@ -101,8 +91,7 @@ def make_bundle(
             LockedPackage(project, Version(spec.version), tuple(locked), targets=(TARGET,))
         )
     manifest = Manifest(tuple(artifacts), tuple(packages), (TARGET,))
-    requirements = _requirements(packages).encode()
-    return Bundle(root, write_index(root, manifest, {"requirements.txt": requirements}))
+    return Bundle(root, write_index(root, manifest, manifest_lock_files(manifest)))
 
 
 APP = DistSpec("app", "1.0", requires=("dep>=1",))
@@ -229,9 +218,6 @@ def test_a_symlink_is_not_a_bundle_file(bundle: Bundle, tmp_path: Path) -> None:
 
 
 def test_allowed_top_level_files_are_not_unexpected(bundle: Bundle) -> None:
-    lock = Lock(packages=bundle.manifest.packages, targets=bundle.manifest.targets)
-    pylock = bundle_lock_files(lock)["pylock.toml"]
-    (bundle.root / "pylock.toml").write_bytes(pylock)
     (bundle.root / ".bundle.lock").write_text("")
     assert bundle.integrity().status == "passed"
 
@@ -239,11 +225,13 @@ def test_allowed_top_level_files_are_not_unexpected(bundle: Bundle) -> None:
 def test_a_pylock_naming_another_file_is_named(bundle: Bundle) -> None:
     (bundle.root / "pylock.toml").write_text(
         'lock-version = "1.0"\ncreated-by = "x"\n[[packages]]\nname = "evil"\nversion = "1"\n'
-        'wheels = [{ path = "files/evil-1-py3-none-any.whl", hashes = { sha256 = "00" } }]\n'
+        'wheels = [{ path = "files/evil-1-py3-none-any.whl", hashes = { sha256 = "'
+        + "0" * 64
+        + '" } }]\n'
     )
     result = bundle.integrity()
-    assert_problem(result, "pylock.toml", "not part of the bundle")
-    assert_problem(result, "pylock.toml", f"does not list files/{APP_WHEEL}")
+    assert_problem(result, "pylock.toml", "evil==1, which bundle.json does not lock")
+    assert_problem(result, "pylock.toml", "does not lock app==1.0, which bundle.json locks")
 
 
 def test_a_bad_sidecar_is_named(bundle: Bundle) -> None:
@@ -280,7 +268,8 @@ def test_requirements_must_pin_bundle_files(bundle: Bundle) -> None:
     dep = next(a for a in bundle.manifest.artifacts if a.filename == DEP_WHEEL)
     path.write_text(text.replace(dep.sha256, "cd" * 32))
     result = bundle.integrity()
-    assert_problem(result, "requirements.txt", "dep==1.2", "no sha256 of a file in the bundle")
+    assert_problem(result, "requirements.txt", "dep==1.2", f"lacks the hash of files/{DEP_WHEEL}")
+    assert_problem(result, "requirements.txt", "dep==1.2", f"sha256:{'cd' * 32}, of no file")
 
 
 def test_an_unparsable_requirements_file_is_a_problem(bundle: Bundle) -> None:
@@ -297,6 +286,19 @@ def test_every_problem_is_reported_at_once(bundle: Bundle) -> None:
     (bundle.root / "requirements.txt").unlink()
     subjects = {p.subject for p in bundle.integrity().problems}
     assert {f"files/{DEP_WHEEL}", f"files/{APP_WHEEL}", "stray", "requirements.txt"} <= subjects
+
+
+def test_a_lock_file_bundle_json_lists_must_be_there(bundle: Bundle) -> None:
+    (bundle.root / "pylock.toml").unlink()
+    assert_problem(bundle.integrity(), "pylock.toml", "missing", "bundle download")
+
+
+def test_a_lock_file_bundle_json_does_not_list_is_unexpected(bundle: Bundle) -> None:
+    only_requirements = replace(bundle.manifest, lock_files=("requirements.txt",))
+    result = check_integrity(bundle.root, only_requirements)
+    assert_problem(result, "pylock.toml", "unexpected", "does not list it")
+    (bundle.root / "pylock.toml").unlink()
+    assert check_integrity(bundle.root, only_requirements).problems == ()
 
 
 def test_requirements_must_name_no_package_source(bundle: Bundle) -> None:
@@ -359,7 +361,7 @@ def test_a_good_bundle_installs_for_real(bundle: Bundle, tmp_path: Path) -> None
     else:
         assert "network: NOT isolated" in result.details
     # Really installed, the sdist built from the bundle alone.
-    venv_python = work / f"venv-{TARGET}" / "bin" / "python"
+    venv_python = work / f"venv-{_safe_dirname(TARGET)}" / "bin" / "python"
     assert installed(venv_python) == {"app": "1.0", "dep": "1.2", "tool-kit": "0.5"}
 
 

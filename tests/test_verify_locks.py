@@ -1,0 +1,221 @@
+"""The gate reads every lock file of a bundle as strictly as an installer
+does: a corpus of broken copies of one generated multi-target bundle, each
+of which ``bundle verify --no-install`` must fail, naming the problem, while
+the unbroken bundle passes."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from bundler.cli import run
+from bundler.fsutil import sha256_file
+from tests.support import DistSpec, IndexServer, build_all
+
+# Two platforms, two Pythons: a Windows-only dependency (one wheel per
+# Python, so two hashes) and a package with a wheel per Python and platform.
+UNIVERSE = [
+    DistSpec(
+        "app", "1.0", requires=('winonly ; sys_platform == "win32"', "native>=1"), sdist=False
+    ),
+    DistSpec(
+        "winonly",
+        "306",
+        sdist=False,
+        wheel_tags=("cp311-cp311-win_amd64", "cp312-cp312-win_amd64"),
+    ),
+    DistSpec(
+        "native",
+        "1.0",
+        sdist=False,
+        wheel_tags=(
+            "cp311-cp311-manylinux_2_17_x86_64",
+            "cp312-cp312-manylinux_2_17_x86_64",
+            "cp311-cp311-win_amd64",
+            "cp312-cp312-win_amd64",
+        ),
+    ),
+]
+TARGET_OPTIONS = (
+    *("--platform", "linux", "--platform", "windows"),
+    *("--python-version", "3.11", "--python-version", "3.12"),
+)
+WIN311 = "cp311-win_amd64"
+WIN312 = "cp312-win_amd64"
+NATIVE_WIN311 = "native-1.0-cp311-cp311-win_amd64.whl"
+WINONLY_311 = "winonly-306-cp311-cp311-win_amd64.whl"
+WINONLY_312 = "winonly-306-cp312-cp312-win_amd64.whl"
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    base = tmp_path_factory.mktemp("corpus")
+    build_all(UNIVERSE, base / "dists")
+    (base / "requirements.in").write_text("app\n")
+    bundle = base / "pypi"
+    with IndexServer(base / "dists") as index:
+        code = run(
+            [
+                "build",
+                str(base / "requirements.in"),
+                "-o",
+                str(bundle),
+                "-i",
+                index.url,
+                "--no-install",
+                "--quiet",
+                *TARGET_OPTIONS,
+            ]
+        )
+    assert code == 0
+    yield bundle
+
+
+@pytest.fixture
+def bundle(pristine: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "pypi"
+    shutil.copytree(pristine, copy)
+    return copy
+
+
+def verify(bundle: Path) -> tuple[int, list[str]]:
+    """``bundle verify --no-install``: the exit code and every problem as
+    "subject: message"."""
+    out = bundle.parent / "verify.json"
+    code = run(["verify", str(bundle), "--no-install", "--quiet", "--json", str(out)])
+    report = json.loads(out.read_text())
+    problems = [
+        f"{p['subject']}: {p['message']}" for r in report.get("results", []) for p in r["problems"]
+    ]
+    return code, problems
+
+
+def sha256_of(bundle: Path, filename: str) -> str:
+    return sha256_file(bundle / "files" / filename)[0]
+
+
+def replace_in(path: Path, old: str, new: str, count: int = 1) -> None:
+    text = path.read_text()
+    assert text.count(old) >= count, (old, text)
+    path.write_text(text.replace(old, new, count))
+
+
+# --- lock file edits ------------------------------------------------------------------
+
+
+def change_a_hash(bundle: Path) -> None:
+    replace_in(bundle / "requirements.txt", sha256_of(bundle, NATIVE_WIN311), "ab" * 32)
+
+
+def delete_one_of_two_hash_lines(bundle: Path) -> None:
+    path = bundle / "requirements.txt"
+    digest = sha256_of(bundle, WINONLY_311)
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(line for line in lines if digest not in line))
+
+
+def add_a_hash(bundle: Path) -> None:
+    digest = sha256_of(bundle, WINONLY_311)
+    replace_in(
+        bundle / "requirements.txt",
+        f"--hash=sha256:{digest}",
+        f"--hash=sha256:{digest} \\\n    --hash=sha256:{'cd' * 32}",
+    )
+
+
+def marker_to_darwin(bundle: Path) -> None:
+    replace_in(bundle / "requirements.txt", 'sys_platform == "win32"', 'sys_platform == "darwin"')
+
+
+def pylock_version(bundle: Path) -> None:
+    replace_in(
+        bundle / "pylock.toml", 'name = "app"\nversion = "1.0"', 'name = "app"\nversion = "1.1"'
+    )
+
+
+def pylock_marker(bundle: Path) -> None:
+    replace_in(
+        bundle / "pylock.toml",
+        """marker = 'sys_platform == "win32"'""",
+        """marker = 'sys_platform == "darwin"'""",
+    )
+
+
+def pylock_size(bundle: Path) -> None:
+    size = (bundle / "files" / NATIVE_WIN311).stat().st_size
+    text = (bundle / "pylock.toml").read_text()
+    entry = re.search(rf"path = \"files/{re.escape(NATIVE_WIN311)}\", size = {size},", text)
+    assert entry is not None
+    replace_in(bundle / "pylock.toml", entry[0], entry[0].replace(str(size), str(size + 1)))
+
+
+def pylock_drops_a_wheel(bundle: Path) -> None:
+    path = bundle / "pylock.toml"
+    path.write_text(
+        "".join(line for line in path.read_text().splitlines(True) if WINONLY_312 not in line)
+    )
+
+
+def delete(name: str) -> Callable[[Path], None]:
+    return lambda bundle: (bundle / name).unlink()
+
+
+MUTATIONS: dict[str, tuple[Callable[[Path], None], tuple[str, ...]]] = {
+    "a hash changed in requirements.txt": (
+        change_a_hash,
+        ("requirements.txt: line", f"native==1.0 lacks the hash of files/{NATIVE_WIN311}", WIN311),
+    ),
+    "one of two --hash lines deleted": (
+        delete_one_of_two_hash_lines,
+        ("requirements.txt: line", f"winonly==306 lacks the hash of files/{WINONLY_311}", WIN311),
+    ),
+    "an extra hash": (
+        add_a_hash,
+        ("requirements.txt: line", "winonly==306 has the hash", "cd" * 32),
+    ),
+    "a marker changed from win32 to darwin": (
+        marker_to_darwin,
+        ("requirements.txt: line", "winonly==306", "would not be installed on", WIN311, WIN312),
+    ),
+    "pylock.toml version changed": (
+        pylock_version,
+        ("pylock.toml: line", "app-1.0-py3-none-any.whl", "package version '1.1'"),
+    ),
+    "pylock.toml marker changed": (
+        pylock_marker,
+        ("pylock.toml: line", "winonly==306", "would not be installed on", WIN311),
+    ),
+    "pylock.toml size changed": (pylock_size, ("pylock.toml: line", NATIVE_WIN311, "size")),
+    "pylock.toml drops a wheel": (
+        pylock_drops_a_wheel,
+        ("pylock.toml: line", f"does not list files/{WINONLY_312}", WIN312),
+    ),
+    "pylock.toml deleted": (delete("pylock.toml"), ("pylock.toml: missing", "bundle download")),
+    "requirements.txt deleted": (
+        delete("requirements.txt"),
+        ("requirements.txt: missing", "bundle download"),
+    ),
+}
+
+
+def test_the_unbroken_bundle_passes(bundle: Path) -> None:
+    code, problems = verify(bundle)
+    assert (code, problems) == (0, [])
+    # Sanity of the corpus: what the mutations rely on is there.
+    text = (bundle / "requirements.txt").read_text()
+    assert sha256_of(bundle, WINONLY_311) in text and sha256_of(bundle, WINONLY_312) in text
+    assert 'sys_platform == "win32"' in text
+
+
+@pytest.mark.parametrize("name", list(MUTATIONS))
+def test_each_mutation_fails_the_gate_naming_it(bundle: Path, name: str) -> None:
+    mutate, fragments = MUTATIONS[name]
+    mutate(bundle)
+    code, problems = verify(bundle)
+    assert code == 1, problems
+    assert any(all(f in p for f in fragments) for p in problems), (fragments, problems)
