@@ -3,10 +3,14 @@ install from a bundle into fresh virtual environments."""
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import hashlib
 import json
 import shutil
 import subprocess
 import sys
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -33,6 +37,7 @@ from bundler.verify import (
     check_integrity,
     check_reality,
     report_to_json,
+    wheel_archive_problems,
 )
 from tests.support.distbuilder import DistSpec, build_sdist, build_wheel
 from tests.support.piputil import clean_pip_env, installed
@@ -307,6 +312,102 @@ def test_requirements_must_name_no_package_source(bundle: Bundle) -> None:
     for option in ("--no-index", "--find-links files", "--extra-index-url https://x.invalid/"):
         path.write_text(f"{option}\n{text}")
         assert_problem(bundle.integrity(), "requirements.txt", "names a package source")
+
+
+# --- wheels, read whole -------------------------------------------------------------
+
+
+def _wheel(path: Path, members: Sequence[tuple[str, bytes]], record: str | None) -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members:
+            archive.writestr(name, data)
+        if record is not None:
+            archive.writestr("w-1.0.dist-info/RECORD", record)
+    return path
+
+
+def _row(name: str, data: bytes) -> str:
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    return f"{name},sha256={digest},{len(data)}\n"
+
+
+MEMBERS = [("w/__init__.py", b"x = 1\n"), ("w-1.0.dist-info/METADATA", b"Name: w\n")]
+GOOD_RECORD = "".join(_row(n, d) for n, d in MEMBERS) + "w-1.0.dist-info/RECORD,,\n"
+
+
+def test_a_sound_wheel_has_no_archive_problem(tmp_path: Path) -> None:
+    # Directory entries and RECORD's signatures need no RECORD row.
+    members = [*MEMBERS, ("w/", b""), ("w-1.0.dist-info/RECORD.jws", b"sig")]
+    assert wheel_archive_problems(_wheel(tmp_path / "w.whl", members, GOOD_RECORD)) == []
+    built = build_wheel(APP, "py3-none-any", tmp_path)
+    assert wheel_archive_problems(built) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "fragment"),
+    [
+        ("../escape.py", "outside the install directory"),
+        ("/etc/evil", "outside the install directory"),
+        ("w\\..\\..\\evil.py", "outside the install directory"),
+        ("C:/evil.py", "outside the install directory"),
+        ("w/__init__.py", "twice"),
+    ],
+)
+def test_unsafe_or_duplicate_members(tmp_path: Path, name: str, fragment: str) -> None:
+    path = tmp_path / "w.whl"
+    with pytest.warns(UserWarning) if name == "w/__init__.py" else contextlib.nullcontext():
+        _wheel(path, [*MEMBERS, (name, b"x = 1\n")], GOOD_RECORD)
+    problems = wheel_archive_problems(path)
+    assert any(repr(name) in p and fragment in p for p in problems), problems
+
+
+def test_record_must_list_every_member_with_its_hash_and_size(tmp_path: Path) -> None:
+    unlisted = _wheel(tmp_path / "a.whl", [*MEMBERS, ("w/extra.py", b"")], GOOD_RECORD)
+    assert wheel_archive_problems(unlisted) == ["member 'w/extra.py' is not listed in RECORD"]
+    changed = _wheel(tmp_path / "b.whl", [("w/__init__.py", b"x = 2\n"), MEMBERS[1]], GOOD_RECORD)
+    (problem,) = wheel_archive_problems(changed)
+    assert "'w/__init__.py' does not match RECORD" in problem
+    sized = GOOD_RECORD.replace(",6\n", ",7\n")
+    assert wheel_archive_problems(_wheel(tmp_path / "c.whl", MEMBERS, sized)) == [
+        "member 'w/__init__.py' has 6 bytes, RECORD says 7"
+    ]
+    unhashed = GOOD_RECORD.replace(_row(*MEMBERS[0]), "w/__init__.py,,\n")
+    (problem,) = wheel_archive_problems(_wheel(tmp_path / "d.whl", MEMBERS, unhashed))
+    assert "RECORD gives no usable hash for 'w/__init__.py'" in problem
+    md5 = GOOD_RECORD.replace(_row(*MEMBERS[0]), "w/__init__.py,md5=abc,6\n")
+    (problem,) = wheel_archive_problems(_wheel(tmp_path / "e.whl", MEMBERS, md5))
+    assert "no usable hash" in problem
+    (problem,) = wheel_archive_problems(_wheel(tmp_path / "f.whl", MEMBERS, None))
+    assert "0 .dist-info/RECORD files" in problem
+
+
+def test_a_member_failing_its_crc_is_corrupt(tmp_path: Path) -> None:
+    path = _wheel(tmp_path / "w.whl", [("w/data.bin", bytes(range(256)) * 64)], None)
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo("w/data.bin")
+    data[info.header_offset + 30 + len("w/data.bin") + 5] ^= 0xFF
+    path.write_bytes(bytes(data))
+    problems = wheel_archive_problems(path)
+    assert any("member 'w/data.bin' is corrupt" in p for p in problems), problems
+    path.write_bytes(b"not a zip")
+    assert wheel_archive_problems(path) == ["is not a readable zip archive: File is not a zip file"]
+
+
+def test_integrity_reads_every_wheel_whole(bundle: Bundle) -> None:
+    path = bundle.file(DEP_WHEEL)
+    with zipfile.ZipFile(path, "a") as archive:
+        archive.writestr("dep/extra.py", b"import evil\n")
+    digest, size = sha256_file(path)
+    manifest = replace(
+        bundle.manifest,
+        artifacts=tuple(
+            replace(a, sha256=digest, size=size) if a.filename == DEP_WHEEL else a
+            for a in bundle.manifest.artifacts
+        ),
+    )
+    result = check_integrity(bundle.root, manifest)
+    assert_problem(result, f"files/{DEP_WHEEL}", "'dep/extra.py' is not listed in RECORD")
 
 
 # --- report -----------------------------------------------------------------------

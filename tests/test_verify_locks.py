@@ -1,20 +1,26 @@
-"""The gate reads every lock file of a bundle as strictly as an installer
-does: a corpus of broken copies of one generated multi-target bundle, each
-of which ``bundle verify --no-install`` must fail, naming the problem, while
-the unbroken bundle passes."""
+"""The gate reads every lock file and every wheel of a bundle as strictly as
+an installer does: a corpus of broken copies of one generated multi-target
+bundle, each of which ``bundle verify --no-install`` must fail, naming the
+problem, while the unbroken bundle passes."""
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import json
 import re
 import shutil
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from bundler.bundlelocks import manifest_lock_files
 from bundler.cli import run
 from bundler.fsutil import sha256_file
+from bundler.indexwriter import write_index
+from bundler.manifest import manifest_from_json
 from tests.support import DistSpec, IndexServer, build_all
 
 # Two platforms, two Pythons: a Windows-only dependency (one wheel per
@@ -50,6 +56,7 @@ WIN312 = "cp312-win_amd64"
 NATIVE_WIN311 = "native-1.0-cp311-cp311-win_amd64.whl"
 WINONLY_311 = "winonly-306-cp311-cp311-win_amd64.whl"
 WINONLY_312 = "winonly-306-cp312-cp312-win_amd64.whl"
+MODULE = "native/__init__.py"
 
 
 @pytest.fixture(scope="module")
@@ -103,6 +110,81 @@ def replace_in(path: Path, old: str, new: str, count: int = 1) -> None:
     text = path.read_text()
     assert text.count(old) >= count, (old, text)
     path.write_text(text.replace(old, new, count))
+
+
+# --- wheel surgery (the bundle is then made consistent around the new bytes) --------
+
+
+def rewrite_wheel(
+    path: Path, change: Callable[[list[tuple[zipfile.ZipInfo, bytes]]], None]
+) -> None:
+    with zipfile.ZipFile(path) as archive:
+        members = [(info, archive.read(info)) for info in archive.infolist()]
+    change(members)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for info, data in members:
+            archive.writestr(info, data)
+    path.write_bytes(buffer.getvalue())
+
+
+def rehash_everywhere(bundle: Path, filename: str) -> None:
+    """Record a changed file's new sha256 and size in bundle.json, both lock
+    files and the pages, as a forger covering their tracks would."""
+    manifest = manifest_from_json((bundle / "bundle.json").read_bytes(), "bundle.json")
+    digest, size = sha256_file(bundle / "files" / filename)
+    manifest = dataclasses.replace(
+        manifest,
+        artifacts=tuple(
+            dataclasses.replace(a, sha256=digest, size=size) if a.filename == filename else a
+            for a in manifest.artifacts
+        ),
+        packages=tuple(
+            dataclasses.replace(
+                p,
+                files=tuple(
+                    dataclasses.replace(f, sha256=digest, size=size)
+                    if f.filename == filename
+                    else f
+                    for f in p.files
+                ),
+            )
+            for p in manifest.packages
+        ),
+    )
+    write_index(bundle, manifest, manifest_lock_files(manifest))
+
+
+def corrupt_member(bundle: Path) -> None:
+    """Flip a byte of one member's compressed data: its CRC-32 fails."""
+    path = bundle / "files" / NATIVE_WIN311
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo(MODULE)
+    header = data[info.header_offset : info.header_offset + 30]
+    start = info.header_offset + 30 + int.from_bytes(header[26:28], "little")
+    start += int.from_bytes(header[28:30], "little")
+    data[start + info.compress_size // 2] ^= 0x55
+    path.write_bytes(bytes(data))
+    rehash_everywhere(bundle, NATIVE_WIN311)
+
+
+def change_member_keep_record(bundle: Path) -> None:
+    def change(members: list[tuple[zipfile.ZipInfo, bytes]]) -> None:
+        for i, (info, data) in enumerate(members):
+            if info.filename == MODULE:
+                members[i] = (info, data + b"import os; os.system('evil')\n")
+
+    rewrite_wheel(bundle / "files" / NATIVE_WIN311, change)
+    rehash_everywhere(bundle, NATIVE_WIN311)
+
+
+def add_traversal_member(bundle: Path) -> None:
+    def change(members: list[tuple[zipfile.ZipInfo, bytes]]) -> None:
+        members.insert(0, (zipfile.ZipInfo("../evil.pth"), b"import evil\n"))
+
+    rewrite_wheel(bundle / "files" / NATIVE_WIN311, change)
+    rehash_everywhere(bundle, NATIVE_WIN311)
 
 
 # --- lock file edits ------------------------------------------------------------------
@@ -199,6 +281,18 @@ MUTATIONS: dict[str, tuple[Callable[[Path], None], tuple[str, ...]]] = {
     "requirements.txt deleted": (
         delete("requirements.txt"),
         ("requirements.txt: missing", "bundle download"),
+    ),
+    "a corrupted wheel member, hashes updated everywhere": (
+        corrupt_member,
+        (f"files/{NATIVE_WIN311}: member {MODULE!r} is corrupt",),
+    ),
+    "a RECORD mismatch, hashes updated everywhere": (
+        change_member_keep_record,
+        (f"files/{NATIVE_WIN311}: member {MODULE!r} does not match RECORD",),
+    ),
+    "a ../ member, hashes updated everywhere": (
+        add_traversal_member,
+        (f"files/{NATIVE_WIN311}: has the member '../evil.pth'", "outside"),
     ),
 }
 
