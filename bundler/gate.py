@@ -16,7 +16,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from .building import BuildingSource, interpreter_for
 from .buildsys import read_build_system
 from .collector import PackageIndex
-from .errors import BundlerError, UsageError
+from .errors import BundlerError, MultipleErrors, UsageError
 from .fsutil import remove_tree
 from .http import HttpClient
 from .interpreters import find_interpreters
@@ -50,16 +50,33 @@ class VerifyOptions:
     workdir: Path | None = None
 
 
+_REBUILD = "rebuild the bundle with: bundle download requirements.txt -o DIR"
+
+
 def load_bundle(bundle_dir: Path) -> Manifest:
+    """The bundle's manifest.  A bundle whose ``bundle.json`` is missing,
+    unreadable or invalid fails the gate (exit 1, like any other broken
+    bundle file); only a path that is no directory is a usage error."""
     if not bundle_dir.is_dir():
         raise UsageError(f"{bundle_dir}: no such directory", hint="bundle verify ./pypi")
     path = bundle_dir / MANIFEST
     if not path.is_file():
+        raise BundlerError(f"{bundle_dir} is not a bundle: {MANIFEST} is missing", hint=_REBUILD)
+    try:
+        return manifest_from_json(path.read_bytes(), str(path))
+    except OSError as err:
+        raise BundlerError(f"{path}: cannot be read: {err.strerror or err}", hint=_REBUILD) from err
+    except MultipleErrors as err:
+        problems = "\n".join(str(e) for e in err.errors)
         raise BundlerError(
-            f"{bundle_dir} is not a bundle: {MANIFEST} is missing",
-            hint="create one with: bundle download requirements.txt -o DIR",
-        )
-    return manifest_from_json(path.read_bytes(), str(path))
+            f"{bundle_dir} is not a valid bundle: {MANIFEST} has {len(err.errors)}"
+            f" problems:\n{problems}",
+            hint=_REBUILD,
+        ) from err
+    except BundlerError as err:
+        raise BundlerError(
+            f"{bundle_dir} is not a valid bundle: {err.message}", hint=_REBUILD
+        ) from err
 
 
 def check_closure(

@@ -404,7 +404,8 @@ def test_unreadable_inputs_are_errors_not_crashes(tmp_path: Path, built: Path) -
     data = json.loads(manifest.read_text())
     data["requirements"] = ["alpha >>> 1"]
     manifest.write_text(json.dumps(data))
-    assert run(["verify", str(built), "--no-install"]) == 2
+    # A bundle that cannot be read fails the gate, as a missing bundle.json does.
+    assert run(["verify", str(built), "--no-install"]) == 1
 
 
 def test_download_from_a_listing_without_hashes(tmp_path: Path, web_index: str) -> None:

@@ -21,6 +21,7 @@ from packaging.version import Version
 
 from bundler import gate
 from bundler.bundlelocks import manifest_lock_files
+from bundler.errors import BundlerError
 from bundler.fsutil import remove_tree, sha256_bytes, sha256_file
 from bundler.gate import VerifyOptions
 from bundler.http import HttpClient
@@ -408,6 +409,32 @@ def test_integrity_reads_every_wheel_whole(bundle: Bundle) -> None:
     )
     result = check_integrity(bundle.root, manifest)
     assert_problem(result, f"files/{DEP_WHEEL}", "'dep/extra.py' is not listed in RECORD")
+
+
+# --- bundle.json --------------------------------------------------------------------
+
+
+def test_a_bundle_that_cannot_be_read_fails_the_gate(bundle: Bundle) -> None:
+    path = bundle.root / "bundle.json"
+    path.write_text("{not json")
+    with pytest.raises(BundlerError) as invalid:
+        gate.load_bundle(bundle.root)
+    assert invalid.value.exit_code == 1
+    assert "not a valid bundle" in str(invalid.value) and "bundle.json" in str(invalid.value)
+    assert "bundle download" in str(invalid.value)
+    path.write_text('{"format": 1, "targets": 3}')
+    with pytest.raises(BundlerError) as several:
+        gate.load_bundle(bundle.root)
+    assert several.value.exit_code == 1
+    assert "missing field 'artifacts'" in str(several.value)
+    path.unlink()
+    with pytest.raises(BundlerError) as missing:
+        gate.load_bundle(bundle.root)
+    assert missing.value.exit_code == 1
+    assert "bundle.json is missing" in str(missing.value)
+    with pytest.raises(BundlerError) as no_dir:
+        gate.load_bundle(bundle.root / "nowhere")
+    assert no_dir.value.exit_code == 2
 
 
 # --- report -----------------------------------------------------------------------
