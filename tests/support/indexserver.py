@@ -405,15 +405,41 @@ class _Server(ThreadingHTTPServer):
         self.index = index
         self._open: set[socket.socket] = set()
         self._open_lock = threading.Lock()
+        self._tls = index.config.tls
         super().__init__(("127.0.0.1", 0), _Handler)
-        if index.config.tls is not None:
-            self.socket = index.config.tls.wrap_socket(self.socket, server_side=True)
 
     def get_request(self) -> tuple[socket.socket, object]:
         sock, address = super().get_request()
+        if self._tls is not None:
+            sock = self._handshake(self._tls, sock)
         with self._open_lock:
             self._open.add(sock)
         return sock, address
+
+    @staticmethod
+    def _handshake(tls: ssl.SSLContext, sock: socket.socket) -> ssl.SSLSocket:
+        """The server side of a TLS handshake.  When it fails (a client
+        certificate missing, say), the alert is sent and the connection is
+        closed the way web servers close it (nginx's lingering close): what
+        the client sent meanwhile is read first.  Closed at once, unread
+        bytes make the kernel send a reset, which can destroy the alert
+        before the client reads it (TLS 1.3 ends the client's handshake
+        before the server has checked its certificate)."""
+        tls_sock = tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        try:
+            tls_sock.do_handshake()
+        except OSError:
+            try:
+                tls_sock.shutdown(socket.SHUT_WR)  # plain TCP from here on
+                tls_sock.settimeout(2.0)
+                while tls_sock.recv(65536):
+                    pass
+            except OSError:
+                pass
+            finally:
+                tls_sock.close()
+            raise
+        return tls_sock
 
     def shutdown_request(self, request: socket.socket) -> None:  # type: ignore[override]
         with self._open_lock:
