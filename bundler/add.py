@@ -9,9 +9,9 @@ filename's, and content that never replaces a different file of the same
 name.  The files
 are copied into ``files/`` atomically, recorded in ``bundle.json`` (origin
 ``local``) with a pin each, and the pages, sidecars, manifest and
-``requirements.txt`` are rewritten through the index writer, all under the
-bundle's directory lock.  Their dependencies are not fetched here:
-``added_requirements`` lists them for a resolver.
+``requirements.txt`` are rewritten through the index writer, in a copy of
+the bundle that replaces it in one step.  Their dependencies are not
+fetched here: ``added_requirements`` lists them for a resolver.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from .bundlelocks import manifest_lock_files
 from .errors import BundlerError, InvalidDistribution, MultipleErrors, UsageError
 from .filenames import DistFilename, is_safe_filename, parse_filename
-from .fsutil import copy_hashing, directory_lock, sha256_file
+from .fsutil import copy_hashing, sha256_file, updating
 from .indexwriter import FILES_DIR, MANIFEST_NAME, write_index
 from .locking import marker_for
 from .manifest import is_normalized_name, manifest_from_json
@@ -98,44 +98,63 @@ def add_files(
     """Add local distribution files to the bundle at ``bundle_dir``.
 
     Every file is checked first and every problem reported together; then
-    nothing or everything is added.  A file the bundle already holds with
-    the same bytes is a no-op; different bytes under an existing name are
-    refused (a published file never changes).  Each new project gets a pin
-    ``name==version`` for the targets its files suit.  An sdist whose
-    metadata is dynamic needs ``prepare``.  Returns the manifest as written.
+    nothing or everything is added, and the bundle changes in one step
+    (``fsutil.updating``: a failure or an interruption leaves it as it
+    was).  A file the bundle already holds with the same bytes is a no-op;
+    different bytes under an existing name are refused (a published file
+    never changes).  Each new project gets a pin ``name==version`` for the
+    targets its files suit.  An sdist whose metadata is dynamic needs
+    ``prepare``.  Returns the manifest as written.
     """
+    check_bundle(bundle_dir, paths)
+    with updating(bundle_dir, wait=0.0) as stage:
+        return add_into(stage, paths, reporter, prepare)
+
+
+def check_bundle(bundle_dir: Path, paths: Sequence[Path]) -> None:
+    """Refuse, before anything is locked or copied, an empty list of files
+    or a directory that is not a bundle."""
     if not paths:
         raise UsageError(
             "no file to add", hint="bundle add ./pypi dist/acme_utils-1.0-py3-none-any.whl"
         )
-    manifest_path = bundle_dir / MANIFEST_NAME
-    if not manifest_path.is_file():
+    if not (bundle_dir / MANIFEST_NAME).is_file():
         raise UsageError(
             f"{bundle_dir} is not a bundle: {MANIFEST_NAME} is missing",
             hint="create one with: bundle build requirements.in -o DIR",
         )
+
+
+def add_into(
+    bundle_dir: Path,
+    paths: Sequence[Path],
+    reporter: Reporter,
+    prepare: MetadataPreparer | None = None,
+) -> Manifest:
+    """``add_files`` on ``bundle_dir``, a staging copy of the bundle that
+    no reader sees (``fsutil.updating`` holds the lock)."""
+    manifest_path = bundle_dir / MANIFEST_NAME
     files_dir = bundle_dir / FILES_DIR
-    with directory_lock(bundle_dir, wait=0.0):
-        manifest = manifest_from_json(manifest_path.read_bytes(), str(manifest_path))
-        if not manifest.targets:
-            raise BundlerError(f"{manifest_path} names no targets: nothing to add files for")
-        targets = _Targets.of(manifest)
-        added: list[_Added] = []
-        try:
-            added = _stage_all(paths, files_dir, manifest, reporter, prepare)
-            updated = _with_added(manifest, added, targets, reporter)
-            lock_files = manifest_lock_files(updated)
-            for item in added:
-                if item.staged is not None:
-                    os.replace(item.staged, files_dir / item.filename)
-        finally:
-            for item in added:
-                if item.staged is not None:
-                    with contextlib.suppress(OSError):
-                        item.staged.unlink()
+    manifest = manifest_from_json(manifest_path.read_bytes(), str(manifest_path))
+    if not manifest.targets:
+        raise BundlerError(f"{manifest_path} names no targets: nothing to add files for")
+    targets = _Targets.of(manifest)
+    added: list[_Added] = []
+    try:
+        added = _stage_all(paths, files_dir, manifest, reporter, prepare)
+        updated = _with_added(manifest, added, targets, reporter)
+        lock_files = manifest_lock_files(updated)
         for item in added:
-            reporter.info(f"added {item.filename} ({item.meta.name} {item.meta.version})")
-        return write_index(bundle_dir, updated, lock_files)
+            if item.staged is not None:
+                os.replace(item.staged, files_dir / item.filename)
+    finally:
+        for item in added:
+            if item.staged is not None:
+                with contextlib.suppress(OSError):
+                    item.staged.unlink()
+    for item in added:
+        reporter.info(f"added {item.filename} ({item.meta.name} {item.meta.version})")
+    return write_index(bundle_dir, updated, lock_files)
 
 
 def added_requirements(
@@ -490,4 +509,12 @@ def _for_targets(pkg: LockedPackage, targets: _Targets) -> LockedPackage:
     return dataclasses.replace(pkg, targets=names, marker=marker)
 
 
-__all__ = ["ADDED_BY", "ORIGIN", "MetadataPreparer", "add_files", "added_requirements"]
+__all__ = [
+    "ADDED_BY",
+    "ORIGIN",
+    "MetadataPreparer",
+    "add_files",
+    "add_into",
+    "added_requirements",
+    "check_bundle",
+]

@@ -29,7 +29,7 @@ from .errors import (
     UsageError,
 )
 from .filenames import parse_filename
-from .fsutil import atomic_write_text, directory_lock
+from .fsutil import atomic_write_text, updating
 from .http import HttpClient, redact_url
 from .models import (
     BundleArtifact,
@@ -685,57 +685,87 @@ def download(
     workers: int = 8,
 ) -> Manifest:
     """Fetch every file some target installs into ``out_dir/files`` and
-    write the bundle's pages, manifest and requirements.txt."""
+    write the bundle's pages, manifest and requirements.txt.
+
+    All or nothing: the new bundle is made beside ``out_dir`` (files it
+    keeps are linked, not fetched again) and takes its place in one step
+    (``fsutil.updating``); a run that fails, however, leaves ``out_dir``
+    as it was."""
+    _check_output(out_dir)
+    with updating(out_dir, wait=0.0) as stage:
+        return _download_into(lock_, stage, indexes, client, reporter, workers)
+
+
+def _check_output(out_dir: Path) -> None:
+    """Refuse to make a bundle of a directory that holds something else
+    (``-o .`` in a project): an update replaces the whole directory."""
+    if not out_dir.is_dir() or (out_dir / MANIFEST).exists() or (out_dir / "files").exists():
+        return
+    if next(out_dir.iterdir(), None) is not None:
+        raise UsageError(
+            f"{out_dir} is not a bundle and not empty: a bundle directory holds"
+            " the bundle alone, and is replaced whole by each update",
+            hint=f"choose a new or empty directory, e.g. {out_dir / 'pypi'}",
+        )
+
+
+def _download_into(
+    lock_: Lock,
+    out_dir: Path,
+    indexes: IndexSettings,
+    client: HttpClient,
+    reporter: Reporter,
+    workers: int,
+) -> Manifest:
+    """``download`` into ``out_dir``, a staging copy no reader sees."""
     from .bundlelocks import bundle_lock_files
     from .download import DownloadItem, DownloadResult, download_all, prune
     from .indexwriter import IndexWriter
 
     files_dir = out_dir / "files"
-    with directory_lock(out_dir, wait=0.0):
-        previous = _read_previous_manifest(out_dir)
-        urls: dict[str, str] = {}
-        if any(not f.url for p in lock_.packages for f in p.files if f.targets):
-            from .collector import PackageIndex
+    previous = _read_previous_manifest(out_dir)
+    urls: dict[str, str] = {}
+    if any(not f.url for p in lock_.packages for f in p.files if f.targets):
+        from .collector import PackageIndex
 
-            with PackageIndex(hash_matched(indexes), client, reporter, workers=workers) as index:
-                urls = _file_urls(lock_, index)
-        items: list[DownloadItem] = []
-        for pkg in lock_.packages:
-            for f in pkg.files:
-                if not f.targets:
-                    continue
-                url = f.url or urls.get(f.filename) or pkg.direct_url or ""
-                items.append(
-                    DownloadItem(filename=f.filename, url=url, sha256=f.sha256, size=f.size)
-                )
-        # Sidecars and pages are written as the files arrive.
-        writer = IndexWriter(out_dir, _artifacts(lock_, {}))
+        with PackageIndex(hash_matched(indexes), client, reporter, workers=workers) as index:
+            urls = _file_urls(lock_, index)
+    items: list[DownloadItem] = []
+    for pkg in lock_.packages:
+        for f in pkg.files:
+            if not f.targets:
+                continue
+            url = f.url or urls.get(f.filename) or pkg.direct_url or ""
+            items.append(DownloadItem(filename=f.filename, url=url, sha256=f.sha256, size=f.size))
+    # Sidecars and pages are written as the files arrive.
+    writer = IndexWriter(out_dir, _artifacts(lock_, {}))
 
-        def ready(result: DownloadResult) -> None:
-            writer.file_ready(result.filename, result.size, result.metadata)
+    def ready(result: DownloadResult) -> None:
+        writer.file_ready(result.filename, result.size, result.metadata)
 
-        reporter.stage("downloading")
-        try:
-            results = download_all(
-                items,
-                files_dir,
-                client,
-                reporter,
-                workers=workers,
-                read_metadata=True,
-                on_ready=ready,
-            )
-            sizes = {r.filename: r.size for r in results}
-            manifest = _manifest(lock_, sizes)
-            unknown = prune(files_dir, {a.filename for a in manifest.artifacts}, previous)
-            for name in unknown:
-                reporter.warning(f"files/{name} is not part of this bundle (verify will flag it)")
-            reporter.stage("writing index")
-            extra = bundle_lock_files(lock_)
-            metadata = {r.filename: r.metadata for r in results if r.metadata is not None}
-            return writer.finish(manifest, extra, metadata)
-        finally:
-            writer.abort()  # what a failed run staged (nothing once finished)
+    reporter.stage("downloading")
+    try:
+        results = download_all(
+            items,
+            files_dir,
+            client,
+            reporter,
+            workers=workers,
+            read_metadata=True,
+            on_ready=ready,
+        )
+        sizes = {r.filename: r.size for r in results}
+        manifest = _manifest(lock_, sizes)
+        reporter.stage("writing index")
+        extra = bundle_lock_files(lock_)
+        metadata = {r.filename: r.metadata for r in results if r.metadata is not None}
+        written = writer.finish(manifest, extra, metadata)
+    finally:
+        writer.abort()  # what a failed run staged (nothing once finished)
+    unknown = prune(files_dir, {a.filename for a in written.artifacts}, previous)
+    for name in unknown:
+        reporter.warning(f"files/{name} is not part of this bundle (verify will flag it)")
+    return written
 
 
 def _read_previous_manifest(out_dir: Path) -> Manifest | None:
@@ -870,6 +900,40 @@ class SdistPreparer:
         self.close()
 
 
+def add(
+    bundle_dir: Path,
+    paths: Sequence[Path],
+    indexes: IndexSettings,
+    client: HttpClient,
+    reporter: Reporter = NULL_REPORTER,
+    workers: int = 8,
+    *,
+    fetch_dependencies: bool = True,
+) -> Manifest:
+    """``bundle add``: the files at ``paths`` into the bundle (an sdist with
+    dynamic metadata prepared for this machine's target through its build
+    backend, ``SdistPreparer``), then, with ``fetch_dependencies``, whatever
+    they need that the bundle lacks, fetched from ``indexes``
+    (``extend_bundle``).  Both steps change one copy of the bundle, which
+    replaces it when both succeeded: a failure in either leaves the bundle
+    as it was."""
+    from .add import add_into, added_requirements, check_bundle
+    from .target import host_target
+
+    check_bundle(bundle_dir, paths)
+    with updating(bundle_dir, wait=0.0) as stage, SdistPreparer(
+        bundle_first(stage, indexes), client, host_target(), reporter, workers
+    ) as prepare:
+        manifest = add_into(stage, paths, reporter, prepare)
+        needs = added_requirements(manifest, paths, prepare)
+        if needs and fetch_dependencies:
+            reporter.info(f"resolving what the added files need: {', '.join(needs)}")
+            names = {p.name for p in paths}
+            added = [f"{a.project}=={a.version}" for a in manifest.artifacts if a.filename in names]
+            manifest = _extend_into(stage, manifest, added, indexes, client, reporter, workers)
+        return manifest
+
+
 def extend_bundle(
     bundle_dir: Path,
     manifest: Manifest,
@@ -882,7 +946,21 @@ def extend_bundle(
     """After ``bundle add``: resolve the bundle's inputs plus the added pins
     for every target of the bundle, the bundle itself searched first, and
     fetch whatever the added distributions need that it lacks.  Existing
-    pins are kept where they still fit."""
+    pins are kept where they still fit.  All or nothing, as ``download``."""
+    with updating(bundle_dir, wait=0.0) as stage:
+        return _extend_into(stage, manifest, added, indexes, client, reporter, workers)
+
+
+def _extend_into(
+    bundle_dir: Path,
+    manifest: Manifest,
+    added: Sequence[str],
+    indexes: IndexSettings,
+    client: HttpClient,
+    reporter: Reporter,
+    workers: int,
+) -> Manifest:
+    """``extend_bundle`` on ``bundle_dir``, a staging copy no reader sees."""
     targets = [target_from_name(name) for name in manifest.targets]
     runtime = [p for p in manifest.packages if not p.build_only]
     texts = list(manifest.requirements) or [
@@ -918,7 +996,7 @@ def extend_bundle(
     locked = lock(
         requirements, targets, sources, LockOptions(), client, reporter, existing, workers
     )
-    return download(locked, bundle_dir, sources, client, reporter, workers)
+    return _download_into(locked, bundle_dir, sources, client, reporter, workers)
 
 
 __all__ = [
@@ -927,9 +1005,11 @@ __all__ = [
     "IndexOverrides",
     "LockOptions",
     "SdistPreparer",
+    "add",
     "bundle_first",
     "check_lock_name",
     "download",
+    "extend_bundle",
     "hydrate",
     "lock",
     "make_client",

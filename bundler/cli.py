@@ -22,7 +22,7 @@ from .config import Config, find_config, load_config, pip_environment, under_pip
 from .errors import BundlerError, UsageError, check_url
 from .fsutil import atomic_write_text
 from .keyringcli import DEFAULT_KEYRING_PROVIDER, KEYRING_PROVIDERS
-from .models import BundleArtifact, IndexSettings, IndexStrategy, Lock, LockedFile, Manifest
+from .models import IndexSettings, IndexStrategy, Lock, LockedFile, Manifest
 from .redact import redact_text
 from .reporting import Reporter
 from .target import Target, host_target, make_target, target_from_name
@@ -850,32 +850,20 @@ def _do_build(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str
 
 
 def _do_add(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str, Any]) -> int:
-    from .add import add_files, added_requirements
-
-    client = _client(args, reporter)
     indexes = _overrides(args).apply(IndexSettings())
-    # An sdist with dynamic metadata (a setup.py project) is prepared for
-    # this machine's target: the resolution after it prepares it per target.
-    with app.SdistPreparer(
-        app.bundle_first(args.bundle, indexes), client, host_target(), reporter, args.workers
-    ) as prepare:
-        manifest = add_files(args.bundle, args.files, reporter, prepare)
-        needs = added_requirements(manifest, args.files, prepare)
+    manifest = app.add(
+        args.bundle,
+        args.files,
+        indexes,
+        _client(args, reporter),
+        reporter,
+        args.workers,
+        fetch_dependencies=not args.no_deps,
+    )
     out["added"] = sorted(p.name for p in args.files)
-    if needs and not args.no_deps:
-        reporter.info(f"resolving what the added files need: {', '.join(needs)}")
-        added_pins = [f"{a.project}=={a.version}" for a in _added_artifacts(manifest, args.files)]
-        manifest = app.extend_bundle(
-            args.bundle, manifest, added_pins, indexes, client, reporter, args.workers
-        )
     _summarise_manifest(manifest, args.bundle, reporter, out)
     reporter.info("run `bundle verify` to prove the bundle still installs")
     return 0
-
-
-def _added_artifacts(manifest: Manifest, files: Sequence[Path]) -> list[BundleArtifact]:
-    names = {p.name for p in files}
-    return [a for a in manifest.artifacts if a.filename in names]
 
 
 def _do_serve(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str, Any]) -> int:

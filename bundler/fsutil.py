@@ -1,14 +1,19 @@
 """Filesystem helpers shared by every stage: atomic writes, hashing,
-directory locks."""
+directory locks, and directories updated all or nothing."""
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import fcntl
+import functools
 import hashlib
 import os
+import re
+import secrets
 import shutil
+import stat
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -17,7 +22,7 @@ from pathlib import Path
 from typing import IO
 from urllib.parse import unquote
 
-from .errors import BundleLocked, BundlerError
+from .errors import BundleLocked, BundlerError, UsageError
 
 CHUNK = 1 << 20
 
@@ -140,16 +145,26 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _lock_path(directory: Path) -> Path:
+    """The lock file of ``directory``: beside it (``.<name>.lock``), not in
+    it, because an update swaps the directory itself for a new one."""
+    return directory.parent / f".{directory.name}.lock"
+
+
 @contextlib.contextmanager
 def directory_lock(directory: Path, *, wait: float = 0.0) -> Iterator[None]:
-    """Hold an exclusive advisory lock on ``directory`` (``.bundle.lock``).
+    """Hold an exclusive advisory lock on ``directory`` (a lock file beside it).
 
     Waits up to ``wait`` seconds for another process to release it, then
     raises ``BundleLocked``.  The lock dies with the process (kill -9 safe).
     """
-    directory.mkdir(parents=True, exist_ok=True)
-    lock_path = directory / ".bundle.lock"
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    directory = _real(directory)
+    lock_path = _lock_path(directory)
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as err:
+        raise _not_writable(directory, err) from err
     try:
         deadline = time.monotonic() + wait
         while True:
@@ -163,6 +178,231 @@ def directory_lock(directory: Path, *, wait: float = 0.0) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+def _real(directory: Path) -> Path:
+    """``directory`` with symbolic links resolved: an update replaces the
+    directory a link points to, never the link."""
+    return Path(os.path.realpath(directory))
+
+
+def _not_writable(directory: Path, err: OSError) -> BundlerError:
+    return UsageError(
+        f"cannot update {directory}: {directory.parent} is not writable ({err.strerror or err})",
+        hint="bundler writes a lock file and the new bundle beside the old one;"
+        " use a directory whose parent you may write to",
+    )
+
+
+# An update's trees beside the directory: ".<name>.new-<hex>" is the next
+# tree (and, once swapped in, the old one); ".<name>.old-<hex>" is the old
+# tree set aside where the two cannot be swapped in one step.
+_NEW, _OLD = "new", "old"
+
+
+def _beside(directory: Path, kind: str) -> Path:
+    return directory.parent / f".{directory.name}.{kind}-{secrets.token_hex(8)}"
+
+
+def _leftover_kind(directory: Path, name: str) -> str | None:
+    found = re.fullmatch(rf"\.{re.escape(directory.name)}\.({_NEW}|{_OLD})-[0-9a-f]{{16}}", name)
+    return found.group(1) if found else None
+
+
+@contextlib.contextmanager
+def updating(directory: Path, *, wait: float = 0.0) -> Iterator[Path]:
+    """Update ``directory`` all or nothing, holding its lock.
+
+    Yields a staging directory beside it that starts as a copy of it (files
+    hard-linked, not copied: see ``link_tree``); the caller changes the copy
+    only by replacing or removing files, never by writing into one.  When
+    the block ends normally the copy takes the directory's place in one
+    step (``swap_in``) and the old tree is removed; when it raises,
+    whatever the reason (an error, Ctrl-C), the copy is removed and the
+    directory was never touched.  A process killed meanwhile leaves only
+    the copy beside the directory, which the next update removes.
+
+    A mount point cannot be updated this way (the copy would be on another
+    file system): that, and a parent that is not writable, are usage
+    errors.  Running out of space is a ``BundlerError`` that says the
+    directory is unchanged.
+    """
+    directory = _real(directory)
+    if not directory.name or os.path.ismount(directory):
+        raise _mount_point(directory)
+    if os.path.lexists(directory) and not directory.is_dir():
+        raise UsageError(f"{directory} exists and is not a directory")
+    with directory_lock(directory, wait=wait):
+        try:
+            recover_update(directory)
+            stage = _make_stage(directory)
+        except PermissionError as err:
+            raise _not_writable(directory, err) from err
+        except OSError as err:
+            raise _update_failed(directory, err) from err
+        try:
+            try:
+                if directory.is_dir():
+                    link_tree(directory, stage)
+                yield stage
+                swap_in(stage, directory)
+            except OSError as err:
+                raise _update_failed(directory, err) from err
+        except BaseException:
+            _remove_quietly(stage)
+            raise
+
+
+def _update_failed(directory: Path, err: OSError) -> BundlerError:
+    if err.errno in (errno.EXDEV, errno.EBUSY):  # a bind mount, or in use as one
+        return _mount_point(directory)
+    if err.errno == errno.ENOSPC:
+        return BundlerError(
+            f"no space left on device while updating {directory}; it is unchanged",
+            hint="free some space and run the command again",
+        )
+    return BundlerError(
+        f"cannot update {directory}: {err.strerror or err}"
+        + (f": {err.filename}" if err.filename else "")
+        + "; it is unchanged"
+    )
+
+
+def _mount_point(directory: Path) -> UsageError:
+    return UsageError(
+        f"cannot update {directory}: it is a mount point, and its new version is"
+        " made beside it (on the same file system) and swapped in; it is unchanged",
+        hint=f"use a directory inside it, e.g. {directory / 'pypi'}",
+    )
+
+
+def _make_stage(directory: Path) -> Path:
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        mode = stat.S_IMODE(directory.stat().st_mode)
+    except FileNotFoundError:
+        mode = DIR_MODE
+    while True:
+        stage = _beside(directory, _NEW)
+        try:
+            stage.mkdir(mode=0o700)
+        except FileExistsError:
+            continue
+        os.chmod(stage, mode)  # the mode it will have as the directory
+        return stage
+
+
+def recover_update(directory: Path) -> None:
+    """Clear what an interrupted update of ``directory`` left beside it
+    (call it holding the directory's lock): the old tree set aside by a
+    two-step swap comes back if the directory is missing, and every other
+    leftover is removed."""
+    try:
+        entries = sorted(directory.parent.iterdir())
+    except FileNotFoundError:
+        return
+    for entry in entries:
+        kind = _leftover_kind(directory, entry.name)
+        if kind is None or entry.is_symlink() or not entry.is_dir():
+            continue
+        if kind == _OLD and not os.path.lexists(directory):
+            os.rename(entry, directory)
+        else:
+            _remove_quietly(entry)
+
+
+def _remove_quietly(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        remove_tree(path)
+    # What a thread still writing there added meanwhile: the next update
+    # removes anything left.
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def swap_in(new: Path, directory: Path) -> None:
+    """Put the tree ``new`` at ``directory`` and remove the old tree.
+
+    Readers of ``directory`` see the old tree or the new one, never a mix:
+    on Linux both are swapped in one step (``renameat2`` with
+    ``RENAME_EXCHANGE``); elsewhere, or on a file system that cannot, the
+    old tree is renamed aside and ``new`` renamed into place, so for a
+    moment there is no ``directory`` (a reader finds nothing), and a
+    process killed in between leaves the old tree aside, put back by the
+    next update (``recover_update``).
+    """
+    if not os.path.lexists(directory):
+        os.rename(new, directory)
+        return
+    if exchange(new, directory):
+        _remove_quietly(new)  # now the old tree
+        return
+    old = _beside(directory, _OLD)
+    os.rename(directory, old)
+    try:
+        os.rename(new, directory)
+    except BaseException:
+        os.rename(old, directory)
+        raise
+    _remove_quietly(old)
+
+
+_AT_FDCWD = -100  # <fcntl.h>
+_RENAME_EXCHANGE = 2  # <linux/fs.h>
+# What renameat2 answers where the kernel or the file system lacks it.
+_NO_EXCHANGE = frozenset({errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP})
+
+
+@functools.cache
+def _renameat2() -> Callable[..., int] | None:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        function: Callable[..., int] = libc.renameat2  # glibc 2.28+, musl 1.2.4+
+    except (OSError, AttributeError, TypeError):  # not Linux
+        return None
+    return function
+
+
+def exchange(first: Path, second: Path) -> bool:
+    """Swap two existing paths in one step; False where the system cannot
+    (not Linux, an old C library, or a file system without it)."""
+    function = _renameat2()
+    if function is None:
+        return False
+    code = function(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE)
+    if code == 0:
+        return True
+    number = ctypes.get_errno()
+    if number in _NO_EXCHANGE:
+        return False
+    raise OSError(number, os.strerror(number), str(second))
+
+
+def link_tree(source: Path, dest: Path) -> None:
+    """Copy the tree ``source`` into the existing directory ``dest``:
+    directories made anew with their modes, files hard-linked (copied where
+    a link is refused), symbolic links copied as links.  A hard link costs
+    a few microseconds whatever the file's size, and shares the file: the
+    copy must be changed only by replacing or removing files."""
+    for root, dirs, files in os.walk(source):
+        here = dest / os.path.relpath(root, source)
+        for name in dirs:
+            src = os.path.join(root, name)
+            if os.path.islink(src):  # os.walk does not go into it
+                os.symlink(os.readlink(src), here / name)
+            else:
+                os.mkdir(here / name)
+                os.chmod(here / name, stat.S_IMODE(os.stat(src).st_mode))
+        for name in files:
+            src = os.path.join(root, name)
+            if os.path.islink(src):
+                os.symlink(os.readlink(src), here / name)
+                continue
+            try:
+                os.link(src, here / name)
+            except OSError as err:
+                if err.errno == errno.ENOSPC:
+                    raise
+                shutil.copy2(src, here / name)
 
 
 def url_path_to_local(path: str) -> str:

@@ -1,0 +1,487 @@
+"""An update of a bundle is all or nothing: a wrong hash, a full disk or a
+kill -9 leaves it byte-identical and verifying; readers never see a page
+that links a missing file; a bundle is written where fcntl does not exist."""
+
+from __future__ import annotations
+
+import html.parser
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bundler import fsutil
+from bundler.cli import run
+from bundler.errors import BundleLocked, UsageError
+from tests.support import DistSpec, IndexServer, IndexServerFactory, Reply
+
+SPECS = [
+    DistSpec("app", "1.0", requires=("dep",)),
+    DistSpec("app", "2.0", requires=("dep", "extra")),
+    DistSpec("dep", "1.0"),
+    DistSpec("extra", "1.0"),
+]
+EXTRA_WHEEL = "extra-1.0-py3-none-any.whl"
+OLD_WHEEL = "app-1.0-py3-none-any.whl"
+NEW_WHEEL = "app-2.0-py3-none-any.whl"
+
+
+def bundle_cmd(*args: str) -> int:
+    return run([*args, "--quiet"])
+
+
+def cli(*args: str) -> list[str]:
+    """The ``bundle`` command in a process of its own."""
+    return [sys.executable, "-m", "bundler", *args]
+
+
+def lock_for(tmp_path: Path, server: IndexServer, pin: str, name: str) -> Path:
+    """A PEP 751 lock of ``pin`` (it names every file's URL)."""
+    req = tmp_path / f"{name}.in"
+    req.write_text(pin + "\n")
+    lock = tmp_path / f"pylock.{name}.toml"
+    assert bundle_cmd("lock", str(req), "-o", str(lock), "-i", server.url) == 0
+    return lock
+
+
+def wrong_hash(lock: Path, filename: str) -> Path:
+    """A copy of ``lock`` whose sha256 of ``filename`` is wrong."""
+    text = lock.read_text()
+    at = text.index(f'name = "{filename}"')
+    start = text.index('sha256 = "', at) + len('sha256 = "')
+    bad = lock.with_name(lock.name.replace(".toml", "-bad.toml"))
+    bad.write_text(text[:start] + "0" * 64 + text[start + 64 :])
+    return bad
+
+
+def tree(root: Path) -> dict[str, tuple[str, bytes, int]]:
+    """Every entry under ``root``: its kind, bytes (or link target) and mode."""
+    out: dict[str, tuple[str, bytes, int]] = {}
+    for path in sorted(root.rglob("*")):
+        mode = path.lstat().st_mode & 0o7777
+        rel = str(path.relative_to(root))
+        if path.is_symlink():
+            out[rel] = ("link", os.readlink(path).encode(), mode)
+        elif path.is_dir():
+            out[rel] = ("dir", b"", mode)
+        else:
+            out[rel] = ("file", path.read_bytes(), mode)
+    return out
+
+
+def beside(root: Path) -> set[str]:
+    """What the updates of ``root`` keep next to it (its lock file aside)."""
+    return {
+        p.name
+        for p in root.parent.iterdir()
+        if p.name.startswith(f".{root.name}.") and p.name != f".{root.name}.lock"
+    }
+
+
+@pytest.fixture
+def server(index_server: IndexServerFactory) -> IndexServer:
+    return index_server(SPECS)
+
+
+@pytest.fixture
+def old_bundle(tmp_path: Path, server: IndexServer) -> Path:
+    """A verified bundle of app 1.0, to be updated to app 2.0."""
+    bundle = tmp_path / "pypi"
+    assert (
+        bundle_cmd(
+            "download", str(lock_for(tmp_path, server, "app==1.0", "old")), "-o", str(bundle)
+        )
+        == 0
+    )
+    assert bundle_cmd("verify", str(bundle), "--no-install") == 0
+    return bundle
+
+
+def test_a_wrong_hash_mid_update_leaves_the_bundle_byte_identical(
+    tmp_path: Path, server: IndexServer, old_bundle: Path
+) -> None:
+    before = tree(old_bundle)
+    new_lock = lock_for(tmp_path, server, "app==2.0", "new")
+    # app 2.0 and dep arrive, extra's hash is wrong.
+    assert (
+        bundle_cmd("download", str(wrong_hash(new_lock, EXTRA_WHEEL)), "-o", str(old_bundle)) == 1
+    )
+    assert server.hits(server.file_path(NEW_WHEEL)) == 1
+    assert tree(old_bundle) == before
+    assert beside(old_bundle) == set()
+    assert bundle_cmd("verify", str(old_bundle), "--no-install") == 0
+    # The right lock: the whole new bundle, nothing of the old one left over.
+    assert bundle_cmd("download", str(new_lock), "-o", str(old_bundle)) == 0
+    assert bundle_cmd("verify", str(old_bundle), "--no-install") == 0
+    files = {p.name for p in (old_bundle / "files").iterdir()}
+    assert NEW_WHEEL in files and EXTRA_WHEEL in files and OLD_WHEEL not in files
+    assert beside(old_bundle) == set()
+
+
+def test_a_directory_holding_something_else_is_not_made_a_bundle(
+    tmp_path: Path, server: IndexServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "setup.py").write_text("")
+    lock = lock_for(tmp_path, server, "app==2.0", "new")
+    capsys.readouterr()
+    assert bundle_cmd("download", str(lock), "-o", str(project)) == 2
+    assert "is not a bundle and not empty" in capsys.readouterr().err
+    assert [p.name for p in project.iterdir()] == ["setup.py"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert bundle_cmd("download", str(lock), "-o", str(empty)) == 0
+
+
+# --- readers during an update --------------------------------------------------
+
+
+class _Links(html.parser.HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.hrefs: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.hrefs += [v for k, v in attrs if tag == "a" and k == "href" and v]
+
+
+def dangling(root: Path) -> list[str]:
+    """Links of the bundle's pages (HTML and JSON) and manifest to files it
+    does not hold, as a reader of the directory sees them."""
+    missing: list[str] = []
+    simple = root / "simple"
+    for page_dir in sorted(simple.iterdir()) if simple.is_dir() else []:
+        if not page_dir.is_dir():
+            continue
+        links = _Links()
+        with open(page_dir / "index.html", encoding="utf-8") as fh:
+            links.feed(fh.read())
+        with open(page_dir / "index.json", encoding="utf-8") as fh:
+            urls = [f["url"] for f in json.load(fh)["files"]]
+        for href in links.hrefs + urls:
+            target = (page_dir / urllib.parse.unquote(href.split("#", 1)[0])).resolve()
+            if not target.is_file():
+                missing.append(f"{page_dir.name}: {href}")
+    manifest = root / "bundle.json"
+    if manifest.is_file():
+        for artifact in json.loads(manifest.read_bytes())["artifacts"]:
+            if not (root / "files" / artifact["filename"]).is_file():
+                missing.append(f"bundle.json: {artifact['filename']}")
+    return missing
+
+
+def _identity(root: Path) -> tuple[int, int] | None:
+    try:
+        st = root.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+@pytest.fixture
+def reader(old_bundle: Path) -> Iterator[Callable[[], list[str]]]:
+    """A reader polling the bundle while it is updated; yields a function
+    returning what it saw dangling.  A look that spans the swap itself (the
+    directory is another one when it ends) is not counted: a reader pinned
+    to the old tree may see it being removed."""
+    seen: list[str] = []
+    stop = threading.Event()
+    looks = 0
+
+    def poll() -> None:
+        nonlocal looks
+        while not stop.is_set():
+            start = _identity(old_bundle)
+            try:
+                found = dangling(old_bundle)
+            except (OSError, ValueError):
+                found = []  # a page replaced as it was read: looked at again
+            if found and start is not None and _identity(old_bundle) == start:
+                seen.extend(found)
+            looks += 1
+
+    thread = threading.Thread(target=poll, daemon=True)
+    thread.start()
+    yield lambda: seen
+    stop.set()
+    thread.join(10)
+    assert looks > 0
+
+
+def test_readers_never_see_a_page_linking_a_missing_file(
+    tmp_path: Path,
+    server: IndexServer,
+    old_bundle: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    reader: Callable[[], list[str]],
+) -> None:
+    from bundler import download, indexwriter
+
+    # The steps of an update that change a tree: the live bundle is looked
+    # at before and after each (as a web server would at any moment).
+    looked: list[str] = []
+
+    def look(step: str) -> None:
+        looked.append(step)
+        assert dangling(old_bundle) == [], f"after {step}"
+
+    real_prune, real_finish = download.prune, indexwriter.IndexWriter.finish
+
+    def prune(*args: Any, **kwargs: Any) -> list[str]:
+        look("before pruning")
+        try:
+            return real_prune(*args, **kwargs)
+        finally:
+            look("pruning")
+
+    def finish(self: indexwriter.IndexWriter, *args: Any, **kwargs: Any) -> Any:
+        look("before writing the index")
+        try:
+            return real_finish(self, *args, **kwargs)
+        finally:
+            look("writing the index")
+
+    monkeypatch.setattr(download, "prune", prune)
+    monkeypatch.setattr(indexwriter.IndexWriter, "finish", finish)
+    new_lock = lock_for(tmp_path, server, "app==2.0", "new")
+    assert bundle_cmd("download", str(new_lock), "-o", str(old_bundle)) == 0
+    assert len(looked) == 4
+    assert reader() == []
+    assert not (old_bundle / "files" / OLD_WHEEL).exists()
+
+
+# --- kill -9 -----------------------------------------------------------------------
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="kill -9 is POSIX")
+def test_kill_9_mid_download_leaves_the_bundle_byte_identical(
+    tmp_path: Path, server: IndexServer, old_bundle: Path
+) -> None:
+    before = tree(old_bundle)
+    new_lock = lock_for(tmp_path, server, "app==2.0", "new")
+    stalled = server.file_path(EXTRA_WHEEL)
+    server.add_faults(stalled, Reply(delay=3.0))
+    proc = subprocess.Popen(
+        cli("download", str(new_lock), "-o", str(old_bundle), "--quiet", "--workers", "1"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while server.hits(stalled) == 0 or server.hits(server.file_path(NEW_WHEEL)) == 0:
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            assert time.monotonic() < deadline, "the download never reached the stalled file"
+            time.sleep(0.02)
+    finally:
+        proc.kill()  # SIGKILL: no clean-up runs
+        proc.communicate(timeout=30)
+    assert proc.returncode == -9
+    assert tree(old_bundle) == before
+    assert bundle_cmd("verify", str(old_bundle), "--no-install") == 0
+    assert len(beside(old_bundle)) == 1  # the update it was making
+    # A re-run clears what the killed one left, and completes.
+    assert bundle_cmd("download", str(new_lock), "-o", str(old_bundle)) == 0
+    assert bundle_cmd("verify", str(old_bundle), "--no-install") == 0
+    assert (old_bundle / "files" / EXTRA_WHEEL).is_file()
+    assert beside(old_bundle) == set()
+
+
+# --- disk full ---------------------------------------------------------------------
+
+# Run in a user and mount namespace: a small tmpfs holds the bundle, the old
+# bundle is made, the disk filled to a few pages short, and the update runs.
+ENOSPC_SCRIPT = """
+import json, os, subprocess, sys
+mount, cache, old_lock, new_lock = sys.argv[1:5]
+subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", mount], check=True)
+bundle = os.path.join(mount, "pypi")
+env = dict(os.environ, BUNDLER_CACHE_DIR=cache)
+
+def bundle_cmd(*args):
+    done = subprocess.run([sys.executable, "-m", "bundler", *args, "--quiet"],
+                          env=env, capture_output=True, text=True)
+    return done.returncode, done.stderr
+
+def tree():
+    out = {}
+    for root, dirs, files in os.walk(bundle):
+        for name in dirs + files:
+            path = os.path.join(root, name)
+            st = os.lstat(path)
+            data = "" if os.path.isdir(path) else open(path, "rb").read().hex()
+            out[os.path.relpath(path, bundle)] = [st.st_mode, data]
+    return out
+
+out = {"old": bundle_cmd("download", old_lock, "-o", bundle)}
+out["old_verify"] = bundle_cmd("verify", bundle, "--no-install")
+before = tree()
+# Leave two pages free: the new bundle's files and pages need more.
+free = os.statvfs(mount)
+with open(os.path.join(mount, "filler"), "wb") as fh:
+    fh.write(b"x" * (free.f_bavail * free.f_frsize - 2 * free.f_frsize))
+out["full"] = bundle_cmd("download", new_lock, "-o", bundle)
+out["same"] = tree() == before
+out["beside"] = sorted(n for n in os.listdir(mount) if n not in ("pypi", "filler", ".pypi.lock"))
+out["full_verify"] = bundle_cmd("verify", bundle, "--no-install")
+os.unlink(os.path.join(mount, "filler"))
+out["again"] = bundle_cmd("download", new_lock, "-o", bundle)
+out["again_verify"] = bundle_cmd("verify", bundle, "--no-install")
+out["files"] = sorted(os.listdir(os.path.join(bundle, "files")))
+print(json.dumps(out))
+"""
+
+
+def _can_mount_tmpfs() -> str | None:
+    """Why a tmpfs cannot be mounted in a user namespace here, or None."""
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        return "no unshare command (util-linux)"
+    done = subprocess.run(
+        [unshare, "-Urm", "sh", "-c", "mount -t tmpfs -o size=64k tmpfs /mnt"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        return f"the OS refuses a tmpfs in a user+mount namespace: {done.stderr.strip()}"
+    return None
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="tmpfs in a user namespace is Linux")
+def test_a_full_disk_mid_update_leaves_the_bundle_byte_identical(
+    tmp_path: Path, server: IndexServer
+) -> None:
+    why = _can_mount_tmpfs()
+    if why is not None:
+        pytest.skip(f"cannot fill a disk safely: {why}")
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    old_lock = lock_for(tmp_path, server, "app==1.0", "old")
+    new_lock = lock_for(tmp_path, server, "app==2.0", "new")
+    done = subprocess.run(
+        [
+            "unshare",
+            "-Urm",
+            sys.executable,
+            "-c",
+            ENOSPC_SCRIPT,
+            str(mount),
+            str(tmp_path / "cache"),
+            str(old_lock),
+            str(new_lock),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["old"][0] == 0 and out["old_verify"][0] == 0, out
+    code, stderr = out["full"]
+    assert code == 1, stderr
+    assert "no space left on device" in stderr.lower()
+    assert "Traceback" not in stderr
+    assert out["same"] is True
+    assert out["beside"] == []
+    assert out["full_verify"][0] == 0, out["full_verify"][1]
+    assert out["again"][0] == 0 and out["again_verify"][0] == 0, out
+    assert NEW_WHEEL in out["files"] and OLD_WHEEL not in out["files"]
+
+
+# --- the swap and its fall-backs ---------------------------------------------------
+
+
+def _make_tree(root: Path) -> None:
+    (root / "files").mkdir(parents=True)
+    (root / "files" / "a.whl").write_bytes(b"a")
+    (root / "bundle.json").write_bytes(b"{}")
+    (root / "link").symlink_to("bundle.json")
+
+
+@pytest.mark.parametrize("one_step", [True, False])
+def test_an_update_replaces_the_directory_whole_or_not_at_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, one_step: bool
+) -> None:
+    if not one_step:  # as on a system without renameat2
+        monkeypatch.setattr(fsutil, "exchange", lambda first, second: False)
+    root = tmp_path / "pypi"
+    _make_tree(root)
+    before = tree(root)
+    with pytest.raises(KeyboardInterrupt), fsutil.updating(root) as stage:
+        assert tree(stage) == before  # a copy, its files linked
+        assert (stage / "files" / "a.whl").stat().st_ino == (root / "files" / "a.whl").stat().st_ino
+        (stage / "files" / "a.whl").unlink()
+        (stage / "files" / "b.whl").write_bytes(b"b")
+        raise KeyboardInterrupt
+    assert tree(root) == before
+    assert beside(root) == set()
+    with fsutil.updating(root) as stage:
+        (stage / "files" / "a.whl").unlink()
+        (stage / "files" / "b.whl").write_bytes(b"b")
+    assert sorted(p.name for p in (root / "files").iterdir()) == ["b.whl"]
+    assert (root / "link").is_symlink() and (root / "bundle.json").read_bytes() == b"{}"
+    assert beside(root) == set()
+
+
+def test_an_update_killed_between_two_renames_is_undone(tmp_path: Path) -> None:
+    root = tmp_path / "pypi"
+    _make_tree(root)
+    before = tree(root)
+    # The old tree set aside, the new one not yet in place: then kill -9.
+    os.rename(root, tmp_path / ".pypi.old-0123456789abcdef")
+    (tmp_path / ".pypi.new-fedcba9876543210" / "files").mkdir(parents=True)
+    # Not ours: another directory's leftovers, a name that only looks alike.
+    (tmp_path / ".pypi.new-x.new-0123456789abcdef").mkdir()
+    with fsutil.updating(root) as stage:
+        assert tree(stage) == before
+    assert tree(root) == before
+    assert sorted(beside(root)) == [".pypi.new-x.new-0123456789abcdef"]
+
+
+def test_the_bundle_behind_a_symlink_is_updated_and_the_link_kept(tmp_path: Path) -> None:
+    real = tmp_path / "releases" / "pypi"
+    _make_tree(real)
+    (tmp_path / "pypi").symlink_to(real)
+    with fsutil.updating(tmp_path / "pypi") as stage:
+        (stage / "bundle.json").write_bytes(b"{ }")
+    assert (tmp_path / "pypi").is_symlink()
+    assert (real / "bundle.json").read_bytes() == b"{ }"
+
+
+def test_a_mount_point_or_a_file_cannot_be_updated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "pypi"
+    _make_tree(root)
+    real_ismount = os.path.ismount
+    monkeypatch.setattr(os.path, "ismount", lambda p: os.fspath(p) == str(root) or real_ismount(p))
+    with pytest.raises(UsageError, match="mount point") as caught, fsutil.updating(root):
+        pass
+    assert str(root / "pypi") in str(caught.value.hint)
+    monkeypatch.undo()
+    plain = tmp_path / "plain"
+    plain.write_text("x")
+    with pytest.raises(UsageError, match="not a directory"), fsutil.updating(plain):
+        pass
+    assert plain.read_text() == "x"
+
+
+def test_two_updates_are_serialized(tmp_path: Path) -> None:
+    root = tmp_path / "pypi"
+    _make_tree(root)
+    with fsutil.updating(root) as stage:
+        with pytest.raises(BundleLocked), fsutil.updating(root):
+            pass
+        (stage / "bundle.json").write_bytes(b"[]")
+    assert (root / "bundle.json").read_bytes() == b"[]"
