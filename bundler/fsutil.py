@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
-import fcntl
 import functools
 import hashlib
 import os
@@ -15,7 +14,7 @@ import secrets
 import shutil
 import stat
 import tempfile
-import time
+import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -153,31 +152,37 @@ def _lock_path(directory: Path) -> Path:
 
 @contextlib.contextmanager
 def directory_lock(directory: Path, *, wait: float = 0.0) -> Iterator[None]:
-    """Hold an exclusive advisory lock on ``directory`` (a lock file beside it).
+    """Hold an exclusive lock on ``directory`` (a lock file beside it).
 
     Waits up to ``wait`` seconds for another process to release it, then
-    raises ``BundleLocked``.  The lock dies with the process (kill -9 safe).
+    raises ``BundleLocked``.  The lock is the operating system's (``flock``,
+    or ``LockFileEx`` on Windows, through ``filelock``), so it dies with
+    the process (kill -9 safe); where neither exists, a lock file naming its
+    process, which the next run takes over once that process is gone.
     """
     directory = _real(directory)
     lock_path = _lock_path(directory)
     try:
         lock_path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as err:
         raise _not_writable(directory, err) from err
+    with warnings.catch_warnings():
+        # Without fcntl (not Windows, not POSIX) filelock warns once that it
+        # falls back to a lock file naming its process: that is the intent.
+        warnings.simplefilter("ignore")
+        import filelock  # noqa: PLC0415 - only commands that write a bundle
+
+        lock = filelock.FileLock(lock_path)
     try:
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError as err:
-                if time.monotonic() >= deadline:
-                    raise BundleLocked(str(directory)) from err
-                time.sleep(0.1)
+        lock.acquire(timeout=wait, poll_interval=0.1)
+    except filelock.Timeout as err:
+        raise BundleLocked(str(directory)) from err
+    except PermissionError as err:
+        raise _not_writable(directory, err) from err
+    try:
         yield
     finally:
-        os.close(fd)
+        lock.release()
 
 
 def _real(directory: Path) -> Path:

@@ -485,3 +485,60 @@ def test_two_updates_are_serialized(tmp_path: Path) -> None:
             pass
         (stage / "bundle.json").write_bytes(b"[]")
     assert (root / "bundle.json").read_bytes() == b"[]"
+
+
+# --- without fcntl (as on Windows) ----------------------------------------------
+
+NO_FCNTL = (
+    "import sys\n"
+    "sys.modules['fcntl'] = None  # import fcntl now fails, as on Windows\n"
+    "if sys.argv[1] == 'hold':\n"
+    "    from pathlib import Path\n"
+    "    from bundler.fsutil import directory_lock\n"
+    "    with directory_lock(Path(sys.argv[2])):\n"
+    "        print('held', flush=True)\n"
+    "        sys.stdin.read()\n"
+    "    sys.exit(0)\n"
+    "from bundler.cli import main\n"
+    "main(sys.argv[1:])\n"
+)
+
+
+def no_fcntl(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", NO_FCNTL, *args, "--quiet"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+def test_lock_and_download_work_without_fcntl(tmp_path: Path, server: IndexServer) -> None:
+    req = tmp_path / "requirements.in"
+    req.write_text("app==2.0\n")
+    lock = tmp_path / "pylock.toml"
+    done = no_fcntl("lock", str(req), "-o", str(lock), "-i", server.url)
+    assert done.returncode == 0, done.stderr
+    bundle = tmp_path / "pypi"
+    done = no_fcntl("download", str(lock), "-o", str(bundle))
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr and "Warning" not in done.stderr
+    assert bundle_cmd("verify", str(bundle), "--no-install") == 0
+    # The lock still keeps a second writer out.
+    holder = subprocess.Popen(
+        [sys.executable, "-c", NO_FCNTL, "hold", str(bundle)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        busy = no_fcntl("download", str(lock), "-o", str(bundle))
+        assert busy.returncode == 1
+        assert "in use by another bundler process" in busy.stderr
+    finally:
+        holder.communicate("", timeout=30)
+    assert holder.returncode == 0
+    done = no_fcntl("download", str(lock), "-o", str(bundle))
+    assert done.returncode == 0, done.stderr
