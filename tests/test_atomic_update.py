@@ -106,15 +106,20 @@ def old_bundle(tmp_path: Path, server: IndexServer) -> Path:
     return bundle
 
 
-def test_a_wrong_hash_mid_update_leaves_the_bundle_byte_identical(
-    tmp_path: Path, server: IndexServer, old_bundle: Path
+@pytest.mark.parametrize("fault", ["wrong hash", "not found"])
+def test_a_failure_mid_update_leaves_the_bundle_byte_identical(
+    tmp_path: Path, server: IndexServer, old_bundle: Path, fault: str
 ) -> None:
     before = tree(old_bundle)
     new_lock = lock_for(tmp_path, server, "app==2.0", "new")
-    # app 2.0 and dep arrive, extra's hash is wrong.
-    assert (
-        bundle_cmd("download", str(wrong_hash(new_lock, EXTRA_WHEEL)), "-o", str(old_bundle)) == 1
-    )
+    # app 2.0 and dep arrive; extra's hash is wrong, or the index lost it.
+    if fault == "wrong hash":
+        failing = wrong_hash(new_lock, EXTRA_WHEEL)
+    else:
+        failing = new_lock
+        server.config.overrides[server.file_path(EXTRA_WHEEL)] = Reply(404, body=b"gone")
+    assert bundle_cmd("download", str(failing), "-o", str(old_bundle)) == 1
+    server.config.overrides.clear()
     assert server.hits(server.file_path(NEW_WHEEL)) == 1
     assert tree(old_bundle) == before
     assert beside(old_bundle) == set()
