@@ -90,24 +90,40 @@ def atomic_write(path: Path, data: bytes) -> None:
 
 def remove_tree(path: Path, workers: int = 8) -> None:
     """Remove a directory tree, as ``shutil.rmtree`` does, with its files
-    unlinked by ``workers`` threads first: each unlink waits on the file
-    system's journal, and a venv holds ten thousand files (removing the web
-    set's venv took 0.85-0.98 s one file at a time, 0.68-0.89 s this way).
-    Symbolic links are removed, never followed."""
+    unlinked by ``workers`` threads, then its directories removed by them,
+    the deepest first: each removal waits on the file system's journal,
+    and removals side by side share the wait.  A venv holds ten thousand
+    files; an old bundle, a directory per project.  Symbolic links are
+    removed, never followed."""
     files: list[str] = []
-    for root, _, filenames in os.walk(path):
+    levels: dict[int, list[str]] = {}
+    for root, dirnames, filenames in os.walk(path):
         files.extend(os.path.join(root, name) for name in filenames)
-    if len(files) > workers:
+        for name in dirnames:
+            full = os.path.join(root, name)
+            if os.path.islink(full):  # os.walk does not go into it
+                files.append(full)
+            else:
+                levels.setdefault(full.count(os.sep), []).append(full)
+    if len(files) + len(levels) > 1:
         with ThreadPoolExecutor(workers, thread_name_prefix="bundler-remove") as pool:
             for _ in pool.map(_unlink_if_there, files, chunksize=64):
                 pass
-    # What is left: directories, links to them, and anything a failure left.
+            for depth in sorted(levels, reverse=True):
+                for _ in pool.map(_rmdir_if_empty, levels[depth], chunksize=16):
+                    pass
+    # What is left: the top, and anything a failure left (rmtree says what).
     shutil.rmtree(path)
 
 
 def _unlink_if_there(path: str) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
+
+
+def _rmdir_if_empty(path: str) -> None:
+    with contextlib.suppress(OSError):  # not empty: rmtree sees to it
+        os.rmdir(path)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
