@@ -181,7 +181,7 @@ def directory_lock(directory: Path, *, wait: float = 0.0) -> Iterator[None]:
     try:
         lock_path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise _not_writable(directory, err) from err
+        raise _cannot_write(directory, err) from err
     with warnings.catch_warnings():
         # Without fcntl (not Windows, not POSIX) filelock warns once that it
         # falls back to a lock file naming its process: that is the intent.
@@ -193,8 +193,8 @@ def directory_lock(directory: Path, *, wait: float = 0.0) -> Iterator[None]:
         lock.acquire(timeout=wait, poll_interval=0.1)
     except filelock.Timeout as err:
         raise BundleLocked(str(directory)) from err
-    except PermissionError as err:
-        raise _not_writable(directory, err) from err
+    except OSError as err:
+        raise _cannot_write(directory, err) from err
     try:
         yield
     finally:
@@ -207,7 +207,14 @@ def _real(directory: Path) -> Path:
     return Path(os.path.realpath(directory))
 
 
-def _not_writable(directory: Path, err: OSError) -> BundlerError:
+_NOT_WRITABLE = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
+
+
+def _cannot_write(directory: Path, err: OSError) -> BundlerError:
+    """The error for a failure to write beside ``directory``: a usage error
+    when its parent may not be written to."""
+    if err.errno not in _NOT_WRITABLE:
+        return _update_failed(directory, err)
     return UsageError(
         f"cannot update {directory}: {directory.parent} is not writable ({err.strerror or err})",
         hint="bundler writes a lock file and the new bundle beside the old one;"
@@ -257,10 +264,8 @@ def updating(directory: Path, *, wait: float = 0.0) -> Iterator[Path]:
         try:
             recover_update(directory)
             stage = _make_stage(directory)
-        except PermissionError as err:
-            raise _not_writable(directory, err) from err
         except OSError as err:
-            raise _update_failed(directory, err) from err
+            raise _cannot_write(directory, err) from err
         try:
             try:
                 if directory.is_dir():

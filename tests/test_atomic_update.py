@@ -7,6 +7,7 @@ from __future__ import annotations
 import html.parser
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -409,6 +410,32 @@ def test_a_full_disk_mid_update_leaves_the_bundle_byte_identical(
     assert out["full_verify"][0] == 0, out["full_verify"][1]
     assert out["again"][0] == 0 and out["again_verify"][0] == 0, out
     assert NEW_WHEEL in out["files"] and OLD_WHEEL not in out["files"]
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="bind mounts in a user namespace are Linux")
+def test_a_bundle_whose_parent_is_read_only_is_a_usage_error(
+    tmp_path: Path, server: IndexServer, old_bundle: Path
+) -> None:
+    why = _can_mount_tmpfs()
+    if why is not None:
+        pytest.skip(f"cannot make a read-only directory as root: {why}")
+    before = tree(old_bundle)
+    new_lock = lock_for(tmp_path, server, "app==2.0", "new")
+    parent = str(old_bundle.parent)
+    quoted = shlex.quote(parent)
+    script = f"mount --bind {quoted} {quoted} && mount -o remount,bind,ro {quoted}"
+    download = cli("download", str(new_lock), "-o", str(old_bundle), "--quiet")
+    done = subprocess.run(
+        ["unshare", "-Urm", "sh", "-c", script + ' && exec "$@"', "sh", *download],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    assert f"{parent} is not writable" in " ".join(done.stderr.split())
+    assert "Traceback" not in done.stderr
+    assert tree(old_bundle) == before
 
 
 # --- the swap and its fall-backs ---------------------------------------------------
