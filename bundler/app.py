@@ -676,6 +676,14 @@ def _file_urls(lock_: Lock, index: PackageIndex) -> dict[str, str]:
     return urls
 
 
+class _Rejected(Exception):
+    """The new bundle was not accepted: it is discarded."""
+
+    def __init__(self, manifest: Manifest) -> None:
+        super().__init__("rejected")
+        self.manifest = manifest
+
+
 def download(
     lock_: Lock,
     out_dir: Path,
@@ -683,6 +691,7 @@ def download(
     client: HttpClient,
     reporter: Reporter = NULL_REPORTER,
     workers: int = 8,
+    accept: Callable[[Path], bool] | None = None,
 ) -> Manifest:
     """Fetch every file some target installs into ``out_dir/files`` and
     write the bundle's pages, manifest and requirements.txt.
@@ -690,10 +699,18 @@ def download(
     All or nothing: the new bundle is made beside ``out_dir`` (files it
     keeps are linked, not fetched again) and takes its place in one step
     (``fsutil.updating``); a run that fails, however, leaves ``out_dir``
-    as it was."""
+    as it was.  With ``accept`` (``bundle build``'s gate), the new bundle
+    is handed to it where it was made, and takes ``out_dir``'s place only
+    if it returns True.  Returns the new bundle's manifest either way."""
     _check_output(out_dir)
-    with updating(out_dir, wait=0.0) as stage:
-        return _download_into(lock_, stage, indexes, client, reporter, workers)
+    try:
+        with updating(out_dir, wait=0.0) as stage:
+            manifest = _download_into(lock_, stage, indexes, client, reporter, workers)
+            if accept is not None and not accept(stage):
+                raise _Rejected(manifest)
+    except _Rejected as rejected:
+        return rejected.manifest
+    return manifest
 
 
 def _check_output(out_dir: Path) -> None:

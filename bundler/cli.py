@@ -402,7 +402,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_target_options(p)
     _add_common(p)
 
-    p = command("build", "lock, download and verify in one step")
+    p = command(
+        "build", "lock, download and verify in one step; the new bundle replaces -o if it passes"
+    )
     p.add_argument("requirements", nargs="+", type=Path, help="requirements.in file(s)")
     p.add_argument("-o", "--output", type=Path, required=True, help="bundle directory")
     p.add_argument("--no-install", action="store_true", help="skip the live pip install check")
@@ -840,9 +842,20 @@ def _do_build(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str
         reqs, targets, indexes, _lock_options(args, reqs), client, reporter, None, args.workers
     )
     _warn_yanked(result, reporter)
-    manifest = app.download(result, args.output, indexes, client, reporter, args.workers)
-    _summarise_manifest(manifest, args.output, reporter, out)
-    report = verify(args.output, targets, client, VerifyOptions(live=not args.no_install), reporter)
+    report: VerifyReport | None = None
+
+    def gate(staged: Path) -> bool:
+        # The new bundle replaces the old one only if it passes.
+        nonlocal report
+        report = verify(staged, targets, client, VerifyOptions(live=not args.no_install), reporter)
+        return report.ok
+
+    manifest = app.download(result, args.output, indexes, client, reporter, args.workers, gate)
+    assert report is not None
+    if report.ok:
+        _summarise_manifest(manifest, args.output, reporter, out)
+    else:
+        reporter.warning(f"{args.output} is unchanged: the new bundle failed the gate")
     reporter.close()
     _print_report(report, reporter)
     out["verify"] = json.loads(report_to_json(report))

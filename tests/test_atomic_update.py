@@ -133,6 +133,43 @@ def test_a_failure_mid_update_leaves_the_bundle_byte_identical(
     assert beside(old_bundle) == set()
 
 
+def test_a_build_whose_gate_fails_leaves_the_bundle_byte_identical(
+    tmp_path: Path,
+    server: IndexServer,
+    old_bundle: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from bundler import gate
+
+    before = tree(old_bundle)
+    req = tmp_path / "new.in"
+    req.write_text("app==2.0\n")
+    real_verify = gate.verify
+    checked: list[Path] = []
+
+    def verify_damaged(bundle_dir: Path, *args: Any, **kwargs: Any) -> Any:
+        # The new bundle loses a file before the gate sees it.
+        checked.append(bundle_dir)
+        (bundle_dir / "files" / EXTRA_WHEEL).unlink()
+        return real_verify(bundle_dir, *args, **kwargs)
+
+    monkeypatch.setattr(gate, "verify", verify_damaged)
+    build = ["build", str(req), "-o", str(old_bundle), "-i", server.url, "--no-install"]
+    capsys.readouterr()
+    assert run(build) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"{old_bundle} is unchanged: the new bundle failed the gate" in err
+    assert EXTRA_WHEEL in err
+    assert checked and checked[0] != old_bundle
+    assert tree(old_bundle) == before
+    assert beside(old_bundle) == set()
+    monkeypatch.setattr(gate, "verify", real_verify)
+    assert run([*build, "--quiet"]) == 0
+    assert (old_bundle / "files" / EXTRA_WHEEL).is_file()
+    assert not (old_bundle / "files" / OLD_WHEEL).exists()
+
+
 def test_a_directory_holding_something_else_is_not_made_a_bundle(
     tmp_path: Path, server: IndexServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
