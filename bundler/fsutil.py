@@ -403,13 +403,18 @@ def exchange(first: Path, second: Path) -> bool:
     raise OSError(number, os.strerror(number), str(second))
 
 
+def _raise(err: OSError) -> None:
+    raise err
+
+
 def link_tree(source: Path, dest: Path) -> None:
     """Copy the tree ``source`` into the existing directory ``dest``:
     directories made anew with their modes, files hard-linked (copied where
     a link is refused), symbolic links copied as links.  A hard link costs
     a few microseconds whatever the file's size, and shares the file: the
-    copy must be changed only by replacing or removing files."""
-    for root, dirs, files in os.walk(source):
+    copy must be changed only by replacing or removing files.  A directory
+    that cannot be read is an error: the copy would lack it."""
+    for root, dirs, files in os.walk(source, onerror=_raise):
         here = dest / os.path.relpath(root, source)
         for name in dirs:
             src = os.path.join(root, name)

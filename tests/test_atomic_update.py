@@ -22,7 +22,7 @@ import pytest
 
 from bundler import fsutil
 from bundler.cli import run
-from bundler.errors import BundleLocked, UsageError
+from bundler.errors import BundleLocked, BundlerError, UsageError
 from tests.support import DistSpec, IndexServer, IndexServerFactory, Reply
 
 SPECS = [
@@ -507,6 +507,28 @@ def test_an_update_replaces_the_directory_whole_or_not_at_all(
         (stage / "files" / "b.whl").write_bytes(b"b")
     assert sorted(p.name for p in (root / "files").iterdir()) == ["b.whl"]
     assert (root / "link").is_symlink() and (root / "bundle.json").read_bytes() == b"{}"
+    assert beside(root) == set()
+
+
+def test_a_directory_that_cannot_be_read_fails_the_update(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "pypi"
+    _make_tree(root)
+    before = tree(root)
+    real_scandir = os.scandir
+
+    def scandir(path: Any = ".") -> Any:
+        if isinstance(path, (str, os.PathLike)) and os.fspath(path) == str(root / "files"):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_scandir(path)
+
+    # Root reads every directory: the refusal is made up.
+    monkeypatch.setattr(os, "scandir", scandir)
+    with pytest.raises(BundlerError, match="Permission denied"), fsutil.updating(root):
+        pass
+    monkeypatch.undo()
+    assert tree(root) == before
     assert beside(root) == set()
 
 
