@@ -170,6 +170,26 @@ def test_a_build_whose_gate_fails_leaves_the_bundle_byte_identical(
     assert not (old_bundle / "files" / OLD_WHEEL).exists()
 
 
+def test_an_add_whose_dependencies_fail_leaves_the_bundle_byte_identical(
+    tmp_path: Path, server: IndexServer, old_bundle: Path
+) -> None:
+    from tests.support import build_wheel
+
+    before = tree(old_bundle)
+    private = build_wheel(
+        DistSpec("acme-tool", "1.0", requires=("extra", "nowhere")), "py3-none-any", tmp_path
+    )
+    # The file is fine; one of its dependencies is on no index.
+    assert bundle_cmd("add", str(old_bundle), str(private), "-i", server.url) == 1
+    assert tree(old_bundle) == before
+    assert beside(old_bundle) == set()
+    assert bundle_cmd("verify", str(old_bundle), "--no-install") == 0
+    # Without dependencies it goes in, alone.
+    assert bundle_cmd("add", str(old_bundle), str(private), "--no-deps") == 0
+    assert (old_bundle / "files" / private.name).is_file()
+    assert not (old_bundle / "files" / EXTRA_WHEEL).exists()
+
+
 def test_a_directory_holding_something_else_is_not_made_a_bundle(
     tmp_path: Path, server: IndexServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
