@@ -9,6 +9,7 @@ import json
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -326,9 +327,10 @@ def test_readers_never_see_a_page_linking_a_missing_file(
 # --- kill -9 -----------------------------------------------------------------------
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="kill -9 is POSIX")
-def test_kill_9_mid_download_leaves_the_bundle_byte_identical(
-    tmp_path: Path, server: IndexServer, old_bundle: Path
+@pytest.mark.skipif(sys.platform == "win32", reason="kill -9 and SIGINT are POSIX")
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["kill -9", "ctrl-c"])
+def test_a_kill_mid_download_leaves_the_bundle_byte_identical(
+    tmp_path: Path, server: IndexServer, old_bundle: Path, sig: signal.Signals
 ) -> None:
     before = tree(old_bundle)
     new_lock = lock_for(tmp_path, server, "app==2.0", "new")
@@ -353,12 +355,16 @@ def test_kill_9_mid_download_leaves_the_bundle_byte_identical(
         ):
             time.sleep(0.02)
     finally:
-        proc.kill()  # SIGKILL: no clean-up runs
-        proc.communicate(timeout=30)
-    assert proc.returncode == -9
+        proc.send_signal(sig)  # SIGKILL: no clean-up runs
+        _, stderr = proc.communicate(timeout=30)
     assert tree(old_bundle) == before
     assert bundle_cmd("verify", str(old_bundle), "--no-install") == 0
-    assert len(beside(old_bundle)) == 1  # the update it was making
+    if sig == signal.SIGKILL:
+        assert proc.returncode == -9
+        assert len(beside(old_bundle)) == 1  # the update it was making
+    else:  # Ctrl-C: the copy is removed on the way out
+        assert proc.returncode == 130, stderr
+        assert beside(old_bundle) == set()
     # A re-run clears what the killed one left, and completes.
     assert bundle_cmd("download", str(new_lock), "-o", str(old_bundle)) == 0
     assert bundle_cmd("verify", str(old_bundle), "--no-install") == 0
