@@ -13,6 +13,7 @@ import re
 import secrets
 import shutil
 import stat
+import sys
 import tempfile
 import warnings
 from collections.abc import Callable, Iterator
@@ -182,13 +183,16 @@ def directory_lock(directory: Path, *, wait: float = 0.0) -> Iterator[None]:
         lock_path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise _cannot_write(directory, err) from err
-    with warnings.catch_warnings():
-        # Without fcntl (not Windows, not POSIX) filelock warns once that it
-        # falls back to a lock file naming its process: that is the intent.
-        warnings.simplefilter("ignore")
-        import filelock  # noqa: PLC0415 - only commands that write a bundle
+    if "filelock" not in sys.modules:
+        with warnings.catch_warnings():
+            # Without fcntl (not Windows, not POSIX) filelock warns as it is
+            # imported that it falls back to a lock file naming its process:
+            # that is the intent.
+            warnings.simplefilter("ignore")
+            import filelock  # noqa: PLC0415 - only commands that write a bundle
+    import filelock  # noqa: PLC0415
 
-        lock = filelock.FileLock(lock_path)
+    lock = filelock.FileLock(lock_path)
     try:
         lock.acquire(timeout=wait, poll_interval=0.1)
     except filelock.Timeout as err:
