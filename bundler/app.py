@@ -931,7 +931,7 @@ def add(
     dynamic metadata prepared for this machine's target through its build
     backend, ``SdistPreparer``), then, with ``fetch_dependencies``, whatever
     they need that the bundle lacks, fetched from ``indexes``
-    (``extend_bundle``).  Both steps change one copy of the bundle, which
+    (``_extend_into``).  Both steps change one copy of the bundle, which
     replaces it when both succeeded: a failure in either leaves the bundle
     as it was."""
     from .add import add_into, added_requirements, check_bundle
@@ -939,7 +939,7 @@ def add(
 
     check_bundle(bundle_dir, paths)
     with updating(bundle_dir, wait=0.0) as stage, SdistPreparer(
-        bundle_first(stage, indexes), client, host_target(), reporter, workers
+        bundle_first(bundle_dir, indexes), client, host_target(), reporter, workers
     ) as prepare:
         manifest = add_into(stage, paths, reporter, prepare)
         needs = added_requirements(manifest, paths, prepare)
@@ -947,29 +947,15 @@ def add(
             reporter.info(f"resolving what the added files need: {', '.join(needs)}")
             names = {p.name for p in paths}
             added = [f"{a.project}=={a.version}" for a in manifest.artifacts if a.filename in names]
-            manifest = _extend_into(stage, manifest, added, indexes, client, reporter, workers)
+            manifest = _extend_into(
+                stage, bundle_dir, manifest, added, indexes, client, reporter, workers
+            )
         return manifest
-
-
-def extend_bundle(
-    bundle_dir: Path,
-    manifest: Manifest,
-    added: Sequence[str],
-    indexes: IndexSettings,
-    client: HttpClient,
-    reporter: Reporter = NULL_REPORTER,
-    workers: int = 8,
-) -> Manifest:
-    """After ``bundle add``: resolve the bundle's inputs plus the added pins
-    for every target of the bundle, the bundle itself searched first, and
-    fetch whatever the added distributions need that it lacks.  Existing
-    pins are kept where they still fit.  All or nothing, as ``download``."""
-    with updating(bundle_dir, wait=0.0) as stage:
-        return _extend_into(stage, manifest, added, indexes, client, reporter, workers)
 
 
 def _extend_into(
     bundle_dir: Path,
+    shown_dir: Path,
     manifest: Manifest,
     added: Sequence[str],
     indexes: IndexSettings,
@@ -977,14 +963,19 @@ def _extend_into(
     reporter: Reporter,
     workers: int,
 ) -> Manifest:
-    """``extend_bundle`` on ``bundle_dir``, a staging copy no reader sees."""
+    """After the files are added to ``bundle_dir`` (a staging copy no
+    reader sees): resolve the bundle's inputs plus the ``added`` pins for
+    every target of the bundle, the bundle itself searched first, and
+    fetch whatever the added distributions need that it lacks.  Existing
+    pins are kept where they still fit.  Messages name ``shown_dir``, the
+    bundle the copy will replace."""
     targets = [target_from_name(name) for name in manifest.targets]
     runtime = [p for p in manifest.packages if not p.build_only]
     texts = list(manifest.requirements) or [
         f"{p.name}=={p.version}" + (f" ; {p.marker}" if p.marker else "") for p in runtime
     ]
     texts += [t for t in added if t not in texts]
-    source = f"{bundle_dir / MANIFEST}"
+    source = f"{shown_dir / MANIFEST}"
 
     from .reqfile import ParsedRequirement, RequirementsInput
 
@@ -1026,7 +1017,6 @@ __all__ = [
     "bundle_first",
     "check_lock_name",
     "download",
-    "extend_bundle",
     "hydrate",
     "lock",
     "make_client",

@@ -172,16 +172,21 @@ def test_a_build_whose_gate_fails_leaves_the_bundle_byte_identical(
 
 
 def test_an_add_whose_dependencies_fail_leaves_the_bundle_byte_identical(
-    tmp_path: Path, server: IndexServer, old_bundle: Path
+    tmp_path: Path, server: IndexServer, old_bundle: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from tests.support import build_wheel
 
     before = tree(old_bundle)
     private = build_wheel(
-        DistSpec("acme-tool", "1.0", requires=("extra", "nowhere")), "py3-none-any", tmp_path
+        DistSpec("acme-tool", "1.0", requires=("extra", "app>=2")), "py3-none-any", tmp_path
     )
-    # The file is fine; one of its dependencies is on no index.
-    assert bundle_cmd("add", str(old_bundle), str(private), "-i", server.url) == 1
+    # The file is fine; what it needs conflicts with the bundle's own pin,
+    # and the message names the bundle's manifest, not the copy's.
+    capsys.readouterr()
+    assert run(["add", str(old_bundle), str(private), "-i", server.url]) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert "acme-tool==1.0 depends on app>=2" in err
+    assert f"{old_bundle}/bundle.json" in err and ".pypi.new-" not in err
     assert tree(old_bundle) == before
     assert beside(old_bundle) == set()
     assert bundle_cmd("verify", str(old_bundle), "--no-install") == 0
