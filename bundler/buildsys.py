@@ -47,9 +47,11 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
-# pip: a project without a [build-system] table builds with setuptools'
-# legacy backend (pip 26 no longer adds "wheel" to these requirements).
-LEGACY_REQUIRES = ("setuptools>=40.8.0",)
+# pip (pyproject.py): an sdist without a [build-system] table builds with
+# setuptools' legacy backend and "setuptools>=40.8.0"; pips before 24.0
+# (pip#12449), which fresh venvs of Python 3.9-3.12 get, add "wheel" too.
+# The bundle serves every pip a target may run, so it takes both.
+LEGACY_REQUIRES = ("setuptools>=40.8.0", "wheel")
 LEGACY_BACKEND = "setuptools.build_meta:__legacy__"
 DEFAULT_TIMEOUT = 600.0
 TAIL_LINES = 40

@@ -150,9 +150,10 @@ def test_no_pyproject_means_pips_setuptools_default(tmp_path: Path) -> None:
         },
     )
     build = read_build_system(sdist, sdist.name)
-    # pip 26: setuptools only (it no longer adds "wheel"), the __legacy__ backend.
-    assert build == BuildSystem(("setuptools>=40.8.0",), LEGACY_BACKEND, (), legacy=True)
-    assert LEGACY_REQUIRES == ("setuptools>=40.8.0",)
+    # pip >= 24.0 asks for setuptools only, older pips (a fresh Python 3.11
+    # venv has pip 23.2.1) for "wheel" too: the bundle must serve both.
+    assert build == BuildSystem(("setuptools>=40.8.0", "wheel"), LEGACY_BACKEND, (), legacy=True)
+    assert LEGACY_REQUIRES == ("setuptools>=40.8.0", "wheel")
     assert LEGACY_BACKEND == "setuptools.build_meta:__legacy__"
 
 
