@@ -158,6 +158,48 @@ def _venv_python(venv: Path) -> Path:
     return venv / "bin" / "python"
 
 
+# Where a pip the gate installs with comes from.
+VENV_PIP = "venv"  # what a fresh ``python -m venv`` gets: the interpreter's ensurepip
+NEWEST_PIP = "newest"  # the pip next to bundler
+REQUESTED_PIP = "requested"  # a pip wheel asked for with --pip
+_ORIGIN_TEXT = {VENV_PIP: "a fresh venv's own", NEWEST_PIP: "newest", REQUESTED_PIP: "--pip"}
+
+
+@dataclass(frozen=True)
+class PipChoice:
+    """One pip the gate installs a target's bundle with, and where it
+    comes from (``wheel``: the pip wheel a requested pip runs from)."""
+
+    version: str
+    origin: str  # VENV_PIP | NEWEST_PIP | REQUESTED_PIP
+    wheel: Path | None = None
+
+    def describe(self) -> str:
+        return f"pip {self.version} ({_ORIGIN_TEXT.get(self.origin, self.origin)})"
+
+
+def ensurepip_version(interpreter: Interpreter) -> str | None:
+    """The pip a fresh venv of ``interpreter`` gets (its ensurepip's), or
+    None when it has no ensurepip (some distributions split it out)."""
+    command = [interpreter.path, "-I", "-c", "import ensurepip; print(ensurepip.version())"]
+    try:
+        proc = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            timeout=PROBE_TIMEOUT,
+            env=scrubbed_environ(),
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    try:
+        return str(Version(proc.stdout.strip())) if proc.returncode == 0 else None
+    except InvalidVersion:
+        return None
+
+
 def create_venv(path: Path, interpreter: Interpreter, *, timeout: float = 300.0) -> Path:
     """Create a fresh virtual environment without pip; return its python."""
     command = (interpreter.path, "-I", "-m", "venv", "--without-pip", "--clear", str(path))
@@ -197,14 +239,19 @@ class PipRunner:
         isolate_network: bool = True,
         timeout: float = DEFAULT_TIMEOUT,
         python_option: bool | None = None,
+        pip_wheel: Path | None = None,
     ) -> None:
         """``pip_python`` is the interpreter whose pip runs (default: the one
         running bundler).  ``python_option`` forces (True) or forbids (False)
-        driving venvs with ``pip --python``; None decides by pip's version."""
+        driving venvs with ``pip --python``; None decides by pip's version.
+        ``pip_wheel`` (a pip wheel file) is run instead, by each venv's own
+        interpreter, as pip's documentation allows (``python pip.whl/pip``):
+        the venv gets no pip installed."""
         self.pip_python = pip_python or sys.executable
         self.isolate_network = isolate_network
         self.timeout = timeout
         self._python_option = python_option
+        self.pip_wheel = pip_wheel
         self._lock = threading.Lock()
         self._pip: _PipFacts | None = None
         # Venvs that got their own pip because this pip cannot drive them.
@@ -217,14 +264,19 @@ class PipRunner:
         return detect_network_isolation()
 
     def pip_version(self) -> Version | None:
-        """Version of the pip next to ``pip_python``; None when it has none."""
+        """Version of the pip that runs (next to ``pip_python``, or the
+        wheel's); None when there is none."""
         return self._facts().version
 
     def _facts(self) -> _PipFacts:
-        """What one probe of ``pip_python`` tells about its pip (made once)."""
+        """What one probe of the pip that runs tells about it (made once)."""
         with self._lock:
             if self._pip is None:
-                self._pip = _PipFacts.parse(self._probe_output([self.pip_python, "-c", _PIP_PROBE]))
+                probe = [self.pip_python, "-c", _PIP_PROBE]
+                if self.pip_wheel is not None:
+                    # The wheel is a zip importable from sys.path, as pip itself runs.
+                    probe = [self.pip_python, "-c", _PIP_WHEEL_PROBE, str(self.pip_wheel)]
+                self._pip = _PipFacts.parse(self._probe_output(probe))
             return self._pip
 
     def uses_python_option(self) -> bool:
@@ -235,19 +287,24 @@ class PipRunner:
         version = self.pip_version()
         return version is not None and version >= PYTHON_OPTION_SINCE
 
-    def _can_drive(self, venv_python: Path) -> bool:
-        """Whether this pip's Requires-Python admits the venv's Python
-        (pip 26 drives only 3.10+; an older target gets its own pip)."""
+    def supports(self, python_version: str) -> bool:
+        """Whether this pip's Requires-Python admits ``python_version``
+        (pip 26 runs on 3.10+ only); True when either is unknown."""
         spec = self._facts().requires_python
+        if spec is None or not python_version:
+            return True
+        try:
+            return spec.contains(Version(python_version), prereleases=True)
+        except InvalidVersion:
+            return True
+
+    def _can_drive(self, venv_python: Path) -> bool:
+        """Whether this pip can drive the venv's Python (else the venv
+        gets its own pip)."""
         version = self._probe_output(
             [str(venv_python), "-c", "import platform; print(platform.python_version())"]
         )
-        if spec is None or not version:
-            return True
-        try:
-            return spec.contains(Version(version), prereleases=True)
-        except InvalidVersion:
-            return True
+        return self.supports(version)
 
     def _probe_output(self, command: list[str]) -> str:
         try:
@@ -270,6 +327,8 @@ class PipRunner:
         Returns the projects this put into the venv: none when this pip
         drives it (as ``--python`` does), else pip and what ensurepip seeds.
         """
+        if self.pip_wheel is not None:
+            return frozenset()
         if self.uses_python_option() and self._can_drive(venv_python):
             return frozenset()
         boot = self._execute((str(venv_python), "-m", "ensurepip", "--default-pip"))
@@ -283,6 +342,9 @@ class PipRunner:
 
     def command(self, args: Sequence[str], *, python: Path | None = None) -> tuple[str, ...]:
         """The pip command line for ``args`` (without the network prefix)."""
+        if self.pip_wheel is not None:
+            pip = str(self.pip_wheel / "pip")
+            return (str(python) if python else self.pip_python, pip, "--isolated", *args)
         if python is None:
             return (self.pip_python, "-m", "pip", "--isolated", *args)
         with self._lock:
@@ -348,6 +410,19 @@ _PIP_PROBE = (
     "print(pip.__version__)\n"
     "print(os.path.join(os.path.dirname(os.path.realpath(pip.__file__)), '__pip-runner__.py'))\n"
     "print(m.metadata('pip').get('Requires-Python') or '')\n"
+)
+
+
+# The same facts of a pip wheel: its version and Requires-Python, read from
+# the wheel on sys.path (no runner file: a zipped pip runs itself).
+_PIP_WHEEL_PROBE = (
+    "import sys; sys.path.insert(0, sys.argv[1])\n"
+    "import email.parser, zipfile, pip\n"
+    "print(pip.__version__)\n"
+    "print('')\n"
+    "z = zipfile.ZipFile(sys.argv[1])\n"
+    "name = next(n for n in z.namelist() if n.endswith('.dist-info/METADATA'))\n"
+    "print(email.parser.BytesParser().parsebytes(z.read(name)).get('Requires-Python') or '')\n"
 )
 
 

@@ -31,6 +31,7 @@ from bundler.piprun import (
     _PipFacts,
     create_venv,
     detect_network_isolation,
+    ensurepip_version,
     installed_distributions,
     parse_pip_list,
     scrubbed_environ,
@@ -39,6 +40,7 @@ from bundler.redact import redact_text
 from tests.conftest import IndexServerFactory
 from tests.support.distbuilder import DistSpec, build_wheel
 from tests.support.piputil import clean_pip_env
+from tests.support.realdists import ensurepip_wheel
 
 needs_netns = pytest.mark.skipif(
     not detect_network_isolation().available,
@@ -141,6 +143,8 @@ def test_without_pips_runner_file_venvs_are_driven_with_python_option(tmp_path: 
     facts = _PipFacts.parse(f"26.0\n{missing}\n>=3.10\n")
     assert facts == _PipFacts(Version("26.0"), None, SpecifierSet(">=3.10"))
     runner._pip = facts
+    # pip 26 runs on 3.10 and newer: an older target gets its own pip.
+    assert runner.supports("3.10.0") and not runner.supports("3.9.18")
     venv_python = Path("/v/bin/python")
     assert runner.command(["list"], python=venv_python) == (
         sys.executable,
@@ -149,6 +153,32 @@ def test_without_pips_runner_file_venvs_are_driven_with_python_option(tmp_path: 
     # A pip that cannot be imported: no version, no runner.
     assert _PipFacts.parse("") == _PipFacts()
     assert _PipFacts.parse("Traceback (most recent call last):\n") == _PipFacts()
+
+
+@pytest.mark.slow
+def test_a_pip_wheel_runs_in_a_venv_without_pip(tmp_path: Path) -> None:
+    interp = running_interpreter()
+    wheel = ensurepip_wheel(interp.path)
+    if wheel is None:
+        pytest.skip(f"{interp.describe()} carries no pip wheel in its ensurepip")
+    # A fresh venv of this interpreter gets the pip its ensurepip carries.
+    version = ensurepip_version(interp)
+    assert version is not None and wheel.name.startswith(f"pip-{version}-")
+    runner = PipRunner(pip_wheel=wheel)
+    assert runner.pip_version() == Version(version)
+    assert runner.supports(interp.version)
+    python = create_venv(tmp_path / "venv", interp)
+    assert runner.prepare(python) == frozenset()  # nothing goes into the venv
+    assert runner.command(["list"], python=python) == (
+        str(python),
+        str(wheel / "pip"),
+        "--isolated",
+        "list",
+    )
+    shown = runner.run(["--version"], python=python)
+    assert shown.ok, shown.describe()
+    assert shown.stdout.startswith(f"pip {version} from {wheel}")
+    assert installed_distributions(python) == []
 
 
 @pytest.mark.slow
