@@ -346,6 +346,17 @@ def _add_lock_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_pip_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--pip",
+        action="append",
+        default=[],
+        metavar="VERSION",
+        help="also run the live install with this pip (repeatable; besides the pip a fresh"
+        " venv gets and the newest); its wheel comes from the bundle, the cache or the index",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bundle",
@@ -399,6 +410,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("verify", "prove that a bundle alone satisfies its lock (the gate)")
     p.add_argument("bundle", type=Path, help="bundle directory")
     p.add_argument("--no-install", action="store_true", help="skip the live pip install check")
+    _add_pip_option(p)
     _add_target_options(p)
     _add_common(p)
 
@@ -408,6 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("requirements", nargs="+", type=Path, help="requirements.in file(s)")
     p.add_argument("-o", "--output", type=Path, required=True, help="bundle directory")
     p.add_argument("--no-install", action="store_true", help="skip the live pip install check")
+    _add_pip_option(p)
     _add_lock_options(p)
     _add_target_options(p)
     _add_index_options(p)
@@ -789,7 +802,11 @@ def _do_verify(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[st
     client = _client(args, reporter)
     manifest = load_bundle(args.bundle)
     targets = _targets(args, default=manifest.targets)
-    report = verify(args.bundle, targets, client, VerifyOptions(live=not args.no_install), reporter)
+    index_url = _config(args).index_url or IndexSettings().index_url
+    options = VerifyOptions(
+        live=not args.no_install, pips=tuple(args.pip), pip_index=IndexSettings(index_url)
+    )
+    report = verify(args.bundle, targets, client, options, reporter)
     reporter.close()
     _print_report(report, reporter)
     out.update(json.loads(report_to_json(report)))
@@ -842,12 +859,13 @@ def _do_build(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str
         reqs, targets, indexes, _lock_options(args, reqs), client, reporter, None, args.workers
     )
     _warn_yanked(result, reporter)
+    options = VerifyOptions(live=not args.no_install, pips=tuple(args.pip), pip_index=indexes)
     report: VerifyReport | None = None
 
     def gate(staged: Path) -> bool:
         # The new bundle replaces the old one only if it passes.
         nonlocal report
-        report = verify(staged, targets, client, VerifyOptions(live=not args.no_install), reporter)
+        report = verify(staged, targets, client, options, reporter)
         return report.ok
 
     manifest = app.download(result, args.output, indexes, client, reporter, args.workers, gate)

@@ -7,22 +7,32 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import InvalidVersion, Version
 
 from .building import BuildingSource, interpreter_for
 from .buildsys import read_build_system
 from .collector import PackageIndex
 from .errors import BundlerError, MultipleErrors, UsageError
+from .filenames import parse_filename
 from .fsutil import remove_tree
 from .http import HttpClient
-from .interpreters import find_interpreters
+from .interpreters import Interpreter, find_interpreters
 from .manifest import manifest_from_json
 from .models import DistKind, IndexSettings, Manifest
-from .piprun import PipRunner
+from .piprun import (
+    NEWEST_PIP,
+    REQUESTED_PIP,
+    VENV_PIP,
+    PipChoice,
+    PipRunner,
+    ensurepip_version,
+)
 from .reporting import NULL_REPORTER, Reporter
 from .resolver import ResolveOptions, RootRequirement, resolve
 from .target import Target
@@ -30,6 +40,7 @@ from .verify import (
     BUILDABILITY,
     CLOSURE,
     FAILED,
+    FILES,
     PASSED,
     REALITY,
     SKIPPED,
@@ -39,15 +50,25 @@ from .verify import (
     check_integrity,
     check_pip_resolution,
     check_reality,
+    with_pip_disagreement,
 )
 
 MANIFEST = "bundle.json"
+
+
+# Venvs installed at once: each pip install is mostly one busy process.
+LIVE_WORKERS = 2
+PIP_PROJECT = canonicalize_name("pip")
 
 
 @dataclass(frozen=True)
 class VerifyOptions:
     live: bool = True  # run the real pip install where an interpreter exists
     workdir: Path | None = None
+    # More pips for the live install (--pip), besides a fresh venv's own and
+    # the newest; each wheel comes from the bundle, else ``pip_index``.
+    pips: tuple[str, ...] = ()
+    pip_index: IndexSettings = field(default_factory=IndexSettings)
 
 
 _REBUILD = "rebuild the bundle with: bundle download requirements.txt -o DIR"
@@ -257,49 +278,187 @@ def verify(
     """Run every check of the gate and return the report (never raises for
     a failed check; raises only when the bundle cannot be read at all)."""
     manifest = load_bundle(bundle_dir)
-    results: list[CheckResult] = []
-    reporter.stage("integrity")
-    results.append(check_integrity(bundle_dir, manifest))
-    for target in targets:
-        reporter.stage(f"closure {target.name}")
-        results.append(check_closure(bundle_dir, manifest, target, client, reporter))
-        results.append(check_buildability(bundle_dir, manifest, target, client, reporter))
-    if options.live:
-        runner = PipRunner()
-        interpreters = find_interpreters()
+    with tempfile.TemporaryDirectory(prefix="bundler-pips-", dir=options.workdir) as tmp:
+        # A requested pip that cannot be had is a usage error: say so first.
+        requested = [
+            PipChoice(version, REQUESTED_PIP, wheel)
+            for version, wheel in _requested_pips(
+                options.pips if options.live else (),
+                bundle_dir,
+                options.pip_index,
+                client,
+                Path(tmp),
+            )
+        ]
+        results: list[CheckResult] = []
+        reporter.stage("integrity")
+        results.append(check_integrity(bundle_dir, manifest))
         for target in targets:
-            reporter.stage(f"install {target.name}")
-            interp = interpreter_for(target, interpreters)
-            if interp is None:
-                results.append(
-                    CheckResult(
-                        REALITY,
-                        target.name,
-                        SKIPPED,
-                        details=f"no Python {target.python_short} interpreter for"
-                        f" {target.environment.get('sys_platform')}"
-                        f"/{target.environment.get('platform_machine')} on this machine",
-                    )
-                )
-                results.append(_pip_view(bundle_dir, manifest, target, runner))
-                continue
-            work = Path(tempfile.mkdtemp(prefix="bundler-verify-", dir=options.workdir))
-            try:
-                results.append(
-                    check_reality(
-                        bundle_dir,
-                        target.name,
-                        interp,
-                        expected_pins(manifest, target),
-                        runner,
-                        work,
-                    )
-                )
-            finally:
-                # The venv's ten thousand files go side by side, not one by
-                # one; a failure leaves the rest to a plain best effort.
-                try:
-                    remove_tree(work)
-                except OSError:
-                    shutil.rmtree(work, ignore_errors=True)
+            reporter.stage(f"closure {target.name}")
+            results.append(check_closure(bundle_dir, manifest, target, client, reporter))
+            results.append(check_buildability(bundle_dir, manifest, target, client, reporter))
+        if options.live:
+            results.extend(
+                _live(bundle_dir, manifest, targets, requested, options.workdir, reporter)
+            )
     return VerifyReport(tuple(results))
+
+
+def _requested_pips(
+    versions: Sequence[str], bundle_dir: Path, index: IndexSettings, client: HttpClient, dest: Path
+) -> list[tuple[str, Path]]:
+    """``(version, wheel)`` for each ``--pip`` version, once each."""
+    out: dict[Version, Path] = {}
+    for text in versions:
+        try:
+            version = Version(text)
+        except InvalidVersion:
+            raise UsageError(f"--pip {text}: not a version", hint="e.g. --pip 23.2.1") from None
+        if version not in out:
+            out[version] = pip_wheel(version, bundle_dir, index, client, dest)
+    return [(str(v), path) for v, path in out.items()]
+
+
+def pip_wheel(
+    version: Version, bundle_dir: Path, index: IndexSettings, client: HttpClient, dest: Path
+) -> Path:
+    """The wheel of pip ``version``: the bundle's own, else the index's
+    (through the cache, so ``--offline`` takes a cached one), into ``dest``."""
+    for path in sorted((bundle_dir / FILES).glob("pip-*.whl")):
+        dist = parse_filename(path.name)
+        if dist is not None and dist.name == PIP_PROJECT and dist.version == version:
+            return path
+    try:
+        with PackageIndex(index, client) as packages:
+            files = packages.get_project(PIP_PROJECT).release(version)
+    except BundlerError as err:
+        raise BundlerError(f"--pip {version}: cannot get pip's wheel: {err}") from err
+    wheels = [f for f in files if f.kind is DistKind.WHEEL]
+    if not wheels:
+        where = index.index_url or ", ".join(index.find_links) or "the index"
+        raise UsageError(
+            f"--pip {version}: no pip {version} wheel in {bundle_dir / FILES} nor on {where}",
+            hint="name a released pip version (pip index versions pip lists them)",
+        )
+    chosen = wheels[0]
+    path = dest / chosen.filename
+    client.fetch_to_file(chosen.url, path, sha256=chosen.sha256, size=chosen.size, progress=None)
+    return path
+
+
+@dataclass(frozen=True)
+class _Install:
+    """One live install: a target's interpreter, and the pip that installs."""
+
+    target: Target
+    interpreter: Interpreter
+    pip: PipChoice
+    runner: PipRunner
+
+
+def _live(
+    bundle_dir: Path,
+    manifest: Manifest,
+    targets: Sequence[Target],
+    requested: Sequence[PipChoice],
+    workdir: Path | None,
+    reporter: Reporter,
+) -> list[CheckResult]:
+    """The reality rows: per target a local interpreter runs, an install
+    with each pip (a fresh venv's own, the newest, the requested ones),
+    at most ``LIVE_WORKERS`` at once; pip's dry-run view for the others."""
+    newest = PipRunner()
+    runners = {VENV_PIP: PipRunner(python_option=False), NEWEST_PIP: newest}
+    wheel_runners = {pip.version: PipRunner(pip_wheel=pip.wheel) for pip in requested}
+    interpreters = find_interpreters()
+    plan: list[list[CheckResult | _Install]] = []
+    for target in targets:
+        interp = interpreter_for(target, interpreters)
+        if interp is None:
+            reporter.stage(f"pip's view of {target.name}")
+            plan.append([_no_interpreter(target), _pip_view(bundle_dir, manifest, target, newest)])
+            continue
+        rows: list[CheckResult | _Install] = []
+        seen: set[str] = set()
+        for pip, skip in _pips_for(interp, newest, requested):
+            if pip.version in seen:
+                continue  # the same pip twice proves nothing more
+            seen.add(pip.version)
+            if skip:
+                rows.append(CheckResult(REALITY, target.name, SKIPPED, details=skip))
+            else:
+                runner = wheel_runners.get(pip.version) or runners[pip.origin]
+                rows.append(_Install(target, interp, pip, runner))
+        plan.append(rows)
+    installs = [row for rows in plan for row in rows if isinstance(row, _Install)]
+    if installs:
+        reporter.stage(f"install ({len(installs)} fresh venvs, {LIVE_WORKERS} at a time)")
+    with ThreadPoolExecutor(max_workers=LIVE_WORKERS) as pool:
+        finished = iter(
+            list(pool.map(lambda job: _install(bundle_dir, manifest, job, workdir), installs))
+        )
+    results: list[CheckResult] = []
+    for rows in plan:
+        # pool.map keeps the order of ``installs``, which is the plan's.
+        pairs = [(row.pip, next(finished)) for row in rows if isinstance(row, _Install)]
+        installed = iter(with_pip_disagreement(pairs))
+        results.extend(next(installed) if isinstance(row, _Install) else row for row in rows)
+    return results
+
+
+def _pips_for(
+    interp: Interpreter, newest: PipRunner, requested: Sequence[PipChoice]
+) -> list[tuple[PipChoice, str]]:
+    """The pips a target's install runs with, each with a reason to skip it
+    ("" to run it)."""
+    out: list[tuple[PipChoice, str]] = []
+    own = ensurepip_version(interp)
+    if own is None:
+        skip = f"Python {interp.version} has no ensurepip: a fresh venv of it gets no pip"
+        out.append((PipChoice("none", VENV_PIP), skip))
+    else:
+        out.append((PipChoice(own, VENV_PIP), ""))
+    version = newest.pip_version()
+    mine = PipChoice(str(version) if version else "unknown", NEWEST_PIP)
+    if version is None:
+        out.append((mine, f"no pip next to {newest.pip_python}"))
+    elif not newest.supports(interp.version):
+        out.append((mine, f"{mine.describe()} does not run on Python {interp.version}"))
+    else:
+        out.append((mine, ""))
+    out.extend((pip, "") for pip in requested)
+    return out
+
+
+def _no_interpreter(target: Target) -> CheckResult:
+    return CheckResult(
+        REALITY,
+        target.name,
+        SKIPPED,
+        details=f"no Python {target.python_short} interpreter for"
+        f" {target.environment.get('sys_platform')}"
+        f"/{target.environment.get('platform_machine')} on this machine",
+    )
+
+
+def _install(
+    bundle_dir: Path, manifest: Manifest, job: _Install, workdir: Path | None
+) -> CheckResult:
+    work = Path(tempfile.mkdtemp(prefix="bundler-verify-", dir=workdir))
+    try:
+        return check_reality(
+            bundle_dir,
+            job.target.name,
+            job.interpreter,
+            expected_pins(manifest, job.target),
+            job.runner,
+            work,
+            pip=job.pip,
+        )
+    finally:
+        # The venv's ten thousand files go side by side, not one by
+        # one; a failure leaves the rest to a plain best effort.
+        try:
+            remove_tree(work)
+        except OSError:
+            shutil.rmtree(work, ignore_errors=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import dataclasses
 import functools
 import hashlib
 import json
@@ -51,7 +52,7 @@ from .models import (
     ProjectPage,
 )
 from .pages import parse_html_page, parse_json_page
-from .piprun import PipResult, PipRunner, create_venv, installed_distributions
+from .piprun import PipChoice, PipResult, PipRunner, create_venv, installed_distributions
 from .pylock import read_pylock
 from .reporting import NULL_REPORTER, Reporter
 from .target import Target, target_from_name
@@ -940,20 +941,47 @@ def check_reality(
     runner: PipRunner,
     workdir: Path,
     *,
+    pip: PipChoice | None = None,
     reporter: Reporter = NULL_REPORTER,
 ) -> CheckResult:
     """Install the bundle's ``requirements.txt`` with pip into a fresh venv
     of ``interpreter`` (hashes required, the bundle as the only source, no
     network where the machine allows it) and compare what got installed
-    with ``expected`` (name -> version for this target)."""
-    details = f"{runner.network.describe()}; interpreter: {interpreter.describe()}"
-    key = f"{REALITY}:{target_name}"
+    with ``expected`` (name -> version for this target).  ``pip`` names the
+    pip ``runner`` runs, in the details and in every problem."""
+    which = f"{pip.describe()}; " if pip is not None else ""
+    details = f"{which}{runner.network.describe()}; interpreter: {interpreter.describe()}"
+    key = f"{REALITY}:{target_name}:{pip.describe() if pip else ''}"
     reporter.task_start(key, f"installing the bundle for {target_name}")
     problems = _install_and_compare(
         bundle_dir.resolve(), target_name, interpreter, expected, runner, workdir
     )
+    if pip is not None:
+        problems = [dataclasses.replace(p, message=f"{which}{p.message}") for p in problems]
     reporter.task_done(key, ok=not problems)
     return _result(REALITY, target_name, problems, details)
+
+
+def with_pip_disagreement(rows: Sequence[tuple[PipChoice, CheckResult]]) -> list[CheckResult]:
+    """The reality rows of one target, the first failed one also saying
+    which pips install the bundle and which do not when they disagree:
+    the target's users may run any of them."""
+    passed = [pip.describe() for pip, row in rows if row.status == PASSED]
+    failed = [pip.describe() for pip, row in rows if row.failed]
+    results = [row for _, row in rows]
+    if not (passed and failed):
+        return results
+    first = next(i for i, row in enumerate(results) if row.failed)
+    row = results[first]
+    problem = Problem(
+        REALITY,
+        "pip",
+        f"the pips disagree: {', '.join(passed)} installs the bundle,"
+        f" {', '.join(failed)} does not (its problems say why)",
+        row.target,
+    )
+    results[first] = dataclasses.replace(row, problems=(*row.problems, problem))
+    return results
 
 
 def _install_and_compare(
@@ -1069,6 +1097,7 @@ __all__ = [
     "check_integrity",
     "check_reality",
     "report_to_json",
+    "with_pip_disagreement",
 ]
 
 

@@ -620,6 +620,8 @@ def test_verify_leaves_no_venv_behind(
     work.mkdir()
     with HttpClient() as client:
         report = gate.verify(bundle.root, [host_target()], client, VerifyOptions(workdir=work))
-    assert [r.check for r in report.results if r.check == "reality"] == ["reality"]
-    assert [p.parent for p in removed] == [work]
+    reality = [r for r in report.results if r.check == "reality"]
+    # One venv per pip: a fresh venv's own and the newest (one when they are the same).
+    assert 1 <= len(reality) <= 2
+    assert [p.parent for p in removed] == [work] * len(reality)
     assert list(work.iterdir()) == []
