@@ -962,6 +962,10 @@ def check_reality(
     return _result(REALITY, target_name, problems, details)
 
 
+def _verb(subjects: Sequence[str], one: str, many: str) -> str:
+    return one if len(subjects) == 1 else many
+
+
 def with_pip_disagreement(rows: Sequence[tuple[PipChoice, CheckResult]]) -> list[CheckResult]:
     """The reality rows of one target, the first failed one also saying
     which pips install the bundle and which do not when they disagree:
@@ -976,8 +980,9 @@ def with_pip_disagreement(rows: Sequence[tuple[PipChoice, CheckResult]]) -> list
     problem = Problem(
         REALITY,
         "pip",
-        f"the pips disagree: {', '.join(passed)} installs the bundle,"
-        f" {', '.join(failed)} does not (its problems say why)",
+        f"the pips disagree: {', '.join(passed)} {_verb(passed, 'installs', 'install')}"
+        f" the bundle, {', '.join(failed)} {_verb(failed, 'does', 'do')} not"
+        " (see the problems above)",
         row.target,
     )
     results[first] = dataclasses.replace(row, problems=(*row.problems, problem))

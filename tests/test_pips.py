@@ -22,7 +22,13 @@ from packaging.version import Version
 
 from bundler.cli import run
 from bundler.interpreters import Interpreter, find_interpreters
-from bundler.piprun import NEWEST_PIP, VENV_PIP, PipChoice, detect_network_isolation
+from bundler.piprun import (
+    NEWEST_PIP,
+    REQUESTED_PIP,
+    VENV_PIP,
+    PipChoice,
+    detect_network_isolation,
+)
 from bundler.piprun import ensurepip_version as venv_pip_version
 from bundler.verify import FAILED, PASSED, REALITY, CheckResult, Problem, with_pip_disagreement
 from tests.support import DistSpec, IndexServer, build_all, clean_pip_env
@@ -252,7 +258,14 @@ def test_pips_that_disagree_are_named_on_the_failing_row() -> None:
     assert first.problems[0] == row(FAILED).problems[0]
     assert first.problems[1].message == (
         "the pips disagree: pip 26.0 (newest) installs the bundle,"
-        " pip 23.2.1 (a fresh venv's own) does not (its problems say why)"
+        " pip 23.2.1 (a fresh venv's own) does not (see the problems above)"
+    )
+    extra = PipChoice("24.0", REQUESTED_PIP)
+    first, _, _ = with_pip_disagreement(
+        [(old, row(FAILED)), (new, row(PASSED)), (extra, row(PASSED))]
+    )
+    assert first.problems[1].message.startswith(
+        "the pips disagree: pip 26.0 (newest), pip 24.0 (--pip) install the bundle,"
     )
     # Agreement, either way, adds nothing.
     both = [(old, row(FAILED)), (new, row(FAILED))]
