@@ -183,6 +183,14 @@ def ensurepip_version(interpreter: Interpreter) -> str | None:
     None when it has no ensurepip (some distributions split it out)."""
     command = [interpreter.path, "-I", "-c", "import ensurepip; print(ensurepip.version())"]
     try:
+        return str(Version(_probe_output(command)))
+    except InvalidVersion:  # no output: no ensurepip, or it failed
+        return None
+
+
+def _probe_output(command: list[str]) -> str:
+    """What a short probe of an interpreter printed, or "" when it failed."""
+    try:
         proc = subprocess.run(
             command,
             capture_output=True,
@@ -193,11 +201,8 @@ def ensurepip_version(interpreter: Interpreter) -> str | None:
             stdin=subprocess.DEVNULL,
         )
     except (OSError, subprocess.SubprocessError):
-        return None
-    try:
-        return str(Version(proc.stdout.strip())) if proc.returncode == 0 else None
-    except InvalidVersion:
-        return None
+        return ""
+    return proc.stdout.strip() if proc.returncode == 0 else ""
 
 
 def create_venv(path: Path, interpreter: Interpreter, *, timeout: float = 300.0) -> Path:
@@ -276,7 +281,7 @@ class PipRunner:
                 if self.pip_wheel is not None:
                     # The wheel is a zip importable from sys.path, as pip itself runs.
                     probe = [self.pip_python, "-c", _PIP_WHEEL_PROBE, str(self.pip_wheel)]
-                self._pip = _PipFacts.parse(self._probe_output(probe))
+                self._pip = _PipFacts.parse(_probe_output(probe))
             return self._pip
 
     def uses_python_option(self) -> bool:
@@ -301,25 +306,10 @@ class PipRunner:
     def _can_drive(self, venv_python: Path) -> bool:
         """Whether this pip can drive the venv's Python (else the venv
         gets its own pip)."""
-        version = self._probe_output(
+        version = _probe_output(
             [str(venv_python), "-c", "import platform; print(platform.python_version())"]
         )
         return self.supports(version)
-
-    def _probe_output(self, command: list[str]) -> str:
-        try:
-            proc = subprocess.run(
-                command,
-                capture_output=True,
-                text=True,
-                timeout=PROBE_TIMEOUT,
-                env=scrubbed_environ(),
-                check=False,
-                stdin=subprocess.DEVNULL,
-            )
-        except (OSError, subprocess.SubprocessError):
-            return ""
-        return proc.stdout.strip() if proc.returncode == 0 else ""
 
     def prepare(self, venv_python: Path) -> frozenset[NormalizedName]:
         """Make a freshly created venv drivable by ``run``; call it once.
