@@ -815,9 +815,12 @@ def _do_verify(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[st
 
 def _print_report(report: VerifyReport, reporter: ConsoleReporter) -> None:
     """The verify table (one line per check when not on a terminal), then
-    one line per problem, then the verdict."""
+    one line per problem, then the verdict.  ``--quiet`` keeps only the
+    problems and a failing verdict."""
     colours = {"passed": "green", "failed": "red", "skipped": "yellow", "differs": "yellow"}
-    if reporter.plain:
+    if reporter.quiet:
+        pass
+    elif reporter.plain:
         for r in report.results:
             details = f": {r.details}" if r.details else ""
             reporter.say(f"{r.status} {r.check} ({r.target or 'all targets'}){details}")
@@ -842,7 +845,8 @@ def _print_report(report: VerifyReport, reporter: ConsoleReporter) -> None:
             where = f" [{p.target}]" if p.target else ""
             reporter.say(f"{r.check}{where}: {p.subject}: {p.message}", label="✗ ", style="red")
     if report.ok:
-        reporter.say("", label="PASS", style="green")
+        if not reporter.quiet:
+            reporter.say("", label="PASS", style="green")
     else:
         reporter.say("", label="FAIL", style="red")
 

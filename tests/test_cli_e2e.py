@@ -120,6 +120,21 @@ def test_verify_fails_when_a_file_is_deleted(built: Path, tmp_path: Path) -> Non
     assert victim.name in text
 
 
+def test_quiet_verify_says_only_what_fails(
+    built: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    assert run(["verify", str(built), "--no-install", "--quiet"]) == 0
+    assert capsys.readouterr().err == ""  # a passing gate is silent
+    victim = next((built / "files").glob("framework-*.whl"))
+    victim.unlink()
+    assert run(["verify", str(built), "--no-install", "--quiet"]) == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[-1] == "FAIL"
+    assert lines[:-1] and all(line.startswith("✗ ") for line in lines[:-1])
+    assert any(victim.name in line for line in lines)
+
+
 def test_verify_fails_when_a_byte_changes(built: Path, tmp_path: Path) -> None:
     victim = next((built / "files").glob("util-*.tar.gz"))
     data = bytearray(victim.read_bytes())
