@@ -266,7 +266,10 @@ class _Preload:
     def __init__(self, store: TrustStore) -> None:
         self.store = store
         self.context: ssl.SSLContext | None = None
-        self._thread = threading.Thread(target=self._load, name="bundler-tls", daemon=True)
+        # Not a daemon: a process that ends while OpenSSL is still parsing
+        # (a usage error found at once) must wait for it, since finalizing
+        # the interpreter under a daemon thread in C code can crash it.
+        self._thread = threading.Thread(target=self._load, name="bundler-tls", daemon=False)
         self._thread.start()
 
     def _load(self) -> None:

@@ -1576,6 +1576,17 @@ def test_a_preloaded_trust_store_makes_the_context_urllib3_would_make(
     assert transport._preloads == {}
 
 
+def test_a_process_that_ends_at_once_waits_for_the_preload(trust_store_env: Path) -> None:
+    """A command that fails before its first request (a usage error) ends
+    while OpenSSL may still parse the trust store: finalizing the
+    interpreter under a daemon thread in C code crashed it now and then
+    (exit -11).  The interpreter joins a non-daemon thread first."""
+    transport.preload_trust_store()
+    (preload,) = transport._preloads.values()
+    assert not preload._thread.daemon
+    assert preload.result() is not None
+
+
 def test_a_preloaded_trust_store_serves_real_https(
     tls_server: tuple[Server, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
