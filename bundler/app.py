@@ -938,9 +938,12 @@ def add(
     from .target import host_target
 
     check_bundle(bundle_dir, paths)
-    with updating(bundle_dir, wait=0.0) as stage, SdistPreparer(
-        bundle_first(bundle_dir, indexes), client, host_target(), reporter, workers
-    ) as prepare:
+    with (
+        updating(bundle_dir, wait=0.0) as stage,
+        SdistPreparer(
+            bundle_first(bundle_dir, indexes), client, host_target(), reporter, workers
+        ) as prepare,
+    ):
         manifest = add_into(stage, paths, reporter, prepare)
         needs = added_requirements(manifest, paths, prepare)
         if needs and fetch_dependencies:

@@ -120,9 +120,7 @@ def test_verify_fails_when_a_file_is_deleted(built: Path, tmp_path: Path) -> Non
     assert victim.name in text
 
 
-def test_quiet_verify_says_only_what_fails(
-    built: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_quiet_verify_says_only_what_fails(built: Path, capsys: pytest.CaptureFixture[str]) -> None:
     capsys.readouterr()
     assert run(["verify", str(built), "--no-install", "--quiet"]) == 0
     assert capsys.readouterr().err == ""  # a passing gate is silent
