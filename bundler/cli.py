@@ -47,6 +47,8 @@ EXAMPLES = {
     "verify": "example:\n  bundle verify ./pypi --json verify.json",
     "build": "example:\n  bundle build requirements.in -o ./pypi",
     "add": "example:\n  bundle add ./pypi dist/acme_utils-1.0-py3-none-any.whl",
+    "pack": "example:\n  bundle pack ./pypi -o pypi.tar.gz",
+    "unpack": "example:\n  bundle unpack pypi.tar.gz -o ./pypi",
     "serve": "example:\n  bundle serve ./pypi --port 8000\n"
     "  pip install --index-url http://127.0.0.1:8000/simple/ requests",
 }
@@ -451,7 +453,34 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"port (default {DEFAULT_PORT}; 0 picks a free one)",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="do not log requests")
+    _pack_parsers(command)
     return parser
+
+
+def _pack_parsers(command: Any) -> None:
+    p = command("pack", "write a verified bundle into one archive, to carry across an air gap")
+    p.add_argument("bundle", type=Path, help="bundle directory")
+    p.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        required=True,
+        help="archive to write: .tar, .tar.gz / .tgz, or .tar.zst (needs zstandard)",
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+    p.add_argument("--json", metavar="FILE", help="also write the result to FILE ('-': stdout)")
+    p = command(
+        "unpack", "unpack an archive `bundle pack` wrote, checked member by member and verified"
+    )
+    p.add_argument("archive", type=Path, help="a .tar, .tar.gz / .tgz or .tar.zst archive")
+    p.add_argument(
+        "-o", "--output", type=Path, required=True, help="bundle directory (absent or empty)"
+    )
+    p.add_argument(
+        "--force", action="store_true", help="replace the output directory if it holds anything"
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+    p.add_argument("--json", metavar="FILE", help="also write the result to FILE ('-': stdout)")
 
 
 # --- commands -----------------------------------------------------------------------
@@ -914,7 +943,54 @@ def _do_serve(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str
     return 0
 
 
+def _do_pack(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str, Any]) -> int:
+    from .fsutil import directory_lock
+    from .gate import load_bundle
+    from .pack import compression_for, pack
+    from .verify import VerifyReport, check_integrity
+
+    compression_for(args.output)
+    manifest = load_bundle(args.bundle)
+    with directory_lock(args.bundle):
+        reporter.stage("integrity")
+        result = check_integrity(args.bundle, manifest)
+        if result.failed:
+            _print_report(VerifyReport((result,)), reporter)
+            raise BundlerError(
+                f"{args.bundle}: fails the integrity check; nothing was packed",
+                hint="`bundle verify` names each problem; fix them or rebuild the bundle",
+            )
+        packed = pack(args.bundle, manifest, args.output)
+    reporter.info(f"wrote {packed.archive}: {packed.members} members, {packed.size} bytes")
+    out.update(archive=str(packed.archive), members=packed.members, bytes=packed.size)
+    return 0
+
+
+def _do_unpack(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str, Any]) -> int:
+    from .gate import VerifyOptions, verify
+    from .pack import unpack
+    from .verify import report_to_json
+
+    # The gate's offline part: the bundle's own pages are the only source.
+    client = app.make_client(app.ClientSettings(offline=True), reporter)
+
+    def check(tree: Path, manifest: Manifest) -> bool:
+        targets = _targets(argparse.Namespace(), default=manifest.targets)
+        report = verify(tree, targets, client, VerifyOptions(live=False), reporter)
+        reporter.close()
+        if not report.ok or not args.quiet:
+            _print_report(report, reporter)
+        out["verify"] = json.loads(report_to_json(report))
+        return report.ok
+
+    manifest = unpack(args.archive, args.output, force=args.force, check=check)
+    _summarise_manifest(manifest, args.output, reporter, out)
+    return 0
+
+
 COMMANDS = {
+    "pack": _do_pack,
+    "unpack": _do_unpack,
     "lock": _do_lock,
     "download": _do_download,
     "verify": _do_verify,
