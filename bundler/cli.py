@@ -49,6 +49,8 @@ EXAMPLES = {
     "add": "example:\n  bundle add ./pypi dist/acme_utils-1.0-py3-none-any.whl",
     "pack": "example:\n  bundle pack ./pypi -o pypi.tar.gz",
     "unpack": "example:\n  bundle unpack pypi.tar.gz -o ./pypi",
+    "prune": "example:\n  bundle prune /srv/pypi --keep app/requirements.txt"
+    " --keep tool/pylock.toml --dry-run",
     "serve": "example:\n  bundle serve ./pypi --port 8000\n"
     "  pip install --index-url http://127.0.0.1:8000/simple/ requests",
 }
@@ -467,6 +469,23 @@ def _pack_parsers(command: Any) -> None:
         required=True,
         help="archive to write: .tar, .tar.gz / .tgz, or .tar.zst (needs zstandard)",
     )
+    p.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+    p.add_argument("--json", metavar="FILE", help="also write the result to FILE ('-': stdout)")
+    p = command("prune", "remove from an index directory the files no kept lock needs")
+    p.add_argument(
+        "dest",
+        type=Path,
+        help="a bundle, or a directory bundles were published to (files/, simple/)",
+    )
+    p.add_argument(
+        "--keep",
+        action="append",
+        type=Path,
+        required=True,
+        metavar="LOCK",
+        help="a lock whose files stay: requirements.txt (hashed) or pylock.toml (repeatable)",
+    )
+    p.add_argument("--dry-run", action="store_true", help="list what would go; change nothing")
     p.add_argument("-q", "--quiet", action="store_true", help="print only errors")
     p.add_argument("--json", metavar="FILE", help="also write the result to FILE ('-': stdout)")
     p = command(
@@ -988,7 +1007,40 @@ def _do_unpack(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[st
     return 0
 
 
+def _do_prune(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str, Any]) -> int:
+    from . import prune
+    from .fsutil import directory_lock
+
+    locks = [app.read_lock_file(path) for path in args.keep]
+    if not args.dest.is_dir():
+        raise UsageError(f"{args.dest}: no such directory", hint="bundle prune ./pypi --keep LOCK")
+    with contextlib.ExitStack() as stack:
+        if not args.dry_run:
+            stack.enter_context(directory_lock(args.dest))
+        plan = prune.plan(args.dest, locks)
+        if not args.dry_run:
+            prune.apply(plan)
+    verb = "would remove" if args.dry_run else "removed"
+    for name in plan.unlisted_kept:
+        reporter.warning(f"files/{name}: no page lists it, but a kept lock pins it: kept")
+    for name in plan.paths:
+        reporter.info(f"{verb} files/{name}")
+    reporter.info(
+        f"{args.dest}: {verb} {len(plan.paths)} files ({plan.freed / 1e6:.1f} MB);"
+        f" {len(plan.kept)} files stay"
+    )
+    out.update(
+        dest=str(args.dest),
+        dry_run=args.dry_run,
+        removed=[f"files/{name}" for name in plan.paths],
+        kept=sorted(a.filename for a in plan.kept),
+        freed=plan.freed,
+    )
+    return 0
+
+
 COMMANDS = {
+    "prune": _do_prune,
     "pack": _do_pack,
     "unpack": _do_unpack,
     "lock": _do_lock,

@@ -1,0 +1,341 @@
+"""``bundle prune``: remove from an index directory (a bundle, or a
+directory bundles were published to: ``files/`` and ``simple/``) every
+file no kept lock needs.
+
+What the directory holds is read from its pages (PEP 691 JSON, else PEP 503
+HTML) and, in a bundle, from ``bundle.json``.  A lock keeps a pin's files by
+hash (any of the pin's hashes, as pip takes any); a pin none of whose
+hashes the directory holds is refused before anything is touched.  The
+pages are rendered as a bundle writes them, each written atomically, before
+any file goes: a reader never sees a page linking a missing file.
+
+A bundle (``bundle.json`` present) is pruned only down to what its own
+manifest lists: its lock files, manifest and pages must keep agreeing for
+``bundle verify`` to pass, so a kept set that drops a file ``bundle.json``
+lists is refused.  What goes from a bundle is what a merge or an earlier
+download left beside it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import urllib.parse
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import Version
+
+from .errors import BundlerError, MultipleErrors, UsageError
+from .filenames import parse_filename
+from .fsutil import CHUNK, atomic_write, sha256_bytes, sha256_file
+from .indexwriter import (
+    FILES_DIR,
+    MANIFEST_NAME,
+    METADATA_SUFFIX,
+    PAGE_HTML,
+    PAGE_JSON,
+    SIMPLE_DIR,
+    render_project_html,
+    render_project_json,
+    render_root_html,
+    render_root_json,
+)
+from .manifest import is_normalized_name, manifest_from_json
+from .models import BundleArtifact, DistKind, IndexFile, LockInput, LockPin, Manifest
+from .pages import parse_html_page, parse_json_page
+
+
+@dataclass(frozen=True)
+class PrunePlan:
+    """What ``bundle prune`` keeps and removes in ``dest``."""
+
+    dest: Path
+    kept: tuple[BundleArtifact, ...]  # listed on the pages afterwards
+    removed: tuple[BundleArtifact, ...]  # dropped from the pages, then from files/
+    # Entries of files/ that no page lists: removed unless a kept pin names them.
+    unlisted: tuple[str, ...]
+    unlisted_kept: tuple[str, ...]
+    paths: tuple[str, ...]  # every name under files/ to remove, sorted
+    freed: int  # bytes
+
+    @property
+    def projects(self) -> tuple[NormalizedName, ...]:
+        """The projects whose pages go, all their files going."""
+        kept = {a.project for a in self.kept}
+        return tuple(sorted({a.project for a in self.removed} - kept))
+
+
+def _not_prunable(dest: Path) -> UsageError:
+    return UsageError(
+        f"{dest}: not an index directory: it needs {FILES_DIR}/ and {SIMPLE_DIR}/",
+        hint="give a bundle directory or a directory bundles were published to",
+    )
+
+
+def read_manifest(dest: Path) -> Manifest | None:
+    """``bundle.json`` of ``dest``, or None when it has none."""
+    path = dest / MANIFEST_NAME
+    if not path.is_file():
+        return None
+    try:
+        return manifest_from_json(path.read_bytes(), str(path))
+    except BundlerError as err:
+        raise BundlerError(
+            f"{dest}: its {MANIFEST_NAME} is not valid, nothing was pruned:\n{err}",
+            hint="run `bundle verify` on it, or rebuild the bundle",
+        ) from err
+
+
+def _artifact(f: IndexFile, dest: Path) -> BundleArtifact:
+    path = dest / FILES_DIR / f.filename
+    sha256, size = f.sha256, f.size
+    if sha256 is None or size is None:
+        sha256, size = sha256_file(path)
+    metadata_sha256 = None
+    if f.core_metadata is not None:
+        metadata_sha256 = f.core_metadata.get("sha256")
+        sidecar = path.with_name(f.filename + METADATA_SUFFIX)
+        if metadata_sha256 is None and sidecar.is_file():
+            metadata_sha256 = sha256_bytes(sidecar.read_bytes())
+    return BundleArtifact(
+        filename=f.filename,
+        project=f.project,
+        version=str(f.version),
+        sha256=sha256,
+        size=size,
+        kind=f.kind,
+        requires_python=f.requires_python,
+        yanked=f.yanked,
+        upload_time=f.upload_time,
+        metadata_sha256=metadata_sha256,
+    )
+
+
+def read_pages(dest: Path) -> list[BundleArtifact]:
+    """Every file the project pages under ``dest/simple`` list, as a bundle
+    would record it.  A page that cannot be read, or that links a file
+    outside ``files/``, is an error: pages written from it would be wrong."""
+    files_dir = (dest / FILES_DIR).resolve()
+    out: list[BundleArtifact] = []
+    problems: list[BundlerError] = []
+    for entry in sorted((dest / SIMPLE_DIR).iterdir()):
+        if not entry.is_dir() or entry.is_symlink():
+            continue
+        subject = f"{dest / SIMPLE_DIR / entry.name}"
+        if not is_normalized_name(entry.name):
+            problems.append(BundlerError(f"{subject}: not a normalized project name"))
+            continue
+        project = NormalizedName(entry.name)
+        page_url = entry.resolve().as_uri() + "/"
+        if (entry / PAGE_JSON).is_file():
+            path = entry / PAGE_JSON
+            parse = parse_json_page
+        elif (entry / PAGE_HTML).is_file():
+            path, parse = entry / PAGE_HTML, parse_html_page
+        else:
+            continue
+        try:
+            page = parse(path.read_bytes(), page_url, project, str(path))
+        except BundlerError as err:
+            problems.append(BundlerError(f"{path}: cannot be read: {err.message}"))
+            continue
+        for f in page.files:
+            link = urllib.parse.urlsplit(f.url)
+            target = Path(urllib.parse.unquote(link.path))
+            if link.scheme != "file" or target != files_dir / f.filename:
+                problems.append(
+                    BundlerError(
+                        f"{path}: links {f.filename} to {f.url}, not to {FILES_DIR}/{f.filename}",
+                        hint="prune rewrites pages that link their own files/ only",
+                    )
+                )
+                continue
+            out.append(_artifact(f, dest))
+    if problems:
+        raise problems[0] if len(problems) == 1 else MultipleErrors(problems)
+    return out
+
+
+def _digest(path: Path, algorithm: str) -> str:
+    h = hashlib.new(algorithm)
+    with path.open("rb") as fh:
+        while chunk := fh.read(CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _pin_files(
+    pin: LockPin, held: Sequence[BundleArtifact], dest: Path
+) -> list[BundleArtifact] | None:
+    """The files of ``held`` that ``pin`` may install (by any of its
+    hashes; by name and version when it has none), or None: none."""
+    wanted: dict[str, set[str]] = defaultdict(set)
+    for h in pin.hashes:
+        algorithm, _, value = h.partition(":")
+        wanted[algorithm].add(value.lower())
+    wanted["sha256"].update(ref.sha256.lower() for ref in pin.files)
+    release = [a for a in held if a.project == pin.name and _version(a.version) == pin.version]
+    if not any(wanted.values()):
+        return release or None
+    found = [a for a in held if a.sha256 in wanted["sha256"]]
+    for algorithm, values in sorted(wanted.items()):
+        if algorithm == "sha256" or not values:
+            continue
+        # pip's other strong hashes: only this release's files can match.
+        found += [a for a in release if _digest(dest / FILES_DIR / a.filename, algorithm) in values]
+    return found or None
+
+
+def _version(text: str) -> Version | None:
+    try:
+        return Version(text)
+    except ValueError:
+        return None
+
+
+def plan(dest: Path, locks: Sequence[LockInput]) -> PrunePlan:
+    """What pruning ``dest`` down to ``locks`` would keep and remove.
+    Reads only; raises (exit 1) when a kept pin has no file in ``dest``,
+    and (exit 2) when it would break a bundle's own ``bundle.json``."""
+    if not (dest / FILES_DIR).is_dir() or not (dest / SIMPLE_DIR).is_dir():
+        raise _not_prunable(dest)
+    manifest = read_manifest(dest)
+    by_name: dict[str, BundleArtifact] = {a.filename: a for a in read_pages(dest)}
+    problems: list[BundlerError] = []
+    if manifest is not None:
+        for a in manifest.artifacts:
+            listed = by_name.get(a.filename)
+            if listed is not None and listed.sha256 != a.sha256:
+                problems.append(
+                    BundlerError(
+                        f"{dest}: the pages list {a.filename} with sha256 {listed.sha256},"
+                        f" {MANIFEST_NAME} has {a.sha256}",
+                        hint="run `bundle verify` on it",
+                    )
+                )
+            by_name[a.filename] = a  # the manifest knows best
+    held = sorted(by_name.values(), key=lambda a: a.filename)
+    unlisted = _unlisted(dest, by_name)
+    unlisted_held = [_unlisted_artifact(dest, name) for name in unlisted]
+    keep: set[str] = set()
+    for lock in locks:
+        for pin in lock.pins:
+            found = _pin_files(pin, [*held, *unlisted_held], dest)
+            if found is None:
+                where = f"{pin.source or lock.path}: " if (pin.source or lock.path) else ""
+                problems.append(
+                    BundlerError(
+                        f"{where}{pin.name}=={pin.version} is pinned, but {dest} holds no file"
+                        " with any of its hashes",
+                        hint="nothing was removed; publish the bundle of that lock first, or"
+                        " keep another lock",
+                    )
+                )
+                continue
+            keep.update(a.filename for a in found)
+    if problems:
+        raise problems[0] if len(problems) == 1 else MultipleErrors(problems)
+    if manifest is not None:
+        dropped = sorted(a.filename for a in manifest.artifacts if a.filename not in keep)
+        if dropped:
+            raise UsageError(
+                f"{dest} is a bundle, and no kept lock pins {len(dropped)} of the files its"
+                f" {MANIFEST_NAME} lists ({', '.join(dropped)}): removing them would leave its"
+                " manifest and lock files naming missing files",
+                hint=f"keep its own lock too (--keep {dest / 'requirements.txt'}), or make"
+                " a new bundle with `bundle download LOCK -o DIR`",
+            )
+    kept = tuple(a for a in held if a.filename in keep)
+    removed = tuple(a for a in held if a.filename not in keep)
+    gone_unlisted = tuple(n for n in unlisted if n not in keep)
+    paths = {a.filename for a in removed} | set(gone_unlisted)
+    paths |= {
+        a.filename + METADATA_SUFFIX
+        for a in removed
+        if (dest / FILES_DIR / (a.filename + METADATA_SUFFIX)).is_file()
+    }
+    # A sidecar whose file is gone, or goes, goes too.
+    kept_names = {a.filename for a in kept} | (set(unlisted) & keep)
+    paths |= {
+        p.name
+        for p in (dest / FILES_DIR).iterdir()
+        if p.name.endswith(METADATA_SUFFIX)
+        and p.name.removesuffix(METADATA_SUFFIX) not in kept_names
+        and not p.name.startswith(".")
+        and p.is_file()
+    }
+    freed = sum(_size(dest / FILES_DIR / name) for name in paths)
+    return PrunePlan(
+        dest=dest,
+        kept=kept,
+        removed=removed,
+        unlisted=gone_unlisted,
+        unlisted_kept=tuple(n for n in unlisted if n in keep),
+        paths=tuple(sorted(paths)),
+        freed=freed,
+    )
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _unlisted(dest: Path, listed: Iterable[str]) -> list[str]:
+    """Distribution files in ``files/`` that no page lists (hidden names,
+    a writer's temp files, are left alone, and so are sidecars)."""
+    known = set(listed)
+    return sorted(
+        p.name
+        for p in (dest / FILES_DIR).iterdir()
+        if p.name not in known
+        and not p.name.startswith(".")
+        and not p.name.endswith(METADATA_SUFFIX)
+        and p.is_file()
+        and not p.is_symlink()
+    )
+
+
+def _unlisted_artifact(dest: Path, name: str) -> BundleArtifact:
+    digest, size = sha256_file(dest / FILES_DIR / name)
+    parsed = parse_filename(name)
+    if parsed is None:  # not a distribution: no pin names it but by hash
+        return BundleArtifact(name, canonicalize_name(name), "", digest, size, DistKind.SDIST)
+    return BundleArtifact(name, parsed.name, str(parsed.version), digest, size, parsed.kind)
+
+
+def _write_if_changed(path: Path, data: bytes) -> None:
+    with contextlib.suppress(OSError):
+        if path.is_file() and not path.is_symlink() and path.read_bytes() == data:
+            return
+    atomic_write(path, data)
+
+
+def apply(prune: PrunePlan) -> None:
+    """Rewrite the pages for the kept files, each atomically, remove the
+    pages of projects left with none, then remove the files."""
+    simple = prune.dest / SIMPLE_DIR
+    by_project: dict[NormalizedName, list[BundleArtifact]] = defaultdict(list)
+    for a in prune.kept:
+        by_project[a.project].append(a)
+    for project, items in sorted(by_project.items()):
+        _write_if_changed(simple / project / PAGE_HTML, render_project_html(project, items))
+        _write_if_changed(simple / project / PAGE_JSON, render_project_json(project, items))
+    _write_if_changed(simple / PAGE_HTML, render_root_html(by_project))
+    _write_if_changed(simple / PAGE_JSON, render_root_json(by_project))
+    for project in prune.projects:
+        for page in (PAGE_HTML, PAGE_JSON):
+            (simple / project / page).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            (simple / project).rmdir()  # unless it holds what prune did not write
+    for name in prune.paths:
+        (prune.dest / FILES_DIR / name).unlink(missing_ok=True)
+
+
+__all__ = ["PrunePlan", "apply", "plan", "read_manifest", "read_pages"]
