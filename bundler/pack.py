@@ -50,6 +50,9 @@ MEMBER_DIR_MODE = 0o755
 # The members' time when SOURCE_DATE_EPOCH is not set: the bundle's bytes,
 # not the moment it was packed, decide the archive's bytes.
 DEFAULT_MTIME = 0
+# The largest member the manifest gives no size for (itself, pages, lock
+# files, sidecars): an archive cannot make unpack write or read without bound.
+MAX_UNSIZED_MEMBER = 256 << 20
 GZIP_LEVEL = 9
 ZSTD_LEVEL = 19
 _HINT_ZSTD = "pip install zstandard (or bundler[zstd]), or name the archive .tar.gz"
@@ -277,7 +280,7 @@ def unpack(
                 f"{archive}: the unpacked bundle fails `bundle verify --no-install`;"
                 f" {dest} was left as it was"
             )
-        _move_into_place(stage, dest)
+        _move_into_place(stage, dest, force)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
@@ -312,6 +315,8 @@ def _read_manifest(reader: _Reader, first: tarfile.TarInfo | None, stage: Path) 
             f"{reader.archive}: starts with {name}, not {MANIFEST_NAME}:"
             " not an archive `bundle pack` wrote"
         )
+    if first.size > MAX_UNSIZED_MEMBER:
+        raise BundlerError(f"{reader.archive}: its {MANIFEST_NAME} has {first.size} bytes: too big")
     fh = reader.tar.extractfile(first)
     assert fh is not None  # a regular file
     data = fh.read()
@@ -353,6 +358,8 @@ def _extract_member(
         return [
             BundlerError(f"{where} has {member.size} bytes, {MANIFEST_NAME} says {expected.size}")
         ]
+    if expected.size is None and member.size > MAX_UNSIZED_MEMBER:
+        return [BundlerError(f"{where} has {member.size} bytes: too big for what it is")]
     source = reader.tar.extractfile(member)
     assert source is not None  # a regular file
     path = stage / name
@@ -402,20 +409,18 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(code, os.strerror(code), str(b))
 
 
-def _move_into_place(stage: Path, dest: Path) -> None:
+def _move_into_place(stage: Path, dest: Path, force: bool) -> None:
     """Rename ``stage`` to ``dest``: over nothing or an empty directory in
-    one rename; over a full one (``--force``) by swapping the two, then
-    removing the old tree."""
-    if not dest.exists():
-        os.rename(stage, dest)
-        return
+    one rename; over a full one (``force``) by swapping the two in one step
+    where the system can, then removing the old tree."""
     try:
-        os.rmdir(dest)  # empty: the rename below replaces it
-    except OSError:
-        pass
-    else:
         os.rename(stage, dest)
         return
+    except OSError as err:
+        if err.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+            raise
+    if not force:  # filled since it was looked at
+        raise UsageError(f"{dest}: is not empty", hint="pass --force to replace it")
     if _exchange(stage, dest):
         shutil.rmtree(stage, ignore_errors=True)  # now the old tree
         return

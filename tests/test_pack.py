@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from bundler import pack
 from bundler.cli import run
 from bundler.piprun import detect_network_isolation
 from tests.support import DistSpec, IndexServerFactory
@@ -337,3 +338,59 @@ def test_unpack_into_an_existing_directory(
     not_dir.write_text("x")
     assert bundle_cmd("unpack", str(archive), "-o", str(not_dir)) == 2
     assert bundle_cmd("unpack", str(tmp_path / "absent.tar"), "-o", str(empty)) == 2
+
+
+@pytest.mark.parametrize("swap", [True, False], ids=["renameat2", "two-renames"])
+def test_force_replaces_a_full_directory(
+    bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, swap: bool
+) -> None:
+    archive = tmp_path / "b.tar"
+    assert bundle_cmd("pack", str(bundle), "-o", str(archive)) == 0
+    full = tmp_path / "full"
+    (full / "files").mkdir(parents=True)
+    (full / "files" / "old.whl").write_text("old")
+    if not swap:  # a system without an atomic exchange
+        monkeypatch.setattr(pack, "_exchange", lambda a, b: False)
+    assert bundle_cmd("unpack", str(archive), "-o", str(full), "--force") == 0
+    assert tree(full) == tree(bundle)
+    assert leftovers(tmp_path, "full") == []
+
+
+def test_a_huge_member_is_refused_unread(
+    bundle: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    archive = tmp_path / "b.tar"
+    assert bundle_cmd("pack", str(bundle), "-o", str(archive)) == 0
+    monkeypatch.setattr(pack, "MAX_UNSIZED_MEMBER", 100)
+    dest = tmp_path / "unpacked"
+    assert bundle_cmd("unpack", str(archive), "-o", str(dest)) == 1
+    assert "bytes: too big" in capsys.readouterr().err
+    assert not dest.exists()
+
+
+def test_a_huge_page_is_refused_unread(
+    bundle: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    archive = tmp_path / "b.tar"
+    assert bundle_cmd("pack", str(bundle), "-o", str(archive)) == 0
+    limit = (bundle / "bundle.json").stat().st_size
+    monkeypatch.setattr(pack, "MAX_UNSIZED_MEMBER", limit)
+
+    def padded(m: tarfile.TarInfo, data: bytes) -> list[tuple[tarfile.TarInfo, bytes]]:
+        if m.name == "simple/index.html":
+            body = data + b" " * limit
+            return [(_file(m.name, body), body)]
+        return [(m, data)]
+
+    bad = tmp_path / "bad.tar"
+    _rewrite(archive, bad, padded)
+    dest = tmp_path / "unpacked"
+    assert bundle_cmd("unpack", str(bad), "-o", str(dest)) == 1
+    assert "'simple/index.html' has" in capsys.readouterr().err
+    assert not dest.exists()
