@@ -7,29 +7,24 @@ with fixed times, owners and modes, so the same bundle always gives the same
 bytes.  Unpacking trusts nothing in the archive: every member is checked
 (a regular file or directory the manifest implies, no link, device,
 absolute or ``..`` path), every artifact and sidecar is hashed as it is
-written, and the tree is written beside the destination and renamed into
-place only once the caller's check (the offline part of ``bundle verify``)
-has passed.
+written, and the tree is written beside the destination and swapped in
+only once the caller's check (the offline part of ``bundle verify``) has
+passed.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import errno
 import gzip
 import os
-import shutil
-import sys
 import tarfile
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, cast
 
 from .errors import BundlerError, HashMismatch, MultipleErrors, UsageError
-from .fsutil import DIR_MODE, FILE_MODE, copy_hashing, temp_file_beside
+from .fsutil import DIR_MODE, FILE_MODE, copy_hashing, remove_tree, temp_file_beside, updating
 from .indexwriter import (
     FILES_DIR,
     MANIFEST_NAME,
@@ -255,36 +250,42 @@ def unpack(
     force: bool = False,
     check: Callable[[Path, Manifest], bool],
 ) -> Manifest:
-    """Unpack ``archive`` into ``dest``: into a temp directory beside it,
-    every member checked and every known file hashed, then ``check`` (the
-    offline gate) on that tree, then renamed into place.  ``dest`` must not
-    exist or be empty, unless ``force`` (then it is replaced).  Nothing is
-    left behind when anything fails."""
+    """Unpack ``archive`` into ``dest``: into a directory beside it, every
+    member checked and every known file hashed, then ``check`` (the offline
+    gate) on that tree, then swapped in (``fsutil.updating``, holding
+    ``dest``'s lock).  ``dest`` must not exist or be empty, unless ``force``
+    (then it is replaced).  Nothing is left behind when anything fails."""
     if not archive.is_file():
         raise UsageError(f"{archive}: no such archive", hint="bundle pack ./pypi -o bundle.tar.gz")
     compression = compression_for(archive)
     if dest.exists() or dest.is_symlink():
-        if not dest.is_dir() or dest.is_symlink():
+        if not dest.is_dir():
             raise UsageError(f"{dest}: exists and is not a directory", hint="pick another -o")
         if any(dest.iterdir()) and not force:
             raise UsageError(
                 f"{dest}: is not empty", hint="pass --force to replace it, or pick another -o"
             )
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".unpack", dir=dest.parent))
-    try:
-        os.chmod(stage, DIR_MODE)  # it becomes dest: not mkdtemp's 0700
+    # Beside dest, swapped in whole (fsutil.updating): a failure, or Ctrl-C,
+    # leaves dest as it was.
+    with updating(dest) as stage:
+        _clear(stage)  # an update starts as a copy of dest: this replaces it
         manifest = _extract(archive, compression, stage)
         if not check(stage, manifest):
             raise BundlerError(
                 f"{archive}: the unpacked bundle fails `bundle verify --no-install`;"
                 f" {dest} was left as it was"
             )
-        _move_into_place(stage, dest, force)
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
     return manifest
+
+
+def _clear(directory: Path) -> None:
+    """Empty ``directory`` (its files are links shared with the tree it was
+    copied from: removing them leaves that tree whole)."""
+    for entry in directory.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            remove_tree(entry)
+        else:
+            entry.unlink()
 
 
 def _extract(archive: Path, compression: str | None, stage: Path) -> Manifest:
@@ -382,57 +383,6 @@ def _new_file(path: Path) -> Iterator[IO[bytes]]:
 def _write_new(path: Path, data: bytes) -> None:
     with _new_file(path) as fh:
         fh.write(data)
-
-
-# --- into place --------------------------------------------------------------------
-
-_AT_FDCWD = -100
-_RENAME_EXCHANGE = 2  # linux/fs.h
-
-
-def _exchange(a: Path, b: Path) -> bool:
-    """Swap two directories in one step (Linux ``renameat2`` with
-    ``RENAME_EXCHANGE``); False where the system cannot."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        renameat2 = libc.renameat2
-    except (OSError, AttributeError):
-        return False
-    result = renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
-    if result == 0:
-        return True
-    code = ctypes.get_errno()
-    if code in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
-        return False  # an old kernel, or a file system without it
-    raise OSError(code, os.strerror(code), str(b))
-
-
-def _move_into_place(stage: Path, dest: Path, force: bool) -> None:
-    """Rename ``stage`` to ``dest``: over nothing or an empty directory in
-    one rename; over a full one (``force``) by swapping the two in one step
-    where the system can, then removing the old tree."""
-    try:
-        os.rename(stage, dest)
-        return
-    except OSError as err:
-        if err.errno not in (errno.ENOTEMPTY, errno.EEXIST):
-            raise
-    if not force:  # filled since it was looked at
-        raise UsageError(f"{dest}: is not empty", hint="pass --force to replace it")
-    if _exchange(stage, dest):
-        shutil.rmtree(stage, ignore_errors=True)  # now the old tree
-        return
-    # No atomic swap here: the old tree is set aside for the moment of one rename.
-    aside = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".old", dir=dest.parent))
-    os.rename(dest, aside / dest.name)
-    try:
-        os.rename(stage, dest)
-    except OSError:
-        os.rename(aside / dest.name, dest)
-        raise
-    shutil.rmtree(aside, ignore_errors=True)
 
 
 __all__ = [
