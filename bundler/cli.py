@@ -997,8 +997,7 @@ def _do_unpack(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[st
         targets = _targets(argparse.Namespace(), default=manifest.targets)
         report = verify(tree, targets, client, VerifyOptions(live=False), reporter)
         reporter.close()
-        if not report.ok or not args.quiet:
-            _print_report(report, reporter)
+        _print_report(report, reporter)
         out["verify"] = json.loads(report_to_json(report))
         return report.ok
 
