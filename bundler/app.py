@@ -55,6 +55,7 @@ from .transport import DEFAULT_TLS, TlsOptions
 
 if TYPE_CHECKING:
     from .collector import PackageIndex
+    from .lockcheck import Difference, InputRecord, Inputs, Line
     from .reqfile import ParsedRequirement, RequirementsInput
     from .resolver import RootRequirement
     from .selection import BinaryPolicy
@@ -257,13 +258,8 @@ def lock(
     from .collector import PackageIndex
     from .locking import LockInputs, build_lock
     from .resolver import ResolveOptions, Trace, replay, resolve_traced
-    from .selection import BinaryPolicy
 
-    policy = options.policy or BinaryPolicy(
-        only_binary=frozenset(requirements.only_binary),
-        no_binary=frozenset(requirements.no_binary),
-        prefer_binary=requirements.prefer_binary,
-    )
+    policy = _policy(requirements, options)
     resolve_options = ResolveOptions(
         allow_prereleases=options.allow_prereleases or requirements.pre,
         policy=policy,
@@ -338,6 +334,67 @@ def lock(
         only_binary=tuple(sorted(policy.only_binary)),
         no_binary=tuple(sorted(policy.no_binary)),
     )
+
+
+def _policy(requirements: RequirementsInput, options: LockOptions) -> BinaryPolicy:
+    from .selection import BinaryPolicy
+
+    return options.policy or BinaryPolicy(
+        only_binary=frozenset(requirements.only_binary),
+        no_binary=frozenset(requirements.no_binary),
+        prefer_binary=requirements.prefer_binary,
+    )
+
+
+def lock_inputs(
+    requirements: RequirementsInput,
+    targets: Sequence[Target],
+    indexes: IndexSettings,
+    options: LockOptions,
+) -> Inputs:
+    """What a lock of these inputs records (``bundle lock --check`` compares
+    it with the record in the lock): the requirement and constraint lines
+    as ``lock`` records them, the targets, and the options that change the
+    pins."""
+    from .lockcheck import make_inputs, option_lines
+
+    policy = _policy(requirements, options)
+    return make_inputs(
+        [_input_line(r) for r in requirements.requirements],
+        [_input_line(c) for c in requirements.constraints],
+        [t.name for t in targets],
+        option_lines(
+            allow_prereleases=options.allow_prereleases or requirements.pre,
+            only_binary=policy.only_binary,
+            no_binary=policy.no_binary,
+            prefer_binary=policy.prefer_binary,
+            indexes=indexes,
+        ),
+    )
+
+
+def _input_line(req: ParsedRequirement) -> Line:
+    from .lockcheck import Line
+
+    path = req.source.rpartition(":")[0] if req.lineno else req.source
+    return Line(_recorded(req), path or req.source, req.lineno or None)
+
+
+def check_lock(
+    path: Path, current: Inputs, relock: Callable[[LockInput], Lock]
+) -> list[Difference]:
+    """How the lock at ``path`` differs from ``current`` inputs.  A lock
+    that records its inputs is compared with them; one that does not (made
+    before locks recorded them, or by another tool) is compared, pin by
+    pin, with ``relock(its pins)``: its inputs resolved again, its pins
+    preferred."""
+    from .lockcheck import compare, compare_pins, read_recorded
+
+    existing = read_lock_file(path)
+    recorded = read_recorded(path.read_text(encoding="utf-8"), str(path), pylock=is_pylock(path))
+    if recorded is not None:
+        return compare(recorded, current)
+    return compare_pins(existing, relock(existing))
 
 
 def unknown_upgrades(
@@ -434,25 +491,40 @@ def check_lock_name(path: Path) -> None:
 
 
 def render_lock(
-    lock_: Lock, command: str, *, pylock: bool = False, origins: Mapping[str, str] | None = None
+    lock_: Lock,
+    command: str,
+    *,
+    pylock: bool = False,
+    origins: Mapping[str, str] | None = None,
+    inputs: InputRecord | None = None,
 ) -> str:
     """The lock as PEP 751 ``pylock.toml`` text, or as a hashed requirements
-    file; ``origins``: where sources the command line does not show came from."""
+    file; ``origins``: where sources the command line does not show came from;
+    ``inputs``: what it was made from, recorded for ``bundle lock --check``."""
+    from .lockcheck import render_header_lines, render_pylock_table
+
     if pylock:
         from .bundlelocks import render_pylock_for
 
-        return render_pylock_for(lock_)
+        text = render_pylock_for(lock_)
+        return text + render_pylock_table(inputs) if inputs is not None else text
     from .lockfile import render_requirements_lock
 
-    return render_requirements_lock(lock_, command=command, origins=origins)
+    header = render_header_lines(inputs) if inputs is not None else ()
+    return render_requirements_lock(lock_, command=command, origins=origins, inputs=header)
 
 
 def write_lock(
-    lock_: Lock, path: Path, command: str, origins: Mapping[str, str] | None = None
+    lock_: Lock,
+    path: Path,
+    command: str,
+    origins: Mapping[str, str] | None = None,
+    inputs: InputRecord | None = None,
 ) -> None:
     """Write the lock in the format its name selects (pylock.toml: PEP 751)."""
     check_lock_name(path)
-    atomic_write_text(path, render_lock(lock_, command, pylock=is_pylock(path), origins=origins))
+    text = render_lock(lock_, command, pylock=is_pylock(path), origins=origins, inputs=inputs)
+    atomic_write_text(path, text)
 
 
 def read_lock_file(path: Path) -> LockInput:

@@ -22,9 +22,9 @@ from .config import Config, find_config, load_config, pip_environment, under_pip
 from .errors import BundlerError, UsageError, check_url
 from .fsutil import atomic_write_text
 from .keyringcli import DEFAULT_KEYRING_PROVIDER, KEYRING_PROVIDERS
-from .models import IndexSettings, IndexStrategy, Lock, LockedFile, Manifest
+from .models import IndexSettings, IndexStrategy, Lock, LockedFile, LockInput, Manifest
 from .redact import redact_text
-from .reporting import Reporter
+from .reporting import NULL_REPORTER, Reporter
 from .target import Target, host_target, make_target, target_from_name
 from .transport import TlsOptions
 
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import Progress, TaskID
 
+    from .lockcheck import Inputs
     from .verify import VerifyReport
 
 # Only what every command needs is imported up here; the rest (verify,
@@ -395,6 +396,12 @@ def build_parser() -> argparse.ArgumentParser:
         " name for pip's requirements format, '-' for stdout (default: requirements.txt"
         " next to the input)",
     )
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 naming what differs when the lock no longer matches"
+        " its inputs (requirements, constraints, targets, options)",
+    )
     _add_lock_options(p)
     _add_target_options(p)
     _add_index_options(p)
@@ -749,6 +756,11 @@ def _do_lock(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str,
         raise UsageError(
             f"{output}: the output file would overwrite an input", hint="pass -o LOCKFILE"
         )
+    targets = _targets(args)
+    options = _lock_options(args, reqs)
+    inputs = app.lock_inputs(reqs, targets, indexes, options)
+    if args.check:
+        return _check_lock(args, reporter, out, output, (reqs, targets, indexes, options), inputs)
     existing = None
     if not to_stdout and output.is_file() and not args.upgrade:
         try:
@@ -756,17 +768,14 @@ def _do_lock(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str,
         except BundlerError as err:
             reporter.warning(f"ignoring the pins of {output}: {err.message}")
     client = _client(args, reporter)
-    targets = _targets(args)
-    result = app.lock(
-        reqs, targets, indexes, _lock_options(args, reqs), client, reporter, existing, args.workers
-    )
+    result = app.lock(reqs, targets, indexes, options, client, reporter, existing, args.workers)
     _warn_yanked(result, reporter)
     command = app.lock_command_line(args.requirements, _lock_args_for_header(args))
     if to_stdout:
-        sys.stdout.write(app.render_lock(result, command, origins=origins))
+        sys.stdout.write(app.render_lock(result, command, origins=origins, inputs=inputs.record))
         sys.stdout.flush()
     else:
-        app.write_lock(result, output, command, origins)
+        app.write_lock(result, output, command, origins, inputs.record)
     reporter.info(
         f"wrote {'the lock to stdout' if to_stdout else output}: {len(result.packages)}"
         f" packages for {', '.join(result.targets)}"
@@ -779,6 +788,54 @@ def _do_lock(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str,
         ],
     )
     return 0
+
+
+def _check_lock(
+    args: argparse.Namespace,
+    reporter: ConsoleReporter,
+    out: dict[str, Any],
+    output: Path,
+    lock_args: tuple[Any, list[Target], IndexSettings, app.LockOptions],
+    inputs: Inputs,
+) -> int:
+    """``lock --check``: compare the lock with its inputs, write nothing;
+    exit 1 naming each difference."""
+    if str(args.output_file) == STDOUT:
+        raise UsageError(
+            "--check compares a lock file: -o - names none", hint="-o requirements.txt"
+        )
+    reqs, targets, indexes, options = lock_args
+
+    def relock(existing: LockInput) -> Lock:
+        reporter.info(f"{output} records no inputs: resolving them again to compare its pins")
+        # The cache first (the lock's pins are preferred, so what was
+        # fetched to make it usually suffices), the network when it does not.
+        for offline in (True, False):
+            client = _client(argparse.Namespace(**{**vars(args), "offline": offline}), reporter)
+            try:
+                return app.lock(
+                    reqs, targets, indexes, options, client, NULL_REPORTER, existing, args.workers
+                )
+            except BundlerError:
+                if not offline or args.offline:
+                    raise
+        raise AssertionError("unreachable")
+
+    differences = app.check_lock(output, inputs, relock)
+    out.update(
+        lock=str(output),
+        matches=not differences,
+        differences=[{"message": d.message, "file": d.path, "line": d.line} for d in differences],
+    )
+    command = " ".join(["bundle lock", *(str(p) for p in args.requirements), "-o", str(output)])
+    if not differences:
+        reporter.info(f"{output} matches its inputs")
+        return 0
+    reporter.error(f"{output} does not match its inputs:")
+    for d in differences:
+        reporter.say(f"  {d}")
+    reporter.say(f"re-lock with: {command}", label="hint: ")
+    return 1
 
 
 def _warn_yanked(result: Lock, reporter: Reporter) -> None:

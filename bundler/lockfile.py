@@ -10,7 +10,7 @@ lock is parsed exactly as any requirements file is.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from packaging.markers import Marker
@@ -45,6 +45,7 @@ def render_requirements_lock(
     annotate: bool = True,
     origins: Mapping[str, str] | None = None,
     sources: bool = True,
+    inputs: Sequence[str] = (),
 ) -> str:
     """Render ``lock`` as a pip-compile style requirements file with
     ``--hash`` lines, markers and ``# via`` annotations.
@@ -56,7 +57,8 @@ def render_requirements_lock(
     command line then says where the files are, as for a bundle's lock, which
     any index serving the bundle must be able to install.  The output is
     deterministic (sorted, no timestamps) and carries no credentials:
-    ``user:secret@`` is removed from every URL.
+    ``user:secret@`` is removed from every URL.  ``inputs``: comment lines
+    recording what the lock was made from (see :mod:`bundler.lockcheck`).
     """
     lines = [
         "#",
@@ -68,6 +70,8 @@ def render_requirements_lock(
     ]
     if lock.targets:
         lines += [f"{TARGETS_PREFIX}{', '.join(lock.targets)}", "#"]
+    if inputs:
+        lines += [*inputs, "#"]
     sourced = list(_source_lines(lock.indexes, origins or {})) if sources else []
     if sourced:
         lines += [*sourced, "#"]

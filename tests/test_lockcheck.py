@@ -1,0 +1,256 @@
+"""``bundle lock --check`` and ``bundle verify --check-inputs``: a lock (or a
+bundle) compared with the inputs it was made from."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bundler.cli import run
+from bundler.lockcheck import (
+    Difference,
+    Line,
+    compare,
+    make_inputs,
+    normalize_requirement,
+    read_recorded,
+    render_header_lines,
+    render_pylock_table,
+)
+from tests.support import DistSpec, IndexServerFactory
+
+PROJECTS = [
+    DistSpec("webapp", "1.0", requires=("framework>=1",)),
+    DistSpec("framework", "1.0"),
+    DistSpec("framework", "2.0"),
+    DistSpec("framework", "3.0b1"),
+    DistSpec("helper", "1.0"),
+]
+
+
+@pytest.fixture
+def index_url(index_server: IndexServerFactory) -> str:
+    return str(index_server(PROJECTS).url)
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+class Locked:
+    """A requirements.in and the lock made from it, for checking again."""
+
+    def __init__(self, tmp_path: Path, index_url: str, name: str = "requirements.txt") -> None:
+        self.req = write(tmp_path / "requirements.in", "webapp\nframework<3\n")
+        self.lock = tmp_path / name
+        self.index_url = index_url
+        assert self.run("lock") == 0
+        self.bytes = self.lock.read_bytes()
+        self.mtime = self.lock.stat().st_mtime_ns
+
+    def run(self, command: str, *extra: str) -> int:
+        args = [command, str(self.req), "-o", str(self.lock), "-i", self.index_url, *extra]
+        return run([*args, "-q"])
+
+    def check(self, *extra: str) -> int:
+        code = self.run("lock", "--check", *extra)
+        assert self.lock.read_bytes() == self.bytes  # --check writes nothing
+        assert self.lock.stat().st_mtime_ns == self.mtime
+        return code
+
+
+# --- the record -------------------------------------------------------------------------
+
+
+def test_requirements_are_recorded_in_one_spelling() -> None:
+    assert normalize_requirement("Requests [socks]  >= 2 ; python_version<'4'") == (
+        'requests[socks]>=2; python_version < "4"'
+    )
+    assert normalize_requirement("${PKG}  >=1") == "${PKG} >=1"  # kept, collapsed
+
+
+def test_header_record_reads_back_with_its_lines() -> None:
+    inputs = make_inputs(
+        [Line("webapp", "requirements.in", 1)],
+        [Line("framework<3", "constraints.txt", 4)],
+        ["t1"],
+        ["--pre"],
+    )
+    text = "\n".join(
+        ["#", "# targets: t1", "#", *render_header_lines(inputs.record), "#", "webapp==1.0"]
+    )
+    recorded = read_recorded(text + "\n", "requirements.txt", pylock=False)
+    assert recorded is not None
+    assert recorded.record == inputs.record
+    assert recorded.stated_digest == inputs.record.digest
+    assert recorded.where[("constraint", "framework<3")] == ("requirements.txt", 6)
+    assert compare(recorded, inputs) == []
+
+
+def test_pylock_record_reads_back_with_its_lines() -> None:
+    inputs = make_inputs([Line("b", "r.in", 2), Line("a", "r.in", 1)], [], ["t1"], [])
+    text = 'lock-version = "1.0"\n' + render_pylock_table(inputs.record)
+    recorded = read_recorded(text, "pylock.toml", pylock=True)
+    assert recorded is not None
+    assert recorded.record == inputs.record
+    assert recorded.where[("requirement", "a")] == ("pylock.toml", 6)
+    assert recorded.where[("requirement", "b")] == ("pylock.toml", 7)
+
+
+def test_a_changed_line_is_one_difference_located_in_the_input() -> None:
+    old = make_inputs([Line("framework<3", "lock", 9), Line("gone", "lock", 10)], [], [], [])
+    new = make_inputs([Line("framework<4", "r.in", 2)], [], [], [])
+    assert compare(old, new) == [
+        Difference("requirement changed: framework<3 in the lock, framework<4 now", "r.in", 2),
+        Difference("requirement removed: gone", "lock", 10),
+    ]
+
+
+def test_a_record_edited_by_hand_is_a_difference() -> None:
+    text = "\n".join(["# inputs: sha256=" + "0" * 64, "#   requirement: webapp", "webapp==1.0", ""])
+    recorded = read_recorded(text, "requirements.txt", pylock=False)
+    assert recorded is not None
+    current = make_inputs([Line("webapp", "r.in", 1)], [], [], [])
+    [difference] = compare(recorded, current)
+    assert difference.line == 1
+    assert "edited by hand" in difference.message
+
+
+# --- bundle lock --check ----------------------------------------------------------------
+
+
+def test_check_passes_on_a_fresh_lock_and_writes_nothing(tmp_path: Path, index_url: str) -> None:
+    locked = Locked(tmp_path, index_url)
+    assert "# inputs: sha256=" in locked.lock.read_text()
+    assert locked.check() == 0
+
+
+def test_check_names_a_requirement_added(
+    tmp_path: Path, index_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    locked = Locked(tmp_path, index_url)
+    write(locked.req, "webapp\nframework<3\nhelper\n")
+    assert locked.check() == 1
+    err = capsys.readouterr().err
+    assert f"{locked.lock} does not match its inputs" in err
+    assert f"{locked.req}:3: requirement added: helper" in err
+
+
+def test_check_names_a_requirement_changed_and_one_removed(
+    tmp_path: Path, index_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    locked = Locked(tmp_path, index_url)
+    write(locked.req, "framework<2\n")
+    assert locked.check() == 1
+    err = capsys.readouterr().err
+    assert f"{locked.req}:1: requirement changed: framework<3 in the lock, framework<2 now" in err
+    line = locked.lock.read_text().splitlines().index("#   requirement: webapp") + 1
+    assert f"{locked.lock}:{line}: requirement removed: webapp" in err
+
+
+def test_check_names_a_target_added(
+    tmp_path: Path, index_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    locked = Locked(tmp_path, index_url)
+    assert locked.check("--platform", "win_amd64", "--python-version", "3.12") == 1
+    assert "target added: cp312-win_amd64" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("option", "named"),
+    [
+        (("--pre",), "option added: --pre"),
+        (("--only-binary", ":all:"), "option added: --only-binary :all:"),
+        (("--prefer-binary",), "option added: --prefer-binary"),
+        (("--extra-index-url", "http://127.0.0.1:9/simple/"), "option added: --extra-index-url"),
+    ],
+)
+def test_check_names_an_option_changed(
+    tmp_path: Path,
+    index_url: str,
+    capsys: pytest.CaptureFixture[str],
+    option: tuple[str, ...],
+    named: str,
+) -> None:
+    locked = Locked(tmp_path, index_url)
+    assert locked.check(*option) == 1
+    assert named in capsys.readouterr().err
+
+
+def test_check_ignores_credentials_and_records_none(
+    tmp_path: Path, index_server: IndexServerFactory
+) -> None:
+    server = index_server(PROJECTS)
+    with_secret = str(server.url).replace("http://", "http://ci:s3cret@")
+    locked = Locked(tmp_path, with_secret)
+    assert "s3cret" not in locked.lock.read_text()
+    locked.index_url = str(server.url).replace("http://", "http://ci:other@")
+    assert locked.check() == 0
+
+
+def test_check_a_pylock(tmp_path: Path, index_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    locked = Locked(tmp_path, index_url, "pylock.toml")
+    assert "[tool.bundle.inputs]" in locked.lock.read_text()
+    assert locked.check() == 0
+    write(locked.req, "webapp\n")
+    assert locked.check() == 1
+    err = capsys.readouterr().err
+    lines = locked.lock.read_text().splitlines()
+    line = lines.index('    "framework<3",') + 1
+    assert f"{locked.lock}:{line}: requirement removed: framework<3" in err
+    # The lock with its record is still a valid PEP 751 lock for download.
+    assert run(["download", str(locked.lock), "-o", str(tmp_path / "pypi"), "-q"]) == 0
+
+
+def test_check_a_lock_without_a_record_resolves_again(
+    tmp_path: Path, index_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    locked = Locked(tmp_path, index_url)
+    lines = locked.lock.read_text().splitlines(keepends=True)
+    old = "".join(x for x in lines if not x.startswith(("# inputs:", "#   ")))
+    write(locked.lock, old)
+    locked.bytes, locked.mtime = locked.lock.read_bytes(), locked.lock.stat().st_mtime_ns
+    # framework<3 still admits the locked 2.0: the pins still fit.
+    write(locked.req, "webapp\nframework\n")
+    assert locked.check() == 0
+    write(locked.req, "webapp\nframework<2\n")
+    assert locked.check() == 1
+    pin = next(i for i, x in enumerate(old.splitlines(), 1) if x.startswith("framework=="))
+    err = capsys.readouterr().err
+    assert f"{locked.lock}:{pin}: pin changed: framework 2.0 in the lock, 1.0 now" in err
+
+
+def test_check_json_lists_the_differences(tmp_path: Path, index_url: str) -> None:
+    locked = Locked(tmp_path, index_url)
+    write(locked.req, "webapp\nframework<3\nhelper\n")
+    report = tmp_path / "check.json"
+    assert locked.check("--json", str(report)) == 1
+    data = json.loads(report.read_text())
+    assert data["matches"] is False
+    assert data["differences"] == [
+        {"message": "requirement added: helper", "file": str(locked.req), "line": 3}
+    ]
+
+
+def test_check_needs_a_lock_file(tmp_path: Path, index_url: str) -> None:
+    req = write(tmp_path / "requirements.in", "webapp\n")
+    missing = tmp_path / "requirements.txt"
+    assert run(["lock", "--check", str(req), "-o", str(missing), "-i", index_url, "-q"]) == 2
+    assert not missing.exists()
+    assert run(["lock", "--check", str(req), "-o", "-", "-i", index_url, "-q"]) == 2
+
+
+def test_no_annotations_outside_github_actions(
+    tmp_path: Path,
+    index_url: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
+    locked = Locked(tmp_path, index_url)
+    write(locked.req, "helper\n")
+    assert locked.check() == 1
+    assert capsys.readouterr().out == ""
