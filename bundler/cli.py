@@ -422,6 +422,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("bundle", type=Path, help="bundle directory")
     p.add_argument("--no-install", action="store_true", help="skip the live pip install check")
     _add_pip_option(p)
+    p.add_argument(
+        "--check-inputs",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="FILE",
+        help="also fail unless the bundle was made from these requirements files (and the"
+        " targets given, if any)",
+    )
     _add_target_options(p)
     _add_common(p)
 
@@ -901,17 +910,26 @@ def _summarise_manifest(
 
 
 def _do_verify(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str, Any]) -> int:
-    from .gate import VerifyOptions, load_bundle, verify
-    from .verify import report_to_json
+    from .gate import VerifyOptions, check_inputs, load_bundle, verify
+    from .verify import VerifyReport, report_to_json
 
     client = _client(args, reporter)
     manifest = load_bundle(args.bundle)
     targets = _targets(args, default=manifest.targets)
+    inputs = None
+    if args.check_inputs:
+        current = app.lock_inputs(
+            app.read_requirements(args.check_inputs), targets, IndexSettings(), app.LockOptions()
+        )
+        given = bool(args.python_version or args.platform)
+        inputs = check_inputs(args.bundle, manifest, current, targets=given)
     index_url = _config(args).index_url or IndexSettings().index_url
     options = VerifyOptions(
         live=not args.no_install, pips=tuple(args.pip), pip_index=IndexSettings(index_url)
     )
     report = verify(args.bundle, targets, client, options, reporter)
+    if inputs is not None:
+        report = VerifyReport((inputs, *report.results))
     reporter.close()
     _print_report(report, reporter)
     out.update(json.loads(report_to_json(report)))

@@ -23,6 +23,7 @@ from .filenames import parse_filename
 from .fsutil import remove_tree
 from .http import HttpClient
 from .interpreters import Interpreter, find_interpreters
+from .lockcheck import CONSTRAINT, REQUIREMENT, TARGET, Inputs, Line, compare, make_inputs
 from .manifest import manifest_from_json
 from .models import DistKind, IndexSettings, Manifest
 from .piprun import (
@@ -54,6 +55,7 @@ from .verify import (
 )
 
 MANIFEST = "bundle.json"
+INPUTS = "inputs"  # verify --check-inputs
 
 
 # Venvs installed at once: each pip install is mostly one busy process.
@@ -266,6 +268,37 @@ def expected_pins(manifest: Manifest, target: Target) -> dict[NormalizedName, st
                 continue
         out[canonicalize_name(pkg.name)] = str(pkg.version)
     return out
+
+
+def check_inputs(
+    bundle_dir: Path, manifest: Manifest, current: Inputs, *, targets: bool
+) -> CheckResult:
+    """``verify --check-inputs``: whether the bundle was made from
+    ``current`` (its requirement and constraint lines, and its targets when
+    ``targets``), as ``bundle.json`` records them; each difference a
+    problem located in the input file or the manifest."""
+    where = str(bundle_dir / MANIFEST)
+    compared = "requirements, constraints" + (" and targets" if targets else "")
+    if not manifest.requirements:
+        problem = Problem(
+            INPUTS,
+            where,
+            "records no requirements: the bundle was made from a lock, not from requirements",
+        )
+        return CheckResult(INPUTS, None, FAILED, (problem,), "compare the lock with lock --check")
+    recorded = make_inputs(
+        [Line(t, where) for t in manifest.requirements],
+        [Line(c, where) for c in manifest.constraints],
+        manifest.targets,
+        (),
+    )
+    kinds = (REQUIREMENT, CONSTRAINT, TARGET) if targets else (REQUIREMENT, CONSTRAINT)
+    problems = tuple(
+        Problem(INPUTS, f"{d.path}:{d.line}" if d.line else d.path or where, d.message)
+        for d in compare(recorded, current, kinds=kinds)
+    )
+    status = FAILED if problems else PASSED
+    return CheckResult(INPUTS, None, status, problems, f"compared {compared}")
 
 
 def verify(

@@ -243,6 +243,57 @@ def test_check_needs_a_lock_file(tmp_path: Path, index_url: str) -> None:
     assert run(["lock", "--check", str(req), "-o", "-", "-i", index_url, "-q"]) == 2
 
 
+# --- bundle verify --check-inputs -------------------------------------------------------
+
+
+@pytest.fixture
+def built(tmp_path: Path, index_url: str) -> tuple[Path, Path]:
+    req = write(tmp_path / "requirements.in", "webapp\nframework<3\n")
+    bundle = tmp_path / "pypi"
+    assert run(["build", str(req), "-o", str(bundle), "-i", index_url, "-q", "--no-install"]) == 0
+    return req, bundle
+
+
+def test_verify_check_inputs_passes_for_the_inputs_of_the_bundle(
+    built: tuple[Path, Path],
+) -> None:
+    req, bundle = built
+    assert run(["verify", str(bundle), "--no-install", "--check-inputs", str(req), "-q"]) == 0
+
+
+def test_verify_check_inputs_fails_naming_the_change(
+    built: tuple[Path, Path], tmp_path: Path
+) -> None:
+    req, bundle = built
+    write(req, "webapp\nframework<2\n")
+    report = tmp_path / "verify.json"
+    args = ["verify", str(bundle), "--no-install", "--check-inputs", str(req)]
+    assert run([*args, "--json", str(report), "-q"]) == 1
+    [inputs] = [r for r in json.loads(report.read_text())["results"] if r["check"] == "inputs"]
+    assert inputs["status"] == "failed"
+    assert inputs["problems"][0]["subject"] == f"{req}:2"
+    assert inputs["problems"][0]["message"] == (
+        "requirement changed: framework<3 in the lock, framework<2 now"
+    )
+
+
+def test_verify_check_inputs_compares_targets_when_given(
+    built: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    req, bundle = built
+    args = ["verify", str(bundle), "--no-install", "--check-inputs", str(req)]
+    assert run([*args, "--platform", "win_amd64", "--python-version", "3.12", "-q"]) == 1
+    assert "target added: cp312-win_amd64" in capsys.readouterr().err
+
+
+def test_verify_check_inputs_with_a_missing_file_is_a_usage_error(
+    built: tuple[Path, Path], tmp_path: Path
+) -> None:
+    _, bundle = built
+    missing = str(tmp_path / "nope.in")
+    assert run(["verify", str(bundle), "--no-install", "--check-inputs", missing, "-q"]) == 2
+
+
 def test_no_annotations_outside_github_actions(
     tmp_path: Path,
     index_url: str,
