@@ -431,6 +431,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="also fail unless the bundle was made from these requirements files (and the"
         " targets given, if any)",
     )
+    p.add_argument(
+        "--junit", type=Path, metavar="FILE", help="also write the report as JUnit XML to FILE"
+    )
     _add_target_options(p)
     _add_common(p)
 
@@ -933,6 +936,10 @@ def _do_verify(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[st
     reporter.close()
     _print_report(report, reporter)
     out.update(json.loads(report_to_json(report)))
+    if args.junit is not None:
+        from .junit import write_junit
+
+        write_junit(report, args.junit)
     return 0 if report.ok else 1
 
 
