@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import Progress, TaskID
 
-    from .lockcheck import Inputs
+    from .lockcheck import Difference, Inputs
     from .verify import VerifyReport
 
 # Only what every command needs is imported up here; the rest (verify,
@@ -840,6 +840,7 @@ def _check_lock(
         differences=[{"message": d.message, "file": d.path, "line": d.line} for d in differences],
     )
     command = " ".join(["bundle lock", *(str(p) for p in args.requirements), "-o", str(output)])
+    _ci_check_report(differences, output, command, annotate=args.json != STDOUT)
     if not differences:
         reporter.info(f"{output} matches its inputs")
         return 0
@@ -848,6 +849,23 @@ def _check_lock(
         reporter.say(f"  {d}")
     reporter.say(f"re-lock with: {command}", label="hint: ")
     return 1
+
+
+def _ci_check_report(
+    differences: Sequence[Difference], lock: Path, command: str, *, annotate: bool
+) -> None:
+    """Under GitHub Actions: an annotation per difference (on stdout, unless
+    ``--json -`` has it), and a summary of the check."""
+    from . import ghactions
+
+    if not ghactions.enabled(os.environ):
+        return
+    if annotate:
+        _annotate(ghactions.check_annotations(differences))
+    summary = os.environ.get(ghactions.SUMMARY_ENV)
+    if summary:
+        text = ghactions.check_summary(differences, str(lock), command)
+        ghactions.append_summary(Path(summary), scrub(text))
 
 
 def _warn_yanked(result: Lock, reporter: Reporter) -> None:
@@ -940,7 +958,38 @@ def _do_verify(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[st
         from .junit import write_junit
 
         write_junit(report, args.junit)
+    _ci_verify_report(report, args.bundle, annotate=args.json != STDOUT)
     return 0 if report.ok else 1
+
+
+def _ci_verify_report(report: VerifyReport, bundle: Path, *, annotate: bool) -> None:
+    """Under GitHub Actions: an annotation per problem (on the bundle's lock
+    line, or the input line, when it has one; on stdout, unless ``--json -``
+    has it), and the report's summary."""
+    from . import ghactions
+
+    if not ghactions.enabled(os.environ):
+        return
+    lock = bundle / "requirements.txt"
+    pin_lines: dict[str, int] = {}
+    with contextlib.suppress(BundlerError, OSError):
+        for pin in app.read_lock_file(lock).pins:
+            line = pin.source.rpartition(":")[2]
+            if line.isdigit() and not pin.build_only:
+                pin_lines.setdefault(pin.name, int(line))
+    if annotate:
+        _annotate(ghactions.verify_annotations(report, str(lock), pin_lines))
+    summary = os.environ.get(ghactions.SUMMARY_ENV)
+    if summary:
+        text = ghactions.verify_summary(report, str(bundle))
+        ghactions.append_summary(Path(summary), scrub(text))
+
+
+def _annotate(commands: Sequence[str]) -> None:
+    """GitHub Actions reads workflow commands on stdout, one per line."""
+    for command in commands:
+        sys.stdout.write(scrub(command) + "\n")
+    sys.stdout.flush()
 
 
 def _print_report(report: VerifyReport, reporter: ConsoleReporter) -> None:
