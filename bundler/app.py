@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from packaging.requirements import Requirement
+from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
@@ -395,6 +395,32 @@ def check_lock(
     if recorded is not None:
         return compare(recorded, current)
     return compare_pins(existing, relock(existing))
+
+
+def with_recorded_inputs(lock_: Lock, path: Path) -> Lock:
+    """``lock_``, read from the lock at ``path``, with the requirement and
+    constraint lines that lock records (``bundle lock`` writes them): the
+    bundle's manifest then carries them as a built bundle's does, so that
+    verify resolves them against the bundle and ``--check-inputs`` compares
+    them.  A record edited by hand, or with a line that does not parse, is
+    not taken."""
+    from .lockcheck import PRE_OPTION, read_recorded
+
+    recorded = read_recorded(path.read_text(encoding="utf-8"), str(path), pylock=is_pylock(path))
+    if recorded is None or recorded.stated_digest != recorded.record.digest:
+        return lock_
+    record = recorded.record
+    try:
+        for text in record.requirements + record.constraints:
+            Requirement(text)
+    except InvalidRequirement:
+        return lock_
+    return dataclasses.replace(
+        lock_,
+        requirements=record.requirements,
+        constraints=record.constraints,
+        allow_prereleases=PRE_OPTION in record.options,
+    )
 
 
 def unknown_upgrades(

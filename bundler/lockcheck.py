@@ -42,6 +42,7 @@ REQUIREMENT = "requirement"
 CONSTRAINT = "constraint"
 TARGET = "target"
 OPTION = "option"
+PRE_OPTION = "--pre"
 # The parts a record has, each with the key of its pylock.toml array.
 _PARTS = ((REQUIREMENT, "requirements"), (CONSTRAINT, "constraints"), (OPTION, "options"))
 
@@ -138,7 +139,7 @@ def option_lines(
     package sources."""
     out: list[str] = []
     if allow_prereleases:
-        out.append("--pre")
+        out.append(PRE_OPTION)
     out += [f"--only-binary {n}" for n in sorted(only_binary)]
     out += [f"--no-binary {n}" for n in sorted(no_binary)]
     if prefer_binary:

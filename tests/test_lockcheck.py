@@ -294,6 +294,32 @@ def test_verify_check_inputs_with_a_missing_file_is_a_usage_error(
     assert run(["verify", str(bundle), "--no-install", "--check-inputs", missing, "-q"]) == 2
 
 
+@pytest.mark.parametrize("name", ["requirements.txt", "pylock.toml"])
+def test_a_bundle_downloaded_from_a_lock_carries_its_inputs(
+    tmp_path: Path, index_url: str, name: str
+) -> None:
+    locked = Locked(tmp_path, index_url, name)
+    assert locked.check() == 0
+    bundle = tmp_path / "pypi"
+    assert run(["download", str(locked.lock), "-o", str(bundle), "-q"]) == 0
+    manifest = json.loads((bundle / "bundle.json").read_text())
+    assert manifest["requirements"] == ["framework<3", "webapp"]
+    check = ["verify", str(bundle), "--no-install", "--check-inputs", str(locked.req), "-q"]
+    assert run(check) == 0
+    write(locked.req, "webapp\nframework<4\n")
+    assert run(check) == 1
+
+
+def test_a_record_edited_by_hand_is_not_carried_into_a_bundle(
+    tmp_path: Path, index_url: str
+) -> None:
+    locked = Locked(tmp_path, index_url)
+    write(locked.lock, locked.lock.read_text().replace("#   requirement: webapp\n", ""))
+    bundle = tmp_path / "pypi"
+    assert run(["download", str(locked.lock), "-o", str(bundle), "-q"]) == 0
+    assert json.loads((bundle / "bundle.json").read_text())["requirements"] == []
+
+
 def test_no_annotations_outside_github_actions(
     tmp_path: Path,
     index_url: str,
