@@ -772,7 +772,7 @@ def _do_lock(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str,
     options = _lock_options(args, reqs)
     inputs = app.lock_inputs(reqs, targets, indexes, options)
     if args.check:
-        return _check_lock(args, reporter, out, output, (reqs, targets, indexes, options), inputs)
+        return _check_lock(args, reporter, out, output, inputs, reqs, targets, indexes, options)
     existing = None
     if not to_stdout and output.is_file() and not args.upgrade:
         try:
@@ -807,8 +807,11 @@ def _check_lock(
     reporter: ConsoleReporter,
     out: dict[str, Any],
     output: Path,
-    lock_args: tuple[Any, list[Target], IndexSettings, app.LockOptions],
     inputs: Inputs,
+    reqs: Any,
+    targets: list[Target],
+    indexes: IndexSettings,
+    options: app.LockOptions,
 ) -> int:
     """``lock --check``: compare the lock with its inputs, write nothing;
     exit 1 naming each difference."""
@@ -816,22 +819,19 @@ def _check_lock(
         raise UsageError(
             "--check compares a lock file: -o - names none", hint="-o requirements.txt"
         )
-    reqs, targets, indexes, options = lock_args
 
     def relock(existing: LockInput) -> Lock:
         reporter.info(f"{output} records no inputs: resolving them again to compare its pins")
         # The cache first (the lock's pins are preferred, so what was
         # fetched to make it usually suffices), the network when it does not.
-        for offline in (True, False):
-            client = _client(argparse.Namespace(**{**vars(args), "offline": offline}), reporter)
-            try:
-                return app.lock(
-                    reqs, targets, indexes, options, client, NULL_REPORTER, existing, args.workers
-                )
-            except BundlerError:
-                if not offline or args.offline:
-                    raise
-        raise AssertionError("unreachable")
+        cached = _client(argparse.Namespace(**{**vars(args), "offline": True}), reporter)
+        try:
+            return app.lock(reqs, targets, indexes, options, cached, NULL_REPORTER, existing)
+        except BundlerError:
+            if args.offline:
+                raise
+        client = _client(args, reporter)
+        return app.lock(reqs, targets, indexes, options, client, reporter, existing, args.workers)
 
     differences = app.check_lock(output, inputs, relock)
     out.update(

@@ -331,3 +331,15 @@ def test_no_annotations_outside_github_actions(
     write(locked.req, "helper\n")
     assert locked.check() == 1
     assert capsys.readouterr().out == ""
+
+
+def test_a_lock_without_a_record_is_resolved_from_the_index_when_not_cached(
+    tmp_path: Path, index_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    locked = Locked(tmp_path, index_url)
+    lines = locked.lock.read_text().splitlines(keepends=True)
+    write(locked.lock, "".join(x for x in lines if not x.startswith(("# inputs:", "#   "))))
+    locked.bytes, locked.mtime = locked.lock.read_bytes(), locked.lock.stat().st_mtime_ns
+    monkeypatch.setenv("BUNDLER_CACHE_DIR", str(tmp_path / "empty-cache"))
+    assert locked.check("--offline") == 1  # nothing cached, and no network allowed
+    assert locked.check() == 0  # the index answers what the cache cannot
