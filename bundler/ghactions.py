@@ -13,6 +13,7 @@ import html
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
+from .junit import check_name
 from .lockcheck import Difference
 from .verify import FAILED, PASSED, SKIPPED, Problem, VerifyReport
 
@@ -121,9 +122,9 @@ def verify_annotations(
 
 def verify_summary(report: VerifyReport, bundle: str) -> str:
     """Markdown: a table of targets by checks, then every problem."""
-    checks = list(dict.fromkeys(r.check for r in report.results))
+    checks = list(dict.fromkeys(check_name(r) for r in report.results))
     targets = list(dict.fromkeys(r.target or _ALL_TARGETS for r in report.results))
-    cells = {(r.target or _ALL_TARGETS, r.check): r.status for r in report.results}
+    cells = {(r.target or _ALL_TARGETS, check_name(r)): r.status for r in report.results}
     verdict = "✅ PASS" if report.ok else "❌ FAIL"
     lines = [f"## {VERIFY_TITLE} `{_code(bundle)}`: {verdict}", ""]
     lines.append("| target | " + " | ".join(_text(c) for c in checks) + " |")

@@ -17,9 +17,10 @@ from pathlib import Path
 
 from .fsutil import atomic_write
 from .redact import redact_text
-from .verify import FAILED, SKIPPED, CheckResult, VerifyReport
+from .verify import FAILED, REALITY, SKIPPED, CheckResult, VerifyReport
 
 SUITES_NAME = "bundle verify"
+_PIP = "pip "  # how a live install's details name its pip
 BUNDLE_SUITE = "bundle"  # the checks that are not about one target
 # A failure's message attribute: the problems' first lines, this long at most.
 MESSAGE_LIMIT = 1000
@@ -39,7 +40,7 @@ def render_junit(report: VerifyReport) -> bytes:
     for name, results in suites.items():
         suite = ET.SubElement(root, "testsuite", _counts(results, name=name))
         for r in results:
-            case = ET.SubElement(suite, "testcase", {"classname": name, "name": r.check})
+            case = ET.SubElement(suite, "testcase", {"classname": name, "name": check_name(r)})
             if r.status == FAILED:
                 failure = ET.SubElement(case, "failure", {"message": _message(r), "type": r.check})
                 failure.text = _clean("\n\n".join(str(p) for p in r.problems) or r.details)
@@ -51,6 +52,16 @@ def render_junit(report: VerifyReport) -> bytes:
     ET.indent(root)
     body = ET.tostring(root, encoding="unicode")
     return ('<?xml version="1.0" encoding="UTF-8"?>\n' + body + "\n").encode("utf-8")
+
+
+def check_name(result: CheckResult) -> str:
+    """The check's name, with the pip that ran it for a live install (one
+    row per pip: ``reality (pip 24.0 (a fresh venv's own))``), as the
+    report's details begin."""
+    first = result.details.split("; ", 1)[0]
+    if result.check == REALITY and first.startswith(_PIP):
+        return f"{result.check} ({first})"
+    return result.check
 
 
 def write_junit(report: VerifyReport, path: Path) -> None:
@@ -82,4 +93,4 @@ def _clean(text: str) -> str:
     return _NOT_XML.sub("\ufffd", redact_text(text))
 
 
-__all__ = ["render_junit", "write_junit"]
+__all__ = ["check_name", "render_junit", "write_junit"]

@@ -92,6 +92,25 @@ def test_a_failure_carries_the_problems_and_a_skip_its_reason() -> None:
     assert out is not None and "pip would take 2.0" in (out.text or "")
 
 
+def test_each_live_install_is_a_testcase_named_by_its_pip() -> None:
+    rows = tuple(
+        CheckResult(
+            "reality",
+            TARGET,
+            "passed",
+            details=f"pip {v} ({origin}); network: isolated; interpreter: cpython 3.12.1",
+        )
+        for v, origin in (("23.2.1", "a fresh venv's own"), ("25.1", "the newest"))
+    )
+    text = render_junit(VerifyReport(rows))
+    SCHEMA.validate(text.decode("utf-8"))
+    names = [c.get("name") for c in ET.fromstring(text).iter("testcase")]
+    assert names == [
+        "reality (pip 23.2.1 (a fresh venv's own))",
+        "reality (pip 25.1 (the newest))",
+    ]
+
+
 def test_the_report_is_deterministic_and_written_atomically(tmp_path: Path) -> None:
     assert render_junit(REPORT) == render_junit(REPORT)
     path = tmp_path / "junit.xml"
@@ -145,8 +164,11 @@ def test_verify_writes_junit_with_the_live_install(
     assert root.get("failures") == "0"
     names = [c.get("name") for c in root.iter("testcase")]
     assert names[:3] == ["integrity", "closure", "buildability"]
-    reality = next(c for c in root.iter("testcase") if c.get("name") == "reality")
-    out = reality.find("system-out")
+    # One testcase per live install, named by the pip that ran it.
+    live = [c for c in root.iter("testcase") if (c.get("name") or "").startswith("reality (pip ")]
+    assert live
+    assert len({c.get("name") for c in live}) == len(live)
+    out = live[0].find("system-out")
     assert out is not None and "interpreter: cpython" in (out.text or "").lower()
 
     # A bundle that lost a project fails: the failure names it.
