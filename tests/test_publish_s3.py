@@ -88,6 +88,10 @@ class Recorder(Reporter):
     def __init__(self) -> None:
         self.retries: list[tuple[str, str, int]] = []
         self.done: list[str] = []
+        self.warnings: list[str] = []
+
+    def warning(self, message: str) -> None:
+        self.warnings.append(message)
 
     def retry(self, host: str, problem: str, delay: float, attempt: int, limit: int) -> None:
         self.retries.append((host, problem, attempt))
@@ -369,3 +373,45 @@ def test_boto3_is_imported_only_when_used() -> None:
         "assert 'boto3' not in sys.modules and 'botocore' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+class _Answer:
+    """What botocore needs of an HTTP response a hook answers with."""
+
+    def __init__(self, status: int) -> None:
+        self.status_code = status
+        self.headers: dict[str, str] = {}
+        self.content = b""
+
+
+@NEEDS_S3
+def test_a_server_without_conditional_writes_is_written_and_read_back(
+    s3: S3Server, bundles: Bundles
+) -> None:
+    client = s3.client()
+    refused: list[str] = []
+
+    def no_conditions(params: dict[str, Any], **kwargs: Any) -> Any:
+        headers = params.get("headers", {})
+        if "If-Match" in headers or "If-None-Match" in headers:
+            refused.append(params["url_path"])
+            error = {"Code": "NotImplemented", "Message": "conditional writes"}
+            return _Answer(501), {"Error": error, "ResponseMetadata": {"HTTPStatusCode": 501}}
+        return None
+
+    client.meta.events.register("before-call.s3.PutObject", no_conditions)
+    reporter = Recorder()
+    publish(destination(s3, "plain", client=client), bundles.webby, reporter)
+    publish(destination(s3, "plain", client=client), bundles.oldie, reporter)
+    assert refused  # then each destination writes without conditions, and says so once
+    assert len(reporter.warnings) == 2
+    assert "does not support conditional writes" in reporter.warnings[0]
+    assert listed(s3, "plain/", "helper") == {
+        "helper-1.0-py3-none-any.whl",
+        "helper-2.0-py3-none-any.whl",
+    }
+    # Bytes are still never replaced: the object is looked at first.
+    helper = next(f for f in publish_files(bundles.webby) if f.artifact.project == "helper")
+    other = replace(helper.artifact, sha256="0" * 64)
+    with pytest.raises(ConflictingFile):
+        destination(s3, "plain", client=client).put([replace(helper, artifact=other)], Reporter())

@@ -27,6 +27,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -236,6 +237,10 @@ class _PreconditionFailed(Exception):
     """A conditional write lost: another publisher wrote the object first."""
 
 
+class _Unsupported(Exception):
+    """The server does not implement conditional writes (501)."""
+
+
 class S3Destination:
     """``s3://bucket/prefix`` on AWS S3 or any S3-compatible store.
 
@@ -277,6 +282,8 @@ class S3Destination:
         # guess of ``put``'s read-merge-write; a stale one costs a 412.
         self._seen: dict[str, _Object | None] = {}
         self._reporter = NULL_REPORTER
+        # Conditional writes until the server says it has none (501).
+        self._conditional = True
 
     # -- the protocol --
 
@@ -360,31 +367,75 @@ class S3Destination:
     def _create(self, key: str, path: Path, content_type: str, sha256: str, name: str) -> None:
         """Create ``key`` from ``path`` unless it exists; an object already
         there is fine with the same sha256 and refused with another."""
-
-        def send() -> None:
-            with path.open("rb") as body:
-                self._s3().put_object(
-                    Bucket=self.location.bucket,
-                    Key=key,
-                    Body=body,
-                    ContentType=content_type,
-                    Metadata={SHA256_META: sha256},
-                    # Never replace bytes: create only (S3 conditional writes).
-                    IfNoneMatch="*",
-                )
-
         for _ in range(PAGE_ROUNDS):
-            try:
-                self._call(send, key)
-                return
-            except _PreconditionFailed:
-                there = self._held_sha256(key)
+            # Without conditional writes, look first (a race remains).
+            there = None if self._conditional else self._held_sha256(key)
             if there is None:
-                continue  # a racing upload failed: try again
+                try:
+                    # Never replace bytes: create only.
+                    self._write(key, path, content_type, {SHA256_META: sha256}, "*")
+                    return
+                except _PreconditionFailed:
+                    there = self._held_sha256(key)
+            if there is None:
+                continue  # a racing upload failed, or conditions were just dropped
             if there != sha256:
                 raise ConflictingFile(self._where(key), name, there, sha256)
             return
         raise BundlerError(f"{self._where(key)}: could not be created; run the publish again")
+
+    def _write(
+        self,
+        key: str,
+        body: Path | bytes,
+        content_type: str,
+        metadata: Mapping[str, str],
+        condition: str,
+    ) -> None:
+        """Put ``body`` at ``key`` if ``condition`` holds: ``"*"`` creates
+        only (If-None-Match), an ETag replaces only that object (If-Match).
+        A server that does not implement conditional writes is written
+        without them from then on (with a warning), and the caller is told
+        to look again (``_PreconditionFailed``)."""
+        s3, bucket, meta = self._s3(), self.location.bucket, dict(metadata)
+
+        def send() -> None:
+            with body.open("rb") if isinstance(body, Path) else nullcontext(body) as data:
+                if not self._conditional:
+                    s3.put_object(
+                        Bucket=bucket, Key=key, Body=data, ContentType=content_type, Metadata=meta
+                    )
+                elif condition == "*":
+                    s3.put_object(
+                        Bucket=bucket,
+                        Key=key,
+                        Body=data,
+                        ContentType=content_type,
+                        Metadata=meta,
+                        IfNoneMatch="*",
+                    )
+                else:
+                    s3.put_object(
+                        Bucket=bucket,
+                        Key=key,
+                        Body=data,
+                        ContentType=content_type,
+                        Metadata=meta,
+                        IfMatch=condition,
+                    )
+
+        try:
+            self._call(send, key, conditional=self._conditional)
+        except _Unsupported:
+            with self._client_lock:
+                warn, self._conditional = self._conditional, False
+            if warn:
+                self._reporter.warning(
+                    f"{self.describe()} does not support conditional writes: pages are"
+                    " written and read back, but two publishers at once may still lose"
+                    " each other's files; publish to it from one place at a time"
+                )
+            raise _PreconditionFailed from None
 
     def _held_sha256(self, key: str) -> str | None:
         """The sha256 of an object (its ``x-amz-meta-sha256``, else its
@@ -412,61 +463,58 @@ class S3Destination:
     def _merge_project_page(
         self, key: str, project: NormalizedName, new: Sequence[BundleArtifact]
     ) -> None:
+        url, where = self._object_url(key), self._where(key)
+        wanted = {(a.filename, a.sha256) for a in new}
+
+        def listed(obj: _Object | None) -> list[BundleArtifact]:
+            return page_artifacts(obj.body, obj.content_type, url, project) if obj else []
+
+        def covers(obj: _Object) -> bool:
+            return wanted <= {(a.filename, a.sha256) for a in listed(obj)}
+
         def render(obj: _Object | None) -> tuple[bytes, str]:
-            url = self._object_url(key)
-            held = page_artifacts(obj.body, obj.content_type, url, project) if obj else []
-            items = merge_artifacts(held, new, self._where(key))
+            items = merge_artifacts(listed(obj), new, where)
             if key.endswith(PAGE_JSON):
                 return render_project_json(project, items), JSON_CONTENT_TYPE
             return render_project_html(project, items), HTML_CONTENT_TYPE
 
-        self._read_merge_write(key, render)
+        self._read_merge_write(key, covers, render)
 
     def _merge_root_page(self, key: str, projects: set[NormalizedName]) -> None:
+        def listed(obj: _Object | None) -> set[NormalizedName]:
+            return root_projects(obj.body, self._where(key)) if obj else set()
+
         def render(obj: _Object | None) -> tuple[bytes, str]:
-            names = projects | (root_projects(obj.body, self._where(key)) if obj else set())
+            names = projects | listed(obj)
             if key.endswith(PAGE_JSON):
                 return render_root_json(names), JSON_CONTENT_TYPE
             return render_root_html(names), HTML_CONTENT_TYPE
 
-        self._read_merge_write(key, render)
+        self._read_merge_write(key, lambda obj: projects <= listed(obj), render)
 
     def _read_merge_write(
-        self, key: str, render: Callable[[_Object | None], tuple[bytes, str]]
+        self,
+        key: str,
+        covers: Callable[[_Object], bool],
+        render: Callable[[_Object | None], tuple[bytes, str]],
     ) -> None:
         """Read the page, merge, and write it only if nobody wrote it since
         (If-Match on the ETag read, If-None-Match: * for a new page); when
-        somebody did, read it again and merge again."""
+        somebody did, read it again and merge again.  A page that already
+        ``covers`` what is published is left as it is."""
         obj = self._seen.pop(key) if key in self._seen else self._get(key)
         for _ in range(PAGE_ROUNDS):
+            if obj is not None and covers(obj):
+                return
             body, content_type = render(obj)
-            if obj is not None and obj.body == body:
-                return
-            etag = obj.etag if obj else None
-
-            def send(body: bytes = body, ct: str = content_type, etag: str | None = etag) -> None:
-                if etag is None:  # a new page: only if there still is none
-                    self._s3().put_object(
-                        Bucket=self.location.bucket,
-                        Key=key,
-                        Body=body,
-                        ContentType=ct,
-                        IfNoneMatch="*",
-                    )
-                else:  # only over the very page the merge read
-                    self._s3().put_object(
-                        Bucket=self.location.bucket,
-                        Key=key,
-                        Body=body,
-                        ContentType=ct,
-                        IfMatch=etag,
-                    )
-
             try:
-                self._call(send, key)
-                return
+                self._write(key, body, content_type, {}, obj.etag if obj else "*")
             except _PreconditionFailed:
                 obj = self._get(key)
+                continue
+            if self._conditional:
+                return
+            obj = self._get(key)  # read back: another write may have replaced ours
         raise BundlerError(
             f"{self._where(key)}: other publishers kept writing it; gave up after"
             f" {PAGE_ROUNDS} rounds",
@@ -524,10 +572,11 @@ class S3Destination:
             raise problems[0] if len(problems) == 1 else MultipleErrors(problems)
         return results
 
-    def _call(self, fn: Callable[[], _T], key: str) -> _T:
+    def _call(self, fn: Callable[[], _T], key: str, *, conditional: bool = False) -> _T:
         """Run one request; network errors, 429 and 5xx are tried again with
-        backoff (each retry reported), a lost conditional write raises
-        ``_PreconditionFailed``, anything else a ``BundlerError``."""
+        backoff (each retry reported); for a ``conditional`` write, a lost
+        race raises ``_PreconditionFailed`` and a server without conditional
+        writes ``_Unsupported``; anything else is a ``BundlerError``."""
         errors = self._errors()
         host = urlsplit(self._endpoint or "https://s3.amazonaws.com").netloc.rpartition("@")[2]
         for attempt in range(1, self._attempts + 1):
@@ -543,8 +592,10 @@ class S3Destination:
                 status = _status(err)
                 code = err.response.get("Error", {}).get("Code", "")
                 # 409: AWS's answer to a conditional write racing another.
-                if status in (409, 412) or code == "PreconditionFailed":
+                if conditional and (status in (409, 412) or code == "PreconditionFailed"):
                     raise _PreconditionFailed from err
+                if conditional and (status == 501 or code == "NotImplemented"):
+                    raise _Unsupported from err
                 problem = f"{status} {code}".strip()
                 if not (status == 429 or status >= 500) or attempt == self._attempts:
                     raise _client_error(self._where(key), status, code, err) from err
