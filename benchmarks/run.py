@@ -1091,6 +1091,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--timeout", type=float, default=1800, help="seconds per command (default 1800)"
     )
+    parser.add_argument(
+        "--s3",
+        action="store_true",
+        help="only the S3 publish rows, against SeaweedFS on 127.0.0.1 (no internet)",
+    )
     return parser
 
 
@@ -1106,6 +1111,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     progress = Console(stderr=True, highlight=False)
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
+    if args.s3:
+        if str(REPO) not in sys.path:
+            sys.path.insert(0, str(REPO))
+        from benchmarks.s3publish import run as run_s3  # noqa: PLC0415
+
+        return run_s3(args.rounds, out)
     names = [n.strip() for n in args.set.split(",") if n.strip()]
     unknown = [n for n in names if n not in SETS]
     if unknown and not args.smoke:
