@@ -415,3 +415,11 @@ def test_a_server_without_conditional_writes_is_written_and_read_back(
     other = replace(helper.artifact, sha256="0" * 64)
     with pytest.raises(ConflictingFile):
         destination(s3, "plain", client=client).put([replace(helper, artifact=other)], Reporter())
+
+
+def test_an_unknown_aws_profile_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_PROFILE", "no-such-profile")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
+    dest = S3Destination("s3://bucket/x", endpoint_url="http://127.0.0.1:9")
+    with pytest.raises(UsageError, match="no-such-profile"):
+        dest.held(["webby"])

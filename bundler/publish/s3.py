@@ -588,6 +588,8 @@ class S3Destination:
                     hint="set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE,"
                     " or another source of the standard AWS chain",
                 ) from err
+            except _config_errors() as err:
+                raise UsageError(f"{self.location}: {err}") from err
             except errors.ClientError as err:
                 status = _status(err)
                 code = err.response.get("Error", {}).get("Code", "")
@@ -605,10 +607,26 @@ class S3Destination:
                     raise NetworkError(
                         self._where(key), f"{problem} after {attempt} attempts"
                     ) from err
+            except errors.BotoCoreError as err:
+                raise NetworkError(self._where(key), str(err)) from err
             delay = self._backoff * 2 ** (attempt - 1)
             self._reporter.retry(host, problem, delay, attempt + 1, self._attempts)
             time.sleep(delay)
         raise AssertionError("unreachable")
+
+
+def _config_errors() -> tuple[type[Exception], ...]:
+    """botocore's errors that mean the AWS configuration is wrong (exit 2)."""
+    import botocore.exceptions as e
+
+    return (
+        e.PartialCredentialsError,
+        e.ProfileNotFound,
+        e.NoRegionError,
+        e.InvalidRegionError,
+        e.InvalidConfigError,
+        e.ConfigParseError,
+    )
 
 
 def _status(err: Any) -> int:
@@ -642,6 +660,9 @@ def _make_client(endpoint: str | None, workers: int) -> S3Client:
         retries={"total_max_attempts": 1},
         s3={"addressing_style": "path"} if endpoint else {},
     )
-    # A session of its own: boto3's default one keeps the credentials it
-    # found first for the life of the process.
-    return boto3.session.Session().client("s3", endpoint_url=endpoint, config=config)
+    try:
+        # A session of its own: boto3's default one keeps the credentials it
+        # found first for the life of the process.
+        return boto3.session.Session().client("s3", endpoint_url=endpoint, config=config)
+    except _config_errors() as err:
+        raise UsageError(f"the S3 client: {err}") from err
