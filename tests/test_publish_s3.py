@@ -423,3 +423,11 @@ def test_an_unknown_aws_profile_is_a_usage_error(monkeypatch: pytest.MonkeyPatch
     dest = S3Destination("s3://bucket/x", endpoint_url="http://127.0.0.1:9")
     with pytest.raises(UsageError, match="no-such-profile"):
         dest.held(["webby"])
+
+
+@NEEDS_S3
+def test_an_unreadable_bundle_file_is_named(s3: S3Server, bundles: Bundles, tmp_path: Path) -> None:
+    files = publish_files(bundles.webby)
+    gone = replace(files[0], path=tmp_path / files[0].artifact.filename)
+    with pytest.raises(BundlerError, match="cannot read .*" + files[0].artifact.filename):
+        destination(s3, "unreadable").put([gone], Reporter())

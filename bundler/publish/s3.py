@@ -69,9 +69,9 @@ FILE_CONTENT_TYPE = "application/octet-stream"
 METADATA_CONTENT_TYPE = "text/plain; charset=utf-8"
 DEFAULT_WORKERS = 16
 DEFAULT_ATTEMPTS = 5
-# Rounds of read-merge-write on one page before giving up (each lost round
-# means another publisher wrote that page in between).
-PAGE_ROUNDS = 20
+# Rounds of writing one object before giving up (each lost round means
+# another publisher wrote it in between).
+WRITE_ROUNDS = 20
 
 _T = TypeVar("_T")
 
@@ -361,13 +361,15 @@ class S3Destination:
                 self._create(key, f.metadata, METADATA_CONTENT_TYPE, a.metadata_sha256, name)
             reporter.task_advance(a.filename, a.size)
             ok = True
+        except OSError as err:
+            raise BundlerError(f"cannot read {err.filename or f.path}: {err.strerror}") from err
         finally:
             reporter.task_done(a.filename, ok)
 
     def _create(self, key: str, path: Path, content_type: str, sha256: str, name: str) -> None:
         """Create ``key`` from ``path`` unless it exists; an object already
         there is fine with the same sha256 and refused with another."""
-        for _ in range(PAGE_ROUNDS):
+        for _ in range(WRITE_ROUNDS):
             # Without conditional writes, look first (a race remains).
             there = None if self._conditional else self._held_sha256(key)
             if there is None:
@@ -503,7 +505,7 @@ class S3Destination:
         somebody did, read it again and merge again.  A page that already
         ``covers`` what is published is left as it is."""
         obj = self._seen.pop(key) if key in self._seen else self._get(key)
-        for _ in range(PAGE_ROUNDS):
+        for _ in range(WRITE_ROUNDS):
             if obj is not None and covers(obj):
                 return
             body, content_type = render(obj)
@@ -517,7 +519,7 @@ class S3Destination:
             obj = self._get(key)  # read back: another write may have replaced ours
         raise BundlerError(
             f"{self._where(key)}: other publishers kept writing it; gave up after"
-            f" {PAGE_ROUNDS} rounds",
+            f" {WRITE_ROUNDS} rounds",
             hint="run the publish again: it merges with what is there",
         )
 
