@@ -72,6 +72,7 @@ class S3Server:
         self.directory = directory
         self.bucket = bucket
         self._proc: subprocess.Popen[bytes] | None = None
+        self._sockets: list[Path] = []
         self.port = 0
 
     @property
@@ -142,6 +143,14 @@ class S3Server:
             "-s3.port.iceberg=0",
             "-s3.port.lance=0",
             f"-s3.config={config}",
+            # weed makes a Unix socket per server: those it lets us place, here.
+            f"-s3.localSocket={self.directory / 's3.sock'}",
+            f"-filer.localSocket={self.directory / 'filer.sock'}",
+        ]
+        # The gRPC ones go to /tmp, named by port: removed by stop().
+        self._sockets = [
+            Path(f"/tmp/seaweedfs-{name}-grpc-{port}.sock")
+            for name, port in (("master", ports[1]), ("volume", ports[3]), ("s3", ports[7]))
         ]
         log = (self.directory / "weed.log").open("wb")
         self._proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
@@ -186,10 +195,12 @@ class S3Server:
             return
         proc.terminate()
         try:
-            proc.wait(timeout=5)
+            proc.wait(timeout=2)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        for path in self._sockets:
+            path.unlink(missing_ok=True)
 
     def __enter__(self) -> S3Server:
         return self.start()
