@@ -276,6 +276,7 @@ class Response:
     content: bytes
     from_cache: bool = False
     sha256: str | None = None  # of ``content``, when already known
+    reason: str = ""  # the status line's words (an upload API may explain itself there)
 
     @property
     def content_type(self) -> str:
@@ -673,20 +674,31 @@ class HttpClient:
 
     # -- the request loop --------------------------------------------------------
 
-    def _send(self, url: str, headers: Mapping[str, str], stream: bool) -> Reply:
+    def _send(
+        self,
+        url: str,
+        headers: Mapping[str, str],
+        stream: bool,
+        post: Iterable[bytes] | None = None,
+    ) -> Reply:
         """One attempt, following redirects by hand so that credentials go
-        only to their own host and https never turns into http."""
+        only to their own host and https never turns into http.  A POST
+        (``post`` is its body) follows none: its answer is the caller's."""
         current = url
         for _ in range(MAX_REDIRECTS + 1):
+            auth = self._auth_for(current)
             try:
-                resp = self._transport.get(
-                    current, headers, auth=self._auth_for(current), stream=stream
-                )
+                if post is None:
+                    resp = self._transport.get(current, headers, auth=auth, stream=stream)
+                else:
+                    resp = self._transport.get(
+                        current, headers, auth=auth, stream=stream, method="POST", body=post
+                    )
             except TransportError as err:
                 failure = NetworkError(redact_url(current), err.reason)
                 failure.hint = err.hint
                 raise failure from err
-            if not resp.is_redirect:
+            if not resp.is_redirect or post is not None:
                 return resp
             location = resp.headers.get("Location", "")
             resp.close()
@@ -735,8 +747,10 @@ class HttpClient:
         *,
         stream: bool = False,
         attempts: _Attempts | None = None,
+        post: Iterable[bytes] | None = None,
     ) -> Reply:
-        """GET with retries; return a 2xx/304 response or raise.
+        """GET (or POST ``post``) with retries; return a 2xx/304 response
+        (any response not retried, for a POST) or raise.
 
         Connection errors, timeouts, 429 and 5xx are retried with exponential
         backoff and jitter (``Retry-After`` honoured, capped); 404/410 raise
@@ -752,7 +766,7 @@ class HttpClient:
             attempts.made += 1
             attempt = attempts.made
             try:
-                resp = self._send(url, headers, stream)
+                resp = self._send(url, headers, stream, post)
             except _final_errors() as err:
                 raise NetworkError(display, f"bad URL: {self._error_reason(err)}") from err
             except _retryable_errors() as err:
@@ -777,6 +791,8 @@ class HttpClient:
                 keyring_asked = True  # sent again once, with the keyring's credentials
                 resp.close()
                 continue
+            if post is not None and status not in RETRY_STATUSES:
+                return resp
             reason = f"HTTP {status} {self.scrub(resp.reason)}".rstrip()
             if status in (404, 410):
                 resp.close()
@@ -852,6 +868,28 @@ class HttpClient:
             digest = hashlib.sha256(content).hexdigest()
             self._store_page(key, _PageEntry(final, self._clock(), 200, kept, content, digest))
         return Response(final, resp.status, Headers(dict(resp.headers)), content, sha256=digest)
+
+    def post(self, url: str, body: Iterable[bytes], headers: Mapping[str, str]) -> Response:
+        """POST ``body`` (re-iterated for each attempt) to ``url`` and
+        return the answer, whatever its status but those retried as for a
+        GET (connection errors, 429, 5xx; a 401 once with the keyring's
+        credentials): an upload API says in a 4xx why it refused.  A
+        redirect is returned too, not followed.  A POST sent again may
+        have been received the first time: the caller must read "already
+        there" as a possible success."""
+        clean = self._prepare(url)
+        resp = self._request(clean, headers, post=body)
+        try:
+            content = resp.content
+        finally:
+            resp.close()
+        return Response(
+            split_auth(resp.url)[0],
+            resp.status,
+            Headers(dict(resp.headers)),
+            content,
+            reason=resp.reason,
+        )
 
     def _store_page(self, key: str, entry: _PageEntry) -> None:
         if self.cache is None:

@@ -40,7 +40,7 @@ import ssl
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
@@ -519,13 +519,15 @@ class Transport:
         *,
         auth: tuple[str, str] | None,
         stream: bool,
+        method: str = "GET",
+        body: bytes | Iterable[bytes] | None = None,
     ) -> Reply:
-        """One GET, no redirect followed and nothing retried.  Without
-        ``stream`` the body is read, and decoded (gzip, deflate), before
-        this returns.  A streamed body is a file's bytes and is never
-        decoded, as in pip: a server that labels a ``.tar.gz``
-        ``Content-Encoding: gzip`` must not have it unpacked.  Raises
-        urllib3's errors as they are, and ``TransportError``."""
+        """One GET (or ``method`` with ``body``), no redirect followed and
+        nothing retried.  Without ``stream`` the body is read, and decoded
+        (gzip, deflate), before this returns.  A streamed body is a file's
+        bytes and is never decoded, as in pip: a server that labels a
+        ``.tar.gz`` ``Content-Encoding: gzip`` must not have it unpacked.
+        Raises urllib3's errors as they are, and ``TransportError``."""
         import urllib3
 
         parts = urlsplit(url)
@@ -543,8 +545,9 @@ class Transport:
         tls = parts.scheme == "https" or (proxy or "").lower().startswith("https:")
         manager = self._manager(proxy, trust_store(self._tls) if tls else None)
         raw = manager.urlopen(
-            "GET",
+            method,
             url,
+            body=body,
             headers=sent,
             redirect=False,
             retries=False,

@@ -1,0 +1,343 @@
+"""Publishing through the legacy upload API: the form and its body (pure),
+and the client's retries and "file exists" answers against an in-process
+server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import email.parser
+import email.policy
+import hashlib
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from email.message import Message
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from bundler.errors import BundlerError
+from bundler.http import HttpClient
+from bundler.models import BundleArtifact, DistKind
+from bundler.publish.destination import PublishFile
+from bundler.publish.upload import (
+    FileConflict,
+    UploadDestination,
+    UploadFailed,
+    UploadRejectedCredentials,
+    multipart_body,
+    says_exists,
+    upload_fields,
+)
+from bundler.reporting import NULL_REPORTER, Reporter
+from tests.support import DistSpec
+from tests.support.distbuilder import build_wheel
+
+METADATA = b"""\
+Metadata-Version: 2.4
+Name: Webby
+Version: 1.0
+Summary: A web thing
+Keywords: web,thing
+Classifier: Programming Language :: Python :: 3
+Classifier: Typing :: Typed
+Project-URL: Source, https://example.invalid/src
+Requires-Dist: helper>=2
+Requires-Dist: extra-thing; extra == "x"
+Provides-Extra: x
+Platform: any
+Requires-Python: >=3.9
+Description-Content-Type: text/markdown
+
+# Webby
+The long description.
+"""
+
+
+def test_the_form_carries_the_core_metadata_as_twine_sends_it() -> None:
+    fields = upload_fields(
+        METADATA,
+        name="webby",
+        version="1.0",
+        filename="webby-1.0-py3-none-any.whl",
+        kind=DistKind.WHEEL,
+        sha256="ab" * 32,
+    )
+    assert fields[:7] == [
+        (":action", "file_upload"),
+        ("protocol_version", "1"),
+        ("name", "webby"),
+        ("version", "1.0"),
+        ("filetype", "bdist_wheel"),
+        ("pyversion", "py3"),
+        ("sha256_digest", "ab" * 32),
+    ]
+    rest = fields[7:]
+    assert ("metadata_version", "2.4") in rest
+    assert ("summary", "A web thing") in rest
+    assert ("keywords", "web, thing") in rest
+    assert [v for k, v in rest if k == "classifiers"] == [
+        "Programming Language :: Python :: 3",
+        "Typing :: Typed",
+    ]
+    assert [v for k, v in rest if k == "requires_dist"] == [
+        "helper>=2",
+        'extra-thing; extra == "x"',
+    ]
+    assert ("project_urls", "Source, https://example.invalid/src") in rest
+    assert ("provides_extra", "x") in rest
+    assert ("platform", "any") in rest
+    assert ("requires_python", ">=3.9") in rest
+    assert ("description_content_type", "text/markdown") in rest
+    assert ("description", "# Webby\nThe long description.\n") in rest
+    assert not any(k in ("name", "version") for k, _ in rest)
+
+
+def test_an_sdist_is_uploaded_as_source() -> None:
+    fields = dict(
+        upload_fields(
+            None,
+            name="gadget",
+            version="2.0",
+            filename="gadget-2.0.tar.gz",
+            kind=DistKind.SDIST,
+            sha256="cd" * 32,
+        )
+    )
+    assert fields["filetype"] == "sdist"
+    assert fields["pyversion"] == "source"
+
+
+def _parse_form(content_type: str, body: bytes) -> list[Message]:
+    raw = f"Content-Type: {content_type}\r\n\r\n".encode() + body
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(raw)
+    return [part for part in message.iter_parts() if isinstance(part, Message)]
+
+
+def test_the_body_is_multipart_form_data_and_sent_again_whole(tmp_path: Path) -> None:
+    dist = tmp_path / "we_bby-1.0.tar.gz"
+    dist.write_bytes(b"\x00\x01 the archive \r\n--not-a-boundary\r\n" * 1000)
+    fields = [(":action", "file_upload"), ("summary", 'quotes " and ünïcode')]
+    body = multipart_body(fields, dist, dist.name)
+    first = b"".join(body)
+    assert b"".join(body) == first  # a retry sends the same bytes
+    assert len(first) == body.length
+    parts = _parse_form(body.content_type, first)
+    assert [p.get_param("name", header="content-disposition") for p in parts] == [
+        ":action",
+        "summary",
+        "content",
+    ]
+    assert parts[1].get_payload(decode=True) == 'quotes " and ünïcode'.encode()
+    assert parts[2].get_filename() == dist.name
+    assert parts[2].get_payload(decode=True) == dist.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("status", "reason", "text", "exists"),
+    [
+        (409, "Conflict", "", True),  # pypiserver, devpi
+        (400, "File already exists. See https://pypi.org/help/#file-name-reuse", "", True),
+        (400, "Bad Request", "Repository does not allow updating assets: pypi-hosted", True),
+        (403, "Forbidden", "Not enough permissions to delete/overwrite artifact", True),
+        (400, "Bad Request", "Validation failed: File name has already been taken", True),
+        (400, "Bad Request", "Invalid distribution file.", False),
+        (403, "Forbidden", "no permission to submit", False),
+        (500, "Internal Server Error", "already exists", False),
+    ],
+)
+def test_each_indexs_words_for_file_exists(
+    status: int, reason: str, text: str, exists: bool
+) -> None:
+    assert says_exists(status, reason, text) is exists
+
+
+# --- against an in-process upload server ---------------------------------------------
+
+
+@dataclass
+class _FakeIndex:
+    """An upload API on 127.0.0.1: answers POSTs from a script of statuses
+    (then 200) and serves one project page listing ``listed``."""
+
+    answers: list[tuple[int, str]] = field(default_factory=list)
+    listed: dict[str, str] = field(default_factory=dict)  # filename -> sha256
+    posts: list[tuple[Mapping[str, str], bytes]] = field(default_factory=list)
+    url: str = ""
+
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        index = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                length = int(self.headers["Content-Length"])
+                index.posts.append((dict(self.headers), self.rfile.read(length)))
+                status, text = index.answers.pop(0) if index.answers else (200, "")
+                self._reply(status, text.encode(), "text/plain", location=text)
+
+            def do_GET(self) -> None:
+                if self.path != "/simple/webby/":
+                    self._reply(404, b"not found", "text/plain")
+                    return
+                links = "".join(
+                    f'<a href="/files/{name}#sha256={digest}">{name}</a>\n'
+                    for name, digest in index.listed.items()
+                )
+                self._reply(200, f"<html><body>{links}</body></html>".encode(), "text/html")
+
+            def _reply(
+                self, status: int, body: bytes, content_type: str, location: str = ""
+            ) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                if 300 <= status < 400:
+                    self.send_header("Location", location)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        return Handler
+
+
+@pytest.fixture
+def fake_index() -> Iterator[_FakeIndex]:
+    index = _FakeIndex()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), index.handler())
+    index.url = f"http://127.0.0.1:{server.server_address[1]}/"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield index
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def _wheel(tmp_path: Path, spec: DistSpec | None = None) -> PublishFile:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    path = build_wheel(spec or DistSpec("webby", "1.0"), "py3-none-any", tmp_path)
+    data = path.read_bytes()
+    artifact = BundleArtifact(
+        filename=path.name,
+        project=spec.project if spec else "webby",  # type: ignore[arg-type]
+        version="1.0",
+        sha256=hashlib.sha256(data).hexdigest(),
+        size=len(data),
+        kind=DistKind.WHEEL,
+    )
+    return PublishFile(artifact, path)
+
+
+class _Recorder(Reporter):
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def info(self, message: str) -> None:
+        self.lines.append(message)
+
+    def retry(self, host: str, problem: str, delay: float, attempt: int, limit: int) -> None:
+        self.lines.append(f"retry {problem} {attempt}/{limit} {host}")
+
+
+def _client(reporter: Reporter = NULL_REPORTER) -> HttpClient:
+    return HttpClient(sleep=lambda _: None, reporter=reporter)
+
+
+def test_an_upload_cut_by_503s_is_sent_again(fake_index: _FakeIndex, tmp_path: Path) -> None:
+    file = _wheel(tmp_path)
+    fake_index.answers = [(503, "busy"), (502, "gateway")]
+    recorder = _Recorder()
+    dest = UploadDestination(fake_index.url, client=_client(recorder))
+    dest.put([file], recorder)
+    assert len(fake_index.posts) == 3
+    assert recorder.lines[:2] == [
+        f"retry 503 2/5 {fake_index.url[7:-1]}",
+        f"retry 502 3/5 {fake_index.url[7:-1]}",
+    ]
+    headers, body = fake_index.posts[-1]
+    parts = _parse_form(headers["Content-Type"], body)
+    assert parts[-1].get_payload(decode=True) == file.path.read_bytes()
+
+
+def test_file_exists_with_the_same_bytes_is_success(fake_index: _FakeIndex, tmp_path: Path) -> None:
+    # An earlier attempt that did arrive, or another publisher's same file.
+    file = _wheel(tmp_path)
+    fake_index.answers = [(409, "exists")]
+    fake_index.listed = {file.artifact.filename: file.artifact.sha256}
+    recorder = _Recorder()
+    UploadDestination(fake_index.url, client=_client()).put([file], recorder)
+    assert recorder.lines == [
+        f"{file.artifact.filename} was already at {fake_index.url} (same sha256)"
+    ]
+
+
+def test_file_exists_with_other_bytes_is_a_conflict(fake_index: _FakeIndex, tmp_path: Path) -> None:
+    file = _wheel(tmp_path)
+    fake_index.answers = [(400, "File already exists")]
+    fake_index.listed = {file.artifact.filename: "0" * 64}
+    with pytest.raises(FileConflict) as caught:
+        UploadDestination(fake_index.url, client=_client()).put([file], NULL_REPORTER)
+    assert caught.value.filename == file.artifact.filename
+    assert "0" * 64 in str(caught.value) and file.artifact.sha256 in str(caught.value)
+    assert caught.value.exit_code == 1
+
+
+def test_a_refused_upload_names_the_file_and_quotes_the_server(
+    fake_index: _FakeIndex, tmp_path: Path
+) -> None:
+    file = _wheel(tmp_path)
+    fake_index.answers = [(400, "Invalid distribution file.")]
+    with pytest.raises(UploadFailed) as caught:
+        UploadDestination(fake_index.url, client=_client()).put([file], NULL_REPORTER)
+    assert str(caught.value) == (
+        f"uploading {file.artifact.filename} to {fake_index.url}: HTTP 400:"
+        " Invalid distribution file."
+    )
+
+
+def test_an_upload_is_not_sent_on_to_where_the_url_redirects(
+    fake_index: _FakeIndex, tmp_path: Path
+) -> None:
+    fake_index.answers = [(301, f"{fake_index.url}legacy/")]
+    with pytest.raises(UploadFailed) as caught:
+        UploadDestination(fake_index.url, client=_client()).put([_wheel(tmp_path)], NULL_REPORTER)
+    assert f"redirects to {fake_index.url}legacy/" in str(caught.value)
+    assert len(fake_index.posts) == 1
+
+
+def test_twine_credentials_are_sent_and_never_shown(fake_index: _FakeIndex, tmp_path: Path) -> None:
+    file = _wheel(tmp_path)
+    environ = {"TWINE_USERNAME": "ci-bot", "TWINE_PASSWORD": "hunter2-token"}
+    dest = UploadDestination(fake_index.url, client=_client(), environ=environ)
+    dest.put([file], NULL_REPORTER)
+    headers, _ = fake_index.posts[0]
+    assert headers["Authorization"] == "Basic Y2ktYm90Omh1bnRlcjItdG9rZW4="  # ci-bot:hunter2-token
+    fake_index.answers = [(403, "Forbidden")]
+    with pytest.raises(UploadRejectedCredentials) as caught:
+        dest.put([file], NULL_REPORTER)
+    assert caught.value.exit_code == 2
+    assert "TWINE_USERNAME" in str(caught.value)
+    assert "hunter2" not in str(caught.value) + dest.describe()
+
+
+def test_url_credentials_win_over_twines_and_are_redacted(
+    fake_index: _FakeIndex, tmp_path: Path
+) -> None:
+    url = fake_index.url.replace("http://", "http://alice:pa55word@")
+    environ = {"TWINE_USERNAME": "ci-bot", "TWINE_PASSWORD": "hunter2-token"}
+    dest = UploadDestination(url, client=_client(), environ=environ)
+    dest.put([_wheel(tmp_path)], NULL_REPORTER)
+    assert fake_index.posts[0][0]["Authorization"] == "Basic YWxpY2U6cGE1NXdvcmQ="
+    assert "pa55word" not in dest.describe()
+    assert dest.read_url() == f"{fake_index.url}simple/"
+
+
+def test_an_upload_url_that_is_not_http_is_a_usage_error() -> None:
+    with pytest.raises(BundlerError) as caught:
+        UploadDestination("ftp://user:pw@host/", client=_client())
+    assert caught.value.exit_code == 2
+    assert "pw" not in str(caught.value)
