@@ -1,6 +1,7 @@
 """Publishing through the legacy upload API: the form and its body (pure),
-and the client's retries and "file exists" answers against an in-process
-server on 127.0.0.1."""
+the client's retries and "file exists" answers against an in-process
+server, and two bundles published to a real pypiserver on 127.0.0.1,
+each installed from there by real pip in a fresh virtual environment."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import email.parser
 import email.policy
 import hashlib
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,8 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from bundler.cli import run
 from bundler.errors import BundlerError
 from bundler.http import HttpClient
+from bundler.manifest import manifest_from_json
 from bundler.models import BundleArtifact, DistKind
 from bundler.publish.destination import PublishFile
 from bundler.publish.upload import (
@@ -30,8 +33,10 @@ from bundler.publish.upload import (
     upload_fields,
 )
 from bundler.reporting import NULL_REPORTER, Reporter
-from tests.support import DistSpec
+from tests.support import DistSpec, IndexServer, build_all, installed, make_venv, pip_run
 from tests.support.distbuilder import build_wheel
+from tests.support.piputil import clean_pip_env
+from tests.support.servers import PASSWORD, USER, PypiServer
 
 METADATA = b"""\
 Metadata-Version: 2.4
@@ -341,3 +346,150 @@ def test_an_upload_url_that_is_not_http_is_a_usage_error() -> None:
         UploadDestination("ftp://user:pw@host/", client=_client())
     assert caught.value.exit_code == 2
     assert "pw" not in str(caught.value)
+
+
+# --- real servers --------------------------------------------------------------------
+
+UNIVERSE = [
+    DistSpec("webby", "1.0", requires=("helper>=2",)),
+    DistSpec("helper", "2.0"),
+    # An sdist-only project: the bundle carries (and uploads) its sdist.
+    DistSpec("gadget", "1.0", requires=("helper>=2",), wheel=False),
+]
+INSTALLS = {"a": {"webby": "1.0", "helper": "2.0"}, "b": {"gadget": "1.0", "helper": "2.0"}}
+
+
+@dataclass(frozen=True)
+class Bundles:
+    root: Path
+    paths: Mapping[str, Path]
+
+    def files(self, name: str) -> list[PublishFile]:
+        bundle = self.paths[name]
+        manifest = manifest_from_json((bundle / "bundle.json").read_bytes(), "bundle.json")
+        out = []
+        for artifact in manifest.artifacts:
+            path = bundle / "files" / artifact.filename
+            sidecar = path.with_name(path.name + ".metadata")
+            out.append(PublishFile(artifact, path, sidecar if sidecar.is_file() else None))
+        return out
+
+    def releases(self, name: str) -> list[tuple[str, str]]:
+        return sorted({(f.artifact.project, f.artifact.version) for f in self.files(name)})
+
+
+@pytest.fixture(scope="module")
+def bundles(tmp_path_factory: pytest.TempPathFactory) -> Bundles:
+    base = tmp_path_factory.mktemp("upload-bundles")
+    build_all(UNIVERSE, base / "dists")
+    paths = {}
+    with IndexServer(base / "dists") as index:
+        for name, top in (("a", "webby"), ("b", "gadget")):
+            (base / f"{name}.in").write_text(f"{top}\n")
+            paths[name] = base / name
+            argv = ["build", str(base / f"{name}.in"), "-o", str(paths[name]), "-i", index.url]
+            assert run([*argv, "--no-install", "--quiet"]) == 0
+    return Bundles(base, paths)
+
+
+def _publish(dest: UploadDestination, files: Sequence[PublishFile]) -> list[str]:
+    """The publisher's rule, in short: skip what is there with the same
+    sha256, refuse (before any upload) what is there with other bytes."""
+    held = dest.held(sorted({f.artifact.project for f in files}))
+    clashes = [
+        f.artifact.filename
+        for f in files
+        if f.artifact.filename in held and held[f.artifact.filename].sha256 != f.artifact.sha256
+    ]
+    if clashes:
+        raise AssertionError(f"refused: {clashes}")
+    new = [f for f in files if f.artifact.filename not in held]
+    dest.put(new, NULL_REPORTER)
+    return sorted(f.artifact.filename for f in new)
+
+
+def _pip_installs(index_url: str, lock: Path, venv: Path, expected: Mapping[str, str]) -> None:
+    env = {k: v for k, v in clean_pip_env().items() if not k.lower().endswith("_proxy")}
+    python = make_venv(venv)
+    pip_run(["install", "--index-url", index_url, "-r", str(lock)], python=python, env=env)
+    assert installed(python) == expected
+
+
+@pytest.fixture(scope="module")
+def pypiserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PypiServer]:
+    with PypiServer(tmp_path_factory.mktemp("pypiserver")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def pypiserver_published(pypiserver: PypiServer, bundles: Bundles) -> PypiServer:
+    dest = UploadDestination(pypiserver.authed_url, client=_client())
+    assert dest.read_url() == f"{pypiserver.url}simple/"
+    for name in ("a", "b"):
+        uploaded = _publish(dest, bundles.files(name))
+        assert uploaded == sorted(f.artifact.filename for f in bundles.files(name)) or (
+            name == "b"  # helper 2.0 came with bundle a
+        )
+    return pypiserver
+
+
+@pytest.mark.slow
+def test_pypiserver_installs_both_published_bundles(
+    pypiserver_published: PypiServer, bundles: Bundles, tmp_path: Path
+) -> None:
+    stored = {p.name for p in pypiserver_published.packages.iterdir()}
+    wanted = {f.artifact.filename for name in ("a", "b") for f in bundles.files(name)}
+    assert stored == wanted
+    assert any(name.endswith(".tar.gz") for name in stored)  # gadget's sdist
+    for name in ("a", "b"):
+        lock = bundles.paths[name] / "requirements.txt"
+        _pip_installs(pypiserver_published.simple_url, lock, tmp_path / name, INSTALLS[name])
+
+
+def test_pypiserver_republishing_uploads_nothing(
+    pypiserver_published: PypiServer, bundles: Bundles
+) -> None:
+    dest = UploadDestination(pypiserver_published.authed_url, client=_client())
+    before = {p.name: p.stat().st_mtime_ns for p in pypiserver_published.packages.iterdir()}
+    for name in ("a", "b"):
+        assert _publish(dest, bundles.files(name)) == []
+        # Sent anyway (a publisher that did not look first), each file is
+        # settled by its hash and nothing is replaced.
+        dest.put(bundles.files(name), NULL_REPORTER)
+    after = {p.name: p.stat().st_mtime_ns for p in pypiserver_published.packages.iterdir()}
+    assert after == before
+
+
+def test_pypiserver_refuses_other_bytes_under_a_published_name(
+    pypiserver_published: PypiServer, tmp_path: Path
+) -> None:
+    other = _wheel(tmp_path, DistSpec("webby", "1.0", requires=("helper>=1",)))
+    stored = pypiserver_published.packages / other.artifact.filename
+    original = stored.read_bytes()
+    dest = UploadDestination(pypiserver_published.authed_url, client=_client())
+    held = dest.held(["webby"])
+    assert held[other.artifact.filename].sha256 == hashlib.sha256(original).hexdigest()
+    with pytest.raises(AssertionError, match=other.artifact.filename):
+        _publish(dest, [other])  # refused from what held() says, before any upload
+    with pytest.raises(FileConflict, match=other.artifact.filename):
+        dest.put([other], NULL_REPORTER)  # and by the server's answer, were it sent
+    assert stored.read_bytes() == original
+
+
+def test_pypiserver_without_credentials_is_refused_clearly(
+    pypiserver: PypiServer, tmp_path: Path
+) -> None:
+    dest = UploadDestination(pypiserver.url, client=_client(), environ={})
+    with pytest.raises(UploadRejectedCredentials) as caught:
+        dest.put([_wheel(tmp_path, DistSpec("lonely", "1.0"))], NULL_REPORTER)
+    assert caught.value.exit_code == 2
+
+
+def test_the_htpasswd_line_matches_the_password() -> None:
+    passlib = pytest.importorskip("passlib.apache", reason="passlib comes with pypiserver[passlib]")
+    from tests.support.servers import HTPASSWD_LINE
+
+    user, _, digest = HTPASSWD_LINE.strip().partition(":")
+    assert user == USER
+    assert passlib.HtpasswdFile.from_string(HTPASSWD_LINE).check_password(USER, PASSWORD)
+    assert digest.startswith("$apr1$")
