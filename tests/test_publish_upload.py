@@ -1,7 +1,8 @@
 """Publishing through the legacy upload API: the form and its body (pure),
 the client's retries and "file exists" answers against an in-process
-server, and two bundles published to a real pypiserver on 127.0.0.1,
-each installed from there by real pip in a fresh virtual environment."""
+server, and two bundles published to a real pypiserver and a real
+devpi-server (staging, then promoted to production) on 127.0.0.1, each
+installed from there by real pip in a fresh virtual environment."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from bundler.http import HttpClient
 from bundler.manifest import manifest_from_json
 from bundler.models import BundleArtifact, DistKind
 from bundler.publish.destination import PublishFile
+from bundler.publish.devpi import DevpiDestination
 from bundler.publish.upload import (
     FileConflict,
     UploadDestination,
@@ -36,7 +38,7 @@ from bundler.reporting import NULL_REPORTER, Reporter
 from tests.support import DistSpec, IndexServer, build_all, installed, make_venv, pip_run
 from tests.support.distbuilder import build_wheel
 from tests.support.piputil import clean_pip_env
-from tests.support.servers import PASSWORD, USER, PypiServer
+from tests.support.servers import PASSWORD, USER, DevpiServer, PypiServer
 
 METADATA = b"""\
 Metadata-Version: 2.4
@@ -348,6 +350,13 @@ def test_an_upload_url_that_is_not_http_is_a_usage_error() -> None:
     assert "pw" not in str(caught.value)
 
 
+def test_a_promote_target_that_is_not_user_index_is_a_usage_error() -> None:
+    with pytest.raises(BundlerError) as caught:
+        DevpiDestination("http://127.0.0.1:1/a/staging/", promote_to="prod", client=_client())
+    assert caught.value.exit_code == 2
+    assert "user/index" in str(caught.value)
+
+
 # --- real servers --------------------------------------------------------------------
 
 UNIVERSE = [
@@ -483,6 +492,90 @@ def test_pypiserver_without_credentials_is_refused_clearly(
     with pytest.raises(UploadRejectedCredentials) as caught:
         dest.put([_wheel(tmp_path, DistSpec("lonely", "1.0"))], NULL_REPORTER)
     assert caught.value.exit_code == 2
+
+
+@pytest.fixture(scope="module")
+def devpi(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevpiServer]:
+    with DevpiServer(tmp_path_factory.mktemp("devpi")) as server:
+        yield server
+
+
+def _staging(devpi: DevpiServer) -> DevpiDestination:
+    return DevpiDestination(
+        devpi.index_url("staging", auth=True), promote_to=f"{USER}/prod", client=_client()
+    )
+
+
+@pytest.mark.slow
+def test_devpi_stages_then_promotes_every_release(
+    devpi: DevpiServer, bundles: Bundles, tmp_path: Path
+) -> None:
+    dest = _staging(devpi)
+    assert dest.read_url() == devpi.simple_url("staging")
+    assert dest.target_read_url() == devpi.simple_url("prod")
+    assert PASSWORD not in dest.describe()
+    for name in ("a", "b"):
+        _publish(dest, bundles.files(name))
+    lock_a = bundles.paths["a"] / "requirements.txt"
+    _pip_installs(devpi.simple_url("staging"), lock_a, tmp_path / "staged", INSTALLS["a"])
+    prod = DevpiDestination(devpi.index_url("prod", auth=True), client=_client())
+    assert prod.held(["webby", "helper", "gadget"]) == {}  # nothing there before the promotion
+
+    releases = sorted(set(bundles.releases("a")) | set(bundles.releases("b")))
+    done = dest.promote(releases)
+    assert sorted(done.pushed) == releases
+    for name in ("a", "b"):
+        lock = bundles.paths[name] / "requirements.txt"
+        _pip_installs(devpi.simple_url("prod"), lock, tmp_path / f"prod-{name}", INSTALLS[name])
+
+    again = dest.promote(releases)
+    assert again.pushed == () and again.copied == ()
+    assert sorted(again.already) == releases
+
+
+def test_devpi_promote_completes_a_release_production_has_in_part(
+    devpi: DevpiServer, tmp_path: Path
+) -> None:
+    first = _wheel(tmp_path / "one", DistSpec("multi", "1.0"))
+    dest = _staging(devpi)
+    _publish(dest, [first])
+    assert dest.promote([("multi", "1.0")]).pushed == (("multi", "1.0"),)
+    # A later bundle brings another file of the same release.
+    second = tmp_path / "two"
+    second.mkdir()
+    path = build_wheel(DistSpec("multi", "1.0"), "py2-none-any", second)
+    data = path.read_bytes()
+    artifact = BundleArtifact(
+        filename=path.name,
+        project="multi",  # type: ignore[arg-type]
+        version="1.0",
+        sha256=hashlib.sha256(data).hexdigest(),
+        size=len(data),
+        kind=DistKind.WHEEL,
+    )
+    _publish(dest, [PublishFile(artifact, path)])
+    done = dest.promote([("multi", "1.0")])
+    assert done.copied == (path.name,)
+    prod = DevpiDestination(devpi.index_url("prod", auth=True), client=_client())
+    held = prod.held(["multi"])
+    assert held[path.name].sha256 == artifact.sha256
+    assert held[first.artifact.filename].sha256 == first.artifact.sha256
+
+
+def test_devpi_promote_refuses_other_bytes_in_production_and_moves_nothing(
+    devpi: DevpiServer, tmp_path: Path
+) -> None:
+    prod = DevpiDestination(devpi.index_url("prod", auth=True), client=_client())
+    clash = _wheel(tmp_path / "prod", DistSpec("clash", "1.0"))
+    _publish(prod, [clash])
+    dest = _staging(devpi)
+    staged = _wheel(tmp_path / "staged", DistSpec("clash", "1.0", requires=("helper",)))
+    calm = _wheel(tmp_path / "calm", DistSpec("calm", "1.0"))
+    _publish(dest, [staged, calm])
+    with pytest.raises(FileConflict, match=staged.artifact.filename):
+        dest.promote([("clash", "1.0"), ("calm", "1.0")])
+    assert prod.held(["calm"]) == {}
+    assert prod.held(["clash"])[clash.artifact.filename].sha256 == clash.artifact.sha256
 
 
 def test_the_htpasswd_line_matches_the_password() -> None:
