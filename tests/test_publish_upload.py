@@ -21,6 +21,7 @@ import pytest
 from bundler.cli import run
 from bundler.errors import BundlerError
 from bundler.http import HttpClient
+from bundler.keyringcli import KeyringCommand
 from bundler.manifest import manifest_from_json
 from bundler.models import BundleArtifact, DistKind
 from bundler.publish.destination import PublishFile
@@ -162,6 +163,9 @@ def test_each_indexs_words_for_file_exists(
 # --- against an in-process upload server ---------------------------------------------
 
 
+DROP = 0  # a scripted answer: the connection is closed without one
+
+
 @dataclass
 class _FakeIndex:
     """An upload API on 127.0.0.1: answers POSTs from a script of statuses
@@ -183,6 +187,9 @@ class _FakeIndex:
                 length = int(self.headers["Content-Length"])
                 index.posts.append((dict(self.headers), self.rfile.read(length)))
                 status, text = index.answers.pop(0) if index.answers else (200, "")
+                if status == DROP:
+                    self.close_connection = True  # no answer at all
+                    return
                 self._reply(status, text.encode(), "text/plain", location=text)
 
             def do_GET(self) -> None:
@@ -270,6 +277,17 @@ def test_an_upload_cut_by_503s_is_sent_again(fake_index: _FakeIndex, tmp_path: P
     assert parts[-1].get_payload(decode=True) == file.path.read_bytes()
 
 
+def test_an_upload_whose_connection_drops_is_sent_again(
+    fake_index: _FakeIndex, tmp_path: Path
+) -> None:
+    fake_index.answers = [(DROP, "")]
+    recorder = _Recorder()
+    UploadDestination(fake_index.url, client=_client(recorder)).put([_wheel(tmp_path)], recorder)
+    assert len(fake_index.posts) == 2
+    assert fake_index.posts[0][1] == fake_index.posts[1][1]
+    assert recorder.lines[0].startswith("retry ")
+
+
 def test_file_exists_with_the_same_bytes_is_success(fake_index: _FakeIndex, tmp_path: Path) -> None:
     # An earlier attempt that did arrive, or another publisher's same file.
     file = _wheel(tmp_path)
@@ -329,6 +347,33 @@ def test_twine_credentials_are_sent_and_never_shown(fake_index: _FakeIndex, tmp_
     assert caught.value.exit_code == 2
     assert "TWINE_USERNAME" in str(caught.value)
     assert "hunter2" not in str(caught.value) + dest.describe()
+
+
+class _Keyring(KeyringCommand):
+    def credentials(self, service: str, username: str | None) -> tuple[str, str] | None:
+        return ("from-keyring", "kr-secret")
+
+
+def test_netrc_and_then_the_keyring_give_upload_credentials(
+    fake_index: _FakeIndex, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login from-netrc password nr-secret\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    UploadDestination(fake_index.url, client=_client(), environ={}).put(
+        [_wheel(tmp_path / "a")], NULL_REPORTER
+    )
+    assert fake_index.posts[-1][0]["Authorization"] == "Basic ZnJvbS1uZXRyYzpuci1zZWNyZXQ="
+    monkeypatch.setenv("NETRC", str(tmp_path / "none"))
+    fake_index.answers = [(401, "Unauthorized")]
+    client = HttpClient(sleep=lambda _: None, keyring=_Keyring("keyring"))
+    UploadDestination(fake_index.url, client=client, environ={}).put(
+        [_wheel(tmp_path / "b")], NULL_REPORTER
+    )
+    assert "Authorization" not in fake_index.posts[-2][0]
+    # from-keyring:kr-secret, sent again once the index asked for credentials
+    assert fake_index.posts[-1][0]["Authorization"] == "Basic ZnJvbS1rZXlyaW5nOmtyLXNlY3JldA=="
 
 
 def test_url_credentials_win_over_twines_and_are_redacted(
