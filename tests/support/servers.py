@@ -6,7 +6,9 @@ the test run and is stopped when its ``with`` block ends."""
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -19,7 +21,7 @@ from types import TracebackType
 import pytest
 import requests
 
-START_TIMEOUT = 60.0
+START_TIMEOUT = 180.0  # a shared CI machine can be slow to start a server
 POLL_INTERVAL = 0.1
 STOP_TIMEOUT = 10.0
 USER = "uploader"
@@ -29,6 +31,17 @@ PASSWORD = "s3cret-pw"
 HTPASSWD_LINE = f"{USER}:$apr1$bundler1$4bptVCHQBpNrZZ5iqaYgE/\n"
 # Never an outside address: servers bind loopback and clients go there directly.
 HOST = "127.0.0.1"
+
+
+# Linux prctl(2) PR_SET_PDEATHSIG: the server gets SIGTERM when the test
+# process that started it dies, even by kill -9.
+PR_SET_PDEATHSIG = 1
+_LIBC = ctypes.CDLL(None) if sys.platform == "linux" else None
+
+
+def _end_with_parent() -> None:
+    if _LIBC is not None:
+        _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def free_port() -> int:
@@ -68,7 +81,12 @@ class _Process:
 
     def start(self) -> None:
         with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(self.command, stdout=out, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                self.command,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                preexec_fn=_end_with_parent,  # noqa: PLW1509 - one libc call, nothing locked
+            )
         deadline = time.monotonic() + START_TIMEOUT
         session = _direct()
         while time.monotonic() < deadline:
@@ -207,6 +225,11 @@ class DevpiServer:
                 "--port",
                 str(self.port),
                 "--offline-mode",
+                # devpi derives its token key with argon2, tuned to cost
+                # seconds of CPU (tens on a loaded machine); devpi's own
+                # tests lower it the same way.
+                *("--argon2-memory-cost", "8", "--argon2-time-cost", "1"),
+                *("--argon2-parallelism", "1"),
             ],
             log,
             f"{self.base}+api",
