@@ -56,6 +56,7 @@ from .transport import DEFAULT_TLS, TlsOptions
 if TYPE_CHECKING:
     from .collector import PackageIndex
     from .lockcheck import Difference, InputRecord, Inputs, Line
+    from .projectinput import Project, ProjectSelection
     from .reqfile import ParsedRequirement, RequirementsInput
     from .resolver import RootRequirement
     from .selection import BinaryPolicy
@@ -153,24 +154,61 @@ def make_client(settings: ClientSettings, reporter: Reporter = NULL_REPORTER) ->
 # --- lock ------------------------------------------------------------------------
 
 
-def read_requirements(paths: Sequence[Path]) -> RequirementsInput:
-    """Parse one or more requirements files into one input."""
-    from .reqfile import parse_requirements_file
+def read_requirements(
+    paths: Sequence[Path], selection: ProjectSelection | None = None
+) -> RequirementsInput:
+    """Parse requirements files and project files (pyproject.toml,
+    setup.cfg: their dependencies and the extras and groups ``selection``
+    names) into one input."""
+    from .projectinput import ProjectSelection, is_project_file, read_project, select_requirements
+    from .reqfile import RequirementsInput, parse_requirements_file
 
+    selection = selection or ProjectSelection()
     if not paths:
         raise UsageError("no requirements file given", hint="bundle lock requirements.in")
     inputs: list[RequirementsInput] = []
+    projects: list[Project] = []
     errors: list[BundlerError] = []
     for path in paths:
         if not path.is_file():
             errors.append(UsageError(f"{path}: no such file"))
             continue
         try:
-            inputs.append(parse_requirements_file(path))
+            if is_project_file(path):
+                projects.append(read_project(path))
+            else:
+                inputs.append(parse_requirements_file(path))
         except BundlerError as err:
             errors.append(err)
+    if selection.asked and not projects and not errors:
+        # pip-compile: "--extra has effect only with setup.py and PEP-517 input formats".
+        errors.append(
+            UsageError(
+                "--extra, --all-extras and --group select from a project:"
+                f" {', '.join(str(p) for p in paths)} is no pyproject.toml or setup.cfg",
+                hint="bundle lock pyproject.toml --extra NAME",
+            )
+        )
+    dynamic = [p for p in projects if p.dynamic]
+    for project in dynamic:
+        errors.append(
+            UsageError(
+                f"{project.path}: the dependencies are computed by the project's build"
+                " backend (dynamic in [project], or setup.py), which bundle lock cannot run",
+                hint="list them in [project] dependencies, or lock a requirements.in",
+            )
+        )
     if errors:
         raise errors[0] if len(errors) == 1 else MultipleErrors(errors)
+    if projects:
+        inputs.append(
+            RequirementsInput(
+                requirements=select_requirements(projects, selection),
+                constraints=(),
+                indexes=IndexSettings(),
+                files=tuple(p.path for p in projects),
+            )
+        )
     first = inputs[0]
     for other in inputs[1:]:
         first = dataclasses.replace(
@@ -204,7 +242,7 @@ def _root(req: ParsedRequirement, client: HttpClient) -> RootRequirement:
     return RootRequirement(
         requirement=req.requirement,
         source=req.source,
-        via=f"-r {req.comes_from}",
+        via=req.via or f"-r {req.comes_from}",
         url_file=url_file,
     )
 
@@ -459,7 +497,7 @@ def _recorded(req: ParsedRequirement) -> str:
 def _root_constraint(c: ParsedRequirement) -> RootRequirement:
     from .resolver import RootRequirement
 
-    return RootRequirement(c.requirement, c.source, f"-c {c.comes_from}")
+    return RootRequirement(c.requirement, c.source, c.via or f"-c {c.comes_from}")
 
 
 def _upgrade_constraint(req: Requirement) -> RootRequirement:

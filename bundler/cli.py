@@ -43,7 +43,8 @@ DEFAULT_HOST, DEFAULT_PORT = SERVE_HOST, SERVE_PORT
 STDOUT = "-"  # an output file name that means standard output
 
 EXAMPLES = {
-    "lock": "example:\n  bundle lock requirements.in -o requirements.txt",
+    "lock": "examples:\n  bundle lock requirements.in -o requirements.txt\n"
+    "  bundle lock pyproject.toml --extra socks --group test -o requirements.txt",
     "download": "example:\n  bundle download requirements.txt -o ./pypi",
     "verify": "example:\n  bundle verify ./pypi --json verify.json",
     "build": "example:\n  bundle build requirements.in -o ./pypi",
@@ -351,6 +352,42 @@ def _add_lock_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_project_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("project inputs (pyproject.toml, setup.cfg)")
+    g.add_argument(
+        "--extra",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also lock this extra's optional dependencies (repeatable, or comma-separated)",
+    )
+    g.add_argument(
+        "--all-extras", action="store_true", help="lock every extra the project declares"
+    )
+    g.add_argument(
+        "--group",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also lock this PEP 735 [dependency-groups] group (repeatable)",
+    )
+
+
+def _project_selection(args: argparse.Namespace) -> Any:
+    """``--extra``, ``--all-extras`` and ``--group``, names normalized."""
+    from .projectinput import ProjectSelection
+
+    extras = [e.strip() for value in args.extra for e in value.split(",") if e.strip()]
+    if args.all_extras and extras:
+        # pip-compile: "--extra has no effect when used with --all-extras".
+        raise UsageError("--extra has no effect with --all-extras", hint="give one of them")
+    return ProjectSelection(
+        extras=tuple(dict.fromkeys(canonicalize_name(e) for e in extras)),
+        all_extras=args.all_extras,
+        groups=tuple(dict.fromkeys(canonicalize_name(g) for g in args.group)),
+    )
+
+
 def _add_pip_option(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--pip",
@@ -387,7 +424,12 @@ def build_parser() -> argparse.ArgumentParser:
         )
 
     p = command("lock", "resolve requirements for every target and write a hashed lock")
-    p.add_argument("requirements", nargs="+", type=Path, help="requirements.in file(s)")
+    p.add_argument(
+        "requirements",
+        nargs="+",
+        type=Path,
+        help="requirements.in file(s), pyproject.toml or setup.cfg",
+    )
     p.add_argument(
         "-o",
         "--output-file",
@@ -402,6 +444,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="write nothing; exit 1 naming what differs when the lock no longer matches"
         " its inputs (requirements, constraints, targets, options)",
     )
+    _add_project_options(p)
     _add_lock_options(p)
     _add_target_options(p)
     _add_index_options(p)
@@ -738,6 +781,8 @@ def _lock_args_for_header(args: argparse.Namespace) -> list[str]:
         extra.append("--pre")
     if args.output_file is not None:
         extra += ["-o", args.output_file.name]
+    extra += ["--all-extras"] if args.all_extras else [f"--extra {e}" for e in args.extra]
+    extra += [f"--group {g}" for g in args.group]
     return extra
 
 
@@ -762,7 +807,7 @@ def _do_lock(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str,
     output: Path = args.output_file or args.requirements[0].with_name("requirements.txt")
     if not to_stdout:
         app.check_lock_name(output)
-    reqs = app.read_requirements(args.requirements)
+    reqs = app.read_requirements(args.requirements, _project_selection(args))
     indexes, origins = _lock_sources(args, reqs)
     if not to_stdout and output.resolve() in {p.resolve() for p in args.requirements}:
         raise UsageError(

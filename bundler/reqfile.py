@@ -85,6 +85,10 @@ class ParsedRequirement:
     # The comments that annotate the line: the one on the line itself, then
     # the comment lines right below it (pip-compile's "# via" blocks).
     comments: tuple[str, ...] = ()
+    # What a lock's "# via" says of it; "" for "-r FILE" (or "-c FILE"), as
+    # pip-compile says of a requirements file's lines.  A project file's
+    # say "name (pyproject.toml)".
+    via: str = ""
 
 
 @dataclass(frozen=True)
@@ -452,6 +456,29 @@ def _parse_requirement(args: str, base_dir: str, shown: str) -> tuple[Requiremen
     if dist is not None and dist.name != canonicalize_name(req.name):
         raise _LineProblem(f"{shown}: the file is a distribution of {dist.name}, not of {req.name}")
     return req, url
+
+
+def requirement_from_text(
+    text: str, *, source: str, comes_from: str, base_dir: str, via: str = ""
+) -> ParsedRequirement:
+    """One PEP 508 requirement written outside a requirements file (in
+    ``pyproject.toml``, ``setup.cfg``), read as a requirement line is:
+    direct references must name a wheel or sdist.  Raises
+    :class:`InputFileError` naming ``source``."""
+    shown = redact_credentials(text.strip())
+    try:
+        req, url = _parse_requirement(text.strip(), base_dir, shown)
+    except _LineProblem as problem:
+        raise InputFileError(source, None, problem.message, hint=problem.hint) from None
+    return ParsedRequirement(
+        requirement=req,
+        name=canonicalize_name(req.name),
+        source=source,
+        comes_from=comes_from,
+        url=url,
+        line=shown,
+        via=via,
+    )
 
 
 def _direct_requirement(
@@ -829,4 +856,5 @@ __all__ = [
     "parse_requirements_text",
     "read_requirements_file",
     "redact_credentials",
+    "requirement_from_text",
 ]

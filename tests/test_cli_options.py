@@ -33,7 +33,7 @@ def test_every_parser_refuses_abbreviations() -> None:
 
 
 @pytest.mark.parametrize(
-    "option", [["--extra-index", "http://127.0.0.1:9/simple/"], ["--extra", "socks"]]
+    "option", [["--extra-index", "http://127.0.0.1:9/simple/"], ["--all-extra"]]
 )
 def test_an_abbreviated_option_is_a_usage_error(
     tmp_path: Path, option: list[str], capsys: pytest.CaptureFixture[str]
