@@ -31,6 +31,7 @@ from .errors import (
 from .filenames import parse_filename
 from .fsutil import atomic_write_text, updating
 from .http import HttpClient, redact_url
+from .lockfile import SPLIT
 from .models import (
     BundleArtifact,
     CoreMetadata,
@@ -155,11 +156,14 @@ def make_client(settings: ClientSettings, reporter: Reporter = NULL_REPORTER) ->
 
 
 def read_requirements(
-    paths: Sequence[Path], selection: ProjectSelection | None = None
+    paths: Sequence[Path],
+    selection: ProjectSelection | None = None,
+    constraints: Sequence[Path] = (),
 ) -> RequirementsInput:
     """Parse requirements files and project files (pyproject.toml,
     setup.cfg: their dependencies and the extras and groups ``selection``
-    names) into one input."""
+    names) into one input, with the constraints files given on the command
+    line (pip-compile's ``-c``)."""
     from .projectinput import ProjectSelection, is_project_file, read_project, select_requirements
     from .reqfile import RequirementsInput, parse_requirements_file
 
@@ -178,6 +182,15 @@ def read_requirements(
                 projects.append(read_project(path))
             else:
                 inputs.append(parse_requirements_file(path))
+        except BundlerError as err:
+            errors.append(err)
+    constrained: list[RequirementsInput] = []
+    for path in constraints:
+        if not path.is_file():
+            errors.append(UsageError(f"-c {path}: no such constraints file"))
+            continue
+        try:
+            constrained.append(parse_requirements_file(path, constraint=True))
         except BundlerError as err:
             errors.append(err)
     if selection.asked and not projects and not errors:
@@ -209,6 +222,8 @@ def read_requirements(
                 files=tuple(p.path for p in projects),
             )
         )
+    # Their options apply, as those of a file included with -c do.
+    inputs += constrained
     first = inputs[0]
     for other in inputs[1:]:
         first = dataclasses.replace(
@@ -554,6 +569,16 @@ def check_lock_name(path: Path) -> None:
         )
 
 
+@dataclass(frozen=True)
+class LockLayout:
+    """How a requirements lock is laid out: pip-compile's ``--no-header``,
+    ``--no-annotate`` and ``--annotation-style`` (a pylock.toml has none)."""
+
+    header: bool = True
+    annotate: bool = True
+    annotation_style: str = SPLIT
+
+
 def render_lock(
     lock_: Lock,
     command: str,
@@ -561,6 +586,7 @@ def render_lock(
     pylock: bool = False,
     origins: Mapping[str, str] | None = None,
     inputs: InputRecord | None = None,
+    layout: LockLayout = LockLayout(),
 ) -> str:
     """The lock as PEP 751 ``pylock.toml`` text, or as a hashed requirements
     file; ``origins``: where sources the command line does not show came from;
@@ -575,7 +601,15 @@ def render_lock(
     from .lockfile import render_requirements_lock
 
     header = render_header_lines(inputs) if inputs is not None else ()
-    return render_requirements_lock(lock_, command=command, origins=origins, inputs=header)
+    return render_requirements_lock(
+        lock_,
+        command=command,
+        origins=origins,
+        inputs=header,
+        header=layout.header,
+        annotate=layout.annotate,
+        annotation_style=layout.annotation_style,
+    )
 
 
 def write_lock(
@@ -584,10 +618,18 @@ def write_lock(
     command: str,
     origins: Mapping[str, str] | None = None,
     inputs: InputRecord | None = None,
+    layout: LockLayout = LockLayout(),
 ) -> None:
     """Write the lock in the format its name selects (pylock.toml: PEP 751)."""
     check_lock_name(path)
-    text = render_lock(lock_, command, pylock=is_pylock(path), origins=origins, inputs=inputs)
+    text = render_lock(
+        lock_,
+        command,
+        pylock=is_pylock(path),
+        origins=origins,
+        inputs=inputs,
+        layout=layout,
+    )
     atomic_write_text(path, text)
 
 

@@ -22,6 +22,7 @@ from .config import Config, find_config, load_config, pip_environment, under_pip
 from .errors import BundlerError, UsageError, check_url
 from .fsutil import atomic_write_text
 from .keyringcli import DEFAULT_KEYRING_PROVIDER, KEYRING_PROVIDERS
+from .lockfile import ANNOTATION_STYLES, SPLIT
 from .models import IndexSettings, IndexStrategy, Lock, LockedFile, LockInput, Manifest
 from .redact import redact_text
 from .reporting import NULL_REPORTER, Reporter
@@ -373,6 +374,30 @@ def _add_project_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_output_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("inputs and output (pip-compile's options)")
+    g.add_argument(
+        "-c",
+        "--constraint",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="FILE",
+        help="constrain versions with this constraints file (repeatable)",
+    )
+    g.add_argument("--dry-run", action="store_true", help="print the lock on stdout; write no file")
+    g.add_argument(
+        "--no-header", action="store_true", help="leave out the comment naming the command"
+    )
+    g.add_argument("--no-annotate", action="store_true", help="leave out the '# via' annotations")
+    g.add_argument(
+        "--annotation-style",
+        choices=ANNOTATION_STYLES,
+        default=SPLIT,
+        help="'split' (default): one '# via' line per source; 'line': '# via a, b'",
+    )
+
+
 def _project_selection(args: argparse.Namespace) -> Any:
     """``--extra``, ``--all-extras`` and ``--group``, names normalized."""
     from .projectinput import ProjectSelection
@@ -445,6 +470,7 @@ def build_parser() -> argparse.ArgumentParser:
         " its inputs (requirements, constraints, targets, options)",
     )
     _add_project_options(p)
+    _add_output_options(p)
     _add_lock_options(p)
     _add_target_options(p)
     _add_index_options(p)
@@ -783,6 +809,11 @@ def _lock_args_for_header(args: argparse.Namespace) -> list[str]:
         extra += ["-o", args.output_file.name]
     extra += ["--all-extras"] if args.all_extras else [f"--extra {e}" for e in args.extra]
     extra += [f"--group {g}" for g in args.group]
+    extra += [f"-c {c.name}" for c in args.constraint]
+    if args.no_annotate:
+        extra.append("--no-annotate")
+    elif args.annotation_style != SPLIT:
+        extra.append(f"--annotation-style {args.annotation_style}")
     return extra
 
 
@@ -800,16 +831,22 @@ def _lock_sources(args: argparse.Namespace, reqs: Any) -> tuple[IndexSettings, d
 
 
 def _do_lock(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str, Any]) -> int:
-    # pip-compile's "-o -": the lock (requirements format) on stdout, alone.
-    to_stdout = str(args.output_file) == STDOUT
+    # pip-compile's "-o -": the lock (requirements format) on stdout, alone;
+    # --dry-run prints it there too, and writes nothing.
+    to_stdout = str(args.output_file) == STDOUT or args.dry_run
     if to_stdout and args.json == STDOUT:
-        raise UsageError("-o - and --json - would both write to stdout", hint="give one a file")
+        raise UsageError(
+            "the lock (-o - or --dry-run) and --json - would both write to stdout",
+            hint="give --json a file",
+        )
     output: Path = args.output_file or args.requirements[0].with_name("requirements.txt")
-    if not to_stdout:
+    if str(output) != STDOUT:
         app.check_lock_name(output)
-    reqs = app.read_requirements(args.requirements, _project_selection(args))
+    reqs = app.read_requirements(args.requirements, _project_selection(args), args.constraint)
     indexes, origins = _lock_sources(args, reqs)
-    if not to_stdout and output.resolve() in {p.resolve() for p in args.requirements}:
+    if str(output) != STDOUT and output.resolve() in {
+        p.resolve() for p in (*args.requirements, *args.constraint)
+    }:
         raise UsageError(
             f"{output}: the output file would overwrite an input", hint="pass -o LOCKFILE"
         )
@@ -819,7 +856,8 @@ def _do_lock(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str,
     if args.check:
         return _check_lock(args, reporter, out, output, inputs, reqs, targets, indexes, options)
     existing = None
-    if not to_stdout and output.is_file() and not args.upgrade:
+    # pip-compile keeps the pins of the output file, in a dry run too.
+    if str(output) != STDOUT and output.is_file() and not args.upgrade:
         try:
             existing = app.read_lock_file(output)
         except BundlerError as err:
@@ -828,15 +866,30 @@ def _do_lock(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str,
     result = app.lock(reqs, targets, indexes, options, client, reporter, existing, args.workers)
     _warn_yanked(result, reporter)
     command = app.lock_command_line(args.requirements, _lock_args_for_header(args))
+    layout = app.LockLayout(
+        header=not args.no_header,
+        annotate=not args.no_annotate,
+        annotation_style=args.annotation_style,
+    )
     if to_stdout:
-        sys.stdout.write(app.render_lock(result, command, origins=origins, inputs=inputs.record))
+        pylock = args.dry_run and app.is_pylock(output)
+        sys.stdout.write(
+            app.render_lock(
+                result,
+                command,
+                pylock=pylock,
+                origins=origins,
+                inputs=inputs.record,
+                layout=layout,
+            )
+        )
         sys.stdout.flush()
     else:
-        app.write_lock(result, output, command, origins, inputs.record)
-    reporter.info(
-        f"wrote {'the lock to stdout' if to_stdout else output}: {len(result.packages)}"
-        f" packages for {', '.join(result.targets)}"
-    )
+        app.write_lock(result, output, command, origins, inputs.record, layout)
+    where = "the lock to stdout" if to_stdout else str(output)
+    if args.dry_run:
+        where += f" (dry run: {output} not written)"
+    reporter.info(f"wrote {where}: {len(result.packages)} packages for {', '.join(result.targets)}")
     out.update(
         output=STDOUT if to_stdout else str(output),
         targets=list(result.targets),
