@@ -63,6 +63,8 @@ if TYPE_CHECKING:
     from .selection import BinaryPolicy
 
 MANIFEST = "bundle.json"
+# An input file name that means standard input (pip-compile's).
+STDIN = "-"
 # PEP 751 lock file names.
 _PYLOCK_NAME = re.compile(r"pylock\.toml|pylock\.[^.]+\.toml")
 
@@ -159,13 +161,21 @@ def read_requirements(
     paths: Sequence[Path],
     selection: ProjectSelection | None = None,
     constraints: Sequence[Path] = (),
+    stdin: str | None = None,
 ) -> RequirementsInput:
     """Parse requirements files and project files (pyproject.toml,
     setup.cfg: their dependencies and the extras and groups ``selection``
     names) into one input, with the constraints files given on the command
-    line (pip-compile's ``-c``)."""
+    line (pip-compile's ``-c``).  The path ``-`` stands for ``stdin``, the
+    text of a requirements file whose relative paths are relative to the
+    working directory (pip-compile's ``-r -``)."""
     from .projectinput import ProjectSelection, is_project_file, read_project, select_requirements
-    from .reqfile import RequirementsInput, parse_requirements_file
+    from .reqfile import (
+        RequirementsInput,
+        parse_requirements_file,
+        parse_requirements_text,
+        read_requirements_file,
+    )
 
     selection = selection or ProjectSelection()
     if not paths:
@@ -174,6 +184,14 @@ def read_requirements(
     projects: list[Project] = []
     errors: list[BundlerError] = []
     for path in paths:
+        if str(path) == STDIN and stdin is not None:
+            try:
+                inputs.append(
+                    parse_requirements_text(stdin, STDIN, read_file=read_requirements_file)
+                )
+            except BundlerError as err:
+                errors.append(err)
+            continue
         if not path.is_file():
             errors.append(UsageError(f"{path}: no such file"))
             continue

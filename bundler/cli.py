@@ -453,7 +453,8 @@ def build_parser() -> argparse.ArgumentParser:
         "requirements",
         nargs="+",
         type=Path,
-        help="requirements.in file(s), pyproject.toml or setup.cfg",
+        help="requirements.in file(s), pyproject.toml or setup.cfg; '-' reads requirements"
+        " from stdin (then -o is required)",
     )
     p.add_argument(
         "-o",
@@ -839,10 +840,19 @@ def _do_lock(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str,
             "the lock (-o - or --dry-run) and --json - would both write to stdout",
             hint="give --json a file",
         )
+    stdin = _read_stdin(args.requirements)
+    if stdin is not None and args.output_file is None:
+        # pip-compile: "--output-file is required if input is from stdin".
+        raise UsageError(
+            "-o is required when the requirements come from stdin",
+            hint="... | bundle lock - -o requirements.txt (or -o - for stdout)",
+        )
     output: Path = args.output_file or args.requirements[0].with_name("requirements.txt")
     if str(output) != STDOUT:
         app.check_lock_name(output)
-    reqs = app.read_requirements(args.requirements, _project_selection(args), args.constraint)
+    reqs = app.read_requirements(
+        args.requirements, _project_selection(args), args.constraint, stdin
+    )
     indexes, origins = _lock_sources(args, reqs)
     if str(output) != STDOUT and output.resolve() in {
         p.resolve() for p in (*args.requirements, *args.constraint)
@@ -964,6 +974,19 @@ def _ci_check_report(
     if summary:
         text = ghactions.check_summary(differences, str(lock), command)
         ghactions.append_summary(Path(summary), scrub(text))
+
+
+def _read_stdin(paths: Sequence[Path]) -> str | None:
+    """The requirements on stdin when an input is ``-`` (read once), decoded
+    as pip decodes a requirements file."""
+    if not any(str(p) == app.STDIN for p in paths):
+        return None
+    from .reqfile import decode_requirements
+
+    try:
+        return decode_requirements(sys.stdin.buffer.read())
+    except (UnicodeDecodeError, LookupError) as err:
+        raise UsageError(f"stdin: cannot decode the requirements: {err}") from err
 
 
 def _warn_yanked(result: Lock, reporter: Reporter) -> None:

@@ -4,6 +4,9 @@
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -276,9 +279,45 @@ def test_annotation_styles(layout: list[str], tmp_path: Path) -> None:
     assert "--annotation-style line" in text.split("\n\n", 1)[0]
     # pip-compile reads either style back.
     pins = parse_hashed_requirements(text, str(out)).pins
-    assert {p.name: p.via for p in pins}["lib"] == ("app", "tool")
+    assert [p.via for p in pins if p.name == "lib"] == [("app", "tool")]
 
 
 def _write(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def test_requirements_from_stdin(layout: list[str], tmp_path: Path) -> None:
+    """``-`` reads the requirements from stdin; a relative path in them is
+    relative to the working directory, and the lock says ``-r -``."""
+    server_url = layout[layout.index("-i") + 1]
+    (tmp_path / "extra.in").write_text("tool\n", encoding="utf-8")
+    command = [sys.executable, "-m", "bundler", "lock", "-", "-i", server_url, "-q"]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    proc = subprocess.run(
+        [*command, "-o", "out.txt"],
+        input=b"app\n-r extra.in\n",
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    text = (tmp_path / "out.txt").read_text()
+    assert lock_pins(tmp_path / "out.txt") == {"app": "1.0", "lib": "2.0", "tool": "1.0"}
+    assert "    # via -r -\n" in text
+    assert "bundle lock -o out.txt -\n" in text
+    # pip-compile: "--output-file is required if input is from stdin".
+    proc = subprocess.run(
+        command,
+        input=b"app\n",
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert b"-o is required when the requirements come from stdin" in proc.stderr
+    assert not (tmp_path / "requirements.txt").exists()
