@@ -14,6 +14,7 @@ import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -124,6 +125,8 @@ class LockOptions:
     # upgraded project, so it moves to exactly that version, up or down.
     upgrade_constraints: tuple[Requirement, ...] = ()
     policy: BinaryPolicy | None = None  # None: from the requirements files
+    # --exclude-newer: only files uploaded before it (an aware datetime).
+    exclude_newer: datetime | None = None
 
 
 def default_cache_dir() -> Path:
@@ -334,6 +337,7 @@ def lock(
     resolve_options = ResolveOptions(
         allow_prereleases=options.allow_prereleases or requirements.pre,
         policy=policy,
+        exclude_newer=options.exclude_newer,
     )
     roots = [_root(r, client) for r in requirements.requirements]
     constraints = [_root_constraint(c) for c in requirements.constraints]

@@ -12,6 +12,7 @@ import threading
 import traceback
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import date, datetime, time, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -350,6 +351,13 @@ def _add_lock_options(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--prefer-binary", action="store_true", help="prefer an older wheel over a newer sdist"
+    )
+    g.add_argument(
+        "--exclude-newer",
+        metavar="TIMESTAMP",
+        help="lock only files uploaded before this RFC 3339 time or date (a date: its start,"
+        " UTC), e.g. 2026-01-31 or 2026-01-31T12:00:00Z, for a reproducible re-lock; files"
+        " whose index gives no PEP 700 upload time are left out, as uv does",
     )
 
 
@@ -773,7 +781,28 @@ def _lock_options(args: argparse.Namespace, reqs: Any) -> app.LockOptions:
         upgrade_packages=frozenset(canonicalize_name(r.name) for r in upgrades),
         upgrade_constraints=tuple(r for r in upgrades if r.specifier or r.marker),
         policy=policy,
+        exclude_newer=_exclude_newer(args.exclude_newer),
     )
+
+
+def _exclude_newer(value: str | None) -> datetime | None:
+    """``--exclude-newer``: an RFC 3339 timestamp with its offset, or a date
+    (its first instant, UTC: the same cut-off on every machine)."""
+    if value is None:
+        return None
+    text = value.strip()
+    try:
+        if len(text) == len("yyyy-mm-dd"):
+            return datetime.combine(date.fromisoformat(text), time(), timezone.utc)
+        when = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        when = None
+    if when is None or when.tzinfo is None:
+        raise UsageError(
+            f"--exclude-newer {value}: not an RFC 3339 timestamp (with its offset) nor a date",
+            hint="--exclude-newer 2026-01-31 or --exclude-newer 2026-01-31T12:00:00Z",
+        )
+    return when
 
 
 def _upgrade_requirements(values: Sequence[str]) -> list[Requirement]:
@@ -811,6 +840,8 @@ def _lock_args_for_header(args: argparse.Namespace) -> list[str]:
     extra += ["--all-extras"] if args.all_extras else [f"--extra {e}" for e in args.extra]
     extra += [f"--group {g}" for g in args.group]
     extra += [f"-c {c.name}" for c in args.constraint]
+    if args.exclude_newer:
+        extra.append(f"--exclude-newer {args.exclude_newer}")
     if args.no_annotate:
         extra.append("--no-annotate")
     elif args.annotation_style != SPLIT:

@@ -18,6 +18,7 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol, cast
 
 import resolvelib
@@ -183,6 +184,9 @@ class ResolveOptions:
     # Versions to try first when they still fit (pins of an existing lock).
     preferences: Mapping[NormalizedName, Version] = field(default_factory=dict)
     max_rounds: int = 200_000
+    # --exclude-newer: files uploaded at or after it (an aware datetime),
+    # or with no upload time, are not considered.
+    exclude_newer: datetime | None = None
     # The other targets of the same lock: as this target fetches ahead the
     # release it will likely take of a project, the metadata of the wheel
     # each of them will likely take of it is fetched too.
@@ -271,7 +275,9 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
         """The file ``target`` most likely takes: the best of the first of
         the ``likely`` releases (their files) that has one for it."""
         for listed in likely:
-            usable, _ = usable_files(listed, target, self.options.policy)
+            usable, _ = usable_files(
+                listed, target, self.options.policy, self.options.exclude_newer
+            )
             best = best_file(usable, target, self.options.policy)
             if best is not None:
                 return best
@@ -320,7 +326,9 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
         cached = self._usable_cache.get(key)
         if cached is None:
             files = self._all_releases(name).get(version, ())
-            cached, skipped = usable_files(files, self.target, self.options.policy)
+            cached, skipped = usable_files(
+                files, self.target, self.options.policy, self.options.exclude_newer
+            )
             self._usable_cache[key] = cached
             self.skipped.setdefault(name, []).extend(skipped)
         return cached
@@ -789,6 +797,7 @@ def _replay_options(options: ResolveOptions) -> tuple[object, ...]:
         options.policy,
         tuple(sorted(options.preferences.items())),
         options.max_rounds,
+        options.exclude_newer,
     )
 
 
@@ -843,7 +852,8 @@ def replay(
         page = source.get_project(name)
         if page is not trace.pages.get(name):
             return None
-        files, _ = usable_files(page.releases.get(version, ()), target, options.policy)
+        listed = page.releases.get(version, ())
+        files, _ = usable_files(listed, target, options.policy, options.exclude_newer)
         if _usable_signature(files) != signature:
             return None
         usable[key] = files

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from packaging.utils import NormalizedName
 
@@ -51,20 +52,53 @@ class Skipped:
     reason: str
 
 
+def upload_time(f: IndexFile) -> datetime | None:
+    """When ``f`` was uploaded (PEP 700 ``upload-time``, an RFC 3339 UTC
+    timestamp), or None when its index did not say or said it badly."""
+    if not f.upload_time:
+        return None
+    try:
+        when = datetime.fromisoformat(f.upload_time.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else None
+
+
+def _too_new(f: IndexFile, exclude_newer: datetime) -> str | None:
+    """Why ``f`` is left out by ``--exclude-newer``, or None.  As uv does, a
+    file whose index gives no upload time is left out too: nothing proves
+    it is older, and a re-lock must not change when a mirror stops saying."""
+    when = upload_time(f)
+    if when is None:
+        return (
+            "no upload time (--exclude-newer needs PEP 700 upload-time,"
+            " which only an index's JSON pages give)"
+        )
+    if when >= exclude_newer:
+        return f"uploaded {f.upload_time}, not before --exclude-newer {exclude_newer.isoformat()}"
+    return None
+
+
 def usable_files(
     files: Iterable[IndexFile],
     target: Target,
     policy: BinaryPolicy = BinaryPolicy(),
+    exclude_newer: datetime | None = None,
 ) -> tuple[list[IndexFile], list[Skipped]]:
     """Split files into those the target can install and those it cannot.
 
     Mirrors pip's LinkEvaluator: wheel tags, Requires-Python from the index
     (PEP 503 data-requires-python) and the binary policy.  Yanked files are
-    kept; the resolver decides on them (PEP 592).
+    kept; the resolver decides on them (PEP 592).  ``exclude_newer`` (an
+    aware datetime) leaves out files uploaded at or after it, as uv's
+    ``--exclude-newer`` does.
     """
     usable: list[IndexFile] = []
     skipped: list[Skipped] = []
     for f in files:
+        if exclude_newer is not None and (why := _too_new(f, exclude_newer)) is not None:
+            skipped.append(Skipped(f, why))
+            continue
         if not policy.allows(f.project, f.kind):
             skipped.append(Skipped(f, f"{f.kind.value}s are disallowed by the binary policy"))
             continue

@@ -106,6 +106,9 @@ class IndexConfig:
     autoindex: bool = False
     # Serve HTTPS with this context (read when the server starts).
     tls: ssl.SSLContext | None = None
+    # filename -> its PEP 700 upload-time on JSON pages (None: not given);
+    # a file not named here has UPLOAD_TIME.
+    upload_times: dict[str, str | None] = field(default_factory=dict)
 
 
 class LoggedRequest(NamedTuple):
@@ -213,6 +216,7 @@ class PageEntry:
     sha256: str
     yanked: str | None
     metadata_sha256: str | None
+    upload_time: str | None = UPLOAD_TIME
 
 
 def _wrong(digest: str) -> str:
@@ -234,7 +238,12 @@ def page_entries(
                 metadata_sha256 = _wrong(metadata_sha256)
         entries.append(
             PageEntry(
-                f, file_url(f.filename), sha256, config.yanked.get(f.filename), metadata_sha256
+                f,
+                file_url(f.filename),
+                sha256,
+                config.yanked.get(f.filename),
+                metadata_sha256,
+                config.upload_times.get(f.filename, UPLOAD_TIME),
             )
         )
     return entries
@@ -307,10 +316,11 @@ def render_project_json(project: str, entries: Iterable[PageEntry]) -> str:
             "url": e.url,
             "hashes": {"sha256": e.sha256},
             "size": e.file.size,
-            "upload-time": UPLOAD_TIME,
             # PEP 691: a reason string, or true when yanked without one.
             "yanked": (e.yanked or True) if e.yanked is not None else False,
         }
+        if e.upload_time is not None:
+            item["upload-time"] = e.upload_time
         if e.file.requires_python is not None:
             item["requires-python"] = e.file.requires_python
         if e.metadata_sha256 is not None:
