@@ -338,6 +338,7 @@ def lock(
         allow_prereleases=options.allow_prereleases or requirements.pre,
         policy=policy,
         exclude_newer=options.exclude_newer,
+        detail=reporter.detail if reporter.verbose else None,
     )
     roots = [_root(r, client) for r in requirements.requirements]
     constraints = [_root_constraint(c) for c in requirements.constraints]

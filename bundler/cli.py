@@ -96,9 +96,10 @@ class ConsoleReporter(Reporter):
     download could begin).  Values printed through rich are escaped: to it,
     ``[socks]`` is markup."""
 
-    def __init__(self, quiet: bool, console: Console | None = None) -> None:
+    def __init__(self, quiet: bool, console: Console | None = None, verbose: bool = False) -> None:
         self._console = console
         self.quiet = quiet
+        self.verbose = verbose and not quiet
         self.plain = not _stderr_is_terminal()
         self._lock = threading.Lock()
         self._progress: Progress | None = None
@@ -175,6 +176,10 @@ class ConsoleReporter(Reporter):
         if self.quiet:
             return
         self.say(message)
+
+    def detail(self, message: str) -> None:
+        if self.verbose:
+            self.say(message, label="  · ", style="dim")
 
     def warning(self, message: str) -> None:
         self.say(message, label="warning: ", style="yellow")
@@ -290,6 +295,13 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         help="configuration file (default: ./bundle.toml or [tool.bundle] in ./pyproject.toml)",
     )
     g.add_argument("-q", "--quiet", action="store_true", help="print only errors and the result")
+    g.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="say what is fetched and why: each requirement met and who asked for it, each"
+        " page and how each file's metadata was read, each pin",
+    )
     g.add_argument(
         "--cache-dir",
         type=Path,
@@ -1382,7 +1394,7 @@ def run(argv: Sequence[str] | None = None, *, own_process: bool = False) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
-    reporter = ConsoleReporter(quiet=args.quiet)
+    reporter = ConsoleReporter(quiet=args.quiet, verbose=getattr(args, "verbose", False))
     payload: dict[str, Any] = {"command": args.command, "bundler": __version__}
     code = 1
     try:

@@ -442,8 +442,20 @@ class PackageIndex:
         try:
             resp = self.client.get(page_url, ACCEPT, cacheable=True)
         except NotFound:
+            self._detail(lambda: f"page of {name}: not on {source.name} (404)")
             return ProjectPage(name, (), source.name)
+        self._detail(
+            lambda: (
+                f"page of {name}: {redact_url(page_url)}"
+                f" ({'from the cache' if resp.from_cache else f'{len(resp.content)} bytes'})"
+            )
+        )
         return listing_page(self._listing(resp, name), name, source.name)
+
+    def _detail(self, message: Callable[[], str]) -> None:
+        """Tell a verbose run what is fetched (composed only for one)."""
+        if self.reporter.verbose:
+            self.reporter.detail(message())
 
     def _listing(self, resp: Response, name: NormalizedName) -> PageListing:
         """The page's listing, from the cache when this very page was read
@@ -466,6 +478,7 @@ class PackageIndex:
 
     def _find_links_files(self, source: _Source, name: NormalizedName) -> list[IndexFile]:
         listing = self._find_links.get(source.url, lambda: self._list_find_links(source))
+        self._detail(lambda: f"files of {name}: from find-links {source.name}")
         files: list[IndexFile] = []
         for listed in listing:
             dist = parse_filename(listed.filename, name)
@@ -592,12 +605,14 @@ class PackageIndex:
         if file.kind is DistKind.SDIST:
             meta = self._sdist_metadata(file, sha)
             check_matches(meta, file.project, file.version, what)
+            self._detail(lambda: f"metadata of {what}: the sdist's PKG-INFO (static)")
             return meta
         cached = cache.get_metadata(sha) if cache is not None and sha else None
         if cached is not None:
             with contextlib.suppress(BundlerError):  # a damaged entry is fetched again
                 meta = parse_metadata(cached, what)
                 check_matches(meta, file.project, file.version, what)
+                self._detail(lambda: f"metadata of {what}: from the cache")
                 return meta
         data = self._wheel_metadata_bytes(file, sha)
         meta = parse_metadata(data, what)
@@ -639,29 +654,37 @@ class PackageIndex:
         return meta
 
     def _wheel_metadata_bytes(self, file: IndexFile, sha: str) -> bytes:
+        data, how = self._wheel_metadata_how(file, sha)
+        self._detail(lambda: f"metadata of {self._what(file)}: {how}")
+        return data
+
+    def _wheel_metadata_how(self, file: IndexFile, sha: str) -> tuple[bytes, str]:
+        """The METADATA of a wheel, and how it was read (for ``-v``)."""
         local = self._local_copy(file, sha)
         if local is not None:
-            return wheel_metadata(local, file.filename)
+            return wheel_metadata(local, file.filename), "from the wheel at hand"
         # An advertised PEP 658 file first (hash-checked).  An unadvertised
         # one is only a guess: mirrors answer a missing one slowly, while a
         # range request on the wheel's tail usually holds METADATA whole.
         advertised = file.core_metadata is not None
         if advertised and (data := self._sidecar(file)) is not None:
-            return data
+            return data, "the PEP 658 .metadata file"
+        whole = "the whole wheel, kept for the download"
         if file.size is not None and file.size <= RANGE_TAIL:
             # No bigger than one range request: take the whole wheel (kept
             # in the cache for the download) rather than guess at a sidecar.
-            return self._download(file, sha, lambda p: wheel_metadata(p, file.filename))
+            return self._download(file, sha, lambda p: wheel_metadata(p, file.filename)), whole
         if file.size is None or file.size > RANGE_TAIL:
             try:
-                return wheel_metadata(_RemoteFile(self.client, file.url), file.filename)
+                remote = _RemoteFile(self.client, file.url)
+                return wheel_metadata(remote, file.filename), "range requests on the wheel"
             except NotFound:
                 raise
             except (NetworkError, InvalidDistribution):
                 pass  # a sidecar or the whole wheel decides
         if not advertised and (data := self._sidecar(file)) is not None:
-            return data
-        return self._download(file, sha, lambda p: wheel_metadata(p, file.filename))
+            return data, "an unadvertised .metadata file"
+        return self._download(file, sha, lambda p: wheel_metadata(p, file.filename)), whole
 
     def _sidecar(self, file: IndexFile) -> bytes | None:
         """PEP 658: ``<file url>.metadata``, checked against the page's hash."""

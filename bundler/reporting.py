@@ -10,11 +10,17 @@ class Reporter:
     Implementations must be thread-safe: hooks are called from worker threads.
     """
 
+    # Whether ``detail`` lines are shown: callers compose them only then.
+    verbose: bool = False
+
     def stage(self, name: str) -> None:
         """A new stage started (e.g. "resolving", "downloading")."""
 
     def info(self, message: str) -> None:
         """A line worth showing to a person (not an error)."""
+
+    def detail(self, message: str) -> None:
+        """What is fetched and why, for a verbose run (``bundle lock -v``)."""
 
     def warning(self, message: str) -> None:
         """Something the user should know but that does not fail the run."""

@@ -15,7 +15,7 @@ import functools
 import math
 import threading
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -187,6 +187,8 @@ class ResolveOptions:
     # --exclude-newer: files uploaded at or after it (an aware datetime),
     # or with no upload time, are not considered.
     exclude_newer: datetime | None = None
+    # Told what the resolver meets, pins and gives up (``bundle lock -v``).
+    detail: Callable[[str], None] | None = field(default=None, compare=False)
     # The other targets of the same lock: as this target fetches ahead the
     # release it will likely take of a project, the metadata of the wheel
     # each of them will likely take of it is fetched too.
@@ -732,9 +734,12 @@ def resolve_traced(
 
     provider = _Provider(source, target, options, cons, user_order)
     provider.warm(r for r in requirements if isinstance(r, SpecRequirement))
-    resolver: resolvelib.Resolver[Req, Cand, str] = resolvelib.Resolver(
-        provider, resolvelib.BaseReporter()
+    reporter = (
+        _Explaining(options.detail, target.name)
+        if options.detail is not None
+        else resolvelib.BaseReporter()
     )
+    resolver: resolvelib.Resolver[Req, Cand, str] = resolvelib.Resolver(provider, reporter)
     try:
         result = resolver.resolve(requirements, max_rounds=options.max_rounds)
     except resolvelib.ResolutionImpossible as err:
@@ -760,6 +765,25 @@ def resolve_traced(
         metadata={key: (provider.metadata[key], c) for key, c in provider.read_for.items()},
     )
     return resolution, trace
+
+
+class _Explaining(resolvelib.BaseReporter):  # type: ignore[type-arg]
+    """resolvelib's reporter hooks as lines saying why each project is
+    looked at (the requirement and who asked for it) and what is pinned."""
+
+    def __init__(self, detail: Callable[[str], None], target: str) -> None:
+        self._detail = detail
+        self._target = target
+
+    def adding_requirement(self, requirement: Req, parent: Cand | None) -> None:
+        by = f"{parent!r}" if parent is not None else "the input"
+        self._detail(f"{self._target}: {requirement!r}, required by {by}")
+
+    def rejecting_candidate(self, criterion: object, candidate: Cand) -> None:
+        self._detail(f"{self._target}: {candidate!r} conflicts; backtracking")
+
+    def pinning(self, candidate: Cand) -> None:
+        self._detail(f"{self._target}: pinned {candidate!r}")
 
 
 @dataclass(frozen=True)

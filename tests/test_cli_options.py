@@ -321,3 +321,25 @@ def test_requirements_from_stdin(layout: list[str], tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert b"-o is required when the requirements come from stdin" in proc.stderr
     assert not (tmp_path / "requirements.txt").exists()
+
+
+def test_verbose_says_what_is_fetched_and_why(
+    layout: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lock = [arg for arg in layout if arg != "-q"]
+    assert run([*lock, "-o", str(tmp_path / "out.txt"), "-v"]) == 0
+    err = capsys.readouterr().err
+    server_url = layout[layout.index("-i") + 1]
+    assert ": app, required by the input" in err
+    assert ": lib, required by app==1.0" in err
+    assert f"page of lib: {server_url}lib/ (" in err and " bytes)" in err
+    assert "metadata of lib-2.0-py3-none-any.whl (from " in err
+    assert "the PEP 658 .metadata file" in err
+    assert ": pinned lib==2.0" in err
+    assert run([*lock, "-o", str(tmp_path / "plain.txt")]) == 0
+    assert "required by" not in capsys.readouterr().err
+    # A warm run says where its answers came from.
+    assert run([*lock, "-o", str(tmp_path / "out.txt"), "-v"]) == 0
+    err = capsys.readouterr().err
+    assert f"page of lib: {server_url}lib/ (from the cache)" in err
+    assert "lib-2.0-py3-none-any.whl (from " in err and "): from the cache" in err
