@@ -223,24 +223,20 @@ def read_requirements(
                 hint="bundle lock pyproject.toml --extra NAME",
             )
         )
-    dynamic = [p for p in projects if p.dynamic]
-    for project in dynamic:
-        errors.append(
-            UsageError(
-                f"{project.path}: the dependencies are computed by the project's build"
-                " backend (dynamic in [project], or setup.py), which bundle lock cannot run",
-                hint="list them in [project] dependencies, or lock a requirements.in",
-            )
-        )
     if errors:
         raise errors[0] if len(errors) == 1 else MultipleErrors(errors)
     if projects:
+        # A project's build backend runs once the sources are known
+        # (prepare_projects); the extras and groups are then selected from
+        # every project at once.
+        dynamic = any(p.dynamic for p in projects)
         inputs.append(
             RequirementsInput(
-                requirements=select_requirements(projects, selection),
+                requirements=() if dynamic else select_requirements(projects, selection),
                 constraints=(),
                 indexes=IndexSettings(),
                 files=tuple(p.path for p in projects),
+                projects_to_prepare=tuple(p.path for p in projects) if dynamic else (),
             )
         )
     # Their options apply, as those of a file included with -c do.
@@ -265,8 +261,55 @@ def read_requirements(
             no_binary=first.no_binary | other.no_binary,
             prefer_binary=first.prefer_binary or other.prefer_binary,
             files=first.files + other.files,
+            projects_to_prepare=first.projects_to_prepare + other.projects_to_prepare,
         )
     return first
+
+
+def prepare_projects(
+    requirements: RequirementsInput,
+    selection: ProjectSelection,
+    indexes: IndexSettings,
+    client: HttpClient,
+    reporter: Reporter = NULL_REPORTER,
+    workers: int = 8,
+) -> RequirementsInput:
+    """``requirements`` with those of its projects to prepare added: each
+    project whose dependencies only its build backend can tell has its
+    metadata prepared (build requirements from ``indexes``), then the
+    extras and groups ``selection`` names are taken from every project."""
+    if not requirements.projects_to_prepare:
+        return requirements
+    from .building import prepare_project_metadata
+    from .collector import PackageIndex
+    from .metadata import parse_metadata
+    from .projectinput import project_from_metadata, read_project, select_requirements
+    from .resolver import ResolveOptions
+
+    projects: list[Project] = []
+    with PackageIndex(indexes, client, reporter, workers=workers) as index:
+        for shown in requirements.projects_to_prepare:
+            path = Path(shown)
+            project = read_project(path)
+            if project.dynamic:
+                raw = prepare_project_metadata(
+                    path.parent if str(path.parent) else Path("."),
+                    shown,
+                    index,
+                    client,
+                    ResolveOptions(allow_prereleases=requirements.pre),
+                    reporter,
+                )
+                meta = parse_metadata(raw, f"{shown} (metadata from the build backend)")
+                project = project_from_metadata(
+                    project, project.name or meta.name, meta.requires_dist, meta.provides_extra
+                )
+            projects.append(project)
+    return dataclasses.replace(
+        requirements,
+        requirements=requirements.requirements + select_requirements(projects, selection),
+        projects_to_prepare=(),
+    )
 
 
 def _root(req: ParsedRequirement, client: HttpClient) -> RootRequirement:

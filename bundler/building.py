@@ -226,23 +226,61 @@ class BuildingSource:
             # interpreter of the target is at hand), not on the target.
             runs_on = target if target is not None else host_target()
             wheels = work / "build-requirements"
-            wheels.mkdir()
-            if system.requires:
-                roots = [
-                    RootRequirement(Requirement(r), f"{file.filename} [build-system]", "build")
-                    for r in system.requires
-                ]
-                res = resolve(roots, [], self, runs_on, self.options)
-                for pkg in res.packages.values():
-                    f = pkg.chosen
-                    self.client.fetch_to_file(
-                        f.url, wheels / f.filename, sha256=f.sha256, size=f.size, progress=None
-                    )
+            fetch_build_requirements(system.requires, file.filename, self, runs_on, wheels)
             unpack = work / "src"
             unpack.mkdir()
             return prepare_metadata(
                 sdist, file.filename, wheels, python, unpack, reporter=self.reporter
             )
+
+
+def fetch_build_requirements(
+    requires: Sequence[str], what: str, source: BuildingSource, runs_on: Target, into: Path
+) -> None:
+    """Resolve ``requires`` (a ``[build-system]``'s) for ``runs_on`` and
+    fetch the files into the new directory ``into``, for a build
+    environment installed from it alone."""
+    into.mkdir()
+    if not requires:
+        return
+    roots = [RootRequirement(Requirement(r), f"{what} [build-system]", "build") for r in requires]
+    res = resolve(roots, [], source, runs_on, source.options)
+    for pkg in res.packages.values():
+        f = pkg.chosen
+        source.client.fetch_to_file(
+            f.url, into / f.filename, sha256=f.sha256, size=f.size, progress=None
+        )
+
+
+def prepare_project_metadata(
+    project_dir: Path,
+    what: str,
+    index: PackageIndex,
+    client: HttpClient,
+    options: ResolveOptions,
+    reporter: Reporter = NULL_REPORTER,
+) -> bytes:
+    """The core metadata of a local project whose dependencies only its
+    build backend can tell (``dynamic``, or a ``setup.py``), as pip-compile
+    prepares it: the build requirements resolved for this machine from the
+    index and fetched, then the backend run with this interpreter, offline,
+    in the project directory.  ``what`` names the project file in errors."""
+    from .buildsys import parse_build_system, prepare_tree_metadata
+
+    pyproject = project_dir / "pyproject.toml"
+    system = parse_build_system(pyproject.read_bytes() if pyproject.is_file() else None, what)
+    host = host_target()
+    reporter.info(f"preparing the metadata of {what} through its build backend")
+    with tempfile.TemporaryDirectory(prefix="bundler-project-") as tmp:
+        work = Path(tmp)
+        wheels = work / "build-requirements"
+        source = BuildingSource(index, client, host, options, reporter)
+        fetch_build_requirements(system.requires, what, source, host, wheels)
+        env = work / "env"
+        env.mkdir()
+        return prepare_tree_metadata(
+            project_dir, what, system, wheels, sys.executable, env, reporter=reporter
+        )
 
 
 def interpreter_for(

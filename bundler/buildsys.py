@@ -406,17 +406,53 @@ def prepare_metadata(
     sdist's project and version.  Failures raise ``BundlerError`` naming the
     sdist: a missing build requirement, or the end of the backend's output.
     """
-    deadline = time.monotonic() + timeout
     # Hooks run in the source tree, pip elsewhere: every path must be absolute.
     sdist, workdir = sdist.absolute(), workdir.absolute()
-    build_env_requirements_dir = build_env_requirements_dir.absolute()
     dist = parse_filename(filename)
     if dist is None or dist.kind is not DistKind.SDIST:
         raise InvalidDistribution(filename, "not a valid sdist filename")
     build_system = read_build_system(sdist, filename)
-    backend = build_system.backend or LEGACY_BACKEND
     tree = extract_sdist(sdist, filename, workdir / "src")
+    data = prepare_tree_metadata(
+        tree,
+        filename,
+        build_system,
+        build_env_requirements_dir,
+        interpreter,
+        workdir,
+        runner_env=runner_env,
+        timeout=timeout,
+        isolate_network=isolate_network,
+        reporter=reporter,
+    )
+    meta = parse_metadata(data, f"{filename} (metadata from the build backend)")
+    check_matches(meta, dist.name, dist.version, filename)
+    return data
 
+
+def prepare_tree_metadata(
+    tree: Path,
+    what: str,
+    build_system: BuildSystem,
+    build_env_requirements_dir: Path,
+    interpreter: str,
+    workdir: Path,
+    *,
+    runner_env: Mapping[str, str] | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    isolate_network: bool = True,
+    reporter: Reporter = NULL_REPORTER,
+) -> bytes:
+    """The core metadata (``METADATA`` bytes) the build backend of the
+    source tree ``tree`` gives, prepared as ``prepare_metadata`` describes
+    (``workdir``: an empty directory for the environment; ``what`` names the
+    tree in errors).  The hooks run in ``tree`` (a backend may write there,
+    as setuptools writes ``*.egg-info``); the metadata is not checked."""
+    deadline = time.monotonic() + timeout
+    tree, workdir = tree.absolute(), workdir.absolute()
+    build_env_requirements_dir = build_env_requirements_dir.absolute()
+    filename = what
+    backend = build_system.backend or LEGACY_BACKEND
     interp = probe_interpreter(interpreter)
     if interp is None:
         raise BundlerError(f"{interpreter} is not a Python interpreter bundler can use")
@@ -478,9 +514,6 @@ def prepare_metadata(
         data = _read_dist_info_metadata(metadata_dir, dist_info, filename)
     for message in hooks.warnings:
         reporter.warning(f"{filename}: build backend: {message}")
-
-    meta = parse_metadata(data, f"{filename} (metadata from the build backend)")
-    check_matches(meta, dist.name, dist.version, filename)
     return data
 
 
@@ -492,5 +525,6 @@ __all__ = [
     "backend_environ",
     "parse_build_system",
     "prepare_metadata",
+    "prepare_tree_metadata",
     "read_build_system",
 ]

@@ -534,6 +534,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, required=True, help="bundle directory")
     p.add_argument("--no-install", action="store_true", help="skip the live pip install check")
     _add_pip_option(p)
+    _add_project_options(p)
     _add_lock_options(p)
     _add_target_options(p)
     _add_index_options(p)
@@ -893,9 +894,8 @@ def _do_lock(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str,
     output: Path = args.output_file or args.requirements[0].with_name("requirements.txt")
     if str(output) != STDOUT:
         app.check_lock_name(output)
-    reqs = app.read_requirements(
-        args.requirements, _project_selection(args), args.constraint, stdin
-    )
+    selection = _project_selection(args)
+    reqs = app.read_requirements(args.requirements, selection, args.constraint, stdin)
     indexes, origins = _lock_sources(args, reqs)
     if str(output) != STDOUT and output.resolve() in {
         p.resolve() for p in (*args.requirements, *args.constraint)
@@ -903,6 +903,10 @@ def _do_lock(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str,
         raise UsageError(
             f"{output}: the output file would overwrite an input", hint="pass -o LOCKFILE"
         )
+    client = _client(args, reporter)
+    # A project's build backend tells its dependencies before anything
+    # compares or resolves them.
+    reqs = app.prepare_projects(reqs, selection, indexes, client, reporter, args.workers)
     targets = _targets(args)
     options = _lock_options(args, reqs)
     inputs = app.lock_inputs(reqs, targets, indexes, options)
@@ -915,7 +919,6 @@ def _do_lock(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str,
             existing = app.read_lock_file(output)
         except BundlerError as err:
             reporter.warning(f"ignoring the pins of {output}: {err.message}")
-    client = _client(args, reporter)
     result = app.lock(reqs, targets, indexes, options, client, reporter, existing, args.workers)
     _warn_yanked(result, reporter)
     command = app.lock_command_line(args.requirements, _lock_args_for_header(args))
@@ -1199,10 +1202,12 @@ def _do_build(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str
     from .gate import VerifyOptions, verify
     from .verify import report_to_json
 
-    reqs = app.read_requirements(args.requirements)
+    selection = _project_selection(args)
+    reqs = app.read_requirements(args.requirements, selection)
     indexes, _ = _lock_sources(args, reqs)
     client = _client(args, reporter)
     targets = _targets(args)
+    reqs = app.prepare_projects(reqs, selection, indexes, client, reporter, args.workers)
     result = app.lock(
         reqs, targets, indexes, _lock_options(args, reqs), client, reporter, None, args.workers
     )

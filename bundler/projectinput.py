@@ -16,6 +16,7 @@ from __future__ import annotations
 import configparser
 import dataclasses
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -43,6 +44,8 @@ PROJECT_FILES = frozenset({PYPROJECT, SETUP_CFG, SETUP_PY})
 INCLUDE_GROUP = "include-group"
 
 ReadFile = Callable[[str], str]
+# Core metadata's clause for an extra, in packaging's normal form.
+_EXTRA_CLAUSE = re.compile(r'extra == "([^"]+)"')
 
 
 def is_project_file(path: Path) -> bool:
@@ -397,6 +400,69 @@ def _setup_cfg_list(
     return [s for s in (i.strip() for i in items) if s and not s.startswith("#")]
 
 
+def project_from_metadata(
+    static: Project, name: str, requires_dist: Sequence[str], provides_extra: Sequence[str]
+) -> Project:
+    """``static`` (its groups) with the dependencies and extras its build
+    backend gave (core metadata: ``Requires-Dist`` lines, an extra's under
+    ``extra == "name"``).  Raises :class:`InputFileError` for a line whose
+    extra cannot be told (``extra`` under ``or``)."""
+    path = static.path
+    problems = _Problems(path)
+    where = "Requires-Dist (from the build backend)"
+    via = project_via(name, path)
+    base_dir = os.path.dirname(path)
+    dependencies: list[ParsedRequirement] = []
+    extras: dict[NormalizedName, list[ParsedRequirement]] = {
+        canonicalize_name(e): [] for e in provides_extra
+    }
+    for i, line in enumerate(requires_dist):
+        req = Requirement(line)
+        try:
+            extra, req.marker = _split_extra(req.marker)
+        except ValueError:
+            problems.add(
+                f"{where}[{i}]: cannot tell which extra {line!r} belongs to",
+                hint="write its marker as \"... and extra == 'name'\"",
+            )
+            continue
+        found = _requirements([(f"{where}[{i}]", str(req))], path, base_dir, via, problems)
+        if extra is None:
+            dependencies += found
+        else:
+            extras.setdefault(extra, []).extend(found)
+    problems.raise_any()
+    project = _expand_self(name, dependencies, extras, {}, path, problems)
+    problems.raise_any()
+    return dataclasses.replace(project, groups=static.groups)
+
+
+def _split_extra(marker: Marker | None) -> tuple[NormalizedName | None, Marker | None]:
+    """(the extra, the rest of the marker) for core metadata's ``rest and
+    extra == "x"``; (None, marker) when no extra is named.  ValueError when
+    the extra cannot be told apart (under an ``or``)."""
+    if marker is None:
+        return None, None
+    text = str(marker)  # packaging's normal form: extra == "name"
+    if "extra" not in text:
+        return None, marker
+    head, sep, tail = text.rpartition(" and ")
+    clause = _EXTRA_CLAUSE.fullmatch(tail if sep else text)
+    if clause is None:
+        raise ValueError(text)
+    extra = clause.group(1)
+    if not sep:
+        return canonicalize_name(extra), None
+    depth = 0
+    for i, char in enumerate(head):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth == 0 and head.startswith(" or ", i):
+            raise ValueError(text)
+    if "extra" in head:
+        raise ValueError(text)
+    return canonicalize_name(extra), Marker(head)
+
+
 def read_project(path: Path) -> Project:
     """Read a project file from disk (``setup.py`` alone: dynamic)."""
     shown = str(path)
@@ -460,6 +526,7 @@ __all__ = [
     "is_project_file",
     "parse_pyproject",
     "parse_setup_cfg",
+    "project_from_metadata",
     "project_via",
     "read_project",
     "select_requirements",

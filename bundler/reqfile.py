@@ -109,6 +109,10 @@ class RequirementsInput:
     no_index: bool = False
     trusted_hosts: tuple[str, ...] = ()
     require_hashes: bool = False
+    # Project files (pyproject.toml, setup.cfg, setup.py) whose requirements
+    # are not in ``requirements`` yet: one of them needs its build backend
+    # to tell its dependencies, so all are selected from once it has.
+    projects_to_prepare: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

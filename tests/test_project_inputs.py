@@ -15,10 +15,12 @@ from bundler.projectinput import (
     ProjectSelection,
     parse_pyproject,
     parse_setup_cfg,
+    project_from_metadata,
     select_requirements,
 )
 from tests.support import DistSpec, IndexServer, IndexServerFactory
 from tests.support.bundles import lock_pins, pip_compile
+from tests.support.distbuilder import setuptools_stub_spec
 
 SOCKS = [
     DistSpec("requests", "2.32.3", requires=("urllib3",), extras={"socks": ("pysocks>=1.5",)}),
@@ -250,3 +252,90 @@ def test_setup_cfg_semicolon_list_and_file_directive(tmp_path: Path) -> None:
     project = parse_setup_cfg(text, path, read_file=lambda p: Path(p).read_text(encoding="utf-8"))
     assert [r.name for r in project.dependencies] == ["alpha", "beta"]
     assert [r.name for r in project.extras[canonicalize_name("x")]] == ["a", "b"]
+
+
+# --- dependencies only the build backend can tell ---------------------------------
+
+BACKEND = [
+    setuptools_stub_spec(),
+    DistSpec("wheel", "0.45.1", sdist=False),
+    DistSpec("lib", "1.0"),
+    DistSpec("pytest", "8.0.0"),
+]
+SETUP_PY = (
+    'from setuptools import setup\nsetup(name="app", version="1.0", install_requires=["lib"])\n'
+)
+
+
+def test_setup_py_through_its_build_backend(
+    tmp_path: Path, index_server: IndexServerFactory
+) -> None:
+    server = index_server(BACKEND)
+    write(tmp_path / "setup.py", SETUP_PY)
+    code, out = lock(tmp_path / "setup.py", server)
+    assert code == 0
+    assert lock_pins(out) == {"lib": "1.0"}
+    assert f"# via app ({tmp_path / 'setup.py'})" in out.read_text()
+
+
+def test_dynamic_dependencies_through_the_build_backend(
+    tmp_path: Path, index_server: IndexServerFactory
+) -> None:
+    server = index_server(BACKEND)
+    write(tmp_path / "setup.py", SETUP_PY)
+    project = write(
+        tmp_path / "pyproject.toml",
+        """\
+        [build-system]
+        requires = ["setuptools"]
+        build-backend = "setuptools.build_meta:__legacy__"
+
+        [project]
+        name = "app"
+        version = "1.0"
+        dynamic = ["dependencies"]
+
+        [dependency-groups]
+        test = ["pytest"]
+        """,
+    )
+    code, out = lock(project, server, "--group", "test")
+    assert code == 0
+    assert lock_pins(out) == {"lib": "1.0", "pytest": "8.0.0"}
+
+
+def test_a_build_backend_that_fails_names_the_project(
+    tmp_path: Path, index_server: IndexServerFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server = index_server(BACKEND)
+    write(tmp_path / "setup.py", "raise SystemExit('no way')\n")
+    code, out = lock(tmp_path / "setup.py", server)
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "setup.py: the build backend" in err and "no way" in err
+    assert not out.exists()
+
+
+def test_metadata_extras_are_split_from_their_markers() -> None:
+    static = parse_pyproject(b'[project]\nname = "app"\ndynamic = ["dependencies"]\n', "p.toml")
+    project = project_from_metadata(
+        static,
+        "app",
+        [
+            "lib",
+            'pysocks ; python_version >= "3" and extra == "socks"',
+            'app[socks] ; extra == "all"',
+        ],
+        ["socks", "all"],
+    )
+    assert [str(r.requirement) for r in project.dependencies] == ["lib"]
+    socks = canonicalize_name("socks")
+    assert [str(r.requirement) for r in project.extras[socks]] == ['pysocks; python_version >= "3"']
+    every = select_requirements([project], ProjectSelection(all_extras=True))
+    assert sorted(r.name for r in every) == ["lib", "pysocks", "pysocks"]
+
+
+def test_an_extra_under_or_cannot_be_told() -> None:
+    static = parse_pyproject(b'[project]\nname = "app"\ndynamic = ["dependencies"]\n', "p.toml")
+    with pytest.raises(UsageError, match="cannot tell which extra"):
+        project_from_metadata(static, "app", ['odd ; extra == "x" or os_name == "nt"'], ["x"])
