@@ -46,7 +46,9 @@ STDOUT = "-"  # an output file name that means standard output
 
 EXAMPLES = {
     "lock": "examples:\n  bundle lock requirements.in -o requirements.txt\n"
-    "  bundle lock pyproject.toml --extra socks --group test -o requirements.txt",
+    "  bundle lock pyproject.toml --extra socks --group test -o requirements.txt\n"
+    "  bundle lock requirements.in -c constraints.txt --exclude-newer 2026-01-31 --dry-run\n"
+    "  echo requests | bundle lock - -o requirements.txt --annotation-style line -v",
     "download": "example:\n  bundle download requirements.txt -o ./pypi",
     "verify": "example:\n  bundle verify ./pypi --json verify.json",
     "build": "example:\n  bundle build requirements.in -o ./pypi",

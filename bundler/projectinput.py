@@ -144,6 +144,11 @@ def parse_pyproject(data: bytes, path: str, *, has_setup_py: bool = False) -> Pr
     extras: dict[NormalizedName, list[ParsedRequirement]] = {}
     if project is None:
         dynamic = has_setup_py
+        if not dynamic and "dependency-groups" not in doc:
+            problems.add(
+                "no [project] table (PEP 621) and no setup.py beside it: nothing to lock",
+                hint="declare [project] dependencies, or lock a requirements.in",
+            )
     elif not isinstance(project, dict):
         problems.add("[project] must be a table (PEP 621)")
     else:

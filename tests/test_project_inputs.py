@@ -227,6 +227,12 @@ def test_dynamic_dependencies_are_marked() -> None:
     assert parse_pyproject(b"[build-system]\n", "pyproject.toml", has_setup_py=True).dynamic
 
 
+def test_a_pyproject_without_a_project_is_refused() -> None:
+    with pytest.raises(UsageError, match=r"no \[project\] table"):
+        parse_pyproject(b"[tool.x]\n", "pyproject.toml")
+    assert parse_pyproject(b"[dependency-groups]\na = []\n", "pyproject.toml").name is None
+
+
 def test_invalid_toml_names_the_file() -> None:
     with pytest.raises(UsageError, match=r"pyproject\.toml: not a valid TOML file"):
         parse_pyproject(b"[project\n", "pyproject.toml")
