@@ -488,6 +488,7 @@ def lock_inputs(
             no_binary=policy.no_binary,
             prefer_binary=policy.prefer_binary,
             indexes=indexes,
+            exclude_newer=options.exclude_newer,
         ),
     )
 

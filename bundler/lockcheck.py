@@ -19,6 +19,7 @@ import json
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
@@ -133,11 +134,14 @@ def option_lines(
     no_binary: Iterable[str],
     prefer_binary: bool,
     indexes: IndexSettings,
+    exclude_newer: datetime | None = None,
 ) -> tuple[str, ...]:
     """The options that change what a lock pins, spelled as on the command
-    line, credentials removed: pre-releases, the binary policy and the
-    package sources."""
+    line, credentials removed: pre-releases, the binary policy, the package
+    sources and the upload cut-off (as one instant, however it was given)."""
     out: list[str] = []
+    if exclude_newer is not None:
+        out.append(f"--exclude-newer {exclude_newer.astimezone(timezone.utc).isoformat()}")
     if allow_prereleases:
         out.append(PRE_OPTION)
     out += [f"--only-binary {n}" for n in sorted(only_binary)]

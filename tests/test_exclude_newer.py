@@ -108,3 +108,14 @@ def test_a_warm_cache_keeps_upload_times(tmp_path: Path, dated: IndexServer) -> 
     assert code == 0
     assert lock_pins(out)["lib"] == "1.0"
     assert dated.hits("/simple/lib/") == pages
+
+
+def test_lock_check_notices_a_changed_cutoff(
+    tmp_path: Path, dated: IndexServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert lock(tmp_path, dated, "--exclude-newer", "2025-01-01")[0] == 0
+    # The same instant, however written, is the same input.
+    assert lock(tmp_path, dated, "--check", "--exclude-newer", "2025-01-01T01:00:00+01:00")[0] == 0
+    code, _ = lock(tmp_path, dated, "--check", "--exclude-newer", "2025-07-01")
+    assert code == 1
+    assert "--exclude-newer 2025-07-01T00:00:00+00:00" in capsys.readouterr().err
