@@ -9,18 +9,20 @@ import tempfile
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from . import __version__
 from .building import BuildingSource, interpreter_for
 from .buildsys import read_build_system
 from .collector import PackageIndex
 from .errors import BundlerError, MultipleErrors, UsageError
 from .filenames import parse_filename
-from .fsutil import remove_tree
+from .fsutil import remove_tree, sha256_file
 from .http import HttpClient
 from .interpreters import Interpreter, find_interpreters
 from .lockcheck import CONSTRAINT, REQUIREMENT, TARGET, Inputs, Line, compare, make_inputs
@@ -36,6 +38,7 @@ from .piprun import (
 )
 from .reporting import NULL_REPORTER, Reporter
 from .resolver import ResolveOptions, RootRequirement, resolve
+from .stamp import STAMP_FAILED, STAMP_PASSED, Stamp, write_stamp
 from .target import Target
 from .verify import (
     BUILDABILITY,
@@ -309,8 +312,13 @@ def verify(
     reporter: Reporter = NULL_REPORTER,
 ) -> VerifyReport:
     """Run every check of the gate and return the report (never raises for
-    a failed check; raises only when the bundle cannot be read at all)."""
+    a failed check; raises only when the bundle cannot be read at all).
+
+    The verdict is stamped into the bundle (``.bundle-verified.json``, for
+    ``bundle publish``), naming the manifest it was reached on."""
     manifest = load_bundle(bundle_dir)
+    manifest_sha256, _ = sha256_file(bundle_dir / MANIFEST)
+    pips: dict[str, tuple[str, ...]] = {}
     with tempfile.TemporaryDirectory(prefix="bundler-pips-", dir=options.workdir) as tmp:
         # A requested pip that cannot be had is a usage error: say so first.
         requested = [
@@ -331,10 +339,23 @@ def verify(
             results.append(check_closure(bundle_dir, manifest, target, client, reporter))
             results.append(check_buildability(bundle_dir, manifest, target, client, reporter))
         if options.live:
-            results.extend(
-                _live(bundle_dir, manifest, targets, requested, options.workdir, reporter)
-            )
-    return VerifyReport(tuple(results))
+            rows, pips = _live(bundle_dir, manifest, targets, requested, options.workdir, reporter)
+            results.extend(rows)
+    report = VerifyReport(tuple(results))
+    stamp = Stamp(
+        manifest_sha256=manifest_sha256,
+        result=STAMP_PASSED if report.ok else STAMP_FAILED,
+        targets=tuple(t.name for t in targets),
+        pip_versions=pips,
+        bundler_version=__version__,
+        verified_at=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
+    try:
+        write_stamp(bundle_dir, stamp)
+    except (OSError, BundlerError) as err:
+        # A read-only bundle still gets its verdict; it cannot be published.
+        reporter.warning(f"cannot record the verdict in {bundle_dir}: {err}")
+    return report
 
 
 def _requested_pips(
@@ -396,10 +417,11 @@ def _live(
     requested: Sequence[PipChoice],
     workdir: Path | None,
     reporter: Reporter,
-) -> list[CheckResult]:
+) -> tuple[list[CheckResult], dict[str, tuple[str, ...]]]:
     """The reality rows: per target a local interpreter runs, an install
     with each pip (a fresh venv's own, the newest, the requested ones),
-    at most ``LIVE_WORKERS`` at once; pip's dry-run view for the others."""
+    at most ``LIVE_WORKERS`` at once; pip's dry-run view for the others.
+    Also, per target, the pips that installed it (for the verify stamp)."""
     newest = PipRunner()
     runners = {VENV_PIP: PipRunner(python_option=False), NEWEST_PIP: newest}
     wheel_runners = {pip.version: PipRunner(pip_wheel=pip.wheel) for pip in requested}
@@ -436,7 +458,10 @@ def _live(
         pairs = [(row.pip, next(finished)) for row in rows if isinstance(row, _Install)]
         installed = iter(with_pip_disagreement(pairs))
         results.extend(next(installed) if isinstance(row, _Install) else row for row in rows)
-    return results
+    pips: dict[str, list[str]] = {}
+    for job in installs:
+        pips.setdefault(job.target.name, []).append(job.pip.describe())
+    return results, {name: tuple(described) for name, described in pips.items()}
 
 
 def _pips_for(

@@ -55,6 +55,7 @@ from .pages import parse_html_page, parse_json_page
 from .piprun import PipChoice, PipResult, PipRunner, create_venv, installed_distributions
 from .pylock import read_pylock
 from .reporting import NULL_REPORTER, Reporter
+from .stamp import STAMP_NAME
 from .target import Target, target_from_name
 
 INTEGRITY = "integrity"
@@ -77,7 +78,8 @@ PAGE_HTML = "index.html"
 PAGE_JSON = "index.json"
 METADATA_SUFFIX = ".metadata"  # PEP 658
 LOCK_FILES = frozenset({REQUIREMENTS, PYLOCK})
-TOP_LEVEL_FILES = frozenset({MANIFEST, REQUIREMENTS, PYLOCK, ".bundle.lock"})
+# STAMP_NAME: the gate's own verdict, kept beside what it judged.
+TOP_LEVEL_FILES = frozenset({MANIFEST, REQUIREMENTS, PYLOCK, ".bundle.lock", STAMP_NAME})
 TOP_LEVEL_DIRS = frozenset({FILES, SIMPLE})
 
 
