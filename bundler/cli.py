@@ -50,7 +50,8 @@ EXAMPLES = {
     "  bundle lock requirements.in -c constraints.txt --exclude-newer 2026-01-31 --dry-run\n"
     "  echo requests | bundle lock - -o requirements.txt --annotation-style line -v",
     "download": "example:\n  bundle download requirements.txt -o ./pypi",
-    "verify": "example:\n  bundle verify ./pypi --json verify.json",
+    "verify": "example:\n  bundle verify ./pypi --json verify.json\n"
+    "  bundle verify --index-url https://pypi.example.com/simple/ ./pypi/requirements.txt",
     "build": "example:\n  bundle build requirements.in -o ./pypi",
     "add": "example:\n  bundle add ./pypi dist/acme_utils-1.0-py3-none-any.whl",
     "pack": "example:\n  bundle pack ./pypi -o pypi.tar.gz",
@@ -511,7 +512,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
 
     p = command("verify", "prove that a bundle alone satisfies its lock (the gate)")
-    p.add_argument("bundle", type=Path, help="bundle directory")
+    p.add_argument(
+        "bundle",
+        type=Path,
+        help="bundle directory (with --index-url: a bundle, its requirements.txt or pylock.toml)",
+    )
     p.add_argument("--no-install", action="store_true", help="skip the live pip install check")
     _add_pip_option(p)
     p.add_argument(
@@ -525,6 +530,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--junit", type=Path, metavar="FILE", help="also write the report as JUnit XML to FILE"
+    )
+    p.add_argument(
+        "--index-url",
+        dest="check_index_url",  # not the config file's index-url: a source to lock from
+        metavar="URL",
+        help="check the published index at URL instead: every locked file listed there with"
+        " its hash and served with its bytes, the closure resolved and installed from it alone",
     )
     _add_target_options(p)
     _add_common(p)
@@ -1104,6 +1116,8 @@ def _do_verify(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[st
     from .gate import VerifyOptions, check_inputs, load_bundle, verify
     from .verify import VerifyReport, report_to_json
 
+    if args.check_index_url is not None:
+        return _verify_index(args, args.check_index_url, reporter, out)
     client = _client(args, reporter)
     manifest = load_bundle(args.bundle)
     targets = _targets(args, default=manifest.targets)
@@ -1160,6 +1174,28 @@ def _annotate(commands: Sequence[str]) -> None:
     for command in commands:
         sys.stdout.write(scrub(command) + "\n")
     sys.stdout.flush()
+
+
+def _verify_index(
+    args: argparse.Namespace, url: str, reporter: ConsoleReporter, out: dict[str, Any]
+) -> int:
+    """The post-publish gate: ``bundle verify --index-url URL LOCK``."""
+    from .remotegate import load_published_lock, verify_index
+    from .verify import report_to_json
+
+    check_url(url, "--index-url")
+    args.page_max_age = 0  # what the index holds now, not a cached page
+    lock = load_published_lock(args.bundle)
+    client = _client(args, reporter)
+    targets = _targets(args, default=lock.manifest.targets)
+    live = not getattr(args, "no_install", False)
+    report = verify_index(
+        url, lock, targets, client, live=live, workers=args.workers, reporter=reporter
+    )
+    reporter.close()
+    _print_report(report, reporter)
+    out.update(json.loads(report_to_json(report)))
+    return 0 if report.ok else 1
 
 
 def _print_report(report: VerifyReport, reporter: ConsoleReporter) -> None:

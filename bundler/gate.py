@@ -111,9 +111,12 @@ def check_closure(
     target: Target,
     client: HttpClient,
     reporter: Reporter = NULL_REPORTER,
+    *,
+    index_url: str | None = None,
 ) -> CheckResult:
-    """Resolve the bundle's inputs against the bundle alone for ``target``
-    and compare with the locked pins."""
+    """Resolve the bundle's inputs against the bundle alone (or the
+    published index ``index_url`` alone) for ``target`` and compare with
+    the locked pins."""
     expected = expected_pins(manifest, target)
     roots: list[RootRequirement] = []
     source = "bundle.json"
@@ -126,7 +129,9 @@ def check_closure(
     constraints = [
         RootRequirement(Requirement(c), source, "-c bundle.json") for c in manifest.constraints
     ]
-    settings = IndexSettings(index_url=(bundle_dir / "simple").resolve().as_uri() + "/")
+    settings = IndexSettings(
+        index_url=index_url or (bundle_dir / "simple").resolve().as_uri() + "/"
+    )
     problems: list[Problem] = []
     try:
         with PackageIndex(settings, client, reporter) as index:

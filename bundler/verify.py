@@ -54,6 +54,7 @@ from .models import (
 from .pages import parse_html_page, parse_json_page
 from .piprun import PipChoice, PipResult, PipRunner, create_venv, installed_distributions
 from .pylock import read_pylock
+from .redact import redact_url
 from .reporting import NULL_REPORTER, Reporter
 from .stamp import STAMP_NAME
 from .target import Target, target_from_name
@@ -945,18 +946,36 @@ def check_reality(
     *,
     pip: PipChoice | None = None,
     reporter: Reporter = NULL_REPORTER,
+    index_url: str | None = None,
+    requirements: Path | None = None,
 ) -> CheckResult:
     """Install the bundle's ``requirements.txt`` with pip into a fresh venv
     of ``interpreter`` (hashes required, the bundle as the only source, no
     network where the machine allows it) and compare what got installed
     with ``expected`` (name -> version for this target).  ``pip`` names the
-    pip ``runner`` runs, in the details and in every problem."""
+    pip ``runner`` runs, in the details and in every problem.
+
+    With ``index_url`` (a published index: the post-publish gate) pip
+    installs ``requirements`` from that index alone instead."""
     which = f"{pip.describe()}; " if pip is not None else ""
     details = f"{which}{runner.network.describe()}; interpreter: {interpreter.describe()}"
     key = f"{REALITY}:{target_name}:{pip.describe() if pip else ''}"
-    reporter.task_start(key, f"installing the bundle for {target_name}")
+    root = bundle_dir.resolve()
+    if index_url is None:
+        sources = ["--no-index", "--find-links", str(root / FILES)]
+        alone = "the bundle alone"
+    else:
+        sources = ["--index-url", index_url]
+        alone = redact_url(index_url)
+    reporter.task_start(key, f"installing for {target_name} from {alone}")
     problems = _install_and_compare(
-        bundle_dir.resolve(), target_name, interpreter, expected, runner, workdir
+        requirements or root / REQUIREMENTS,
+        (sources, alone),
+        target_name,
+        interpreter,
+        expected,
+        runner,
+        workdir,
     )
     if pip is not None:
         problems = [dataclasses.replace(p, message=f"{which}{p.message}") for p in problems]
@@ -992,14 +1011,17 @@ def with_pip_disagreement(rows: Sequence[tuple[PipChoice, CheckResult]]) -> list
 
 
 def _install_and_compare(
-    root: Path,
+    requirements: Path,
+    source: tuple[Sequence[str], str],
     target: str,
     interpreter: Interpreter,
     expected: Mapping[NormalizedName, str],
     runner: PipRunner,
     workdir: Path,
 ) -> list[Problem]:
-    requirements = root / REQUIREMENTS
+    """``source``: pip's options naming the only package source, and how
+    a message names it."""
+    sources, alone = source
     if not requirements.is_file():
         return [Problem(REALITY, REQUIREMENTS, "missing: nothing to install", target)]
     venv = workdir / f"venv-{_safe_dirname(target)}"
@@ -1014,9 +1036,7 @@ def _install_and_compare(
     install = runner.run(
         [
             "install",
-            "--no-index",
-            "--find-links",
-            str(root / FILES),
+            *sources,
             "--require-hashes",
             # A cached wheel built from an sdist would hide a build that fails.
             "--no-cache-dir",
@@ -1032,7 +1052,7 @@ def _install_and_compare(
         cwd=workdir,
     )
     if not install.ok:
-        what = f"pip cannot install the bundle's {REQUIREMENTS} from the bundle alone"
+        what = f"pip cannot install {requirements.name} from {alone}"
         return [_pip_problem(target, what, install)]
     try:
         installed = dict(installed_distributions(python))

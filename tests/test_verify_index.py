@@ -1,0 +1,145 @@
+"""``bundle verify --index-url URL LOCK``: the gate against an index that
+serves a bundle's files (here a copy of the bundle's own static index, over
+file:// and over ``python -m http.server`` on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bundler.cli import run
+from tests.support import DistSpec, IndexServer, build_all
+
+UNIVERSE = [DistSpec("webby", "1.0", requires=("helper>=2",)), DistSpec("helper", "2.0")]
+WEBBY = "webby-1.0-py3-none-any.whl"
+HELPER = "helper-2.0-py3-none-any.whl"
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    base = tmp_path_factory.mktemp("verify-index")
+    build_all(UNIVERSE, base / "dists")
+    (base / "requirements.in").write_text("webby\n")
+    with IndexServer(base / "dists") as index:
+        argv = ["build", str(base / "requirements.in"), "-o", str(base / "pypi"), "-i", index.url]
+        assert run([*argv, "--no-install", "--quiet"]) == 0
+    return base / "pypi"
+
+
+@pytest.fixture
+def served(bundle: Path, tmp_path: Path) -> Path:
+    """A copy of the bundle, standing for the published index."""
+    out = tmp_path / "index"
+    shutil.copytree(bundle, out)
+    return out
+
+
+def _problems(json_out: Path) -> list[str]:
+    doc = json.loads(json_out.read_text())
+    return [f"{p['subject']}: {p['message']}" for r in doc["results"] for p in r["problems"]]
+
+
+@pytest.mark.parametrize("lock", ["bundle", "requirements.txt", "pylock.toml"])
+def test_a_deleted_and_a_replaced_file_fail_naming_the_file(
+    bundle: Path, served: Path, tmp_path: Path, lock: str
+) -> None:
+    url = (served / "simple").as_uri() + "/"
+    target = str(bundle if lock == "bundle" else bundle / lock)
+    out = tmp_path / "out.json"
+    argv = ["verify", "--index-url", url, target, "--no-install", "--quiet", "--json", str(out)]
+    assert run(argv) == 0, _problems(out)
+
+    webby = served / "files" / WEBBY
+    kept = webby.read_bytes()
+    webby.unlink()
+    assert run(argv) == 1
+    assert any(p.startswith(WEBBY) for p in _problems(out)), _problems(out)
+    webby.write_bytes(kept)
+
+    helper = served / "files" / HELPER
+    helper.write_bytes(helper.read_bytes() + b"\0")
+    assert run(argv) == 1
+    problems = _problems(out)
+    assert any(p.startswith(HELPER) and "sha256" in p for p in problems), problems
+
+
+def test_a_project_missing_from_the_index_fails_the_closure(
+    bundle: Path, served: Path, tmp_path: Path
+) -> None:
+    shutil.rmtree(served / "simple" / "helper")
+    out = tmp_path / "out.json"
+    url = (served / "simple").as_uri() + "/"
+    argv = [
+        "verify",
+        "--index-url",
+        url,
+        str(bundle),
+        "--no-install",
+        "--quiet",
+        "--json",
+        str(out),
+    ]
+    assert run(argv) == 1
+    doc = json.loads(out.read_text())
+    failed = {r["check"] for r in doc["results"] if r["status"] == "failed"}
+    assert failed == {"published", "closure"}
+
+
+def test_a_lock_that_is_not_there_is_a_usage_error(tmp_path: Path) -> None:
+    url = "http://127.0.0.1:9/simple/"
+    assert run(["verify", "--index-url", url, str(tmp_path / "nope.txt"), "--quiet"]) == 2
+    assert run(["verify", "--index-url", "http://[::1", str(tmp_path), "--quiet"]) == 2
+
+
+@pytest.fixture
+def http_root(served: Path) -> Iterator[str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-u", "-m", "http.server", "--bind", "127.0.0.1", "0"],
+        cwd=served,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdout is not None
+    match = re.search(r"port (\d+)", proc.stdout.readline())
+    assert match
+    yield f"http://127.0.0.1:{match.group(1)}/"
+    proc.terminate()
+    proc.wait(timeout=10)
+    proc.stdout.close()
+
+
+@pytest.mark.slow
+def test_pip_installs_the_lock_from_the_index_alone(
+    bundle: Path, served: Path, http_root: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "out.json"
+    url = http_root + "simple/"
+    argv = ["verify", "--index-url", url, str(bundle / "requirements.txt"), "--json", str(out)]
+    assert run([*argv, "--quiet"]) == 0, _problems(out)
+    reality = [r for r in json.loads(out.read_text())["results"] if r["check"] == "reality"]
+    assert reality and all(r["status"] == "passed" for r in reality)
+    # The page still lists it, the server no longer has it: pip fails too.
+    (served / "files" / WEBBY).unlink()
+    assert run([*argv, "--quiet"]) == 1
+    failed = {r["check"] for r in json.loads(out.read_text())["results"] if r["status"] == "failed"}
+    assert failed == {"published", "reality"}
+
+
+def test_the_configured_index_url_does_not_turn_verify_into_the_index_gate(
+    bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # bundle.toml's index-url is where locks come from, not what verify checks.
+    (tmp_path / "bundle.toml").write_text('index-url = "http://127.0.0.1:9/simple/"\n')
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "out.json"
+    assert run(["verify", str(bundle), "--no-install", "--quiet", "--json", str(out)]) == 0
+    checks = {r["check"] for r in json.loads(out.read_text())["results"]}
+    assert "integrity" in checks and "published" not in checks
