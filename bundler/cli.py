@@ -8,6 +8,7 @@ import gc
 import json
 import os
 import sys
+import tempfile
 import threading
 import traceback
 from collections.abc import Sequence
@@ -58,6 +59,7 @@ EXAMPLES = {
     "unpack": "example:\n  bundle unpack pypi.tar.gz -o ./pypi",
     "prune": "example:\n  bundle prune /srv/pypi --keep app/requirements.txt"
     " --keep tool/pylock.toml --dry-run",
+    "publish": "example:\n  bundle publish ./pypi /srv/pypi --index-url https://pypi.example.com/simple/",
     "serve": "example:\n  bundle serve ./pypi --port 8000\n"
     "  pip install --index-url http://127.0.0.1:8000/simple/ requests",
 }
@@ -567,6 +569,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_network_options(p)
     _add_common(p)
 
+    _add_publish_parser(command)
+
     p = command("serve", "serve a bundle as a package index (PEP 503 HTML and PEP 691 JSON)")
     p.add_argument("bundle", type=Path, help="bundle directory")
     p.add_argument(
@@ -624,6 +628,39 @@ def _pack_parsers(command: Any) -> None:
     )
     p.add_argument("-q", "--quiet", action="store_true", help="print only errors")
     p.add_argument("--json", metavar="FILE", help="also write the result to FILE ('-': stdout)")
+
+
+def _add_publish_parser(command: Any) -> None:
+    p = command("publish", "publish a verified bundle to an index, never replacing a file")
+    p.add_argument("bundle", type=Path, help="bundle directory (it must have passed verify)")
+    p.add_argument(
+        "dest",
+        help="a directory or file:// URL, an upload URL (http(s)://) or s3://bucket/prefix",
+    )
+    p.add_argument(
+        "--index-url",
+        dest="read_url",  # not the config file's index-url: a source to lock from
+        metavar="READ_URL",
+        help="the simple-index URL installers read DEST from, checked after publishing"
+        " (default: the destination's own, file://DEST/simple/ for a directory)",
+    )
+    p.add_argument("--verify", action="store_true", help="run `bundle verify` on the bundle first")
+    p.add_argument(
+        "--no-check", action="store_true", help="skip the post-publish gate against READ_URL"
+    )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="list what would be uploaded, skipped and refused; write nothing",
+    )
+    p.add_argument(
+        "--layout",
+        choices=["simple", "autoindex"],
+        help="a directory's layout: 'simple' (default) a static PEP 503/691 index;"
+        " 'autoindex' DEST/<project>/<file> for a web server's directory listings",
+    )
+    _add_network_options(p)
+    _add_common(p)
 
 
 # --- commands -----------------------------------------------------------------------
@@ -1198,6 +1235,82 @@ def _verify_index(
     return 0 if report.ok else 1
 
 
+def _do_publish(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str, Any]) -> int:
+    from .gate import VerifyOptions, load_bundle, verify
+    from .publish.core import REFUSE, SKIP, check_publishable, open_destination, publish
+    from .publish.core import result_to_json as publish_json
+    from .verify import report_to_json
+
+    destination = open_destination(args.dest, read_url=args.read_url, layout=args.layout)
+    read_url = None if args.no_check or args.dry_run else destination.read_url()
+    if read_url is None and not (args.no_check or args.dry_run):
+        raise UsageError(
+            f"{destination.describe()}: no URL to check the published index at",
+            hint="pass --index-url URL (the web server over DEST), or --no-check",
+        )
+    manifest = load_bundle(args.bundle)
+    args.page_max_age = 0  # what the destination holds now, not a cached page
+    client = _client(args, reporter)
+    if args.verify:
+        targets = _targets(args, default=manifest.targets)
+        report = verify(args.bundle, targets, client, VerifyOptions(), reporter)
+        out["verify"] = json.loads(report_to_json(report))
+        if not report.ok:
+            reporter.close()
+            _print_report(report, reporter)
+            return 1
+    check_publishable(args.bundle, manifest, reporter)
+
+    def hash_url(url: str) -> str:
+        with tempfile.TemporaryDirectory(prefix="bundler-publish-") as tmp:
+            digest: str = client.fetch_to_file(url, Path(tmp) / "file", sha256=None)[0]
+            return digest
+
+    result = publish(
+        args.bundle,
+        manifest,
+        destination,
+        dry_run=args.dry_run,
+        hash_url=hash_url,
+        reporter=reporter,
+    )
+    reporter.close()
+    out["publish"] = publish_json(result)
+    for f in result.plan.files:
+        verb = {SKIP: "skip", REFUSE: "refuse"}.get(f.action, "upload")
+        if args.dry_run or (f.action != SKIP and not args.quiet):
+            reason = f": {f.reason}" if f.reason else ""
+            reporter.say(f"{f.filename}{reason}", label=f"{verb} ")
+    uploaded = len(result.plan.files) - len(result.plan.named(SKIP))
+    if args.dry_run:
+        reporter.say(
+            f"dry run: {uploaded - len(result.plan.refused)} to upload,"
+            f" {len(result.plan.named(SKIP))} already there, {len(result.plan.refused)} refused;"
+            " nothing was written"
+        )
+        return 1 if result.plan.refused else 0
+    reporter.info(
+        f"published {uploaded} file(s) to {destination.describe()}"
+        f" ({len(result.plan.named(SKIP))} already there)"
+    )
+    if read_url is None:
+        return 0
+    from .remotegate import load_published_lock, verify_index
+
+    check = verify_index(
+        read_url,
+        load_published_lock(args.bundle),
+        _targets(args, default=manifest.targets),
+        client,
+        workers=args.workers,
+        reporter=reporter,
+    )
+    reporter.close()
+    _print_report(check, reporter)
+    out["check"] = json.loads(report_to_json(check))
+    return 0 if check.ok else 1
+
+
 def _print_report(report: VerifyReport, reporter: ConsoleReporter) -> None:
     """The verify table (one line per check when not on a terminal), then
     one line per problem, then the verdict.  ``--quiet`` keeps only the
@@ -1387,6 +1500,7 @@ COMMANDS = {
     "build": _do_build,
     "serve": _do_serve,
     "add": _do_add,
+    "publish": _do_publish,
 }
 
 

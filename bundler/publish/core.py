@@ -1,0 +1,271 @@
+"""The publisher: what to send, what to skip, what to refuse, for any
+destination.
+
+A bundle is published only when its verify stamp says the gate passed over
+its very manifest and its files still check out (verify's integrity check,
+run again).  The plan is a pure function of the bundle and of what the
+destination already holds: a file held with the same sha256 is skipped, a
+file held with other bytes is refused (PyPI's rule: a name, once published,
+always means the same bytes), and any refusal stops the run before the
+destination is changed.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from packaging.utils import NormalizedName
+
+from ..errors import BundlerError, UsageError, check_url
+from ..fsutil import sha256_file, url_path_to_local
+from ..indexwriter import FILES_DIR, MANIFEST_NAME, METADATA_SUFFIX
+from ..models import BundleArtifact, Manifest
+from ..redact import redact_url
+from ..reporting import NULL_REPORTER, Reporter
+from ..stamp import Stamp, check_stamp
+from ..verify import check_integrity
+from .destination import Destination, Held, PublishFile
+
+UPLOAD = "upload"
+SKIP = "skip"
+REFUSE = "refuse"
+
+# How a directory destination is laid out: a bundle's files/ + simple/, or
+# one directory per project for an autoindexing web server.
+LAYOUT_SIMPLE = "simple"
+LAYOUT_AUTOINDEX = "autoindex"
+LAYOUTS = (LAYOUT_SIMPLE, LAYOUT_AUTOINDEX)
+
+
+@dataclass(frozen=True)
+class PlannedFile:
+    """What the publisher does with one bundle file, and why."""
+
+    filename: str
+    action: str  # "upload" | "skip" | "refuse"
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class PublishPlan:
+    files: tuple[PlannedFile, ...]
+
+    def named(self, action: str) -> tuple[str, ...]:
+        return tuple(f.filename for f in self.files if f.action == action)
+
+    @property
+    def refused(self) -> tuple[PlannedFile, ...]:
+        return tuple(f for f in self.files if f.action == REFUSE)
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    destination: str
+    plan: PublishPlan
+    dry_run: bool
+
+
+class PublishRefused(BundlerError):
+    """Files the destination holds with other bytes (exit 1): nothing was
+    changed."""
+
+    def __init__(self, destination: str, refused: Sequence[PlannedFile]) -> None:
+        lines = "\n".join(f"  {f.filename}: {f.reason}" for f in refused)
+        super().__init__(
+            f"{destination} already holds {len(refused)} file(s) of this bundle with other"
+            f" bytes; nothing was published:\n{lines}",
+            hint="a published file never changes: give the new build a new version"
+            " (or a build tag) and publish that",
+        )
+        self.refused = tuple(refused)
+
+
+def plan(artifacts: Sequence[BundleArtifact], held: Mapping[str, Held]) -> PublishPlan:
+    """Skip what ``held`` has with the same sha256, refuse what it has with
+    another, upload the rest.  ``held`` entries must carry a sha256."""
+    out: list[PlannedFile] = []
+    for a in sorted(artifacts, key=lambda a: a.filename):
+        there = held.get(a.filename)
+        if there is None:
+            out.append(PlannedFile(a.filename, UPLOAD))
+        elif there.sha256 == a.sha256:
+            out.append(PlannedFile(a.filename, SKIP, "already there with the same sha256"))
+        else:
+            out.append(
+                PlannedFile(
+                    a.filename,
+                    REFUSE,
+                    f"held with sha256 {there.sha256}, the bundle's is {a.sha256}",
+                )
+            )
+    return PublishPlan(tuple(out))
+
+
+def manifest_digest(bundle_dir: Path) -> str:
+    return sha256_file(bundle_dir / MANIFEST_NAME)[0]
+
+
+def check_publishable(
+    bundle_dir: Path, manifest: Manifest, reporter: Reporter = NULL_REPORTER
+) -> Stamp:
+    """The bundle's verify stamp, when it is current and passed and the
+    bundle is still intact (every file with its hash and size, nothing
+    extra); else a ``BundlerError`` (exit 1) naming what is wrong."""
+    stamp = check_stamp(bundle_dir, manifest_digest(bundle_dir))
+    reporter.stage("integrity")
+    result = check_integrity(bundle_dir, manifest, reporter=reporter)
+    if result.failed:
+        lines = "\n".join(f"  {p}" for p in result.problems)
+        raise BundlerError(
+            f"{bundle_dir} changed since `bundle verify` passed; nothing was published:\n{lines}",
+            hint="rebuild the bundle and verify it again",
+        )
+    return stamp
+
+
+def publish_files(bundle_dir: Path, manifest: Manifest) -> list[PublishFile]:
+    """Every artifact with its path and PEP 658 sidecar (when it has one)."""
+    files_dir = bundle_dir / FILES_DIR
+    return [
+        PublishFile(
+            artifact=a,
+            path=files_dir / a.filename,
+            metadata=files_dir / (a.filename + METADATA_SUFFIX) if a.metadata_sha256 else None,
+        )
+        for a in sorted(manifest.artifacts, key=lambda a: a.filename)
+    ]
+
+
+def _hashed(held: Held, hash_url: Callable[[str], str] | None) -> Held:
+    if held.sha256 is not None:
+        return held
+    if held.url is None or hash_url is None:
+        raise BundlerError(
+            f"{held.filename} is at the destination without a hash, and cannot be read back"
+            " to compare it"
+        )
+    return Held(held.filename, hash_url(held.url), held.url)
+
+
+def publish(
+    bundle_dir: Path,
+    manifest: Manifest,
+    destination: Destination,
+    *,
+    dry_run: bool = False,
+    hash_url: Callable[[str], str] | None = None,
+    reporter: Reporter = NULL_REPORTER,
+) -> PublishResult:
+    """Publish a checked bundle (see ``check_publishable``) to
+    ``destination``: plan from what it holds, refuse before any change when
+    a name is held with other bytes, then put the rest.  ``hash_url``
+    gives the sha256 of a file the destination lists without one.  With
+    ``dry_run`` nothing is written and refusals are only reported."""
+    projects: list[NormalizedName] = sorted({a.project for a in manifest.artifacts})
+    reporter.stage(f"reading {destination.describe()}")
+    held = {
+        name: _hashed(h, hash_url)
+        for name, h in destination.held(projects).items()
+        if name in {a.filename for a in manifest.artifacts}
+    }
+    the_plan = plan(manifest.artifacts, held)
+    result = PublishResult(destination.describe(), the_plan, dry_run)
+    if dry_run:
+        return result
+    if the_plan.refused:
+        raise PublishRefused(destination.describe(), the_plan.refused)
+    sending = set(the_plan.named(UPLOAD))
+    if sending:
+        reporter.stage(f"publishing {len(sending)} file(s) to {destination.describe()}")
+        files = [f for f in publish_files(bundle_dir, manifest) if f.artifact.filename in sending]
+        destination.put(files, reporter)
+    return result
+
+
+def result_to_json(result: PublishResult) -> dict[str, Any]:
+    return {
+        "destination": result.destination,
+        "dry_run": result.dry_run,
+        "uploaded" if not result.dry_run else "would_upload": list(result.plan.named(UPLOAD)),
+        "skipped": list(result.plan.named(SKIP)),
+        "refused": [{"filename": f.filename, "reason": f.reason} for f in result.plan.refused],
+    }
+
+
+# --- destinations by URL --------------------------------------------------------------
+
+
+def _module_class(module: str, name: str, dest: str) -> Any:
+    """A destination class from its module, imported when first asked for
+    (boto3 and the upload client load only for their destinations)."""
+    try:
+        found = importlib.import_module(module)
+    except ModuleNotFoundError as err:
+        if err.name is not None and module.startswith(err.name):
+            raise UsageError(
+                f"{dest}: this bundler cannot publish there ({module} is not part of it)",
+                hint="publish to a directory, or upgrade bundler",
+            ) from err
+        raise UsageError(
+            f"{dest}: publishing there needs the package {err.name!r}",
+            hint=f"install it (pip install {err.name})",
+        ) from err
+    return getattr(found, name)
+
+
+def open_destination(
+    dest: str, *, read_url: str | None = None, layout: str | None = None
+) -> Destination:
+    """The destination ``dest`` names: a directory path or ``file://`` URL,
+    an upload URL (``http(s)://``) or ``s3://bucket/prefix``."""
+    scheme = urlsplit(dest).scheme if "://" in dest else ""
+    if read_url is not None:
+        check_url(read_url, "--index-url")
+    if scheme in ("", "file"):
+        from .directory import DirectoryDestination  # noqa: PLC0415 - it imports this module
+
+        path = Path(url_path_to_local(urlsplit(dest).path)) if scheme else Path(dest)
+        return DirectoryDestination(path, layout=layout or LAYOUT_SIMPLE, read_url=read_url)
+    if layout is not None:
+        raise UsageError(
+            f"--layout {layout}: only a directory destination has a layout",
+            hint="drop --layout, or publish to a directory",
+        )
+    check_url(dest, "DEST")
+    if scheme in ("http", "https"):
+        upload = _module_class("bundler.publish.upload", "UploadDestination", redact_url(dest))
+        destination: Destination = upload(dest, read_url=read_url)
+        return destination
+    if scheme == "s3":
+        s3 = _module_class("bundler.publish.s3", "S3Destination", dest)
+        destination = s3(dest, read_url=read_url) if read_url else s3(dest)
+        return destination
+    raise UsageError(
+        f"{redact_url(dest)}: cannot publish to a {scheme}:// URL",
+        hint="give a directory, file://, http(s):// (an upload API) or s3://bucket/prefix",
+    )
+
+
+__all__ = [
+    "LAYOUTS",
+    "LAYOUT_AUTOINDEX",
+    "LAYOUT_SIMPLE",
+    "REFUSE",
+    "SKIP",
+    "UPLOAD",
+    "PlannedFile",
+    "PublishPlan",
+    "PublishRefused",
+    "PublishResult",
+    "check_publishable",
+    "open_destination",
+    "plan",
+    "publish",
+    "publish_files",
+    "result_to_json",
+]
