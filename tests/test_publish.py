@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from bundler.cli import run
+from bundler.fsutil import directory_lock
 from bundler.publish.core import REFUSE, SKIP, UPLOAD, plan
 from bundler.publish.destination import Held
 from bundler.stamp import STAMP_NAME
@@ -381,9 +382,18 @@ def test_kill_9_mid_publish_leaves_dest_consistent_and_a_rerun_completes(
         assert run(["verify", "--index-url", url, str(bundle), "--no-install", "--quiet"]) == 0
 
 
-def test_two_concurrent_publishers_both_end_up_listed(bundles: Bundles, tmp_path: Path) -> None:
+def test_two_concurrent_publishers_take_turns_and_both_end_up_listed(
+    bundles: Bundles, tmp_path: Path
+) -> None:
     dest = tmp_path / "dest"
-    procs = [_publisher(bundle, dest) for bundle in (bundles.many, bundles.b)]
+    with directory_lock(dest):
+        # A third publisher holds DEST: the two wait, writing nothing.
+        procs = [_publisher(bundle, dest) for bundle in (bundles.many, bundles.b)]
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            assert all(proc.poll() is None for proc in procs)
+            assert not (dest / "files").exists() and not (dest / "simple").exists()
+            time.sleep(0.05)
     for proc in procs:
         _, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err.decode()
