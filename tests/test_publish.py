@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 
 from bundler.cli import run
-from bundler.fsutil import directory_lock
 from bundler.publish.core import REFUSE, SKIP, UPLOAD, plan
 from bundler.publish.destination import Held
+from bundler.publish.directory import DirectoryDestination
 from bundler.stamp import STAMP_NAME
 from tests.support import (
     DistSpec,
@@ -87,7 +87,7 @@ def _tree(root: Path) -> dict[str, bytes]:
     return {
         str(p.relative_to(root)): p.read_bytes()
         for p in sorted(root.rglob("*"))
-        if p.is_file() and p.name != ".bundle.lock"
+        if p.is_file() and p.name != ".publish.lock"
     }
 
 
@@ -386,7 +386,7 @@ def test_two_concurrent_publishers_take_turns_and_both_end_up_listed(
     bundles: Bundles, tmp_path: Path
 ) -> None:
     dest = tmp_path / "dest"
-    with directory_lock(dest):
+    with DirectoryDestination(dest).lock(wait=0):
         # A third publisher holds DEST: the two wait, writing nothing.
         procs = [_publisher(bundle, dest) for bundle in (bundles.many, bundles.b)]
         deadline = time.monotonic() + 3

@@ -52,6 +52,9 @@ from .destination import Held, PublishFile
 
 # How long a publisher waits for another one to finish with the directory.
 LOCK_WAIT = 600.0
+# The bundle lock of this name inside DEST (``DEST/.publish.lock``): DEST is
+# never swapped for a new tree, and the web root's parent may be read-only.
+_LOCKED = "publish"
 _TASK = "publish"
 # What temp_file_beside names its files: ``.<name>.<random>.tmp``.
 _TEMP = re.compile(r"\..+\.[A-Za-z0-9_]+\.tmp")
@@ -162,7 +165,7 @@ class DirectoryDestination:
             name, project = f.artifact.filename, f.artifact.project
             if not is_safe_filename(name) or not is_normalized_name(project):
                 raise BundlerError(f"{name}: not a file name that can be published")
-        with directory_lock(self.path, wait=LOCK_WAIT):
+        with self.lock(LOCK_WAIT):
             self._remove_leftovers()
             # Another publisher may have come first: refuse before any change.
             refused = [
@@ -178,6 +181,10 @@ class DirectoryDestination:
             else:
                 self._put_simple(files, reporter)
             reporter.task_done(_TASK)
+
+    def lock(self, wait: float) -> contextlib.AbstractContextManager[None]:
+        """The lock publishers take turns with (waiting up to ``wait`` s)."""
+        return directory_lock(self.path / _LOCKED, wait=wait)
 
     def _file_path(self, a: BundleArtifact) -> Path:
         if self.layout == LAYOUT_AUTOINDEX:
