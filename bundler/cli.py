@@ -1221,6 +1221,11 @@ def _verify_index(
     from .verify import report_to_json
 
     check_url(url, "--index-url")
+    if args.pip:
+        raise UsageError(
+            "--pip applies to the bundle's own gate, not to --index-url",
+            hint="the published index is installed from with the newest pip here",
+        )
     args.page_max_age = 0  # what the index holds now, not a cached page
     lock = load_published_lock(args.bundle)
     client = _client(args, reporter)

@@ -96,6 +96,7 @@ def test_a_lock_that_is_not_there_is_a_usage_error(tmp_path: Path) -> None:
     url = "http://127.0.0.1:9/simple/"
     assert run(["verify", "--index-url", url, str(tmp_path / "nope.txt"), "--quiet"]) == 2
     assert run(["verify", "--index-url", "http://[::1", str(tmp_path), "--quiet"]) == 2
+    assert run(["verify", "--index-url", url, str(tmp_path), "--pip", "24.0", "--quiet"]) == 2
 
 
 @pytest.fixture
