@@ -14,16 +14,17 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from bundler.cli import run
-from bundler.publish.core import REFUSE, SKIP, UPLOAD, plan
-from bundler.publish.destination import Held
+from bundler.publish.core import REFUSE, SKIP, UPLOAD, PublishRefused, plan, publish
+from bundler.publish.destination import Held, PublishFile
 from bundler.publish.directory import DirectoryDestination
+from bundler.reporting import Reporter
 from bundler.stamp import STAMP_NAME
 from tests.support import (
     DistSpec,
@@ -158,6 +159,51 @@ def test_the_plan_uploads_new_skips_same_and_refuses_other_bytes(bundles: Bundle
     other = plan(artifacts, {HELPER_WHEEL: Held(HELPER_WHEEL, "0" * 64)})
     assert [f.filename for f in other.refused] == [HELPER_WHEEL]
     assert other.refused[0].action == REFUSE and "0" * 64 in other.refused[0].reason
+
+
+class _Listed:
+    """A destination that lists files without hashes (as some upload
+    APIs do) and records what it is given."""
+
+    def __init__(self, held: dict[str, Held]) -> None:
+        self._held = held
+        self.put_files: list[str] = []
+
+    def describe(self) -> str:
+        return "listed"
+
+    def read_url(self) -> str | None:
+        return None
+
+    def held(self, projects: Sequence[str]) -> Mapping[str, Held]:
+        return self._held
+
+    def put(self, files: Sequence[PublishFile], reporter: Reporter) -> None:
+        self.put_files += [f.artifact.filename for f in files]
+
+
+def test_files_held_without_a_hash_are_hashed_before_the_plan(bundles: Bundles) -> None:
+    from bundler.gate import load_bundle
+
+    manifest = load_bundle(bundles.a)
+    helper = next(a for a in manifest.artifacts if a.filename == HELPER_WHEEL)
+    listed = {HELPER_WHEEL: Held(HELPER_WHEEL, None, "https://index.invalid/helper.whl")}
+    asked: list[str] = []
+
+    def hash_url(url: str) -> str:
+        asked.append(url)
+        return helper.sha256
+
+    same = _Listed(dict(listed))
+    result = publish(bundles.a, manifest, same, hash_url=hash_url)
+    assert asked == ["https://index.invalid/helper.whl"]
+    assert result.plan.named(SKIP) == (HELPER_WHEEL,)
+    assert same.put_files == ["webby-1.0-py3-none-any.whl"]
+
+    other = _Listed(dict(listed))
+    with pytest.raises(PublishRefused, match=HELPER_WHEEL):
+        publish(bundles.a, manifest, other, hash_url=lambda url: "0" * 64)
+    assert other.put_files == []  # refused before anything was sent
 
 
 # --- only a verified bundle ----------------------------------------------------

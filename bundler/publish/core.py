@@ -168,10 +168,9 @@ def publish(
     ``dry_run`` nothing is written and refusals are only reported."""
     projects: list[NormalizedName] = sorted({a.project for a in manifest.artifacts})
     reporter.stage(f"reading {destination.describe()}")
+    ours = {a.filename for a in manifest.artifacts}
     held = {
-        name: _hashed(h, hash_url)
-        for name, h in destination.held(projects).items()
-        if name in {a.filename for a in manifest.artifacts}
+        name: _hashed(h, hash_url) for name, h in destination.held(projects).items() if name in ours
     }
     the_plan = plan(manifest.artifacts, held)
     result = PublishResult(destination.describe(), the_plan, dry_run)
