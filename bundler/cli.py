@@ -1246,7 +1246,11 @@ def _do_publish(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[s
     from .publish.core import result_to_json as publish_json
     from .verify import report_to_json
 
-    destination = open_destination(args.dest, read_url=args.read_url, layout=args.layout)
+    args.page_max_age = 0  # what the destination holds now, not a cached page
+    client = _client(args, reporter)
+    destination = open_destination(
+        args.dest, read_url=args.read_url, layout=args.layout, client=client
+    )
     read_url = None if args.no_check or args.dry_run else destination.read_url()
     if read_url is None and not (args.no_check or args.dry_run):
         raise UsageError(
@@ -1254,8 +1258,6 @@ def _do_publish(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[s
             hint="pass --index-url URL (the web server over DEST), or --no-check",
         )
     manifest = load_bundle(args.bundle)
-    args.page_max_age = 0  # what the destination holds now, not a cached page
-    client = _client(args, reporter)
     if args.verify:
         targets = _targets(args, default=manifest.targets)
         report = verify(args.bundle, targets, client, VerifyOptions(), reporter)

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 from . import __version__
 from .errors import BundlerError, HashMismatch, NetworkError, NotFound
@@ -655,6 +655,19 @@ class HttpClient:
         if not candidates:
             return None
         return max(candidates, key=lambda c: c[0])[1]
+
+    def with_credentials(self, url: str) -> str:
+        """``url`` carrying the credentials this client knows for its host
+        (given in a URL, or the keyring's after a 401), for a program that
+        takes them only in the URL (pip); unchanged when none are known or
+        ``url`` has its own.  Never print the result."""
+        auth = self._auth_for(url)
+        clean, own = split_auth(url)
+        if auth is None or own is not None:
+            return url
+        parts = urlsplit(clean)
+        user = quote(auth[0], safe="") + (f":{quote(auth[1], safe='')}" if auth[1] else "")
+        return urlunsplit(parts._replace(netloc=f"{user}@{parts.netloc}"))
 
     def _auth_for(self, url: str) -> tuple[str, str] | None:
         with self._lock:

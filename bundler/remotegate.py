@@ -265,7 +265,8 @@ def verify_index(
                 check_closure(work, lock.manifest, target, client, reporter, index_url=url)
             )
         if live:
-            results.extend(_install(url, lock, targets, work, reporter))
+            # pip takes credentials only in the URL: those the client knows.
+            results.extend(_install(client.with_credentials(url), lock, targets, work, reporter))
     finally:
         try:
             remove_tree(work)

@@ -447,3 +447,30 @@ def test_two_concurrent_publishers_take_turns_and_both_end_up_listed(
     url = (dest / "simple").as_uri() + "/"
     for bundle in (bundles.many, bundles.b):
         assert run(["verify", "--index-url", url, str(bundle), "--no-install", "--quiet"]) == 0
+
+
+# --- an upload API, through the command line ---------------------------------------
+
+
+@pytest.mark.slow
+def test_publish_to_pypiserver_checks_it_with_its_credentials(
+    bundles: Bundles, tmp_path: Path
+) -> None:
+    from tests.support.servers import PypiServer
+
+    with PypiServer(tmp_path / "pypiserver") as server:
+        # Downloads need the credentials too: the gate and its pip get them
+        # from the upload URL, through the client.
+        out = tmp_path / "out.json"
+        for bundle in (bundles.a, bundles.b):
+            assert _publish(str(bundle), server.authed_url, json_out=out) == 0, _problems(out)
+        doc = json.loads(out.read_text())
+        assert doc["publish"]["skipped"] == [HELPER_WHEEL]
+        assert "s3cret" not in out.read_text()
+        reality = [r for r in doc["check"]["results"] if r["check"] == "reality"]
+        assert reality and all(r["status"] == "passed" for r in reality)
+        stored = server.packages / HELPER_WHEEL
+        before = stored.read_bytes()
+        assert _publish(str(bundles.c), server.authed_url, json_out=out) == 1
+        assert HELPER_WHEEL in json.loads(out.read_text())["error"]
+        assert stored.read_bytes() == before

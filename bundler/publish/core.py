@@ -16,7 +16,7 @@ import importlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from packaging.utils import NormalizedName
@@ -30,6 +30,9 @@ from ..reporting import NULL_REPORTER, Reporter
 from ..stamp import Stamp, check_stamp
 from ..verify import check_integrity
 from .destination import Destination, Held, PublishFile
+
+if TYPE_CHECKING:
+    from ..http import HttpClient
 
 UPLOAD = "upload"
 SKIP = "skip"
@@ -218,10 +221,15 @@ def _module_class(module: str, name: str, dest: str) -> Any:
 
 
 def open_destination(
-    dest: str, *, read_url: str | None = None, layout: str | None = None
+    dest: str,
+    *,
+    read_url: str | None = None,
+    layout: str | None = None,
+    client: HttpClient | None = None,
 ) -> Destination:
     """The destination ``dest`` names: a directory path or ``file://`` URL,
-    an upload URL (``http(s)://``) or ``s3://bucket/prefix``."""
+    an upload URL (``http(s)://``, spoken through ``client``: the command
+    line's TLS and credential settings) or ``s3://bucket/prefix``."""
     scheme = urlsplit(dest).scheme if "://" in dest else ""
     if read_url is not None:
         check_url(read_url, "--index-url")
@@ -238,7 +246,7 @@ def open_destination(
     check_url(dest, "DEST")
     if scheme in ("http", "https"):
         upload = _module_class("bundler.publish.upload", "UploadDestination", redact_url(dest))
-        destination: Destination = upload(dest, read_url=read_url)
+        destination: Destination = upload(dest, read_url=read_url, client=client)
         return destination
     if scheme == "s3":
         s3 = _module_class("bundler.publish.s3", "S3Destination", dest)
