@@ -659,6 +659,23 @@ def _add_publish_parser(command: Any) -> None:
         help="a directory's layout: 'simple' (default) a static PEP 503/691 index;"
         " 'autoindex' DEST/<project>/<file> for a web server's directory listings",
     )
+    p.add_argument(
+        "--promote-to",
+        metavar="USER/INDEX",
+        help="DEST is a devpi staging index: after the post-publish gate passes there,"
+        " push every release to this production index (a failed gate promotes nothing)",
+    )
+    p.add_argument(
+        "--s3-endpoint-url",
+        metavar="URL",
+        help="the S3 API endpoint for an s3:// DEST (default $AWS_ENDPOINT_URL, else AWS)",
+    )
+    p.add_argument(
+        "--junit",
+        type=Path,
+        metavar="FILE",
+        help="also write the post-publish gate's report as JUnit XML to FILE",
+    )
     _add_network_options(p)
     _add_common(p)
 
@@ -1248,8 +1265,18 @@ def _do_publish(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[s
 
     args.page_max_age = 0  # what the destination holds now, not a cached page
     client = _client(args, reporter)
+    if args.promote_to is not None and args.no_check:
+        raise UsageError(
+            "--promote-to needs the post-publish gate: it promotes only what passed it",
+            hint="drop --no-check",
+        )
     destination = open_destination(
-        args.dest, read_url=args.read_url, layout=args.layout, client=client
+        args.dest,
+        read_url=args.read_url,
+        layout=args.layout,
+        client=client,
+        promote_to=args.promote_to,
+        s3_endpoint_url=args.s3_endpoint_url,
     )
     read_url = None if args.no_check or args.dry_run else destination.read_url()
     if read_url is None and not (args.no_check or args.dry_run):
@@ -1315,7 +1342,31 @@ def _do_publish(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[s
     reporter.close()
     _print_report(check, reporter)
     out["check"] = json.loads(report_to_json(check))
-    return 0 if check.ok else 1
+    if args.junit is not None:
+        from .junit import write_junit
+
+        write_junit(check, args.junit)
+    if not check.ok:
+        if args.promote_to is not None:
+            reporter.error(f"nothing was promoted to {args.promote_to}: the gate failed")
+        return 1
+    if args.promote_to is not None:
+        from .publish.devpi import DevpiDestination
+
+        assert isinstance(destination, DevpiDestination)
+        releases = sorted({(a.project, a.version) for a in manifest.artifacts})
+        promotion = destination.promote(releases, reporter)
+        out["promoted"] = {
+            "to": args.promote_to,
+            "pushed": [f"{n}=={v}" for n, v in promotion.pushed],
+            "copied": list(promotion.copied),
+            "already": [f"{n}=={v}" for n, v in promotion.already],
+        }
+        reporter.info(
+            f"promoted to {args.promote_to}: {len(promotion.pushed)} release(s) pushed,"
+            f" {len(promotion.copied)} file(s) copied, {len(promotion.already)} already there"
+        )
+    return 0
 
 
 def _print_report(report: VerifyReport, reporter: ConsoleReporter) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import email.parser
 import email.policy
 import hashlib
+import json
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -621,6 +622,68 @@ def test_devpi_promote_refuses_other_bytes_in_production_and_moves_nothing(
         dest.promote([("clash", "1.0"), ("calm", "1.0")])
     assert prod.held(["calm"]) == {}
     assert prod.held(["clash"])[clash.artifact.filename].sha256 == clash.artifact.sha256
+
+
+@pytest.mark.slow
+def test_publish_promote_to_pushes_to_production_after_the_gate_passes(
+    devpi: DevpiServer, bundles: Bundles, tmp_path: Path
+) -> None:
+    devpi.create_index("cli-staging")
+    devpi.create_index("cli-prod")
+    staging = devpi.index_url("cli-staging", auth=True)
+    out = tmp_path / "out.json"
+    junit = tmp_path / "junit.xml"
+    argv = ["publish", str(bundles.paths["a"]), staging, "--promote-to", f"{USER}/cli-prod"]
+    assert run([*argv, "--junit", str(junit), "--json", str(out), "--quiet"]) == 0
+    doc = json.loads(out.read_text())
+    assert sorted(doc["promoted"]["pushed"]) == ["helper==2.0", "webby==1.0"]
+    assert PASSWORD not in out.read_text()
+    assert "<testsuites" in junit.read_text()
+    lock = bundles.paths["a"] / "requirements.txt"
+    _pip_installs(devpi.simple_url("cli-prod"), lock, tmp_path / "prod", INSTALLS["a"])
+
+
+def test_a_failed_gate_at_staging_promotes_nothing(
+    devpi: DevpiServer, bundles: Bundles, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A gate that fails at staging (here made to fail: a real index cannot
+    be made to lose a file between the upload and the check) stops the
+    promotion."""
+    from bundler import remotegate
+    from bundler.verify import CheckResult, Problem, VerifyReport
+
+    devpi.create_index("failing-staging")
+    devpi.create_index("failing-prod")
+
+    def failing(*args: object, **kwargs: object) -> VerifyReport:
+        problem = Problem("published", "webby", "missing at the index", "t")
+        return VerifyReport((CheckResult("published", "t", "failed", (problem,)),))
+
+    monkeypatch.setattr(remotegate, "verify_index", failing)
+    staging = devpi.index_url("failing-staging", auth=True)
+    argv = ["publish", str(bundles.paths["a"]), staging, "--promote-to", f"{USER}/failing-prod"]
+    assert run([*argv, "--quiet"]) == 1
+    prod = DevpiDestination(devpi.index_url("failing-prod", auth=True), client=_client())
+    assert prod.held(["webby", "helper"]) == {}
+
+
+@pytest.mark.parametrize(
+    ("dest", "extra", "says"),
+    [
+        ("DIR", ["--promote-to", "u/prod"], "only a devpi staging index"),
+        ("http://127.0.0.1:9/u/staging/", ["--promote-to", "u/prod", "--no-check"], "gate"),
+        ("DIR", ["--s3-endpoint-url", "http://127.0.0.1:9"], "not an s3:// destination"),
+    ],
+)
+def test_promote_and_s3_options_where_they_do_not_apply_are_usage_errors(
+    bundles: Bundles, tmp_path: Path, dest: str, extra: list[str], says: str
+) -> None:
+    out = tmp_path / "out.json"
+    dest = str(tmp_path / "dest") if dest == "DIR" else dest
+    argv = ["publish", str(bundles.paths["a"]), dest, *extra, "--json", str(out), "--quiet"]
+    assert run(argv) == 2
+    assert says in json.loads(out.read_text())["error"]
+    assert not (tmp_path / "dest").exists()
 
 
 def test_the_htpasswd_line_matches_the_password() -> None:

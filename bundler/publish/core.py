@@ -226,13 +226,29 @@ def open_destination(
     read_url: str | None = None,
     layout: str | None = None,
     client: HttpClient | None = None,
+    promote_to: str | None = None,
+    s3_endpoint_url: str | None = None,
 ) -> Destination:
     """The destination ``dest`` names: a directory path or ``file://`` URL,
     an upload URL (``http(s)://``, spoken through ``client``: the command
-    line's TLS and credential settings) or ``s3://bucket/prefix``."""
+    line's TLS and credential settings; a devpi staging index with
+    ``promote_to``) or ``s3://bucket/prefix`` (at ``s3_endpoint_url``, else
+    ``AWS_ENDPOINT_URL``)."""
     scheme = urlsplit(dest).scheme if "://" in dest else ""
     if read_url is not None:
         check_url(read_url, "--index-url")
+    if promote_to is not None and scheme not in ("http", "https"):
+        raise UsageError(
+            f"--promote-to {promote_to}: only a devpi staging index (http(s)://) is promoted",
+            hint="give DEST as the staging index's URL, e.g. https://devpi.example/user/staging/",
+        )
+    if s3_endpoint_url is not None:
+        if scheme != "s3":
+            raise UsageError(
+                f"--s3-endpoint-url: {dest} is not an s3:// destination",
+                hint="drop --s3-endpoint-url, or publish to s3://bucket/prefix",
+            )
+        check_url(s3_endpoint_url, "--s3-endpoint-url")
     if scheme in ("", "file"):
         from .directory import DirectoryDestination  # noqa: PLC0415 - it imports this module
 
@@ -244,13 +260,19 @@ def open_destination(
             hint="drop --layout, or publish to a directory",
         )
     check_url(dest, "DEST")
+    if scheme in ("http", "https") and promote_to is not None:
+        devpi = _module_class("bundler.publish.devpi", "DevpiDestination", redact_url(dest))
+        destination: Destination = devpi(
+            dest, promote_to=promote_to, read_url=read_url, client=client
+        )
+        return destination
     if scheme in ("http", "https"):
         upload = _module_class("bundler.publish.upload", "UploadDestination", redact_url(dest))
-        destination: Destination = upload(dest, read_url=read_url, client=client)
+        destination = upload(dest, read_url=read_url, client=client)
         return destination
     if scheme == "s3":
         s3 = _module_class("bundler.publish.s3", "S3Destination", dest)
-        destination = s3(dest, read_url=read_url) if read_url else s3(dest)
+        destination = s3(dest, read_url=read_url, endpoint_url=s3_endpoint_url)
         return destination
     raise UsageError(
         f"{redact_url(dest)}: cannot publish to a {scheme}:// URL",

@@ -246,10 +246,15 @@ class DevpiServer:
         session = _direct()
         user = session.put(f"{self.base}{USER}", json={"password": PASSWORD, "email": ""})
         assert user.status_code == 201, user.text
-        session.auth = (USER, PASSWORD)
         for index in ("staging", "prod"):
-            made = session.put(f"{self.base}{USER}/{index}", json={"bases": [], "volatile": False})
-            assert made.status_code == 200, made.text
+            self.create_index(index)
+
+    def create_index(self, index: str) -> None:
+        """Make ``USER/<index>``, mirroring nothing and non-volatile."""
+        session = _direct()
+        session.auth = (USER, PASSWORD)
+        made = session.put(f"{self.base}{USER}/{index}", json={"bases": [], "volatile": False})
+        assert made.status_code == 200, made.text
 
     def __exit__(
         self,
