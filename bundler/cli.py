@@ -1517,7 +1517,7 @@ def _do_unpack(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[st
 
 
 def _do_prune(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str, Any]) -> int:
-    from . import prune
+    from . import indexwriter, prune
     from .fsutil import directory_lock
 
     locks = [app.read_lock_file(path) for path in args.keep]
@@ -1526,6 +1526,12 @@ def _do_prune(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str
     with contextlib.ExitStack() as stack:
         if not args.dry_run:
             stack.enter_context(directory_lock(args.dest))
+            if not (args.dest / indexwriter.MANIFEST_NAME).exists():
+                # A directory bundles are published to: publishers take
+                # turns with the lock inside it.
+                from .publish.directory import DirectoryDestination
+
+                stack.enter_context(DirectoryDestination(args.dest).lock(wait=0.0))
         plan = prune.plan(args.dest, locks)
         if not args.dry_run:
             prune.apply(plan)

@@ -43,7 +43,7 @@ def tree(root: Path) -> dict[str, bytes]:
     return {
         str(p.relative_to(root)): p.read_bytes()
         for p in sorted(root.rglob("*"))
-        if p.is_file() and p.name != ".bundle.lock"
+        if p.is_file() and p.name not in {".bundle.lock", ".publish.lock"}
     }
 
 
@@ -112,6 +112,21 @@ def test_prune_keeps_exactly_one_bundle_and_pip_installs_it(
         python=python,
     )  # fmt: skip
     assert installed(python)["only-a"] == "1.0"
+
+
+def test_prune_refuses_a_directory_a_publisher_holds(
+    bundles: dict[str, Path], tmp_path: Path
+) -> None:
+    from bundler.publish.directory import DirectoryDestination
+
+    merged = merge([bundles["alpha"], bundles["beta"]], tmp_path / "published")
+    keep = ["--keep", str(bundles["alpha"] / "requirements.txt")]
+    with DirectoryDestination(merged).lock(wait=0):
+        before = tree(merged)
+        assert bundle_cmd("prune", str(merged), *keep) != 0
+        assert tree(merged) == before
+    assert bundle_cmd("prune", str(merged), *keep) == 0
+    assert under(merged, "files") == under(bundles["alpha"], "files")
 
 
 def test_prune_by_a_pylock_and_by_several_locks(bundles: dict[str, Path], tmp_path: Path) -> None:
