@@ -48,6 +48,7 @@ from .models import (
     Manifest,
 )
 from .reporting import NULL_REPORTER, Reporter
+from .sbom import sbom_files
 from .selection import usable_files
 from .target import Target, target_from_name
 
@@ -154,7 +155,7 @@ def add_into(
                     item.staged.unlink()
     for item in added:
         reporter.info(f"added {item.filename} ({item.meta.name} {item.meta.version})")
-    return write_index(bundle_dir, updated, lock_files)
+    return write_index(bundle_dir, updated, lock_files | sbom_files(bundle_dir, updated))
 
 
 def added_requirements(

@@ -22,7 +22,7 @@ from packaging.utils import canonicalize_name
 from . import SERVE_HOST, SERVE_PORT, __version__, app
 from .config import Config, find_config, load_config, pip_environment, under_pip_environment
 from .errors import BundlerError, UsageError, check_url
-from .fsutil import atomic_write_text
+from .fsutil import atomic_write, atomic_write_text
 from .keyringcli import DEFAULT_KEYRING_PROVIDER, KEYRING_PROVIDERS
 from .lockfile import ANNOTATION_STYLES, SPLIT
 from .models import IndexSettings, IndexStrategy, Lock, LockedFile, LockInput, Manifest
@@ -62,6 +62,7 @@ EXAMPLES = {
     "publish": "example:\n  bundle publish ./pypi /srv/pypi --index-url https://pypi.example.com/simple/",
     "serve": "example:\n  bundle serve ./pypi --port 8000\n"
     "  pip install --index-url http://127.0.0.1:8000/simple/ requests",
+    "sbom": "example:\n  bundle sbom ./pypi -o bom.cdx.json",
 }
 
 
@@ -584,6 +585,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("-q", "--quiet", action="store_true", help="do not log requests")
     _pack_parsers(command)
+    _sbom_parser(command("sbom", "write a bundle's CycloneDX 1.6 SBOM (JSON)"))
     return parser
 
 
@@ -678,6 +680,12 @@ def _add_publish_parser(command: Any) -> None:
     )
     _add_network_options(p)
     _add_common(p)
+
+
+def _sbom_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("bundle", type=Path, help="bundle directory")
+    p.add_argument("-o", "--output", required=True, help="SBOM file to write ('-' for stdout)")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only errors")
 
 
 # --- commands -----------------------------------------------------------------------
@@ -1554,6 +1562,22 @@ def _do_prune(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str
     return 0
 
 
+def _do_sbom(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str, Any]) -> int:
+    from .gate import load_bundle
+    from .sbom import bundle_sbom
+
+    manifest = load_bundle(args.bundle)
+    data = bundle_sbom(args.bundle, manifest)
+    if args.output == STDOUT:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    else:
+        atomic_write(Path(args.output), data)
+        reporter.info(f"{args.output}: the CycloneDX 1.6 SBOM of {args.bundle}")
+    out.update(bundle=str(args.bundle), sbom=args.output)
+    return 0
+
+
 COMMANDS = {
     "prune": _do_prune,
     "pack": _do_pack,
@@ -1565,6 +1589,7 @@ COMMANDS = {
     "serve": _do_serve,
     "add": _do_add,
     "publish": _do_publish,
+    "sbom": _do_sbom,
 }
 
 

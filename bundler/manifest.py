@@ -115,6 +115,7 @@ def manifest_to_json(m: Manifest) -> bytes:
         "artifacts": [_artifact_to_json(a) for a in sorted(m.artifacts, key=lambda a: a.filename)],
         "packages": [_package_to_json(p) for p in sorted(m.packages, key=_package_sort_key)],
         "lock_files": sorted(m.lock_files),
+        "sbom": m.sbom,
     }
     return (json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
 
@@ -462,6 +463,7 @@ def manifest_from_json(data: bytes, path: str) -> Manifest:
         created_by=r.string(doc, where, "created_by"),
         format_version=FORMAT_VERSION,
         lock_files=lock_files,
+        sbom=r.boolean(doc, where, "sbom"),
     )
     if len(r.errors) == 1:
         raise r.errors[0]

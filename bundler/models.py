@@ -319,6 +319,8 @@ PYLOCK_LOCK = "pylock.toml"
 # What ``bundle download`` writes, and what a manifest that lists no lock
 # files (written before bundle.json listed them) stands for.
 BUNDLE_LOCK_FILES: tuple[str, ...] = (PYLOCK_LOCK, REQUIREMENTS_LOCK)
+# The bundle's CycloneDX SBOM, at its top next to the lock files.
+SBOM_FILE = "sbom.cdx.json"
 
 
 @dataclass(frozen=True)
@@ -336,6 +338,9 @@ class Manifest:
     # The lock files at the top of the bundle (``bundle download`` writes
     # both); the gate fails when one of them is missing.
     lock_files: tuple[str, ...] = BUNDLE_LOCK_FILES
+    # Whether the bundle carries its SBOM (``bundle download`` writes it);
+    # the gate fails when it is missing or disagrees with the manifest.
+    sbom: bool = False
 
 
 # pip's STRONG_HASHES, with the length of each hex digest.

@@ -56,6 +56,7 @@ from .piprun import PipChoice, PipResult, PipRunner, create_venv, installed_dist
 from .pylock import read_pylock
 from .redact import redact_url
 from .reporting import NULL_REPORTER, Reporter
+from .sbom import sbom_problems
 from .stamp import STAMP_NAME
 from .target import Target, target_from_name
 
@@ -78,9 +79,10 @@ PYLOCK = "pylock.toml"
 PAGE_HTML = "index.html"
 PAGE_JSON = "index.json"
 METADATA_SUFFIX = ".metadata"  # PEP 658
+SBOM = "sbom.cdx.json"  # CycloneDX
 LOCK_FILES = frozenset({REQUIREMENTS, PYLOCK})
 # STAMP_NAME: the gate's own verdict, kept beside what it judged.
-TOP_LEVEL_FILES = frozenset({MANIFEST, REQUIREMENTS, PYLOCK, ".bundle.lock", STAMP_NAME})
+TOP_LEVEL_FILES = frozenset({MANIFEST, REQUIREMENTS, PYLOCK, SBOM, ".bundle.lock", STAMP_NAME})
 TOP_LEVEL_DIRS = frozenset({FILES, SIMPLE})
 
 
@@ -414,6 +416,9 @@ class _Integrity:
             if entry.name in TOP_LEVEL_DIRS:
                 continue  # checked on their own
             if entry.name in TOP_LEVEL_FILES and entry.is_file() and not entry.is_symlink():
+                if entry.name == SBOM and not self.manifest.sbom:
+                    self.add(entry.name, f"unexpected: {MANIFEST} says the bundle has no SBOM")
+                    continue
                 if entry.name not in LOCK_FILES or entry.name in self.manifest.lock_files:
                     continue
                 self.add(entry.name, f"unexpected: {MANIFEST} does not list it as a lock file")
@@ -421,6 +426,18 @@ class _Integrity:
             self.add(entry.name, "unexpected at the top of the bundle")
         if (why := _not_a_file(self.root / MANIFEST, "")) is not None:
             self.add(MANIFEST, why)
+
+    def check_sbom(self) -> None:
+        """The SBOM, when the manifest says the bundle has one, lists what
+        the manifest does: its releases, their files and sha256."""
+        if not self.manifest.sbom:
+            return
+        path = self.root / SBOM
+        if (why := _not_a_file(path, f"{MANIFEST} lists it: {_REWRITE_SBOM}")) is not None:
+            self.add(SBOM, why)
+            return
+        for problem in sbom_problems(path.read_bytes(), self.manifest):
+            self.add(SBOM, f"{problem} ({_REWRITE_SBOM})")
 
     # the lock files ---------------------------------------------------------
 
@@ -650,6 +667,7 @@ class _Integrity:
 
 
 _REWRITE_LOCKS = "re-run `bundle download` to rewrite the lock files"
+_REWRITE_SBOM = "re-run `bundle download` to rewrite it"
 
 
 def _located(err: BundlerError, path: str) -> str:
@@ -895,6 +913,7 @@ def check_integrity(
         (f"{SIMPLE}/", state.check_root),
         (REQUIREMENTS, state.check_requirements),
         (PYLOCK, state.check_pylock),
+        (SBOM, state.check_sbom),
         *(
             (f"{FILES}/{a.filename}", functools.partial(state.check_artifact, a))
             for a in manifest.artifacts

@@ -72,6 +72,9 @@ class DistSpec:
     # ``setuptools.build_meta:__legacy__``, which runs setup.py) as this
     # project's module; see ``setuptools_stub_spec``.
     setuptools_stub: bool = False
+    # More core metadata header lines, in METADATA and PKG-INFO alike
+    # (e.g. "License-Expression: MIT").
+    metadata_fields: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         # Accept lists (as read from TOML) while keeping the value immutable.
@@ -154,6 +157,7 @@ def core_metadata(spec: DistSpec, *, metadata_version: str = WHEEL_METADATA_VERS
     ]
     if spec.requires_python is not None:
         lines.append(f"Requires-Python: {spec.requires_python}")
+    lines.extend(spec.metadata_fields)
     lines.extend(f"Provides-Extra: {extra}" for extra in spec.extras)
     lines.extend(f"Requires-Dist: {line}" for line in _requirement_lines(spec))
     return "\n".join(lines) + "\n\n"
@@ -164,6 +168,7 @@ def _pkg_info(spec: DistSpec) -> str:
     lines = [f"Metadata-Version: {version}", f"Name: {spec.name}", f"Version: {_version(spec)}"]
     if spec.requires_python is not None:
         lines.append(f"Requires-Python: {spec.requires_python}")
+    lines.extend(spec.metadata_fields)
     lines.extend(f"Provides-Extra: {extra}" for extra in spec.extras)
     if spec.dynamic_metadata:
         # PEP 643: Dynamic exists from 2.2; before that everything is dynamic.
