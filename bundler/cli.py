@@ -63,6 +63,8 @@ EXAMPLES = {
     "serve": "example:\n  bundle serve ./pypi --port 8000\n"
     "  pip install --index-url http://127.0.0.1:8000/simple/ requests",
     "sbom": "example:\n  bundle sbom ./pypi -o bom.cdx.json",
+    "diff": "examples:\n  bundle diff old/pypi ./pypi --format markdown > comment.md\n"
+    "  bundle diff main.txt requirements.txt --fail-on downgrade,new-sdist,hash-change",
 }
 
 
@@ -586,6 +588,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="do not log requests")
     _pack_parsers(command)
     _sbom_parser(command("sbom", "write a bundle's CycloneDX 1.6 SBOM (JSON)"))
+    _diff_parser(command("diff", "what changes between two bundles or locks, per target"))
     return parser
 
 
@@ -680,6 +683,25 @@ def _add_publish_parser(command: Any) -> None:
     )
     _add_network_options(p)
     _add_common(p)
+
+
+def _diff_parser(p: argparse.ArgumentParser) -> None:
+    from .diff import FINDINGS
+
+    for side in ("old", "new"):
+        p.add_argument(
+            side, type=Path, help=f"{side} bundle directory or lock (requirements.txt, pylock.toml)"
+        )
+    p.add_argument(
+        "--format", choices=("text", "markdown"), default="text", help="output (default text)"
+    )
+    p.add_argument(
+        "--fail-on",
+        metavar="FINDINGS",
+        help=f"exit 1 when the diff has any of these (comma-separated: {','.join(FINDINGS)})",
+    )
+    p.add_argument("--json", metavar="FILE", help="also write the diff as JSON ('-' for stdout)")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only errors and the diff")
 
 
 def _sbom_parser(p: argparse.ArgumentParser) -> None:
@@ -1578,6 +1600,39 @@ def _do_sbom(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str,
     return 0
 
 
+def _diff_side(path: Path) -> Any:
+    from .diff import snapshot_from_lock, snapshot_from_manifest
+    from .gate import load_bundle
+    from .verify import MANIFEST
+
+    if path.is_dir():
+        if not (path / MANIFEST).is_file():
+            raise UsageError(f"{path}: not a bundle ({MANIFEST} is missing)")
+        return snapshot_from_manifest(load_bundle(path), str(path))
+    if not path.exists():
+        raise UsageError(f"{path}: no such bundle directory or lock file")
+    return snapshot_from_lock(app.read_lock_file(path), str(path))
+
+
+def _do_diff(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str, Any]) -> int:
+    from .diff import diff_snapshots, diff_to_json, parse_fail_on, render_markdown, render_text
+    from .diff import violations as policy_violations
+
+    fail_on = parse_fail_on(args.fail_on) if args.fail_on is not None else frozenset()
+    diff = diff_snapshots(_diff_side(args.old), _diff_side(args.new))
+    out.update(diff_to_json(diff))
+    if args.json != STDOUT:
+        render = render_markdown if args.format == "markdown" else render_text
+        sys.stdout.write(render(diff))
+        sys.stdout.flush()
+    violations = policy_violations(diff, fail_on)
+    out["violations"] = violations
+    if violations:
+        reporter.error(f"--fail-on {args.fail_on}: the diff has {', '.join(violations)}")
+        return 1
+    return 0
+
+
 COMMANDS = {
     "prune": _do_prune,
     "pack": _do_pack,
@@ -1590,6 +1645,7 @@ COMMANDS = {
     "add": _do_add,
     "publish": _do_publish,
     "sbom": _do_sbom,
+    "diff": _do_diff,
 }
 
 

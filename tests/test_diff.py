@@ -1,0 +1,211 @@
+"""`bundle diff`: what changes between two bundles or locks, and the policy
+gate over it (--fail-on)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from packaging.utils import canonicalize_name
+
+from bundler.cli import run
+from bundler.diff import (
+    DOWNGRADE,
+    Change,
+    FileEntry,
+    Release,
+    Snapshot,
+    diff_snapshots,
+    parse_fail_on,
+    render_markdown,
+    violations,
+)
+from bundler.errors import UsageError
+from tests.support import DistSpec, IndexServerFactory
+
+SPECS = [
+    DistSpec("app", "1.0", requires=("lib==1.0", "helper")),
+    DistSpec("app", "2.0", requires=("lib==0.9", "newdep")),
+    DistSpec("lib", "1.0"),
+    DistSpec("lib", "0.9"),
+    DistSpec("helper", "1.0"),
+    # sdist only, built with a backend requirement of its own.
+    DistSpec("newdep", "1.0", wheel=False, build_requires=("buildtool",)),
+    DistSpec("buildtool", "1.0"),
+]
+
+
+def build(tmp_path: Path, index: str, requirement: str, name: str) -> Path:
+    req = tmp_path / f"{name}.in"
+    req.write_text(f"{requirement}\n")
+    out = tmp_path / name
+    args = ["build", str(req), "-o", str(out), "-i", index, "--no-install", "--quiet"]
+    assert run(args) == 0
+    return out
+
+
+@pytest.fixture
+def bundles(tmp_path: Path, index_server: IndexServerFactory) -> tuple[Path, Path]:
+    index = str(index_server(SPECS).url)
+    return build(tmp_path, index, "app==1.0", "old"), build(tmp_path, index, "app==2.0", "new")
+
+
+def diff_json(tmp_path: Path, *args: str) -> tuple[int, dict[str, object]]:
+    out = tmp_path / "diff.json"
+    code = run(["diff", *args, "--quiet", "--json", str(out)])
+    data: dict[str, object] = json.loads(out.read_text())
+    return code, data
+
+
+def test_diff_of_two_bundles(
+    bundles: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old, new = bundles
+    capsys.readouterr()
+    assert run(["diff", str(old), str(new), "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert "  v lib 1.0 -> 0.9 (downgrade)\n" in text
+    assert "  ^ app 1.0 -> 2.0 (upgrade)\n" in text
+    assert "  + newdep 1.0\n" in text
+    assert "  - helper 1.0\n" in text
+    assert "new sdists (built from source at install):\n  newdep-1.0.tar.gz" in text
+    assert "new build-only packages:\n  buildtool 1.0\n" in text
+    assert "HASH CHANGED" not in text
+
+    code, data = diff_json(tmp_path, str(old), str(new))
+    assert code == 0
+    assert data["counts"] == {
+        "added": 1,
+        "removed": 1,
+        "upgrade": 1,
+        "downgrade": 1,
+        "new-sdist": 1,
+        "new-build-only": 1,
+        "hash-change": 0,
+    }
+    size = data["size"]
+    assert isinstance(size, dict)
+    old_total = sum(a["size"] for a in json.loads((old / "bundle.json").read_text())["artifacts"])
+    new_total = sum(a["size"] for a in json.loads((new / "bundle.json").read_text())["artifacts"])
+    assert size == {"old": old_total, "new": new_total, "change": new_total - old_total}
+
+
+def test_fail_on_turns_findings_into_exit_1(
+    bundles: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old, new = bundles
+    assert run(["diff", str(old), str(new), "--fail-on", "downgrade,new-sdist"]) == 1
+    err = capsys.readouterr().err
+    assert "--fail-on downgrade,new-sdist: the diff has 1 downgrade, 1 new-sdist" in err
+    # The other way round no sdist and no build-only package is new.
+    assert run(["diff", str(new), str(old), "--fail-on", "new-sdist,new-build-only", "-q"]) == 0
+    assert run(["diff", str(old), str(new), "--fail-on", "hash-change", "-q"]) == 0
+
+
+def test_fail_on_an_unknown_finding_is_a_usage_error(
+    bundles: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    old, new = bundles
+    assert run(["diff", str(old), str(new), "--fail-on", "downgrade,typo"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown finding 'typo'" in err and "hash-change" in err
+    with pytest.raises(UsageError):
+        parse_fail_on(",")
+
+
+def test_diff_of_locks_and_of_a_lock_against_a_bundle(
+    bundles: tuple[Path, Path], tmp_path: Path
+) -> None:
+    old, new = bundles
+    for old_side, new_side in [
+        (old / "requirements.txt", new / "requirements.txt"),
+        (old / "pylock.toml", new / "pylock.toml"),
+        (old / "requirements.txt", new),
+    ]:
+        code, data = diff_json(tmp_path, str(old_side), str(new_side))
+        assert code == 0
+        counts = data["counts"]
+        assert isinstance(counts, dict)
+        assert counts["downgrade"] == 1 and counts["upgrade"] == 1, (old_side, new_side)
+        assert counts["added"] == 1 and counts["removed"] == 1
+    # A requirements lock gives no file names: the new sdist shows only
+    # where files are named (pylock.toml, a bundle).
+    _, data = diff_json(tmp_path, str(old / "pylock.toml"), str(new / "pylock.toml"))
+    assert data["new_sdists"] == [
+        {"name": "newdep", "version": "1.0", "filename": "newdep-1.0.tar.gz"}
+    ]
+    _, data = diff_json(tmp_path, str(old / "requirements.txt"), str(new / "requirements.txt"))
+    assert data["size"] == {"old": None, "new": None, "change": None}
+
+
+def test_a_changed_hash_for_the_same_version_is_flagged(
+    tmp_path: Path, index_server: IndexServerFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = str(index_server([DistSpec("lib", "1.0")]).url)
+    rebuilt = DistSpec("lib", "1.0", metadata_fields=("Summary: other bytes",))
+    second = str(index_server([rebuilt]).url)
+    old = build(tmp_path, first, "lib", "old")
+    new = build(tmp_path, second, "lib", "new")
+    capsys.readouterr()
+    assert run(["diff", str(old), str(new), "--fail-on", "hash-change"]) == 1
+    captured = capsys.readouterr()
+    assert "HASH CHANGED" in captured.out
+    assert "lib 1.0: lib-1.0-py3-none-any.whl: sha256 " in captured.out
+    assert "the diff has 1 hash-change" in captured.err
+    # Locks that give hashes only: no hash in common is a change too.
+    _, data = diff_json(tmp_path, str(old / "requirements.txt"), str(new / "requirements.txt"))
+    changes = data["hash_changes"]
+    assert isinstance(changes, list) and len(changes) == 1
+    assert changes[0]["filename"] is None
+
+
+def test_bad_sides_are_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["diff", str(tmp_path / "nope"), str(tmp_path)]) == 2
+    assert "no such bundle directory or lock file" in capsys.readouterr().err
+    assert run(["diff", str(tmp_path), str(tmp_path)]) == 2
+    assert "not a bundle (bundle.json is missing)" in capsys.readouterr().err
+    bad = tmp_path / "requirements.txt"
+    bad.write_text("lib==1.0 --hash=sha256:zz\n")
+    assert run(["diff", str(bad), str(bad)]) == 2
+    assert "requirements.txt" in capsys.readouterr().err
+
+
+def _release(name: str, version: str, targets: tuple[str, ...], **kw: object) -> Release:
+    return Release(canonicalize_name(name), version, targets, **kw)  # type: ignore[arg-type]
+
+
+def test_changes_are_per_target() -> None:
+    linux, mac = "cp312-manylinux_2_28_x86_64", "cp312-macosx_14_0_arm64"
+    old = Snapshot(
+        "old",
+        (linux, mac),
+        (
+            _release("numpy", "2.0", (linux,)),
+            _release("numpy", "1.26", (mac,)),
+        ),
+    )
+    new = Snapshot(
+        "new",
+        (linux, mac),
+        (
+            _release("numpy", "1.26", (linux,)),
+            _release("numpy", "2.1", (mac,), files=(FileEntry("a" * 64, "x.whl", 10),)),
+        ),
+    )
+    diff = diff_snapshots(old, new)
+    by_target = {t.target: t.changes for t in diff.targets}
+    assert by_target[linux] == (Change(DOWNGRADE, canonicalize_name("numpy"), "2.0", "1.26"),)
+    assert by_target[mac] == (Change("upgrade", canonicalize_name("numpy"), "1.26", "2.1"),)
+    assert violations(diff, {"downgrade", "hash-change"}) == ["1 downgrade"]
+    markdown = render_markdown(diff)
+    assert f"#### `{linux}`" in markdown
+    assert "| numpy | 2.0 | 1.26 | downgrade |" in markdown
+
+
+def test_markdown_escapes_what_it_quotes() -> None:
+    old = Snapshot("a|b", ("t",), ())
+    new = Snapshot("new", ("t",), (_release("x", "1", ("t",)),))
+    markdown = render_markdown(diff_snapshots(old, new))
+    assert "a\\|b" in markdown
+    assert "| x |  | 1 | added |" in markdown
