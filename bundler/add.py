@@ -48,7 +48,6 @@ from .models import (
     Manifest,
 )
 from .reporting import NULL_REPORTER, Reporter
-from .sbom import sbom_files
 from .selection import usable_files
 from .target import Target, target_from_name
 
@@ -155,7 +154,7 @@ def add_into(
                     item.staged.unlink()
     for item in added:
         reporter.info(f"added {item.filename} ({item.meta.name} {item.meta.version})")
-    return write_index(bundle_dir, updated, lock_files | sbom_files(bundle_dir, updated))
+    return write_index(bundle_dir, updated, lock_files)
 
 
 def added_requirements(

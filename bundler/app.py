@@ -34,7 +34,6 @@ from .fsutil import atomic_write_text, updating
 from .http import HttpClient, redact_url
 from .lockfile import SPLIT
 from .models import (
-    SBOM_FILE,
     BundleArtifact,
     CoreMetadata,
     DistKind,
@@ -984,7 +983,6 @@ def _download_into(
     from .bundlelocks import bundle_lock_files
     from .download import DownloadItem, DownloadResult, download_all, prune
     from .indexwriter import IndexWriter
-    from .sbom import bundle_sbom
 
     files_dir = out_dir / "files"
     previous = _read_previous_manifest(out_dir)
@@ -1019,12 +1017,11 @@ def _download_into(
             on_ready=ready,
         )
         sizes = {r.filename: r.size for r in results}
+        # The index writer adds the SBOM to the lock files it writes.
         manifest = dataclasses.replace(_manifest(lock_, sizes), sbom=True)
         reporter.stage("writing index")
         extra = bundle_lock_files(lock_)
         metadata = {r.filename: r.metadata for r in results if r.metadata is not None}
-        # Written with the lock files, before bundle.json: all or nothing.
-        extra[SBOM_FILE] = bundle_sbom(out_dir, manifest, metadata)
         written = writer.finish(manifest, extra, metadata)
     finally:
         writer.abort()  # what a failed run staged (nothing once finished)

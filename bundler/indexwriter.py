@@ -32,7 +32,7 @@ from .filenames import is_safe_filename
 from .fsutil import DIR_MODE, atomic_write, sha256_bytes
 from .manifest import is_normalized_name, manifest_to_json
 from .metadata import wheel_metadata
-from .models import BundleArtifact, DistKind, Manifest
+from .models import SBOM_FILE, BundleArtifact, DistKind, Manifest
 
 # PEP 629 / PEP 700: the simple API version these pages implement.
 REPOSITORY_VERSION = "1.1"
@@ -231,8 +231,8 @@ class IndexWriter:
     fails leaves no index at all, and ``abort`` removes the staging
     directory); in a bundle that has pages they are all written by
     ``finish``, as before any file arrived.  ``finish`` writes everything
-    not yet written, the root pages, the extra files and, last,
-    ``bundle.json``.
+    not yet written, the root pages, the extra files (with the SBOM when
+    the manifest says the bundle has one) and, last, ``bundle.json``.
     """
 
     def __init__(self, bundle_dir: Path, planned: Sequence[BundleArtifact]) -> None:
@@ -377,6 +377,12 @@ class IndexWriter:
                 pages.extend(_project_pages(base, project, items))
         pages.append((base / PAGE_HTML, render_root_html(by_project)))
         pages.append((base / PAGE_JSON, render_root_json(by_project)))
+        if manifest.sbom and SBOM_FILE not in extra_files:
+            # The SBOM is written with the lock files, before bundle.json.
+            from .sbom import bundle_sbom  # noqa: PLC0415 (it reads the layout from here)
+
+            sbom = bundle_sbom(self._bundle_dir, manifest, metadata)
+            extra_files = {**extra_files, SBOM_FILE: sbom}
         writes.extend((self._bundle_dir / n, data) for n, data in sorted(extra_files.items()))
         if publish:
             _write_all(writes)
@@ -411,7 +417,8 @@ def write_index(
     extra_files: Mapping[str, bytes],
     metadata: Mapping[str, bytes] | None = None,
 ) -> Manifest:
-    """Write sidecars, index pages, ``extra_files`` and ``bundle.json``.
+    """Write sidecars, index pages, ``extra_files`` (and the SBOM, when the
+    manifest says the bundle has one) and ``bundle.json``.
 
     Every artifact must already be in ``bundle_dir/files``.  Each wheel gets
     its PEP 658 ``.metadata`` sidecar (from ``metadata``, filename -> the

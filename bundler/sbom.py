@@ -32,6 +32,7 @@ from packaging.version import InvalidVersion, Version
 
 from . import __version__
 from .errors import BundlerError
+from .indexwriter import FILES_DIR, METADATA_SUFFIX
 from .manifest import manifest_to_json
 from .metadata import sdist_file, wheel_metadata
 from .models import SBOM_FILE, BundleArtifact, DistKind, Manifest
@@ -191,12 +192,12 @@ def release_metadata(bundle_dir: Path, files: Sequence[BundleArtifact]) -> bytes
     """The core metadata of a release as the bundle holds it: a wheel's
     PEP 658 sidecar (else the wheel's own METADATA), else an sdist's
     PKG-INFO; None when no file of the release has any."""
-    files_dir = bundle_dir / "files"
+    files_dir = bundle_dir / FILES_DIR
     for a in sorted(files, key=lambda a: (a.kind is not DistKind.WHEEL, a.filename)):
         path = files_dir / a.filename
         try:
             if a.kind is DistKind.WHEEL:
-                sidecar = path.with_name(a.filename + ".metadata")
+                sidecar = path.with_name(a.filename + METADATA_SUFFIX)
                 if sidecar.is_file():
                     return sidecar.read_bytes()
                 return wheel_metadata(path, a.filename)
@@ -309,7 +310,7 @@ def render_sbom(manifest: Manifest, licenses: Mapping[str, DeclaredLicense]) -> 
             external_references=[
                 ExternalReference(
                     type=ExternalReferenceType.DISTRIBUTION,
-                    url=XsUri(f"files/{a.filename}"),
+                    url=XsUri(f"{FILES_DIR}/{a.filename}"),
                     comment=a.kind.value,
                     hashes=[HashType(alg=HashAlgorithm.SHA_256, content=a.sha256)],
                 )
@@ -354,12 +355,6 @@ def bundle_sbom(
     """The SBOM of the bundle at ``bundle_dir`` whose manifest is
     ``manifest`` (licenses read from its files, or from ``metadata``)."""
     return render_sbom(manifest, bundle_licenses(bundle_dir, manifest, metadata))
-
-
-def sbom_files(bundle_dir: Path, manifest: Manifest) -> dict[str, bytes]:
-    """The SBOM to write at the top of the bundle with ``manifest``, by its
-    name; nothing when the manifest says the bundle has none."""
-    return {SBOM_FILE: bundle_sbom(bundle_dir, manifest)} if manifest.sbom else {}
 
 
 # --- checking ------------------------------------------------------------------------
@@ -440,7 +435,7 @@ def _file_problems(
     purl: str, listed: Mapping[str, str | None], files: Iterable[BundleArtifact]
 ) -> list[str]:
     problems: list[str] = []
-    wanted = {f"files/{a.filename}": a.sha256 for a in files}
+    wanted = {f"{FILES_DIR}/{a.filename}": a.sha256 for a in files}
     for url in sorted(set(listed) - set(wanted)):
         problems.append(f"{purl} lists {url}, which the manifest does not list for it")
     for url, sha256 in sorted(wanted.items()):
@@ -465,6 +460,5 @@ __all__ = [
     "release_purl",
     "releases",
     "render_sbom",
-    "sbom_files",
     "sbom_problems",
 ]

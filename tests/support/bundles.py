@@ -11,7 +11,6 @@ from pathlib import Path
 from bundler.bundlelocks import manifest_lock_files
 from bundler.indexwriter import write_index
 from bundler.manifest import manifest_from_json
-from bundler.sbom import sbom_files
 
 from .piputil import clean_pip_env, installed, make_venv, pip_run
 
@@ -27,7 +26,7 @@ def remove_project(bundle: Path, project: str) -> None:
     manifest = manifest_from_json(json.dumps(data).encode(), str(manifest_path))
     for f in (bundle / "files").glob(f"{project.replace('-', '_')}-*"):
         f.unlink()
-    write_index(bundle, manifest, manifest_lock_files(manifest) | sbom_files(bundle, manifest))
+    write_index(bundle, manifest, manifest_lock_files(manifest))
     shutil.rmtree(bundle / "simple" / project, ignore_errors=True)
 
 
