@@ -253,3 +253,10 @@ def test_the_manifest_says_whether_the_bundle_has_an_sbom(bundle: Path) -> None:
     assert doc["sbom"] is True
     del doc["sbom"]  # a bundle.json written before bundles carried one
     assert not manifest_from_json(json.dumps(doc).encode(), "bundle.json").sbom
+
+
+def test_the_sbom_command_writes_to_stdout(
+    bundle: Path, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    assert run(["sbom", str(bundle), "-o", "-"]) == 0
+    assert capsysbinary.readouterr().out == (bundle / "sbom.cdx.json").read_bytes()
