@@ -307,11 +307,16 @@ def diff_snapshots(old: Snapshot, new: Snapshot) -> Diff:
     old_sdists = {
         (r.name, r.version) for r in old.releases for f in r.files if f.kind is DistKind.SDIST
     }
+    # A side that gives hashes only (a requirements lock) had the sdist if
+    # it had its hash.
+    old_hashes = {f.sha256 for r in old.releases for f in r.files}
     new_sdists = [
         NewFile(r.name, r.version, f.filename)
         for r in new.releases
         for f in r.files
-        if f.kind is DistKind.SDIST and (r.name, r.version) not in old_sdists
+        if f.kind is DistKind.SDIST
+        and (r.name, r.version) not in old_sdists
+        and f.sha256 not in old_hashes
     ]
     old_build = {r.name for r in old.releases if r.build_only}
     new_build = [

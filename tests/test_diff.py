@@ -137,6 +137,13 @@ def test_diff_of_locks_and_of_a_lock_against_a_bundle(
     ]
     _, data = diff_json(tmp_path, str(old / "requirements.txt"), str(new / "requirements.txt"))
     assert data["size"] == {"old": None, "new": None, "change": None}
+    # Against a lock that has its hash, the sdist is not new.
+    _, data = diff_json(tmp_path, str(new / "requirements.txt"), str(new))
+    assert data["new_sdists"] == []
+    _, data = diff_json(tmp_path, str(old / "requirements.txt"), str(new))
+    sdists = data["new_sdists"]
+    assert isinstance(sdists, list)
+    assert [f["filename"] for f in sdists] == ["newdep-1.0.tar.gz"]
 
 
 def test_a_changed_hash_for_the_same_version_is_flagged(
