@@ -34,7 +34,7 @@ from .indexwriter import (
     SIMPLE_DIR,
 )
 from .manifest import manifest_from_json
-from .models import DistKind, Manifest
+from .models import SBOM_FILE, DistKind, Manifest
 
 # Compression by the archive's name; None is a plain tar.
 GZIP, ZSTD = "gzip", "zstd"
@@ -98,6 +98,8 @@ def expected_tree(manifest: Manifest) -> tuple[list[str], list[Member]]:
     """The directories and files of the bundle ``manifest`` describes,
     ``bundle.json`` first, then sorted; what the gate calls the bundle."""
     files = [Member(name) for name in sorted(manifest.lock_files)]
+    if manifest.sbom:
+        files.append(Member(SBOM_FILE))
     projects = sorted({a.project for a in manifest.artifacts})
     dirs = [FILES_DIR, SIMPLE_DIR, *(f"{SIMPLE_DIR}/{p}" for p in projects)]
     for a in manifest.artifacts:
