@@ -837,9 +837,40 @@ def wheel_archive_problems(path: Path) -> list[str]:
                     )
                 elif row[1] and row[1] != str(size):
                     problems.append(f"member {name!r} has {size} bytes, RECORD says {row[1]}")
+            if dist_info is not None:
+                problems.extend(_wheel_version_problems(archive, dist_info + "WHEEL"))
     except (zipfile.BadZipFile, zlib.error, EOFError) as err:
         problems.append(f"is not a readable zip archive: {err}")
     return problems
+
+
+# Binary distribution format: an installer must refuse a wheel whose
+# Wheel-Version has a major version it does not know (only 1 exists).
+WHEEL_MAJOR = 1
+
+
+def _wheel_version_problems(archive: zipfile.ZipFile, name: str) -> list[str]:
+    """Why an installer would refuse the wheel's ``.dist-info/WHEEL`` file."""
+    try:
+        data = archive.read(name)
+    except KeyError:
+        return [f"has no {name}: installers refuse a wheel without it"]
+    except (zipfile.BadZipFile, zlib.error, EOFError, RuntimeError):
+        return []  # reported as a corrupt member
+    text = data.decode("utf-8", errors="replace")
+    fields = [line.partition(":") for line in text.splitlines()]
+    value = next((v.strip() for k, _, v in fields if k.strip().lower() == "wheel-version"), None)
+    if value is None:
+        return [f"{name} has no Wheel-Version field: installers refuse the wheel"]
+    major = value.split(".", 1)[0]
+    if not major.isdigit():
+        return [f"{name} has Wheel-Version {value!r}, which is not a version"]
+    if int(major) != WHEEL_MAJOR:
+        return [
+            f"{name} has Wheel-Version {value}: installers refuse any major version but"
+            f" {WHEEL_MAJOR} (binary distribution format)"
+        ]
+    return []
 
 
 class _AnchorCollector(HTMLParser):
@@ -1156,6 +1187,39 @@ _HOST_MARKERS = (
 )
 
 
+def _pip_view_failed(
+    target_name: str,
+    expected: Mapping[NormalizedName, str],
+    runner: PipRunner,
+    result: PipResult,
+) -> CheckResult:
+    """A dry run pip could not finish fails the gate (pip refused the
+    bundle: a bad wheel, a missing pin), unless all it lacks is a package
+    the target does not lock, which only pip's host markers can ask for."""
+    version = runner.pip_version()
+    pip = f"pip {version}" if version else "pip"
+    match = _NO_DISTRIBUTION.search(result.stderr)
+    if match and canonicalize_name(match.group(1)) not in expected:
+        problem = Problem(
+            PIP_VIEW,
+            canonicalize_name(match.group(1)),
+            f"{pip}'s dry run for {target_name} asks for {match.group(1)}, which the target"
+            f" does not lock ({_HOST_MARKERS}):\n{result.describe()}",
+            target_name,
+        )
+        return CheckResult(PIP_VIEW, target_name, DIFFERS, (problem,), details=f"{pip} differs")
+    lines = result.stderr.strip().splitlines() or [f"exit {result.returncode}"]
+    error = next((line for line in lines if line.startswith("ERROR:")), lines[-1])
+    problem = Problem(
+        PIP_VIEW,
+        _pip_problem(target_name, "", result).subject,
+        f"{pip} cannot install the bundle for {target_name} (its dry run with --platform"
+        f" and --python-version failed): {error.strip()}\n{result.describe()}",
+        target_name,
+    )
+    return CheckResult(PIP_VIEW, target_name, FAILED, (problem,), details=f"{pip} failed")
+
+
 def check_pip_resolution(
     bundle_dir: Path,
     target_name: str,
@@ -1169,7 +1233,9 @@ def check_pip_resolution(
 ) -> CheckResult:
     """For a target no local interpreter can run: ask pip for a dry-run
     install from the bundle alone with ``--platform/--python-version
-    --only-binary :all:`` and report its answer next to bundler's.
+    --only-binary :all:`` and report its answer next to bundler's.  A pip
+    that fails on the bundle fails the gate; a different choice of versions
+    only ``differs`` (a warning), pip's markers being the host's.
 
     ``requirements`` (default: the bundle's requirements.txt) is best the
     target's own pins, so that only the markers inside the packages'
@@ -1204,13 +1270,7 @@ def check_pip_resolution(
     ]
     result = runner.run(args)
     if not result.ok:
-        problem = Problem(
-            PIP_VIEW,
-            REQUIREMENTS,
-            f"pip's dry run for {target_name} failed ({_HOST_MARKERS}):\n{result.describe()}",
-            target_name,
-        )
-        return CheckResult(PIP_VIEW, target_name, DIFFERS, (problem,), details="pip failed")
+        return _pip_view_failed(target_name, expected, runner, result)
     try:
         report = json.loads(result.stdout)
         got = {

@@ -332,7 +332,11 @@ def _row(name: str, data: bytes) -> str:
     return f"{name},sha256={digest},{len(data)}\n"
 
 
-MEMBERS = [("w/__init__.py", b"x = 1\n"), ("w-1.0.dist-info/METADATA", b"Name: w\n")]
+MEMBERS = [
+    ("w/__init__.py", b"x = 1\n"),
+    ("w-1.0.dist-info/METADATA", b"Name: w\n"),
+    ("w-1.0.dist-info/WHEEL", b"Wheel-Version: 1.0\nRoot-Is-Purelib: true\n"),
+]
 GOOD_RECORD = "".join(_row(n, d) for n, d in MEMBERS) + "w-1.0.dist-info/RECORD,,\n"
 
 
@@ -365,7 +369,7 @@ def test_unsafe_or_duplicate_members(tmp_path: Path, name: str, fragment: str) -
 def test_record_must_list_every_member_with_its_hash_and_size(tmp_path: Path) -> None:
     unlisted = _wheel(tmp_path / "a.whl", [*MEMBERS, ("w/extra.py", b"")], GOOD_RECORD)
     assert wheel_archive_problems(unlisted) == ["member 'w/extra.py' is not listed in RECORD"]
-    changed = _wheel(tmp_path / "b.whl", [("w/__init__.py", b"x = 2\n"), MEMBERS[1]], GOOD_RECORD)
+    changed = _wheel(tmp_path / "b.whl", [("w/__init__.py", b"x = 2\n"), *MEMBERS[1:]], GOOD_RECORD)
     (problem,) = wheel_archive_problems(changed)
     assert "'w/__init__.py' does not match RECORD" in problem
     sized = GOOD_RECORD.replace(",6\n", ",7\n")

@@ -19,8 +19,12 @@ import pytest
 from bundler.bundlelocks import manifest_lock_files
 from bundler.cli import run
 from bundler.fsutil import sha256_file
+from bundler.gate import expected_pins
 from bundler.indexwriter import write_index
 from bundler.manifest import manifest_from_json
+from bundler.piprun import PipRunner
+from bundler.target import target_from_name
+from bundler.verify import FAILED, PASSED, CheckResult, check_pip_resolution
 from tests.support import DistSpec, IndexServer, build_all
 
 # Two platforms, two Pythons: a Windows-only dependency (one wheel per
@@ -187,6 +191,28 @@ def add_traversal_member(bundle: Path) -> None:
     rehash_everywhere(bundle, NATIVE_WIN311)
 
 
+def set_wheel_version(bundle: Path, version: str) -> None:
+    def change(members: list[tuple[zipfile.ZipInfo, bytes]]) -> None:
+        for i, (info, data) in enumerate(members):
+            if info.filename.endswith(".dist-info/WHEEL"):
+                members[i] = (info, data.replace(b"Wheel-Version: 1.0", version.encode()))
+
+    rewrite_wheel(bundle / "files" / NATIVE_WIN311, change)
+    rehash_everywhere(bundle, NATIVE_WIN311)
+
+
+def wheel_version_2(bundle: Path) -> None:
+    set_wheel_version(bundle, "Wheel-Version: 2.0")
+
+
+def without_wheel_file(bundle: Path) -> None:
+    def change(members: list[tuple[zipfile.ZipInfo, bytes]]) -> None:
+        members[:] = [(i, d) for i, d in members if not i.filename.endswith(".dist-info/WHEEL")]
+
+    rewrite_wheel(bundle / "files" / NATIVE_WIN311, change)
+    rehash_everywhere(bundle, NATIVE_WIN311)
+
+
 # --- lock file edits ------------------------------------------------------------------
 
 
@@ -294,6 +320,14 @@ MUTATIONS: dict[str, tuple[Callable[[Path], None], tuple[str, ...]]] = {
         add_traversal_member,
         (f"files/{NATIVE_WIN311}: has the member '../evil.pth'", "outside"),
     ),
+    "Wheel-Version 2.0, hashes updated everywhere": (
+        wheel_version_2,
+        (f"files/{NATIVE_WIN311}: native-1.0.dist-info/WHEEL has Wheel-Version 2.0", "refuse"),
+    ),
+    "no WHEEL file, hashes updated everywhere": (
+        without_wheel_file,
+        (f"files/{NATIVE_WIN311}: has no native-1.0.dist-info/WHEEL",),
+    ),
 }
 
 
@@ -313,3 +347,32 @@ def test_each_mutation_fails_the_gate_naming_it(bundle: Path, name: str) -> None
     code, problems = verify(bundle)
     assert code == 1, problems
     assert any(all(f in p for f in fragments) for p in problems), (fragments, problems)
+
+
+def pip_view(bundle: Path, target: str) -> CheckResult:
+    """pip's dry run for a Windows target of the corpus, with its own pins."""
+    manifest = manifest_from_json((bundle / "bundle.json").read_bytes(), "bundle.json")
+    pins = expected_pins(manifest, target_from_name(target))
+    requirements = bundle.parent / "pins.txt"
+    requirements.write_text("".join(f"{n}=={v}\n" for n, v in sorted(pins.items())))
+    return check_pip_resolution(
+        bundle, target, ["win_amd64"], "3.11", pins, PipRunner(), requirements=requirements
+    )
+
+
+@pytest.mark.slow
+def test_pips_dry_run_agrees_on_the_unbroken_bundle(bundle: Path) -> None:
+    assert pip_view(bundle, WIN311).status == PASSED
+
+
+@pytest.mark.slow
+def test_a_pip_that_refuses_a_bundle_file_fails_the_gate(bundle: Path) -> None:
+    wheel_version_2(bundle)
+    result = pip_view(bundle, WIN311)
+    assert result.status == FAILED
+    version = PipRunner().pip_version()
+    assert result.details == f"pip {version} failed"
+    (problem,) = result.problems
+    assert problem.target == WIN311
+    assert problem.message.startswith(f"pip {version} cannot install the bundle for {WIN311}")
+    assert "Wheel-Version (2.0) is not compatible" in problem.message.splitlines()[0]
