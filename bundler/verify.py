@@ -439,6 +439,28 @@ class _Integrity:
         for problem in sbom_problems(path.read_bytes(), self.manifest):
             self.add(SBOM, f"{problem} ({_REWRITE_SBOM})")
 
+    def check_targets(self) -> None:
+        """Every target an artifact or a pin names is one of the manifest's
+        ``targets``: the report has a row for each of those only, so a
+        target missing there would go unchecked while the bundle serves it.
+        (A listed target may have no artifact: its requirements' markers may
+        exclude every package.)"""
+        listed = set(self.manifest.targets)
+        named: dict[str, set[str]] = defaultdict(set)
+        for a in self.manifest.artifacts:
+            for t in set(a.targets) - listed:
+                named[t].add(f"{FILES}/{a.filename}")
+        for pkg in self.manifest.packages:
+            for t in set(pkg.targets) - listed:
+                named[t].add(f"{pkg.name}=={pkg.version}")
+        for target, users in sorted(named.items()):
+            self.add(
+                MANIFEST,
+                f"'targets' does not list {target}, which {', '.join(sorted(users))}"
+                f" {_verb(sorted(users), 'serves', 'serve')}: no check would run for it"
+                " (re-run `bundle download` with the lock of every target)",
+            )
+
     # the lock files ---------------------------------------------------------
 
     def lock_file(self, name: str) -> str | None:
@@ -939,6 +961,7 @@ def check_integrity(
     reporter.task_start(INTEGRITY, "checking files", total)
     jobs: list[tuple[str, Callable[[], None]]] = [
         (".", state.check_top_level),
+        (MANIFEST, state.check_targets),
         (f"{FILES}/", state.check_files_dir),
         (f"{SIMPLE}/", state.check_simple_dir),
         (f"{SIMPLE}/", state.check_root),

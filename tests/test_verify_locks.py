@@ -269,6 +269,13 @@ def pylock_drops_a_wheel(bundle: Path) -> None:
     )
 
 
+def drop_a_target(bundle: Path) -> None:
+    path = bundle / "bundle.json"
+    doc = json.loads(path.read_text())
+    doc["targets"].remove(WIN312)
+    path.write_text(json.dumps(doc, indent=2))
+
+
 def delete(name: str) -> Callable[[Path], None]:
     return lambda bundle: (bundle / name).unlink()
 
@@ -304,6 +311,10 @@ MUTATIONS: dict[str, tuple[Callable[[Path], None], tuple[str, ...]]] = {
         ("pylock.toml: line", f"does not list files/{WINONLY_312}", WIN312),
     ),
     "pylock.toml deleted": (delete("pylock.toml"), ("pylock.toml: missing", "bundle download")),
+    "a target dropped from bundle.json's targets": (
+        drop_a_target,
+        ("bundle.json: 'targets' does not list", WIN312, f"files/{WINONLY_312}", "winonly==306"),
+    ),
     "requirements.txt deleted": (
         delete("requirements.txt"),
         ("requirements.txt: missing", "bundle download"),
