@@ -1054,6 +1054,8 @@ def _manifest(lock_: Lock, sizes: Mapping[str, int]) -> Manifest:
         constraints=lock_.constraints,
         allow_prereleases=lock_.allow_prereleases,
         created_by=f"bundler {__version__}",
+        only_binary=lock_.only_binary,
+        no_binary=lock_.no_binary,
     )
 
 

@@ -77,5 +77,7 @@ def manifest_lock_files(manifest: Manifest) -> dict[str, bytes]:
         constraints=manifest.constraints,
         indexes=IndexSettings(index_url=None),
         allow_prereleases=manifest.allow_prereleases,
+        only_binary=manifest.only_binary,
+        no_binary=manifest.no_binary,
     )
     return bundle_lock_files(lock)

@@ -117,6 +117,10 @@ def manifest_to_json(m: Manifest) -> bytes:
         "lock_files": sorted(m.lock_files),
         "sbom": m.sbom,
     }
+    # Written only when set, so a bundle without them keeps its bytes.
+    for key, names in (("only_binary", m.only_binary), ("no_binary", m.no_binary)):
+        if names:
+            doc[key] = sorted(names)
     return (json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
 
 
@@ -464,6 +468,8 @@ def manifest_from_json(data: bytes, path: str) -> Manifest:
         format_version=FORMAT_VERSION,
         lock_files=lock_files,
         sbom=r.boolean(doc, where, "sbom"),
+        only_binary=tuple(sorted(r.strings(doc, where, "only_binary"))),
+        no_binary=tuple(sorted(r.strings(doc, where, "no_binary"))),
     )
     if len(r.errors) == 1:
         raise r.errors[0]

@@ -341,6 +341,10 @@ class Manifest:
     # Whether the bundle carries its SBOM (``bundle download`` writes it);
     # the gate fails when it is missing or disagrees with the manifest.
     sbom: bool = False
+    # The lock's --only-binary / --no-binary, which its requirements.txt
+    # carries (the lock files are rendered from the manifest alone).
+    only_binary: tuple[str, ...] = ()
+    no_binary: tuple[str, ...] = ()
 
 
 # pip's STRONG_HASHES, with the length of each hex digest.

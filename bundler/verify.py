@@ -33,6 +33,7 @@ from packaging.markers import Marker
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from .bundlelocks import manifest_lock_files
 from .errors import BundlerError, InputFileError, MultipleErrors, UsageError
 from .filenames import is_safe_filename, parse_filename
 from .fsutil import CHUNK, sha256_bytes, sha256_file, url_path_to_local
@@ -212,6 +213,15 @@ class _Integrity:
                     f"names target {name!r}, which bundler cannot describe: the lock files'"
                     " markers cannot be checked for it (re-run `bundle download`)",
                 )
+
+        # The lock files as bundler renders them from the manifest.
+        self.rendered: dict[str, str] = {}
+        try:
+            rendered = manifest_lock_files(manifest)
+        except BundlerError as err:
+            self.add(MANIFEST, f"its lock files cannot be rendered: {err}")
+        else:
+            self.rendered = {n: data.decode("utf-8") for n, data in rendered.items()}
 
     def add(self, subject: str, message: str) -> None:
         self.problems.append(Problem(INTEGRITY, subject, message))
@@ -463,19 +473,22 @@ class _Integrity:
 
     # the lock files ---------------------------------------------------------
 
-    def lock_file(self, name: str) -> str | None:
+    def lock_file(self, name: str, *, report: bool = True) -> str | None:
         """The text of the lock file ``name`` the manifest lists, or None
-        (with the problem recorded) when it is missing or unreadable."""
+        (with the problem recorded when ``report``) when it is missing or
+        unreadable."""
         if name not in self.manifest.lock_files:
             return None
         path = self.root / name
         if (why := _not_a_file(path, f"{MANIFEST} lists it: {_REWRITE_LOCKS}")) is not None:
-            self.add(name, why)
+            if report:
+                self.add(name, why)
             return None
         try:
             return path.read_text(encoding="utf-8")
         except UnicodeDecodeError as err:
-            self.add(name, f"not UTF-8: {err}")
+            if report:
+                self.add(name, f"not UTF-8: {err}")
             return None
 
     def read_lock(self, name: str, read: Callable[[str, str], LockInput]) -> LockInput | None:
@@ -521,6 +534,32 @@ class _Integrity:
             lock_name,
             f"{where}{what}{marker}: {' and '.join(parts)}; {MANIFEST} says it serves"
             f" {_names(serves) or 'no target'} ({_REWRITE_LOCKS})",
+        )
+
+    def check_rendered(self, name: str) -> None:
+        """The lock file ``name`` is byte for byte what ``bundle download``
+        writes from ``bundle.json`` (CRLF line ends aside, which pip and
+        TOML read alike): whatever the checks by pin let through (an option
+        line, an extra, a hash in capitals, a changed requires-python or
+        environments list) still changes what an installer does."""
+        expected = self.rendered.get(name)
+        text = self.lock_file(name, report=False)
+        if expected is None or text is None:
+            return
+        found = text.replace("\r\n", "\n")
+        if found == expected:
+            return
+        want, got = expected.splitlines(), found.splitlines()
+        line = next(
+            (i for i, (a, b) in enumerate(zip(want, got, strict=False), start=1) if a != b),
+            min(len(want), len(got)) + 1,
+        )
+        shown_want = repr(want[line - 1]) if line <= len(want) else "the end of the file"
+        shown_got = repr(got[line - 1]) if line <= len(got) else "the end of the file"
+        self.add(
+            name,
+            f"line {line}: is not what bundler writes from {MANIFEST}: it has {shown_got},"
+            f" {MANIFEST} gives {shown_want} (made by hand, or by an older bundler: {_REGENERATE})",
         )
 
     def check_pylock(self) -> None:
@@ -690,6 +729,13 @@ class _Integrity:
 
 _REWRITE_LOCKS = "re-run `bundle download` to rewrite the lock files"
 _REWRITE_SBOM = "re-run `bundle download` to rewrite it"
+# The lock files are rendered from bundle.json; a copy that is not can be
+# rewritten by downloading its lock again (files already there are kept).
+_REGENERATE = (
+    "rewrite the lock files with `bundle download LOCK -o DIR`, LOCK being the lock the"
+    " bundle was made from; for a bundle made by an older bundler that is its own"
+    " requirements.txt, with -i naming the index it came from"
+)
 
 
 def _located(err: BundlerError, path: str) -> str:
@@ -968,6 +1014,7 @@ def check_integrity(
         (REQUIREMENTS, state.check_requirements),
         (PYLOCK, state.check_pylock),
         (SBOM, state.check_sbom),
+        *((name, functools.partial(state.check_rendered, name)) for name in sorted(LOCK_FILES)),
         *(
             (f"{FILES}/{a.filename}", functools.partial(state.check_artifact, a))
             for a in manifest.artifacts

@@ -269,6 +269,34 @@ def pylock_drops_a_wheel(bundle: Path) -> None:
     )
 
 
+def append_line(line: str) -> Callable[[Path], None]:
+    def mutate(bundle: Path) -> None:
+        path = bundle / "requirements.txt"
+        path.write_text(path.read_text() + line + "\n")
+
+    return mutate
+
+
+def add_an_extra(bundle: Path) -> None:
+    replace_in(bundle / "requirements.txt", "native==1.0", "native[fast]==1.0")
+
+
+def hash_in_capitals(bundle: Path) -> None:
+    digest = sha256_of(bundle, NATIVE_WIN311)
+    replace_in(bundle / "requirements.txt", digest, digest.upper())
+
+
+def pylock_requires_python(bundle: Path) -> None:
+    replace_in(bundle / "pylock.toml", 'requires-python = ">=3.11"', 'requires-python = ">=3.12"')
+
+
+def pylock_drops_an_environment(bundle: Path) -> None:
+    path = bundle / "pylock.toml"
+    lines = path.read_text().splitlines(True)
+    (drop,) = [i for i, s in enumerate(lines) if '"3.12"' in s and "win32" in s]
+    path.write_text("".join(lines[:drop] + lines[drop + 1 :]))
+
+
 def drop_a_target(bundle: Path) -> None:
     path = bundle / "bundle.json"
     doc = json.loads(path.read_text())
@@ -314,6 +342,27 @@ MUTATIONS: dict[str, tuple[Callable[[Path], None], tuple[str, ...]]] = {
     "a target dropped from bundle.json's targets": (
         drop_a_target,
         ("bundle.json: 'targets' does not list", WIN312, f"files/{WINONLY_312}", "winonly==306"),
+    ),
+    "a --no-binary line added": (
+        append_line("--no-binary :all:"),
+        ("requirements.txt: line 22: is not what bundler writes", "'--no-binary :all:'"),
+    ),
+    "a --no-binary line for one package": (
+        append_line("--no-binary winonly"),
+        ("requirements.txt: line 22:", "'--no-binary winonly'", "the end of the file"),
+    ),
+    "an extra added to a pin": (
+        add_an_extra,
+        ("requirements.txt: line 12:", "'native[fast]==1.0 \\\\'", "'native==1.0 \\\\'"),
+    ),
+    "a hash in capitals": (hash_in_capitals, ("requirements.txt: line 1", "is not what")),
+    "pylock.toml requires-python changed": (
+        pylock_requires_python,
+        ("pylock.toml: line 9:", "'requires-python = \">=3.12\"'", "bundle download LOCK"),
+    ),
+    "pylock.toml drops an environment": (
+        pylock_drops_an_environment,
+        ("pylock.toml: line 7:", "is not what bundler writes from bundle.json"),
     ),
     "requirements.txt deleted": (
         delete("requirements.txt"),
@@ -387,3 +436,40 @@ def test_a_pip_that_refuses_a_bundle_file_fails_the_gate(bundle: Path) -> None:
     assert problem.target == WIN311
     assert problem.message.startswith(f"pip {version} cannot install the bundle for {WIN311}")
     assert "Wheel-Version (2.0) is not compatible" in problem.message.splitlines()[0]
+
+
+def test_line_ends_are_the_only_leeway(bundle: Path) -> None:
+    """pip and TOML read CRLF as LF: a lock checked out with CRLF passes."""
+    for name in ("requirements.txt", "pylock.toml"):
+        path = bundle / name
+        path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+    assert verify(bundle) == (0, [])
+
+
+def test_an_older_bundles_no_index_line_says_how_to_rewrite_it(bundle: Path) -> None:
+    """Bundles made before the lock named no package source carry
+    ``--no-index``: the message says how to rewrite the lock files."""
+    path = bundle / "requirements.txt"
+    lines = path.read_text().splitlines(True)
+    path.write_text("".join([*lines[:8], "--no-index\n", *lines[8:]]))
+    code, problems = verify(bundle)
+    assert code == 1
+    assert (
+        "requirements.txt: line 9: is not what bundler writes from bundle.json:"
+        " it has '--no-index', bundle.json gives 'app==1.0 \\\\' (made by hand, or by an"
+        " older bundler: rewrite the lock files with `bundle download LOCK -o DIR`"
+    ) in "\n".join(problems)
+
+
+def test_a_bundle_made_with_only_binary_renders_as_it_was_written(tmp_path: Path) -> None:
+    """--only-binary goes into the bundle's requirements.txt, so bundle.json
+    records it: the lock files are rendered from bundle.json alone."""
+    build_all(UNIVERSE, tmp_path / "dists")
+    (tmp_path / "requirements.in").write_text("--only-binary :all:\napp\n")
+    bundle = tmp_path / "pypi"
+    with IndexServer(tmp_path / "dists") as index:
+        args = ["build", str(tmp_path / "requirements.in"), "-o", str(bundle), "-i", index.url]
+        assert run([*args, "--no-install", "--quiet", *TARGET_OPTIONS]) == 0
+    assert "\n--only-binary :all:\n" in (bundle / "requirements.txt").read_text()
+    assert json.loads((bundle / "bundle.json").read_text())["only_binary"] == [":all:"]
+    assert verify(bundle) == (0, [])
