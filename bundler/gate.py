@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -440,7 +440,7 @@ def _live(
             continue
         rows: list[CheckResult | _Install] = []
         seen: set[str] = set()
-        for pip, skip in _pips_for(interp, newest, requested):
+        for pip, skip in _pips_for(interp, newest, requested, wheel_runners):
             if pip.version in seen:
                 continue  # the same pip twice proves nothing more
             seen.add(pip.version)
@@ -470,7 +470,10 @@ def _live(
 
 
 def _pips_for(
-    interp: Interpreter, newest: PipRunner, requested: Sequence[PipChoice]
+    interp: Interpreter,
+    newest: PipRunner,
+    requested: Sequence[PipChoice],
+    wheel_runners: Mapping[str, PipRunner],
 ) -> list[tuple[PipChoice, str]]:
     """The pips a target's install runs with, each with a reason to skip it
     ("" to run it)."""
@@ -489,7 +492,11 @@ def _pips_for(
         out.append((mine, f"{mine.describe()} does not run on Python {interp.version}"))
     else:
         out.append((mine, ""))
-    out.extend((pip, "") for pip in requested)
+    for pip in requested:
+        # A pip too old for this Python fails on any bundle: not the bundle's fault.
+        error = wheel_runners[pip.version].start_error(interp.path)
+        why = f"pip {pip.version} does not run on Python {interp.version} ({error})"
+        out.append((pip, why if error is not None else ""))
     return out
 
 

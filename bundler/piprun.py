@@ -261,6 +261,7 @@ class PipRunner:
         self._pip: _PipFacts | None = None
         # Venvs that got their own pip because this pip cannot drive them.
         self._bootstrapped: set[str] = set()
+        self._start_errors: dict[str, str | None] = {}
 
     @property
     def network(self) -> NetworkIsolation:
@@ -302,6 +303,37 @@ class PipRunner:
             return spec.contains(Version(python_version), prereleases=True)
         except InvalidVersion:
             return True
+
+    def start_error(self, python: str) -> str | None:
+        """Why this pip cannot run on the interpreter ``python`` (the last
+        line of its error), or None when it can; probed once per
+        interpreter.  ``pip list`` reads the installed distributions, as
+        every install does: an old pip fails there on a newer Python
+        (pip 22.3 on 3.12: ``pkgutil`` has no ``ImpImporter``), though
+        ``pip --version`` still answers."""
+        with self._lock:
+            if python in self._start_errors:
+                return self._start_errors[python]
+        pip = (str(self.pip_wheel / "pip"),) if self.pip_wheel else ("-m", "pip")
+        try:
+            proc = subprocess.run(
+                [python, *pip, "--isolated", "list", "--format", "json"],
+                capture_output=True,
+                text=True,
+                encoding="utf-8",
+                errors="replace",
+                timeout=PROBE_TIMEOUT,
+                env=scrubbed_environ(),
+                check=False,
+                stdin=subprocess.DEVNULL,
+            )
+            lines = proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"]
+            error = None if proc.returncode == 0 else redact_text(lines[-1].strip())
+        except (OSError, subprocess.SubprocessError) as err:
+            error = str(err)
+        with self._lock:
+            self._start_errors[python] = error
+        return error
 
     def _can_drive(self, venv_python: Path) -> bool:
         """Whether this pip can drive the venv's Python (else the venv

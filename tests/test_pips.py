@@ -13,6 +13,7 @@ import platform
 import shutil
 import subprocess
 import sys
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -270,3 +271,45 @@ def test_pips_that_disagree_are_named_on_the_failing_row() -> None:
     # Agreement, either way, adds nothing.
     both = [(old, row(FAILED)), (new, row(FAILED))]
     assert with_pip_disagreement(both) == [row(FAILED), row(FAILED)]
+
+
+def broken_pip_wheel(version: str, dest: Path) -> Path:
+    """A pip wheel that fails as pip 22.3 does on Python 3.12 (its vendored
+    pkg_resources needs ``pkgutil.ImpImporter``), on every Python."""
+    files = {
+        "pip/__init__.py": f'__version__ = "{version}"\n',
+        "pip/__main__.py": (
+            "import sys\n"
+            "sys.exit(\"AttributeError: module 'pkgutil' has no attribute 'ImpImporter'\")\n"
+        ),
+        f"pip-{version}.dist-info/METADATA": (
+            f"Metadata-Version: 2.1\nName: pip\nVersion: {version}\nRequires-Python: >=3.7\n"
+        ),
+        f"pip-{version}.dist-info/WHEEL": "Wheel-Version: 1.0\nRoot-Is-Purelib: true\n",
+        f"pip-{version}.dist-info/RECORD": "",
+    }
+    path = dest / f"pip-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, text in files.items():
+            archive.writestr(name, text)
+    return path
+
+
+def test_a_requested_pip_that_does_not_run_on_a_python_is_skipped(
+    built: tuple[int, Path, dict[str, Any]], index: IndexServer, tmp_path: Path
+) -> None:
+    interp = interpreter("3.13")
+    broken_pip_wheel("22.3", index.files_dir)
+    config = tmp_path / "bundle.toml"
+    config.write_text(f'index-url = "{index.url}"\n')
+    args = [*target_args("3.13"), "--config", str(config), "--pip", "22.3"]
+    code, report = verify(built[1], tmp_path, *args)
+    rows = {r["details"].split(" (")[0]: r for r in reality_rows(report, "3.13")}
+    assert code == 0, json.dumps(report["results"], indent=1)
+    requested = rows["pip 22.3 does not run on Python " + interp.version]
+    assert requested["status"] == "skipped"
+    assert requested["details"] == (
+        f"pip 22.3 does not run on Python {interp.version}"
+        " (AttributeError: module 'pkgutil' has no attribute 'ImpImporter')"
+    )
+    assert [r["status"] for r in rows.values()].count(PASSED) == 2
