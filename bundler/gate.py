@@ -30,6 +30,7 @@ from .manifest import manifest_from_json
 from .models import DistKind, IndexSettings, Manifest
 from .piprun import (
     NEWEST_PIP,
+    PYLOCK_SINCE,
     REQUESTED_PIP,
     VENV_PIP,
     PipChoice,
@@ -46,7 +47,9 @@ from .verify import (
     FAILED,
     FILES,
     PASSED,
+    PYLOCK,
     REALITY,
+    REQUIREMENTS,
     SKIPPED,
     CheckResult,
     Problem,
@@ -413,6 +416,7 @@ class _Install:
     interpreter: Interpreter
     pip: PipChoice
     runner: PipRunner
+    lock: str = REQUIREMENTS
 
 
 def _live(
@@ -449,6 +453,7 @@ def _live(
             else:
                 runner = wheel_runners.get(pip.version) or runners[pip.origin]
                 rows.append(_Install(target, interp, pip, runner))
+        rows.append(_pylock_install(target, interp, newest))
         plan.append(rows)
     installs = [row for rows in plan for row in rows if isinstance(row, _Install)]
     if installs:
@@ -460,13 +465,38 @@ def _live(
     results: list[CheckResult] = []
     for rows in plan:
         # pool.map keeps the order of ``installs``, which is the plan's.
-        pairs = [(row.pip, next(finished)) for row in rows if isinstance(row, _Install)]
-        installed = iter(with_pip_disagreement(pairs))
+        done = [(row, next(finished)) for row in rows if isinstance(row, _Install)]
+        # The pips are compared on requirements.txt; pylock.toml has its own row.
+        pairs = [(row.pip, result) for row, result in done if row.lock == REQUIREMENTS]
+        compared = iter(with_pip_disagreement(pairs))
+        installed = iter(
+            next(compared) if row.lock == REQUIREMENTS else result for row, result in done
+        )
         results.extend(next(installed) if isinstance(row, _Install) else row for row in rows)
     pips: dict[str, list[str]] = {}
     for job in installs:
-        pips.setdefault(job.target.name, []).append(job.pip.describe())
+        if job.lock == REQUIREMENTS:  # the pylock.toml row reuses the newest pip
+            pips.setdefault(job.target.name, []).append(job.pip.describe())
     return results, {name: tuple(described) for name, described in pips.items()}
+
+
+def _pylock_install(
+    target: Target, interp: Interpreter, newest: PipRunner
+) -> CheckResult | _Install:
+    """The install of the bundle's pylock.toml with the newest pip, or the
+    reason it is skipped."""
+    version = newest.pip_version()
+    pip = PipChoice(str(version) if version else "unknown", NEWEST_PIP)
+    which = f"{pip.describe()} with {PYLOCK}"
+    if version is None:
+        why = f"no pip next to {newest.pip_python}"
+    elif version < PYLOCK_SINCE:
+        why = f"pip installs from {PYLOCK} from {PYLOCK_SINCE} on"
+    elif not newest.supports(interp.version):
+        why = f"pip {version} does not run on Python {interp.version}"
+    else:
+        return _Install(target, interp, pip, newest, PYLOCK)
+    return CheckResult(REALITY, target.name, SKIPPED, details=f"{which}; {why}")
 
 
 def _pips_for(
@@ -524,6 +554,7 @@ def _install(
             job.runner,
             work,
             pip=job.pip,
+            lock=job.lock,
         )
     finally:
         # The venv's ten thousand files go side by side, not one by

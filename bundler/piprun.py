@@ -34,6 +34,8 @@ from .redact import redact_text
 # pip >= 22.3 can act on another interpreter's environment (--python), so a
 # venv without pip can be installed into by the pip next to bundler.
 PYTHON_OPTION_SINCE = Version("22.3")
+# pip installs from a PEP 751 lock with -r from 26.1 on (pip pull request 13876).
+PYLOCK_SINCE = Version("26.1")
 DEFAULT_TIMEOUT = 1800.0
 PROBE_TIMEOUT = 30.0
 TAIL_LINES = 40

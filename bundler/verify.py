@@ -1048,11 +1048,11 @@ def _safe_dirname(name: str) -> str:
 _NO_DISTRIBUTION = re.compile(r"No matching distribution found for ([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
-def _pip_problem(target: str, what: str, result: PipResult) -> Problem:
+def _pip_problem(target: str, what: str, result: PipResult, lock: str = REQUIREMENTS) -> Problem:
     """A problem carrying pip's command and output, on the package pip
-    could not find when it names one, else on ``requirements.txt``."""
+    could not find when it names one, else on the lock file ``lock``."""
     match = _NO_DISTRIBUTION.search(result.stderr)
-    subject = canonicalize_name(match.group(1)) if match else REQUIREMENTS
+    subject = canonicalize_name(match.group(1)) if match else lock
     return Problem(REALITY, subject, f"{what}:\n{result.describe()}", target)
 
 
@@ -1065,21 +1065,26 @@ def check_reality(
     workdir: Path,
     *,
     pip: PipChoice | None = None,
+    lock: str = REQUIREMENTS,
     reporter: Reporter = NULL_REPORTER,
     index_url: str | None = None,
     requirements: Path | None = None,
 ) -> CheckResult:
-    """Install the bundle's ``requirements.txt`` with pip into a fresh venv
-    of ``interpreter`` (hashes required, the bundle as the only source, no
-    network where the machine allows it) and compare what got installed
-    with ``expected`` (name -> version for this target).  ``pip`` names the
-    pip ``runner`` runs, in the details and in every problem.
+    """Install the bundle's ``lock`` (``requirements.txt``, or
+    ``pylock.toml``) with pip into a fresh venv of ``interpreter`` (hashes
+    required, the bundle as the only source, no network where the machine
+    allows it) and compare what got installed with ``expected`` (name ->
+    version for this target).  ``pip`` names the pip ``runner`` runs, in
+    the details and in every problem, with the lock when not the first.
 
     With ``index_url`` (a published index: the post-publish gate) pip
     installs ``requirements`` from that index alone instead."""
-    which = f"{pip.describe()}; " if pip is not None else ""
+    which = pip.describe() if pip is not None else ""
+    if lock != REQUIREMENTS:
+        which = f"{which} with {lock}" if which else lock
+    which = f"{which}; " if which else ""
     details = f"{which}{runner.network.describe()}; interpreter: {interpreter.describe()}"
-    key = f"{REALITY}:{target_name}:{pip.describe() if pip else ''}"
+    key = f"{REALITY}:{target_name}:{which}"
     root = bundle_dir.resolve()
     if index_url is None:
         sources = ["--no-index", "--find-links", str(root / FILES)]
@@ -1089,15 +1094,16 @@ def check_reality(
         alone = redact_url(index_url)
     reporter.task_start(key, f"installing for {target_name} from {alone}")
     problems = _install_and_compare(
-        requirements or root / REQUIREMENTS,
+        requirements or root / lock,
         (sources, alone),
         target_name,
         interpreter,
         expected,
         runner,
         workdir,
+        lock,
     )
-    if pip is not None:
+    if which:
         problems = [dataclasses.replace(p, message=f"{which}{p.message}") for p in problems]
     reporter.task_done(key, ok=not problems)
     return _result(REALITY, target_name, problems, details)
@@ -1138,12 +1144,13 @@ def _install_and_compare(
     expected: Mapping[NormalizedName, str],
     runner: PipRunner,
     workdir: Path,
+    lock: str = REQUIREMENTS,
 ) -> list[Problem]:
     """``source``: pip's options naming the only package source, and how
     a message names it."""
     sources, alone = source
     if not requirements.is_file():
-        return [Problem(REALITY, REQUIREMENTS, "missing: nothing to install", target)]
+        return [Problem(REALITY, lock, "missing: nothing to install", target)]
     venv = workdir / f"venv-{_safe_dirname(target)}"
     try:
         workdir.mkdir(parents=True, exist_ok=True)
@@ -1153,11 +1160,14 @@ def _install_and_compare(
         seeded = runner.prepare(python)
     except (BundlerError, OSError) as err:
         return [Problem(REALITY, interpreter.path, str(err), target)]
+    # A PEP 751 lock carries its hashes and names its files by path; an
+    # sdist's build dependencies, which it does not lock, come from files/.
+    hashes = ["--require-hashes"] if lock == REQUIREMENTS else []
     install = runner.run(
         [
             "install",
             *sources,
-            "--require-hashes",
+            *hashes,
             # A cached wheel built from an sdist would hide a build that fails.
             "--no-cache-dir",
             # Byte-compiling proves nothing pip would fail on (it only warns)
@@ -1173,14 +1183,15 @@ def _install_and_compare(
     )
     if not install.ok:
         what = f"pip cannot install {requirements.name} from {alone}"
-        return [_pip_problem(target, what, install)]
+        return [_pip_problem(target, what, install, lock)]
     try:
         installed = dict(installed_distributions(python))
     except BundlerError as err:
-        return [Problem(REALITY, REQUIREMENTS, str(err), target)]
+        return [Problem(REALITY, lock, str(err), target)]
     # pip installs the build section of requirements.txt too; those pins are
     # the lock's doing even though this target does not need them at runtime.
-    allowed = seeded | _build_only_pins(requirements)
+    # (pylock.toml keeps build dependencies in its [tool] table, unread.)
+    allowed = seeded | (_build_only_pins(requirements) if lock == REQUIREMENTS else frozenset())
     return _compare_installed(target, installed, expected, allowed)
 
 

@@ -28,7 +28,14 @@ from bundler.http import HttpClient
 from bundler.indexwriter import write_index
 from bundler.interpreters import Interpreter, probe_interpreter
 from bundler.models import BundleArtifact, DistKind, LockedFile, LockedPackage, Manifest
-from bundler.piprun import PipRunner, create_venv, detect_network_isolation
+from bundler.piprun import (
+    NEWEST_PIP,
+    PYLOCK_SINCE,
+    PipChoice,
+    PipRunner,
+    create_venv,
+    detect_network_isolation,
+)
 from bundler.target import host_target
 from bundler.verify import (
     CheckResult,
@@ -625,7 +632,63 @@ def test_verify_leaves_no_venv_behind(
     with HttpClient() as client:
         report = gate.verify(bundle.root, [host_target()], client, VerifyOptions(workdir=work))
     reality = [r for r in report.results if r.check == "reality"]
-    # One venv per pip: a fresh venv's own and the newest (one when they are the same).
-    assert 1 <= len(reality) <= 2
+    # One venv per pip: a fresh venv's own and the newest (one when they are
+    # the same), and one for pylock.toml with the newest pip.
+    assert 2 <= len(reality) <= 3
+    assert all(r.status == "passed" for r in reality), [messages(r) for r in reality]
+    version = PipRunner().pip_version()
+    if version is not None and version >= PYLOCK_SINCE:
+        (pylock,) = [r for r in reality if " with pylock.toml; " in r.details]
+        assert pylock.details.startswith(f"pip {version} (newest) with pylock.toml; ")
     assert [p.parent for p in removed] == [work] * len(reality)
     assert list(work.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_pylock_toml_installs_for_real_with_the_newest_pip(bundle: Bundle, tmp_path: Path) -> None:
+    runner = PipRunner()
+    version = runner.pip_version()
+    if version is None or version < PYLOCK_SINCE:
+        pytest.skip(f"pip {version} cannot install from pylock.toml (pip {PYLOCK_SINCE} can)")
+    work = tmp_path / "work"
+    work.mkdir()
+    pip = PipChoice(str(version), NEWEST_PIP)
+    result = check_reality(
+        bundle.root,
+        TARGET,
+        running_interpreter(),
+        expected_of(bundle),
+        runner,
+        work,
+        pip=pip,
+        lock="pylock.toml",
+    )
+    assert result.status == "passed", messages(result)
+    assert result.details.startswith(f"pip {version} (newest) with pylock.toml; ")
+    # Really installed from pylock.toml, the sdist built from the bundle alone.
+    venv_python = work / f"venv-{_safe_dirname(TARGET)}" / "bin" / "python"
+    assert installed(venv_python) == {"app": "1.0", "dep": "1.2", "tool-kit": "0.5"}
+    # What got installed is compared with the lock, as for requirements.txt.
+    expected = {**expected_of(bundle), NormalizedName("dep"): "1.1"}
+    result = check_reality(
+        bundle.root, TARGET, running_interpreter(), expected, runner, work, lock="pylock.toml"
+    )
+    assert messages(result) == ["dep: pylock.toml; pip installed dep 1.2, the lock pins 1.1"]
+
+
+class _OldPip(PipRunner):
+    def pip_version(self) -> Version | None:
+        return Version("25.0")
+
+
+def test_a_pip_before_26_1_skips_the_pylock_install() -> None:
+    interp = running_interpreter()
+    row = gate._pylock_install(host_target(), interp, _OldPip())
+    assert isinstance(row, CheckResult)
+    assert (row.check, row.status) == ("reality", "skipped")
+    assert row.details == (
+        "pip 25.0 (newest) with pylock.toml; pip installs from pylock.toml from 26.1 on"
+    )
+    newest = gate._pylock_install(host_target(), interp, PipRunner())
+    version = PipRunner().pip_version()
+    assert (version is not None and version < PYLOCK_SINCE) or isinstance(newest, gate._Install)
