@@ -37,6 +37,10 @@ PYTHON_OPTION_SINCE = Version("22.3")
 # pip installs from a PEP 751 lock with -r from 26.1 on (pip pull request 13876).
 PYLOCK_SINCE = Version("26.1")
 DEFAULT_TIMEOUT = 1800.0
+# Probes and venvs run from here, not from the caller's directory: CPython
+# 3.13.0 built with an empty WHEEL_PKG_DIR takes pip from any pip-*.whl in
+# the current directory for ensurepip (so for a fresh venv's own pip).
+NEUTRAL_CWD = os.path.abspath(os.sep)
 PROBE_TIMEOUT = 30.0
 TAIL_LINES = 40
 
@@ -201,6 +205,7 @@ def _probe_output(command: list[str]) -> str:
             env=scrubbed_environ(),
             check=False,
             stdin=subprocess.DEVNULL,
+            cwd=NEUTRAL_CWD,
         )
     except (OSError, subprocess.SubprocessError):
         return ""
@@ -219,6 +224,7 @@ def create_venv(path: Path, interpreter: Interpreter, *, timeout: float = 300.0)
             env=scrubbed_environ(),
             check=False,
             stdin=subprocess.DEVNULL,
+            cwd=NEUTRAL_CWD,
         )
     except (OSError, subprocess.SubprocessError) as err:
         raise BundlerError(
@@ -355,7 +361,9 @@ class PipRunner:
             return frozenset()
         if self.uses_python_option() and self._can_drive(venv_python):
             return frozenset()
-        boot = self._execute((str(venv_python), "-m", "ensurepip", "--default-pip"))
+        boot = self._execute(
+            (str(venv_python), "-m", "ensurepip", "--default-pip"), cwd=Path(NEUTRAL_CWD)
+        )
         if not boot.ok:
             raise BundlerError(
                 f"cannot bootstrap pip into a virtual environment:\n{boot.describe()}"

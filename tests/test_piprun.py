@@ -404,3 +404,18 @@ def test_interpreter_must_fit_the_targets_libc() -> None:
     assert pick([glibc], platform_tag="musllinux_1_2_x86_64") is None
     assert pick([glibc, musl], platform_tag="musllinux_1_2_x86_64") == musl
     assert pick([musl], platform_tag="manylinux_2_17_x86_64") is None
+
+
+def test_a_fresh_venvs_pip_does_not_depend_on_the_current_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CPython 3.13.0 built with an empty WHEEL_PKG_DIR (pyenv's) takes its
+    ensurepip wheel from the current directory: the gate must not."""
+    interpreters = find_interpreters()
+    if not interpreters:
+        pytest.skip("no interpreter found")
+    clean = {i.path: ensurepip_version(i) for i in interpreters}
+    build_wheel(DistSpec("pip", "0.1"), "py3-none-any", tmp_path)
+    assert any(tmp_path.glob("pip-0.1-*.whl"))
+    monkeypatch.chdir(tmp_path)
+    assert {i.path: ensurepip_version(i) for i in interpreters} == clean
