@@ -1291,9 +1291,10 @@ def _pip_view_failed(
         return CheckResult(PIP_VIEW, target_name, DIFFERS, (problem,), details=f"{pip} differs")
     lines = result.stderr.strip().splitlines() or [f"exit {result.returncode}"]
     error = next((line for line in lines if line.startswith("ERROR:")), lines[-1])
+    # The dry run reads the target's own pins, not the bundle's requirements.txt.
     problem = Problem(
         PIP_VIEW,
-        _pip_problem(target_name, "", result).subject,
+        canonicalize_name(match.group(1)) if match else PIP_VIEW,
         f"{pip} cannot install the bundle for {target_name} (its dry run with --platform"
         f" and --python-version failed): {error.strip()}\n{result.describe()}",
         target_name,

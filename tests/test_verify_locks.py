@@ -433,7 +433,7 @@ def test_a_pip_that_refuses_a_bundle_file_fails_the_gate(bundle: Path) -> None:
     version = PipRunner().pip_version()
     assert result.details == f"pip {version} failed"
     (problem,) = result.problems
-    assert problem.target == WIN311
+    assert (problem.subject, problem.target) == ("pip", WIN311)
     assert problem.message.startswith(f"pip {version} cannot install the bundle for {WIN311}")
     assert "Wheel-Version (2.0) is not compatible" in problem.message.splitlines()[0]
 
