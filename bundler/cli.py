@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import Progress, TaskID
 
+    from .diff import Snapshot
     from .lockcheck import Difference, Inputs
     from .verify import VerifyReport
 
@@ -64,7 +65,8 @@ EXAMPLES = {
     "  pip install --index-url http://127.0.0.1:8000/simple/ requests",
     "sbom": "example:\n  bundle sbom ./pypi -o bom.cdx.json",
     "diff": "examples:\n  bundle diff old/pypi ./pypi --format markdown > comment.md\n"
-    "  bundle diff main.txt requirements.txt --fail-on downgrade,new-sdist,hash-change",
+    "  bundle diff main.txt requirements.txt --fail-on downgrade,new-sdist,hash-change\n"
+    "  bundle diff ./pypi ./pypi/requirements.txt --new-index-url https://pypi.example.com/simple/",
 }
 
 
@@ -700,8 +702,17 @@ def _diff_parser(p: argparse.ArgumentParser) -> None:
         metavar="FINDINGS",
         help=f"exit 1 when the diff has any of these (comma-separated: {','.join(FINDINGS)})",
     )
-    p.add_argument("--json", metavar="FILE", help="also write the diff as JSON ('-' for stdout)")
-    p.add_argument("-q", "--quiet", action="store_true", help="print only errors and the diff")
+    for side in ("old", "new"):
+        p.add_argument(
+            f"--{side}-index-url",
+            metavar="URL",
+            help=f"{side.upper()} is the lock as the index at URL serves it: each pin with the"
+            " files URL lists for its release (a bundle's or pylock.toml's files by name, every"
+            " file for a requirements.txt), hashed as listed; a release URL lists none of is"
+            " removed there",
+        )
+    _add_network_options(p)
+    _add_common(p)
 
 
 def _sbom_parser(p: argparse.ArgumentParser) -> None:
@@ -1600,7 +1611,7 @@ def _do_sbom(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str,
     return 0
 
 
-def _diff_side(path: Path) -> Any:
+def _diff_side(path: Path) -> Snapshot:
     from .diff import snapshot_from_lock, snapshot_from_manifest
     from .gate import load_bundle
     from .verify import MANIFEST
@@ -1614,12 +1625,43 @@ def _diff_side(path: Path) -> Any:
     return snapshot_from_lock(app.read_lock_file(path), str(path))
 
 
+def _diff_index_side(
+    side: Snapshot, url: str, option: str, args: argparse.Namespace, reporter: Reporter
+) -> Snapshot:
+    """``side`` as the index at ``url`` lists it (its pages as of now)."""
+    from urllib.parse import urlsplit
+
+    from .collector import PackageIndex
+    from .diff import snapshot_at_index
+    from .redact import redact_url
+
+    check_url(url, option)
+    if urlsplit(url).scheme not in ("http", "https", "file"):
+        raise UsageError(
+            f"{option} {redact_url(url)}: not an index URL",
+            hint=f"{option} https://pypi.example.com/simple/ (http, https or file)",
+        )
+    args.page_max_age = 0
+    client = _client(args, reporter)
+    settings = IndexSettings(index_url=url)
+    with PackageIndex(settings, client, reporter, workers=args.workers) as index:
+        index.prefetch(r.name for r in side.releases)
+        return snapshot_at_index(side, index, redact_url(url))
+
+
 def _do_diff(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str, Any]) -> int:
     from .diff import diff_snapshots, diff_to_json, parse_fail_on, render_markdown, render_text
     from .diff import violations as policy_violations
 
     fail_on = parse_fail_on(args.fail_on) if args.fail_on is not None else frozenset()
-    diff = diff_snapshots(_diff_side(args.old), _diff_side(args.new))
+    sides = [_diff_side(args.old), _diff_side(args.new)]
+    for i, (option, url) in enumerate(
+        (("--old-index-url", args.old_index_url), ("--new-index-url", args.new_index_url))
+    ):
+        if url is not None:
+            sides[i] = _diff_index_side(sides[i], url, option, args, reporter)
+    reporter.close()
+    diff = diff_snapshots(*sides)
     out.update(diff_to_json(diff))
     if args.json != STDOUT:
         render = render_markdown if args.format == "markdown" else render_text

@@ -5,7 +5,10 @@ each serves, their files); ``diff_snapshots`` compares two of them, per
 target: packages added, removed, upgraded and downgraded; across targets:
 new sdists, new build-only packages, files whose hash changed for the same
 version (a published file never changes: a red flag) and the total size.
-Everything here is pure; the command line reads the inputs and prints.
+A side may also be a lock as a published index serves it
+(``snapshot_at_index``): its pins, with the files the index lists for them.
+Everything here is pure (an index is read through the narrow ``IndexListing``
+interface); the command line reads the inputs and prints.
 """
 
 from __future__ import annotations
@@ -14,14 +17,14 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from packaging.markers import InvalidMarker, Marker
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from .errors import UsageError
-from .models import DistKind, LockInput, Manifest
+from .models import DistKind, IndexFile, LockInput, Manifest, ProjectPage
 from .target import Target, target_from_name
 
 # What --fail-on may name, in the order reports list them.
@@ -45,6 +48,9 @@ class FileEntry:
     sha256: str
     filename: str | None = None
     size: int | None = None
+    # False for a file an index lists beside those the lock pins: compared
+    # by name for a hash change, never a new sdist nor part of the size.
+    locked: bool = True
 
     @property
     def kind(self) -> DistKind | None:
@@ -228,6 +234,63 @@ def snapshot_from_lock(lock: LockInput, source: str) -> Snapshot:
     return Snapshot(source, tuple(sorted(targets)), releases, size)
 
 
+# --- a lock as an index serves it ---------------------------------------------------
+
+
+class IndexListing(Protocol):
+    """What ``snapshot_at_index`` needs of an index (``collector.PackageIndex``)."""
+
+    def get_project(self, name: NormalizedName) -> ProjectPage:
+        """Every file the index lists for ``name`` (none when it has no page)."""
+
+    def hashed(self, file: IndexFile) -> IndexFile:
+        """``file`` with its sha256 and size (downloaded when not listed)."""
+
+
+def _listed_release(release: Release, index: IndexListing) -> Release | None:
+    """``release`` with the files ``index`` lists for it, or None when it
+    lists none of them.
+
+    A lock that names its files (a bundle, a pylock.toml) is looked up by
+    file name: those files, with the hash the index gives them; a file it
+    names that the index lacks is left out.  A lock that gives hashes only
+    (a requirements.txt) cannot tell a replaced file from another platform's
+    wheel: every file of the release is taken, those with a locked hash as
+    the lock's, the others beside them (``FileEntry.locked``).
+    """
+    version = _version(release.version)
+    page = index.get_project(release.name)
+    if version is not None:
+        listed = page.release(version)
+    else:  # PEP 440 aside, only the same text is the same version
+        listed = tuple(f for f in page.files if str(f.version) == release.version)
+    named = {f.filename for f in release.files if f.filename}
+    locked = {f.sha256 for f in release.files}
+    files: list[FileEntry] = []
+    for f in sorted(listed, key=lambda f: f.filename):
+        if named and f.filename not in named:
+            continue
+        h = index.hashed(f)
+        sha256 = h.sha256 or ""
+        in_lock = f.filename in named if named else sha256 in locked
+        files.append(FileEntry(sha256, f.filename, h.size, locked=in_lock))
+    if not files:
+        return None
+    return Release(release.name, release.version, release.targets, release.build_only, tuple(files))
+
+
+def snapshot_at_index(side: Snapshot, index: IndexListing, url: str) -> Snapshot:
+    """``side``'s pins as the index at ``url`` serves them: each release
+    with the files the index lists for it (see ``_listed_release``); a
+    release the index does not list is not on this side."""
+    releases = tuple(
+        listed for r in side.releases if (listed := _listed_release(r, index)) is not None
+    )
+    sizes = [f.size for r in releases for f in r.files if f.locked]
+    size = sum(s for s in sizes if s is not None) if all(s is not None for s in sizes) else None
+    return Snapshot(f"{side.source} at {url}", side.targets, releases, size)
+
+
 # --- comparing -----------------------------------------------------------------------
 
 
@@ -305,16 +368,20 @@ def _hash_changes(old: Snapshot, new: Snapshot) -> list[HashChange]:
 def diff_snapshots(old: Snapshot, new: Snapshot) -> Diff:
     """Everything that differs from ``old`` to ``new``."""
     old_sdists = {
-        (r.name, r.version) for r in old.releases for f in r.files if f.kind is DistKind.SDIST
+        (r.name, r.version)
+        for r in old.releases
+        for f in r.files
+        if f.kind is DistKind.SDIST and f.locked
     }
     # A side that gives hashes only (a requirements lock) had the sdist if
     # it had its hash.
-    old_hashes = {f.sha256 for r in old.releases for f in r.files}
+    old_hashes = {f.sha256 for r in old.releases for f in r.files if f.locked}
     new_sdists = [
         NewFile(r.name, r.version, f.filename)
         for r in new.releases
         for f in r.files
         if f.kind is DistKind.SDIST
+        and f.locked
         and (r.name, r.version) not in old_sdists
         and f.sha256 not in old_hashes
     ]
@@ -483,6 +550,7 @@ __all__ = [
     "Diff",
     "FileEntry",
     "HashChange",
+    "IndexListing",
     "NewFile",
     "Release",
     "Snapshot",
@@ -492,6 +560,7 @@ __all__ = [
     "parse_fail_on",
     "render_markdown",
     "render_text",
+    "snapshot_at_index",
     "snapshot_from_lock",
     "snapshot_from_manifest",
     "violations",

@@ -3,7 +3,14 @@ gate over it (--fail-on)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,7 +29,7 @@ from bundler.diff import (
     violations,
 )
 from bundler.errors import UsageError
-from tests.support import DistSpec, IndexServerFactory
+from tests.support import DistSpec, IndexServerFactory, build_all
 
 SPECS = [
     DistSpec("app", "1.0", requires=("lib==1.0", "helper")),
@@ -216,3 +223,121 @@ def test_markdown_escapes_what_it_quotes() -> None:
     markdown = render_markdown(diff_snapshots(old, new))
     assert "a\\|b" in markdown
     assert "| x |  | 1 | added |" in markdown
+
+
+# --- a published index as a side ------------------------------------------------------
+
+LIB_WHEEL = "lib-1.0-py3-none-any.whl"
+
+
+def _rebuilt_lib(where: Path) -> Path:
+    """lib 1.0's wheel with other bytes under the same name."""
+    built = build_all([DistSpec("lib", "1.0", metadata_fields=("Summary: other bytes",))], where)
+    return next(p for p in built if p.name == LIB_WHEEL)
+
+
+def test_an_index_side_lists_the_locks_releases(
+    tmp_path: Path, index_server: IndexServerFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server = index_server(SPECS)
+    bundle = build(tmp_path, str(server.url), "app==1.0", "pypi")
+    url = str(server.url)
+    # The index lists sdists the bundle does not carry: beside the lock's
+    # files, they are neither new sdists nor a change.
+    assert any(p.name.endswith(".tar.gz") for p in server.files_dir.iterdir())
+    assert not any(p.name.endswith(".tar.gz") for p in (bundle / "files").iterdir())
+    for lock in (bundle, bundle / "requirements.txt", bundle / "pylock.toml"):
+        code, data = diff_json(tmp_path, str(bundle), str(lock), "--new-index-url", url)
+        counts = data["counts"]
+        assert code == 0 and isinstance(counts, dict) and set(counts.values()) == {0}, data
+        assert data["new"] == f"{lock} at {url}"
+
+    # The index replaces lib's wheel: the same version, other bytes.
+    shutil.copyfile(_rebuilt_lib(tmp_path / "rebuilt"), server.files_dir / LIB_WHEEL)
+    for lock in (bundle, bundle / "requirements.txt", bundle / "pylock.toml"):
+        capsys.readouterr()
+        argv = ["diff", str(bundle), str(lock), "--new-index-url", url, "--fail-on", "hash-change"]
+        assert run(argv) == 1, lock
+        captured = capsys.readouterr()
+        assert f"lib 1.0: {LIB_WHEEL}: sha256 " in captured.out, captured.out
+        assert "the diff has 1 hash-change" in captured.err
+    # The old side may be the index too.
+    code, data = diff_json(
+        tmp_path, str(bundle / "pylock.toml"), str(bundle), "--old-index-url", url
+    )
+    counts = data["counts"]
+    assert code == 0 and isinstance(counts, dict) and counts["hash-change"] == 1
+
+
+@pytest.fixture
+def published(bundles: tuple[Path, Path], tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """The old bundle published to a directory, served by a static web server."""
+    dest = tmp_path / "published"
+    assert run(["publish", str(bundles[0]), str(dest), "--no-check", "--quiet"]) == 0
+    proc = subprocess.Popen(
+        [sys.executable, "-u", "-m", "http.server", "--bind", "127.0.0.1", "0"],
+        cwd=dest,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdout is not None
+    match = re.search(r"port (\d+)", proc.stdout.readline())
+    assert match
+    yield dest, f"http://127.0.0.1:{match.group(1)}/simple/"
+    proc.terminate()
+    proc.wait(timeout=10)
+    proc.stdout.close()
+
+
+def test_a_published_directory_against_its_bundle(
+    bundles: tuple[Path, Path],
+    published: tuple[Path, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    old, new = bundles
+    dest, url = published
+    lock = str(old / "requirements.txt")
+    assert run(["diff", str(old), lock, "--new-index-url", url, "-q"]) == 0
+    assert "target " in capsys.readouterr().out
+    # NEW as an index that has only OLD serves it: none of its releases.
+    code, data = diff_json(tmp_path, str(new), str(new / "pylock.toml"), "--new-index-url", url)
+    assert code == 0
+    targets = data["targets"]
+    assert isinstance(targets, list)
+    changes = [c for t in targets for c in t["changes"]]
+    assert {(c["kind"], c["name"], c["old"]) for c in changes} == {
+        ("removed", "app", "2.0"),
+        ("removed", "lib", "0.9"),
+        ("removed", "newdep", "1.0"),
+    }
+
+    # A file replaced at the index (its page says so) and a release gone.
+    wheel = dest / "files" / LIB_WHEEL
+    before = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    shutil.copyfile(_rebuilt_lib(tmp_path / "rebuilt"), wheel)
+    after = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    page = dest / "simple" / "lib" / "index.html"
+    page.write_text(page.read_text().replace(before, after))
+    # http.server's Last-Modified has whole seconds: a page rewritten within
+    # the second it was first served would revalidate as not modified.
+    mtime = page.stat().st_mtime + 10
+    os.utime(page, (mtime, mtime))
+    shutil.rmtree(dest / "simple" / "helper")
+    capsys.readouterr()
+    argv = ["diff", str(old), lock, "--new-index-url", url, "--fail-on", "hash-change,removed"]
+    assert run(argv) == 1
+    captured = capsys.readouterr()
+    assert "  - helper 1.0\n" in captured.out
+    flagged = "HASH CHANGED for the same version (a published file never changes):\n"
+    assert f"{flagged}  lib 1.0: {LIB_WHEEL}: sha256 {before} -> {after}\n" in captured.out
+    assert "the diff has 1 removed, 1 hash-change" in captured.err
+
+
+def test_a_bad_index_url_is_a_usage_error(
+    bundles: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    old, _ = bundles
+    assert run(["diff", str(old), str(old), "--new-index-url", "not a url"]) == 2
+    assert "--new-index-url" in capsys.readouterr().err
