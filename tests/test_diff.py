@@ -3,6 +3,7 @@ gate over it (--fail-on)."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -269,14 +270,12 @@ def test_an_index_side_lists_the_locks_releases(
     assert code == 0 and isinstance(counts, dict) and counts["hash-change"] == 1
 
 
-@pytest.fixture
-def published(bundles: tuple[Path, Path], tmp_path: Path) -> Iterator[tuple[Path, str]]:
-    """The old bundle published to a directory, served by a static web server."""
-    dest = tmp_path / "published"
-    assert run(["publish", str(bundles[0]), str(dest), "--no-check", "--quiet"]) == 0
+@contextlib.contextmanager
+def _http_server(root: Path) -> Iterator[str]:
+    """``python -m http.server`` over ``root`` on 127.0.0.1: its URL."""
     proc = subprocess.Popen(
         [sys.executable, "-u", "-m", "http.server", "--bind", "127.0.0.1", "0"],
-        cwd=dest,
+        cwd=root,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -284,10 +283,42 @@ def published(bundles: tuple[Path, Path], tmp_path: Path) -> Iterator[tuple[Path
     assert proc.stdout is not None
     match = re.search(r"port (\d+)", proc.stdout.readline())
     assert match
-    yield dest, f"http://127.0.0.1:{match.group(1)}/simple/"
-    proc.terminate()
-    proc.wait(timeout=10)
-    proc.stdout.close()
+    try:
+        yield f"http://127.0.0.1:{match.group(1)}/"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        proc.stdout.close()
+
+
+@pytest.fixture
+def published(bundles: tuple[Path, Path], tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """The old bundle published to a directory, served by a static web server."""
+    dest = tmp_path / "published"
+    assert run(["publish", str(bundles[0]), str(dest), "--no-check", "--quiet"]) == 0
+    with _http_server(dest) as url:
+        yield dest, url + "simple/"
+
+
+def test_a_directory_listing_without_hashes(
+    bundles: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A web server's directory listings give no hash: each file is fetched
+    and hashed."""
+    old, _ = bundles
+    dest = tmp_path / "autoindex"
+    argv = ["publish", str(old), str(dest), "--layout", "autoindex", "--no-check", "-q"]
+    assert run(argv) == 0
+    with _http_server(dest) as url:
+        for lock in (old, old / "requirements.txt"):
+            code, data = diff_json(tmp_path, str(old), str(lock), "--new-index-url", url)
+            counts = data["counts"]
+            assert code == 0 and isinstance(counts, dict) and set(counts.values()) == {0}, data
+        shutil.copyfile(_rebuilt_lib(tmp_path / "rebuilt"), dest / "lib" / LIB_WHEEL)
+        capsys.readouterr()
+        argv = ["diff", str(old), str(old), "--new-index-url", url, "--fail-on", "hash-change"]
+        assert run(argv) == 1
+        assert f"lib 1.0: {LIB_WHEEL}: sha256 " in capsys.readouterr().out
 
 
 def test_a_published_directory_against_its_bundle(
