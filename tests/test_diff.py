@@ -372,3 +372,22 @@ def test_a_bad_index_url_is_a_usage_error(
     old, _ = bundles
     assert run(["diff", str(old), str(old), "--new-index-url", "not a url"]) == 2
     assert "--new-index-url" in capsys.readouterr().err
+
+
+def test_an_index_url_with_credentials_is_never_printed(
+    tmp_path: Path, index_server: IndexServerFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    open_index = str(index_server([DistSpec("lib", "1.0")]).url)
+    bundle = build(tmp_path, open_index, "lib", "pypi")
+    server = index_server([DistSpec("lib", "1.0")], auth=("user", "s3cret"))
+    url = str(server.url).replace("http://", "http://user:s3cret@")
+    capsys.readouterr()
+    out = tmp_path / "diff.json"
+    argv = ["diff", str(bundle), str(bundle), "--new-index-url", url, "--json", str(out)]
+    assert run(argv) == 0
+    captured = capsys.readouterr()
+    assert "target " in captured.out
+    assert "s3cret" not in captured.out + captured.err + out.read_text()
+    assert json.loads(out.read_text())["new"] == f"{bundle} at {server.url}".replace(
+        "http://", "http://user:***@"
+    )
