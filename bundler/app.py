@@ -585,7 +585,7 @@ def _root_constraint(c: ParsedRequirement) -> RootRequirement:
 def _upgrade_constraint(req: Requirement) -> RootRequirement:
     from .resolver import RootRequirement
 
-    return RootRequirement(req, "--upgrade-package", f"-P {req}")
+    return RootRequirement(req, f"--upgrade-package {req}", f"-P {req}")
 
 
 def hash_unhashed(files: Sequence[IndexFile], index: PackageIndex) -> dict[str, IndexFile]:

@@ -743,7 +743,9 @@ def resolve_traced(
     try:
         result = resolver.resolve(requirements, max_rounds=options.max_rounds)
     except resolvelib.ResolutionImpossible as err:
-        raise ResolutionFailed(target.name, explain_conflict(err.causes, provider, roots)) from None
+        raise ResolutionFailed(
+            target.name, explain_conflict(err.causes, provider, roots, constraints)
+        ) from None
     except resolvelib.ResolutionTooDeep as err:
         raise ResolutionFailed(
             target.name,
@@ -970,9 +972,15 @@ def explain_conflict(
     causes: Collection[RequirementInformation[Req, Cand]],
     provider: _Provider,
     roots: Sequence[RootRequirement],
+    constraints: Sequence[RootRequirement] = (),
 ) -> str:
-    """Render resolvelib's causes like pip: who asked for what."""
+    """Render resolvelib's causes like pip: who asked for what, and which
+    constraints (named by where they came from) narrowed it."""
     root_sources = {canonicalize_name(r.requirement.name): r.source for r in roots}
+    constraint_sources: dict[str, str] = {}
+    for root in constraints:
+        if provider.target.evaluate_marker(root.requirement.marker):
+            constraint_sources.setdefault(_spec_requirement(root.requirement).text, root.source)
     lines: list[str] = []
     idents: list[str] = []
     for info in causes:
@@ -999,7 +1007,8 @@ def explain_conflict(
         name, _ = _split_identifier(ident)
         details.extend(_availability(name, provider))
         for c in provider.constraints.get(name, ()):
-            details.append(f"  - constraint: {c.text}")
+            came = constraint_sources.get(c.text)
+            details.append(f"  - constraint: {c.text}" + (f" ({came})" if came else ""))
     names = ", ".join(i for i in idents if i != PYTHON) or "Python"
     text = f"no version of {names} satisfies every requirement:\n" + "\n".join(unique_lines)
     if details:

@@ -94,7 +94,8 @@ def test_upgrade_package_to_a_version_that_does_not_exist_fails(
 ) -> None:
     _, lock = upgrades
     assert run([*lock, "-P", "lib==9.0"]) == 1
-    assert "constraint: lib==9.0" in capsys.readouterr().err
+    # The constraint is named by where it came from: the command line.
+    assert "constraint: lib==9.0 (--upgrade-package lib==9.0)" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("value", ["nosuch", "nosuch==1.0", "NoSuch"])

@@ -299,7 +299,7 @@ def test_releases_with_a_usable_file_are_not_said_skipped(
         "  - pysocks versions usable on cp311-manylinux_2_36_x86_64: 1.7.0, 1.7.1",
         "  - pysocks 1.5.8: skipped, sdist: requires Python >=4 (target has 3.11.0);"
         " wheel: no compatible wheel tag for cp311-manylinux_2_36_x86_64",
-        "  - constraint: pysocks==1.0",
+        f"  - constraint: pysocks==1.0 ({tmp_path / 'constraints.txt'}:1)",
     ]
 
 

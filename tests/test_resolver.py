@@ -621,7 +621,7 @@ def test_a_release_with_a_usable_file_is_not_reported_skipped() -> None:
         "no version of pysocks satisfies every requirement:",
         "  - requests[socks]==2.32.3 depends on PySocks!=1.5.7,>=1.5.6",
         "  - pysocks versions usable on cp311-linux: 1.6.0 (yanked: bad build), 1.7.0, 1.7.1",
-        "  - constraint: pysocks==1.0",
+        "  - constraint: pysocks==1.0 (requirements.in:1)",
     ]
 
 
