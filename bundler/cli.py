@@ -1197,6 +1197,13 @@ def _do_download(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[
     return 0
 
 
+def _check_bundle_dir(path: Path) -> None:
+    """A path that exists but is no directory is a usage error saying so
+    (not "no such directory")."""
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{path} is a file, not a bundle directory", hint="bundle verify ./pypi")
+
+
 def _summarise_manifest(
     m: Manifest, out_dir: Path, reporter: Reporter, out: dict[str, Any]
 ) -> None:
@@ -1214,6 +1221,7 @@ def _do_verify(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[st
     if args.check_index_url is not None:
         return _verify_index(args, args.check_index_url, reporter, out)
     client = _client(args, reporter)
+    _check_bundle_dir(args.bundle)
     manifest = load_bundle(args.bundle)
     targets = _targets(args, default=manifest.targets)
     inputs = None
@@ -1716,13 +1724,27 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     sys.exit(code)
 
 
+def _command_parser(
+    parser: argparse.ArgumentParser, command: str | None
+) -> argparse.ArgumentParser:
+    """The subcommand's parser (the top-level one when there is none)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and command in action.choices:
+            found: argparse.ArgumentParser = action.choices[command]
+            return found
+    return parser
+
+
 def run(argv: Sequence[str] | None = None, *, own_process: bool = False) -> int:
     """Run the CLI; return the exit code (0 ok, 1 unsatisfiable/gate failed, 2 usage).
 
     ``own_process``: the process ends with this run (the ``bundle`` command),
     so process-wide settings may be tuned for it."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        # Reported by the command's own parser, with its usage line.
+        _command_parser(parser, args.command).error(f"unrecognized arguments: {' '.join(unknown)}")
     if own_process:
         # What start-up made (modules, classes) lives as long as the
         # process: the cyclic garbage collector (off while it was made, see

@@ -50,6 +50,38 @@ def test_an_abbreviated_option_is_a_usage_error(
     assert not (tmp_path / "requirements.txt").exists()
 
 
+@pytest.mark.parametrize("command", [["verify", "."], ["lock", "r.in"], ["serve", "."]])
+def test_an_unknown_option_is_reported_with_the_commands_usage(
+    command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as caught:
+        run([*command, "--bogus"])
+    assert caught.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"usage: bundle {command[0]} ")
+    assert f"bundle {command[0]}: error: unrecognized arguments: --bogus" in err
+
+
+def test_an_unknown_option_before_any_command_keeps_the_top_level_usage(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as caught:
+        run(["--bogus"])
+    assert caught.value.code == 2
+    assert "bundle: error: unrecognized arguments: --bogus" in capsys.readouterr().err
+
+
+def test_verify_of_a_file_says_it_is_not_a_bundle_directory(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "passwd"
+    path.write_text("root:x:0:0::/root:/bin/sh\n", encoding="utf-8")
+    assert run(["verify", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path} is a file, not a bundle directory" in " ".join(err.split())
+    assert "no such directory" not in err
+
+
 # --- -P / --upgrade-package ----------------------------------------------------------
 
 UPGRADES = [
