@@ -1001,15 +1001,17 @@ class HttpClient:
         try:
             with os.fdopen(fd, "w+b") as fh:
                 if scheme == "file":
-                    digest, got = _copy_local(url_to_path(clean), fh, display, progress)
+                    digest, got = _copy_local(url_to_path(clean), fh, display, size, progress)
                 else:
                     digest, got = self._download(clean, fh, expected, size, progress)
                 # Not forced to the disk (see atomic_write): every file is
                 # checked by its hash when used (cache) or verified (bundle).
-            if expected and digest != expected:
-                raise HashMismatch(display, expected, digest)
+            # The size first: a file of another size cannot have the hash
+            # either, and its size says more than two digests.
             if size is not None and got != size:
                 raise NetworkError(display, f"expected {size} bytes, received {got}")
+            if expected and digest != expected:
+                raise HashMismatch(display, expected, digest)
             if self.cache is not None:
                 with contextlib.suppress(OSError):
                     self.cache.put_blob_file(tmp, digest)
@@ -1207,10 +1209,20 @@ def _read_file_url(url: str) -> Response:
 
 
 def _copy_local(
-    source: Path, fh: IO[bytes], display: str, progress: Callable[[int], None] | None
+    source: Path,
+    fh: IO[bytes],
+    display: str,
+    size: int | None,
+    progress: Callable[[int], None] | None,
 ) -> tuple[str, int]:
+    """Copy a local file, refusing at once one longer than ``size``."""
     try:
         with source.open("rb") as src:
+            found = os.fstat(src.fileno()).st_size
+            if size is not None and found > size:
+                raise NetworkError(
+                    display, f"is {found} bytes, more than the {size} bytes expected"
+                )
             return copy_hashing(src, fh, progress)
     except FileNotFoundError as err:
         raise NotFound(display, "no such file") from err

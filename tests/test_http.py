@@ -796,6 +796,38 @@ def test_a_body_longer_than_the_expected_size_is_cut_off(
     assert client.cache is not None and not (client.cache.root / "blobs").exists()
 
 
+def test_a_local_file_longer_than_the_expected_size_is_refused_by_its_size(
+    client: HttpClient, tmp_path: Path
+) -> None:
+    # A PEP 751 lock's ``path`` entry: a file:// URL with the locked size.
+    small = PAYLOAD[:906]
+    source = tmp_path / "f.whl"
+    source.write_bytes(small + b"\0" * 4096)
+    out = tmp_path / "out"
+    with pytest.raises(NetworkError, match="is 5002 bytes, more than the 906 bytes expected"):
+        client.fetch_to_file(
+            source.as_uri(),
+            out / "f.whl",
+            sha256=hashlib.sha256(small).hexdigest(),
+            size=len(small),
+        )
+    assert list(out.iterdir()) == []
+
+
+def test_a_body_shorter_than_the_expected_size_says_so_not_hash_mismatch(
+    server: Server, client: HttpClient, tmp_path: Path
+) -> None:
+    small = PAYLOAD[:906]
+    server.routes["/f.whl"] = serve_bytes(small[:500])
+    with pytest.raises(NetworkError, match="expected 906 bytes, received 500"):
+        client.fetch_to_file(
+            server.url("/f.whl"),
+            tmp_path / "f.whl",
+            sha256=hashlib.sha256(small).hexdigest(),
+            size=len(small),
+        )
+
+
 def test_bytes_beyond_the_content_length_are_never_read(
     server: Server, client: HttpClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
