@@ -1191,6 +1191,9 @@ def _do_download(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[
         lock_ = app.hydrate(
             lock_input, targets, index, client, on_files=on_files, workers=args.workers
         )
+    lock_ = app.with_build_requirements(
+        lock_, lock_input, targets, indexes, client, reporter, args.workers
+    )
     lock_ = app.with_recorded_inputs(lock_, args.lock)
     manifest = app.download(lock_, args.output, indexes, client, reporter, args.workers)
     _summarise_manifest(manifest, args.output, reporter, out)
