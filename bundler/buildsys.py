@@ -512,8 +512,11 @@ def prepare_tree_metadata(
         data = _built_wheel_metadata(wheel_dir, wheel, filename)
     else:
         data = _read_dist_info_metadata(metadata_dir, dist_info, filename)
-    for message in hooks.warnings:
-        reporter.warning(f"{filename}: build backend: {message}")
+    # What the backend says on success (setuptools' deprecation banners, for
+    # a project the user did not write) is no warning of this run: shown
+    # with -v only.  A hook that fails shows its output in the error.
+    for message in dict.fromkeys(hooks.warnings):
+        reporter.detail(f"{filename}: build backend: {message}")
     return data
 
 

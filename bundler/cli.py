@@ -310,7 +310,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         "--verbose",
         action="store_true",
         help="say what is fetched and why: each requirement met and who asked for it, each"
-        " page and how each file's metadata was read, each pin",
+        " page and how each file's metadata was read, each pin, a build backend's warnings",
     )
     g.add_argument(
         "--cache-dir",
