@@ -809,6 +809,7 @@ def _client(args: argparse.Namespace, reporter: Reporter) -> Any:
     )
     if _Process.keep_alive is not None:
         _Process.keep_alive.append(client)
+    _Process.clients.append(client)
     return client
 
 
@@ -851,6 +852,14 @@ class _Process:
     one by one is time the user waits for)."""
 
     keep_alive: list[object] | None = None
+    # The run's HTTP clients: cancelled on Ctrl-C, so that the threads
+    # fetching files stop at their next chunk instead of finishing them.
+    clients: list[Any] = []
+
+    @classmethod
+    def cancel(cls) -> None:
+        for client in cls.clients:
+            client.cancel()
 
 
 def _overrides(args: argparse.Namespace) -> app.IndexOverrides:
@@ -1178,6 +1187,14 @@ def _do_download(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[
             ahead = stack.enter_context(
                 ThreadPoolExecutor(args.workers, thread_name_prefix="ahead")
             )
+
+            def stop_ahead(kind: type[BaseException] | None, *_: object) -> None:
+                # Run before the pool waits for its downloads: on Ctrl-C
+                # they stop at their next chunk.
+                if kind is not None and issubclass(kind, KeyboardInterrupt):
+                    client.cancel()
+
+            stack.push(stop_ahead)
 
             def fetch_ahead(files: Sequence[LockedFile]) -> None:
                 # A project's files start as soon as its page is in, not
@@ -1743,6 +1760,7 @@ def run(argv: Sequence[str] | None = None, *, own_process: bool = False) -> int:
 
     ``own_process``: the process ends with this run (the ``bundle`` command),
     so process-wide settings may be tuned for it."""
+    _Process.clients = []
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
     if unknown:
@@ -1774,6 +1792,7 @@ def run(argv: Sequence[str] | None = None, *, own_process: bool = False) -> int:
         payload["error"] = scrub(str(err))
         code = err.exit_code
     except KeyboardInterrupt:
+        _Process.cancel()  # the interpreter waits for its download threads
         reporter.close()
         reporter.say("interrupted")
         return 130

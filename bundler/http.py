@@ -237,6 +237,13 @@ class NotCached(NetworkError):
         super().__init__(url, "not in the cache, and offline mode forbids fetching it")
 
 
+class Cancelled(BundlerError):
+    """A download stopped because the client was cancelled (Ctrl-C)."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(f"{url}: download stopped: interrupted")
+
+
 class RangeNotSupported(NetworkError):
     """The server ignored or refused a ``Range`` request."""
 
@@ -559,6 +566,8 @@ class HttpClient:
         # fetch_to_file that follows raises that, and does not spend a
         # second retry budget (and Retry-After waits) on the same file.
         self._ahead_failed: dict[tuple[str, str], BundlerError] = {}
+        # Set by cancel(): downloads stop at their next chunk.
+        self._cancelled = threading.Event()
         self._transport = Transport(
             pool_size=pool_size,
             user_agent=user_agent,
@@ -957,6 +966,12 @@ class HttpClient:
 
     # -- downloads -----------------------------------------------------------------
 
+    def cancel(self) -> None:
+        """Stop every download of this client at its next chunk (each
+        raises ``Cancelled``): on Ctrl-C, the threads fetching files end
+        within a chunk's read instead of finishing their files."""
+        self._cancelled.set()
+
     def fetch_to_file(
         self,
         url: str,
@@ -1092,6 +1107,8 @@ class HttpClient:
         validator: str | None = None
         attempts = _Attempts(self.max_attempts)
         while True:
+            if self._cancelled.is_set():
+                raise Cancelled(display)
             headers = {"Accept-Encoding": "identity"}
             # RFC 9110 If-Range: the server sends the rest only if the file
             # is unchanged, else all of it (200) and we start over.
@@ -1128,6 +1145,8 @@ class HttpClient:
                     raise NetworkError(display, f"unexpected HTTP {resp.status}")
                 try:
                     for chunk in _body_chunks(resp, None if size is None else size - written):
+                        if self._cancelled.is_set():
+                            raise Cancelled(display)
                         if size is not None and written + len(chunk) > size:
                             raise NetworkError(
                                 display,
@@ -1241,6 +1260,7 @@ def parse_content_range(value: str) -> tuple[int, int, int | None] | None:
 
 __all__ = [
     "USER_AGENT",
+    "Cancelled",
     "DiskCache",
     "HttpClient",
     "NotCached",

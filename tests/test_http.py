@@ -11,6 +11,7 @@ import socket
 import ssl
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +27,7 @@ from bundler import __version__, fsutil, transport
 from bundler import http as http_module
 from bundler.errors import BundlerError, HashMismatch, NetworkError, NotFound
 from bundler.http import (
+    Cancelled,
     HttpClient,
     NotCached,
     RangeNotSupported,
@@ -855,6 +857,52 @@ def test_a_resumed_range_of_a_bigger_file_is_not_read(
             server.url("/f.whl"), tmp_path / "f.whl", sha256=PAYLOAD_SHA, size=len(PAYLOAD)
         )
     assert not (tmp_path / "f.whl").exists()
+
+
+def trickle(h: BaseHTTPRequestHandler) -> None:
+    """64 KiB every 50 ms, for a minute: a download that takes long."""
+    h.send_response(200)
+    h.send_header("Connection", "close")
+    h.end_headers()
+    h.close_connection = True
+    block = bytes(64 * 1024)
+    with contextlib.suppress(OSError):
+        for _ in range(1200):
+            h.wfile.write(block)
+            h.wfile.flush()
+            time.sleep(0.05)
+
+
+def test_a_cancelled_client_stops_its_downloads_at_the_next_chunk(
+    server: Server, client: HttpClient, tmp_path: Path
+) -> None:
+    server.routes["/slow.whl"] = trickle
+    out = tmp_path / "out"
+    progress: list[int] = []
+    failed: list[BaseException] = []
+
+    def fetch() -> None:
+        try:
+            client.fetch_to_file(
+                server.url("/slow.whl"), out / "slow.whl", progress=progress.append
+            )
+        except BaseException as err:
+            failed.append(err)
+
+    thread = threading.Thread(target=fetch)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while sum(progress) < 256 * 1024 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert sum(progress) >= 256 * 1024, "the download never got going"
+    client.cancel()
+    cancelled = time.monotonic()
+    thread.join(10)
+    assert not thread.is_alive()
+    assert time.monotonic() - cancelled < 1.0  # not the minute the file takes
+    assert len(failed) == 1 and isinstance(failed[0], Cancelled), failed
+    assert "interrupted" in str(failed[0])
+    assert list(out.iterdir()) == []  # no .part left behind
 
 
 def flood(h: BaseHTTPRequestHandler, start: bytes, *, announce: int | None) -> None:
