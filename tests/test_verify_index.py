@@ -4,13 +4,17 @@ file:// and over ``python -m http.server`` on 127.0.0.1)."""
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import shutil
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -144,3 +148,58 @@ def test_the_configured_index_url_does_not_turn_verify_into_the_index_gate(
     assert run(["verify", str(bundle), "--no-install", "--quiet", "--json", str(out)]) == 0
     checks = {r["check"] for r in json.loads(out.read_text())["results"]}
     assert "integrity" in checks and "published" not in checks
+
+
+# How long the server below holds the gate's own fetch of a file waiting for
+# pip's first request; far longer than creating a venv and starting pip.
+HOLD_SECONDS = 60.0
+
+
+class _HoldsFilesUntilPip(SimpleHTTPRequestHandler):
+    """Serves a file to anything but pip only once pip has asked for
+    something: a gate that fetches every file before it starts pip waits
+    out the hold."""
+
+    pip_arrived: ClassVar[threading.Event]
+    held_out: ClassVar[list[str]]
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        if self.headers.get("User-Agent", "").startswith("pip/"):
+            self.pip_arrived.set()
+        elif self.path.endswith(".whl") and not self.pip_arrived.wait(HOLD_SECONDS):
+            self.held_out.append(self.path.rsplit("/", 1)[-1])
+        super().do_GET()
+
+
+@pytest.mark.slow
+def test_the_listing_is_checked_while_pip_installs(
+    bundle: Path, served: Path, tmp_path: Path
+) -> None:
+    # The gate's own fetches and pip's install run at once, so the whole
+    # gate takes about as long as the install alone.
+    class Handler(_HoldsFilesUntilPip):
+        pip_arrived = threading.Event()
+        held_out = []
+
+    server = ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(Handler, directory=str(served))
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/simple/"
+        out = tmp_path / "out.json"
+        argv = ["verify", "--index-url", url, str(bundle), "--quiet", "--json", str(out)]
+        assert run(argv) == 0, _problems(out)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+    results = json.loads(out.read_text())["results"]
+    assert {r["check"] for r in results} == {"published", "closure", "reality"}
+    # Both files were fetched by the gate itself, not only by pip.
+    assert Handler.held_out == [], f"fetched only after a {HOLD_SECONDS} s wait for pip"
+    assert Handler.pip_arrived.is_set()
