@@ -1096,6 +1096,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="only the S3 publish rows, against SeaweedFS on 127.0.0.1 (no internet)",
     )
+    parser.add_argument(
+        "--publish",
+        action="store_true",
+        help="only the re-publish and post-publish gate rows, on 127.0.0.1 (no internet)",
+    )
     return parser
 
 
@@ -1117,6 +1122,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         from benchmarks.s3publish import run as run_s3  # noqa: PLC0415
 
         return run_s3(args.rounds, out)
+    if args.publish:
+        if str(REPO) not in sys.path:
+            sys.path.insert(0, str(REPO))
+        from benchmarks.publish import run as run_publish  # noqa: PLC0415
+
+        return run_publish(args.rounds, out)
     names = [n.strip() for n in args.set.split(",") if n.strip()]
     unknown = [n for n in names if n not in SETS]
     if unknown and not args.smoke:

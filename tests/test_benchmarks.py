@@ -3,10 +3,15 @@ scenario against a local index and reports a median for each."""
 
 from __future__ import annotations
 
+import io
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+from rich.console import Console
 
 from benchmarks.run import (
     BUNDLE,
@@ -163,3 +168,27 @@ def test_run_measured_reports_exit_code_and_the_childs_own_peak_memory(tmp_path:
     assert small[2] < 100 * 1024 * 1024
     assert big[2] >= 200 * 1024 * 1024
     assert log.read_text().count("$ ") == 2
+
+
+@pytest.mark.slow
+def test_publish_rows_judge_republish_and_the_gate(monkeypatch: pytest.MonkeyPatch) -> None:
+    from benchmarks import publish
+
+    monkeypatch.setattr(publish, "PROJECTS", 3)  # the rows, not the numbers
+    out = io.StringIO()
+    assert publish.run(1, Console(file=out, width=200)) == 0, out.getvalue()
+    text = out.getvalue()
+    pypiserver = (
+        "skipped: pypi-server is not installed"
+        if publish.pypiserver_missing()
+        else "re-publish unchanged, pypiserver"
+    )
+    for row in (
+        "re-publish unchanged, directory",
+        pypiserver,
+        "venv + pip install --index-url URL -r LOCK",
+        "verify --index-url URL (the post-publish gate)",
+    ):
+        assert row in text, text
+    assert re.search(r"<= 1\.0x venv \+ pip: \d+\.\d\dx", text), text
+    assert "3 files (3 projects)" in text
