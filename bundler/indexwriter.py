@@ -32,7 +32,7 @@ from .filenames import is_safe_filename
 from .fsutil import DIR_MODE, atomic_write, sha256_bytes
 from .manifest import is_normalized_name, manifest_to_json
 from .metadata import wheel_metadata
-from .models import SBOM_FILE, BundleArtifact, DistKind, Manifest
+from .models import SBOM_FILE, BundleArtifact, DistKind, IndexFile, Manifest
 
 # PEP 629 / PEP 700: the simple API version these pages implement.
 REPOSITORY_VERSION = "1.1"
@@ -445,6 +445,28 @@ def _remove_stale_pages(simple_dir: Path, projects: set[NormalizedName]) -> None
             entry.rmdir()
 
 
+def listed_artifact(
+    f: IndexFile, *, sha256: str, size: int, metadata_sha256: str | None
+) -> BundleArtifact:
+    """A file an index page lists, as the artifact its pages are rendered
+    from again (the inverse of ``render_project_*``): what a published
+    index holds is merged with new files and written back whole.  The
+    caller decides where the hash and size come from when the page lacks
+    them."""
+    return BundleArtifact(
+        filename=f.filename,
+        project=f.project,
+        version=str(f.version),
+        sha256=sha256,
+        size=size,
+        kind=f.kind,
+        requires_python=f.requires_python,
+        yanked=f.yanked,
+        upload_time=f.upload_time,
+        metadata_sha256=metadata_sha256,
+    )
+
+
 __all__ = [
     "FILES_DIR",
     "JSON_CONTENT_TYPE",
@@ -456,6 +478,7 @@ __all__ = [
     "SIMPLE_DIR",
     "IndexWriter",
     "file_href",
+    "listed_artifact",
     "render_project_html",
     "render_project_json",
     "render_root_html",

@@ -39,6 +39,7 @@ from .indexwriter import (
     PAGE_HTML,
     PAGE_JSON,
     SIMPLE_DIR,
+    listed_artifact,
     render_project_html,
     render_project_json,
     render_root_html,
@@ -101,18 +102,7 @@ def _artifact(f: IndexFile, dest: Path) -> BundleArtifact:
         sidecar = path.with_name(f.filename + METADATA_SUFFIX)
         if metadata_sha256 is None and sidecar.is_file():
             metadata_sha256 = sha256_bytes(sidecar.read_bytes())
-    return BundleArtifact(
-        filename=f.filename,
-        project=f.project,
-        version=str(f.version),
-        sha256=sha256,
-        size=size,
-        kind=f.kind,
-        requires_python=f.requires_python,
-        yanked=f.yanked,
-        upload_time=f.upload_time,
-        metadata_sha256=metadata_sha256,
-    )
+    return listed_artifact(f, sha256=sha256, size=size, metadata_sha256=metadata_sha256)
 
 
 def read_pages(dest: Path) -> list[BundleArtifact]:

@@ -38,6 +38,7 @@ from ..indexwriter import (
     PAGE_HTML,
     PAGE_JSON,
     SIMPLE_DIR,
+    listed_artifact,
     render_project_html,
     render_project_json,
     render_root_html,
@@ -145,18 +146,7 @@ class DirectoryDestination:
             with contextlib.suppress(OSError):
                 size = (self.path / FILES_DIR / f.filename).stat().st_size
         metadata = f.core_metadata.get("sha256") if f.core_metadata else None
-        return BundleArtifact(
-            filename=f.filename,
-            project=f.project,
-            version=str(f.version),
-            sha256=f.sha256,
-            size=size or 0,
-            kind=f.kind,
-            requires_python=f.requires_python,
-            yanked=f.yanked,
-            upload_time=f.upload_time,
-            metadata_sha256=metadata,
-        )
+        return listed_artifact(f, sha256=f.sha256, size=size or 0, metadata_sha256=metadata)
 
     # -- writing ---------------------------------------------------------------------
 

@@ -43,6 +43,7 @@ from ..indexwriter import (
     PAGE_HTML,
     PAGE_JSON,
     SIMPLE_DIR,
+    listed_artifact,
     render_project_html,
     render_project_json,
     render_root_html,
@@ -127,18 +128,7 @@ def _artifact(f: IndexFile, page: str) -> BundleArtifact:
     if not sha256:
         raise InvalidPage(page, f"{f.filename} is listed without a sha256 hash")
     core = f.core_metadata or {}
-    return BundleArtifact(
-        filename=f.filename,
-        project=f.project,
-        version=str(f.version),
-        sha256=sha256,
-        size=f.size or 0,
-        kind=f.kind,
-        requires_python=f.requires_python,
-        yanked=f.yanked,
-        upload_time=f.upload_time,
-        metadata_sha256=core.get("sha256"),
-    )
+    return listed_artifact(f, sha256=sha256, size=f.size or 0, metadata_sha256=core.get("sha256"))
 
 
 def page_artifacts(
