@@ -30,7 +30,7 @@ from .errors import (
     UsageError,
 )
 from .filenames import parse_filename
-from .fsutil import atomic_write_text, updating
+from .fsutil import updating, write_output
 from .http import HttpClient, redact_url
 from .lockfile import SPLIT
 from .models import (
@@ -698,7 +698,7 @@ def write_lock(
         inputs=inputs,
         layout=layout,
     )
-    atomic_write_text(path, text)
+    write_output(path, text)
 
 
 def read_lock_file(path: Path) -> LockInput:

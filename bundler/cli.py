@@ -22,7 +22,7 @@ from packaging.utils import canonicalize_name
 from . import SERVE_HOST, SERVE_PORT, __version__, app
 from .config import Config, find_config, load_config, pip_environment, under_pip_environment
 from .errors import BundlerError, UsageError, check_url
-from .fsutil import atomic_write, atomic_write_text
+from .fsutil import write_output
 from .keyringcli import DEFAULT_KEYRING_PROVIDER, KEYRING_PROVIDERS
 from .lockfile import ANNOTATION_STYLES, SPLIT
 from .models import IndexSettings, IndexStrategy, Lock, LockedFile, LockInput, Manifest
@@ -1633,7 +1633,7 @@ def _do_sbom(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str,
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
     else:
-        atomic_write(Path(args.output), data)
+        write_output(Path(args.output), data)
         reporter.info(f"{args.output}: the CycloneDX 1.6 SBOM of {args.bundle}")
     out.update(bundle=str(args.bundle), sbom=args.output)
     return 0
@@ -1724,7 +1724,7 @@ def _write_json(dest: str, payload: dict[str, Any]) -> None:
     if dest == STDOUT:
         sys.stdout.write(text)
     else:
-        atomic_write_text(Path(dest), text)
+        write_output(Path(dest), text)
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:

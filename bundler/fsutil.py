@@ -89,6 +89,52 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
+@contextlib.contextmanager
+def output_file(path: Path) -> Iterator[IO[bytes]]:
+    """A binary file to write the output the user named ``path`` into,
+    written atomically where that can be done without harm.
+
+    Only a regular file (or a new one) is replaced, through a temp file and
+    ``os.replace`` (see ``atomic_write``); a symbolic link is written
+    through, its target replaced and the link kept; a path that exists and
+    is not a regular file (a device such as ``/dev/stdout`` or
+    ``/dev/null``, a FIFO) is written directly, as ``open(path, "wb")``
+    would: replacing it would lose the link or the device.  Files bundler
+    keeps itself use ``atomic_write``, which never follows a link."""
+    target = Path(os.path.realpath(path)) if path.is_symlink() else path
+    if target.exists() and not target.is_file():
+        try:
+            with target.open("wb") as fh:
+                yield fh
+        except OSError as err:
+            _raise_no_space(target, err)
+            raise
+        return
+    fd, tmp = temp_file_beside(target)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            yield fh
+        os.replace(tmp, target)
+    except BaseException as err:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(err, OSError):
+            _raise_no_space(target, err)
+        raise
+
+
+def write_output(path: Path, data: bytes | str) -> None:
+    """Write ``data`` (text as UTF-8) to the output file the user named
+    ``path`` (see ``output_file``)."""
+    with output_file(path) as fh:
+        fh.write(data.encode("utf-8") if isinstance(data, str) else data)
+
+
+def _raise_no_space(path: Path, err: OSError) -> None:
+    if err.errno == errno.ENOSPC:
+        raise BundlerError(f"no space left on device while writing {path}") from err
+
+
 def remove_tree(path: Path, workers: int = 8) -> None:
     """Remove a directory tree, as ``shutil.rmtree`` does, with its files
     unlinked by ``workers`` threads, then its directories removed by them,

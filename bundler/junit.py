@@ -15,7 +15,7 @@ import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from .fsutil import atomic_write
+from .fsutil import write_output
 from .redact import redact_text
 from .verify import FAILED, REALITY, SKIPPED, CheckResult, VerifyReport
 
@@ -65,8 +65,8 @@ def check_name(result: CheckResult) -> str:
 
 
 def write_junit(report: VerifyReport, path: Path) -> None:
-    """Write the report's JUnit XML to ``path`` atomically."""
-    atomic_write(path, render_junit(report))
+    """Write the report's JUnit XML to ``path`` (see ``write_output``)."""
+    write_output(path, render_junit(report))
 
 
 def _counts(results: list[CheckResult] | tuple[CheckResult, ...], *, name: str) -> dict[str, str]:

@@ -24,7 +24,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Any, cast
 
 from .errors import BundlerError, HashMismatch, MultipleErrors, UsageError
-from .fsutil import DIR_MODE, FILE_MODE, copy_hashing, remove_tree, temp_file_beside, updating
+from .fsutil import DIR_MODE, FILE_MODE, copy_hashing, output_file, remove_tree, updating
 from .indexwriter import (
     FILES_DIR,
     MANIFEST_NAME,
@@ -167,26 +167,19 @@ def pack(bundle_dir: Path, manifest: Manifest, archive: Path) -> PackResult:
     members = [*((d, True) for d in dirs), *((f.path, False) for f in files)]
     # The manifest first: unpack reads it before anything else.
     members.sort(key=lambda m: (m[0] != MANIFEST_NAME, m[0]))
-    fd, tmp = temp_file_beside(archive)
-    try:
-        # PAX: file names longer than ustar's 100 bytes, stored the same way every time.
-        with (
-            os.fdopen(fd, "wb") as raw,
-            _compressed_writer(raw, compression) as out,
-            tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar,
-        ):
-            for name, directory in members:
-                if directory:
-                    tar.addfile(_info(name, size=0, mtime=mtime, directory=True))
-                    continue
-                with (bundle_dir / name).open("rb") as fh:
-                    size = os.fstat(fh.fileno()).st_size
-                    tar.addfile(_info(name, size=size, mtime=mtime), fh)
-        os.replace(tmp, archive)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    # PAX: file names longer than ustar's 100 bytes, stored the same way every time.
+    with (
+        output_file(archive) as raw,
+        _compressed_writer(raw, compression) as out,
+        tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar,
+    ):
+        for name, directory in members:
+            if directory:
+                tar.addfile(_info(name, size=0, mtime=mtime, directory=True))
+                continue
+            with (bundle_dir / name).open("rb") as fh:
+                size = os.fstat(fh.fileno()).st_size
+                tar.addfile(_info(name, size=size, mtime=mtime), fh)
     return PackResult(archive, len(members), archive.stat().st_size)
 
 

@@ -117,6 +117,12 @@ def test_the_report_is_deterministic_and_written_atomically(tmp_path: Path) -> N
     write_junit(REPORT, path)
     assert path.read_bytes() == render_junit(REPORT)
     assert [p.name for p in tmp_path.iterdir()] == ["junit.xml"]  # no temp file left
+    # Named through a symbolic link, the report lands at its target.
+    link = tmp_path / "link.xml"
+    link.symlink_to(path.name)
+    path.unlink()
+    write_junit(REPORT, link)
+    assert link.is_symlink() and path.read_bytes() == render_junit(REPORT)
 
 
 def test_control_characters_and_credentials_never_reach_the_file() -> None:

@@ -73,6 +73,11 @@ def test_pack_is_deterministic(bundle: Path, tmp_path: Path, suffix: str) -> Non
     os.utime(bundle / "bundle.json", (1, 1))
     assert bundle_cmd("pack", str(bundle), "-o", str(second)) == 0
     assert first.read_bytes() == second.read_bytes()
+    # An archive named through a symbolic link lands at its target; the link stays.
+    link = tmp_path / f"link{suffix}"
+    link.symlink_to(second.name)
+    assert bundle_cmd("pack", str(bundle), "-o", str(link)) == 0
+    assert link.is_symlink() and second.read_bytes() == first.read_bytes()
     if suffix == ".tar.zst":
         return
     with tarfile.open(first) as tar:
