@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from packaging.markers import Marker
 from packaging.utils import NormalizedName, canonicalize_name
@@ -87,6 +87,24 @@ TOP_LEVEL_FILES = frozenset({MANIFEST, REQUIREMENTS, PYLOCK, SBOM, ".bundle.lock
 TOP_LEVEL_DIRS = frozenset({FILES, SIMPLE})
 
 
+@overload
+def printable(text: str) -> str: ...
+@overload
+def printable(text: None) -> None: ...
+def printable(text: str | None) -> str | None:
+    """``text`` with what UTF-8 cannot carry escaped: a file name that is
+    not UTF-8 (``os.fsdecode`` gives its bytes as lone surrogates) shows
+    its bytes as ``\\xff``, another lone surrogate as ``\\udcxx``.  Every
+    report (console, JSON, JUnit, GitHub) is UTF-8 text."""
+    if text is None or text.isascii():
+        return text
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return raw.decode("utf-8", "backslashreplace")
+
+
 @dataclass(frozen=True)
 class Problem:
     """One thing wrong with a bundle, and what to do about it."""
@@ -95,6 +113,10 @@ class Problem:
     subject: str  # the file or package at fault, e.g. "files/six-1.16.0-py2.py3-none-any.whl"
     message: str
     target: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("subject", "message", "target"):
+            object.__setattr__(self, name, printable(getattr(self, name)))
 
     def __str__(self) -> str:
         where = f"[{self.target}] " if self.target else ""
@@ -110,6 +132,10 @@ class CheckResult:
     status: str  # "passed" | "failed" | "skipped"
     problems: tuple[Problem, ...] = ()
     details: str = ""  # e.g. "network: isolated (network namespace)", or a skip reason
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "target", printable(self.target))
+        object.__setattr__(self, "details", printable(self.details))
 
     @property
     def failed(self) -> bool:

@@ -3,6 +3,8 @@ validated against the Jenkins/Ant schema (tests/schemas/junit-10.xsd)."""
 
 from __future__ import annotations
 
+import json
+import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -183,3 +185,52 @@ def test_verify_writes_junit_with_the_live_install(
     SCHEMA.validate(str(junit))
     failures = ET.parse(junit).getroot().findall(".//failure")
     assert failures and "helper-1.0-py3-none-any.whl" in (failures[0].get("message") or "")
+
+
+def test_a_problem_names_a_file_that_is_not_utf8_by_its_bytes() -> None:
+    name = os.fsdecode(b"files/x\xff.whl")  # as os.listdir gives it
+    problem = Problem("integrity", name, f"{name}: unexpected", TARGET)
+    assert problem.subject == "files/x\\xff.whl"
+    assert problem.message == "files/x\\xff.whl: unexpected"
+    assert CheckResult("integrity", None, "failed", details="\ud800").details == "\\ud800"
+    assert Problem("integrity", "café", "ok").subject == "café"
+
+
+@pytest.mark.slow
+def test_verify_reports_a_file_whose_name_is_not_utf8(
+    tmp_path: Path,
+    index_server: IndexServerFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    url = str(index_server([DistSpec("webapp", "1.0")]).url)
+    req = tmp_path / "requirements.in"
+    req.write_text("webapp\n")
+    bundle = tmp_path / "pypi"
+    assert run(["build", str(req), "-o", str(bundle), "-i", url, "-q", "--no-install"]) == 0
+    try:
+        (bundle / "files" / os.fsdecode(b"x\xff.whl")).touch()
+    except (OSError, UnicodeError):
+        pytest.skip("this file system takes only UTF-8 names")
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    junit, report = tmp_path / "verify.xml", tmp_path / "verify.json"
+    capsys.readouterr()
+    code = run(
+        ["verify", str(bundle), "--no-install", "--junit", str(junit), "--json", str(report)]
+    )
+    captured = capsys.readouterr()
+    assert code == 1, captured.err
+    assert "internal error" not in captured.err
+    assert "files/x\\xff.whl: unexpected" in captured.out + captured.err
+    SCHEMA.validate(str(junit))
+    failures = ET.parse(junit).getroot().findall(".//failure")
+    assert any("files/x\\xff.whl" in (f.get("message") or "") for f in failures)
+    subjects = [
+        p["subject"]
+        for r in json.loads(report.read_text("utf-8"))["results"]
+        for p in r["problems"]
+    ]
+    assert "files/x\\xff.whl" in subjects
+    assert "files/x\\xff.whl" in summary.read_text("utf-8")
