@@ -474,3 +474,28 @@ def test_publish_to_pypiserver_checks_it_with_its_credentials(
         assert _publish(str(bundles.c), server.authed_url, json_out=out) == 1
         assert HELPER_WHEEL in json.loads(out.read_text())["error"]
         assert stored.read_bytes() == before
+
+
+# --- what publish refuses before writing anything -------------------------------------
+
+
+def test_a_dir2pi_tree_with_files_beside_its_pages_is_refused_not_broken(
+    bundles: Bundles, tmp_path: Path
+) -> None:
+    # pip2pi/dir2pi: simple/<project>/index.html links the file beside it.
+    dest = tmp_path / "dp"
+    page_dir = dest / "simple" / "helper"
+    page_dir.mkdir(parents=True)
+    wheel = page_dir / "helper-1.0-py3-none-any.whl"
+    wheel.write_bytes(b"an older helper")
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    (page_dir / "index.html").write_text(
+        f'<html><body><a href="{wheel.name}#sha256={digest}">{wheel.name}</a></body></html>\n'
+    )
+    before = _tree(dest)
+    out = tmp_path / "out.json"
+    assert _publish(str(bundles.a), str(dest), "--no-check", json_out=out) == 1
+    error = json.loads(out.read_text())["error"]
+    assert str(page_dir / "index.html") in error and "not a bundler-layout index" in error
+    assert _tree(dest) == before
+

@@ -26,12 +26,20 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from packaging.utils import NormalizedName, canonicalize_name
 
 from ..errors import BundlerError, UsageError
 from ..filenames import is_safe_filename
-from ..fsutil import atomic_write, copy_hashing, directory_lock, sha256_file, temp_file_beside
+from ..fsutil import (
+    atomic_write,
+    copy_hashing,
+    directory_lock,
+    sha256_file,
+    temp_file_beside,
+    url_path_to_local,
+)
 from ..indexwriter import (
     FILES_DIR,
     METADATA_SUFFIX,
@@ -47,6 +55,7 @@ from ..indexwriter import (
 from ..manifest import is_normalized_name
 from ..models import BundleArtifact, IndexFile
 from ..pages import parse_html_page, parse_json_page
+from ..redact import redact_url
 from ..reporting import Reporter
 from .core import LAYOUT_AUTOINDEX, LAYOUT_SIMPLE, LAYOUTS, REFUSE, PlannedFile, PublishRefused
 from .destination import Held, PublishFile
@@ -132,8 +141,26 @@ class DirectoryDestination:
                     f"{path}: the destination's page cannot be read, so it cannot be merged: {err}",
                     hint="repair or remove the page, then publish again",
                 ) from err
+            files_dir = (self.path / FILES_DIR).resolve()
+            for f in page.files:
+                self._check_beside(f, files_dir, path)
             return [self._artifact(f) for f in page.files]
         return []
+
+    def _check_beside(self, f: IndexFile, files_dir: Path, page: Path) -> None:
+        """Refuse a page entry whose file is not in ``files/``: the merged
+        page links every file there, so such an entry would point at a file
+        that does not exist (a pip2pi/dir2pi tree keeps files beside pages)."""
+        parts = urlsplit(f.url)
+        where = Path(url_path_to_local(parts.path)) if parts.scheme == "file" else None
+        if where is not None and where.parent == files_dir and where.name == f.filename:
+            return
+        raise BundlerError(
+            f"{page}: lists {f.filename} at {redact_url(f.url.partition('#')[0])}, not in"
+            f" {self.path / FILES_DIR}: {self.path} is not a bundler-layout index,"
+            " so it cannot be merged into; nothing was published",
+            hint="publish to a new directory (or --layout autoindex for a per-project tree)",
+        )
 
     def _artifact(self, f: IndexFile) -> BundleArtifact:
         if f.sha256 is None:
