@@ -1346,6 +1346,7 @@ def _do_publish(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[s
         client=client,
         promote_to=args.promote_to,
         s3_endpoint_url=args.s3_endpoint_url,
+        bundle=args.bundle,
     )
     read_url = None if args.no_check or args.dry_run else destination.read_url()
     if read_url is None and not (args.no_check or args.dry_run):

@@ -499,3 +499,35 @@ def test_a_dir2pi_tree_with_files_beside_its_pages_is_refused_not_broken(
     assert str(page_dir / "index.html") in error and "not a bundler-layout index" in error
     assert _tree(dest) == before
 
+
+@pytest.mark.parametrize("dest", ["", "   ", "files", "."])
+def test_dest_empty_or_inside_the_bundle_is_a_usage_error(
+    bundles: Bundles, tmp_path: Path, dest: str
+) -> None:
+    bundle = _copy(bundles.a, tmp_path)
+    before = _tree(bundle)
+    out = tmp_path / "out.json"
+    target = str(bundle / dest) if dest.strip() else dest
+    assert _publish(str(bundle), target, "--no-check", json_out=out) == 2
+    error = json.loads(out.read_text())["error"]
+    assert ("DEST is empty" if not dest.strip() else "is inside the bundle") in error
+    assert _tree(bundle) == before
+
+
+def test_a_bundle_inside_dest_is_published_beside_it(bundles: Bundles, tmp_path: Path) -> None:
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    bundle = _copy(bundles.a, dest)
+    assert _publish(str(bundle), str(dest), "--no-check") == 0
+    assert (dest / "files" / HELPER_WHEEL).is_file()
+
+
+@pytest.mark.parametrize(
+    "read_url", ["ftp://x/", "simple/", "http:///simple/", "http://127.0.0.1:99999/"]
+)
+def test_an_unusable_read_url_is_refused_before_dest_is_written(
+    bundles: Bundles, tmp_path: Path, read_url: str
+) -> None:
+    dest = tmp_path / "dest"
+    assert _publish(str(bundles.a), str(dest), "--index-url", read_url) == 2
+    assert not dest.exists()

@@ -220,6 +220,10 @@ def _module_class(module: str, name: str, dest: str) -> Any:
     return getattr(found, name)
 
 
+# The URL schemes installers read a published index from.
+READ_SCHEMES = ("http", "https", "file")
+
+
 def open_destination(
     dest: str,
     *,
@@ -228,15 +232,19 @@ def open_destination(
     client: HttpClient | None = None,
     promote_to: str | None = None,
     s3_endpoint_url: str | None = None,
+    bundle: Path | None = None,
 ) -> Destination:
     """The destination ``dest`` names: a directory path or ``file://`` URL,
     an upload URL (``http(s)://``, spoken through ``client``: the command
     line's TLS and credential settings; a devpi staging index with
     ``promote_to``) or ``s3://bucket/prefix`` (at ``s3_endpoint_url``, else
-    ``AWS_ENDPOINT_URL``)."""
+    ``AWS_ENDPOINT_URL``).  Every argument is checked before anything is
+    written: an empty DEST, a DEST inside ``bundle``, an unusable READ_URL."""
+    if not dest.strip():
+        raise UsageError("DEST is empty", hint="give a directory or URL to publish to")
     scheme = urlsplit(dest).scheme if "://" in dest else ""
     if read_url is not None:
-        check_url(read_url, "--index-url")
+        _check_read_url(read_url)
     if promote_to is not None and scheme not in ("http", "https"):
         raise UsageError(
             f"--promote-to {promote_to}: only a devpi staging index (http(s)://) is promoted",
@@ -253,6 +261,8 @@ def open_destination(
         from .directory import DirectoryDestination  # noqa: PLC0415 - it imports this module
 
         path = Path(url_path_to_local(urlsplit(dest).path)) if scheme else Path(dest)
+        if bundle is not None:
+            _check_outside(path, bundle)
         return DirectoryDestination(path, layout=layout or LAYOUT_SIMPLE, read_url=read_url)
     if layout is not None:
         raise UsageError(
@@ -278,6 +288,30 @@ def open_destination(
         f"{redact_url(dest)}: cannot publish to a {scheme}:// URL",
         hint="give a directory, file://, http(s):// (an upload API) or s3://bucket/prefix",
     )
+
+
+def _check_read_url(url: str) -> None:
+    """READ_URL is what installers read: an http(s):// or file:// URL."""
+    check_url(url, "--index-url")
+    parts = urlsplit(url)
+    if parts.scheme not in READ_SCHEMES or "://" not in url:
+        raise UsageError(
+            f"--index-url {redact_url(url)}: not an http(s):// or file:// URL",
+            hint="give the simple-index URL installers read DEST from",
+        )
+    if parts.scheme != "file" and not parts.hostname:
+        raise UsageError(f"--index-url {redact_url(url)}: no host", hint="give a full URL")
+
+
+def _check_outside(dest: Path, bundle: Path) -> None:
+    """Publishing into the bundle itself would change the files being
+    published (and break the bundle's integrity)."""
+    where, inside = dest.resolve(), bundle.resolve()
+    if where == inside or inside in where.parents:
+        raise UsageError(
+            f"DEST {dest} is inside the bundle {bundle}",
+            hint="publish to a directory outside the bundle",
+        )
 
 
 __all__ = [
