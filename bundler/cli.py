@@ -1323,6 +1323,10 @@ def _verify_index(
     reporter.close()
     _print_report(report, reporter)
     out.update(json.loads(report_to_json(report)))
+    if args.junit is not None:
+        from .junit import write_junit
+
+        write_junit(report, args.junit)
     return 0 if report.ok else 1
 
 

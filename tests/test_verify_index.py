@@ -203,3 +203,18 @@ def test_the_listing_is_checked_while_pip_installs(
     # Both files were fetched by the gate itself, not only by pip.
     assert Handler.held_out == [], f"fetched only after a {HOLD_SECONDS} s wait for pip"
     assert Handler.pip_arrived.is_set()
+
+
+def test_junit_is_written_whether_the_gate_passes_or_fails(
+    bundle: Path, served: Path, tmp_path: Path
+) -> None:
+    url = (served / "simple").as_uri() + "/"
+    xml = tmp_path / "report.xml"
+    argv = ["verify", "--index-url", url, str(bundle), "--no-install", "--quiet"]
+    assert run([*argv, "--junit", str(xml)]) == 0
+    assert 'failures="0"' in xml.read_text()
+    xml.unlink()
+    (served / "files" / WEBBY).unlink()
+    assert run([*argv, "--junit", str(xml)]) == 1
+    text = xml.read_text()
+    assert "<failure" in text and WEBBY in text
