@@ -202,8 +202,12 @@ class ConsoleReporter(Reporter):
     def retry(self, host: str, problem: str, delay: float, attempt: int, limit: int) -> None:
         if self.quiet:
             return
+        from .http import CONNECT_PROBLEMS
+
+        where = "to" if problem in CONNECT_PROBLEMS else "from"  # never reached, or answered
         self.say(
-            f"retrying in {_seconds(delay)} s: {problem} from {host} (attempt {attempt} of {limit})"
+            f"retrying in {_seconds(delay)} s: {problem} {where} {host}"
+            f" (attempt {attempt} of {limit})"
         )
 
     def task_start(self, key: str, description: str, total: int | None = None) -> None:

@@ -187,14 +187,23 @@ def _host(url: str) -> str:
     return f"{host}:{port}" if port is not None else host
 
 
+# Secrets shorter than this are not replaced in free text (every "x" of a
+# message would go); in URLs they are redacted whatever their length.
+MIN_SCRUBBED = 4
+# The retry problems that mean the host was never reached ("... to HOST").
+CANNOT_CONNECT = "cannot connect"
+CONNECT_TIMED_OUT = "connection timed out"
+CONNECT_PROBLEMS = (CANNOT_CONNECT, CONNECT_TIMED_OUT)
+
+
 def _problem(err: BaseException) -> str:
     """A few words for a failure worth another try, for a retry line."""
     import urllib3.exceptions as e
 
     if isinstance(err, e.NewConnectionError):  # a ConnectTimeoutError too, in urllib3
-        return "cannot connect"
+        return CANNOT_CONNECT
     if isinstance(err, e.ConnectTimeoutError):
-        return "connection timed out"
+        return CONNECT_TIMED_OUT
     if isinstance(err, e.TimeoutError):
         return "read timed out"
     if isinstance(err, e.SSLError):
@@ -611,9 +620,11 @@ class HttpClient:
             known = self._auth.get(host)
             if replace or known is None or auth[1] or known[0] != auth[0]:
                 self._auth[host] = auth
-            for secret in auth if auth[1] else auth[:1]:
-                if secret:
-                    self._secrets.update({secret, quote(secret, safe="")})
+            # The password, or a user name standing alone (a token); never a
+            # user name beside a password: it is no secret (pip shows it).
+            secret = auth[1] or auth[0]
+            if len(secret) >= MIN_SCRUBBED:
+                self._secrets.update({secret, quote(secret, safe="")})
 
     def _from_keyring(self, url: str) -> bool:
         """After a 401 from ``url``'s host, pip's keyring look-up: the

@@ -6,6 +6,7 @@ import base64
 import contextlib
 import email.utils
 import hashlib
+import io
 import os
 import socket
 import ssl
@@ -1702,3 +1703,31 @@ def test_a_preload_of_another_store_is_not_used(
     assert ssl.PEM_cert_to_DER_cert(other.read_text()) in cas
     assert ssl.PEM_cert_to_DER_cert(trust_store_env.read_text()) not in cas
     assert [s.bundle for s in transport._preloads] == [str(trust_store_env)]
+
+
+def test_only_passwords_and_tokens_are_scrubbed_from_free_text(client: HttpClient) -> None:
+    client.add_credentials(f"http://e:{SECRET}@127.0.0.1:18099/")
+    client.add_credentials("http://uploader:x@127.0.0.1:18100/")
+    client.add_credentials("http://t0ken-alone@127.0.0.1:18101/")
+    text = "NewConnectionError: Failed; stage uploader/staging2 refused box"
+    assert client.scrub(text) == text  # user names and a one-letter password stay
+    assert client.scrub(f"echo {SECRET} and t0ken-alone") == "echo *** and ***"
+
+
+def test_a_retry_line_says_to_a_host_never_reached_and_from_one_that_answered() -> None:
+    from rich.console import Console
+
+    from bundler.cli import ConsoleReporter
+    from bundler.http import CANNOT_CONNECT, CONNECT_TIMED_OUT
+
+    out = io.StringIO()
+    reporter = ConsoleReporter(quiet=False, console=Console(file=out, width=200))
+    reporter.plain = False
+    reporter.retry("127.0.0.1:18099", CANNOT_CONNECT, 1.0, 2, 5)
+    reporter.retry("127.0.0.1:18099", CONNECT_TIMED_OUT, 1.0, 3, 5)
+    reporter.retry("127.0.0.1:18099", "503", 1.0, 4, 5)
+    assert out.getvalue().splitlines() == [
+        "retrying in 1 s: cannot connect to 127.0.0.1:18099 (attempt 2 of 5)",
+        "retrying in 1 s: connection timed out to 127.0.0.1:18099 (attempt 3 of 5)",
+        "retrying in 1 s: 503 from 127.0.0.1:18099 (attempt 4 of 5)",
+    ]
