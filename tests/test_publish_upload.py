@@ -12,7 +12,7 @@ import hashlib
 import json
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -257,6 +257,9 @@ class _Recorder(Reporter):
     def retry(self, host: str, problem: str, delay: float, attempt: int, limit: int) -> None:
         self.lines.append(f"retry {problem} {attempt}/{limit} {host}")
 
+    def warning(self, message: str) -> None:
+        self.lines.append(f"warning: {message}")
+
 
 def _client(reporter: Reporter = NULL_REPORTER) -> HttpClient:
     return HttpClient(sleep=lambda _: None, reporter=reporter)
@@ -276,6 +279,19 @@ def test_an_upload_cut_by_503s_is_sent_again(fake_index: _FakeIndex, tmp_path: P
     headers, body = fake_index.posts[-1]
     parts = _parse_form(headers["Content-Type"], body)
     assert parts[-1].get_payload(decode=True) == file.path.read_bytes()
+
+
+def test_a_yanked_file_is_uploaded_with_a_warning_naming_it(
+    fake_index: _FakeIndex, tmp_path: Path
+) -> None:
+    file = _wheel(tmp_path)
+    yanked = PublishFile(replace(file.artifact, yanked="broken build"), file.path)
+    recorder = _Recorder()
+    UploadDestination(fake_index.url, client=_client(recorder)).put([yanked], recorder)
+    assert len(fake_index.posts) == 1
+    warnings = [line for line in recorder.lines if line.startswith("warning: ")]
+    assert len(warnings) == 1
+    assert file.artifact.filename in warnings[0] and "not yanked" in warnings[0]
 
 
 def test_an_upload_whose_connection_drops_is_sent_again(

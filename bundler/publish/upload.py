@@ -371,6 +371,13 @@ class UploadDestination:
         """Upload every file to ``url``, all of them tried; every failure
         is reported together at the end."""
         failures: list[BundlerError] = []
+        for file in files:
+            if file.artifact.yanked is not None:
+                reporter.warning(
+                    f"{file.artifact.filename} is yanked, which the upload API cannot say"
+                    " (PEP 592 yanking is the index's own action): installers will see it"
+                    " as not yanked until it is yanked there"
+                )
 
         def one(file: PublishFile) -> BundlerError | None:
             name = file.artifact.filename
