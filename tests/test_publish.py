@@ -502,8 +502,9 @@ def test_a_dir2pi_tree_with_files_beside_its_pages_is_refused_not_broken(
 
 @pytest.mark.parametrize("dest", ["", "   ", "files", "."])
 def test_dest_empty_or_inside_the_bundle_is_a_usage_error(
-    bundles: Bundles, tmp_path: Path, dest: str
+    bundles: Bundles, tmp_path: Path, dest: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.chdir(tmp_path)  # where an empty DEST used to publish to
     bundle = _copy(bundles.a, tmp_path)
     before = _tree(bundle)
     out = tmp_path / "out.json"
