@@ -112,7 +112,8 @@ class NewFile:
 @dataclass(frozen=True)
 class HashChange:
     """The same release with other bytes: a file whose sha256 changed, or
-    (when only hashes are known) no hash in common."""
+    (when only hashes are known) a hash removed and another added; ``old``
+    and ``new`` are then the removed and the added digests."""
 
     name: NormalizedName
     version: str
@@ -357,11 +358,14 @@ def _hash_changes(old: Snapshot, new: Snapshot) -> list[HashChange]:
                 )
         if named_before and named_after:
             continue
-        # Only hashes on one side at least: other bytes when none is shared.
+        # Only hashes on one side at least: a hash gone and another come is
+        # other bytes for a file, even when the release shares other hashes;
+        # hashes only added (a new platform's wheel) or only dropped are not.
         was = {f.sha256 for f in prior.files}
         now = {f.sha256 for f in r.files}
-        if was and now and not was & now:
-            out.append(HashChange(r.name, r.version, None, tuple(sorted(was)), tuple(sorted(now))))
+        gone, come = tuple(sorted(was - now)), tuple(sorted(now - was))
+        if gone and come:
+            out.append(HashChange(r.name, r.version, None, gone, come))
     return out
 
 

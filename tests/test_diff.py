@@ -391,3 +391,28 @@ def test_an_index_url_with_credentials_is_never_printed(
     assert json.loads(out.read_text())["new"] == f"{bundle} at {server.url}".replace(
         "http://", "http://user:***@"
     )
+
+
+def test_a_hash_replaced_beside_a_shared_one_is_a_change(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Requirements locks give hashes only: one of a pin's hashes swapped for
+    another is other bytes, even when a second hash still matches; hashes
+    only added (a new platform's wheel) are not."""
+    a, b, c, d = ("a" * 64, "b" * 64, "c" * 64, "d" * 64)
+    old = tmp_path / "old.txt"
+    old.write_text(f"lib==1.0 --hash=sha256:{a} --hash=sha256:{b}\n")
+    new = tmp_path / "new.txt"
+    new.write_text(f"lib==1.0 --hash=sha256:{a} --hash=sha256:{c}\n")
+    capsys.readouterr()
+    assert run(["diff", str(old), str(new), "--fail-on", "hash-change"]) == 1
+    captured = capsys.readouterr()
+    assert f"lib 1.0: its files: sha256 {b} -> {c}" in captured.out
+    assert "the diff has 1 hash-change" in captured.err
+    _, data = diff_json(tmp_path, str(old), str(new))
+    assert data["hash_changes"] == [
+        {"name": "lib", "version": "1.0", "filename": None, "old": [b], "new": [c]}
+    ]
+    more = tmp_path / "more.txt"
+    more.write_text(f"lib==1.0 --hash=sha256:{a} --hash=sha256:{b} --hash=sha256:{d}\n")
+    assert run(["diff", str(old), str(more), "--fail-on", "hash-change", "-q"]) == 0
