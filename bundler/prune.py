@@ -5,7 +5,11 @@ file no kept lock needs.
 What the directory holds is read from its pages (PEP 691 JSON, else PEP 503
 HTML) and, in a bundle, from ``bundle.json``.  A lock keeps a pin's files by
 hash (any of the pin's hashes, as pip takes any); a pin none of whose
-hashes the directory holds is refused before anything is touched.  The
+hashes the directory holds is refused before anything is touched.  A
+bundle's requirements.txt leaves build-only pins out, so a kept lock beside
+a ``bundle.json`` keeps that manifest's build-only files too, and a kept
+sdist whose build requirements no kept file provides is refused: pip could
+not install the lock from what is left.  The
 pages are rendered as a bundle writes them, each written atomically, before
 any file goes: a reader never sees a page linking a missing file.
 
@@ -22,13 +26,15 @@ import contextlib
 import hashlib
 import urllib.parse
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
+from .buildsys import read_build_system
 from .errors import BundlerError, MultipleErrors, UsageError
 from .filenames import parse_filename
 from .fsutil import CHUNK, atomic_write, sha256_bytes, sha256_file
@@ -212,6 +218,7 @@ def plan(dest: Path, locks: Sequence[LockInput]) -> PrunePlan:
     unlisted = _unlisted(dest, by_name)
     unlisted_held = [_unlisted_artifact(dest, name) for name in unlisted]
     keep: set[str] = set()
+    pinned_by: dict[str, str] = {}  # filename -> the first pin keeping it
     for lock in locks:
         for pin in lock.pins:
             found = _pin_files(pin, [*held, *unlisted_held], dest)
@@ -227,6 +234,22 @@ def plan(dest: Path, locks: Sequence[LockInput]) -> PrunePlan:
                 )
                 continue
             keep.update(a.filename for a in found)
+            where = f"{pin.source or lock.path}: " if (pin.source or lock.path) else ""
+            for a in found:
+                pinned_by.setdefault(a.filename, f"{where}{pin.name}=={pin.version}")
+        for a in _bundle_build_only(lock):
+            found_by_hash = [h for h in [*held, *unlisted_held] if h.sha256 == a.sha256]
+            if not found_by_hash:
+                problems.append(
+                    BundlerError(
+                        f"{lock.path}: its bundle's {MANIFEST_NAME} lists {a.filename}"
+                        f" (build-only), but {dest} holds no file with its sha256",
+                        hint="nothing was removed; publish that bundle here first",
+                    )
+                )
+            keep.update(h.filename for h in found_by_hash)
+    if not problems:
+        problems += _unbuildable(dest, [*held, *unlisted_held], keep, pinned_by)
     if problems:
         raise problems[0] if len(problems) == 1 else MultipleErrors(problems)
     if manifest is not None:
@@ -268,6 +291,60 @@ def plan(dest: Path, locks: Sequence[LockInput]) -> PrunePlan:
         paths=tuple(sorted(paths)),
         freed=freed,
     )
+
+
+def _bundle_build_only(lock: LockInput) -> tuple[BundleArtifact, ...]:
+    """The build-only files of the bundle ``lock`` belongs to (a lock beside
+    a ``bundle.json``).  A bundle's requirements.txt leaves them out, as
+    pip would install them at runtime, yet its sdists build with them."""
+    if not lock.path:
+        return ()
+    manifest = read_manifest(Path(lock.path).parent)
+    if manifest is None:
+        return ()
+    return tuple(a for a in manifest.artifacts if a.build_only)
+
+
+def _unbuildable(
+    dest: Path, held: Sequence[BundleArtifact], keep: set[str], pinned_by: Mapping[str, str]
+) -> list[BundlerError]:
+    """A kept sdist whose [build-system] requires a package no kept file
+    provides: pip, offline, could not build it once the rest is gone.
+    Requirements with a marker hold on some targets only and are not
+    checked; an sdist whose build system cannot be read is left to pip."""
+    kept = [a for a in held if a.filename in keep]
+    problems: list[BundlerError] = []
+    for sdist in kept:
+        if sdist.kind is not DistKind.SDIST or sdist.filename not in pinned_by:
+            continue
+        try:
+            system = read_build_system(dest / FILES_DIR / sdist.filename, sdist.filename)
+        except BundlerError:
+            continue
+        for text in system.requires:
+            try:
+                req = Requirement(text)
+            except InvalidRequirement:
+                continue
+            if req.marker is not None or _provided(req, kept):
+                continue
+            problems.append(
+                BundlerError(
+                    f"{pinned_by[sdist.filename]} keeps {sdist.filename}, whose [build-system]"
+                    f" requires {text}, but no kept lock pins it: pip could not build it"
+                    f" from {dest}",
+                    hint="nothing was removed; keep the bundle's pylock.toml, or its"
+                    " requirements.txt beside its bundle.json (both name its build-only"
+                    " packages), or a lock that pins the build requirements",
+                )
+            )
+    return problems
+
+
+def _provided(req: Requirement, kept: Iterable[BundleArtifact]) -> bool:
+    name = canonicalize_name(req.name)
+    versions = (_version(a.version) for a in kept if a.project == name)
+    return any(v is not None and req.specifier.contains(v, prereleases=True) for v in versions)
 
 
 def _size(path: Path) -> int:

@@ -236,3 +236,48 @@ def test_pages_are_written_before_any_file_goes(
     prune.apply(plan)
     monkeypatch.undo()
     assert sorted(seen) == list(plan.paths)
+
+
+BUILT_SPECS = [
+    DistSpec("app", "1.0", requires=("srconly",)),
+    # sdist only, whose [build-system] requires a package of its own.
+    DistSpec("srconly", "1.0", wheel=False, build_requires=("buildtool>=1",)),
+    DistSpec("buildtool", "1.0"),
+]
+
+
+def test_a_kept_bundle_lock_keeps_its_build_only_files(
+    tmp_path: Path, index_server: IndexServerFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A bundle's requirements.txt leaves its build-only pins out; beside
+    its bundle.json it keeps them, and without it prune refuses to leave an
+    sdist that could no longer be built."""
+    url = str(index_server(BUILT_SPECS).url)
+    req = tmp_path / "app.in"
+    req.write_text("app\n")
+    bundle = tmp_path / "b"
+    assert bundle_cmd("build", str(req), "-o", str(bundle), "-i", url, "--no-install") == 0
+    assert "buildtool" not in (bundle / "requirements.txt").read_text()
+    merged = merge([bundle], tmp_path / "published")
+    (merged / "files" / "extra.whl").write_bytes(b"left by a merge")
+
+    alone = tmp_path / "alone" / "requirements.txt"
+    alone.parent.mkdir()
+    shutil.copy(bundle / "requirements.txt", alone)
+    before = tree(merged)
+    capsys.readouterr()
+    assert bundle_cmd("prune", str(merged), "--keep", str(alone)) == 1
+    err = capsys.readouterr().err
+    assert "srconly-1.0.tar.gz, whose [build-system] requires buildtool>=1" in err
+    assert "keep the bundle's pylock.toml" in err and "Traceback" not in err
+    assert tree(merged) == before
+
+    assert bundle_cmd("prune", str(merged), "--keep", str(bundle / "requirements.txt")) == 0
+    assert under(merged, "files") == under(bundle, "files")
+    python = make_venv(tmp_path / "venv")
+    pip_run(
+        ["install", "--no-index", "--find-links", str(merged / "files"), "--require-hashes",
+         "-r", str(bundle / "requirements.txt")],
+        python=python,
+    )  # fmt: skip
+    assert installed(python)["srconly"] == "1.0"
