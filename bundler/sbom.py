@@ -54,6 +54,8 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _CLASSIFIER_PREFIX = "License :: "
 # A License field longer than this, or on several lines, is a license text.
 _MAX_LICENSE_NAME = 100
+# How much of a differing value a problem quotes.
+_MAX_SHOWN = 80
 
 
 @dataclass(frozen=True)
@@ -431,6 +433,50 @@ def sbom_problems(data: bytes, manifest: Manifest) -> list[str]:
     return problems
 
 
+def sbom_difference(data: bytes, expected: bytes) -> str | None:
+    """Where the SBOM ``data`` first differs from ``expected`` (the SBOM the
+    bundle gives), e.g. ``components[3].licenses[0].license.id: ...``; None
+    when both are the same JSON.  ``metadata.tools`` names the version that
+    wrote the SBOM and is not compared, so a newer bundler verifies it."""
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        return f"not valid JSON: {err}"
+    want = json.loads(expected.decode("utf-8"))
+    for value in (doc, want):
+        if isinstance(value, dict) and isinstance(value.get("metadata"), dict):
+            value["metadata"].pop("tools", None)
+    return _first_difference(doc, want, "")
+
+
+def _first_difference(got: object, want: object, path: str) -> str | None:
+    if isinstance(got, dict) and isinstance(want, dict):
+        for key in sorted(set(got) | set(want)):
+            where = f"{path}.{key}" if path else key
+            if key not in want:
+                return f"{where}: not in the SBOM the bundle gives"
+            if key not in got:
+                return f"{where}: missing, the bundle gives {_short(want[key])}"
+            if (found := _first_difference(got[key], want[key], where)) is not None:
+                return found
+        return None
+    if isinstance(got, list) and isinstance(want, list):
+        for i, (g, w) in enumerate(zip(got, want, strict=False)):
+            if (found := _first_difference(g, w, f"{path}[{i}]")) is not None:
+                return found
+        if len(got) != len(want):
+            return f"{path}: {len(got)} items, the bundle gives {len(want)}"
+        return None
+    if got != want or type(got) is not type(want):
+        return f"{path}: {_short(got)}, the bundle gives {_short(want)}"
+    return None
+
+
+def _short(value: object) -> str:
+    text = json.dumps(value, sort_keys=True)
+    return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 3] + "..."
+
+
 def _file_problems(
     purl: str, listed: Mapping[str, str | None], files: Iterable[BundleArtifact]
 ) -> list[str]:
@@ -460,5 +506,6 @@ __all__ = [
     "release_purl",
     "releases",
     "render_sbom",
+    "sbom_difference",
     "sbom_problems",
 ]

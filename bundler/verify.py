@@ -57,7 +57,7 @@ from .piprun import PipChoice, PipResult, PipRunner, create_venv, installed_dist
 from .pylock import read_pylock
 from .redact import redact_url
 from .reporting import NULL_REPORTER, Reporter
-from .sbom import sbom_problems
+from .sbom import bundle_sbom, sbom_difference, sbom_problems
 from .stamp import STAMP_NAME
 from .target import Target, target_from_name
 
@@ -465,15 +465,24 @@ class _Integrity:
 
     def check_sbom(self) -> None:
         """The SBOM, when the manifest says the bundle has one, lists what
-        the manifest does: its releases, their files and sha256."""
+        the manifest does (its releases, their files and sha256), and is
+        otherwise the SBOM the bundle gives, compared as JSON."""
         if not self.manifest.sbom:
             return
         path = self.root / SBOM
         if (why := _not_a_file(path, f"{MANIFEST} lists it: {_REWRITE_SBOM}")) is not None:
             self.add(SBOM, why)
             return
-        for problem in sbom_problems(path.read_bytes(), self.manifest):
+        data = path.read_bytes()
+        problems = sbom_problems(data, self.manifest)
+        for problem in problems:
             self.add(SBOM, f"{problem} ({_REWRITE_SBOM})")
+        # The SBOM is deterministic: anything else in it (a license, the
+        # dependency graph, a property) must be what the bundle gives.
+        if not problems:
+            difference = sbom_difference(data, bundle_sbom(self.root, self.manifest))
+            if difference is not None:
+                self.add(SBOM, f"{difference} ({_REWRITE_SBOM})")
 
     def check_targets(self) -> None:
         """Every target an artifact or a pin names is one of the manifest's

@@ -3,9 +3,11 @@ valid against the CycloneDX 1.6 schema, and checked by the gate."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -260,3 +262,37 @@ def test_the_sbom_command_writes_to_stdout(
 ) -> None:
     assert run(["sbom", str(bundle), "-o", "-"]) == 0
     assert capsysbinary.readouterr().out == (bundle / "sbom.cdx.json").read_bytes()
+
+
+def test_verify_compares_the_sbom_whole(bundle: Path, tmp_path: Path) -> None:
+    """A license changed, the dependency graph edited or a property added:
+    each is named by its path in the SBOM."""
+    original = sbom(bundle)
+    index = next(i for i, c in enumerate(original["components"]) if c["name"] == "helper")
+
+    def tampered(edit: Callable[[dict[str, Any]], None]) -> str:
+        doc = copy.deepcopy(original)
+        edit(doc)
+        (bundle / "sbom.cdx.json").write_text(json.dumps(doc))
+        code, text = verify(bundle, tmp_path)
+        assert code == 1, text
+        assert len(text.splitlines()) == 1
+        return text
+
+    def relicense(doc: dict[str, Any]) -> None:
+        doc["components"][index]["licenses"] = [{"license": {"id": "GPL-3.0-only"}}]
+
+    def regraph(doc: dict[str, Any]) -> None:
+        doc["dependencies"][0]["dependsOn"].pop()
+
+    def annotate(doc: dict[str, Any]) -> None:
+        doc["components"][index]["properties"].append({"name": "x:fake", "value": "1"})
+
+    text = tampered(relicense)
+    assert text.startswith(f"sbom.cdx.json: components[{index}].licenses[0].license")
+    assert "sbom.cdx.json: dependencies[0].dependsOn: " in tampered(regraph)
+    assert f"components[{index}].properties: " in tampered(annotate)
+    # Whitespace and key order are not content.
+    (bundle / "sbom.cdx.json").write_text(json.dumps(original, sort_keys=True))
+    code, text = verify(bundle, tmp_path)
+    assert code == 0, text
