@@ -4,7 +4,8 @@
 One component per release the bundle holds (``pkg:pypi/name@version``); as
 ``cyclonedx-py`` does for locks that list files (poetry, pipenv), each file
 of the release is a ``distribution`` external reference carrying its
-sha256, its URL the file's path in the bundle.  Build-only releases have
+sha256, its URL the file's path in the bundle; the component's own
+``hashes`` are those of its files too.  Build-only releases have
 the scope ``excluded``; the targets a release serves are properties; the
 dependency graph comes from the manifest's "via" of each pin.
 
@@ -309,6 +310,8 @@ def render_sbom(manifest: Manifest, licenses: Mapping[str, DeclaredLicense]) -> 
             purl=PackageURL(type="pypi", name=release.name, version=release.version),
             scope=ComponentScope.EXCLUDED if release.build_only else ComponentScope.REQUIRED,
             licenses=_licenses(licenses.get(release.purl)),
+            # Component hashes: what Dependency-Track and grype match on.
+            hashes=[HashType(alg=HashAlgorithm.SHA_256, content=a.sha256) for a in release.files],
             external_references=[
                 ExternalReference(
                     type=ExternalReferenceType.DISTRIBUTION,

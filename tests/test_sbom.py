@@ -114,6 +114,14 @@ def test_download_writes_a_valid_cyclonedx_sbom(bundle: Path) -> None:
             "comment": a.kind.value,
             "hashes": [{"alg": "SHA-256", "content": a.sha256}],
         } in refs
+    # Each component carries its files' sha256 itself, as scanners match.
+    files: dict[str, list[str]] = {}
+    for a in manifest.artifacts:
+        files.setdefault(f"pkg:pypi/{a.project}@{a.version}", []).append(a.sha256)
+    assert {
+        purl: sorted(h["content"] for h in c["hashes"] if h["alg"] == "SHA-256")
+        for purl, c in found.items()
+    } == {purl: sorted(digests) for purl, digests in files.items()}
     webapp = found["pkg:pypi/webapp@1.0"]
     assert webapp["licenses"] == [
         {"expression": "MIT OR Apache-2.0", "acknowledgement": "declared"}
