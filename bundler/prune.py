@@ -321,17 +321,13 @@ def _unbuildable(
             system = read_build_system(dest / FILES_DIR / sdist.filename, sdist.filename)
         except BundlerError:
             continue
-        for text in system.requires:
-            try:
-                req = Requirement(text)
-            except InvalidRequirement:
-                continue
-            if req.marker is not None or _provided(req, kept):
-                continue
+        missing = [text for text in system.requires if not _provided(text, kept)]
+        if missing:
             problems.append(
                 BundlerError(
                     f"{pinned_by[sdist.filename]} keeps {sdist.filename}, whose [build-system]"
-                    f" requires {text}, but no kept lock pins it: pip could not build it"
+                    f" requires {', '.join(missing)}, but no kept lock pins"
+                    f" {'them' if len(missing) > 1 else 'it'}: pip could not build it"
                     f" from {dest}",
                     hint="nothing was removed; keep the bundle's pylock.toml, or its"
                     " requirements.txt beside its bundle.json (both name its build-only"
@@ -341,7 +337,15 @@ def _unbuildable(
     return problems
 
 
-def _provided(req: Requirement, kept: Iterable[BundleArtifact]) -> bool:
+def _provided(text: str, kept: Iterable[BundleArtifact]) -> bool:
+    """Whether a kept file satisfies the build requirement ``text`` (one
+    with a marker, or that is not PEP 508, counts as satisfied)."""
+    try:
+        req = Requirement(text)
+    except InvalidRequirement:
+        return True
+    if req.marker is not None:
+        return True
     name = canonicalize_name(req.name)
     versions = (_version(a.version) for a in kept if a.project == name)
     return any(v is not None and req.specifier.contains(v, prereleases=True) for v in versions)

@@ -268,7 +268,7 @@ def test_a_kept_bundle_lock_keeps_its_build_only_files(
     capsys.readouterr()
     assert bundle_cmd("prune", str(merged), "--keep", str(alone)) == 1
     err = capsys.readouterr().err
-    assert "srconly-1.0.tar.gz, whose [build-system] requires buildtool>=1" in err
+    assert "srconly-1.0.tar.gz, whose [build-system] requires buildtool>=1, but no kept" in err
     assert "keep the bundle's pylock.toml" in err and "Traceback" not in err
     assert tree(merged) == before
 
