@@ -502,20 +502,34 @@ def _input_line(req: ParsedRequirement) -> Line:
 
 
 def check_lock(
-    path: Path, current: Inputs, relock: Callable[[LockInput], Lock]
+    path: Path,
+    current: Inputs,
+    relock: Callable[[LockInput], Lock],
+    render: Callable[[Lock, InputRecord | None], str],
 ) -> list[Difference]:
-    """How the lock at ``path`` differs from ``current`` inputs.  A lock
-    that records its inputs is compared with them; one that does not (made
-    before locks recorded them, or by another tool) is compared, pin by
-    pin, with ``relock(its pins)``: its inputs resolved again, its pins
-    preferred."""
-    from .lockcheck import compare, compare_pins, read_recorded
+    """How the lock at ``path`` differs from what ``bundle lock`` writes now
+    (uv's ``--locked``).  A lock that records its inputs is first compared
+    with them, which says why it is stale; then ``relock(its pins)`` (the
+    inputs resolved again, its pins preferred, as ``bundle lock`` does) is
+    rendered and compared with the file, line by line.  A lock that
+    records no inputs (made before locks recorded them) is compared pin by
+    pin first, and its text without a record."""
+    from .lockcheck import compare, compare_pins, compare_text, read_recorded
 
     existing = read_lock_file(path)
-    recorded = read_recorded(path.read_text(encoding="utf-8"), str(path), pylock=is_pylock(path))
+    text = path.read_text(encoding="utf-8")
+    recorded = read_recorded(text, str(path), pylock=is_pylock(path))
     if recorded is not None:
-        return compare(recorded, current)
-    return compare_pins(existing, relock(existing))
+        differences = compare(recorded, current)
+        if differences:
+            return differences
+    fresh = relock(existing)
+    if recorded is None:
+        differences = compare_pins(existing, fresh)
+        if differences:
+            return differences
+    record = current.record if recorded is not None else None
+    return compare_text(text, render(fresh, record), str(path))
 
 
 def with_recorded_inputs(lock_: Lock, path: Path) -> Lock:

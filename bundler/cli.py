@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
     from .diff import Snapshot
-    from .lockcheck import Difference, Inputs
+    from .lockcheck import Difference, InputRecord, Inputs
     from .verify import VerifyReport
 
 # Only what every command needs is imported up here; the rest (verify,
@@ -1033,7 +1033,9 @@ def _do_lock(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str,
     options = _lock_options(args, reqs)
     inputs = app.lock_inputs(reqs, targets, indexes, options)
     if args.check:
-        return _check_lock(args, reporter, out, output, inputs, reqs, targets, indexes, options)
+        return _check_lock(
+            args, reporter, out, output, inputs, reqs, targets, indexes, options, origins
+        )
     existing = None
     # pip-compile keeps the pins of the output file, in a dry run too.
     if str(output) != STDOUT and output.is_file() and not args.upgrade:
@@ -1044,11 +1046,7 @@ def _do_lock(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str,
     result = app.lock(reqs, targets, indexes, options, client, reporter, existing, args.workers)
     _warn_yanked(result, reporter)
     command = app.lock_command_line(args.requirements, _lock_args_for_header(args))
-    layout = app.LockLayout(
-        header=not args.no_header,
-        annotate=not args.no_annotate,
-        annotation_style=args.annotation_style,
-    )
+    layout = _lock_layout(args)
     if to_stdout:
         pylock = args.dry_run and app.is_pylock(output)
         sys.stdout.write(
@@ -1078,6 +1076,14 @@ def _do_lock(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str,
     return 0
 
 
+def _lock_layout(args: argparse.Namespace) -> app.LockLayout:
+    return app.LockLayout(
+        header=not args.no_header,
+        annotate=not args.no_annotate,
+        annotation_style=args.annotation_style,
+    )
+
+
 def _check_lock(
     args: argparse.Namespace,
     reporter: ConsoleReporter,
@@ -1088,16 +1094,17 @@ def _check_lock(
     targets: list[Target],
     indexes: IndexSettings,
     options: app.LockOptions,
+    origins: dict[str, str],
 ) -> int:
-    """``lock --check``: compare the lock with its inputs, write nothing;
-    exit 1 naming each difference."""
+    """``lock --check``: compare the lock with what ``bundle lock`` would
+    write now, write nothing; exit 1 naming each difference."""
     if str(args.output_file) == STDOUT:
         raise UsageError(
             "--check compares a lock file: -o - names none", hint="-o requirements.txt"
         )
 
     def relock(existing: LockInput) -> Lock:
-        reporter.info(f"{output} records no inputs: resolving them again to compare its pins")
+        reporter.info(f"resolving the inputs of {output} again to compare it")
         # The cache first (the lock's pins are preferred, so what was
         # fetched to make it usually suffices), the network when it does not.
         cached = _client(argparse.Namespace(**{**vars(args), "offline": True}), reporter)
@@ -1109,7 +1116,15 @@ def _check_lock(
         client = _client(args, reporter)
         return app.lock(reqs, targets, indexes, options, client, reporter, existing, args.workers)
 
-    differences = app.check_lock(output, inputs, relock)
+    def render(fresh: Lock, record: InputRecord | None) -> str:
+        command = app.lock_command_line(args.requirements, _lock_args_for_header(args))
+        pylock = app.is_pylock(output)
+        layout = _lock_layout(args)
+        return app.render_lock(
+            fresh, command, pylock=pylock, origins=origins, inputs=record, layout=layout
+        )
+
+    differences = app.check_lock(output, inputs, relock, render)
     out.update(
         lock=str(output),
         matches=not differences,

@@ -14,6 +14,7 @@ Everything here is pure: text and data in, data out.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import sys
@@ -24,7 +25,7 @@ from datetime import datetime, timezone
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from .lockfile import TARGETS_PREFIX
+from .lockfile import COMMAND_INTRO, TARGETS_PREFIX
 from .models import IndexSettings, Lock, LockInput
 from .pylock import TOOL_KEY
 from .redact import strip_credentials
@@ -412,6 +413,67 @@ def compare_pins(locked: LockInput, resolved: Lock) -> list[Difference]:
     return out
 
 
+# How many differing lines of a lock a check names, before counting the rest.
+SHOWN_LINES = 3
+# What stands in for the command line of a lock's header when two locks are compared.
+_COMMAND_LINE = "#    <command>"
+
+
+def compare_text(locked: str, fresh: str, path: str) -> list[Difference]:
+    """How a lock's text differs from ``fresh``, what ``bundle lock`` writes
+    now from the same inputs: the first differing lines of the lock, by
+    line number, then how many more.  Every line counts (pins, hashes,
+    markers, options, annotations, the record) except the header's
+    command line, which says how the lock was invoked (``-o`` or not, a
+    relative path), not what it pins (uv's ``--locked`` compares the same
+    way)."""
+    old, new = _masked(locked), _masked(fresh)
+    found: list[Difference] = []
+    matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        if op == "equal":
+            continue
+        paired = min(i2 - i1, j2 - j1)
+        for k in range(paired):
+            found.append(
+                Difference(
+                    f"the lock has `{old[i1 + k]}`; bundle lock writes `{new[j1 + k]}` now",
+                    path,
+                    i1 + k + 1,
+                )
+            )
+        for i in range(i1 + paired, i2):
+            found.append(
+                Difference(f"the lock has `{old[i]}`; bundle lock writes no such line", path, i + 1)
+            )
+        for j in range(j1 + paired, j2):
+            line = min(i1 + paired + 1, len(old)) or None
+            found.append(
+                Difference(
+                    f"the lock lacks `{new[j]}`, which bundle lock writes here now", path, line
+                )
+            )
+    if len(found) > SHOWN_LINES:
+        rest = len(found) - SHOWN_LINES
+        more = Difference(f"and {rest} more differing line{'s' if rest > 1 else ''}", path)
+        found = [*found[:SHOWN_LINES], more]
+    return found
+
+
+def _masked(text: str) -> list[str]:
+    """The lines of a lock, its header's command line replaced by a placeholder."""
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if not line.startswith("#"):
+            break  # the header is the leading comment block
+        if line == COMMAND_INTRO:
+            at = next((k for k in range(i + 1, len(lines)) if lines[k] != "#"), None)
+            if at is not None and lines[at].startswith("#"):
+                lines[at] = _COMMAND_LINE
+            break
+    return lines
+
+
 def _source(source: str) -> tuple[str, int | None]:
     """("requirements.txt", 12) from a pin's "requirements.txt:12"."""
     path, _, tail = source.rpartition(":")
@@ -427,6 +489,7 @@ __all__ = [
     "Line",
     "compare",
     "compare_pins",
+    "compare_text",
     "make_inputs",
     "normalize_requirement",
     "option_lines",

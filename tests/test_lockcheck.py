@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -38,6 +39,15 @@ def index_url(index_server: IndexServerFactory) -> str:
 def write(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def without_record(text: str) -> str:
+    """A lock as ``bundle lock`` wrote it before locks recorded their inputs:
+    the ``# inputs:`` block and the ``#`` line closing it left out."""
+    lines = text.splitlines(keepends=True)
+    start = next(i for i, x in enumerate(lines) if x.startswith("# inputs: sha256="))
+    end = next(i for i in range(start, len(lines)) if lines[i] == "#\n")
+    return "".join(lines[:start] + lines[end + 1 :])
 
 
 class Locked:
@@ -209,8 +219,7 @@ def test_check_a_lock_without_a_record_resolves_again(
     tmp_path: Path, index_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     locked = Locked(tmp_path, index_url)
-    lines = locked.lock.read_text().splitlines(keepends=True)
-    old = "".join(x for x in lines if not x.startswith(("# inputs:", "#   ")))
+    old = without_record(locked.lock.read_text())
     write(locked.lock, old)
     locked.bytes, locked.mtime = locked.lock.read_bytes(), locked.lock.stat().st_mtime_ns
     # framework<3 still admits the locked 2.0: the pins still fit.
@@ -337,9 +346,149 @@ def test_a_lock_without_a_record_is_resolved_from_the_index_when_not_cached(
     tmp_path: Path, index_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     locked = Locked(tmp_path, index_url)
-    lines = locked.lock.read_text().splitlines(keepends=True)
-    write(locked.lock, "".join(x for x in lines if not x.startswith(("# inputs:", "#   "))))
+    write(locked.lock, without_record(locked.lock.read_text()))
     locked.bytes, locked.mtime = locked.lock.read_bytes(), locked.lock.stat().st_mtime_ns
     monkeypatch.setenv("BUNDLER_CACHE_DIR", str(tmp_path / "empty-cache"))
     assert locked.check("--offline") == 1  # nothing cached, and no network allowed
     assert locked.check() == 0  # the index answers what the cache cannot
+
+
+# --- the lock itself, edited by hand ----------------------------------------------------
+
+EDITED = [
+    DistSpec("six", "1.16.0"),
+    DistSpec("six", "1.17.0"),
+    DistSpec("idna", "3.7"),
+    DistSpec("idna", "3.10"),
+    DistSpec("helper", "1.0"),
+]
+
+
+class FlatLocked:
+    """``six`` and a marked ``idna`` locked from a find-links directory."""
+
+    def __init__(self, tmp_path: Path, dists: Path) -> None:
+        self.req = write(tmp_path / "req.in", 'six\nidna<3.8 ; python_version >= "3.8"\n')
+        self.lock = tmp_path / "req.txt"
+        self.dists = dists
+        assert self.run() == 0
+        self.text = self.lock.read_text()
+
+    def run(self, *extra: str) -> int:
+        args = [str(self.req), "-o", str(self.lock), "--no-index", "-f", str(self.dists)]
+        return run(["lock", *extra, *args, "-q"])
+
+    def line(self, start: str) -> int:
+        return next(i for i, x in enumerate(self.text.splitlines(), 1) if x.startswith(start))
+
+    def pin_lines(self, name: str) -> tuple[list[str], int]:
+        lines = self.text.splitlines(keepends=True)
+        return lines, self.line(f"{name}==") - 1
+
+
+def _downgraded(locked: FlatLocked) -> str:
+    return locked.text.replace("six==1.17.0", "six==1.16.0")  # the hashes of 1.17.0 kept
+
+
+def _hash_changed(locked: FlatLocked) -> str:
+    lines, at = locked.pin_lines("six")
+    prefix = "    --hash=sha256:"
+    lines[at + 1] = prefix + "0000" + lines[at + 1][len(prefix) + 4 :]
+    return "".join(lines)
+
+
+def _hash_deleted(locked: FlatLocked) -> str:
+    lines, at = locked.pin_lines("six")
+    lines[at + 1] = lines[at + 1].replace(" \\\n", "\n")
+    del lines[at + 2]
+    return "".join(lines)
+
+
+def _entry_removed(locked: FlatLocked) -> str:
+    lines, at = locked.pin_lines("idna")
+    return "".join(lines[:at] + lines[at + 4 :])
+
+
+def _entry_added(locked: FlatLocked) -> str:
+    return locked.text + "helper==1.0 \\\n    --hash=sha256:" + "ab" * 32 + "\n"
+
+
+def _marker_added(locked: FlatLocked) -> str:
+    return locked.text.replace("six==1.17.0 \\", 'six==1.17.0 ; python_version >= "3" \\')
+
+
+def _pre_added(locked: FlatLocked) -> str:
+    return locked.text + "--pre\n"
+
+
+def _find_links_deleted(locked: FlatLocked) -> str:
+    return locked.text.replace(f"\n--find-links {locked.dists}\n", "\n")
+
+
+@pytest.mark.parametrize(
+    ("edit", "first"),
+    [
+        (_downgraded, "the lock has `    --hash=sha256:"),
+        (_hash_changed, "the lock has `    --hash=sha256:0000"),
+        (_hash_deleted, "the lock has `    --hash=sha256:"),
+        (_entry_removed, "the lock lacks `idna==3.7 \\`"),
+        (_entry_added, "the lock has `helper==1.0 \\`; bundle lock writes no such line"),
+        (_marker_added, 'the lock has `six==1.17.0 ; python_version >= "3" \\`'),
+        (_pre_added, "the lock has `--pre`; bundle lock writes no such line"),
+        (_find_links_deleted, "the lock lacks `--find-links "),
+    ],
+    ids=lambda v: getattr(v, "__name__", "")[1:],
+)
+def test_check_fails_on_a_lock_edited_by_hand(
+    tmp_path: Path,
+    dist_factory: Any,
+    capsys: pytest.CaptureFixture[str],
+    edit: Any,
+    first: str,
+) -> None:
+    locked = FlatLocked(tmp_path, dist_factory(EDITED))
+    assert locked.run("--check") == 0
+    edited = edit(locked)
+    assert edited != locked.text
+    write(locked.lock, edited)
+    capsys.readouterr()
+    assert locked.run("--check") == 1
+    assert locked.lock.read_text() == edited  # --check writes nothing
+    err = capsys.readouterr().err
+    # The first differing line of the lock, by number, as the lock has it.
+    old, new = locked.text.splitlines(), edited.splitlines()
+    pairs = enumerate(zip(old, new, strict=False))
+    at = next((i for i, (a, b) in pairs if a != b), len(old)) + 1
+    assert f"{locked.lock}:" in err
+    [named] = [x for x in err.splitlines() if x.startswith(f"  {locked.lock}:")][:1]
+    line = int(named[len(f"  {locked.lock}:") :].partition(":")[0])
+    assert at <= line <= at + 1
+    assert first in named
+    # Re-locking as the hint says makes the lock match again.
+    assert locked.run() == 0
+    assert locked.run("--check") == 0
+
+
+def test_check_fails_on_a_lock_without_a_record_edited_by_hand(
+    tmp_path: Path, dist_factory: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    locked = FlatLocked(tmp_path, dist_factory(EDITED))
+    locked.text = without_record(locked.text)
+    write(locked.lock, locked.text)
+    assert locked.run("--check") == 0
+    # 1.16.0 fits the inputs and stays preferred; its hashes are 1.17.0's.
+    write(locked.lock, _downgraded(locked))
+    assert locked.run("--check") == 1
+    pin = locked.line("six==")
+    assert f"{locked.lock}:{pin + 1}: the lock has `    --hash=sha256:" in capsys.readouterr().err
+
+
+def test_check_ignores_only_the_command_line(tmp_path: Path, dist_factory: Any) -> None:
+    locked = FlatLocked(tmp_path, dist_factory(EDITED))
+    command = locked.line("#    bundle lock")
+    lines = locked.text.splitlines(keepends=True)
+    lines[command - 1] = "#    bundle lock req.in\n"
+    write(locked.lock, "".join(lines))
+    assert locked.run("--check") == 0
+    write(locked.lock, locked.text.replace("# via -r", "# via -r   "))
+    assert locked.run("--check") == 1
