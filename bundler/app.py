@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import shlex
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -631,9 +632,10 @@ def _with_hashes(res: Resolution, index: PackageIndex) -> Resolution:
 
 
 def lock_command_line(paths: Sequence[Path], extra: Sequence[str]) -> str:
-    """The command recorded in a lock header (no credentials, no host paths)."""
+    """The command recorded in a lock header (no credentials, no host paths),
+    each argument quoted for a POSIX shell (a file name with a space)."""
     parts = ["bundle", "lock", *extra, *(p.name for p in paths)]
-    return " ".join(redact_url(p) for p in parts)
+    return shlex.join(redact_url(p) for p in parts)
 
 
 def is_pylock(path: Path) -> bool:

@@ -7,6 +7,7 @@ import contextlib
 import gc
 import json
 import os
+import shlex
 import sys
 import tempfile
 import threading
@@ -972,16 +973,49 @@ def _lock_args_for_header(args: argparse.Namespace) -> list[str]:
         extra.append("--pre")
     if args.output_file is not None:
         extra += ["-o", args.output_file.name]
-    extra += ["--all-extras"] if args.all_extras else [f"--extra {e}" for e in args.extra]
-    extra += [f"--group {g}" for g in args.group]
-    extra += [f"-c {c.name}" for c in args.constraint]
+    extra += _flags(args, names=lambda p: p.name)
+    return extra
+
+
+def _flags(args: argparse.Namespace, *, names: Any) -> list[str]:
+    """The project, constraint, cut-off and layout options of ``bundle lock``
+    as arguments, each file through ``names``."""
+    extra = ["--all-extras"] if args.all_extras else [a for e in args.extra for a in ("--extra", e)]
+    extra += [a for g in args.group for a in ("--group", g)]
+    extra += [a for c in args.constraint for a in ("-c", str(names(c)))]
     if args.exclude_newer:
-        extra.append(f"--exclude-newer {args.exclude_newer}")
+        extra += ["--exclude-newer", args.exclude_newer]
+    if args.no_header:
+        extra.append("--no-header")
     if args.no_annotate:
         extra.append("--no-annotate")
     elif args.annotation_style != SPLIT:
-        extra.append(f"--annotation-style {args.annotation_style}")
+        extra += ["--annotation-style", args.annotation_style]
     return extra
+
+
+def _relock_command(args: argparse.Namespace, output: Path) -> str:
+    """The ``bundle lock`` command that rewrites the lock ``lock --check``
+    compared: its every option that changes the lock (credentials redacted),
+    each argument quoted for a POSIX shell."""
+    from .redact import redact_url
+
+    parts = ["bundle", "lock", *(str(p) for p in args.requirements), "-o", str(output)]
+    parts += _flags(args, names=str)
+    for flag, on in (("--pre", args.pre), ("--no-build", args.no_build)):
+        parts += [flag] if on else []
+    parts += [a for n in args.only_binary for a in ("--only-binary", n)]
+    parts += [a for n in args.no_binary for a in ("--no-binary", n)]
+    parts += ["--prefer-binary"] if args.prefer_binary else []
+    parts += [a for v in args.python_version for a in ("--python-version", v)]
+    parts += [a for v in args.platform for a in ("--platform", v)]
+    parts += ["-i", args.index_url] if args.index_url else []
+    parts += [a for u in args.extra_index_url for a in ("--extra-index-url", u)]
+    parts += [a for u in args.find_links for a in ("-f", u)]
+    parts += ["--no-index"] if args.no_index else []
+    parts += ["--index-strategy", args.index_strategy] if args.index_strategy else []
+    parts += ["--config", str(args.config)] if args.config else []
+    return shlex.join(redact_url(p) for p in parts)
 
 
 def _lock_sources(args: argparse.Namespace, reqs: Any) -> tuple[IndexSettings, dict[str, str]]:
@@ -1130,7 +1164,7 @@ def _check_lock(
         matches=not differences,
         differences=[{"message": d.message, "file": d.path, "line": d.line} for d in differences],
     )
-    command = " ".join(["bundle lock", *(str(p) for p in args.requirements), "-o", str(output)])
+    command = _relock_command(args, output)
     _ci_check_report(differences, output, command, annotate=args.json != STDOUT)
     if not differences:
         reporter.info(f"{output} matches its inputs")

@@ -114,7 +114,7 @@ def test_lock_check_annotates_the_requirements_line(
         "\n"
         f"- `{req}:2`: requirement added: helper&gt;=1\n"
         "\n"
-        f"Re-lock with `bundle lock {req} -o {lock}`.\n"
+        f"Re-lock with `bundle lock {req} -o {lock} -i {url}`.\n"
         "\n"
     )
 

@@ -4,6 +4,7 @@ bundle) compared with the inputs it was made from."""
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -492,3 +493,27 @@ def test_check_ignores_only_the_command_line(tmp_path: Path, dist_factory: Any) 
     assert locked.run("--check") == 0
     write(locked.lock, locked.text.replace("# via -r", "# via -r   "))
     assert locked.run("--check") == 1
+
+
+def test_the_hint_is_the_whole_command_quoted(
+    tmp_path: Path, dist_factory: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dists = dist_factory([*EDITED, DistSpec("six", "1.18.0rc1")])
+    req = write(tmp_path / "my req.in", "six\n")
+    constraints = write(tmp_path / "my c.txt", "six<1.18\n")
+    lock = tmp_path / "my lock.txt"
+    base = [str(req), "-o", str(lock), "-c", str(constraints), "--no-index", "-f", str(dists)]
+    assert run(["lock", *base, "-q"]) == 0
+    header = "#    bundle lock -o 'my lock.txt' -c 'my c.txt' 'my req.in'"
+    assert header in lock.read_text().splitlines()
+    write(constraints, "six<1.19\n")
+    capsys.readouterr()
+    assert run(["lock", "--check", "--pre", *base, "-q"]) == 1
+    [hint] = [x for x in capsys.readouterr().err.splitlines() if x.startswith("hint: ")]
+    command = shlex.split(hint.removeprefix("hint: re-lock with: "))
+    assert command[:2] == ["bundle", "lock"]
+    assert {"--pre", str(req), str(constraints), str(lock), str(dists)} <= set(command)
+    # Following the hint converges: the lock then matches.
+    assert run([*command[1:], "-q"]) == 0
+    assert "#    bundle lock --pre -o" in lock.read_text()
+    assert run(["lock", "--check", "--pre", *base, "-q"]) == 0
