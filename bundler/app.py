@@ -513,8 +513,8 @@ def check_lock(
     with them, which says why it is stale; then ``relock(its pins)`` (the
     inputs resolved again, its pins preferred, as ``bundle lock`` does) is
     rendered and compared with the file, line by line.  A lock that
-    records no inputs (made before locks recorded them) is compared pin by
-    pin first, and its text without a record."""
+    records no inputs (made before locks recorded them, or by pip-compile)
+    is compared pin by pin first, then by the lines pip reads."""
     from .lockcheck import compare, compare_pins, compare_text, read_recorded
 
     existing = read_lock_file(path)
@@ -529,8 +529,10 @@ def check_lock(
         differences = compare_pins(existing, fresh)
         if differences:
             return differences
-    record = current.record if recorded is not None else None
-    return compare_text(text, render(fresh, record), str(path))
+    if recorded is not None:
+        return compare_text(text, render(fresh, current.record), str(path))
+    # Its comments may be another tool's (pip-compile's header and annotations).
+    return compare_text(text, render(fresh, None), str(path), comments=is_pylock(path))
 
 
 def with_recorded_inputs(lock_: Lock, path: Path) -> Lock:

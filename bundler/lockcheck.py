@@ -419,45 +419,52 @@ SHOWN_LINES = 3
 _COMMAND_LINE = "#    <command>"
 
 
-def compare_text(locked: str, fresh: str, path: str) -> list[Difference]:
+def compare_text(locked: str, fresh: str, path: str, *, comments: bool = True) -> list[Difference]:
     """How a lock's text differs from ``fresh``, what ``bundle lock`` writes
     now from the same inputs: the first differing lines of the lock, by
     line number, then how many more.  Every line counts (pins, hashes,
     markers, options, annotations, the record) except the header's
     command line, which says how the lock was invoked (``-o`` or not, a
     relative path), not what it pins (uv's ``--locked`` compares the same
-    way)."""
-    old, new = _masked(locked), _masked(fresh)
+    way).  ``comments=False``: only the lines pip reads count, for a lock
+    whose comments another tool (pip-compile, an older bundler) wrote."""
+    old, new = _numbered(_masked(locked), comments), _numbered(_masked(fresh), comments)
     found: list[Difference] = []
-    matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
+    matcher = difflib.SequenceMatcher(None, [t for _, t in old], [t for _, t in new], False)
     for op, i1, i2, j1, j2 in matcher.get_opcodes():
         if op == "equal":
             continue
         paired = min(i2 - i1, j2 - j1)
         for k in range(paired):
+            (line, text), (_, now) = old[i1 + k], new[j1 + k]
             found.append(
-                Difference(
-                    f"the lock has `{old[i1 + k]}`; bundle lock writes `{new[j1 + k]}` now",
-                    path,
-                    i1 + k + 1,
-                )
+                Difference(f"the lock has `{text}`; bundle lock writes `{now}` now", path, line)
             )
-        for i in range(i1 + paired, i2):
+        for line, text in old[i1 + paired : i2]:
             found.append(
-                Difference(f"the lock has `{old[i]}`; bundle lock writes no such line", path, i + 1)
+                Difference(f"the lock has `{text}`; bundle lock writes no such line", path, line)
             )
-        for j in range(j1 + paired, j2):
-            line = min(i1 + paired + 1, len(old)) or None
+        # Where a missing line goes: before the lock's next line (or at its end).
+        at = old[min(i1 + paired, len(old) - 1)][0] if old else None
+        for _, now in new[j1 + paired : j2]:
             found.append(
-                Difference(
-                    f"the lock lacks `{new[j]}`, which bundle lock writes here now", path, line
-                )
+                Difference(f"the lock lacks `{now}`, which bundle lock writes here now", path, at)
             )
     if len(found) > SHOWN_LINES:
         rest = len(found) - SHOWN_LINES
         more = Difference(f"and {rest} more differing line{'s' if rest > 1 else ''}", path)
         found = [*found[:SHOWN_LINES], more]
     return found
+
+
+def _numbered(lines: list[str], comments: bool) -> list[tuple[int, str]]:
+    """Each line with its number, without comments and blank lines unless
+    ``comments`` (pip's requirements format: a ``#`` at a line's start or
+    after whitespace begins a comment)."""
+    out = list(enumerate(lines, start=1))
+    if comments:
+        return out
+    return [(n, t) for n, t in out if t.strip() and not t.lstrip().startswith("#")]
 
 
 def _masked(text: str) -> list[str]:
