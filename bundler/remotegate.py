@@ -29,9 +29,9 @@ from .errors import BundlerError, UsageError
 from .fsutil import remove_tree
 from .gate import check_closure, expected_pins, load_bundle
 from .http import HttpClient
-from .interpreters import find_interpreters
+from .interpreters import Interpreter, find_interpreters
 from .models import IndexFile, IndexSettings, LockedPackage, LockPin, Manifest
-from .piprun import PipRunner
+from .piprun import NEWEST_PIP, VENV_PIP, PipChoice, PipRunner, ensurepip_version
 from .redact import redact_url
 from .reporting import NULL_REPORTER, Reporter
 from .target import Target
@@ -44,6 +44,7 @@ from .verify import (
     Problem,
     VerifyReport,
     check_reality,
+    with_pip_disagreement,
 )
 
 PUBLISHED = "published"
@@ -300,7 +301,10 @@ def _install(
     url: str, lock: PublishedLock, targets: Sequence[Target], work: Path, reporter: Reporter
 ) -> list[CheckResult]:
     # The URL may be anywhere: pip keeps the network, and nothing else.
-    runner = PipRunner(isolate_network=False)
+    # Each target installs with the pip a fresh venv gets (older pips read
+    # an index over HTTP differently) and with the newest pip.
+    newest = PipRunner(isolate_network=False)
+    own_pip = PipRunner(isolate_network=False, python_option=False)
     interpreters = find_interpreters()
     requirements = work / "requirements.txt"
     requirements.write_text(render_install_requirements(lock.pins), encoding="utf-8")
@@ -320,20 +324,38 @@ def _install(
             continue
         reporter.stage(f"install {target.name}")
         expected = expected_pins(lock.manifest, target)
-        results.append(
-            check_reality(
+        rows: list[tuple[PipChoice, CheckResult]] = []
+        for pip, runner in _pips(interp, newest, own_pip):
+            row = check_reality(
                 work,
                 target.name,
                 interp,
                 expected,
                 runner,
-                work / f"install-{len(results)}",
+                work / f"install-{len(results)}-{len(rows)}",
+                pip=pip,
                 reporter=reporter,
                 index_url=url,
                 requirements=requirements,
             )
-        )
+            rows.append((pip, row))
+        results.extend(with_pip_disagreement(rows))
     return results
+
+
+def _pips(
+    interp: Interpreter, newest: PipRunner, own_pip: PipRunner
+) -> list[tuple[PipChoice, PipRunner]]:
+    """The pips a target installs the published lock with: the one a fresh
+    venv of ``interp`` gets, and the newest where it runs on ``interp``."""
+    out: list[tuple[PipChoice, PipRunner]] = []
+    own = ensurepip_version(interp)
+    if own is not None:
+        out.append((PipChoice(own, VENV_PIP), own_pip))
+    version = newest.pip_version()
+    if version is not None and newest.supports(interp.version) and str(version) != own:
+        out.append((PipChoice(str(version), NEWEST_PIP), newest))
+    return out or [(PipChoice("unknown", NEWEST_PIP), newest)]
 
 
 __all__ = [

@@ -131,6 +131,9 @@ def test_pip_installs_the_lock_from_the_index_alone(
     assert run([*argv, "--quiet"]) == 0, _problems(out)
     reality = [r for r in json.loads(out.read_text())["results"] if r["check"] == "reality"]
     assert reality and all(r["status"] == "passed" for r in reality)
+    # Over HTTP too, the pip a fresh venv gets installs it, not only the newest.
+    details = " ".join(r["details"] for r in reality)
+    assert "(a fresh venv's own)" in details and "(newest)" in details
     # The page still lists it, the server no longer has it: pip fails too.
     (served / "files" / WEBBY).unlink()
     assert run([*argv, "--quiet"]) == 1
