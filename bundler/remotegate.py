@@ -324,21 +324,26 @@ def _install(
             continue
         reporter.stage(f"install {target.name}")
         expected = expected_pins(lock.manifest, target)
-        rows: list[tuple[PipChoice, CheckResult]] = []
-        for pip, runner in _pips(interp, newest, own_pip):
-            row = check_reality(
-                work,
-                target.name,
-                interp,
-                expected,
-                runner,
-                work / f"install-{len(results)}-{len(rows)}",
-                pip=pip,
-                reporter=reporter,
-                index_url=url,
-                requirements=requirements,
-            )
-            rows.append((pip, row))
+        pips = _pips(interp, newest, own_pip)
+        # The pips install side by side, as the local gate's do.
+        with ThreadPoolExecutor(max_workers=len(pips)) as pool:
+            futures = [
+                pool.submit(
+                    check_reality,
+                    work,
+                    target.name,
+                    interp,
+                    expected,
+                    runner,
+                    work / f"install-{len(results)}-{n}",
+                    pip=pip,
+                    reporter=reporter,
+                    index_url=url,
+                    requirements=requirements,
+                )
+                for n, (pip, runner) in enumerate(pips)
+            ]
+            rows = [(pip, future.result()) for (pip, _), future in zip(pips, futures, strict=True)]
         results.extend(with_pip_disagreement(rows))
     return results
 
