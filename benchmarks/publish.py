@@ -30,7 +30,7 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmarks.run import scrubbed_env
-from bundler.cli import run as bundle_run
+from bundler.cli.main import run as bundle_run
 from tests.support import DistSpec, IndexServer, build_all
 from tests.support.servers import HOST, PypiServer
 

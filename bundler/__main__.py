@@ -45,12 +45,12 @@ def main() -> None:
     gc.disable()
     argv = sys.argv[1:]
     if goes_online(argv):
-        from .transport import TlsOptions, preload_trust_store
+        from bundler.index.transport import TlsOptions, preload_trust_store
 
         preload_trust_store(
             TlsOptions(option_value(argv, "--cert"), option_value(argv, "--client-cert"))
         )
-    from .cli import main as cli_main
+    from bundler.cli.main import main as cli_main
 
     cli_main()
 

@@ -6,7 +6,7 @@ import ipaddress
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
-from .redact import redact_url
+from bundler.redact import redact_url
 
 
 class BundlerError(Exception):

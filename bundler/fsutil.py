@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import IO
 from urllib.parse import unquote
 
-from .errors import BundleLocked, BundlerError, UsageError
+from bundler.errors import BundleLocked, BundlerError, UsageError
 
 CHUNK = 1 << 20
 

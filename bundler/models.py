@@ -17,7 +17,7 @@ from packaging.utils import NormalizedName
 from packaging.version import Version
 
 if TYPE_CHECKING:
-    from .target import Target
+    from bundler.spec.target import Target
 
 
 class DistKind(str, enum.Enum):

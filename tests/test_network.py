@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bundler.cli import run
+from bundler.cli.main import run
 from tests.support import clean_pip_env
 from tests.support.bundles import lock_pins, pip_compile
 

@@ -25,7 +25,7 @@ from packaging.metadata import Metadata
 from packaging.tags import Tag
 from packaging.utils import parse_sdist_filename, parse_wheel_filename
 
-from bundler.filenames import parse_filename
+from bundler.spec.filenames import parse_filename
 from tests.support import DistFactory, IndexServerFactory
 from tests.support.distbuilder import (
     BACKEND_MODULE,

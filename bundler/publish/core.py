@@ -21,18 +21,18 @@ from urllib.parse import urlsplit
 
 from packaging.utils import NormalizedName
 
-from ..errors import BundlerError, UsageError, check_url
-from ..fsutil import sha256_file, url_path_to_local
-from ..indexwriter import FILES_DIR, MANIFEST_NAME, METADATA_SUFFIX
-from ..models import BundleArtifact, Manifest
-from ..redact import redact_url
-from ..reporting import NULL_REPORTER, Reporter
-from ..stamp import Stamp, check_stamp
-from ..verify import check_integrity
-from .destination import Destination, Held, PublishFile
+from bundler.bundle.pagewriter import FILES_DIR, MANIFEST_NAME, METADATA_SUFFIX
+from bundler.errors import BundlerError, UsageError, check_url
+from bundler.fsutil import sha256_file, url_path_to_local
+from bundler.gate.integrity import check_integrity
+from bundler.gate.stamp import Stamp, check_stamp
+from bundler.models import BundleArtifact, Manifest
+from bundler.publish.destination import Destination, Held, PublishFile
+from bundler.redact import redact_url
+from bundler.reporting import NULL_REPORTER, Reporter
 
 if TYPE_CHECKING:
-    from ..http import HttpClient
+    from bundler.index.http import HttpClient
 
 UPLOAD = "upload"
 SKIP = "skip"
@@ -258,7 +258,7 @@ def open_destination(
             )
         check_url(s3_endpoint_url, "--s3-endpoint-url")
     if scheme in ("", "file"):
-        from .directory import DirectoryDestination  # noqa: PLC0415 - it imports this module
+        from bundler.publish.directory import DirectoryDestination  # noqa: PLC0415 - it imports this module
 
         path = Path(url_path_to_local(urlsplit(dest).path)) if scheme else Path(dest)
         if bundle is not None:

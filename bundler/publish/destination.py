@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from ..models import BundleArtifact
-from ..reporting import Reporter
+from bundler.models import BundleArtifact
+from bundler.reporting import Reporter
 
 
 @dataclass(frozen=True)

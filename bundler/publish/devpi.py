@@ -22,14 +22,14 @@ from urllib.parse import urljoin, urlsplit
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from ..errors import BundlerError, MultipleErrors, UsageError
-from ..filenames import parse_filename
-from ..http import HttpClient
-from ..models import BundleArtifact
-from ..redact import redact_url
-from ..reporting import NULL_REPORTER, Reporter
-from .destination import Held, PublishFile
-from .upload import UPLOAD_WORKERS, FileConflict, UploadDestination
+from bundler.errors import BundlerError, MultipleErrors, UsageError
+from bundler.index.http import HttpClient
+from bundler.models import BundleArtifact
+from bundler.publish.destination import Held, PublishFile
+from bundler.publish.upload import UPLOAD_WORKERS, FileConflict, UploadDestination
+from bundler.redact import redact_url
+from bundler.reporting import NULL_REPORTER, Reporter
+from bundler.spec.filenames import parse_filename
 
 # devpi-server: an index's simple pages are under ``+simple/``.
 DEVPI_SIMPLE = "+simple/"

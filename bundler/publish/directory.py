@@ -30,17 +30,8 @@ from urllib.parse import urlsplit
 
 from packaging.utils import NormalizedName, canonicalize_name
 
-from ..errors import BundlerError, UsageError
-from ..filenames import is_safe_filename
-from ..fsutil import (
-    atomic_write,
-    copy_hashing,
-    directory_lock,
-    sha256_file,
-    temp_file_beside,
-    url_path_to_local,
-)
-from ..indexwriter import (
+from bundler.bundle.manifest import is_normalized_name
+from bundler.bundle.pagewriter import (
     FILES_DIR,
     METADATA_SUFFIX,
     PAGE_HTML,
@@ -52,13 +43,29 @@ from ..indexwriter import (
     render_root_html,
     render_root_json,
 )
-from ..manifest import is_normalized_name
-from ..models import BundleArtifact, IndexFile
-from ..pages import parse_html_page, parse_json_page
-from ..redact import redact_url
-from ..reporting import Reporter
-from .core import LAYOUT_AUTOINDEX, LAYOUT_SIMPLE, LAYOUTS, REFUSE, PlannedFile, PublishRefused
-from .destination import Held, PublishFile
+from bundler.errors import BundlerError, UsageError
+from bundler.fsutil import (
+    atomic_write,
+    copy_hashing,
+    directory_lock,
+    sha256_file,
+    temp_file_beside,
+    url_path_to_local,
+)
+from bundler.models import BundleArtifact, IndexFile
+from bundler.publish.core import (
+    LAYOUT_AUTOINDEX,
+    LAYOUT_SIMPLE,
+    LAYOUTS,
+    REFUSE,
+    PlannedFile,
+    PublishRefused,
+)
+from bundler.publish.destination import Held, PublishFile
+from bundler.redact import redact_url
+from bundler.reporting import Reporter
+from bundler.spec.filenames import is_safe_filename
+from bundler.spec.pages import parse_html_page, parse_json_page
 
 # How long a publisher waits for another one to finish with the directory.
 LOCK_WAIT = 600.0

@@ -35,8 +35,7 @@ from urllib.parse import quote, urlsplit
 
 from packaging.utils import NormalizedName, canonicalize_name
 
-from ..errors import BundlerError, MultipleErrors, NetworkError, UsageError, check_url
-from ..indexwriter import (
+from bundler.bundle.pagewriter import (
     FILES_DIR,
     JSON_CONTENT_TYPE,
     METADATA_SUFFIX,
@@ -49,11 +48,12 @@ from ..indexwriter import (
     render_root_html,
     render_root_json,
 )
-from ..models import BundleArtifact, IndexFile
-from ..pages import InvalidPage, parse_project_page
-from ..redact import redact_url
-from ..reporting import NULL_REPORTER, Reporter
-from .destination import Held, PublishFile
+from bundler.errors import BundlerError, MultipleErrors, NetworkError, UsageError, check_url
+from bundler.models import BundleArtifact, IndexFile
+from bundler.publish.destination import Held, PublishFile
+from bundler.redact import redact_url
+from bundler.reporting import NULL_REPORTER, Reporter
+from bundler.spec.pages import InvalidPage, parse_project_page
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

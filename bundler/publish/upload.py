@@ -29,15 +29,15 @@ from urllib.parse import quote, urljoin, urlsplit
 from packaging.metadata import parse_email
 from packaging.utils import NormalizedName, canonicalize_name
 
-from ..collector import ACCEPT
-from ..errors import BundlerError, MultipleErrors, NotFound, UsageError, check_url
-from ..http import HttpClient
-from ..metadata import sdist_file, wheel_metadata
-from ..models import DistKind
-from ..pages import parse_project_page
-from ..redact import redact_text, redact_url, split_auth
-from ..reporting import Reporter
-from .destination import Held, PublishFile
+from bundler.errors import BundlerError, MultipleErrors, NotFound, UsageError, check_url
+from bundler.index.collector import ACCEPT
+from bundler.index.http import HttpClient
+from bundler.models import DistKind
+from bundler.publish.destination import Held, PublishFile
+from bundler.redact import redact_text, redact_url, split_auth
+from bundler.reporting import Reporter
+from bundler.spec.metadata import sdist_file, wheel_metadata
+from bundler.spec.pages import parse_project_page
 
 # The legacy upload API (warehouse's forklift, as twine speaks it).
 UPLOAD_ACTION = "file_upload"

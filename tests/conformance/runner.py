@@ -38,13 +38,13 @@ from packaging.tags import parse_tag
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from bundler.collector import PackageIndex
 from bundler.errors import BundlerError, ResolutionFailed
-from bundler.http import HttpClient
+from bundler.index.collector import PackageIndex
+from bundler.index.http import HttpClient
 from bundler.models import IndexSettings
-from bundler.resolver import ResolveOptions, RootRequirement, resolve
-from bundler.selection import BinaryPolicy
-from bundler.target import Target, host_target, make_target
+from bundler.resolve.resolver import ResolveOptions, RootRequirement, resolve
+from bundler.spec.selection import BinaryPolicy
+from bundler.spec.target import Target, host_target, make_target
 from tests.support.distbuilder import DistSpec, build_all, packse_specs, yanked_files
 from tests.support.indexserver import IndexConfig, IndexServer, write_static_index
 from tests.support.piputil import clean_pip_env

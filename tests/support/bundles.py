@@ -8,9 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bundler.bundlelocks import manifest_lock_files
-from bundler.indexwriter import write_index
-from bundler.manifest import manifest_from_json
+from bundler.bundle.lockfiles import manifest_lock_files
+from bundler.bundle.manifest import manifest_from_json
+from bundler.bundle.pagewriter import write_index
 
 from .piputil import clean_pip_env, installed, make_venv, pip_run
 

@@ -34,8 +34,8 @@ from urllib.parse import quote, unquote, urlsplit
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from bundler.filenames import is_safe_filename, parse_filename
 from bundler.models import DistKind
+from bundler.spec.filenames import is_safe_filename, parse_filename
 
 JSON_V1 = "application/vnd.pypi.simple.v1+json"
 HTML_V1 = "application/vnd.pypi.simple.v1+html"

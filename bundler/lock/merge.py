@@ -1,0 +1,183 @@
+"""Turn per-target resolutions into one Lock (pure)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from packaging.utils import NormalizedName
+from packaging.version import Version
+
+from bundler.index.http import redact_url
+from bundler.models import IndexFile, IndexSettings, Lock, LockedFile, LockedPackage, Resolution
+from bundler.spec.target import Target
+
+# Variables that can tell targets apart, most readable first.
+_MARKER_VARS = (
+    "sys_platform",
+    "platform_machine",
+    "python_version",
+    "implementation_name",
+    "python_full_version",
+)
+
+
+@dataclass(frozen=True)
+class LockInputs:
+    requirements: tuple[str, ...] = ()
+    constraints: tuple[str, ...] = ()
+    indexes: IndexSettings = field(default_factory=IndexSettings)
+    allow_prereleases: bool = False
+
+
+def build_lock(
+    resolutions: Sequence[Resolution],
+    inputs: LockInputs,
+    build: Sequence[Resolution] = (),
+) -> Lock:
+    """Merge one resolution per target into a Lock.
+
+    A package may resolve to different versions on different targets; each
+    (name, version) becomes one entry whose marker selects exactly the
+    targets it serves.  Every file a serving target could use is listed
+    with its hash; ``LockedFile.targets`` names the targets that would
+    install that file.  ``build`` holds the resolutions of sdists' build
+    requirements; what only they need is marked build-only.
+    """
+    all_targets = [r.target for r in resolutions]
+    groups: dict[tuple[NormalizedName, Version, str | None], _Group] = {}
+    runtime_keys: set[tuple[NormalizedName, Version, str | None]] = set()
+    tagged = [(False, r) for r in resolutions] + [(True, r) for r in build]
+    for is_build, res in tagged:
+        for pkg in res.packages.values():
+            direct = redact_url(pkg.chosen.url) if pkg.direct else None
+            key = (pkg.name, pkg.version, direct)
+            if not is_build:
+                runtime_keys.add(key)
+            group = groups.setdefault(key, _Group())
+            if res.target not in group.targets:
+                group.targets.append(res.target)
+            group.via.update(pkg.via)
+            for f in pkg.files:
+                group.files.setdefault(f.filename, f)
+            if res.target.name not in group.chosen[pkg.chosen.filename]:
+                group.chosen[pkg.chosen.filename].append(res.target.name)
+    packages: list[LockedPackage] = []
+    for (name, version, direct), group in sorted(
+        groups.items(), key=lambda kv: (kv[0][0], kv[0][1])
+    ):
+        group.targets.sort(key=all_targets.index)
+        target_names = tuple(t.name for t in group.targets)
+        marker = None
+        if len(group.targets) != len(all_targets):
+            marker = marker_for(group.targets, all_targets)
+        files = tuple(
+            locked_file(f, tuple(sorted(group.chosen.get(f.filename, ()))))
+            for _, f in sorted(group.files.items())
+            if f.sha256
+        )
+        packages.append(
+            LockedPackage(
+                name=name,
+                version=version,
+                files=files,
+                marker=marker,
+                via=tuple(sorted(group.via)),
+                targets=target_names,
+                build_only=(name, version, direct) not in runtime_keys,
+                direct_url=direct,
+            )
+        )
+    return Lock(
+        packages=tuple(packages),
+        targets=tuple(t.name for t in all_targets),
+        requirements=inputs.requirements,
+        constraints=inputs.constraints,
+        indexes=inputs.indexes,
+        allow_prereleases=inputs.allow_prereleases,
+    )
+
+
+class _Group:
+    def __init__(self) -> None:
+        self.targets: list[Target] = []
+        self.via: set[str] = set()
+        self.files: dict[str, IndexFile] = {}
+        self.chosen: dict[str, list[str]] = defaultdict(list)
+
+
+def locked_file(f: IndexFile, targets: tuple[str, ...]) -> LockedFile:
+    """The lock's view of an index file (URL without credentials)."""
+    return LockedFile(
+        filename=f.filename,
+        sha256=f.sha256 or "",
+        kind=f.kind,
+        url=redact_url(f.url),
+        size=f.size,
+        index=f.index,
+        requires_python=f.requires_python,
+        yanked=f.yanked,
+        upload_time=f.upload_time,
+        targets=targets,
+    )
+
+
+def marker_for(selected: Iterable[Target], all_targets: Sequence[Target]) -> str:
+    """A PEP 508 marker true for the ``selected`` targets and false for the
+    other ones in ``all_targets``, as short as a simple search finds."""
+    chosen = {t.name for t in selected}
+    inside = [t.environment for t in all_targets if t.name in chosen]
+    outside = [t.environment for t in all_targets if t.name not in chosen]
+    # One variable that tells them apart: sys_platform == "win32".
+    for var in _MARKER_VARS:
+        values = sorted({e.get(var, "") for e in inside})
+        if not values or {e.get(var, "") for e in outside} & set(values):
+            continue
+        return " or ".join(f'{var} == "{v}"' for v in values)
+    # Two variables: a value of the first that only selected targets have
+    # needs no second; the rest are pairs.
+    for first in _MARKER_VARS:
+        for second in _MARKER_VARS:
+            if first == second:
+                continue
+            pairs_in = {(e.get(first, ""), e.get(second, "")) for e in inside}
+            pairs_out = {(e.get(first, ""), e.get(second, "")) for e in outside}
+            if pairs_in & pairs_out:
+                continue
+            clauses: list[str] = []
+            out_firsts = {a for a, _ in pairs_out}
+            for a in sorted({a for a, _ in pairs_in}):
+                if a not in out_firsts:
+                    clauses.append(f'{first} == "{a}"')
+                else:
+                    clauses += [
+                        f'({first} == "{a}" and {second} == "{b}")'
+                        for x, b in sorted(pairs_in)
+                        if x == a
+                    ]
+            if len(clauses) == 1:
+                return clauses[0].strip("()")
+            return " or ".join(clauses)
+    variables = _distinguishing_vars(all_targets)
+    clauses = []
+    for env in inside:
+        clause = " and ".join(f'{var} == "{env[var]}"' for var in variables)
+        if clause not in clauses:
+            clauses.append(clause)
+    if len(clauses) == 1:
+        return clauses[0]
+    return " or ".join(f"({c})" if " and " in c else c for c in clauses)
+
+
+def _distinguishing_vars(targets: Sequence[Target]) -> list[str]:
+    """The fewest variables (in readability order) that tell every pair of
+    targets apart."""
+    envs: list[Mapping[str, str]] = [t.environment for t in targets]
+    chosen: list[str] = []
+    for var in _MARKER_VARS:
+        if len({tuple(e.get(v, "") for v in chosen) for e in envs}) == len(envs):
+            break
+        if len({e.get(var, "") for e in envs}) > 1:
+            chosen.append(var)
+    return chosen
