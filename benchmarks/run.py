@@ -645,7 +645,7 @@ class Bench:
 
     # -- the contenders -----------------------------------------------------------
 
-    def contenders(self, w: Workload) -> list[Contender]:
+    def contenders(self, w: Workload) -> list[Contender]:  # noqa: C901
         """Every tool of every scenario for one workload, bundle first."""
         peerless = "" if self.tools else "peers disabled"
 
@@ -854,7 +854,7 @@ class Verdict:
     met: bool | None  # None: not measurable here (a peer skipped or failed)
 
 
-def judge(rows: Sequence[Row], set_name: str, goal: Goal) -> Verdict:
+def judge(rows: Sequence[Row], set_name: str, goal: Goal) -> Verdict:  # noqa: PLR0911
     if goal.kind == "memory":
         peaks = [r.max_rss for r in rows if r.set_name == set_name and r.bundler and r.max_rss]
         if not peaks:
@@ -1104,7 +1104,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:  # noqa: C901, PLR0912
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list[:1] == ["_fetch"]:  # the plain downloader, run as a child
         return _fetch_main(args_list[1:])

@@ -162,7 +162,7 @@ def make_client(settings: ClientSettings, reporter: Reporter = NULL_REPORTER) ->
 # --- lock ------------------------------------------------------------------------
 
 
-def read_requirements(
+def read_requirements(  # noqa: C901, PLR0912
     paths: Sequence[Path],
     selection: ProjectSelection | None = None,
     constraints: Sequence[Path] = (),

@@ -133,7 +133,7 @@ def _present(path: Path, item: DownloadItem) -> tuple[str, int] | None:
     return digest, size
 
 
-def download_all(
+def download_all(  # noqa: C901, PLR0915
     items: Sequence[DownloadItem],
     files_dir: Path,
     client: FileFetcher,

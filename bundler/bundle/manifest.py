@@ -408,7 +408,7 @@ def _parse_all(
     return out
 
 
-def manifest_from_json(data: bytes, path: str) -> Manifest:
+def manifest_from_json(data: bytes, path: str) -> Manifest:  # noqa: C901, PLR0912
     """Parse and validate ``bundle.json`` bytes read from ``path``.
 
     Every problem is collected: one problem raises ``InputFileError``,

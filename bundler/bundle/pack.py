@@ -325,7 +325,7 @@ def _read_manifest(reader: _Reader, first: tarfile.TarInfo | None, stage: Path) 
     return manifest
 
 
-def _extract_member(
+def _extract_member(  # noqa: PLR0911
     reader: _Reader,
     member: tarfile.TarInfo,
     stage: Path,

@@ -328,7 +328,7 @@ class IndexWriter:
         finally:
             self.abort()
 
-    def _finish(
+    def _finish(  # noqa: C901, PLR0912, PLR0915
         self,
         manifest: Manifest,
         extra_files: Mapping[str, bytes],

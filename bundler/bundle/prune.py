@@ -193,7 +193,7 @@ def _version(text: str) -> Version | None:
         return None
 
 
-def plan(dest: Path, locks: Sequence[LockInput]) -> PrunePlan:
+def plan(dest: Path, locks: Sequence[LockInput]) -> PrunePlan:  # noqa: C901, PLR0912
     """What pruning ``dest`` down to ``locks`` would keep and remove.
     Reads only; raises (exit 1) when a kept pin has no file in ``dest``,
     and (exit 2) when it would break a bundle's own ``bundle.json``."""

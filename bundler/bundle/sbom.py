@@ -234,7 +234,7 @@ def bundle_licenses(
     return out
 
 
-def _licenses(declared: DeclaredLicense | None) -> list[License]:
+def _licenses(declared: DeclaredLicense | None) -> list[License]:  # noqa: PLR0911
     """CycloneDX licenses for what the metadata declares (PEP 639: the
     expression wins; else each classifier; else the License field)."""
     from cyclonedx import spdx
@@ -452,7 +452,7 @@ def sbom_difference(data: bytes, expected: bytes) -> str | None:
     return _first_difference(doc, want, "")
 
 
-def _first_difference(got: object, want: object, path: str) -> str | None:
+def _first_difference(got: object, want: object, path: str) -> str | None:  # noqa: PLR0911
     if isinstance(got, dict) and isinstance(want, dict):
         for key in sorted(set(got) | set(want)):
             where = f"{path}.{key}" if path else key

@@ -117,7 +117,7 @@ def load_config(path: Path) -> Config:
     return parse_config(table, str(path), prefix)
 
 
-def parse_config(table: Mapping[str, Any], path: str, prefix: str = "") -> Config:
+def parse_config(table: Mapping[str, Any], path: str, prefix: str = "") -> Config:  # noqa: C901, PLR0912
     """Validate a configuration table (pure)."""
     errors: list[BundlerError] = []
     values: dict[str, Any] = {"path": path}
@@ -198,7 +198,7 @@ def owned_pattern(text: str) -> str | None:
     return None
 
 
-def _parse_indexes(
+def _parse_indexes(  # noqa: C901, PLR0912, PLR0915
     value: object, path: str, where: str, errors: list[BundlerError]
 ) -> tuple[NamedIndex, ...]:
     """``[[index]]`` tables: a name, a URL, the projects each owns."""

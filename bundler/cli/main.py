@@ -466,7 +466,7 @@ def _add_pip_option(p: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915
     parser = argparse.ArgumentParser(
         prog="bundle",
         description="Lock, download and verify the full dependency closure of Python"
@@ -1390,7 +1390,7 @@ def _verify_index(
     return 0 if report.ok else 1
 
 
-def _do_publish(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str, Any]) -> int:
+def _do_publish(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str, Any]) -> int:  # noqa: C901, PLR0915
     from bundler.gate.integrity import report_to_json
     from bundler.gate.verify import VerifyOptions, load_bundle, verify
     from bundler.publish.core import REFUSE, SKIP, check_publishable, open_destination, publish

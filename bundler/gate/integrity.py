@@ -892,7 +892,7 @@ def _member_digest(
     return base64.urlsafe_b64encode(h.digest()).rstrip(b"=").decode("ascii"), size
 
 
-def wheel_archive_problems(path: Path) -> list[str]:
+def wheel_archive_problems(path: Path) -> list[str]:  # noqa: C901, PLR0912
     """Everything wrong with a wheel's archive, read whole in one pass:
     member names an installer would write outside its target, a member
     whose data fails its CRC-32, and members that RECORD does not list or

@@ -151,7 +151,7 @@ def _same_location(a: str, b: str) -> bool:
     return source_name(a).rstrip("/") == source_name(b).rstrip("/")
 
 
-def _sources(settings: IndexSettings) -> list[_Source]:
+def _sources(settings: IndexSettings) -> list[_Source]:  # noqa: C901
     """Every source in search order: named indexes, the index, the extra
     indexes, find-links.  A location configured twice is one source, and
     keeps the first (named) entry."""

@@ -196,7 +196,7 @@ CONNECT_TIMED_OUT = "connection timed out"
 CONNECT_PROBLEMS = (CANNOT_CONNECT, CONNECT_TIMED_OUT)
 
 
-def _problem(err: BaseException) -> str:
+def _problem(err: BaseException) -> str:  # noqa: PLR0911
     """A few words for a failure worth another try, for a retry line."""
     import urllib3.exceptions as e
 
@@ -773,7 +773,7 @@ class HttpClient:
         self.reporter.retry(_host(url), problem, delay, attempts.made + 1, attempts.limit)
         self._sleep(delay)
 
-    def _request(
+    def _request(  # noqa: C901, PLR0912, PLR0915
         self,
         url: str,
         headers: Mapping[str, str],
@@ -1104,7 +1104,7 @@ class HttpClient:
         _link_or_copy(blob, dest)
         return got
 
-    def _download(
+    def _download(  # noqa: C901, PLR0912, PLR0915
         self,
         url: str,
         fh: IO[bytes],

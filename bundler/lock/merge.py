@@ -123,7 +123,7 @@ def locked_file(f: IndexFile, targets: tuple[str, ...]) -> LockedFile:
     )
 
 
-def marker_for(selected: Iterable[Target], all_targets: Sequence[Target]) -> str:
+def marker_for(selected: Iterable[Target], all_targets: Sequence[Target]) -> str:  # noqa: C901, PLR0912
     """A PEP 508 marker true for the ``selected`` targets and false for the
     other ones in ``all_targets``, as short as a simple search finds."""
     chosen = {t.name for t in selected}

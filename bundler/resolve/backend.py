@@ -113,7 +113,7 @@ def _bad_backend_path(entry: str) -> str | None:
     return None
 
 
-def parse_build_system(pyproject: bytes | None, filename: str) -> BuildSystem:
+def parse_build_system(pyproject: bytes | None, filename: str) -> BuildSystem:  # noqa: C901, PLR0912
     """The build system declared by a pyproject.toml (None: the sdist has none).
 
     Pure.  Every problem in the ``[build-system]`` table (invalid TOML, a

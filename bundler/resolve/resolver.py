@@ -412,7 +412,7 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
             identifier,
         )
 
-    def find_matches(
+    def find_matches(  # noqa: C901, PLR0911, PLR0912, PLR0915
         self,
         identifier: str,
         requirements: Mapping[str, Iterator[Req]],
@@ -847,7 +847,7 @@ def _usable_signature(files: Iterable[IndexFile]) -> tuple[tuple[bool, str], ...
     return tuple(sorted((f.is_yanked, f.kind.value) for f in files))
 
 
-def replay(
+def replay(  # noqa: C901, PLR0911
     trace: Trace,
     roots: Sequence[RootRequirement],
     constraints: Sequence[RootRequirement],

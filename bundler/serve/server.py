@@ -138,7 +138,7 @@ Route = Redirect | Page | StaticFile | None
 _PROJECT_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")
 
 
-def route(parts: tuple[str, ...]) -> Route:
+def route(parts: tuple[str, ...]) -> Route:  # noqa: PLR0911
     """What answers the path ``parts`` (from ``split_path``); None for 404."""
     if parts == ("",):
         return Redirect(f"/{SIMPLE_DIR}/", HTTPStatus.FOUND)
@@ -268,7 +268,7 @@ UNSATISFIABLE: Final = "unsatisfiable"
 _RANGE_SPEC = re.compile(r"([0-9]*)-([0-9]*)", re.ASCII)
 
 
-def parse_range(header: str, size: int) -> ByteRange | Literal["unsatisfiable"] | None:
+def parse_range(header: str, size: int) -> ByteRange | Literal["unsatisfiable"] | None:  # noqa: PLR0911
     """The single byte range a ``Range`` header asks of a ``size``-byte file.
 
     RFC 9110 14.2: None (serve the whole file) when the header is invalid or

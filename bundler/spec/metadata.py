@@ -273,7 +273,7 @@ def _plain_extra(directory: bytes, start: int, length: int) -> bool:
     return True
 
 
-def _plain_zip_metadata(fh: SeekableReader, dist: DistFilename, filename: str) -> bytes | None:
+def _plain_zip_metadata(fh: SeekableReader, dist: DistFilename, filename: str) -> bytes | None:  # noqa: C901, PLR0911, PLR0912, PLR0915
     """METADATA read straight from the archive's records, or None when the
     archive is not a plain one: then ``zipfile`` reads it (or refuses it).
 

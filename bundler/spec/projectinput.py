@@ -211,7 +211,7 @@ def _pyproject_extras(
     return out
 
 
-def _dependency_groups(
+def _dependency_groups(  # noqa: C901
     table: object, path: str, base_dir: str, name: str | None, problems: _Problems
 ) -> dict[NormalizedName, list[ParsedRequirement]]:
     """PEP 735 groups, each with its includes expanded (cycles refused)."""

@@ -424,7 +424,7 @@ class _Entry:
         return f"{table}[{self.index}]"
 
 
-def read_pylock(
+def read_pylock(  # noqa: C901, PLR0912, PLR0915
     text: str,
     path: str,
     *,
@@ -552,7 +552,7 @@ def _entries(
     ]
 
 
-def _read_entry(
+def _read_entry(  # noqa: C901, PLR0911, PLR0912
     entry: _Entry,
     package: Package,
     path: str,

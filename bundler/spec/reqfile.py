@@ -744,7 +744,7 @@ def _requirement_line(
     return entry
 
 
-def _option_line(
+def _option_line(  # noqa: C901, PLR0912
     state: _State,
     logical: LogicalLine,
     path: str,
