@@ -319,8 +319,6 @@ PYLOCK_LOCK = "pylock.toml"
 # What ``bundle download`` writes, and what a manifest that lists no lock
 # files (written before bundle.json listed them) stands for.
 BUNDLE_LOCK_FILES: tuple[str, ...] = (PYLOCK_LOCK, REQUIREMENTS_LOCK)
-# The bundle's CycloneDX SBOM, at its top next to the lock files.
-SBOM_FILE = "sbom.cdx.json"
 
 
 @dataclass(frozen=True)

@@ -30,9 +30,10 @@ from packaging.markers import Marker
 from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 
+from bundler.bundle.layout import FILES_DIR, MANIFEST_NAME
 from bundler.bundle.lockfiles import manifest_lock_files
 from bundler.bundle.manifest import is_normalized_name, manifest_from_json
-from bundler.bundle.pagewriter import FILES_DIR, MANIFEST_NAME, write_index
+from bundler.bundle.pagewriter import write_index
 from bundler.errors import BundlerError, InvalidDistribution, MultipleErrors, UsageError
 from bundler.fsutil import copy_hashing, sha256_file, updating
 from bundler.lock.merge import marker_for

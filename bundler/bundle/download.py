@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, Protocol, TypeVar
 
+from bundler.bundle.layout import METADATA_SUFFIX
 from bundler.bundle.manifest import is_sha256_hex
 from bundler.errors import BundlerError, HashMismatch, MultipleErrors, NetworkError, UsageError
 from bundler.fsutil import sha256_file
@@ -25,8 +26,6 @@ from bundler.models import Manifest
 from bundler.reporting import Reporter
 from bundler.spec.filenames import is_safe_filename
 from bundler.spec.metadata import wheel_metadata
-
-METADATA_SUFFIX = ".metadata"  # PEP 658 sidecar of a file in files/
 
 # Suffixes of temp files written next to their destination (fsutil, http).
 _TEMP_SUFFIXES = (".part", ".tmp")

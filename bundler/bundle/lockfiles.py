@@ -5,21 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 
+from bundler.bundle.layout import PYLOCK_LOCK, REQUIREMENTS_LOCK
 from bundler.errors import UsageError
-from bundler.models import (
-    PYLOCK_LOCK,
-    REQUIREMENTS_LOCK,
-    IndexSettings,
-    Lock,
-    LockedPackage,
-    Manifest,
-)
+from bundler.models import IndexSettings, Lock, LockedPackage, Manifest
 from bundler.spec.lockfile import render_requirements_lock
 from bundler.spec.pylock import environment_marker, lock_requires_python, render_pylock
 from bundler.spec.target import target_from_name
-
-REQUIREMENTS = REQUIREMENTS_LOCK
-PYLOCK = PYLOCK_LOCK
 
 
 def bundle_package(pkg: LockedPackage) -> LockedPackage:
@@ -67,10 +58,10 @@ def bundle_lock_files(lock: Lock) -> dict[str, bytes]:
         inner, packages=tuple(p for p in inner.packages if not p.build_only)
     )
     return {
-        REQUIREMENTS: render_requirements_lock(
+        REQUIREMENTS_LOCK: render_requirements_lock(
             runtime, command="bundle download", sources=False
         ).encode(),
-        PYLOCK: render_pylock_for(inner, relative_files=True).encode(),
+        PYLOCK_LOCK: render_pylock_for(inner, relative_files=True).encode(),
     }
 
 

@@ -18,19 +18,12 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName
 from packaging.version import InvalidVersion, Version
 
+from bundler.bundle.layout import BUNDLE_LOCK_FILES, LOCK_FILE_NAMES
 from bundler.errors import BundlerError, InputFileError, MultipleErrors
-from bundler.models import (
-    BUNDLE_LOCK_FILES,
-    BundleArtifact,
-    DistKind,
-    LockedFile,
-    LockedPackage,
-    Manifest,
-)
+from bundler.models import BundleArtifact, DistKind, LockedFile, LockedPackage, Manifest
 from bundler.spec.filenames import is_safe_filename
 
 FORMAT_VERSION = 1
-LOCK_FILES = frozenset(BUNDLE_LOCK_FILES)
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 # PEP 503 normalized form; also keeps the name usable as a directory name.
@@ -454,8 +447,8 @@ def manifest_from_json(data: bytes, path: str) -> Manifest:  # noqa: C901, PLR09
     lock_files = BUNDLE_LOCK_FILES
     if "lock_files" in doc:
         lock_files = tuple(sorted(set(r.strings(doc, where, "lock_files"))))
-        for name in sorted(set(lock_files) - LOCK_FILES):
-            known = ", ".join(sorted(LOCK_FILES))
+        for name in sorted(set(lock_files) - LOCK_FILE_NAMES):
+            known = ", ".join(sorted(LOCK_FILE_NAMES))
             r.problem("lock_files", f"unknown lock file {name!r} (expected {known})")
     manifest = Manifest(
         artifacts=tuple(artifacts),
@@ -480,7 +473,6 @@ def manifest_from_json(data: bytes, path: str) -> Manifest:  # noqa: C901, PLR09
 
 __all__ = [
     "FORMAT_VERSION",
-    "LOCK_FILES",
     "is_normalized_name",
     "is_sha256_hex",
     "manifest_from_json",

@@ -23,18 +23,19 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, cast
 
-from bundler.bundle.manifest import manifest_from_json
-from bundler.bundle.pagewriter import (
+from bundler.bundle.layout import (
     FILES_DIR,
     MANIFEST_NAME,
     METADATA_SUFFIX,
     PAGE_HTML,
     PAGE_JSON,
+    SBOM_FILE,
     SIMPLE_DIR,
 )
+from bundler.bundle.manifest import manifest_from_json
 from bundler.errors import BundlerError, HashMismatch, MultipleErrors, UsageError
 from bundler.fsutil import DIR_MODE, FILE_MODE, copy_hashing, output_file, remove_tree, updating
-from bundler.models import SBOM_FILE, DistKind, Manifest
+from bundler.models import DistKind, Manifest
 
 # Compression by the archive's name; None is a plain tar.
 GZIP, ZSTD = "gzip", "zstd"

@@ -27,10 +27,20 @@ from typing import Any
 from packaging.utils import NormalizedName
 from packaging.version import InvalidVersion, Version
 
+from bundler.bundle.layout import (
+    FILES_DIR,
+    MANIFEST_NAME,
+    METADATA_SUFFIX,
+    PAGE_HTML,
+    PAGE_JSON,
+    RESERVED_NAMES,
+    SBOM_FILE,
+    SIMPLE_DIR,
+)
 from bundler.bundle.manifest import is_normalized_name, manifest_to_json
 from bundler.errors import BundlerError, InvalidDistribution, MultipleErrors
 from bundler.fsutil import DIR_MODE, atomic_write, sha256_bytes
-from bundler.models import SBOM_FILE, BundleArtifact, DistKind, IndexFile, Manifest
+from bundler.models import BundleArtifact, DistKind, IndexFile, Manifest
 from bundler.spec.filenames import is_safe_filename
 from bundler.spec.metadata import wheel_metadata
 
@@ -38,16 +48,6 @@ from bundler.spec.metadata import wheel_metadata
 REPOSITORY_VERSION = "1.1"
 # PEP 691: the JSON media type (``bundle serve`` sends it with index.json).
 JSON_CONTENT_TYPE = "application/vnd.pypi.simple.v1+json"
-
-FILES_DIR = "files"
-SIMPLE_DIR = "simple"
-MANIFEST_NAME = "bundle.json"
-METADATA_SUFFIX = ".metadata"  # PEP 658: "<file>.metadata" next to the file
-PAGE_HTML = "index.html"
-PAGE_JSON = "index.json"
-
-# Names the bundle itself owns at its root; extra files may not shadow them.
-_RESERVED = frozenset({FILES_DIR, SIMPLE_DIR, MANIFEST_NAME})
 
 
 def file_href(filename: str) -> str:
@@ -177,7 +177,7 @@ def _check_names(
         if not is_normalized_name(a.project):
             problems.append(BundlerError(f"{a.filename}: bad project name {a.project!r}"))
     for name in extra_files:
-        if not is_safe_filename(name) or name in _RESERVED:
+        if not is_safe_filename(name) or name in RESERVED_NAMES:
             problems.append(BundlerError(f"cannot write {name!r} at the bundle root"))
     return problems
 
@@ -468,14 +468,8 @@ def listed_artifact(
 
 
 __all__ = [
-    "FILES_DIR",
     "JSON_CONTENT_TYPE",
-    "MANIFEST_NAME",
-    "METADATA_SUFFIX",
-    "PAGE_HTML",
-    "PAGE_JSON",
     "REPOSITORY_VERSION",
-    "SIMPLE_DIR",
     "IndexWriter",
     "file_href",
     "listed_artifact",

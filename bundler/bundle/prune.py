@@ -34,14 +34,16 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from bundler.bundle.manifest import is_normalized_name, manifest_from_json
-from bundler.bundle.pagewriter import (
+from bundler.bundle.layout import (
     FILES_DIR,
     MANIFEST_NAME,
     METADATA_SUFFIX,
     PAGE_HTML,
     PAGE_JSON,
     SIMPLE_DIR,
+)
+from bundler.bundle.manifest import is_normalized_name, manifest_from_json
+from bundler.bundle.pagewriter import (
     listed_artifact,
     render_project_html,
     render_project_json,

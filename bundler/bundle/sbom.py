@@ -32,10 +32,10 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from bundler import __version__
+from bundler.bundle.layout import FILES_DIR, METADATA_SUFFIX
 from bundler.bundle.manifest import manifest_to_json
-from bundler.bundle.pagewriter import FILES_DIR, METADATA_SUFFIX
 from bundler.errors import BundlerError
-from bundler.models import SBOM_FILE, BundleArtifact, DistKind, Manifest
+from bundler.models import BundleArtifact, DistKind, Manifest
 from bundler.spec.metadata import sdist_file, wheel_metadata
 
 if TYPE_CHECKING:
@@ -497,7 +497,6 @@ def _file_problems(
 
 __all__ = [
     "BUILD_ONLY_PROPERTY",
-    "SBOM_FILE",
     "SPEC_VERSION",
     "TARGET_PROPERTY",
     "DeclaredLicense",

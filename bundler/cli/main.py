@@ -1651,8 +1651,8 @@ def _do_unpack(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[st
 
 
 def _do_prune(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str, Any]) -> int:
-    from bundler.bundle import pagewriter as indexwriter
     from bundler.bundle import prune
+    from bundler.bundle.layout import MANIFEST_NAME
     from bundler.fsutil import directory_lock
 
     locks = [app.read_lock_file(path) for path in args.keep]
@@ -1661,7 +1661,7 @@ def _do_prune(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str
     with contextlib.ExitStack() as stack:
         if not args.dry_run:
             stack.enter_context(directory_lock(args.dest))
-            if not (args.dest / indexwriter.MANIFEST_NAME).exists():
+            if not (args.dest / MANIFEST_NAME).exists():
                 # A directory bundles are published to: publishers take
                 # turns with the lock inside it.
                 from bundler.publish.directory import DirectoryDestination

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from packaging.utils import NormalizedName
 
-from bundler.bundle.pagewriter import FILES_DIR, MANIFEST_NAME, METADATA_SUFFIX
+from bundler.bundle.layout import FILES_DIR, MANIFEST_NAME, METADATA_SUFFIX
 from bundler.errors import BundlerError, UsageError, check_url
 from bundler.fsutil import sha256_file, url_path_to_local
 from bundler.gate.integrity import check_integrity

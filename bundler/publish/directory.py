@@ -30,13 +30,9 @@ from urllib.parse import urlsplit
 
 from packaging.utils import NormalizedName, canonicalize_name
 
+from bundler.bundle.layout import FILES_DIR, METADATA_SUFFIX, PAGE_HTML, PAGE_JSON, SIMPLE_DIR
 from bundler.bundle.manifest import is_normalized_name
 from bundler.bundle.pagewriter import (
-    FILES_DIR,
-    METADATA_SUFFIX,
-    PAGE_HTML,
-    PAGE_JSON,
-    SIMPLE_DIR,
     listed_artifact,
     render_project_html,
     render_project_json,

@@ -35,13 +35,9 @@ from urllib.parse import quote, urlsplit
 
 from packaging.utils import NormalizedName, canonicalize_name
 
+from bundler.bundle.layout import FILES_DIR, METADATA_SUFFIX, PAGE_HTML, PAGE_JSON, SIMPLE_DIR
 from bundler.bundle.pagewriter import (
-    FILES_DIR,
     JSON_CONTENT_TYPE,
-    METADATA_SUFFIX,
-    PAGE_HTML,
-    PAGE_JSON,
-    SIMPLE_DIR,
     listed_artifact,
     render_project_html,
     render_project_json,

@@ -33,15 +33,17 @@ from urllib.parse import unquote
 from packaging.utils import canonicalize_name
 
 from bundler import SERVE_HOST, SERVE_PORT, __version__
-from bundler.bundle.pagewriter import (
+from bundler.bundle.layout import (
     FILES_DIR,
-    JSON_CONTENT_TYPE,
     MANIFEST_NAME,
     METADATA_SUFFIX,
     PAGE_HTML,
     PAGE_JSON,
+    PYLOCK_LOCK,
+    REQUIREMENTS_LOCK,
     SIMPLE_DIR,
 )
+from bundler.bundle.pagewriter import JSON_CONTENT_TYPE
 from bundler.errors import UsageError
 from bundler.spec.filenames import is_safe_filename
 
@@ -59,8 +61,8 @@ MEDIA_TYPES: Final = (JSON_V1, HTML_V1, TEXT_HTML)
 # Root files a bundle may hold besides the index.
 ROOT_FILES: Final = {
     MANIFEST_NAME: "application/json",
-    "requirements.txt": "text/plain; charset=utf-8",
-    "pylock.toml": "application/toml",
+    REQUIREMENTS_LOCK: "text/plain; charset=utf-8",
+    PYLOCK_LOCK: "application/toml",
 }
 
 # Artifacts are named by project and version and never change under one name.
