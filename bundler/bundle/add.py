@@ -34,6 +34,7 @@ from bundler.bundle.layout import FILES_DIR, MANIFEST_NAME
 from bundler.bundle.lockfiles import manifest_lock_files
 from bundler.bundle.manifest import is_normalized_name, manifest_from_json
 from bundler.bundle.pagewriter import write_index
+from bundler.bundle.sbom import with_sbom
 from bundler.errors import BundlerError, InvalidDistribution, MultipleErrors, UsageError
 from bundler.fsutil import copy_hashing, sha256_file, updating
 from bundler.lock.merge import marker_for
@@ -155,7 +156,7 @@ def add_into(
                     item.staged.unlink()
     for item in added:
         reporter.info(f"added {item.filename} ({item.meta.name} {item.meta.version})")
-    return write_index(bundle_dir, updated, lock_files)
+    return write_index(bundle_dir, updated, with_sbom(bundle_dir, updated, lock_files))
 
 
 def added_requirements(

@@ -32,7 +32,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from bundler import __version__
-from bundler.bundle.layout import FILES_DIR, METADATA_SUFFIX
+from bundler.bundle.layout import FILES_DIR, METADATA_SUFFIX, SBOM_FILE
 from bundler.bundle.manifest import manifest_to_json
 from bundler.errors import BundlerError
 from bundler.models import BundleArtifact, DistKind, Manifest
@@ -362,6 +362,21 @@ def bundle_sbom(
     return render_sbom(manifest, bundle_licenses(bundle_dir, manifest, metadata))
 
 
+def with_sbom(
+    bundle_dir: Path,
+    manifest: Manifest,
+    top_files: Mapping[str, bytes],
+    metadata: Mapping[str, bytes] | None = None,
+) -> dict[str, bytes]:
+    """``top_files`` (name -> bytes, the files at the bundle's top) with
+    the SBOM added when ``manifest`` says the bundle has one and it is not
+    among them."""
+    files = dict(top_files)
+    if manifest.sbom and SBOM_FILE not in files:
+        files[SBOM_FILE] = bundle_sbom(bundle_dir, manifest, metadata)
+    return files
+
+
 # --- checking ------------------------------------------------------------------------
 
 
@@ -510,4 +525,5 @@ __all__ = [
     "render_sbom",
     "sbom_difference",
     "sbom_problems",
+    "with_sbom",
 ]

@@ -37,7 +37,6 @@ from packaging.utils import NormalizedName, canonicalize_name
 
 from bundler.bundle.layout import FILES_DIR, METADATA_SUFFIX, PAGE_HTML, PAGE_JSON, SIMPLE_DIR
 from bundler.bundle.pagewriter import (
-    JSON_CONTENT_TYPE,
     listed_artifact,
     render_project_html,
     render_project_json,
@@ -49,7 +48,7 @@ from bundler.models import BundleArtifact, IndexFile
 from bundler.publish.destination import Held, PublishFile
 from bundler.redact import redact_url
 from bundler.reporting import NULL_REPORTER, Reporter
-from bundler.spec.pages import InvalidPage, parse_project_page
+from bundler.spec.pages import JSON_CONTENT_TYPE, InvalidPage, parse_project_page
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -43,9 +43,9 @@ from bundler.bundle.layout import (
     REQUIREMENTS_LOCK,
     SIMPLE_DIR,
 )
-from bundler.bundle.pagewriter import JSON_CONTENT_TYPE
 from bundler.errors import UsageError
 from bundler.spec.filenames import is_safe_filename
+from bundler.spec.pages import JSON_CONTENT_TYPE
 
 Log = Callable[[str], None]
 

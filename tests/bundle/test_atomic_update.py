@@ -300,8 +300,7 @@ def test_readers_never_see_a_page_linking_a_missing_file(
     monkeypatch: pytest.MonkeyPatch,
     reader: Callable[[], list[str]],
 ) -> None:
-    from bundler.bundle import download
-    from bundler.bundle import pagewriter as indexwriter
+    from bundler.bundle import download, pagewriter
 
     # The steps of an update that change a tree: the live bundle is looked
     # at before and after each (as a web server would at any moment).
@@ -311,7 +310,7 @@ def test_readers_never_see_a_page_linking_a_missing_file(
         looked.append(step)
         assert dangling(old_bundle) == [], f"after {step}"
 
-    real_prune, real_finish = download.prune, indexwriter.IndexWriter.finish
+    real_prune, real_write = download.prune, pagewriter.write_index
 
     def prune(*args: Any, **kwargs: Any) -> list[str]:
         look("before pruning")
@@ -320,15 +319,15 @@ def test_readers_never_see_a_page_linking_a_missing_file(
         finally:
             look("pruning")
 
-    def finish(self: indexwriter.IndexWriter, *args: Any, **kwargs: Any) -> Any:
+    def write_index(*args: Any, **kwargs: Any) -> Any:
         look("before writing the index")
         try:
-            return real_finish(self, *args, **kwargs)
+            return real_write(*args, **kwargs)
         finally:
             look("writing the index")
 
     monkeypatch.setattr(download, "prune", prune)
-    monkeypatch.setattr(indexwriter.IndexWriter, "finish", finish)
+    monkeypatch.setattr(pagewriter, "write_index", write_index)
     new_lock = lock_for(tmp_path, server, "app==2.0", "new")
     assert bundle_cmd("download", str(new_lock), "-o", str(old_bundle)) == 0
     assert len(looked) == 4

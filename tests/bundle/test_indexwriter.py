@@ -23,7 +23,6 @@ from packaging.utils import NormalizedName
 
 from bundler.bundle.manifest import manifest_from_json
 from bundler.bundle.pagewriter import (
-    IndexWriter,
     render_project_html,
     render_project_json,
     render_root_html,
@@ -358,77 +357,54 @@ def test_write_index_refuses_unsafe_artifacts(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-def _feed(writer: IndexWriter, bundle: Path, artifacts: Iterable[BundleArtifact]) -> None:
-    """What a download does: each file, as it arrives, with its METADATA."""
-    for a in artifacts:
-        path = bundle / "files" / a.filename
-        metadata = read_wheel_metadata(path) if a.kind is DistKind.WHEEL else None
-        writer.file_ready(a.filename, a.size, metadata)
+def _metadata(bundle: Path, artifacts: Iterable[BundleArtifact]) -> dict[str, bytes]:
+    """What a download hands over: each wheel's METADATA, read as it arrived."""
+    return {
+        a.filename: read_wheel_metadata(bundle / "files" / a.filename)
+        for a in artifacts
+        if a.kind is DistKind.WHEEL
+    }
 
 
-def _stages(bundle: Path) -> list[Path]:
-    return sorted(p for p in bundle.iterdir() if p.name.startswith(".simple."))
-
-
-def test_pages_of_a_new_bundle_are_written_as_files_arrive_and_appear_at_once(
-    tmp_path: Path,
-) -> None:
+def test_metadata_read_during_the_download_gives_the_same_tree(tmp_path: Path) -> None:
     bundle = tmp_path / "pypi"
     manifest = _bundle_manifest(bundle / "files")
-    writer = IndexWriter(bundle, manifest.artifacts)
-    _feed(writer, bundle, manifest.artifacts)
-    # Sidecars are in place; the pages wait, complete, out of a reader's sight.
+    metadata = _metadata(bundle, manifest.artifacts)
+    result = write_index(bundle, manifest, {"requirements.txt": b"x\n"}, metadata)
     wheels = [a for a in manifest.artifacts if a.kind is DistKind.WHEEL]
     assert all((bundle / "files" / (a.filename + ".metadata")).is_file() for a in wheels)
-    assert not (bundle / "simple").exists()
-    [stage] = _stages(bundle)
-    assert sorted(p.name for p in stage.iterdir()) == ["alpha", "beta", "delta", "epsilon"]
-    staged = (stage / "beta" / "index.json").read_bytes()
-
-    result = writer.finish(manifest, {"requirements.txt": b"x\n"})
-    assert _stages(bundle) == []
-    assert (bundle / "simple" / "beta" / "index.json").read_bytes() == staged
-    # The same tree as writing it all at the end.
+    # The same tree as reading every wheel again.
     other = tmp_path / "other"
     expected = write_index(other, _bundle_manifest(other / "files"), {"requirements.txt": b"x\n"})
     assert _tree(bundle) == _tree(other)
     assert result == expected
 
 
-def test_a_project_with_a_file_missing_gets_its_pages_at_the_end(tmp_path: Path) -> None:
+def test_a_wheel_whose_metadata_was_not_handed_over_is_read(tmp_path: Path) -> None:
     bundle = tmp_path / "pypi"
     manifest = _bundle_manifest(bundle / "files")
-    writer = IndexWriter(bundle, manifest.artifacts)
     beta = [a for a in manifest.artifacts if a.project == "beta"]
-    _feed(writer, bundle, [a for a in manifest.artifacts if a not in beta[:1]])
-    [stage] = _stages(bundle)
-    assert not (stage / "beta").exists()  # one of its files never came
-    writer.finish(manifest, {})
+    metadata = _metadata(bundle, [a for a in manifest.artifacts if a not in beta[:1]])
+    write_index(bundle, manifest, {}, metadata)
     other = tmp_path / "other"
     write_index(other, _bundle_manifest(other / "files"), {})
     assert _tree(bundle) == _tree(other)
 
 
-def test_a_run_that_fails_leaves_no_index(tmp_path: Path) -> None:
+def test_a_bundle_with_a_file_missing_gets_no_index(tmp_path: Path) -> None:
     bundle = tmp_path / "pypi"
     manifest = _bundle_manifest(bundle / "files")
-    writer = IndexWriter(bundle, manifest.artifacts)
-    _feed(writer, bundle, manifest.artifacts)
-    writer.abort()
-    assert _stages(bundle) == [] and not (bundle / "simple").exists()
-    # finish too removes the staging directory when it refuses the bundle.
-    writer = IndexWriter(bundle, manifest.artifacts)
-    _feed(writer, bundle, manifest.artifacts)
     broken = replace(
         manifest, artifacts=(*manifest.artifacts, _artifact("gone-1.0-py3-none-any.whl"))
     )
     with pytest.raises(InvalidDistribution, match="missing"):
-        writer.finish(broken, {})
-    assert _stages(bundle) == [] and not (bundle / "simple").exists()
+        write_index(bundle, broken, {}, _metadata(bundle, manifest.artifacts))
+    assert not (bundle / "simple").exists()
     assert not (bundle / "bundle.json").exists()
+    assert not any(p.name.endswith(".metadata") for p in (bundle / "files").iterdir())
 
 
-def test_the_pages_of_a_bundle_are_replaced_only_at_the_end(tmp_path: Path) -> None:
+def test_the_pages_of_a_bundle_are_replaced_by_the_new_ones(tmp_path: Path) -> None:
     bundle = tmp_path / "pypi"
     manifest = _bundle_manifest(bundle / "files")
     write_index(bundle, manifest, {})
@@ -436,10 +412,7 @@ def test_the_pages_of_a_bundle_are_replaced_only_at_the_end(tmp_path: Path) -> N
     smaller = replace(
         manifest, artifacts=tuple(a for a in manifest.artifacts if a.project != "delta")
     )
-    writer = IndexWriter(bundle, smaller.artifacts)
-    _feed(writer, bundle, smaller.artifacts)
-    assert _tree(bundle / "simple") == before and _stages(bundle) == []
-    writer.finish(smaller, {})
+    write_index(bundle, smaller, {}, _metadata(bundle, smaller.artifacts))
     assert not (bundle / "simple" / "delta").exists()
     assert (bundle / "simple" / "beta" / "index.html").read_bytes() == before["beta/index.html"]
 

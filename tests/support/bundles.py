@@ -11,6 +11,7 @@ from pathlib import Path
 from bundler.bundle.lockfiles import manifest_lock_files
 from bundler.bundle.manifest import manifest_from_json
 from bundler.bundle.pagewriter import write_index
+from bundler.bundle.sbom import with_sbom
 
 from .piputil import clean_pip_env, installed, make_venv, pip_run
 
@@ -26,7 +27,7 @@ def remove_project(bundle: Path, project: str) -> None:
     manifest = manifest_from_json(json.dumps(data).encode(), str(manifest_path))
     for f in (bundle / "files").glob(f"{project.replace('-', '_')}-*"):
         f.unlink()
-    write_index(bundle, manifest, manifest_lock_files(manifest))
+    write_index(bundle, manifest, with_sbom(bundle, manifest, manifest_lock_files(manifest)))
     shutil.rmtree(bundle / "simple" / project, ignore_errors=True)
 
 
