@@ -17,7 +17,6 @@ import sys
 import tempfile
 import warnings
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO
 from urllib.parse import unquote
@@ -135,42 +134,10 @@ def _raise_no_space(path: Path, err: OSError) -> None:
         raise BundlerError(f"no space left on device while writing {path}") from err
 
 
-def remove_tree(path: Path, workers: int = 8) -> None:
-    """Remove a directory tree, as ``shutil.rmtree`` does, with its files
-    unlinked by ``workers`` threads, then its directories removed by them,
-    the deepest first: each removal waits on the file system's journal,
-    and removals side by side share the wait.  A venv holds ten thousand
-    files; an old bundle, a directory per project.  Symbolic links are
-    removed, never followed."""
-    files: list[str] = []
-    levels: dict[int, list[str]] = {}
-    for root, dirnames, filenames in os.walk(path):
-        files.extend(os.path.join(root, name) for name in filenames)
-        for name in dirnames:
-            full = os.path.join(root, name)
-            if os.path.islink(full):  # os.walk does not go into it
-                files.append(full)
-            else:
-                levels.setdefault(full.count(os.sep), []).append(full)
-    if len(files) + len(levels) > 1:
-        with ThreadPoolExecutor(workers, thread_name_prefix="bundler-remove") as pool:
-            for _ in pool.map(_unlink_if_there, files, chunksize=64):
-                pass
-            for depth in sorted(levels, reverse=True):
-                for _ in pool.map(_rmdir_if_empty, levels[depth], chunksize=16):
-                    pass
-    # What is left: the top, and anything a failure left (rmtree says what).
+def remove_tree(path: Path) -> None:
+    """Remove a directory tree; symbolic links in it are removed, never
+    followed (``shutil.rmtree``)."""
     shutil.rmtree(path)
-
-
-def _unlink_if_there(path: str) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
-
-
-def _rmdir_if_empty(path: str) -> None:
-    with contextlib.suppress(OSError):  # not empty: rmtree sees to it
-        os.rmdir(path)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
