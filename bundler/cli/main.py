@@ -1393,8 +1393,9 @@ def _verify_index(
 def _do_publish(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str, Any]) -> int:  # noqa: C901, PLR0915
     from bundler.gate.integrity import report_to_json
     from bundler.gate.verify import VerifyOptions, load_bundle, verify
-    from bundler.publish.core import REFUSE, SKIP, check_publishable, open_destination, publish
-    from bundler.publish.core import result_to_json as publish_json
+    from bundler.publish.core import check_publishable, open_destination, publish
+    from bundler.publish.plan import REFUSE, SKIP
+    from bundler.publish.plan import result_to_json as publish_json
 
     args.page_max_age = 0  # what the destination holds now, not a cached page
     client = _client(args, reporter)

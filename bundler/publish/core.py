@@ -1,20 +1,13 @@
-"""The publisher: what to send, what to skip, what to refuse, for any
-destination.
-
-A bundle is published only when its verify stamp says the gate passed over
-its very manifest and its files still check out (verify's integrity check,
-run again).  The plan is a pure function of the bundle and of what the
-destination already holds: a file held with the same sha256 is skipped, a
-file held with other bytes is refused (PyPI's rule: a name, once published,
-always means the same bytes), and any refusal stops the run before the
-destination is changed.
+"""The publisher: a bundle is published only when its verify stamp says
+the gate passed over its very manifest and its files still check out
+(verify's integrity check, run again); the destination a DEST names is
+opened here, and the plan (``bundler.publish.plan``) decides what is sent.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -26,87 +19,22 @@ from bundler.errors import BundlerError, UsageError, check_url
 from bundler.fsutil import sha256_file, url_path_to_local
 from bundler.gate.integrity import check_integrity
 from bundler.gate.stamp import Stamp, check_stamp
-from bundler.models import BundleArtifact, Manifest
+from bundler.models import Manifest
 from bundler.publish.destination import Destination, Held, PublishFile
+from bundler.publish.directory import LAYOUT_SIMPLE, DirectoryDestination
+from bundler.publish.plan import UPLOAD, PublishRefused, PublishResult, plan
 from bundler.redact import redact_url
 from bundler.reporting import NULL_REPORTER, Reporter
 
 if TYPE_CHECKING:
     from bundler.index.http import HttpClient
 
-UPLOAD = "upload"
-SKIP = "skip"
-REFUSE = "refuse"
-
-# How a directory destination is laid out: a bundle's files/ + simple/, or
-# one directory per project for an autoindexing web server.
-LAYOUT_SIMPLE = "simple"
-LAYOUT_AUTOINDEX = "autoindex"
-LAYOUTS = (LAYOUT_SIMPLE, LAYOUT_AUTOINDEX)
-
-
-@dataclass(frozen=True)
-class PlannedFile:
-    """What the publisher does with one bundle file, and why."""
-
-    filename: str
-    action: str  # "upload" | "skip" | "refuse"
-    reason: str = ""
-
-
-@dataclass(frozen=True)
-class PublishPlan:
-    files: tuple[PlannedFile, ...]
-
-    def named(self, action: str) -> tuple[str, ...]:
-        return tuple(f.filename for f in self.files if f.action == action)
-
-    @property
-    def refused(self) -> tuple[PlannedFile, ...]:
-        return tuple(f for f in self.files if f.action == REFUSE)
-
-
-@dataclass(frozen=True)
-class PublishResult:
-    destination: str
-    plan: PublishPlan
-    dry_run: bool
-
-
-class PublishRefused(BundlerError):
-    """Files the destination holds with other bytes (exit 1): nothing was
-    changed."""
-
-    def __init__(self, destination: str, refused: Sequence[PlannedFile]) -> None:
-        lines = "\n".join(f"  {f.filename}: {f.reason}" for f in refused)
-        super().__init__(
-            f"{destination} already holds {len(refused)} file(s) of this bundle with other"
-            f" bytes; nothing was published:\n{lines}",
-            hint="a published file never changes: give the new build a new version"
-            " (or a build tag) and publish that",
-        )
-        self.refused = tuple(refused)
-
-
-def plan(artifacts: Sequence[BundleArtifact], held: Mapping[str, Held]) -> PublishPlan:
-    """Skip what ``held`` has with the same sha256, refuse what it has with
-    another, upload the rest.  ``held`` entries must carry a sha256."""
-    out: list[PlannedFile] = []
-    for a in sorted(artifacts, key=lambda a: a.filename):
-        there = held.get(a.filename)
-        if there is None:
-            out.append(PlannedFile(a.filename, UPLOAD))
-        elif there.sha256 == a.sha256:
-            out.append(PlannedFile(a.filename, SKIP, "already there with the same sha256"))
-        else:
-            out.append(
-                PlannedFile(
-                    a.filename,
-                    REFUSE,
-                    f"held with sha256 {there.sha256}, the bundle's is {a.sha256}",
-                )
-            )
-    return PublishPlan(tuple(out))
+__all__ = [
+    "check_publishable",
+    "open_destination",
+    "publish",
+    "publish_files",
+]
 
 
 def manifest_digest(bundle_dir: Path) -> str:
@@ -189,16 +117,6 @@ def publish(
     return result
 
 
-def result_to_json(result: PublishResult) -> dict[str, Any]:
-    return {
-        "destination": result.destination,
-        "dry_run": result.dry_run,
-        "uploaded" if not result.dry_run else "would_upload": list(result.plan.named(UPLOAD)),
-        "skipped": list(result.plan.named(SKIP)),
-        "refused": [{"filename": f.filename, "reason": f.reason} for f in result.plan.refused],
-    }
-
-
 # --- destinations by URL --------------------------------------------------------------
 
 
@@ -258,8 +176,6 @@ def open_destination(
             )
         check_url(s3_endpoint_url, "--s3-endpoint-url")
     if scheme in ("", "file"):
-        from bundler.publish.directory import DirectoryDestination  # noqa: PLC0415 - it imports this module
-
         path = Path(url_path_to_local(urlsplit(dest).path)) if scheme else Path(dest)
         if bundle is not None:
             _check_outside(path, bundle)
@@ -312,23 +228,3 @@ def _check_outside(dest: Path, bundle: Path) -> None:
             f"DEST {dest} is inside the bundle {bundle}",
             hint="publish to a directory outside the bundle",
         )
-
-
-__all__ = [
-    "LAYOUTS",
-    "LAYOUT_AUTOINDEX",
-    "LAYOUT_SIMPLE",
-    "REFUSE",
-    "SKIP",
-    "UPLOAD",
-    "PlannedFile",
-    "PublishPlan",
-    "PublishRefused",
-    "PublishResult",
-    "check_publishable",
-    "open_destination",
-    "plan",
-    "publish",
-    "publish_files",
-    "result_to_json",
-]

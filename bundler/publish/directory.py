@@ -49,19 +49,21 @@ from bundler.fsutil import (
     url_path_to_local,
 )
 from bundler.models import BundleArtifact, IndexFile
-from bundler.publish.core import (
-    LAYOUT_AUTOINDEX,
-    LAYOUT_SIMPLE,
-    LAYOUTS,
-    REFUSE,
-    PlannedFile,
-    PublishRefused,
-)
 from bundler.publish.destination import Held, PublishFile
+from bundler.publish.plan import REFUSE, PlannedFile, PublishRefused
 from bundler.redact import redact_url
 from bundler.reporting import Reporter
 from bundler.spec.filenames import is_safe_filename
 from bundler.spec.pages import parse_html_page, parse_json_page
+
+__all__ = ["LAYOUTS", "LAYOUT_AUTOINDEX", "LAYOUT_SIMPLE", "LOCK_WAIT", "DirectoryDestination"]
+
+# How a directory destination is laid out: a bundle's files/ + simple/, or
+# one directory per project for an autoindexing web server.
+LAYOUT_SIMPLE = "simple"
+LAYOUT_AUTOINDEX = "autoindex"
+LAYOUTS = (LAYOUT_SIMPLE, LAYOUT_AUTOINDEX)
+
 
 # How long a publisher waits for another one to finish with the directory.
 LOCK_WAIT = 600.0
@@ -319,6 +321,3 @@ def _same_or_refuse(dest: Path, sha256: str) -> None:
     why = _differs(dest, sha256)
     if why is not None:
         raise PublishRefused(str(dest.parent), [PlannedFile(dest.name, REFUSE, why)])
-
-
-__all__ = ["LOCK_WAIT", "DirectoryDestination"]

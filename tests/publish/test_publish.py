@@ -22,9 +22,10 @@ import pytest
 
 from bundler.cli.main import run
 from bundler.gate.stamp import STAMP_NAME
-from bundler.publish.core import REFUSE, SKIP, UPLOAD, PublishRefused, plan, publish
+from bundler.publish.core import publish
 from bundler.publish.destination import Held, PublishFile
 from bundler.publish.directory import DirectoryDestination
+from bundler.publish.plan import REFUSE, SKIP, UPLOAD, PublishRefused, plan
 from bundler.reporting import Reporter
 from tests.support import (
     DistSpec,
