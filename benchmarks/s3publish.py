@@ -26,7 +26,8 @@ from rich.table import Table
 
 from bundler.models import BundleArtifact, DistKind
 from bundler.publish.destination import PublishFile
-from bundler.publish.s3 import DEFAULT_WORKERS, S3Destination
+from bundler.publish.s3 import S3Destination
+from bundler.publish.s3client import DEFAULT_WORKERS
 from bundler.reporting import Reporter
 from tests.support.s3server import S3Server, why_not_available
 

@@ -8,30 +8,19 @@ object is ever overwritten with other bytes: files are created with
 ``If-None-Match: *``, pages replaced with ``If-Match`` on the ETag read.
 Two publishers that race on a page therefore merge: the one that loses
 (412 Precondition Failed) reads the page again, adds its files and retries.
-
-boto3 is an optional dependency (``bundlegate[s3]``), imported only when
-an ``s3://`` destination is used; the endpoint and credentials come from
-where boto3 looks for them (``AWS_ENDPOINT_URL``, the standard AWS chain).
+The bucket itself (client, retries, conditional writes) is
+``bundler.publish.s3client``.
 """
 
 from __future__ import annotations
 
-__all__ = ["S3Destination", "S3Location", "merge_artifacts", "parse_s3_url"]
-
-import hashlib
 import html.parser
 import json
 import os
-import threading
-import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import quote, urlsplit
+from typing import TYPE_CHECKING
 
 from packaging.utils import NormalizedName, canonicalize_name
 
@@ -43,64 +32,43 @@ from bundler.bundle.pagewriter import (
     render_root_html,
     render_root_json,
 )
-from bundler.errors import BundlerError, MultipleErrors, NetworkError, UsageError, check_url
+from bundler.errors import BundlerError, MultipleErrors, check_url
 from bundler.models import BundleArtifact, IndexFile
 from bundler.publish.destination import Held, PublishFile
-from bundler.redact import redact_url
-from bundler.reporting import NULL_REPORTER, Reporter
+from bundler.publish.s3client import (
+    DEFAULT_ATTEMPTS,
+    DEFAULT_WORKERS,
+    ENDPOINT_ENV,
+    INSTALL_HINT,
+    SHA256_META,
+    PreconditionFailed,
+    S3Bucket,
+    S3Object,
+    parse_s3_url,
+)
+from bundler.reporting import Reporter
 from bundler.spec.pages import JSON_CONTENT_TYPE, InvalidPage, parse_project_page
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-S3_SCHEME = "s3://"
-INSTALL_HINT = "pip install 'bundlegate[s3]'"
-ENDPOINT_ENV = "AWS_ENDPOINT_URL"
-# User metadata (``x-amz-meta-sha256``) every uploaded file carries, so that
-# a file already there is compared without downloading it.
-SHA256_META = "sha256"
+__all__ = [
+    "INSTALL_HINT",
+    "ConflictingFile",
+    "S3Destination",
+    "merge_artifacts",
+    "page_artifacts",
+    "parse_s3_url",
+    "root_projects",
+]
+
 HTML_CONTENT_TYPE = "text/html; charset=utf-8"
 FILE_CONTENT_TYPE = "application/octet-stream"
 # PEP 658: the sidecar is the wheel's METADATA, an email-style text file.
 METADATA_CONTENT_TYPE = "text/plain; charset=utf-8"
-DEFAULT_WORKERS = 16
-DEFAULT_ATTEMPTS = 5
 # Rounds of writing one object before giving up (each lost round means
 # another publisher wrote it in between).
 WRITE_ROUNDS = 20
-
-_T = TypeVar("_T")
-
-
-@dataclass(frozen=True)
-class S3Location:
-    """A bucket and a key prefix (empty, or ending in ``/``)."""
-
-    bucket: str
-    prefix: str
-
-    def key(self, *parts: str) -> str:
-        return self.prefix + "/".join(parts)
-
-    def __str__(self) -> str:
-        return f"{S3_SCHEME}{self.bucket}/{self.prefix}"
-
-
-def parse_s3_url(url: str) -> S3Location:
-    """``s3://bucket/prefix`` as a location; a usage error names what is wrong."""
-    if not url.startswith(S3_SCHEME):
-        raise UsageError(f"{url!r} is not an s3:// URL", hint="write it as s3://bucket/prefix")
-    bucket, _, prefix = url[len(S3_SCHEME) :].partition("/")
-    # S3 bucket naming rules: 3-63 of lowercase letters, digits, dots, dashes.
-    if not (3 <= len(bucket) <= 63) or not all(c.isalnum() or c in ".-" for c in bucket):
-        raise UsageError(
-            f"{url!r}: {bucket!r} is not an S3 bucket name",
-            hint="write it as s3://bucket/prefix (3-63 letters, digits, dots and dashes)",
-        )
-    parts = [p for p in prefix.split("/") if p]
-    if any(p in (".", "..") for p in parts):
-        raise UsageError(f"{url!r}: the prefix may not contain '.' or '..'")
-    return S3Location(bucket, "".join(p + "/" for p in parts))
 
 
 # --- pages: pure -------------------------------------------------------------------
@@ -209,23 +177,6 @@ def root_projects(content: bytes, page: str) -> set[NormalizedName]:
 # --- the destination -----------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Object:
-    """An object read from the bucket: its bytes and the ETag to write on."""
-
-    body: bytes
-    etag: str
-    content_type: str | None
-
-
-class _PreconditionFailed(Exception):
-    """A conditional write lost: another publisher wrote the object first."""
-
-
-class _Unsupported(Exception):
-    """The server does not implement conditional writes (501)."""
-
-
 class S3Destination:
     """``s3://bucket/prefix`` on AWS S3 or any S3-compatible store.
 
@@ -248,33 +199,33 @@ class S3Destination:
         backoff: float = 0.5,
         environ: Mapping[str, str] | None = None,
     ) -> None:
-        self.location = parse_s3_url(url)
+        location = parse_s3_url(url)
         env = os.environ if environ is None else environ
         if client is not None:
             endpoint_url = client.meta.endpoint_url
-        self._endpoint = endpoint_url or env.get(ENDPOINT_ENV) or None
-        if self._endpoint is not None:
-            check_url(self._endpoint, "the S3 endpoint URL")
+        endpoint = endpoint_url or env.get(ENDPOINT_ENV) or None
+        if endpoint is not None:
+            check_url(endpoint, "the S3 endpoint URL")
         if read_url is not None:
             check_url(read_url, "the read URL")
+        self.location = location
         self._read_url = read_url
-        self._client = client
-        self._client_lock = threading.Lock()
-        self._workers = max(1, workers)
-        self._attempts = max(1, attempts)
-        self._backoff = backoff
+        self._bucket = S3Bucket(
+            location,
+            endpoint=endpoint,
+            client=client,
+            workers=workers,
+            attempts=attempts,
+            backoff=backoff,
+        )
         # Pages read by ``held`` (key -> object, None: absent), the first
         # guess of ``put``'s read-merge-write; a stale one costs a 412.
-        self._seen: dict[str, _Object | None] = {}
-        self._reporter = NULL_REPORTER
-        # Conditional writes until the server says it has none (501).
-        self._conditional = True
+        self._seen: dict[str, S3Object | None] = {}
 
     # -- the protocol --
 
     def describe(self) -> str:
-        where = redact_url(self._endpoint) if self._endpoint else "AWS"
-        return f"{self.location} ({where})"
+        return self._bucket.describe()
 
     def read_url(self) -> str | None:
         return self._read_url
@@ -284,7 +235,7 @@ class S3Destination:
         hashes the pages give (the pages are what installers see)."""
         names = sorted({canonicalize_name(p) for p in projects})
         keys = [self._page_key(n, page) for n in names for page in (PAGE_JSON, PAGE_HTML)]
-        read = dict(zip(keys, self._map(self._get, keys), strict=True))
+        read = dict(zip(keys, self._bucket.map(self._bucket.get, keys), strict=True))
         self._seen.update(read)
         held: dict[str, Held] = {}
         for name in names:
@@ -292,8 +243,10 @@ class S3Destination:
             obj = read[key]
             if obj is None:
                 continue
-            for a in page_artifacts(obj.body, obj.content_type, self._object_url(key), name):
-                held[a.filename] = Held(a.filename, a.sha256, self._object_url(self._file_key(a)))
+            for a in page_artifacts(obj.body, obj.content_type, self._bucket.object_url(key), name):
+                held[a.filename] = Held(
+                    a.filename, a.sha256, self._bucket.object_url(self._file_key(a))
+                )
         return held
 
     def put(self, files: Sequence[PublishFile], reporter: Reporter) -> None:
@@ -301,9 +254,9 @@ class S3Destination:
         the root pages: a reader never sees a page link a missing file."""
         if not files:
             return
-        self._reporter = reporter
+        self._bucket.reporter = reporter
         reporter.stage("uploading")
-        self._map(lambda f: self._upload(f, reporter), files)
+        self._bucket.map(lambda f: self._upload(f, reporter), files)
         reporter.stage("writing pages")
         by_project: dict[NormalizedName, list[BundleArtifact]] = defaultdict(list)
         for f in files:
@@ -313,7 +266,7 @@ class S3Destination:
             for project, items in sorted(by_project.items())
             for page in (PAGE_JSON, PAGE_HTML)
         ]
-        self._map(lambda job: self._merge_project_page(*job), jobs)
+        self._bucket.map(lambda job: self._merge_project_page(*job), jobs)
         for page in (PAGE_JSON, PAGE_HTML):
             self._merge_root_page(self.location.key(SIMPLE_DIR, page), set(by_project))
 
@@ -324,13 +277,6 @@ class S3Destination:
 
     def _file_key(self, a: BundleArtifact, suffix: str = "") -> str:
         return self.location.key(FILES_DIR, a.filename + suffix)
-
-    def _where(self, key: str) -> str:
-        return f"{S3_SCHEME}{self.location.bucket}/{key}"
-
-    def _object_url(self, key: str) -> str:
-        base = (self._endpoint or "https://s3.amazonaws.com").rstrip("/")
-        return f"{redact_url(base)}/{self.location.bucket}/{quote(key)}"
 
     # -- files --
 
@@ -356,110 +302,38 @@ class S3Destination:
         there is fine with the same sha256 and refused with another."""
         for _ in range(WRITE_ROUNDS):
             # Without conditional writes, look first (a race remains).
-            there = None if self._conditional else self._held_sha256(key)
+            there = None if self._bucket.conditional else self._bucket.sha256(key)
             if there is None:
                 try:
                     # Never replace bytes: create only.
-                    self._write(key, path, content_type, {SHA256_META: sha256}, "*")
+                    self._bucket.write(key, path, content_type, {SHA256_META: sha256}, "*")
                     return
-                except _PreconditionFailed:
-                    there = self._held_sha256(key)
+                except PreconditionFailed:
+                    there = self._bucket.sha256(key)
             if there is None:
                 continue  # a racing upload failed, or conditions were just dropped
             if there != sha256:
-                raise ConflictingFile(self._where(key), name, there, sha256)
+                raise ConflictingFile(self._bucket.where(key), name, there, sha256)
             return
-        raise BundlerError(f"{self._where(key)}: could not be created; run the publish again")
-
-    def _write(
-        self,
-        key: str,
-        body: Path | bytes,
-        content_type: str,
-        metadata: Mapping[str, str],
-        condition: str,
-    ) -> None:
-        """Put ``body`` at ``key`` if ``condition`` holds: ``"*"`` creates
-        only (If-None-Match), an ETag replaces only that object (If-Match).
-        A server that does not implement conditional writes is written
-        without them from then on (with a warning), and the caller is told
-        to look again (``_PreconditionFailed``)."""
-        s3, bucket, meta = self._s3(), self.location.bucket, dict(metadata)
-
-        def send() -> None:
-            with body.open("rb") if isinstance(body, Path) else nullcontext(body) as data:
-                if not self._conditional:
-                    s3.put_object(
-                        Bucket=bucket, Key=key, Body=data, ContentType=content_type, Metadata=meta
-                    )
-                elif condition == "*":
-                    s3.put_object(
-                        Bucket=bucket,
-                        Key=key,
-                        Body=data,
-                        ContentType=content_type,
-                        Metadata=meta,
-                        IfNoneMatch="*",
-                    )
-                else:
-                    s3.put_object(
-                        Bucket=bucket,
-                        Key=key,
-                        Body=data,
-                        ContentType=content_type,
-                        Metadata=meta,
-                        IfMatch=condition,
-                    )
-
-        try:
-            self._call(send, key, conditional=self._conditional)
-        except _Unsupported:
-            with self._client_lock:
-                warn, self._conditional = self._conditional, False
-            if warn:
-                self._reporter.warning(
-                    f"{self.describe()} does not support conditional writes: pages are"
-                    " written and read back, but two publishers at once may still lose"
-                    " each other's files; publish to it from one place at a time"
-                )
-            raise _PreconditionFailed from None
-
-    def _held_sha256(self, key: str) -> str | None:
-        """The sha256 of an object (its ``x-amz-meta-sha256``, else its
-        bytes'), or None when there is none."""
-
-        def head() -> Any:
-            try:
-                return self._s3().head_object(Bucket=self.location.bucket, Key=key)
-            except self._errors().ClientError as err:
-                if _status(err) == 404:
-                    return None
-                raise
-
-        found = self._call(head, key)
-        if found is None:
-            return None
-        recorded = found.get("Metadata", {}).get(SHA256_META)
-        if recorded:
-            return str(recorded)
-        obj = self._get(key)
-        return None if obj is None else hashlib.sha256(obj.body).hexdigest()
+        raise BundlerError(
+            f"{self._bucket.where(key)}: could not be created; run the publish again"
+        )
 
     # -- pages --
 
     def _merge_project_page(
         self, key: str, project: NormalizedName, new: Sequence[BundleArtifact]
     ) -> None:
-        url, where = self._object_url(key), self._where(key)
+        url, where = self._bucket.object_url(key), self._bucket.where(key)
         wanted = {(a.filename, a.sha256) for a in new}
 
-        def listed(obj: _Object | None) -> list[BundleArtifact]:
+        def listed(obj: S3Object | None) -> list[BundleArtifact]:
             return page_artifacts(obj.body, obj.content_type, url, project) if obj else []
 
-        def covers(obj: _Object) -> bool:
+        def covers(obj: S3Object) -> bool:
             return wanted <= {(a.filename, a.sha256) for a in listed(obj)}
 
-        def render(obj: _Object | None) -> tuple[bytes, str]:
+        def render(obj: S3Object | None) -> tuple[bytes, str]:
             items = merge_artifacts(listed(obj), new, where)
             if key.endswith(PAGE_JSON):
                 return render_project_json(project, items), JSON_CONTENT_TYPE
@@ -468,10 +342,10 @@ class S3Destination:
         self._read_merge_write(key, covers, render)
 
     def _merge_root_page(self, key: str, projects: set[NormalizedName]) -> None:
-        def listed(obj: _Object | None) -> set[NormalizedName]:
-            return root_projects(obj.body, self._where(key)) if obj else set()
+        def listed(obj: S3Object | None) -> set[NormalizedName]:
+            return root_projects(obj.body, self._bucket.where(key)) if obj else set()
 
-        def render(obj: _Object | None) -> tuple[bytes, str]:
+        def render(obj: S3Object | None) -> tuple[bytes, str]:
             names = projects | listed(obj)
             if key.endswith(PAGE_JSON):
                 return render_root_json(names), JSON_CONTENT_TYPE
@@ -482,174 +356,28 @@ class S3Destination:
     def _read_merge_write(
         self,
         key: str,
-        covers: Callable[[_Object], bool],
-        render: Callable[[_Object | None], tuple[bytes, str]],
+        covers: Callable[[S3Object], bool],
+        render: Callable[[S3Object | None], tuple[bytes, str]],
     ) -> None:
         """Read the page, merge, and write it only if nobody wrote it since
         (If-Match on the ETag read, If-None-Match: * for a new page); when
         somebody did, read it again and merge again.  A page that already
         ``covers`` what is published is left as it is."""
-        obj = self._seen.pop(key) if key in self._seen else self._get(key)
+        obj = self._seen.pop(key) if key in self._seen else self._bucket.get(key)
         for _ in range(WRITE_ROUNDS):
             if obj is not None and covers(obj):
                 return
             body, content_type = render(obj)
             try:
-                self._write(key, body, content_type, {}, obj.etag if obj else "*")
-            except _PreconditionFailed:
-                obj = self._get(key)
+                self._bucket.write(key, body, content_type, {}, obj.etag if obj else "*")
+            except PreconditionFailed:
+                obj = self._bucket.get(key)
                 continue
-            if self._conditional:
+            if self._bucket.conditional:
                 return
-            obj = self._get(key)  # read back: another write may have replaced ours
+            obj = self._bucket.get(key)  # read back: another write may have replaced ours
         raise BundlerError(
-            f"{self._where(key)}: other publishers kept writing it; gave up after"
+            f"{self._bucket.where(key)}: other publishers kept writing it; gave up after"
             f" {WRITE_ROUNDS} rounds",
             hint="run the publish again: it merges with what is there",
         )
-
-    def _get(self, key: str) -> _Object | None:
-        """The object at ``key``, or None when there is none."""
-
-        def fetch() -> _Object | None:
-            try:
-                got = self._s3().get_object(Bucket=self.location.bucket, Key=key)
-            except self._errors().ClientError as err:
-                if _status(err) == 404:
-                    return None
-                raise
-            return _Object(got["Body"].read(), got["ETag"], got.get("ContentType"))
-
-        return self._call(fetch, key)
-
-    # -- boto3 --
-
-    def _s3(self) -> S3Client:
-        with self._client_lock:
-            if self._client is None:
-                self._client = _make_client(self._endpoint, self._workers)
-            return self._client
-
-    @staticmethod
-    def _errors() -> Any:
-        import botocore.exceptions
-
-        return botocore.exceptions
-
-    def _map(self, fn: Callable[[Any], _T], items: Sequence[Any]) -> list[_T]:
-        """``fn`` over ``items`` on the thread pool (boto3 clients are
-        thread-safe); every failure is collected and raised together."""
-        self._s3()  # one client, made before the threads share it
-        if len(items) < 2:
-            return [fn(item) for item in items]
-        results: list[_T] = []
-        problems: list[BundlerError] = []
-        with ThreadPoolExecutor(self._workers, thread_name_prefix="bundler-s3") as pool:
-            for done in [pool.submit(fn, item) for item in items]:
-                try:
-                    results.append(done.result())
-                except MultipleErrors as err:
-                    problems.extend(err.errors)
-                except BundlerError as err:
-                    problems.append(err)
-        # A configuration problem (no credentials, no bucket) fails every
-        # request alike: say it once.
-        problems = list({str(p): p for p in problems}.values())
-        if problems:
-            raise problems[0] if len(problems) == 1 else MultipleErrors(problems)
-        return results
-
-    def _call(self, fn: Callable[[], _T], key: str, *, conditional: bool = False) -> _T:
-        """Run one request; network errors, 429 and 5xx are tried again with
-        backoff (each retry reported); for a ``conditional`` write, a lost
-        race raises ``_PreconditionFailed`` and a server without conditional
-        writes ``_Unsupported``; anything else is a ``BundlerError``."""
-        errors = self._errors()
-        host = urlsplit(self._endpoint or "https://s3.amazonaws.com").netloc.rpartition("@")[2]
-        for attempt in range(1, self._attempts + 1):
-            try:
-                return fn()
-            except errors.NoCredentialsError as err:
-                raise UsageError(
-                    f"{self.location}: no AWS credentials found",
-                    hint="set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE,"
-                    " or another source of the standard AWS chain",
-                ) from err
-            except _config_errors() as err:
-                raise UsageError(f"{self.location}: {err}") from err
-            except errors.ClientError as err:
-                status = _status(err)
-                code = err.response.get("Error", {}).get("Code", "")
-                # 409: AWS's answer to a conditional write racing another.
-                if conditional and (status in (409, 412) or code == "PreconditionFailed"):
-                    raise _PreconditionFailed from err
-                if conditional and (status == 501 or code == "NotImplemented"):
-                    raise _Unsupported from err
-                problem = f"{status} {code}".strip()
-                if not (status == 429 or status >= 500) or attempt == self._attempts:
-                    raise _client_error(self._where(key), status, code, err) from err
-            except (errors.HTTPClientError, errors.ConnectionError) as err:
-                problem = type(err).__name__
-                if attempt == self._attempts:
-                    raise NetworkError(
-                        self._where(key), f"{problem} after {attempt} attempts"
-                    ) from err
-            except errors.BotoCoreError as err:
-                raise NetworkError(self._where(key), str(err)) from err
-            delay = self._backoff * 2 ** (attempt - 1)
-            self._reporter.retry(host, problem, delay, attempt + 1, self._attempts)
-            time.sleep(delay)
-        raise AssertionError("unreachable")
-
-
-def _config_errors() -> tuple[type[Exception], ...]:
-    """botocore's errors that mean the AWS configuration is wrong (exit 2)."""
-    import botocore.exceptions as e
-
-    return (
-        e.PartialCredentialsError,
-        e.ProfileNotFound,
-        e.NoRegionError,
-        e.InvalidRegionError,
-        e.InvalidConfigError,
-        e.ConfigParseError,
-    )
-
-
-def _status(err: Any) -> int:
-    return int(err.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
-
-
-def _client_error(where: str, status: int, code: str, err: Any) -> BundlerError:
-    message = err.response.get("Error", {}).get("Message") or code
-    if code in ("NoSuchBucket",):
-        return UsageError(f"{where}: no such bucket", hint="create the bucket, or fix the URL")
-    if status == 403 or code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied"):
-        return UsageError(
-            f"{where}: access denied ({code})",
-            hint="check the AWS credentials and that they may read and write the prefix",
-        )
-    return NetworkError(where, f"{status} {message}".strip(), status=status or None)
-
-
-def _make_client(endpoint: str | None, workers: int) -> S3Client:
-    try:
-        import boto3
-        from botocore.config import Config
-    except ImportError as err:
-        raise UsageError(
-            "publishing to s3:// needs boto3, which is not installed",
-            hint=f"install it: {INSTALL_HINT}",
-        ) from err
-    config = Config(
-        max_pool_connections=workers,
-        # Retries are ours (reported, one budget); path-style works everywhere.
-        retries={"total_max_attempts": 1},
-        s3={"addressing_style": "path"} if endpoint else {},
-    )
-    try:
-        # A session of its own: boto3's default one keeps the credentials it
-        # found first for the life of the process.
-        return boto3.session.Session().client("s3", endpoint_url=endpoint, config=config)
-    except _config_errors() as err:
-        raise UsageError(f"the S3 client: {err}") from err
