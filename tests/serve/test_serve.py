@@ -25,24 +25,21 @@ from pathlib import Path
 import pytest
 
 from bundler.errors import UsageError
-from bundler.serve.server import (
+from bundler.serve.ranges import UNSATISFIABLE, ByteRange, parse_range
+from bundler.serve.routes import (
     HTML_V1,
     JSON_V1,
     MEDIA_TYPES,
     TEXT_HTML,
-    UNSATISFIABLE,
     BadPath,
-    BundleServer,
-    ByteRange,
     Page,
     Redirect,
     StaticFile,
-    make_server,
     negotiate,
-    parse_range,
     route,
     split_path,
 )
+from bundler.serve.server import BundleServer, make_server
 from tests.gate.test_verify import APP, DEP, TOOL, Bundle, make_bundle
 from tests.support.piputil import clean_pip_env, installed, make_venv, pip_run
 
