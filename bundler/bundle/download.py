@@ -132,7 +132,7 @@ def _present(path: Path, item: DownloadItem) -> tuple[str, int] | None:
     return digest, size
 
 
-def download_all(  # noqa: C901, PLR0915
+def download_all(
     items: Sequence[DownloadItem],
     files_dir: Path,
     client: FileFetcher,
@@ -168,70 +168,12 @@ def download_all(  # noqa: C901, PLR0915
     sizes = [item.size for item in planned]
     total = sum(s for s in sizes if s is not None) if None not in sizes else None
     reporter.task_start(TASK_ALL, f"{len(planned)} files", total)
-
-    def in_place(result: DownloadResult) -> DownloadResult:
-        """With its METADATA when asked for, handed to ``on_ready``."""
-        if read_metadata and result.filename.endswith(".whl"):
-            try:
-                data = wheel_metadata(result.path, result.filename)
-            except BundlerError:
-                pass
-            else:
-                result = dataclasses.replace(result, metadata=data)
-        if on_ready is not None:
-            on_ready(result)
-        return result
-
-    def one(item: DownloadItem) -> DownloadResult:
-        dest = files_dir / item.filename
-        present = _present(dest, item)
-        if present is not None:
-            reporter.task_advance(TASK_ALL, present[1])
-            return in_place(
-                DownloadResult(item.filename, dest, present[0], present[1], fetched=False)
-            )
-        if not item.url:
-            raise BundlerError(
-                "no URL is known for this file",
-                hint="the lock names no URL and no configured index lists the file",
-            )
-        # Whatever is there is wrong: never leave it under the final name.
-        dest.unlink(missing_ok=True)
-        key = f"{TASK_ALL}:{item.filename}"
-        reporter.task_start(key, item.filename, item.size)
-        received = 0
-
-        def progress(amount: int) -> None:
-            nonlocal received
-            received += amount
-            reporter.task_advance(key, amount)
-            reporter.task_advance(TASK_ALL, amount)
-
-        ok = False
-        try:
-            digest, size = client.fetch_to_file(
-                item.url, dest, sha256=item.sha256, size=item.size, progress=progress
-            )
-            if digest != item.sha256:
-                dest.unlink(missing_ok=True)
-                raise HashMismatch(item.filename, item.sha256, digest)
-            if item.size is not None and size != item.size:
-                dest.unlink(missing_ok=True)
-                raise NetworkError(item.filename, f"expected {item.size} bytes, got {size}")
-            ok = True
-        finally:
-            reporter.task_done(key, ok)
-        if received < size:
-            # A client that served the file from its cache may not report bytes.
-            reporter.task_advance(TASK_ALL, size - received)
-        return in_place(DownloadResult(item.filename, dest, digest, size, fetched=True))
-
-    results: dict[str, DownloadResult] = {}
-    biggest_first = sorted(planned, key=lambda i: -(i.size or 0))
+    downloader = _Downloader(files_dir, client, reporter, read_metadata, on_ready)
     pool: AdaptivePool[DownloadResult] = AdaptivePool(workers)
-    for item in biggest_first:
-        pool.submit(item.filename, functools.partial(one, item))
+    for item in sorted(planned, key=lambda i: -(i.size or 0)):  # the biggest first
+        pool.submit(item.filename, functools.partial(downloader.one, item))
     outcomes = pool.run()
+    results: dict[str, DownloadResult] = {}
     for item in planned:
         outcome = outcomes[item.filename]
         if isinstance(outcome, (BundlerError, OSError)):
@@ -246,6 +188,87 @@ def download_all(  # noqa: C901, PLR0915
         failures.sort(key=lambda f: f.filename)
         raise MultipleErrors(failures)
     return [results[item.filename] for item in planned]
+
+
+class _Progress:
+    """Counts the bytes of one file as they arrive, reported to the file's
+    task and to the whole download's."""
+
+    def __init__(self, reporter: Reporter, key: str) -> None:
+        self.received = 0
+        self._reporter = reporter
+        self._key = key
+
+    def advance(self, amount: int) -> None:
+        self.received += amount
+        self._reporter.task_advance(self._key, amount)
+        self._reporter.task_advance(TASK_ALL, amount)
+
+
+@dataclass(frozen=True)
+class _Downloader:
+    """Makes one item present in ``files_dir`` (see ``download_all``)."""
+
+    files_dir: Path
+    client: FileFetcher
+    reporter: Reporter
+    read_metadata: bool
+    on_ready: Callable[[DownloadResult], None] | None
+
+    def one(self, item: DownloadItem) -> DownloadResult:
+        dest = self.files_dir / item.filename
+        present = _present(dest, item)
+        if present is not None:
+            self.reporter.task_advance(TASK_ALL, present[1])
+            return self._in_place(
+                DownloadResult(item.filename, dest, present[0], present[1], fetched=False)
+            )
+        if not item.url:
+            raise BundlerError(
+                "no URL is known for this file",
+                hint="the lock names no URL and no configured index lists the file",
+            )
+        # Whatever is there is wrong: never leave it under the final name.
+        dest.unlink(missing_ok=True)
+        digest, size = self._fetch(item, dest)
+        return self._in_place(DownloadResult(item.filename, dest, digest, size, fetched=True))
+
+    def _fetch(self, item: DownloadItem, dest: Path) -> tuple[str, int]:
+        """Fetch ``item`` to ``dest``, checked against its hash and size."""
+        key = f"{TASK_ALL}:{item.filename}"
+        self.reporter.task_start(key, item.filename, item.size)
+        progress = _Progress(self.reporter, key)
+        ok = False
+        try:
+            digest, size = self.client.fetch_to_file(
+                item.url, dest, sha256=item.sha256, size=item.size, progress=progress.advance
+            )
+            if digest != item.sha256:
+                dest.unlink(missing_ok=True)
+                raise HashMismatch(item.filename, item.sha256, digest)
+            if item.size is not None and size != item.size:
+                dest.unlink(missing_ok=True)
+                raise NetworkError(item.filename, f"expected {item.size} bytes, got {size}")
+            ok = True
+        finally:
+            self.reporter.task_done(key, ok)
+        if progress.received < size:
+            # A client that served the file from its cache may not report bytes.
+            self.reporter.task_advance(TASK_ALL, size - progress.received)
+        return digest, size
+
+    def _in_place(self, result: DownloadResult) -> DownloadResult:
+        """With its METADATA when asked for, handed to ``on_ready``."""
+        if self.read_metadata and result.filename.endswith(".whl"):
+            try:
+                data = wheel_metadata(result.path, result.filename)
+            except BundlerError:
+                pass
+            else:
+                result = dataclasses.replace(result, metadata=data)
+        if self.on_ready is not None:
+            self.on_ready(result)
+        return result
 
 
 class AdaptivePool(Generic[T]):
