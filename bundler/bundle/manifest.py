@@ -401,12 +401,10 @@ def _parse_all(
     return out
 
 
-def manifest_from_json(data: bytes, path: str) -> Manifest:  # noqa: C901, PLR0912
-    """Parse and validate ``bundle.json`` bytes read from ``path``.
-
-    Every problem is collected: one problem raises ``InputFileError``,
-    several raise ``MultipleErrors`` of ``InputFileError`` (exit code 2).
-    """
+def _read_document(data: bytes, path: str) -> tuple[_Reader, Mapping[str, Any]]:
+    """The manifest's JSON object and the reader collecting its problems;
+    raises at once when it is not JSON, not an object or of an unknown
+    format (whose fields cannot be judged)."""
     try:
         doc_value: object = json.loads(data.decode("utf-8"))
     except UnicodeDecodeError as err:
@@ -417,18 +415,46 @@ def manifest_from_json(data: bytes, path: str) -> Manifest:  # noqa: C901, PLR09
     doc = r.obj(doc_value, "manifest")
     if doc is None:
         raise r.errors[0]
-    where = "manifest"
     fmt = doc.get("format")
     if "format" not in doc:
-        r.problem(where, "missing field 'format'")
+        r.problem("manifest", "missing field 'format'")
     elif not isinstance(fmt, int) or isinstance(fmt, bool) or fmt != FORMAT_VERSION:
         r.problem(
-            f"{where}.format",
+            "manifest.format",
             f"unsupported format version {_describe(fmt)} (this bundler reads {FORMAT_VERSION})",
         )
-        # Fields of an unknown format cannot be judged: stop here.
         raise r.errors[0]
+    return r, doc
 
+
+def _check_requirements(r: _Reader, key: str, texts: Sequence[str]) -> None:
+    for i, text in enumerate(texts):
+        try:
+            Requirement(text)
+        except InvalidRequirement as err:
+            r.problem(f"{key}[{i}]", f"not a PEP 508 requirement: {err}")
+
+
+def _read_lock_files(r: _Reader, doc: Mapping[str, Any], where: str) -> tuple[str, ...]:
+    """The lock files the manifest lists (those ``bundle download`` writes
+    when it lists none: it predates the field)."""
+    if "lock_files" not in doc:
+        return BUNDLE_LOCK_FILES
+    lock_files = tuple(sorted(set(r.strings(doc, where, "lock_files"))))
+    for name in sorted(set(lock_files) - LOCK_FILE_NAMES):
+        known = ", ".join(sorted(LOCK_FILE_NAMES))
+        r.problem("lock_files", f"unknown lock file {name!r} (expected {known})")
+    return lock_files
+
+
+def manifest_from_json(data: bytes, path: str) -> Manifest:
+    """Parse and validate ``bundle.json`` bytes read from ``path``.
+
+    Every problem is collected: one problem raises ``InputFileError``,
+    several raise ``MultipleErrors`` of ``InputFileError`` (exit code 2).
+    """
+    r, doc = _read_document(data, path)
+    where = "manifest"
     artifacts = _parse_all(r, r.items(doc, where, "artifacts"), _read_artifact)
     packages = _parse_all(r, r.items(doc, where, "packages"), _read_package)
     seen: set[str] = set()
@@ -439,17 +465,8 @@ def manifest_from_json(data: bytes, path: str) -> Manifest:  # noqa: C901, PLR09
     requirements = r.strings(doc, where, "requirements")
     constraints = r.strings(doc, where, "constraints")
     for key, texts in (("requirements", requirements), ("constraints", constraints)):
-        for i, text in enumerate(texts):
-            try:
-                Requirement(text)
-            except InvalidRequirement as err:
-                r.problem(f"{key}[{i}]", f"not a PEP 508 requirement: {err}")
-    lock_files = BUNDLE_LOCK_FILES
-    if "lock_files" in doc:
-        lock_files = tuple(sorted(set(r.strings(doc, where, "lock_files"))))
-        for name in sorted(set(lock_files) - LOCK_FILE_NAMES):
-            known = ", ".join(sorted(LOCK_FILE_NAMES))
-            r.problem("lock_files", f"unknown lock file {name!r} (expected {known})")
+        _check_requirements(r, key, texts)
+    lock_files = _read_lock_files(r, doc, where)
     manifest = Manifest(
         artifacts=tuple(artifacts),
         packages=tuple(packages),
