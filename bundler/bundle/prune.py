@@ -40,6 +40,7 @@ from bundler.bundle.layout import (
     METADATA_SUFFIX,
     PAGE_HTML,
     PAGE_JSON,
+    REQUIREMENTS_LOCK,
     SIMPLE_DIR,
 )
 from bundler.bundle.manifest import is_normalized_name, manifest_from_json
@@ -195,37 +196,41 @@ def _version(text: str) -> Version | None:
         return None
 
 
-def plan(dest: Path, locks: Sequence[LockInput]) -> PrunePlan:  # noqa: C901, PLR0912
-    """What pruning ``dest`` down to ``locks`` would keep and remove.
-    Reads only; raises (exit 1) when a kept pin has no file in ``dest``,
-    and (exit 2) when it would break a bundle's own ``bundle.json``."""
-    if not (dest / FILES_DIR).is_dir() or not (dest / SIMPLE_DIR).is_dir():
-        raise _not_prunable(dest)
-    manifest = read_manifest(dest)
+def _listed(
+    dest: Path, manifest: Manifest | None, problems: list[BundlerError]
+) -> dict[str, BundleArtifact]:
+    """The files ``dest``'s pages and manifest list, by filename (the
+    manifest knows best); a page that disagrees with it is a problem."""
     by_name: dict[str, BundleArtifact] = {a.filename: a for a in read_pages(dest)}
-    problems: list[BundlerError] = []
-    if manifest is not None:
-        for a in manifest.artifacts:
-            listed = by_name.get(a.filename)
-            if listed is not None and listed.sha256 != a.sha256:
-                problems.append(
-                    BundlerError(
-                        f"{dest}: the pages list {a.filename} with sha256 {listed.sha256},"
-                        f" {MANIFEST_NAME} has {a.sha256}",
-                        hint="run `bundle verify` on it",
-                    )
+    for a in manifest.artifacts if manifest is not None else ():
+        listed = by_name.get(a.filename)
+        if listed is not None and listed.sha256 != a.sha256:
+            problems.append(
+                BundlerError(
+                    f"{dest}: the pages list {a.filename} with sha256 {listed.sha256},"
+                    f" {MANIFEST_NAME} has {a.sha256}",
+                    hint="run `bundle verify` on it",
                 )
-            by_name[a.filename] = a  # the manifest knows best
-    held = sorted(by_name.values(), key=lambda a: a.filename)
-    unlisted = _unlisted(dest, by_name)
-    unlisted_held = [_unlisted_artifact(dest, name) for name in unlisted]
+            )
+        by_name[a.filename] = a
+    return by_name
+
+
+def _kept(
+    dest: Path,
+    locks: Sequence[LockInput],
+    candidates: Sequence[BundleArtifact],
+    problems: list[BundlerError],
+) -> tuple[set[str], dict[str, str]]:
+    """The files the ``locks`` keep, and for each the first pin keeping
+    it; a pin or build-only file with no file in ``dest`` is a problem."""
     keep: set[str] = set()
     pinned_by: dict[str, str] = {}  # filename -> the first pin keeping it
     for lock in locks:
         for pin in lock.pins:
-            found = _pin_files(pin, [*held, *unlisted_held], dest)
+            where = f"{pin.source or lock.path}: " if (pin.source or lock.path) else ""
+            found = _pin_files(pin, candidates, dest)
             if found is None:
-                where = f"{pin.source or lock.path}: " if (pin.source or lock.path) else ""
                 problems.append(
                     BundlerError(
                         f"{where}{pin.name}=={pin.version} is pinned, but {dest} holds no file"
@@ -236,11 +241,10 @@ def plan(dest: Path, locks: Sequence[LockInput]) -> PrunePlan:  # noqa: C901, PL
                 )
                 continue
             keep.update(a.filename for a in found)
-            where = f"{pin.source or lock.path}: " if (pin.source or lock.path) else ""
             for a in found:
                 pinned_by.setdefault(a.filename, f"{where}{pin.name}=={pin.version}")
         for a in _bundle_build_only(lock):
-            found_by_hash = [h for h in [*held, *unlisted_held] if h.sha256 == a.sha256]
+            found_by_hash = [h for h in candidates if h.sha256 == a.sha256]
             if not found_by_hash:
                 problems.append(
                     BundlerError(
@@ -250,6 +254,22 @@ def plan(dest: Path, locks: Sequence[LockInput]) -> PrunePlan:  # noqa: C901, PL
                     )
                 )
             keep.update(h.filename for h in found_by_hash)
+    return keep, pinned_by
+
+
+def plan(dest: Path, locks: Sequence[LockInput]) -> PrunePlan:
+    """What pruning ``dest`` down to ``locks`` would keep and remove.
+    Reads only; raises (exit 1) when a kept pin has no file in ``dest``,
+    and (exit 2) when it would break a bundle's own ``bundle.json``."""
+    if not (dest / FILES_DIR).is_dir() or not (dest / SIMPLE_DIR).is_dir():
+        raise _not_prunable(dest)
+    manifest = read_manifest(dest)
+    problems: list[BundlerError] = []
+    by_name = _listed(dest, manifest, problems)
+    held = sorted(by_name.values(), key=lambda a: a.filename)
+    unlisted = _unlisted(dest, by_name)
+    unlisted_held = [_unlisted_artifact(dest, name) for name in unlisted]
+    keep, pinned_by = _kept(dest, locks, [*held, *unlisted_held], problems)
     if not problems:
         problems += _unbuildable(dest, [*held, *unlisted_held], keep, pinned_by)
     if problems:
@@ -261,7 +281,7 @@ def plan(dest: Path, locks: Sequence[LockInput]) -> PrunePlan:  # noqa: C901, PL
                 f"{dest} is a bundle, and no kept lock pins {len(dropped)} of the files its"
                 f" {MANIFEST_NAME} lists ({', '.join(dropped)}): removing them would leave its"
                 " manifest and lock files naming missing files",
-                hint=f"keep its own lock too (--keep {dest / 'requirements.txt'}), or make"
+                hint=f"keep its own lock too (--keep {dest / REQUIREMENTS_LOCK}), or make"
                 " a new bundle with `bundle download LOCK -o DIR`",
             )
     kept = tuple(a for a in held if a.filename in keep)
