@@ -326,6 +326,7 @@ def _read_manifest(reader: _Reader, first: tarfile.TarInfo | None, stage: Path) 
     return manifest
 
 
+# One early return per way a member is refused, in the order they are checked.
 def _extract_member(  # noqa: PLR0911
     reader: _Reader,
     member: tarfile.TarInfo,

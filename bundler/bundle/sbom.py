@@ -234,6 +234,7 @@ def bundle_licenses(
     return out
 
 
+# One return per form of license PEP 639 orders (expression, classifiers, text).
 def _licenses(declared: DeclaredLicense | None) -> list[License]:  # noqa: PLR0911
     """CycloneDX licenses for what the metadata declares (PEP 639: the
     expression wins; else each classifier; else the License field)."""
@@ -467,6 +468,7 @@ def sbom_difference(data: bytes, expected: bytes) -> str | None:
     return _first_difference(doc, want, "")
 
 
+# One return per way two JSON values differ (key, length, value), object by array.
 def _first_difference(got: object, want: object, path: str) -> str | None:  # noqa: PLR0911
     if isinstance(got, dict) and isinstance(want, dict):
         for key in sorted(set(got) | set(want)):
