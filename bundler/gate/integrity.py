@@ -34,7 +34,8 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from bundler.bundle.lockfiles import manifest_lock_files
-from bundler.bundle.sbom import bundle_sbom, sbom_difference, sbom_problems
+from bundler.bundle.sbom import bundle_sbom
+from bundler.bundle.sbomcheck import sbom_difference, sbom_problems
 from bundler.errors import BundlerError, InputFileError, MultipleErrors, UsageError
 from bundler.fsutil import CHUNK, sha256_bytes, sha256_file, url_path_to_local
 from bundler.gate.stamp import STAMP_NAME

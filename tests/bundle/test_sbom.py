@@ -16,7 +16,8 @@ from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
 
 from bundler.bundle.manifest import manifest_from_json, manifest_to_json
-from bundler.bundle.sbom import DeclaredLicense, declared_license, render_sbom, sbom_problems
+from bundler.bundle.sbom import DeclaredLicense, declared_license, render_sbom
+from bundler.bundle.sbomcheck import sbom_problems
 from bundler.cli.main import run
 from bundler.gate.verify import load_bundle
 from tests.support import DistSpec
