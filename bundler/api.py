@@ -24,6 +24,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from bundler import __version__
+from bundler.bundle.layout import FILES_DIR, MANIFEST_NAME, SIMPLE_DIR
 from bundler.errors import (
     BundlerError,
     InputFileError,
@@ -65,7 +66,6 @@ if TYPE_CHECKING:
     from bundler.spec.reqfile import ParsedRequirement, RequirementsInput
     from bundler.spec.selection import BinaryPolicy
 
-MANIFEST = "bundle.json"
 # An input file name that means standard input (pip-compile's).
 STDIN = "-"
 # PEP 751 lock file names.
@@ -1077,7 +1077,7 @@ def download(
 def _check_output(out_dir: Path) -> None:
     """Refuse to make a bundle of a directory that holds something else
     (``-o .`` in a project): an update replaces the whole directory."""
-    if not out_dir.is_dir() or (out_dir / MANIFEST).exists() or (out_dir / "files").exists():
+    if not out_dir.is_dir() or (out_dir / MANIFEST_NAME).exists() or (out_dir / FILES_DIR).exists():
         return
     if next(out_dir.iterdir(), None) is not None:
         raise UsageError(
@@ -1101,7 +1101,7 @@ def _download_into(
     from bundler.bundle.pagewriter import write_index
     from bundler.bundle.sbom import with_sbom
 
-    files_dir = out_dir / "files"
+    files_dir = out_dir / FILES_DIR
     previous = _read_previous_manifest(out_dir)
     urls: dict[str, str] = {}
     if any(not f.url for p in lock_.packages for f in p.files if f.targets):
@@ -1131,7 +1131,7 @@ def _download_into(
 
 
 def _read_previous_manifest(out_dir: Path) -> Manifest | None:
-    path = out_dir / MANIFEST
+    path = out_dir / MANIFEST_NAME
     if not path.is_file():
         return None
     from bundler.bundle.manifest import manifest_from_json
@@ -1193,7 +1193,7 @@ def bundle_first(bundle_dir: Path, indexes: IndexSettings) -> IndexSettings:
     """The sources for adding to a bundle: the bundle is the authority for
     what it already holds (private files among them), so it is searched
     first, then the configured sources."""
-    bundle_index = NamedIndex("bundle", (bundle_dir / "simple").resolve().as_uri() + "/")
+    bundle_index = NamedIndex("bundle", (bundle_dir / SIMPLE_DIR).resolve().as_uri() + "/")
     return dataclasses.replace(
         indexes,
         named_indexes=(bundle_index, *indexes.named_indexes),
@@ -1325,7 +1325,7 @@ def _extend_into(
         f"{p.name}=={p.version}" + (f" ; {p.marker}" if p.marker else "") for p in runtime
     ]
     texts += [t for t in added if t not in texts]
-    source = f"{shown_dir / MANIFEST}"
+    source = f"{shown_dir / MANIFEST_NAME}"
 
     from bundler.spec.reqfile import ParsedRequirement, RequirementsInput
 
@@ -1335,7 +1335,7 @@ def _extend_into(
             requirement=req,
             name=canonicalize_name(req.name),
             source=source,
-            comes_from=MANIFEST,
+            comes_from=MANIFEST_NAME,
             line=line,
         )
 

@@ -1333,11 +1333,12 @@ def _ci_verify_report(report: VerifyReport, bundle: Path, *, annotate: bool) -> 
     """Under GitHub Actions: an annotation per problem (on the bundle's lock
     line, or the input line, when it has one; on stdout, unless ``--json -``
     has it), and the report's summary."""
+    from bundler.bundle.layout import REQUIREMENTS_LOCK
     from bundler.cli import ghactions
 
     if not ghactions.enabled(os.environ):
         return
-    lock = bundle / "requirements.txt"
+    lock = bundle / REQUIREMENTS_LOCK
     pin_lines: dict[str, int] = {}
     with contextlib.suppress(BundlerError, OSError):
         for pin in app.read_lock_file(lock).pins:
@@ -1707,13 +1708,13 @@ def _do_sbom(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str,
 
 
 def _diff_side(path: Path) -> Snapshot:
-    from bundler.gate.integrity import MANIFEST
+    from bundler.bundle.layout import MANIFEST_NAME
     from bundler.gate.verify import load_bundle
     from bundler.lock.diff import snapshot_from_lock, snapshot_from_manifest
 
     if path.is_dir():
-        if not (path / MANIFEST).is_file():
-            raise UsageError(f"{path}: not a bundle ({MANIFEST} is missing)")
+        if not (path / MANIFEST_NAME).is_file():
+            raise UsageError(f"{path}: not a bundle ({MANIFEST_NAME} is missing)")
         return snapshot_from_manifest(load_bundle(path), str(path))
     if not path.exists():
         raise UsageError(f"{path}: no such bundle directory or lock file")

@@ -33,12 +33,24 @@ from packaging.markers import Marker
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from bundler.bundle.layout import (
+    FILES_DIR,
+    LOCK_FILE_NAMES,
+    MANIFEST_NAME,
+    METADATA_SUFFIX,
+    PAGE_HTML,
+    PAGE_JSON,
+    PYLOCK_LOCK,
+    REQUIREMENTS_LOCK,
+    SBOM_FILE,
+    SIMPLE_DIR,
+    STAMP_NAME,
+)
 from bundler.bundle.lockfiles import manifest_lock_files
 from bundler.bundle.sbom import bundle_sbom
 from bundler.bundle.sbomcheck import sbom_difference, sbom_problems
 from bundler.errors import BundlerError, InputFileError, MultipleErrors, UsageError
 from bundler.fsutil import CHUNK, sha256_bytes, sha256_file, url_path_to_local
-from bundler.gate.stamp import STAMP_NAME
 from bundler.models import (
     BundleArtifact,
     DistKind,
@@ -77,21 +89,12 @@ PASSED = "passed"
 FAILED = "failed"
 SKIPPED = "skipped"
 
-# The bundle layout (DESIGN.md), spelled out here on purpose: the gate checks
-# what the writer produced against the contract, not against the writer.
-FILES = "files"
-SIMPLE = "simple"
-MANIFEST = "bundle.json"
-REQUIREMENTS = "requirements.txt"
-PYLOCK = "pylock.toml"
-PAGE_HTML = "index.html"
-PAGE_JSON = "index.json"
-METADATA_SUFFIX = ".metadata"  # PEP 658
-SBOM = "sbom.cdx.json"  # CycloneDX
-LOCK_FILES = frozenset({REQUIREMENTS, PYLOCK})
+# What may be at a bundle's top besides the layout's own names.
 # STAMP_NAME: the gate's own verdict, kept beside what it judged.
-TOP_LEVEL_FILES = frozenset({MANIFEST, REQUIREMENTS, PYLOCK, SBOM, ".bundle.lock", STAMP_NAME})
-TOP_LEVEL_DIRS = frozenset({FILES, SIMPLE})
+TOP_LEVEL_FILES = frozenset(
+    {MANIFEST_NAME, REQUIREMENTS_LOCK, PYLOCK_LOCK, SBOM_FILE, ".bundle.lock", STAMP_NAME}
+)
+TOP_LEVEL_DIRS = frozenset({FILES_DIR, SIMPLE_DIR})
 
 
 @overload
@@ -242,7 +245,7 @@ class _Integrity:
                 self.targets[name] = target_from_name(name)
             except UsageError:
                 self.add(
-                    MANIFEST,
+                    MANIFEST_NAME,
                     f"names target {name!r}, which bundler cannot describe: the lock files'"
                     " markers cannot be checked for it (re-run `bundle download`)",
                 )
@@ -252,7 +255,7 @@ class _Integrity:
         try:
             rendered = manifest_lock_files(manifest)
         except BundlerError as err:
-            self.add(MANIFEST, f"its lock files cannot be rendered: {err}")
+            self.add(MANIFEST_NAME, f"its lock files cannot be rendered: {err}")
         else:
             self.rendered = {n: data.decode("utf-8") for n, data in rendered.items()}
 
@@ -269,20 +272,20 @@ class _Integrity:
         METADATA only when the wheel itself is intact)."""
         intact = self.check_file(a)
         if intact and a.kind is DistKind.WHEEL:
-            for message in wheel_archive_problems(self.root / FILES / a.filename):
-                self.add(f"{FILES}/{a.filename}", message)
+            for message in wheel_archive_problems(self.root / FILES_DIR / a.filename):
+                self.add(f"{FILES_DIR}/{a.filename}", message)
         if self.sidecar_expected(a) and is_safe_filename(a.filename):
             self.check_sidecar(a, intact)
 
     def check_file(self, a: BundleArtifact) -> bool:
-        subject = f"{FILES}/{a.filename}"
+        subject = f"{FILES_DIR}/{a.filename}"
         if not is_safe_filename(a.filename):
-            self.add(MANIFEST, f"unsafe artifact file name {a.filename!r}")
+            self.add(MANIFEST_NAME, f"unsafe artifact file name {a.filename!r}")
             return False
         parsed = parse_filename(a.filename, a.project)
         if parsed is None or parsed.name != a.project:
             self.add(subject, f"is not a distribution file name of project {a.project!r}")
-        path = self.root / FILES / a.filename
+        path = self.root / FILES_DIR / a.filename
         if (why := _not_a_file(path, _REFETCH)) is not None:
             self.add(subject, why)
             return False
@@ -299,11 +302,11 @@ class _Integrity:
         return True
 
     def check_sidecar(self, a: BundleArtifact, wheel_intact: bool) -> None:
-        subject = f"{FILES}/{a.filename}{METADATA_SUFFIX}"
-        path = self.root / FILES / a.filename
+        subject = f"{FILES_DIR}/{a.filename}{METADATA_SUFFIX}"
+        path = self.root / FILES_DIR / a.filename
         sidecar = path.with_name(a.filename + METADATA_SUFFIX)
         if a.metadata_sha256 is None:
-            self.add(subject, f"{MANIFEST} records no sha256 for this PEP 658 metadata file")
+            self.add(subject, f"{MANIFEST_NAME} records no sha256 for this PEP 658 metadata file")
         if (why := _not_a_file(sidecar, _REWRITE)) is not None:
             self.add(subject, why)
             return
@@ -316,16 +319,16 @@ class _Integrity:
         try:
             metadata = wheel_metadata(path, a.filename)
         except BundlerError as err:
-            self.add(f"{FILES}/{a.filename}", f"cannot read the wheel's METADATA: {err}")
+            self.add(f"{FILES_DIR}/{a.filename}", f"cannot read the wheel's METADATA: {err}")
             return
         if data != metadata:
             # PEP 658: the sidecar is the wheel's own METADATA, byte for byte.
             self.add(subject, "differs from the wheel's .dist-info/METADATA")
 
     def check_files_dir(self) -> None:
-        files_dir = self.root / FILES
+        files_dir = self.root / FILES_DIR
         if (why := _not_a_dir(files_dir, _REFETCH)) is not None:
-            self.add(f"{FILES}/", why)
+            self.add(f"{FILES_DIR}/", why)
             return
         expected = set(self.by_filename)
         expected |= {
@@ -336,27 +339,27 @@ class _Integrity:
         for entry in sorted(files_dir.iterdir()):
             if entry.name not in expected:
                 self.add(
-                    f"{FILES}/{entry.name}",
-                    f"unexpected: not in {MANIFEST} (remove it or re-run `bundle download`)",
+                    f"{FILES_DIR}/{entry.name}",
+                    f"unexpected: not in {MANIFEST_NAME} (remove it or re-run `bundle download`)",
                 )
             elif entry.is_dir() and not entry.is_symlink():
-                self.add(f"{FILES}/{entry.name}", "is a directory, expected a file")
+                self.add(f"{FILES_DIR}/{entry.name}", "is a directory, expected a file")
 
     # simple/ --------------------------------------------------------------
 
     def file_url(self, filename: str) -> Path:
-        return self.root / FILES / filename
+        return self.root / FILES_DIR / filename
 
     def check_project(self, project: NormalizedName) -> None:
         artifacts = {a.filename: a for a in self.by_project[project]}
-        page_url = (self.root / SIMPLE / project).as_uri() + "/"
+        page_url = (self.root / SIMPLE_DIR / project).as_uri() + "/"
         parsers: tuple[tuple[str, Callable[..., ProjectPage]], ...] = (
             (PAGE_HTML, parse_html_page),
             (PAGE_JSON, parse_json_page),
         )
         for page_name, parse in parsers:
-            subject = f"{SIMPLE}/{project}/{page_name}"
-            path = self.root / SIMPLE / project / page_name
+            subject = f"{SIMPLE_DIR}/{project}/{page_name}"
+            path = self.root / SIMPLE_DIR / project / page_name
             if (why := _not_a_file(path, _REWRITE)) is not None:
                 self.add(subject, why)
                 continue
@@ -382,7 +385,7 @@ class _Integrity:
                 continue
             self.compare_entry(subject, f, a)
         for filename in sorted(set(artifacts) - seen):
-            self.add(subject, f"does not list {FILES}/{filename}")
+            self.add(subject, f"does not list {FILES_DIR}/{filename}")
 
     def compare_entry(self, subject: str, f: IndexFile, a: BundleArtifact) -> None:
         name = f.filename
@@ -392,17 +395,17 @@ class _Integrity:
             self.add(subject, f"lists {name} with sha256 {f.sha256}, the bundle's is {a.sha256}")
         link = urllib.parse.urlsplit(f.url)
         if link.scheme != "file" or Path(urllib.parse.unquote(link.path)) != self.file_url(name):
-            self.add(subject, f"links {name} to {f.url}, not to {FILES}/{name}")
+            self.add(subject, f"links {name} to {f.url}, not to {FILES_DIR}/{name}")
         if f.size is not None and f.size != a.size:
             self.add(subject, f"lists {name} with size {f.size}, the bundle's is {a.size}")
         if f.is_yanked != (a.yanked is not None):
             state = "yanked" if a.yanked is not None else "not yanked"
-            self.add(subject, f"disagrees with {MANIFEST} on {name}: it is {state} (PEP 592)")
+            self.add(subject, f"disagrees with {MANIFEST_NAME} on {name}: it is {state} (PEP 592)")
         if (f.requires_python or None) != (a.requires_python or None):
             self.add(
                 subject,
                 f"lists {name} with Requires-Python {f.requires_python!r},"
-                f" {MANIFEST} has {a.requires_python!r}",
+                f" {MANIFEST_NAME} has {a.requires_python!r}",
             )
         # PEP 658/714: the advertised metadata hash must be the sidecar's.
         advertised = f.core_metadata.get("sha256") if f.core_metadata else None
@@ -420,8 +423,8 @@ class _Integrity:
     def check_root(self) -> None:
         projects = set(self.by_project)
         for page_name, read in ((PAGE_HTML, _root_html_names), (PAGE_JSON, _root_json_names)):
-            subject = f"{SIMPLE}/{page_name}"
-            path = self.root / SIMPLE / page_name
+            subject = f"{SIMPLE_DIR}/{page_name}"
+            path = self.root / SIMPLE_DIR / page_name
             if (why := _not_a_file(path, _REWRITE)) is not None:
                 self.add(subject, why)
                 continue
@@ -437,12 +440,12 @@ class _Integrity:
                 self.add(subject, f"does not list project {name}")
 
     def check_simple_dir(self) -> None:
-        simple = self.root / SIMPLE
+        simple = self.root / SIMPLE_DIR
         if (why := _not_a_dir(simple, _REWRITE)) is not None:
-            self.add(f"{SIMPLE}/", why)
+            self.add(f"{SIMPLE_DIR}/", why)
             return
         for entry in sorted(simple.iterdir()):
-            rel = f"{SIMPLE}/{entry.name}"
+            rel = f"{SIMPLE_DIR}/{entry.name}"
             if entry.name in (PAGE_HTML, PAGE_JSON):
                 continue
             if entry.name not in self.by_project or not entry.is_dir() or entry.is_symlink():
@@ -459,16 +462,16 @@ class _Integrity:
             if entry.name in TOP_LEVEL_DIRS:
                 continue  # checked on their own
             if entry.name in TOP_LEVEL_FILES and entry.is_file() and not entry.is_symlink():
-                if entry.name == SBOM and not self.manifest.sbom:
-                    self.add(entry.name, f"unexpected: {MANIFEST} says the bundle has no SBOM")
+                if entry.name == SBOM_FILE and not self.manifest.sbom:
+                    self.add(entry.name, f"unexpected: {MANIFEST_NAME} says the bundle has no SBOM")
                     continue
-                if entry.name not in LOCK_FILES or entry.name in self.manifest.lock_files:
+                if entry.name not in LOCK_FILE_NAMES or entry.name in self.manifest.lock_files:
                     continue
-                self.add(entry.name, f"unexpected: {MANIFEST} does not list it as a lock file")
+                self.add(entry.name, f"unexpected: {MANIFEST_NAME} does not list it as a lock file")
                 continue
             self.add(entry.name, "unexpected at the top of the bundle")
-        if (why := _not_a_file(self.root / MANIFEST, "")) is not None:
-            self.add(MANIFEST, why)
+        if (why := _not_a_file(self.root / MANIFEST_NAME, "")) is not None:
+            self.add(MANIFEST_NAME, why)
 
     def check_sbom(self) -> None:
         """The SBOM, when the manifest says the bundle has one, lists what
@@ -476,20 +479,20 @@ class _Integrity:
         otherwise the SBOM the bundle gives, compared as JSON."""
         if not self.manifest.sbom:
             return
-        path = self.root / SBOM
-        if (why := _not_a_file(path, f"{MANIFEST} lists it: {_REWRITE_SBOM}")) is not None:
-            self.add(SBOM, why)
+        path = self.root / SBOM_FILE
+        if (why := _not_a_file(path, f"{MANIFEST_NAME} lists it: {_REWRITE_SBOM}")) is not None:
+            self.add(SBOM_FILE, why)
             return
         data = path.read_bytes()
         problems = sbom_problems(data, self.manifest)
         for problem in problems:
-            self.add(SBOM, f"{problem} ({_REWRITE_SBOM})")
+            self.add(SBOM_FILE, f"{problem} ({_REWRITE_SBOM})")
         # The SBOM is deterministic: anything else in it (a license, the
         # dependency graph, a property) must be what the bundle gives.
         if not problems:
             difference = sbom_difference(data, bundle_sbom(self.root, self.manifest))
             if difference is not None:
-                self.add(SBOM, f"{difference} ({_REWRITE_SBOM})")
+                self.add(SBOM_FILE, f"{difference} ({_REWRITE_SBOM})")
 
     def check_targets(self) -> None:
         """Every target an artifact or a pin names is one of the manifest's
@@ -501,13 +504,13 @@ class _Integrity:
         named: dict[str, set[str]] = defaultdict(set)
         for a in self.manifest.artifacts:
             for t in set(a.targets) - listed:
-                named[t].add(f"{FILES}/{a.filename}")
+                named[t].add(f"{FILES_DIR}/{a.filename}")
         for pkg in self.manifest.packages:
             for t in set(pkg.targets) - listed:
                 named[t].add(f"{pkg.name}=={pkg.version}")
         for target, users in sorted(named.items()):
             self.add(
-                MANIFEST,
+                MANIFEST_NAME,
                 f"'targets' does not list {target}, which {', '.join(sorted(users))}"
                 f" {_verb(sorted(users), 'serves', 'serve')}: no check would run for it"
                 " (re-run `bundle download` with the lock of every target)",
@@ -522,7 +525,7 @@ class _Integrity:
         if name not in self.manifest.lock_files:
             return None
         path = self.root / name
-        if (why := _not_a_file(path, f"{MANIFEST} lists it: {_REWRITE_LOCKS}")) is not None:
+        if (why := _not_a_file(path, f"{MANIFEST_NAME} lists it: {_REWRITE_LOCKS}")) is not None:
             if report:
                 self.add(name, why)
             return None
@@ -574,7 +577,7 @@ class _Integrity:
             parts.append(f"would also be installed on {_names(selected - serves)}")
         self.add(
             lock_name,
-            f"{where}{what}{marker}: {' and '.join(parts)}; {MANIFEST} says it serves"
+            f"{where}{what}{marker}: {' and '.join(parts)}; {MANIFEST_NAME} says it serves"
             f" {_names(serves) or 'no target'} ({_REWRITE_LOCKS})",
         )
 
@@ -600,23 +603,24 @@ class _Integrity:
         shown_got = repr(got[line - 1]) if line <= len(got) else "the end of the file"
         self.add(
             name,
-            f"line {line}: is not what bundler writes from {MANIFEST}: it has {shown_got},"
-            f" {MANIFEST} gives {shown_want} (made by hand, or by an older bundler: {_REGENERATE})",
+            f"line {line}: is not what bundler writes from {MANIFEST_NAME}: it has {shown_got},"
+            f" {MANIFEST_NAME} gives {shown_want}"
+            f" (made by hand, or by an older bundler: {_REGENERATE})",
         )
 
     def check_pylock(self) -> None:
         """pylock.toml (PEP 751), read as an installer reads it, locks what
         the manifest does: the same names, versions, markers, and files by
         their path in the bundle, sha256 and size; no other source."""
-        lock = self.read_lock(PYLOCK, read_pylock)
+        lock = self.read_lock(PYLOCK_LOCK, read_pylock)
         if lock is None:
             return
         idx = lock.indexes
         if idx.index_url is not None or idx.extra_index_urls:
             self.add(
-                PYLOCK,
+                PYLOCK_LOCK,
                 "names a package source outside the bundle (a package index or a URL);"
-                f" files must be given by a path under {FILES}/ ({_REWRITE_LOCKS})",
+                f" files must be given by a path under {FILES_DIR}/ ({_REWRITE_LOCKS})",
             )
         packages = _by_pin(self.manifest.packages)
         matched: set[int] = set()
@@ -626,23 +630,25 @@ class _Integrity:
             pkg = _match(packages, pin)
             if pkg is None:
                 self.add(
-                    PYLOCK,
-                    f"{where}locks {kind}{pin.name}=={pin.version}, which {MANIFEST} does not lock"
-                    f" ({_REWRITE_LOCKS})",
+                    PYLOCK_LOCK,
+                    f"{where}locks {kind}{pin.name}=={pin.version},"
+                    f" which {MANIFEST_NAME} does not lock ({_REWRITE_LOCKS})",
                 )
                 continue
             matched.add(id(pkg))
             if pin.url is not None:
-                self.add(PYLOCK, f"{where}locks {pin.name} as an archive URL, not bundle files")
+                self.add(
+                    PYLOCK_LOCK, f"{where}locks {pin.name} as an archive URL, not bundle files"
+                )
             if not pin.build_only:
-                self.check_marker(PYLOCK, where, pin, pkg)
+                self.check_marker(PYLOCK_LOCK, where, pin, pkg)
             self.compare_pylock_files(where, pin, pkg)
         for pkg in self.manifest.packages:
             if id(pkg) not in matched:
                 kind = "build dependency " if pkg.build_only else ""
                 self.add(
-                    PYLOCK,
-                    f"does not lock {kind}{pkg.name}=={pkg.version}, which {MANIFEST} locks"
+                    PYLOCK_LOCK,
+                    f"does not lock {kind}{pkg.name}=={pkg.version}, which {MANIFEST_NAME} locks"
                     f" ({_REWRITE_LOCKS})",
                 )
 
@@ -652,23 +658,25 @@ class _Integrity:
         listed: set[str] = set()
         for ref in pin.files:
             f = expected.get(ref.filename)
-            rel = f"{FILES}/{ref.filename}"
+            rel = f"{FILES_DIR}/{ref.filename}"
             if f is None:
                 self.add(
-                    PYLOCK, f"{where}{what} lists {ref.filename}, which {MANIFEST} does not list"
+                    PYLOCK_LOCK,
+                    f"{where}{what} lists {ref.filename}, which {MANIFEST_NAME} does not list",
                 )
                 continue
             listed.add(ref.filename)
-            if self.location(ref) != self.root / FILES / f.filename:
-                self.add(PYLOCK, f"{where}{what} does not give {ref.filename} the path {rel}")
+            if self.location(ref) != self.root / FILES_DIR / f.filename:
+                self.add(PYLOCK_LOCK, f"{where}{what} does not give {ref.filename} the path {rel}")
             if ref.sha256 != f.sha256:
                 self.add(
-                    PYLOCK,
-                    f"{where}{rel}: sha256 {ref.sha256} differs from {MANIFEST}'s {f.sha256}",
+                    PYLOCK_LOCK,
+                    f"{where}{rel}: sha256 {ref.sha256} differs from {MANIFEST_NAME}'s {f.sha256}",
                 )
             if ref.size != f.size:
                 self.add(
-                    PYLOCK, f"{where}{rel}: size {ref.size} differs from {MANIFEST}'s {f.size}"
+                    PYLOCK_LOCK,
+                    f"{where}{rel}: size {ref.size} differs from {MANIFEST_NAME}'s {f.size}",
                 )
         for f in pkg.files:
             # PEP 751 has room for one sdist: any one of the pin's will do.
@@ -677,8 +685,8 @@ class _Integrity:
             ):
                 continue
             self.add(
-                PYLOCK,
-                f"{where}{what} does not list {FILES}/{f.filename} (with its sha256):"
+                PYLOCK_LOCK,
+                f"{where}{what} does not list {FILES_DIR}/{f.filename} (with its sha256):"
                 f" {_breaks(f.targets)}",
             )
 
@@ -694,7 +702,7 @@ class _Integrity:
         picks exactly the targets it serves, and no package source."""
         # No environment: the file must mean the same on every machine.
         lock = self.read_lock(
-            REQUIREMENTS, lambda text, path: parse_hashed_requirements(text, path, environ={})
+            REQUIREMENTS_LOCK, lambda text, path: parse_hashed_requirements(text, path, environ={})
         )
         if lock is None:
             return
@@ -702,7 +710,7 @@ class _Integrity:
             # Whoever installs the bundle names its location (--find-links,
             # --index-url of a server); the lock must not override it.
             self.add(
-                REQUIREMENTS,
+                REQUIREMENTS_LOCK,
                 "names a package source (--index-url, --extra-index-url, --no-index or"
                 f" --find-links); a bundle's lock names none ({_REWRITE_LOCKS})",
             )
@@ -715,24 +723,24 @@ class _Integrity:
             if pin.url is not None:
                 # A URL would let pip fetch from outside the bundle.
                 self.add(
-                    REQUIREMENTS,
+                    REQUIREMENTS_LOCK,
                     f"{where}pins {what} with a URL; the bundle must be the only source",
                 )
             pkg = _match(packages, pin)
             if pkg is None:
                 self.add(
-                    REQUIREMENTS,
-                    f"{where}pins {what}, which {MANIFEST} does not lock ({_REWRITE_LOCKS})",
+                    REQUIREMENTS_LOCK,
+                    f"{where}pins {what}, which {MANIFEST_NAME} does not lock ({_REWRITE_LOCKS})",
                 )
                 continue
             matched.add(id(pkg))
-            self.check_marker(REQUIREMENTS, where, pin, pkg)
+            self.check_marker(REQUIREMENTS_LOCK, where, pin, pkg)
             self.compare_hashes(where, what, pin, pkg, by_sha)
         for pkg in self.manifest.packages:
             if not pkg.build_only and id(pkg) not in matched:
                 self.add(
-                    REQUIREMENTS,
-                    f"does not pin {pkg.name}=={pkg.version}, which {MANIFEST} locks",
+                    REQUIREMENTS_LOCK,
+                    f"does not pin {pkg.name}=={pkg.version}, which {MANIFEST_NAME} locks",
                 )
 
     def compare_hashes(
@@ -749,22 +757,23 @@ class _Integrity:
         for digest, f in sorted(expected.items()):
             if digest not in pin.hashes:
                 self.add(
-                    REQUIREMENTS,
-                    f"{where}{what} lacks the hash of {FILES}/{f.filename}: {_breaks(f.targets)}"
-                    f" ({_REWRITE_LOCKS})",
+                    REQUIREMENTS_LOCK,
+                    f"{where}{what} lacks the hash of {FILES_DIR}/{f.filename}:"
+                    f" {_breaks(f.targets)} ({_REWRITE_LOCKS})",
                 )
         for digest in sorted(set(pin.hashes) - set(expected)):
             other = by_sha.get(digest.split(":", 1)[1]) if digest.startswith("sha256:") else None
             if other is not None:
                 self.add(
-                    REQUIREMENTS,
-                    f"{where}{what} has the hash of {FILES}/{other.filename}"
-                    f" ({other.project} {other.version}), which {MANIFEST} does not list for it",
+                    REQUIREMENTS_LOCK,
+                    f"{where}{what} has the hash of {FILES_DIR}/{other.filename}"
+                    f" ({other.project} {other.version}),"
+                    f" which {MANIFEST_NAME} does not list for it",
                 )
             else:
                 self.add(
-                    REQUIREMENTS,
-                    f"{where}{what} has the hash {digest}, of no file {MANIFEST} lists for it"
+                    REQUIREMENTS_LOCK,
+                    f"{where}{what} has the hash {digest}, of no file {MANIFEST_NAME} lists for it"
                     " (pip would accept a file the bundle does not hold)",
                 )
 
@@ -1049,20 +1058,23 @@ def check_integrity(
     reporter.task_start(INTEGRITY, "checking files", total)
     jobs: list[tuple[str, Callable[[], None]]] = [
         (".", state.check_top_level),
-        (MANIFEST, state.check_targets),
-        (f"{FILES}/", state.check_files_dir),
-        (f"{SIMPLE}/", state.check_simple_dir),
-        (f"{SIMPLE}/", state.check_root),
-        (REQUIREMENTS, state.check_requirements),
-        (PYLOCK, state.check_pylock),
-        (SBOM, state.check_sbom),
-        *((name, functools.partial(state.check_rendered, name)) for name in sorted(LOCK_FILES)),
+        (MANIFEST_NAME, state.check_targets),
+        (f"{FILES_DIR}/", state.check_files_dir),
+        (f"{SIMPLE_DIR}/", state.check_simple_dir),
+        (f"{SIMPLE_DIR}/", state.check_root),
+        (REQUIREMENTS_LOCK, state.check_requirements),
+        (PYLOCK_LOCK, state.check_pylock),
+        (SBOM_FILE, state.check_sbom),
         *(
-            (f"{FILES}/{a.filename}", functools.partial(state.check_artifact, a))
+            (name, functools.partial(state.check_rendered, name))
+            for name in sorted(LOCK_FILE_NAMES)
+        ),
+        *(
+            (f"{FILES_DIR}/{a.filename}", functools.partial(state.check_artifact, a))
             for a in manifest.artifacts
         ),
         *(
-            (f"{SIMPLE}/{p}/", functools.partial(state.check_project, p))
+            (f"{SIMPLE_DIR}/{p}/", functools.partial(state.check_project, p))
             for p in sorted(state.by_project)
         ),
     ]
@@ -1090,7 +1102,9 @@ def _safe_dirname(name: str) -> str:
 _NO_DISTRIBUTION = re.compile(r"No matching distribution found for ([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
-def _pip_problem(target: str, what: str, result: PipResult, lock: str = REQUIREMENTS) -> Problem:
+def _pip_problem(
+    target: str, what: str, result: PipResult, lock: str = REQUIREMENTS_LOCK
+) -> Problem:
     """A problem carrying pip's command and output, on the package pip
     could not find when it names one, else on the lock file ``lock``."""
     match = _NO_DISTRIBUTION.search(result.stderr)
@@ -1107,7 +1121,7 @@ def check_reality(
     workdir: Path,
     *,
     pip: PipChoice | None = None,
-    lock: str = REQUIREMENTS,
+    lock: str = REQUIREMENTS_LOCK,
     reporter: Reporter = NULL_REPORTER,
     index_url: str | None = None,
     requirements: Path | None = None,
@@ -1122,14 +1136,14 @@ def check_reality(
     With ``index_url`` (a published index: the post-publish gate) pip
     installs ``requirements`` from that index alone instead."""
     which = pip.describe() if pip is not None else ""
-    if lock != REQUIREMENTS:
+    if lock != REQUIREMENTS_LOCK:
         which = f"{which} with {lock}" if which else lock
     which = f"{which}; " if which else ""
     details = f"{which}{runner.network.describe()}; interpreter: {interpreter.describe()}"
     key = f"{REALITY}:{target_name}:{which}"
     root = bundle_dir.resolve()
     if index_url is None:
-        sources = ["--no-index", "--find-links", str(root / FILES)]
+        sources = ["--no-index", "--find-links", str(root / FILES_DIR)]
         alone = "the bundle alone"
     else:
         sources = ["--index-url", index_url]
@@ -1186,7 +1200,7 @@ def _install_and_compare(
     expected: Mapping[NormalizedName, str],
     runner: PipRunner,
     workdir: Path,
-    lock: str = REQUIREMENTS,
+    lock: str = REQUIREMENTS_LOCK,
 ) -> list[Problem]:
     """``source``: pip's options naming the only package source, and how
     a message names it."""
@@ -1204,7 +1218,7 @@ def _install_and_compare(
         return [Problem(REALITY, interpreter.path, str(err), target)]
     # A PEP 751 lock carries its hashes and names its files by path; an
     # sdist's build dependencies, which it does not lock, come from files/.
-    hashes = ["--require-hashes"] if lock == REQUIREMENTS else []
+    hashes = ["--require-hashes"] if lock == REQUIREMENTS_LOCK else []
     install = runner.run(
         [
             "install",
@@ -1233,7 +1247,9 @@ def _install_and_compare(
     # pip installs the build section of requirements.txt too; those pins are
     # the lock's doing even though this target does not need them at runtime.
     # (pylock.toml keeps build dependencies in its [tool] table, unread.)
-    allowed = seeded | (_build_only_pins(requirements) if lock == REQUIREMENTS else frozenset())
+    allowed = seeded | (
+        _build_only_pins(requirements) if lock == REQUIREMENTS_LOCK else frozenset()
+    )
     return _compare_installed(target, installed, expected, allowed)
 
 
@@ -1381,7 +1397,7 @@ def check_pip_resolution(
         "-",
         "--no-index",
         "--find-links",
-        str(bundle_dir / FILES),
+        str(bundle_dir / FILES_DIR),
         "--only-binary",
         ":all:",
         "--python-version",
@@ -1390,7 +1406,7 @@ def check_pip_resolution(
         "cp",
         *(a for p in platforms for a in ("--platform", p)),
         "-r",
-        str(requirements or bundle_dir / REQUIREMENTS),
+        str(requirements or bundle_dir / REQUIREMENTS_LOCK),
     ]
     result = runner.run(args)
     if not result.ok:

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bundler.bundle.layout import STAMP_NAME
 from bundler.bundle.manifest import is_sha256_hex
 from bundler.errors import BundlerError
 from bundler.fsutil import atomic_write
 
-STAMP_NAME = ".bundle-verified.json"
 STAMP_FORMAT = 1
 STAMP_PASSED = "passed"
 STAMP_FAILED = "failed"
@@ -123,7 +123,6 @@ def check_stamp(bundle_dir: Path, manifest_sha256: str) -> Stamp:
 
 
 __all__ = [
-    "STAMP_NAME",
     "Stamp",
     "check_stamp",
     "stamp_from_json",

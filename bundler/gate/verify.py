@@ -17,6 +17,13 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from bundler import __version__
+from bundler.bundle.layout import (
+    FILES_DIR,
+    MANIFEST_NAME,
+    PYLOCK_LOCK,
+    REQUIREMENTS_LOCK,
+    SIMPLE_DIR,
+)
 from bundler.bundle.manifest import manifest_from_json
 from bundler.errors import BundlerError, MultipleErrors, UsageError
 from bundler.fsutil import remove_tree, sha256_file
@@ -24,11 +31,8 @@ from bundler.gate.integrity import (
     BUILDABILITY,
     CLOSURE,
     FAILED,
-    FILES,
     PASSED,
-    PYLOCK,
     REALITY,
-    REQUIREMENTS,
     SKIPPED,
     CheckResult,
     Problem,
@@ -60,7 +64,6 @@ from bundler.runtime.piprun import (
 from bundler.spec.filenames import parse_filename
 from bundler.spec.target import Target
 
-MANIFEST = "bundle.json"
 INPUTS = "inputs"  # verify --check-inputs
 
 
@@ -88,9 +91,11 @@ def load_bundle(bundle_dir: Path) -> Manifest:
     bundle file); only a path that is no directory is a usage error."""
     if not bundle_dir.is_dir():
         raise UsageError(f"{bundle_dir}: no such directory", hint="bundle verify ./pypi")
-    path = bundle_dir / MANIFEST
+    path = bundle_dir / MANIFEST_NAME
     if not path.is_file():
-        raise BundlerError(f"{bundle_dir} is not a bundle: {MANIFEST} is missing", hint=_REBUILD)
+        raise BundlerError(
+            f"{bundle_dir} is not a bundle: {MANIFEST_NAME} is missing", hint=_REBUILD
+        )
     try:
         return manifest_from_json(path.read_bytes(), str(path))
     except OSError as err:
@@ -98,7 +103,7 @@ def load_bundle(bundle_dir: Path) -> Manifest:
     except MultipleErrors as err:
         problems = "\n".join(str(e) for e in err.errors)
         raise BundlerError(
-            f"{bundle_dir} is not a valid bundle: {MANIFEST} has {len(err.errors)}"
+            f"{bundle_dir} is not a valid bundle: {MANIFEST_NAME} has {len(err.errors)}"
             f" problems:\n{problems}",
             hint=_REBUILD,
         ) from err
@@ -122,7 +127,7 @@ def check_closure(
     the locked pins."""
     expected = expected_pins(manifest, target)
     roots: list[RootRequirement] = []
-    source = "bundle.json"
+    source = MANIFEST_NAME
     for text in manifest.requirements or tuple(f"{n}=={v}" for n, v in sorted(expected.items())):
         roots.append(RootRequirement(Requirement(text), source, "-r bundle.json"))
     pins = [
@@ -133,7 +138,7 @@ def check_closure(
         RootRequirement(Requirement(c), source, "-c bundle.json") for c in manifest.constraints
     ]
     settings = IndexSettings(
-        index_url=index_url or (bundle_dir / "simple").resolve().as_uri() + "/"
+        index_url=index_url or (bundle_dir / SIMPLE_DIR).resolve().as_uri() + "/"
     )
     problems: list[Problem] = []
     try:
@@ -201,11 +206,11 @@ def check_buildability(
     ]
     if not sdists:
         return CheckResult(BUILDABILITY, target.name, PASSED, details="no sdist to build")
-    settings = IndexSettings(index_url=(bundle_dir / "simple").resolve().as_uri() + "/")
+    settings = IndexSettings(index_url=(bundle_dir / SIMPLE_DIR).resolve().as_uri() + "/")
     problems: list[Problem] = []
     with PackageIndex(settings, client, reporter) as index:
         for art in sdists:
-            path = bundle_dir / "files" / art.filename
+            path = bundle_dir / FILES_DIR / art.filename
             if not path.is_file():
                 continue  # integrity reports it
             try:
@@ -288,7 +293,7 @@ def check_inputs(
     ``current`` (its requirement and constraint lines, and its targets when
     ``targets``), as ``bundle.json`` records them; each difference a
     problem located in the input file or the manifest."""
-    where = str(bundle_dir / MANIFEST)
+    where = str(bundle_dir / MANIFEST_NAME)
     compared = "requirements, constraints" + (" and targets" if targets else "")
     if not manifest.requirements:
         problem = Problem(
@@ -325,7 +330,7 @@ def verify(
     The verdict is stamped into the bundle (``.bundle-verified.json``, for
     ``bundle publish``), naming the manifest it was reached on."""
     manifest = load_bundle(bundle_dir)
-    manifest_sha256, _ = sha256_file(bundle_dir / MANIFEST)
+    manifest_sha256, _ = sha256_file(bundle_dir / MANIFEST_NAME)
     pips: dict[str, tuple[str, ...]] = {}
     with tempfile.TemporaryDirectory(prefix="bundler-pips-", dir=options.workdir) as tmp:
         # A requested pip that cannot be had is a usage error: say so first.
@@ -386,7 +391,7 @@ def pip_wheel(
 ) -> Path:
     """The wheel of pip ``version``: the bundle's own, else the index's
     (through the cache, so ``--offline`` takes a cached one), into ``dest``."""
-    for path in sorted((bundle_dir / FILES).glob("pip-*.whl")):
+    for path in sorted((bundle_dir / FILES_DIR).glob("pip-*.whl")):
         dist = parse_filename(path.name)
         if dist is not None and dist.name == PIP_PROJECT and dist.version == version:
             return path
@@ -399,7 +404,7 @@ def pip_wheel(
     if not wheels:
         where = index.index_url or ", ".join(index.find_links) or "the index"
         raise UsageError(
-            f"--pip {version}: no pip {version} wheel in {bundle_dir / FILES} nor on {where}",
+            f"--pip {version}: no pip {version} wheel in {bundle_dir / FILES_DIR} nor on {where}",
             hint="name a released pip version (pip index versions pip lists them)",
         )
     chosen = wheels[0]
@@ -416,7 +421,7 @@ class _Install:
     interpreter: Interpreter
     pip: PipChoice
     runner: PipRunner
-    lock: str = REQUIREMENTS
+    lock: str = REQUIREMENTS_LOCK
 
 
 def _live(
@@ -467,15 +472,15 @@ def _live(
         # pool.map keeps the order of ``installs``, which is the plan's.
         done = [(row, next(finished)) for row in rows if isinstance(row, _Install)]
         # The pips are compared on requirements.txt; pylock.toml has its own row.
-        pairs = [(row.pip, result) for row, result in done if row.lock == REQUIREMENTS]
+        pairs = [(row.pip, result) for row, result in done if row.lock == REQUIREMENTS_LOCK]
         compared = iter(with_pip_disagreement(pairs))
         installed = iter(
-            next(compared) if row.lock == REQUIREMENTS else result for row, result in done
+            next(compared) if row.lock == REQUIREMENTS_LOCK else result for row, result in done
         )
         results.extend(next(installed) if isinstance(row, _Install) else row for row in rows)
     pips: dict[str, list[str]] = {}
     for job in installs:
-        if job.lock == REQUIREMENTS:  # the pylock.toml row reuses the newest pip
+        if job.lock == REQUIREMENTS_LOCK:  # the pylock.toml row reuses the newest pip
             pips.setdefault(job.target.name, []).append(job.pip.describe())
     return results, {name: tuple(described) for name, described in pips.items()}
 
@@ -487,15 +492,15 @@ def _pylock_install(
     reason it is skipped."""
     version = newest.pip_version()
     pip = PipChoice(str(version) if version else "unknown", NEWEST_PIP)
-    which = f"{pip.describe()} with {PYLOCK}"
+    which = f"{pip.describe()} with {PYLOCK_LOCK}"
     if version is None:
         why = f"no pip next to {newest.pip_python}"
     elif version < PYLOCK_SINCE:
-        why = f"pip installs from {PYLOCK} from {PYLOCK_SINCE} on"
+        why = f"pip installs from {PYLOCK_LOCK} from {PYLOCK_SINCE} on"
     elif not newest.supports(interp.version):
         why = f"pip {version} does not run on Python {interp.version}"
     else:
-        return _Install(target, interp, pip, newest, PYLOCK)
+        return _Install(target, interp, pip, newest, PYLOCK_LOCK)
     return CheckResult(REALITY, target.name, SKIPPED, details=f"{which}; {why}")
 
 

@@ -17,8 +17,8 @@ import pytest
 
 from bundler import fsutil
 from bundler.bundle import pack
+from bundler.bundle.layout import STAMP_NAME
 from bundler.cli.main import run
-from bundler.gate.stamp import STAMP_NAME
 from bundler.runtime.piprun import detect_network_isolation
 from tests.support import DistSpec, IndexServerFactory
 from tests.support.bundles import install_offline

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from bundler.bundle.layout import STAMP_NAME
 from bundler.cli.main import run
 from bundler.errors import BundlerError
-from bundler.gate.stamp import STAMP_NAME, Stamp, check_stamp, stamp_from_json, stamp_to_json
+from bundler.gate.stamp import Stamp, check_stamp, stamp_from_json, stamp_to_json
 from tests.support import DistSpec, IndexServer, build_all
 
 UNIVERSE = [DistSpec("webby", "1.0", requires=("helper>=2",)), DistSpec("helper", "2.0")]

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from bundler.bundle.layout import STAMP_NAME
 from bundler.cli.main import run
-from bundler.gate.stamp import STAMP_NAME
 from bundler.publish.core import publish
 from bundler.publish.destination import Held, PublishFile
 from bundler.publish.directory import DirectoryDestination
