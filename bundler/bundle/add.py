@@ -382,6 +382,32 @@ def _against_bundle(item: _Added, files_dir: Path, recorded: dict[str, BundleArt
 # --- the new manifest -----------------------------------------------------------------
 
 
+def _records(item: _Added, serving: tuple[str, ...]) -> tuple[BundleArtifact, LockedFile]:
+    """An added file as the manifest lists it and as its pin locks it."""
+    artifact = BundleArtifact(
+        filename=item.filename,
+        project=item.meta.name,
+        version=str(item.meta.version),
+        sha256=item.sha256,
+        size=item.size,
+        kind=item.dist.kind,
+        origin=ORIGIN,
+        targets=serving,
+        requires_python=item.meta.requires_python,
+        needed_by=(ADDED_BY,),
+    )
+    locked = LockedFile(
+        filename=item.filename,
+        sha256=item.sha256,
+        kind=item.dist.kind,
+        size=item.size,
+        index=ORIGIN,
+        requires_python=item.meta.requires_python,
+        targets=serving,
+    )
+    return artifact, locked
+
+
 def _with_added(
     manifest: Manifest, added: Sequence[_Added], targets: _Targets, reporter: Reporter
 ) -> Manifest:
@@ -421,27 +447,7 @@ def _with_added(
                 )
             )
             continue
-        artifacts[item.filename] = BundleArtifact(
-            filename=item.filename,
-            project=name,
-            version=str(version),
-            sha256=item.sha256,
-            size=item.size,
-            kind=item.dist.kind,
-            origin=ORIGIN,
-            targets=serving,
-            requires_python=item.meta.requires_python,
-            needed_by=(ADDED_BY,),
-        )
-        locked = LockedFile(
-            filename=item.filename,
-            sha256=item.sha256,
-            kind=item.dist.kind,
-            size=item.size,
-            index=ORIGIN,
-            requires_python=item.meta.requires_python,
-            targets=serving,
-        )
+        artifacts[item.filename], locked = _records(item, serving)
         if pin is None:
             pin = LockedPackage(name=name, version=version, files=(), via=(ADDED_BY,))
             created.add(name)
