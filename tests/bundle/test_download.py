@@ -26,7 +26,8 @@ from bundler.bundle.download import (
     download_all,
     prune,
 )
-from bundler.cli.main import ConsoleReporter, run
+from bundler.cli.console import ConsoleReporter
+from bundler.cli.main import run
 from bundler.errors import HashMismatch, MultipleErrors, NotFound, UsageError
 from bundler.models import BundleArtifact, DistKind, Manifest
 from bundler.reporting import NULL_REPORTER, Reporter

@@ -671,7 +671,7 @@ def test_the_bundle_command_tunes_the_collector_except_for_the_server(
 def test_a_log_gets_plain_lines_and_a_terminal_rich_ones(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from bundler.cli.main import ConsoleReporter
+    from bundler.cli.console import ConsoleReporter
 
     monkeypatch.delenv("FORCE_COLOR", raising=False)
     plain = ConsoleReporter(quiet=False)  # stderr is captured: not a terminal

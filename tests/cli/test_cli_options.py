@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bundler.cli.main import build_parser, run
+from bundler.cli.main import run
+from bundler.cli.parser import build_parser
 from bundler.spec.lockfile import parse_hashed_requirements
 from tests.support import DistSpec, IndexServer, IndexServerFactory, build_wheel
 from tests.support.bundles import lock_pins

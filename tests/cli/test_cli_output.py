@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bundler.cli.main import ConsoleReporter, _print_report
+from bundler.cli.console import ConsoleReporter, print_report
 from bundler.gate.integrity import CheckResult, Problem, VerifyReport
 from tests.support import DistSpec, IndexServerFactory
 from tests.support.indexserver import Reply
@@ -173,7 +173,7 @@ REPORT_PROBLEMS = [
 def test_a_report_in_a_log_is_plain_whole_lines(capsys: pytest.CaptureFixture[str]) -> None:
     reporter = ConsoleReporter(quiet=False)
     assert reporter.plain  # captured: not a terminal
-    _print_report(_report(), reporter)
+    print_report(_report(), reporter)
     assert capsys.readouterr().err.splitlines() == [
         "failed integrity (all targets)",
         "failed reality (cp311-manylinux_2_36_x86_64): pip 24.2 [cp311-manylinux_2_36_x86_64]",
@@ -188,7 +188,7 @@ def test_a_report_on_a_terminal_keeps_its_brackets() -> None:
     screen = io.StringIO()
     reporter = ConsoleReporter(quiet=False, console=Console(file=screen, width=300))
     reporter.plain = False
-    _print_report(_report(), reporter)
+    print_report(_report(), reporter)
     reporter.warning("pinned kombu[redis]==5.7.0 (PyYAML-5.3.1.tar.gz [build-system])")
     lines = screen.getvalue().splitlines()
     for expected in REPORT_PROBLEMS:

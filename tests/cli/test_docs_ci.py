@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bundler.cli.main import build_parser
+from bundler.cli.parser import build_parser
 
 CI_DOC = Path(__file__).parents[2] / "docs" / "ci.md"
 # "bundle ..." in YAML steps, "python -m bundler ..." in the Jenkinsfile's sh steps.

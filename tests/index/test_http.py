@@ -1718,7 +1718,7 @@ def test_only_passwords_and_tokens_are_scrubbed_from_free_text(client: HttpClien
 def test_a_retry_line_says_to_a_host_never_reached_and_from_one_that_answered() -> None:
     from rich.console import Console
 
-    from bundler.cli.main import ConsoleReporter
+    from bundler.cli.console import ConsoleReporter
     from bundler.index.http import CANNOT_CONNECT, CONNECT_TIMED_OUT
 
     out = io.StringIO()

@@ -1,0 +1,169 @@
+"""``bundle verify`` (the gate, of a bundle or a published index) and ``bundle build``."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bundler import api as app
+from bundler.cli.bundle_commands import (
+    summarise_manifest,
+)
+from bundler.cli.console import (
+    STDOUT,
+    ConsoleReporter,
+    print_annotations,
+    print_report,
+    scrub,
+)
+from bundler.cli.lock_command import warn_yanked
+from bundler.cli.options import read_config
+from bundler.cli.settings import (
+    lock_options,
+    lock_sources,
+    make_client,
+    project_selection,
+    targets_of,
+)
+from bundler.errors import BundlerError, UsageError, check_url
+from bundler.models import IndexSettings
+
+if TYPE_CHECKING:
+    from bundler.gate.integrity import VerifyReport
+
+__all__ = ["do_build", "do_verify"]
+
+
+def do_verify(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str, Any]) -> int:
+    from bundler.gate.integrity import VerifyReport, report_to_json
+    from bundler.gate.verify import VerifyOptions, check_inputs, load_bundle, verify
+
+    if args.check_index_url is not None:
+        return _verify_index(args, args.check_index_url, reporter, out)
+    client = make_client(args, reporter)
+    _check_bundle_dir(args.bundle)
+    manifest = load_bundle(args.bundle)
+    targets = targets_of(args, default=manifest.targets)
+    inputs = None
+    if args.check_inputs:
+        current = app.lock_inputs(
+            app.read_requirements(args.check_inputs), targets, IndexSettings(), app.LockOptions()
+        )
+        given = bool(args.python_version or args.platform)
+        inputs = check_inputs(args.bundle, manifest, current, targets=given)
+    index_url = read_config(args).index_url or IndexSettings().index_url
+    options = VerifyOptions(
+        live=not args.no_install, pips=tuple(args.pip), pip_index=IndexSettings(index_url)
+    )
+    report = verify(args.bundle, targets, client, options, reporter)
+    if inputs is not None:
+        report = VerifyReport((inputs, *report.results))
+    reporter.close()
+    print_report(report, reporter)
+    out.update(json.loads(report_to_json(report)))
+    if args.junit is not None:
+        from bundler.gate.junit import write_junit
+
+        write_junit(report, args.junit)
+    _ci_verify_report(report, args.bundle, annotate=args.json != STDOUT)
+    return 0 if report.ok else 1
+
+
+def _check_bundle_dir(path: Path) -> None:
+    """A path that exists but is no directory is a usage error saying so
+    (not "no such directory")."""
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{path} is a file, not a bundle directory", hint="bundle verify ./pypi")
+
+
+def _ci_verify_report(report: VerifyReport, bundle: Path, *, annotate: bool) -> None:
+    """Under GitHub Actions: an annotation per problem (on the bundle's lock
+    line, or the input line, when it has one; on stdout, unless ``--json -``
+    has it), and the report's summary."""
+    from bundler.cli import ghactions
+
+    if not ghactions.enabled(os.environ):
+        return
+    lock = bundle / "requirements.txt"
+    pin_lines: dict[str, int] = {}
+    with contextlib.suppress(BundlerError, OSError):
+        for pin in app.read_lock_file(lock).pins:
+            line = pin.source.rpartition(":")[2]
+            if line.isdigit() and not pin.build_only:
+                pin_lines.setdefault(pin.name, int(line))
+    if annotate:
+        print_annotations(ghactions.verify_annotations(report, str(lock), pin_lines))
+    summary = os.environ.get(ghactions.SUMMARY_ENV)
+    if summary:
+        text = ghactions.verify_summary(report, str(bundle))
+        ghactions.append_summary(Path(summary), scrub(text))
+
+
+def _verify_index(
+    args: argparse.Namespace, url: str, reporter: ConsoleReporter, out: dict[str, Any]
+) -> int:
+    """The post-publish gate: ``bundle verify --index-url URL LOCK``."""
+    from bundler.gate.integrity import report_to_json
+    from bundler.gate.remote import load_published_lock, verify_index
+
+    check_url(url, "--index-url")
+    if args.pip:
+        raise UsageError(
+            "--pip applies to the bundle's own gate, not to --index-url",
+            hint="the published index is installed from with the newest pip here",
+        )
+    args.page_max_age = 0  # what the index holds now, not a cached page
+    lock = load_published_lock(args.bundle)
+    client = make_client(args, reporter)
+    targets = targets_of(args, default=lock.manifest.targets)
+    live = not getattr(args, "no_install", False)
+    report = verify_index(
+        url, lock, targets, client, live=live, workers=args.workers, reporter=reporter
+    )
+    reporter.close()
+    print_report(report, reporter)
+    out.update(json.loads(report_to_json(report)))
+    if args.junit is not None:
+        from bundler.gate.junit import write_junit
+
+        write_junit(report, args.junit)
+    return 0 if report.ok else 1
+
+
+def do_build(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str, Any]) -> int:
+    from bundler.gate.integrity import report_to_json
+    from bundler.gate.verify import VerifyOptions, verify
+
+    selection = project_selection(args)
+    reqs = app.read_requirements(args.requirements, selection)
+    indexes, _ = lock_sources(args, reqs)
+    client = make_client(args, reporter)
+    targets = targets_of(args)
+    reqs = app.prepare_projects(reqs, selection, indexes, client, reporter, args.workers)
+    result = app.lock(
+        reqs, targets, indexes, lock_options(args, reqs), client, reporter, None, args.workers
+    )
+    warn_yanked(result, reporter)
+    options = VerifyOptions(live=not args.no_install, pips=tuple(args.pip), pip_index=indexes)
+    report: VerifyReport | None = None
+
+    def gate(staged: Path) -> bool:
+        # The new bundle replaces the old one only if it passes.
+        nonlocal report
+        report = verify(staged, targets, client, options, reporter)
+        return report.ok
+
+    manifest = app.download(result, args.output, indexes, client, reporter, args.workers, gate)
+    assert report is not None
+    if report.ok:
+        summarise_manifest(manifest, args.output, reporter, out)
+    else:
+        reporter.warning(f"{args.output} is unchanged: the new bundle failed the gate")
+    reporter.close()
+    print_report(report, reporter)
+    out["verify"] = json.loads(report_to_json(report))
+    return 0 if report.ok else 1
