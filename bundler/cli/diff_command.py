@@ -12,6 +12,7 @@ from bundler.cli.console import (
     STDOUT,
     ConsoleReporter,
 )
+from bundler.cli.options import replace_options
 from bundler.cli.settings import (
     make_client,
 )
@@ -55,8 +56,8 @@ def _diff_index_side(
             f"{option} {redact_url(url)}: not an index URL",
             hint=f"{option} https://pypi.example.com/simple/ (http, https or file)",
         )
-    args.page_max_age = 0
-    client = make_client(args, reporter)
+    # What the index lists now, not a cached page.
+    client = make_client(replace_options(args, page_max_age=0), reporter)
     settings = IndexSettings(index_url=url)
     with PackageIndex(settings, client, reporter, workers=args.workers) as index:
         index.prefetch(r.name for r in side.releases)

@@ -17,6 +17,7 @@ from bundler.cli.console import (
     print_annotations,
     scrub,
 )
+from bundler.cli.options import replace_options
 from bundler.cli.settings import (
     lock_options,
     lock_sources,
@@ -146,7 +147,7 @@ def _check_lock(
         reporter.info(f"resolving the inputs of {output} again to compare it")
         # The cache first (the lock's pins are preferred, so what was
         # fetched to make it usually suffices), the network when it does not.
-        cached = make_client(argparse.Namespace(**{**vars(args), "offline": True}), reporter)
+        cached = make_client(replace_options(args, offline=True), reporter)
         try:
             return app.lock(reqs, targets, indexes, options, cached, NULL_REPORTER, existing)
         except BundlerError:

@@ -33,7 +33,7 @@ from bundler.cli.console import (
 )
 from bundler.cli.diff_command import do_diff
 from bundler.cli.lock_command import do_lock
-from bundler.cli.options import merge_config
+from bundler.cli.options import merge_config, read_config
 from bundler.cli.parser import build_parser, command_parser
 from bundler.cli.process import Process
 from bundler.cli.publish_command import do_publish
@@ -106,7 +106,7 @@ def run(argv: Sequence[str] | None = None, *, own_process: bool = False) -> int:
     payload: dict[str, Any] = {"command": args.command, "bundler": __version__}
     code = 1
     try:
-        merge_config(args)
+        args = merge_config(args, read_config(args))
         code = COMMANDS[args.command](args, reporter, payload)
     except BundlerError as err:
         reporter.error(str(err))

@@ -12,6 +12,7 @@ from bundler.cli.console import (
     ConsoleReporter,
     print_report,
 )
+from bundler.cli.options import replace_options
 from bundler.cli.settings import (
     make_client,
     targets_of,
@@ -27,8 +28,8 @@ def do_publish(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[st
     from bundler.publish.core import REFUSE, SKIP, check_publishable, open_destination, publish
     from bundler.publish.core import result_to_json as publish_json
 
-    args.page_max_age = 0  # what the destination holds now, not a cached page
-    client = make_client(args, reporter)
+    # What the destination holds now, not a cached page.
+    client = make_client(replace_options(args, page_max_age=0), reporter)
     if args.promote_to is not None and args.no_check:
         raise UsageError(
             "--promote-to needs the post-publish gate: it promotes only what passed it",

@@ -21,7 +21,7 @@ from bundler.cli.console import (
     scrub,
 )
 from bundler.cli.lock_command import warn_yanked
-from bundler.cli.options import read_config
+from bundler.cli.options import read_config, replace_options
 from bundler.cli.settings import (
     lock_options,
     lock_sources,
@@ -116,9 +116,9 @@ def _verify_index(
             "--pip applies to the bundle's own gate, not to --index-url",
             hint="the published index is installed from with the newest pip here",
         )
-    args.page_max_age = 0  # what the index holds now, not a cached page
     lock = load_published_lock(args.bundle)
-    client = make_client(args, reporter)
+    # What the index holds now, not a cached page.
+    client = make_client(replace_options(args, page_max_age=0), reporter)
     targets = targets_of(args, default=lock.manifest.targets)
     live = not getattr(args, "no_install", False)
     report = verify_index(
