@@ -6,8 +6,6 @@ import argparse
 import contextlib
 import json
 import sys
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +22,7 @@ from bundler.cli.settings import (
 )
 from bundler.errors import BundlerError, UsageError
 from bundler.fsutil import write_output
-from bundler.models import IndexSettings, LockedFile, Manifest
+from bundler.models import IndexSettings, Manifest
 from bundler.reporting import Reporter
 
 __all__ = [
@@ -50,32 +48,13 @@ def do_download(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[s
         index = None
         on_files = None
         if needs_pages:
+            from bundler.bundle.prefetch import FetchAhead
             from bundler.index.collector import PackageIndex
 
             index = stack.enter_context(
                 PackageIndex(app.hash_matched(indexes), client, reporter, workers=args.workers)
             )
-            ahead = stack.enter_context(
-                ThreadPoolExecutor(args.workers, thread_name_prefix="ahead")
-            )
-
-            def stop_ahead(kind: type[BaseException] | None, *_: object) -> None:
-                # Run before the pool waits for its downloads: on Ctrl-C
-                # they stop at their next chunk.
-                if kind is not None and issubclass(kind, KeyboardInterrupt):
-                    client.cancel()
-
-            stack.push(stop_ahead)
-
-            def fetch_ahead(files: Sequence[LockedFile]) -> None:
-                # A project's files start as soon as its page is in, not
-                # once every page is; the download below then finds them in
-                # the cache (a failure here is met, and reported, there).
-                for f in files:
-                    if f.url and f.sha256:
-                        ahead.submit(client.fetch_to_cache, f.url, sha256=f.sha256, size=f.size)
-
-            on_files = fetch_ahead
+            on_files = stack.enter_context(FetchAhead(client, args.workers)).submit
         lock_ = app.hydrate(
             lock_input, targets, index, client, on_files=on_files, workers=args.workers
         )
