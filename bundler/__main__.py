@@ -5,7 +5,8 @@ rest of bundler is imported (about 70 ms of the interpreter's time):
 
 - the cyclic garbage collector is switched off: importing makes tens of
   thousands of objects and no garbage, and the collector would walk them
-  all several times over (``cli.run`` freezes them and switches it on);
+  all several times over (``bundler.cli.process.tune_collector`` freezes
+  them and switches it on for the run);
 - a command that will go to the network starts loading the TLS trust store
   in a thread (about 20 ms, in OpenSSL, while the interpreter imports), so
   that the first connection does not wait for it.

@@ -8,10 +8,9 @@ cache does not pay for the whole tool at start-up.
 
 from __future__ import annotations
 
-import gc
+import argparse
 import os
 import sys
-import threading
 import traceback
 from collections.abc import Sequence
 from typing import Any, NoReturn
@@ -35,7 +34,7 @@ from bundler.cli.diff_command import do_diff
 from bundler.cli.lock_command import do_lock
 from bundler.cli.options import merge_config, read_config
 from bundler.cli.parser import build_parser, command_parser
-from bundler.cli.process import Process
+from bundler.cli.process import Process, end_process, tune_collector
 from bundler.cli.publish_command import do_publish
 from bundler.cli.verify_commands import do_build, do_verify
 from bundler.errors import BundlerError
@@ -60,20 +59,11 @@ COMMANDS = {
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
+    """The ``bundle`` command: run, then end the process (the one place
+    that tunes it; see ``bundler.cli.process``)."""
+    # TODO: call bundler.index.transport.install_dns_cache() here.
     Process.keep_alive = []
-    code = run(argv, own_process=True)
-    # Everything is written by now.  Tearing down what a run leaves behind
-    # (every parsed page, pooled connections) object by object costs about
-    # a tenth of a second the user waits for: with the output flushed and
-    # no other thread running, the process ends at once instead.
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except OSError:
-        sys.exit(code)
-    if threading.active_count() == 1:
-        os._exit(code)
-    sys.exit(code)
+    end_process(run(argv, own_process=True))
 
 
 def run(argv: Sequence[str] | None = None, *, own_process: bool = False) -> int:
@@ -88,50 +78,19 @@ def run(argv: Sequence[str] | None = None, *, own_process: bool = False) -> int:
         # Reported by the command's own parser, with its usage line.
         command_parser(parser, args.command).error(f"unrecognized arguments: {' '.join(unknown)}")
     if own_process:
-        # What start-up made (modules, classes) lives as long as the
-        # process: the cyclic garbage collector (off while it was made, see
-        # __main__) never walks it again.
-        gc.freeze()
-        if args.command != "serve":
-            # A run makes many objects and few reference cycles: the
-            # collector's frequent young-generation passes cost up to a
-            # sixth of an offline lock, for no memory saved.  It runs rarely
-            # instead (not in a long-running server).
-            gc.set_threshold(100_000, 50, 100)
-        gc.enable()
+        tune_collector(args.command)
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
     reporter = ConsoleReporter(quiet=args.quiet, verbose=getattr(args, "verbose", False))
     payload: dict[str, Any] = {"command": args.command, "bundler": __version__}
-    code = 1
     try:
-        args = merge_config(args, read_config(args))
-        code = COMMANDS[args.command](args, reporter, payload)
-    except BundlerError as err:
-        reporter.error(str(err))
-        payload["error"] = scrub(str(err))
-        code = err.exit_code
+        code = _run_command(args, reporter, payload)
     except KeyboardInterrupt:
         Process.cancel()  # the interpreter waits for its download threads
         reporter.close()
         reporter.say("interrupted")
         return 130
-    except OSError as err:  # the machine said no: not a bundler bug
-        where = f"{err.filename}: " if err.filename else ""
-        message = scrub(f"{where}{err.strerror or err}")
-        reporter.error(message)
-        payload["error"] = message
-        code = 1
-    except Exception as err:  # the error boundary: a bug, reported without a traceback
-        reporter.error(
-            f"{type(err).__name__}: {err} (set BUNDLER_DEBUG=1 for a traceback; please report it)",
-            label="internal error: ",
-        )
-        if os.environ.get("BUNDLER_DEBUG"):
-            reporter.say(traceback.format_exc())
-        payload["error"] = scrub(f"internal error: {type(err).__name__}: {err}")
-        code = 1
     finally:
         reporter.close()
     payload["exit_code"] = code
@@ -142,3 +101,32 @@ def run(argv: Sequence[str] | None = None, *, own_process: bool = False) -> int:
             reporter.error(f"cannot write {args.json}: {err}")
             return 2
     return code
+
+
+def _run_command(
+    args: argparse.Namespace, reporter: ConsoleReporter, payload: dict[str, Any]
+) -> int:
+    """The error boundary: the command's exit code, every error (but
+    Ctrl-C) reported as a message and recorded in ``payload``."""
+    try:
+        args = merge_config(args, read_config(args))
+        return COMMANDS[args.command](args, reporter, payload)
+    except BundlerError as err:
+        reporter.error(str(err))
+        payload["error"] = scrub(str(err))
+        return err.exit_code
+    except OSError as err:  # the machine said no: not a bundler bug
+        where = f"{err.filename}: " if err.filename else ""
+        message = scrub(f"{where}{err.strerror or err}")
+        reporter.error(message)
+        payload["error"] = message
+        return 1
+    except Exception as err:  # a bug, reported without a traceback
+        reporter.error(
+            f"{type(err).__name__}: {err} (set BUNDLER_DEBUG=1 for a traceback; please report it)",
+            label="internal error: ",
+        )
+        if os.environ.get("BUNDLER_DEBUG"):
+            reporter.say(traceback.format_exc())
+        payload["error"] = scrub(f"internal error: {type(err).__name__}: {err}")
+        return 1
