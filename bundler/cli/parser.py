@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from bundler import SERVE_HOST, SERVE_PORT, __version__
 from bundler.cli.option_groups import (
@@ -45,7 +45,8 @@ EXAMPLES = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915
+def build_parser() -> argparse.ArgumentParser:
+    """The ``bundle`` parser, with a sub-parser for each command."""
     parser = argparse.ArgumentParser(
         prog="bundle",
         description="Lock, download and verify the full dependency closure of Python"
@@ -58,18 +59,21 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915
     )
     parser.add_argument("--version", action="version", version=f"bundler {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-
-    def command(name: str, help_: str) -> argparse.ArgumentParser:
-        return sub.add_parser(
-            name,
-            help=help_,
-            description=help_,
-            epilog=EXAMPLES[name],
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-            allow_abbrev=False,
+    for name, (help_, add_arguments) in _COMMANDS.items():
+        add_arguments(
+            sub.add_parser(
+                name,
+                help=help_,
+                description=help_,
+                epilog=EXAMPLES[name],
+                formatter_class=argparse.RawDescriptionHelpFormatter,
+                allow_abbrev=False,
+            )
         )
+    return parser
 
-    p = command("lock", "resolve requirements for every target and write a hashed lock")
+
+def _lock_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "requirements",
         nargs="+",
@@ -99,7 +103,8 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915
     add_network_options(p)
     add_common_options(p)
 
-    p = command("download", "fetch every artifact a lock needs into a bundle directory")
+
+def _download_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "lock", type=Path, help="a hashed requirements.txt (bundle lock, pip-compile, uv)"
     )
@@ -109,7 +114,8 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915
     add_network_options(p)
     add_common_options(p)
 
-    p = command("verify", "prove that a bundle alone satisfies its lock (the gate)")
+
+def _verify_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "bundle",
         type=Path,
@@ -139,9 +145,8 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915
     add_target_options(p)
     add_common_options(p)
 
-    p = command(
-        "build", "lock, download and verify in one step; the new bundle replaces -o if it passes"
-    )
+
+def _build_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("requirements", nargs="+", type=Path, help="requirements.in file(s)")
     p.add_argument("-o", "--output", type=Path, required=True, help="bundle directory")
     p.add_argument("--no-install", action="store_true", help="skip the live pip install check")
@@ -153,7 +158,8 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915
     add_network_options(p)
     add_common_options(p)
 
-    p = command("add", "place your own wheels and sdists into a bundle, with their dependencies")
+
+def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("bundle", type=Path, help="bundle directory")
     p.add_argument("files", nargs="+", type=Path, help="wheels or sdists to add")
     p.add_argument(
@@ -165,71 +171,8 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915
     add_network_options(p)
     add_common_options(p)
 
-    _publish_parser(command)
 
-    p = command("serve", "serve a bundle as a package index (PEP 503 HTML and PEP 691 JSON)")
-    p.add_argument("bundle", type=Path, help="bundle directory")
-    p.add_argument(
-        "--host", default=SERVE_HOST, help=f"address to listen on (default {SERVE_HOST})"
-    )
-    p.add_argument(
-        "--port",
-        type=int,
-        default=SERVE_PORT,
-        help=f"port (default {SERVE_PORT}; 0 picks a free one)",
-    )
-    p.add_argument("-q", "--quiet", action="store_true", help="do not log requests")
-    _pack_parsers(command)
-    _sbom_parser(command("sbom", "write a bundle's CycloneDX 1.6 SBOM (JSON)"))
-    _diff_parser(command("diff", "what changes between two bundles or locks, per target"))
-    return parser
-
-
-def _pack_parsers(command: Any) -> None:
-    p = command("pack", "write a verified bundle into one archive, to carry across an air gap")
-    p.add_argument("bundle", type=Path, help="bundle directory")
-    p.add_argument(
-        "-o",
-        "--output",
-        type=Path,
-        required=True,
-        help="archive to write: .tar, .tar.gz / .tgz, or .tar.zst (needs zstandard)",
-    )
-    p.add_argument("-q", "--quiet", action="store_true", help="print only errors")
-    p.add_argument("--json", metavar="FILE", help="also write the result to FILE ('-': stdout)")
-    p = command("prune", "remove from an index directory the files no kept lock needs")
-    p.add_argument(
-        "dest",
-        type=Path,
-        help="a bundle, or a directory bundles were published to (files/, simple/)",
-    )
-    p.add_argument(
-        "--keep",
-        action="append",
-        type=Path,
-        required=True,
-        metavar="LOCK",
-        help="a lock whose files stay: requirements.txt (hashed) or pylock.toml (repeatable)",
-    )
-    p.add_argument("--dry-run", action="store_true", help="list what would go; change nothing")
-    p.add_argument("-q", "--quiet", action="store_true", help="print only errors")
-    p.add_argument("--json", metavar="FILE", help="also write the result to FILE ('-': stdout)")
-    p = command(
-        "unpack", "unpack an archive `bundle pack` wrote, checked member by member and verified"
-    )
-    p.add_argument("archive", type=Path, help="a .tar, .tar.gz / .tgz or .tar.zst archive")
-    p.add_argument(
-        "-o", "--output", type=Path, required=True, help="bundle directory (absent or empty)"
-    )
-    p.add_argument(
-        "--force", action="store_true", help="replace the output directory if it holds anything"
-    )
-    p.add_argument("-q", "--quiet", action="store_true", help="print only errors")
-    p.add_argument("--json", metavar="FILE", help="also write the result to FILE ('-': stdout)")
-
-
-def _publish_parser(command: Any) -> None:
-    p = command("publish", "publish a verified bundle to an index, never replacing a file")
+def _publish_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("bundle", type=Path, help="bundle directory (it must have passed verify)")
     p.add_argument(
         "dest",
@@ -278,7 +221,71 @@ def _publish_parser(command: Any) -> None:
     add_common_options(p)
 
 
-def _diff_parser(p: argparse.ArgumentParser) -> None:
+def _serve_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("bundle", type=Path, help="bundle directory")
+    p.add_argument(
+        "--host", default=SERVE_HOST, help=f"address to listen on (default {SERVE_HOST})"
+    )
+    p.add_argument(
+        "--port",
+        type=int,
+        default=SERVE_PORT,
+        help=f"port (default {SERVE_PORT}; 0 picks a free one)",
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="do not log requests")
+
+
+def _pack_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("bundle", type=Path, help="bundle directory")
+    p.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        required=True,
+        help="archive to write: .tar, .tar.gz / .tgz, or .tar.zst (needs zstandard)",
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+    p.add_argument("--json", metavar="FILE", help="also write the result to FILE ('-': stdout)")
+
+
+def _prune_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "dest",
+        type=Path,
+        help="a bundle, or a directory bundles were published to (files/, simple/)",
+    )
+    p.add_argument(
+        "--keep",
+        action="append",
+        type=Path,
+        required=True,
+        metavar="LOCK",
+        help="a lock whose files stay: requirements.txt (hashed) or pylock.toml (repeatable)",
+    )
+    p.add_argument("--dry-run", action="store_true", help="list what would go; change nothing")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+    p.add_argument("--json", metavar="FILE", help="also write the result to FILE ('-': stdout)")
+
+
+def _unpack_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("archive", type=Path, help="a .tar, .tar.gz / .tgz or .tar.zst archive")
+    p.add_argument(
+        "-o", "--output", type=Path, required=True, help="bundle directory (absent or empty)"
+    )
+    p.add_argument(
+        "--force", action="store_true", help="replace the output directory if it holds anything"
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+    p.add_argument("--json", metavar="FILE", help="also write the result to FILE ('-': stdout)")
+
+
+def _sbom_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("bundle", type=Path, help="bundle directory")
+    p.add_argument("-o", "--output", required=True, help="SBOM file to write ('-' for stdout)")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+
+
+def _diff_arguments(p: argparse.ArgumentParser) -> None:
     from bundler.lock.diff import FINDINGS
 
     for side in ("old", "new"):
@@ -306,10 +313,40 @@ def _diff_parser(p: argparse.ArgumentParser) -> None:
     add_common_options(p)
 
 
-def _sbom_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("bundle", type=Path, help="bundle directory")
-    p.add_argument("-o", "--output", required=True, help="SBOM file to write ('-' for stdout)")
-    p.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+# Each command: its one-line help, and what adds its arguments (in the
+# order `bundle --help` lists them).
+_COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
+    "lock": ("resolve requirements for every target and write a hashed lock", _lock_arguments),
+    "download": ("fetch every artifact a lock needs into a bundle directory", _download_arguments),
+    "verify": ("prove that a bundle alone satisfies its lock (the gate)", _verify_arguments),
+    "build": (
+        "lock, download and verify in one step; the new bundle replaces -o if it passes",
+        _build_arguments,
+    ),
+    "add": (
+        "place your own wheels and sdists into a bundle, with their dependencies",
+        _add_arguments,
+    ),
+    "publish": (
+        "publish a verified bundle to an index, never replacing a file",
+        _publish_arguments,
+    ),
+    "serve": (
+        "serve a bundle as a package index (PEP 503 HTML and PEP 691 JSON)",
+        _serve_arguments,
+    ),
+    "pack": (
+        "write a verified bundle into one archive, to carry across an air gap",
+        _pack_arguments,
+    ),
+    "prune": ("remove from an index directory the files no kept lock needs", _prune_arguments),
+    "unpack": (
+        "unpack an archive `bundle pack` wrote, checked member by member and verified",
+        _unpack_arguments,
+    ),
+    "sbom": ("write a bundle's CycloneDX 1.6 SBOM (JSON)", _sbom_arguments),
+    "diff": ("what changes between two bundles or locks, per target", _diff_arguments),
+}
 
 
 def command_parser(parser: argparse.ArgumentParser, command: str | None) -> argparse.ArgumentParser:
