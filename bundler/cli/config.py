@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,23 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
+
+__all__ = [
+    "INDEX_KEYS",
+    "KNOWN_KEYS",
+    "PIP_EXTRA_INDEX_URL",
+    "PIP_FIND_LINKS",
+    "PIP_INDEX_URL",
+    "STRATEGIES",
+    "Config",
+    "PipEnvironment",
+    "find_config",
+    "load_config",
+    "owned_pattern",
+    "parse_config",
+    "pip_environment",
+    "under_pip_environment",
+]
 
 
 @dataclass(frozen=True)
@@ -117,54 +134,21 @@ def load_config(path: Path) -> Config:
     return parse_config(table, str(path), prefix)
 
 
-def parse_config(table: Mapping[str, Any], path: str, prefix: str = "") -> Config:  # noqa: C901, PLR0912
+def parse_config(table: Mapping[str, Any], path: str, prefix: str = "") -> Config:
     """Validate a configuration table (pure)."""
     errors: list[BundlerError] = []
     values: dict[str, Any] = {"path": path}
     for key, value in table.items():
         where = f"{prefix}{key}"
-        if key in _LISTS:
-            items = [value] if isinstance(value, str) else value
-            if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
-                errors.append(InputFileError(path, None, f"{where} must be a list of strings"))
-                continue
-            values[_LISTS[key]] = tuple(items)
-        elif key in _STRINGS:
-            if not isinstance(value, str):
-                errors.append(InputFileError(path, None, f"{where} must be a string"))
-                continue
-            values[_STRINGS[key]] = value
-        elif key in _BOOLS:
-            if not isinstance(value, bool):
-                errors.append(InputFileError(path, None, f"{where} must be true or false"))
-                continue
-            values[_BOOLS[key]] = value
-        elif key in _INTS:
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                errors.append(InputFileError(path, None, f"{where} must be a positive integer"))
-                continue
-            values[_INTS[key]] = value
-        elif key == _PAGE_MAX_AGE:
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
-                errors.append(
-                    InputFileError(path, None, f"{where} must be a number of seconds (0 or more)")
-                )
-                continue
-            values["page_max_age"] = float(value)
-        elif key == _INDEX:
+        if key == _INDEX:
             values["indexes"] = _parse_indexes(value, path, where, errors)
-        elif key == _STRATEGY:
-            if value not in STRATEGIES:
-                errors.append(
-                    InputFileError(
-                        path,
-                        None,
-                        f"{where} must be one of {', '.join(repr(s) for s in STRATEGIES)}"
-                        f" (got {value!r})",
-                    )
-                )
-                continue
-            values["index_strategy"] = IndexStrategy(value)
+        elif key in _CHECKS:
+            field, check = _CHECKS[key]
+            checked, problem = check(value, where)
+            if problem is None:
+                values[field] = checked
+            else:
+                errors.append(InputFileError(path, None, problem))
         else:
             errors.append(
                 InputFileError(
@@ -186,6 +170,60 @@ def parse_config(table: Mapping[str, Any], path: str, prefix: str = "") -> Confi
     return Config(**values)
 
 
+# Each check takes a value and where it is, and returns the value as
+# Config holds it, or None and what is wrong with it.
+_Checked = tuple[Any, str | None]
+
+
+def _check_list(value: object, where: str) -> _Checked:
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
+        return None, f"{where} must be a list of strings"
+    return tuple(items), None
+
+
+def _check_string(value: object, where: str) -> _Checked:
+    if not isinstance(value, str):
+        return None, f"{where} must be a string"
+    return value, None
+
+
+def _check_bool(value: object, where: str) -> _Checked:
+    if not isinstance(value, bool):
+        return None, f"{where} must be true or false"
+    return value, None
+
+
+def _check_positive(value: object, where: str) -> _Checked:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        return None, f"{where} must be a positive integer"
+    return value, None
+
+
+def _check_seconds(value: object, where: str) -> _Checked:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+        return None, f"{where} must be a number of seconds (0 or more)"
+    return float(value), None
+
+
+def _check_strategy(value: object, where: str) -> _Checked:
+    if value not in STRATEGIES:
+        choices = ", ".join(repr(s) for s in STRATEGIES)
+        return None, f"{where} must be one of {choices} (got {value!r})"
+    return IndexStrategy(value), None
+
+
+# Each key but [[index]]: the Config field it sets, and its check.
+_CHECKS: dict[str, tuple[str, Callable[[object, str], _Checked]]] = {
+    **{key: (field, _check_list) for key, field in _LISTS.items()},
+    **{key: (field, _check_string) for key, field in _STRINGS.items()},
+    **{key: (field, _check_bool) for key, field in _BOOLS.items()},
+    **{key: (field, _check_positive) for key, field in _INTS.items()},
+    _PAGE_MAX_AGE: ("page_max_age", _check_seconds),
+    _STRATEGY: ("index_strategy", _check_strategy),
+}
+
+
 def owned_pattern(text: str) -> str | None:
     """The normalized form of an owned-name pattern (a project name, or a
     name prefix ending in ``*``), or None when it is neither."""
@@ -198,6 +236,8 @@ def owned_pattern(text: str) -> str | None:
     return None
 
 
+# Each key of each table is checked in turn and every problem kept: one
+# pass over a table reads as the format it checks.
 def _parse_indexes(  # noqa: C901, PLR0912, PLR0915
     value: object, path: str, where: str, errors: list[BundlerError]
 ) -> tuple[NamedIndex, ...]:
