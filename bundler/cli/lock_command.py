@@ -47,15 +47,7 @@ def do_lock(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str, 
             hint="give --json a file",
         )
     stdin = _read_stdin(args.requirements)
-    if stdin is not None and args.output_file is None:
-        # pip-compile: "--output-file is required if input is from stdin".
-        raise UsageError(
-            "-o is required when the requirements come from stdin",
-            hint="... | bundle lock - -o requirements.txt (or -o - for stdout)",
-        )
-    output: Path = args.output_file or args.requirements[0].with_name("requirements.txt")
-    if str(output) != STDOUT:
-        app.check_lock_name(output)
+    output = _output_path(args, stdin)
     selection = project_selection(args)
     reqs = app.read_requirements(args.requirements, selection, args.constraint, stdin)
     indexes, origins = lock_sources(args, reqs)
@@ -76,13 +68,7 @@ def do_lock(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str, 
         return _check_lock(
             args, reporter, out, output, inputs, reqs, targets, indexes, options, origins
         )
-    existing = None
-    # pip-compile keeps the pins of the output file, in a dry run too.
-    if str(output) != STDOUT and output.is_file() and not args.upgrade:
-        try:
-            existing = app.read_lock_file(output)
-        except BundlerError as err:
-            reporter.warning(f"ignoring the pins of {output}: {err.message}")
+    existing = _existing_pins(args, output, reporter)
     result = app.lock(reqs, targets, indexes, options, client, reporter, existing, args.workers)
     warn_yanked(result, reporter)
     command = app.lock_command_line(args.requirements, _lock_args_for_header(args))
@@ -91,17 +77,50 @@ def do_lock(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str, 
         pylock = args.dry_run and app.is_pylock(output)
         sys.stdout.write(
             app.render_lock(
-                result,
-                command,
-                pylock=pylock,
-                origins=origins,
-                inputs=inputs.record,
-                layout=layout,
+                result, command, pylock=pylock, origins=origins, inputs=inputs.record, layout=layout
             )
         )
         sys.stdout.flush()
     else:
         app.write_lock(result, output, command, origins, inputs.record, layout)
+    _report_written(args, result, output, to_stdout, reporter, out)
+    return 0
+
+
+def _output_path(args: argparse.Namespace, stdin: str | None) -> Path:
+    """The lock file to write (``-``: stdout), its name checked."""
+    if stdin is not None and args.output_file is None:
+        # pip-compile: "--output-file is required if input is from stdin".
+        raise UsageError(
+            "-o is required when the requirements come from stdin",
+            hint="... | bundle lock - -o requirements.txt (or -o - for stdout)",
+        )
+    output: Path = args.output_file or args.requirements[0].with_name("requirements.txt")
+    if str(output) != STDOUT:
+        app.check_lock_name(output)
+    return output
+
+
+def _existing_pins(args: argparse.Namespace, output: Path, reporter: Reporter) -> LockInput | None:
+    """The lock already at ``output``, whose pins a re-lock keeps
+    (pip-compile keeps them, in a dry run too), unless ``--upgrade``."""
+    if str(output) == STDOUT or not output.is_file() or args.upgrade:
+        return None
+    try:
+        return app.read_lock_file(output)
+    except BundlerError as err:
+        reporter.warning(f"ignoring the pins of {output}: {err.message}")
+        return None
+
+
+def _report_written(
+    args: argparse.Namespace,
+    result: Lock,
+    output: Path,
+    to_stdout: bool,
+    reporter: Reporter,
+    out: dict[str, Any],
+) -> None:
     where = "the lock to stdout" if to_stdout else str(output)
     if args.dry_run:
         where += f" (dry run: {output} not written)"
@@ -113,7 +132,6 @@ def do_lock(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str, 
             {"name": p.name, "version": str(p.version), "marker": p.marker} for p in result.packages
         ],
     )
-    return 0
 
 
 def _lock_layout(args: argparse.Namespace) -> app.LockLayout:
