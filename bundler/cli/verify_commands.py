@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -149,15 +150,9 @@ def do_build(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str,
     )
     warn_yanked(result, reporter)
     options = VerifyOptions(live=not args.no_install, pips=tuple(args.pip), pip_index=indexes)
-    report: VerifyReport | None = None
-
-    def gate(staged: Path) -> bool:
-        # The new bundle replaces the old one only if it passes.
-        nonlocal report
-        report = verify(staged, targets, client, options, reporter)
-        return report.ok
-
+    gate = _StagedGate(lambda staged: verify(staged, targets, client, options, reporter))
     manifest = app.download(result, args.output, indexes, client, reporter, args.workers, gate)
+    report = gate.report
     assert report is not None
     if report.ok:
         summarise_manifest(manifest, args.output, reporter, out)
@@ -167,3 +162,16 @@ def do_build(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str,
     print_report(report, reporter)
     out["verify"] = json.loads(report_to_json(report))
     return 0 if report.ok else 1
+
+
+class _StagedGate:
+    """The gate ``bundle build`` puts a staged bundle through (it replaces
+    the old one only if it passes), keeping the report."""
+
+    def __init__(self, verify: Callable[[Path], VerifyReport]) -> None:
+        self._verify = verify
+        self.report: VerifyReport | None = None
+
+    def __call__(self, staged: Path) -> bool:
+        self.report = self._verify(staged)
+        return self.report.ok
