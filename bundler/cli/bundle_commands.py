@@ -150,8 +150,8 @@ def do_unpack(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str
 
 
 def do_prune(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str, Any]) -> int:
-    from bundler.bundle import pagewriter as indexwriter
     from bundler.bundle import prune
+    from bundler.bundle.layout import MANIFEST_NAME
     from bundler.fsutil import directory_lock
 
     locks = [app.read_lock_file(path) for path in args.keep]
@@ -160,7 +160,7 @@ def do_prune(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str,
     with contextlib.ExitStack() as stack:
         if not args.dry_run:
             stack.enter_context(directory_lock(args.dest))
-            if not (args.dest / indexwriter.MANIFEST_NAME).exists():
+            if not (args.dest / MANIFEST_NAME).exists():
                 # A directory bundles are published to: publishers take
                 # turns with the lock inside it.
                 from bundler.publish.directory import DirectoryDestination

@@ -27,13 +27,13 @@ __all__ = ["do_diff"]
 
 
 def _diff_side(path: Path) -> Snapshot:
-    from bundler.gate.integrity import MANIFEST
+    from bundler.bundle.layout import MANIFEST_NAME
     from bundler.gate.verify import load_bundle
     from bundler.lock.diff import snapshot_from_lock, snapshot_from_manifest
 
     if path.is_dir():
-        if not (path / MANIFEST).is_file():
-            raise UsageError(f"{path}: not a bundle ({MANIFEST} is missing)")
+        if not (path / MANIFEST_NAME).is_file():
+            raise UsageError(f"{path}: not a bundle ({MANIFEST_NAME} is missing)")
         return snapshot_from_manifest(load_bundle(path), str(path))
     if not path.exists():
         raise UsageError(f"{path}: no such bundle directory or lock file")

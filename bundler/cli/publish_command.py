@@ -16,8 +16,8 @@ from bundler.errors import UsageError
 from bundler.models import Manifest
 
 if TYPE_CHECKING:
-    from bundler.publish.core import PublishResult
     from bundler.publish.destination import Destination
+    from bundler.publish.plan import PublishResult
 
 __all__ = ["do_publish"]
 
@@ -25,7 +25,7 @@ __all__ = ["do_publish"]
 def do_publish(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str, Any]) -> int:
     from bundler.gate.verify import load_bundle
     from bundler.publish.core import check_publishable, publish
-    from bundler.publish.core import result_to_json as publish_json
+    from bundler.publish.plan import result_to_json as publish_json
 
     # What the destination holds now, not a cached page.
     client = make_client(replace_options(args, page_max_age=0), reporter)
@@ -118,7 +118,7 @@ def _hash_url(client: Any, url: str) -> str:
 def _say_plan(args: argparse.Namespace, result: PublishResult, reporter: ConsoleReporter) -> None:
     """A line per file uploaded or refused (and skipped, in a dry run);
     a dry run's summary."""
-    from bundler.publish.core import REFUSE, SKIP
+    from bundler.publish.plan import REFUSE, SKIP
 
     for f in result.plan.files:
         verb = {SKIP: "skip", REFUSE: "refuse"}.get(f.action, "upload")
@@ -137,7 +137,7 @@ def _say_plan(args: argparse.Namespace, result: PublishResult, reporter: Console
 def _say_published(
     result: PublishResult, destination: Destination, reporter: ConsoleReporter
 ) -> None:
-    from bundler.publish.core import SKIP
+    from bundler.publish.plan import SKIP
 
     uploaded = len(result.plan.files) - len(result.plan.named(SKIP))
     reporter.info(

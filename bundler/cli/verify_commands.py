@@ -85,11 +85,12 @@ def _ci_verify_report(report: VerifyReport, bundle: Path, *, annotate: bool) -> 
     """Under GitHub Actions: an annotation per problem (on the bundle's lock
     line, or the input line, when it has one; on stdout, unless ``--json -``
     has it), and the report's summary."""
+    from bundler.bundle.layout import REQUIREMENTS_LOCK
     from bundler.cli import ghactions
 
     if not ghactions.enabled(os.environ):
         return
-    lock = bundle / "requirements.txt"
+    lock = bundle / REQUIREMENTS_LOCK
     pin_lines: dict[str, int] = {}
     with contextlib.suppress(BundlerError, OSError):
         for pin in app.read_lock_file(lock).pins:
