@@ -381,7 +381,8 @@ def lock(
     from bundler.index.collector import PackageIndex
     from bundler.lock.merge import LockInputs, build_lock
     from bundler.resolve.builddeps import BuildingSource, resolve_build_requirements
-    from bundler.resolve.resolver import ResolveOptions, Trace, replay, resolve_traced
+    from bundler.resolve.replay import Trace, replay, resolve_traced
+    from bundler.resolve.resolver import ResolveOptions
 
     policy = _policy(requirements, options)
     resolve_options = ResolveOptions(
@@ -411,7 +412,7 @@ def lock(
             source = BuildingSource(index, client, target, target_options, reporter, advise=True)
             # A target that sees the index as an earlier one did (same
             # Python, same markers, files alike) gets its resolution
-            # without running the resolver again (resolver.Trace).
+            # without running the resolver again (replay.Trace).
             found = None
             for earlier in traces if REPLAY else ():
                 try:

@@ -238,7 +238,7 @@ def test_targets_that_see_the_index_alike_share_one_resolution(
     replays the first one's resolution, and the lock is what resolving each
     target gives; Windows (winonly) and Python 3.10 (backport) differ."""
     from bundler import api as app
-    from bundler.resolve import resolver
+    from bundler.resolve import replay as replaying
 
     server = index_server([*UNIVERSE[:6], DistSpec("app", "1.0", requires=("tool", "modern"))])
     req = tmp_path / "requirements.in"
@@ -246,7 +246,7 @@ def test_targets_that_see_the_index_alike_share_one_resolution(
     targets = [f"--platform={p}" for p in ("linux", "macos", "windows")]
     targets += ["--python-version=3.10", "--python-version=3.11"]
     replayed: list[str] = []
-    real = resolver.replay
+    real = replaying.replay
 
     def counting(*args: object, **kwargs: object) -> object:
         found = real(*args, **kwargs)  # type: ignore[arg-type]
@@ -254,7 +254,7 @@ def test_targets_that_see_the_index_alike_share_one_resolution(
             replayed.append(found.target.name)
         return found
 
-    monkeypatch.setattr(resolver, "replay", counting)
+    monkeypatch.setattr(replaying, "replay", counting)
     locks = {}
     for on in (True, False):
         monkeypatch.setattr(app, "REPLAY", on)

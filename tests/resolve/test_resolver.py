@@ -15,14 +15,8 @@ from packaging.version import Version
 
 from bundler.errors import ResolutionFailed
 from bundler.models import CoreMetadata, DistKind, IndexFile, ProjectPage, Resolution
-from bundler.resolve.resolver import (
-    ResolveOptions,
-    RootRequirement,
-    Trace,
-    replay,
-    resolve,
-    resolve_traced,
-)
+from bundler.resolve.replay import Trace, replay, resolve_traced
+from bundler.resolve.resolver import ResolveOptions, RootRequirement, resolve
 from bundler.spec.selection import BinaryPolicy
 from bundler.spec.target import Target
 
