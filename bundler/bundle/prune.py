@@ -54,7 +54,7 @@ from bundler.bundle.pagewriter import (
 from bundler.errors import BundlerError, MultipleErrors, UsageError
 from bundler.fsutil import CHUNK, atomic_write, sha256_bytes, sha256_file
 from bundler.models import BundleArtifact, DistKind, IndexFile, LockInput, LockPin, Manifest
-from bundler.resolve.backend import read_build_system
+from bundler.resolve.buildsystem import read_build_system
 from bundler.spec.filenames import parse_filename
 from bundler.spec.pages import parse_html_page, parse_json_page
 

@@ -48,8 +48,8 @@ from bundler.index.http import HttpClient
 from bundler.lock.check import CONSTRAINT, REQUIREMENT, TARGET, Inputs, Line, compare, make_inputs
 from bundler.models import DistKind, IndexSettings, Manifest
 from bundler.reporting import NULL_REPORTER, Reporter
-from bundler.resolve.backend import read_build_system
 from bundler.resolve.builddeps import BuildingSource, interpreter_for
+from bundler.resolve.buildsystem import read_build_system
 from bundler.resolve.resolver import ResolveOptions, RootRequirement, resolve
 from bundler.runtime.interpreters import Interpreter, find_interpreters
 from bundler.runtime.piprun import (

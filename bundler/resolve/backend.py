@@ -1,12 +1,10 @@
-"""What building an sdist takes, and its metadata when only a build can tell.
+"""Running an sdist's build backend (PEP 517) for its metadata.
 
-``read_build_system`` reads the ``[build-system]`` table an sdist declares
-(PEP 518, PEP 517) without running anything.  ``prepare_metadata`` asks the
-sdist's build backend for its core metadata (PEP 643: dynamic metadata),
-which means running code from the sdist: it does so in a fresh virtual
-environment holding only build requirements installed offline from one
-directory, with a scrubbed environment and, where the kernel allows it, no
-network at all.
+``prepare_metadata`` asks the sdist's build backend for its core metadata
+(PEP 643: dynamic metadata), which means running code from the sdist: it
+does so in a fresh virtual environment holding only build requirements
+installed offline from one directory, with a scrubbed environment and,
+where the kernel allows it, no network at all.
 """
 
 from __future__ import annotations
@@ -16,11 +14,10 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pyproject_hooks
@@ -30,31 +27,26 @@ from bundler.errors import BundlerError, InvalidDistribution
 from bundler.models import DistKind
 from bundler.redact import redact_text
 from bundler.reporting import NULL_REPORTER, Reporter
+from bundler.resolve.buildsystem import LEGACY_BACKEND, BuildSystem, read_build_system, string_list
 from bundler.runtime.interpreters import probe_interpreter
-from bundler.runtime.piprun import PipResult, PipRunner, create_venv
+from bundler.runtime.piprun import TAIL_LINES, PipResult, PipRunner, create_venv
 from bundler.spec.filenames import is_safe_filename, parse_filename
 from bundler.spec.metadata import (
     MAX_METADATA_SIZE,
     check_matches,
     extract_sdist,
     parse_metadata,
-    sdist_file,
     wheel_metadata,
 )
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "backend_environ",
+    "prepare_metadata",
+    "prepare_tree_metadata",
+]
 
-# pip (pyproject.py): an sdist without a [build-system] table builds with
-# setuptools' legacy backend and "setuptools>=40.8.0"; pips before 24.0
-# (pip#12449), which fresh venvs of Python 3.9-3.12 get, add "wheel" too.
-# The bundle serves every pip a target may run, so it takes both.
-LEGACY_REQUIRES = ("setuptools>=40.8.0", "wheel")
-LEGACY_BACKEND = "setuptools.build_meta:__legacy__"
 DEFAULT_TIMEOUT = 600.0
-TAIL_LINES = 40
 
 # The only variables a backend sees from the caller's environment: enough to
 # find tools and pick a locale.  Tokens, credentials, proxies, PIP_* and
@@ -77,98 +69,6 @@ _KEPT_VARIABLES = frozenset(
 _NOT_FOUND = re.compile(r"No matching distribution found for (.+?)\s*$", re.MULTILINE)
 
 _T = TypeVar("_T")
-
-
-@dataclass(frozen=True)
-class BuildSystem:
-    """How an sdist is built: its ``[build-system]`` table, pip's defaults applied.
-
-    ``legacy`` is true when the sdist names no build backend (no
-    pyproject.toml, no ``[build-system]`` table, or no ``build-backend`` key),
-    so pip falls back to setuptools' ``__legacy__`` backend.
-    """
-
-    requires: tuple[str, ...]
-    backend: str | None
-    backend_path: tuple[str, ...]
-    legacy: bool
-
-
-def _string_list(value: object) -> list[str] | None:
-    if isinstance(value, list) and all(isinstance(item, str) for item in value):
-        return value
-    return None
-
-
-def _bad_backend_path(entry: str) -> str | None:
-    # PEP 517: backend-path entries are relative and stay inside the source tree.
-    posix = entry.replace("\\", "/")
-    if posix.startswith("/") or re.match(r"^[A-Za-z]:", posix):
-        return "is absolute"
-    depth = 0
-    for part in PurePosixPath(posix).parts:
-        depth += -1 if part == ".." else (0 if part == "." else 1)
-        if depth < 0:
-            return "leaves the source tree"
-    return None
-
-
-def parse_build_system(pyproject: bytes | None, filename: str) -> BuildSystem:  # noqa: C901, PLR0912
-    """The build system declared by a pyproject.toml (None: the sdist has none).
-
-    Pure.  Every problem in the ``[build-system]`` table (invalid TOML, a
-    requirement that is not PEP 508, wrong types, a backend-path leaving the
-    tree) is reported in one ``InvalidDistribution`` naming ``filename``.
-    """
-    if pyproject is None:
-        return BuildSystem(LEGACY_REQUIRES, LEGACY_BACKEND, (), legacy=True)
-    try:
-        data = tomllib.loads(pyproject.decode("utf-8"))
-    except UnicodeDecodeError as err:
-        raise InvalidDistribution(filename, f"pyproject.toml is not UTF-8: {err}") from err
-    except tomllib.TOMLDecodeError as err:
-        raise InvalidDistribution(filename, f"pyproject.toml is not valid TOML: {err}") from err
-    table = data.get("build-system")
-    if table is None:
-        return BuildSystem(LEGACY_REQUIRES, LEGACY_BACKEND, (), legacy=True)
-    if not isinstance(table, dict):
-        raise InvalidDistribution(filename, "pyproject.toml: [build-system] is not a table")
-    problems: list[str] = []
-    # PEP 518: "requires" is mandatory once the table exists (pip refuses it too).
-    requires = _string_list(table.get("requires"))
-    if "requires" not in table:
-        problems.append("[build-system] has no 'requires' key")
-    elif requires is None:
-        problems.append("[build-system] 'requires' is not a list of strings")
-    for text in requires or []:
-        try:
-            Requirement(text)
-        except InvalidRequirement as err:
-            problems.append(f"invalid build requirement {text!r}: {err}")
-    backend = table.get("build-backend")
-    if backend is not None and not (isinstance(backend, str) and backend.strip()):
-        problems.append("[build-system] 'build-backend' is not a non-empty string")
-    backend_path = _string_list(table.get("backend-path", []))
-    if backend_path is None:
-        problems.append("[build-system] 'backend-path' is not a list of strings")
-    for entry in backend_path or []:
-        reason = _bad_backend_path(entry)
-        if reason is not None:
-            problems.append(f"backend-path entry {entry!r} {reason}")
-    if problems:
-        raise InvalidDistribution(filename, "pyproject.toml: " + "; ".join(problems))
-    if backend is None:
-        return BuildSystem(tuple(requires or ()), LEGACY_BACKEND, (), legacy=True)
-    return BuildSystem(tuple(requires or ()), str(backend), tuple(backend_path or ()), legacy=False)
-
-
-def read_build_system(sdist: Path, filename: str) -> BuildSystem:
-    """The build system of an sdist, from its top-level pyproject.toml.
-
-    The archive is checked and the file read in place (nothing is
-    extracted); see ``parse_build_system`` for the defaults and the errors.
-    """
-    return parse_build_system(sdist_file(sdist, filename, "pyproject.toml"), filename)
 
 
 def backend_environ(
@@ -339,7 +239,7 @@ class _Build:
 
 
 def _check_requirements(values: object, filename: str, hook: str) -> list[str]:
-    items = _string_list(values)
+    items = string_list(values)
     if items is None:
         raise BundlerError(f"{filename}: the build backend's {hook} returned {values!r}")
     for text in items:
@@ -518,16 +418,3 @@ def prepare_tree_metadata(
     for message in dict.fromkeys(hooks.warnings):
         reporter.detail(f"{filename}: build backend: {message}")
     return data
-
-
-__all__ = [
-    "DEFAULT_TIMEOUT",
-    "LEGACY_BACKEND",
-    "LEGACY_REQUIRES",
-    "BuildSystem",
-    "backend_environ",
-    "parse_build_system",
-    "prepare_metadata",
-    "prepare_tree_metadata",
-    "read_build_system",
-]

@@ -27,7 +27,7 @@ from bundler.spec.selection import usable_files
 from bundler.spec.target import Target, host_target
 
 if TYPE_CHECKING:
-    from bundler.resolve.backend import BuildSystem
+    from bundler.resolve.buildsystem import BuildSystem
     from bundler.runtime.interpreters import Interpreter
 
 # The PEP 517 runner and interpreter discovery are imported when an sdist
@@ -212,7 +212,8 @@ class BuildingSource:
     def _prepare_with(self, file: IndexFile, python: str, target: Target | None) -> bytes:
         """Prepare ``file``'s metadata with ``python``, which runs ``target``
         (None: this machine's Python, for a target none here runs)."""
-        from bundler.resolve.backend import prepare_metadata, read_build_system
+        from bundler.resolve.backend import prepare_metadata
+        from bundler.resolve.buildsystem import read_build_system
 
         with tempfile.TemporaryDirectory(prefix="bundler-prepare-") as tmp:
             work = Path(tmp)
@@ -265,7 +266,8 @@ def prepare_project_metadata(
     prepares it: the build requirements resolved for this machine from the
     index and fetched, then the backend run with this interpreter, offline,
     in the project directory.  ``what`` names the project file in errors."""
-    from bundler.resolve.backend import parse_build_system, prepare_tree_metadata
+    from bundler.resolve.backend import prepare_tree_metadata
+    from bundler.resolve.buildsystem import parse_build_system
 
     pyproject = project_dir / "pyproject.toml"
     system = parse_build_system(pyproject.read_bytes() if pyproject.is_file() else None, what)
@@ -301,7 +303,7 @@ def interpreter_for(
 
 def build_system_of(file: IndexFile, client: HttpClient) -> BuildSystem:
     """The [build-system] of an sdist (fetched through the content cache)."""
-    from bundler.resolve.backend import read_build_system
+    from bundler.resolve.buildsystem import read_build_system
 
     with tempfile.TemporaryDirectory(prefix="bundler-sdist-") as tmp:
         path = Path(tmp) / file.filename
