@@ -1,25 +1,21 @@
 """The one place that runs pip (as a subprocess, never imported).
 
 pip is the oracle of the verification gate, so it must see the bundle and
-nothing else: every ``PIP_*`` variable and proxy is removed from its
-environment, configuration files are switched off (``PIP_CONFIG_FILE`` set to
-``os.devnull`` also silences the global file that ``--isolated`` still reads),
-and, where the kernel allows it, pip runs in a fresh network namespace with
-no route anywhere.  Each run keeps its command and output for error messages.
+nothing else: it runs in the environment and network namespace that
+``bundler.runtime.isolation`` gives it.  Each run keeps its command and
+output for error messages.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +26,30 @@ from packaging.version import InvalidVersion, Version
 from bundler.errors import BundlerError
 from bundler.redact import redact_text
 from bundler.runtime.interpreters import Interpreter
+from bundler.runtime.isolation import (
+    PROBE_TIMEOUT,
+    NetworkIsolation,
+    detect_network_isolation,
+    scrubbed_environ,
+)
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "NEUTRAL_CWD",
+    "NEWEST_PIP",
+    "PYLOCK_SINCE",
+    "PYTHON_OPTION_SINCE",
+    "REQUESTED_PIP",
+    "TAIL_LINES",
+    "VENV_PIP",
+    "PipChoice",
+    "PipResult",
+    "PipRunner",
+    "create_venv",
+    "ensurepip_version",
+    "installed_distributions",
+    "parse_pip_list",
+]
 
 # pip >= 22.3 can act on another interpreter's environment (--python), so a
 # venv without pip can be installed into by the pip next to bundler.
@@ -41,91 +61,7 @@ DEFAULT_TIMEOUT = 1800.0
 # 3.13.0 built with an empty WHEEL_PKG_DIR takes pip from any pip-*.whl in
 # the current directory for ensurepip (so for a fresh venv's own pip).
 NEUTRAL_CWD = os.path.abspath(os.sep)
-PROBE_TIMEOUT = 30.0
 TAIL_LINES = 40
-
-# Variables that would let pip, or the Python running it, see more than the
-# bundle: proxies (a route out) and Python's own import path settings.
-_DROPPED = frozenset(
-    {
-        "http_proxy",
-        "https_proxy",
-        "ftp_proxy",
-        "all_proxy",
-        "no_proxy",
-        "pythonpath",
-        "pythonhome",
-        "pythonuserbase",
-        "pythonstartup",
-        "pythonsafepath",
-        "virtual_env",
-        "conda_prefix",
-    }
-)
-
-
-def scrubbed_environ(environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """A copy of ``environ`` (default ``os.environ``) that gives pip no
-    configuration and no way out: no ``PIP_*``, no proxies, no config files."""
-    source = os.environ if environ is None else environ
-    env = {
-        key: value
-        for key, value in source.items()
-        if not key.upper().startswith("PIP_") and key.lower() not in _DROPPED
-    }
-    env["PIP_CONFIG_FILE"] = os.devnull
-    env["PIP_NO_INPUT"] = "1"
-    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
-    env["PYTHONNOUSERSITE"] = "1"
-    return env
-
-
-@dataclass(frozen=True)
-class NetworkIsolation:
-    """How (or whether) a subprocess can be cut off from every network."""
-
-    prefix: tuple[str, ...]  # command prefix; empty when unavailable
-    reason: str  # how it is done, or why it cannot be
-
-    @property
-    def available(self) -> bool:
-        return bool(self.prefix)
-
-    def describe(self) -> str:
-        if self.available:
-            return "network: isolated (network namespace)"
-        return f"network: NOT isolated ({self.reason})"
-
-
-@functools.cache
-def detect_network_isolation() -> NetworkIsolation:
-    """Probe once whether ``unshare`` can give a process a fresh network
-    namespace: directly (root) or inside a new user namespace."""
-    unshare = shutil.which("unshare")
-    if unshare is None:
-        return NetworkIsolation((), "unshare(1) not found")
-    attempts = [(unshare, "--net"), (unshare, "--map-root-user", "--net")]
-    if hasattr(os, "geteuid") and os.geteuid() != 0:
-        attempts.reverse()
-    failures: list[str] = []
-    for prefix in attempts:
-        try:
-            proc = subprocess.run(
-                [*prefix, "true"],
-                capture_output=True,
-                text=True,
-                timeout=PROBE_TIMEOUT,
-                check=False,
-                stdin=subprocess.DEVNULL,
-            )
-        except (OSError, subprocess.SubprocessError) as err:
-            failures.append(f"{shlex.join(prefix[1:])}: {err}")
-            continue
-        if proc.returncode == 0:
-            return NetworkIsolation(prefix, "network namespace")
-        last = (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1]
-        failures.append(f"unshare {shlex.join(prefix[1:])}: {last}")
-    return NetworkIsolation((), "; ".join(failures))
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from bundler import fsutil
 from bundler.bundle import pack
 from bundler.bundle.layout import STAMP_NAME
 from bundler.cli.main import run
-from bundler.runtime.piprun import detect_network_isolation
+from bundler.runtime.isolation import detect_network_isolation
 from tests.support import DistSpec, IndexServerFactory
 from tests.support.bundles import install_offline
 

@@ -38,13 +38,13 @@ from bundler.gate.verify import VerifyOptions
 from bundler.index.http import HttpClient
 from bundler.models import BundleArtifact, DistKind, LockedFile, LockedPackage, Manifest
 from bundler.runtime.interpreters import Interpreter, probe_interpreter
+from bundler.runtime.isolation import detect_network_isolation
 from bundler.runtime.piprun import (
     NEWEST_PIP,
     PYLOCK_SINCE,
     PipChoice,
     PipRunner,
     create_venv,
-    detect_network_isolation,
 )
 from bundler.spec.target import host_target
 from tests.support.distbuilder import DistSpec, build_sdist, build_wheel

@@ -19,7 +19,7 @@ import pytest
 from bundler.errors import BundlerError, InvalidDistribution
 from bundler.reporting import Reporter
 from bundler.resolve.backend import backend_environ, prepare_metadata
-from bundler.runtime.piprun import detect_network_isolation
+from bundler.runtime.isolation import detect_network_isolation
 from bundler.spec.metadata import extract_sdist, parse_metadata, sdist_metadata
 from tests.resolve.test_buildsystem import make_tar_sdist
 from tests.support import IndexServerFactory

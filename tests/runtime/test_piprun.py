@@ -1,5 +1,5 @@
-"""The pip wrapper (scrubbed environment, network namespace, venvs) and
-interpreter discovery, against real pip and real interpreters."""
+"""The pip wrapper (venvs, runs, output) and interpreter discovery, against
+real pip and real interpreters."""
 
 from __future__ import annotations
 
@@ -25,17 +25,15 @@ from bundler.runtime.interpreters import (
     pick_interpreter,
     probe_interpreter,
 )
+from bundler.runtime.isolation import detect_network_isolation
 from bundler.runtime.piprun import (
-    NetworkIsolation,
     PipResult,
     PipRunner,
     _PipFacts,
     create_venv,
-    detect_network_isolation,
     ensurepip_version,
     installed_distributions,
     parse_pip_list,
-    scrubbed_environ,
 )
 from tests.conftest import IndexServerFactory
 from tests.support.distbuilder import DistSpec, build_wheel
@@ -55,31 +53,6 @@ def running_interpreter() -> Interpreter:
 
 
 # --- environment and output handling (pure) ---------------------------------
-
-
-def test_scrubbed_environ_drops_pip_settings_proxies_and_import_paths() -> None:
-    env = scrubbed_environ(
-        {
-            "PATH": "/usr/bin",
-            "HOME": "/home/me",
-            "PIP_FIND_LINKS": "/opt/wheels",
-            "PIP_EXTRA_INDEX_URL": "https://example.com/simple",
-            "pip_index_url": "https://example.com/simple",
-            "PIP_CONFIG_FILE": "/etc/pip.conf",
-            "HTTPS_PROXY": "http://proxy:3128",
-            "http_proxy": "http://proxy:3128",
-            "NO_PROXY": "localhost",
-            "PYTHONPATH": "/elsewhere",
-        }
-    )
-    assert env == {
-        "PATH": "/usr/bin",
-        "HOME": "/home/me",
-        "PIP_CONFIG_FILE": os.devnull,
-        "PIP_NO_INPUT": "1",
-        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-        "PYTHONNOUSERSITE": "1",
-    }
 
 
 def test_redact_text_hides_credentials_in_every_url() -> None:
@@ -103,13 +76,7 @@ def test_pip_result_keeps_command_and_the_end_of_the_output() -> None:
     assert not result.ok
 
 
-def test_network_isolation_describes_itself() -> None:
-    assert NetworkIsolation(("unshare", "--net"), "x").describe() == (
-        "network: isolated (network namespace)"
-    )
-    off = NetworkIsolation((), "unshare(1) not found")
-    assert not off.available
-    assert off.describe() == "network: NOT isolated (unshare(1) not found)"
+def test_a_runner_told_not_to_isolate_says_so() -> None:
     assert PipRunner(isolate_network=False).network.describe().startswith("network: NOT isolated")
 
 

@@ -31,12 +31,12 @@ from bundler.gate.integrity import (
     with_pip_disagreement,
 )
 from bundler.runtime.interpreters import Interpreter, find_interpreters
+from bundler.runtime.isolation import detect_network_isolation
 from bundler.runtime.piprun import (
     NEWEST_PIP,
     REQUESTED_PIP,
     VENV_PIP,
     PipChoice,
-    detect_network_isolation,
 )
 from bundler.runtime.piprun import ensurepip_version as venv_pip_version
 from tests.support import DistSpec, IndexServer, build_all, clean_pip_env
