@@ -353,23 +353,14 @@ def prepare_tree_metadata(
     build_env_requirements_dir = build_env_requirements_dir.absolute()
     filename = what
     backend = build_system.backend or LEGACY_BACKEND
-    interp = probe_interpreter(interpreter)
-    if interp is None:
-        raise BundlerError(f"{interpreter} is not a Python interpreter bundler can use")
-    python = create_venv(workdir / "env", interp, timeout=max(1.0, deadline - time.monotonic()))
-    pip = PipRunner(isolate_network=isolate_network, timeout=timeout)
-    network = pip.network
-    if isolate_network and not network.available:
-        reporter.warning(
-            f"{filename}: its build backend runs with the network reachable ({network.reason})"
-        )
-    pip.prepare(python)
-
+    python, pip = _build_venv(
+        interpreter, workdir, deadline, timeout, isolate_network, filename, reporter
+    )
     home, tmp = workdir / "home", workdir / "tmp"
     home.mkdir()
     tmp.mkdir()
     env = backend_environ(home, tmp, python.parent, runner_env)
-    hooks = _HookRunner(env, network.prefix, deadline, timeout)
+    hooks = _HookRunner(env, pip.network.prefix, deadline, timeout)
     build = _Build(
         filename=filename,
         backend=backend,
@@ -381,7 +372,6 @@ def prepare_tree_metadata(
         timeout=timeout,
     )
     build.install(build_system.requires, "build requirements")
-
     caller = pyproject_hooks.BuildBackendHookCaller(
         str(tree),
         backend,
@@ -389,12 +379,51 @@ def prepare_tree_metadata(
         runner=hooks,
         python_executable=str(python),
     )
+    data = _ask_backend(build, caller, workdir)
+    # What the backend says on success (setuptools' deprecation banners, for
+    # a project the user did not write) is no warning of this run: shown
+    # with -v only.  A hook that fails shows its output in the error.
+    for message in dict.fromkeys(hooks.warnings):
+        reporter.detail(f"{filename}: build backend: {message}")
+    return data
+
+
+def _build_venv(
+    interpreter: str,
+    workdir: Path,
+    deadline: float,
+    timeout: float,
+    isolate_network: bool,
+    filename: str,
+    reporter: Reporter,
+) -> tuple[Path, PipRunner]:
+    """A fresh venv for ``interpreter`` in ``workdir / "env"`` (its Python),
+    and the pip runner that installs into it."""
+    interp = probe_interpreter(interpreter)
+    if interp is None:
+        raise BundlerError(f"{interpreter} is not a Python interpreter bundler can use")
+    python = create_venv(workdir / "env", interp, timeout=max(1.0, deadline - time.monotonic()))
+    pip = PipRunner(isolate_network=isolate_network, timeout=timeout)
+    network = pip.network
+    if isolate_network and not network.available:
+        reporter.warning(
+            f"{filename}: its build backend runs with the network reachable ({network.reason})"
+        )
+    pip.prepare(python)
+    return python, pip
+
+
+def _ask_backend(
+    build: _Build, caller: pyproject_hooks.BuildBackendHookCaller, workdir: Path
+) -> bytes:
+    """The metadata the backend gives through its hooks, the requirements
+    it asks for installed first."""
+    filename = build.filename
     extra = build.call("get_requires_for_build_wheel", caller.get_requires_for_build_wheel)
     build.install(
         _check_requirements(extra, filename, "get_requires_for_build_wheel"),
         "requirements its backend asked for in get_requires_for_build_wheel",
     )
-
     metadata_dir = workdir / "metadata"
     metadata_dir.mkdir()
     try:
@@ -409,12 +438,5 @@ def prepare_tree_metadata(
         wheel_dir = workdir / "wheel"
         wheel_dir.mkdir()
         wheel = build.call("build_wheel", lambda: caller.build_wheel(str(wheel_dir)))
-        data = _built_wheel_metadata(wheel_dir, wheel, filename)
-    else:
-        data = _read_dist_info_metadata(metadata_dir, dist_info, filename)
-    # What the backend says on success (setuptools' deprecation banners, for
-    # a project the user did not write) is no warning of this run: shown
-    # with -v only.  A hook that fails shows its output in the error.
-    for message in dict.fromkeys(hooks.warnings):
-        reporter.detail(f"{filename}: build backend: {message}")
-    return data
+        return _built_wheel_metadata(wheel_dir, wheel, filename)
+    return _read_dist_info_metadata(metadata_dir, dist_info, filename)
