@@ -18,7 +18,14 @@ from packaging.utils import NormalizedName
 from bundler.errors import BundlerError, HashMismatch, NetworkError, ResolutionFailed
 from bundler.index.collector import MetadataUnavailable, PackageIndex
 from bundler.index.http import HttpClient
-from bundler.models import CoreMetadata, DistKind, IndexFile, ProjectPage, Resolution
+from bundler.models import (
+    CoreMetadata,
+    DistKind,
+    IndexFile,
+    ProjectPage,
+    Resolution,
+    ResolvedPackage,
+)
 from bundler.reporting import NULL_REPORTER, Reporter
 from bundler.resolve.resolver import ResolveOptions, RootRequirement, resolve
 from bundler.spec.filenames import parse_filename
@@ -29,6 +36,18 @@ from bundler.spec.target import Target, host_target
 if TYPE_CHECKING:
     from bundler.resolve.buildsystem import BuildSystem
     from bundler.runtime.interpreters import Interpreter
+
+__all__ = [
+    "BuildingSource",
+    "ForeignBuildNeeded",
+    "build_system_of",
+    "fetch_build_requirements",
+    "interpreter_for",
+    "is_foreign",
+    "prepare_project_metadata",
+    "resolve_build_requirements",
+    "why_no_wheel",
+]
 
 # The PEP 517 runner and interpreter discovery are imported when an sdist
 # is actually read or built: most locks never need them.
@@ -337,18 +356,7 @@ def resolve_build_requirements(
                 continue
             seen.add(sdist.filename)
             if foreign:
-                # Only the static [build-system] requires are locked: what
-                # the backend asks for on the target cannot be learnt here
-                # (PEP 517: get_requires_for_build_wheel answers for the
-                # machine it runs on, where the wheel is built).
-                release = index.get_project(sdist.project).release(sdist.version)
-                reporter.warning(
-                    f"{pkg.name} {pkg.version} for {res.target.name}: no wheel fits"
-                    f" ({why_no_wheel(release, res.target, options)}); the sdist"
-                    f" {sdist.filename} will be built on the target: its [build-system]"
-                    " requires are locked for it, but what its build backend asks for there"
-                    " (get_requires_for_build_wheel) cannot be computed on this machine"
-                )
+                _warn_static_requires_only(pkg, res.target, index, options, reporter)
             if sdist.filename not in systems:
                 reporter.info(f"reading the build system of {sdist.filename}")
                 systems[sdist.filename] = build_system_of(sdist, client)
@@ -372,3 +380,25 @@ def resolve_build_requirements(
             out.append(bres)
             pending.extend(p for p in bres.packages.values() if p.chosen.kind is DistKind.SDIST)
     return out
+
+
+def _warn_static_requires_only(
+    pkg: ResolvedPackage,
+    target: Target,
+    index: PackageIndex,
+    options: ResolveOptions,
+    reporter: Reporter,
+) -> None:
+    # Only the static [build-system] requires are locked: what the backend
+    # asks for on the target cannot be learnt here (PEP 517:
+    # get_requires_for_build_wheel answers for the machine it runs on,
+    # where the wheel is built).
+    sdist = pkg.chosen
+    release = index.get_project(sdist.project).release(sdist.version)
+    reporter.warning(
+        f"{pkg.name} {pkg.version} for {target.name}: no wheel fits"
+        f" ({why_no_wheel(release, target, options)}); the sdist"
+        f" {sdist.filename} will be built on the target: its [build-system]"
+        " requires are locked for it, but what its build backend asks for there"
+        " (get_requires_for_build_wheel) cannot be computed on this machine"
+    )
