@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import collections
 import lzma
-import os
 import re
 import shutil
 import stat
@@ -214,16 +213,8 @@ def wheel_metadata(wheel: Path | SeekableReader, filename: str) -> bytes:
     """
     dist = _dist_filename(filename, DistKind.WHEEL)
     try:
-        if isinstance(wheel, Path):
-            with wheel.open("rb") as fh:
-                found = _plain_zip_metadata(fh, dist, filename)
-        else:
-            found = _plain_zip_metadata(wheel, dist, filename)
-        if found is not None:
-            return found
         with zipfile.ZipFile(wheel) as archive:
-            names = archive.namelist()
-            entry = _metadata_entry(names, dist, filename)
+            entry = _metadata_entry(archive.namelist(), dist, filename)
             return _read_capped(archive, archive.getinfo(entry), filename)
     except BundlerError:
         raise
@@ -231,154 +222,19 @@ def wheel_metadata(wheel: Path | SeekableReader, filename: str) -> bytes:
         raise InvalidDistribution(filename, f"cannot read the wheel: {err}") from err
 
 
-def _metadata_entry(
-    names: list[str], dist: DistFilename, filename: str, maybe: Iterable[str] | None = None
-) -> str:
-    """The METADATA entry among ``names`` (``maybe``: the names among them
-    that end in METADATA, when known: only those can be it)."""
+def _metadata_entry(names: list[str], dist: DistFilename, filename: str) -> str:
+    """The METADATA entry among ``names``."""
     if len(set(names)) != len(names):
         shown = ", ".join(_duplicates(names)[:5])
         raise InvalidDistribution(filename, f"duplicate archive entries: {shown}")
     candidates = [
         n
-        for n in (names if maybe is None else maybe)
+        for n in names
         if n.count("/") == 1
         and n.split("/", 1)[0].lower().endswith(".dist-info")
         and n.split("/", 1)[1].upper() == "METADATA"
     ]
     return _pick_dist_info(candidates, dist, filename)
-
-
-# The zip format's records (APPNOTE.TXT 4.3): what a plain wheel holds.
-_EOCD = struct.Struct("<4s4H2LH")  # end of central directory, 22 bytes
-# A central directory header (46 bytes), the fields read: signature, version
-# needed (its low byte), flags, method, CRC-32, sizes, name, extra and comment
-# lengths, local header offset.
-_CENTRAL = struct.Struct("<4s2xBx2H4x3L3H8xL")
-_LOCAL = struct.Struct("<4s2B4HL2L2H")  # local file header, 30 bytes
-_ZIP64_LOCATOR = b"PK\x06\x07"
-_MAX_COMMENT = 0xFFFF
-_MAX_EXTRACT_VERSION = 63  # zipfile reads archives up to zip version 6.3
-
-
-def _plain_extra(directory: bytes, start: int, length: int) -> bool:
-    """Whether an entry's extra field is well formed and holds no Info-ZIP
-    Unicode Path (0x7075), which some Pythons' ``zipfile`` read as the name."""
-    pos, end = start, start + length
-    while pos + 4 <= end:
-        kind, size = struct.unpack_from("<2H", directory, pos)
-        if kind == 0x7075 or pos + 4 + size > end:
-            return False
-        pos += 4 + size
-    return True
-
-
-def _plain_zip_metadata(fh: SeekableReader, dist: DistFilename, filename: str) -> bytes | None:  # noqa: C901, PLR0911, PLR0912, PLR0915
-    """METADATA read straight from the archive's records, or None when the
-    archive is not a plain one: then ``zipfile`` reads it (or refuses it).
-
-    Not plain: ZIP64, data before the archive, several disks, a comment
-    that holds an end-record signature, names or extra fields ``zipfile``
-    reads differently (or per Python version), an entry needing a newer zip
-    version than 6.3, and for METADATA itself encryption, patch data, a
-    compression other than deflate or none, a size out of proportion, or
-    data that runs into the central directory.
-
-    ``zipfile`` makes an object of every entry, a cost that shows on wheels
-    with thousands of files; this reads their names only, and decodes and
-    checks them the way ``zipfile`` does (UTF-8 when flag bit 11 is set,
-    else code page 437; the CRC-32 of what it reads)."""
-    size = fh.seek(0, 2)
-    # The end record, without a comment (as zipfile looks first); a remote
-    # file has this end of the archive at hand already.
-    tail_start = max(0, size - _EOCD.size)
-    fh.seek(tail_start)
-    tail = fh.read(size - tail_start)
-    if not tail.startswith(b"PK\x05\x06"):
-        tail_start = max(0, size - _EOCD.size - _MAX_COMMENT)
-        fh.seek(tail_start)
-        tail = fh.read(size - tail_start)
-    at = tail.rfind(b"PK\x05\x06")
-    if at < 0 or len(tail) - at < _EOCD.size:
-        return None
-    _, disk, cd_disk, _, count, cd_size, cd_offset, comment = _EOCD.unpack_from(tail, at)
-    eocd = tail_start + at
-    if (
-        disk
-        or cd_disk
-        or at + _EOCD.size + comment != len(tail)
-        or eocd - cd_size != cd_offset  # data before the archive, or damage
-        or eocd < 20
-    ):
-        return None
-    fh.seek(eocd - 20)
-    if fh.read(4) == _ZIP64_LOCATOR:
-        return None
-    fh.seek(cd_offset)
-    directory = fh.read(cd_size)
-    names: list[str] = []
-    entries: dict[str, tuple[int, int, int, int, int, int]] = {}
-    pos, end, unpack = 0, len(directory), _CENTRAL.unpack_from
-    # Thousands of entries in some wheels: this loop is kept lean.
-    for _ in range(count):
-        if pos + 46 > end:
-            return None
-        (sig, needs, flags, method, crc, csize, usize, name_len, extra_len, comment_len, offset) = (
-            unpack(directory, pos)
-        )
-        if sig != b"PK\x01\x02" or needs > _MAX_EXTRACT_VERSION:
-            return None
-        start = pos + 46
-        pos = start + name_len + extra_len + comment_len
-        if pos > end or (extra_len and not _plain_extra(directory, start + name_len, extra_len)):
-            return None
-        raw = directory[start : start + name_len]
-        # Code page 437 is ASCII below 0x80.
-        name = raw.decode("utf-8" if flags & 0x800 or raw.isascii() else "cp437")
-        if "\0" in name or (os.sep != "/" and os.sep in name):
-            return None  # names zipfile rewrites
-        names.append(name)
-        if name[-8:].upper() == "METADATA":
-            entries[name] = (flags, method, crc, csize, usize, offset)
-    if pos != end:
-        return None
-    entry = _metadata_entry(names, dist, filename, entries)
-    flags, method, crc, csize, usize, offset = entries[entry]
-    # Bit 0: encrypted; 5: patch data; 6: strong encryption.
-    if flags & 0x61 or method not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-        return None
-    if 0xFFFFFFFF in (csize, usize, offset):
-        return None
-    if usize > MAX_METADATA_SIZE:
-        raise InvalidDistribution(filename, f"{entry} is {usize} bytes (limit {MAX_METADATA_SIZE})")
-    # Deflate adds at most a few bytes per 16 KiB block: more is a lie about
-    # a size that zipfile, which streams, would find out.
-    if csize > usize + (usize >> 10) + 1024:
-        return None
-    fh.seek(offset)
-    header = fh.read(_LOCAL.size)
-    if len(header) != _LOCAL.size or header[:4] != b"PK\x03\x04":
-        raise zipfile.BadZipFile("Bad magic number for file header")
-    local = _LOCAL.unpack(header)
-    if fh.read(local[10]).decode("utf-8" if local[3] & 0x800 else "cp437") != entry:
-        raise zipfile.BadZipFile(f"File name in directory {entry!r} and header differ")
-    data_start = offset + _LOCAL.size + local[10] + local[11]
-    if data_start + csize > cd_offset:
-        return None  # overlapping records: refused by newer zipfile versions
-    fh.seek(data_start)
-    packed = fh.read(csize)
-    if len(packed) != csize:
-        raise EOFError(f"{entry}: the archive ends inside it")
-    if method == zipfile.ZIP_DEFLATED:
-        inflater = zlib.decompressobj(-zlib.MAX_WBITS)
-        data = inflater.decompress(packed, MAX_METADATA_SIZE + 1)
-    else:
-        data = packed
-    if len(data) > MAX_METADATA_SIZE:
-        raise InvalidDistribution(filename, f"{entry} exceeds {MAX_METADATA_SIZE} bytes")
-    if len(data) != usize or zlib.crc32(data) != crc:
-        raise zipfile.BadZipFile(f"Bad CRC-32 for file {entry!r}")
-    return data
 
 
 # --- sdists -----------------------------------------------------------------------
