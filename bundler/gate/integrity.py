@@ -73,9 +73,9 @@ from bundler.runtime.piprun import (
     create_venv,
     installed_distributions,
 )
+from bundler.spec.archives import wheel_metadata
 from bundler.spec.filenames import is_safe_filename, parse_filename
 from bundler.spec.lockfile import parse_hashed_requirements
-from bundler.spec.metadata import wheel_metadata
 from bundler.spec.pages import parse_html_page, parse_json_page
 from bundler.spec.pylock import read_pylock
 from bundler.spec.target import Target, target_from_name

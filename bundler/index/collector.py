@@ -59,8 +59,9 @@ from bundler.models import (
     ProjectPage,
 )
 from bundler.reporting import NULL_REPORTER, Reporter
+from bundler.spec.archives import sdist_metadata, wheel_metadata
 from bundler.spec.filenames import parse_filename
-from bundler.spec.metadata import check_matches, parse_metadata, sdist_metadata, wheel_metadata
+from bundler.spec.metadata import check_matches, parse_metadata
 from bundler.spec.pages import (
     LISTING_FORMAT,
     PageListing,

@@ -32,15 +32,9 @@ from bundler.redact import redact_text
 from bundler.reporting import NULL_REPORTER, Reporter
 from bundler.runtime.interpreters import probe_interpreter
 from bundler.runtime.piprun import PipResult, PipRunner, create_venv
+from bundler.spec.archives import extract_sdist, sdist_file, wheel_metadata
 from bundler.spec.filenames import is_safe_filename, parse_filename
-from bundler.spec.metadata import (
-    MAX_METADATA_SIZE,
-    check_matches,
-    extract_sdist,
-    parse_metadata,
-    sdist_file,
-    wheel_metadata,
-)
+from bundler.spec.metadata import MAX_METADATA_SIZE, check_matches, parse_metadata
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -28,7 +28,8 @@ from bundler.resolve.backend import (
     read_build_system,
 )
 from bundler.runtime.piprun import detect_network_isolation
-from bundler.spec.metadata import extract_sdist, parse_metadata, sdist_metadata
+from bundler.spec.archives import extract_sdist, sdist_metadata
+from bundler.spec.metadata import parse_metadata
 from tests.support import IndexServerFactory
 from tests.support.distbuilder import (
     BACKEND_MODULE,
