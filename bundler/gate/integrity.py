@@ -61,7 +61,6 @@ from bundler.models import (
     LockInput,
     LockPin,
     Manifest,
-    ProjectPage,
 )
 from bundler.redact import redact_url
 from bundler.reporting import NULL_REPORTER, Reporter
@@ -77,6 +76,7 @@ from bundler.spec.archives import wheel_metadata
 from bundler.spec.filenames import is_safe_filename, parse_filename
 from bundler.spec.lockfile import parse_hashed_requirements
 from bundler.spec.pages import parse_html_page, parse_json_page
+from bundler.spec.project import ProjectPage
 from bundler.spec.pylock import read_pylock
 from bundler.spec.target import Target, target_from_name
 

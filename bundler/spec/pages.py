@@ -23,9 +23,10 @@ from packaging.utils import NormalizedName
 from packaging.version import InvalidVersion, Version
 
 from bundler.errors import BundlerError
-from bundler.models import IndexFile, ProjectPage
+from bundler.models import IndexFile
 from bundler.redact import redact_url
 from bundler.spec.filenames import is_safe_filename, parse_filename, parse_version, release_version
+from bundler.spec.project import ProjectPage
 
 # PEP 691 content type; the HTML flavour is PEP 503 text/html.
 JSON_CONTENT_TYPE = "application/vnd.pypi.simple.v1+json"

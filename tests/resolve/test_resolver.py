@@ -14,7 +14,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from bundler.errors import ResolutionFailed
-from bundler.models import CoreMetadata, DistKind, IndexFile, ProjectPage, Resolution
+from bundler.models import CoreMetadata, DistKind, IndexFile, Resolution
 from bundler.resolve.resolver import (
     ResolveOptions,
     RootRequirement,
@@ -23,6 +23,7 @@ from bundler.resolve.resolver import (
     resolve,
     resolve_traced,
 )
+from bundler.spec.project import ProjectPage
 from bundler.spec.selection import BinaryPolicy
 from bundler.spec.target import Target
 
