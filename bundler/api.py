@@ -49,13 +49,12 @@ from bundler.models import (
     LockPin,
     Manifest,
     NamedIndex,
-    Resolution,
-    ResolvedPackage,
 )
 from bundler.redact import strip_credentials as redact_credentials
 from bundler.reporting import NULL_REPORTER, Reporter
 from bundler.spec.filenames import parse_filename
 from bundler.spec.lockfile import SPLIT
+from bundler.spec.resolution import Resolution, ResolvedPackage
 from bundler.spec.target import Target, target_from_name
 
 if TYPE_CHECKING:

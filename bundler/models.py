@@ -10,13 +10,9 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from packaging.utils import NormalizedName
 from packaging.version import Version
-
-if TYPE_CHECKING:
-    from bundler.spec.target import Target
 
 
 class DistKind(str, enum.Enum):
@@ -95,28 +91,6 @@ class CoreMetadata:
     requires_dist: tuple[str, ...] = ()
     requires_python: str | None = None
     provides_extra: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class ResolvedPackage:
-    """One package of a resolution for one target."""
-
-    name: NormalizedName
-    version: Version
-    files: tuple[IndexFile, ...]  # usable files of the release, best first
-    chosen: IndexFile  # the file the target installs
-    via: tuple[str, ...]
-    extras: frozenset[NormalizedName] = frozenset()
-    direct: bool = False
-    requires_dist: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Resolution:
-    """What the resolver found for one target (the lock merges these)."""
-
-    target: Target
-    packages: Mapping[NormalizedName, ResolvedPackage]
 
 
 @dataclass(frozen=True)

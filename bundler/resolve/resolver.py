@@ -30,8 +30,9 @@ from packaging.version import Version
 from resolvelib.structs import RequirementInformation
 
 from bundler.errors import BundlerError, ResolutionFailed
-from bundler.models import CoreMetadata, DistKind, IndexFile, Resolution, ResolvedPackage
+from bundler.models import CoreMetadata, DistKind, IndexFile
 from bundler.spec.project import ProjectPage
+from bundler.spec.resolution import Resolution, ResolvedPackage
 from bundler.spec.selection import BinaryPolicy, Skipped, best_file, usable_files
 from bundler.spec.target import Target
 

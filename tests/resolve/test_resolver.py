@@ -14,7 +14,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from bundler.errors import ResolutionFailed
-from bundler.models import CoreMetadata, DistKind, IndexFile, Resolution
+from bundler.models import CoreMetadata, DistKind, IndexFile
 from bundler.resolve.resolver import (
     ResolveOptions,
     RootRequirement,
@@ -24,6 +24,7 @@ from bundler.resolve.resolver import (
     resolve_traced,
 )
 from bundler.spec.project import ProjectPage
+from bundler.spec.resolution import Resolution
 from bundler.spec.selection import BinaryPolicy
 from bundler.spec.target import Target
 
