@@ -50,7 +50,7 @@ from bundler.models import (
     Manifest,
     NamedIndex,
 )
-from bundler.redact import strip_credentials as redact_credentials
+from bundler.redact import strip_credentials
 from bundler.reporting import NULL_REPORTER, Reporter
 from bundler.spec.filenames import parse_filename
 from bundler.spec.lockfile import SPLIT
@@ -595,7 +595,7 @@ def _preferences(
 
 
 def _recorded(req: ParsedRequirement) -> str:
-    return req.line or redact_credentials(str(req.requirement))
+    return req.line or strip_credentials(str(req.requirement))
 
 
 def _root_constraint(c: ParsedRequirement) -> RootRequirement:

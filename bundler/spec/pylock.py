@@ -58,8 +58,7 @@ from bundler.models import (
     LockInput,
     LockPin,
 )
-from bundler.redact import redact_url
-from bundler.redact import strip_credentials as redact_credentials
+from bundler.redact import redact_url, strip_credentials
 from bundler.spec.filenames import parse_filename
 from bundler.spec.target import Target
 
@@ -189,7 +188,7 @@ def _marker_text(marker: str | None) -> str | None:
 
 def _clean_url(url: str) -> str:
     # No credentials, and no "#sha256=" fragment: the hashes table says it.
-    return redact_credentials(url).split("#", 1)[0]
+    return strip_credentials(url).split("#", 1)[0]
 
 
 def _configured_indexes(indexes: IndexSettings) -> dict[str, str]:

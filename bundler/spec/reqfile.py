@@ -35,8 +35,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from bundler.errors import BundlerError, InputFileError, MultipleErrors, url_problem
 from bundler.fsutil import url_path_to_local
 from bundler.models import HASH_LENGTHS, IndexSettings
-from bundler.redact import redact_url
-from bundler.redact import strip_credentials as redact_credentials
+from bundler.redact import redact_url, strip_credentials
 from bundler.spec.filenames import parse_filename
 
 # pip: COMMENT_RE; a '#' starts a comment at line start or after whitespace.
@@ -469,7 +468,7 @@ def requirement_from_text(
     ``pyproject.toml``, ``setup.cfg``), read as a requirement line is:
     direct references must name a wheel or sdist.  Raises
     :class:`InputFileError` naming ``source``."""
-    shown = redact_credentials(text.strip())
+    shown = strip_credentials(text.strip())
     try:
         req, url = _parse_requirement(text.strip(), base_dir, shown)
     except _LineProblem as problem:
@@ -681,7 +680,7 @@ def _parse_line(
         values = _parse_options(options)
     except _OptionError as err:
         raise _LineProblem(
-            f"{err.msg} in {redact_credentials(logical.text)!r}",
+            f"{err.msg} in {strip_credentials(logical.text)!r}",
             hint=_SUPPORTED_HINT,
         ) from err
     given = _set_options(values)
@@ -725,7 +724,7 @@ def _requirement_line(
     for found in problems:
         state.fail(path, logical.lineno, found.message, found.hint)
     # Messages and records show the line as written: ${VAR} values may be secrets.
-    written = redact_credentials(break_args_options(logical.text)[0])
+    written = strip_credentials(break_args_options(logical.text)[0])
     req, url = _parse_requirement(args, base_dir, written)
     if constraint and req.extras:
         raise _LineProblem(f"constraints cannot have extras: {written!r}")
@@ -825,7 +824,7 @@ def _include(
         state.fail(
             path,
             line,
-            f"cannot read {kind} file {redact_credentials(ref)}: only local files are supported",
+            f"cannot read {kind} file {strip_credentials(ref)}: only local files are supported",
             hint="download the file and include it by path",
         )
         return
@@ -859,6 +858,5 @@ __all__ = [
     "parse_requirements_file",
     "parse_requirements_text",
     "read_requirements_file",
-    "redact_credentials",
     "requirement_from_text",
 ]

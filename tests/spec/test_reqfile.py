@@ -18,7 +18,6 @@ from bundler.spec.reqfile import (
     logical_lines,
     parse_requirements_file,
     parse_requirements_text,
-    redact_credentials,
 )
 
 SHA256 = "a" * 64
@@ -533,11 +532,6 @@ def test_credentials_never_appear_in_lines_or_errors() -> None:
     assert "t0psecret" not in str(err) and "${TOKEN}" in str(err)
     (err,) = problems("alpha @ git+https://host/${TOKEN}/alpha.git\n", environ=env)
     assert "t0psecret" not in str(err) and "${TOKEN}" in str(err)
-
-
-def test_redact_credentials() -> None:
-    text = "see https://u:p@host/simple and http://token@h2:8080/x, ftp://h/ok"
-    assert redact_credentials(text) == "see https://host/simple and http://h2:8080/x, ftp://h/ok"
 
 
 # --- annotations ------------------------------------------------------------------------
