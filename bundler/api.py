@@ -735,7 +735,7 @@ def read_lock_file(path: Path) -> LockInput:
             str(path), None, f"not UTF-8 text ({err.reason} at byte {err.start})"
         ) from err
     if is_pylock(path):
-        from bundler.spec.pylock import read_pylock
+        from bundler.spec.pylockreader import read_pylock
 
         return read_pylock(text, str(path))
     from bundler.spec.lockfile import parse_hashed_requirements

@@ -77,7 +77,7 @@ from bundler.spec.filenames import is_safe_filename, parse_filename
 from bundler.spec.lockfile import parse_hashed_requirements
 from bundler.spec.pages import parse_html_page, parse_json_page
 from bundler.spec.project import ProjectPage
-from bundler.spec.pylock import read_pylock
+from bundler.spec.pylockreader import read_pylock
 from bundler.spec.target import Target, target_from_name
 
 INTEGRITY = "integrity"
