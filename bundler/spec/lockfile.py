@@ -257,7 +257,7 @@ def _error_position(err: BundlerError) -> int:
 
 
 def _build_section_line(text: str) -> int | None:
-    from bundler.spec.reqfile import logical_lines
+    from bundler.spec.reqlines import logical_lines
 
     for logical in logical_lines(text):
         if not logical.text and logical.comment == BUILD_SECTION_HEADER:

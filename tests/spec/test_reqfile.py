@@ -11,14 +11,13 @@ import pytest
 from bundler.errors import BundlerError, InputFileError, MultipleErrors, UsageError
 from bundler.models import IndexSettings
 from bundler.spec.reqfile import (
-    LogicalLine,
     RequirementsInput,
     collect_requirements,
     decode_requirements,
-    logical_lines,
     parse_requirements_file,
     parse_requirements_text,
 )
+from bundler.spec.reqlines import LogicalLine, logical_lines
 
 SHA256 = "a" * 64
 SHA384 = "b" * 96
