@@ -18,7 +18,7 @@ import dataclasses
 import os
 import re
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,12 +27,29 @@ from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 
 from bundler.errors import BundlerError, InputFileError, MultipleErrors, UsageError
-from bundler.spec.reqfile import ParsedRequirement, requirement_from_text
+from bundler.spec.reqfile import ParsedRequirement, ReadFile, requirement_from_text
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
+
+__all__ = [
+    "INCLUDE_GROUP",
+    "PROJECT_FILES",
+    "PYPROJECT",
+    "SETUP_CFG",
+    "SETUP_PY",
+    "Project",
+    "ProjectSelection",
+    "is_project_file",
+    "parse_pyproject",
+    "parse_setup_cfg",
+    "project_from_metadata",
+    "project_via",
+    "read_project",
+    "select_requirements",
+]
 
 PYPROJECT = "pyproject.toml"
 SETUP_CFG = "setup.cfg"
@@ -43,7 +60,6 @@ PROJECT_FILES = frozenset({PYPROJECT, SETUP_CFG, SETUP_PY})
 # PEP 735: a group entry that includes another group.
 INCLUDE_GROUP = "include-group"
 
-ReadFile = Callable[[str], str]
 # Core metadata's clause for an extra, in packaging's normal form.
 _EXTRA_CLAUSE = re.compile(r'extra == "([^"]+)"')
 
@@ -211,7 +227,7 @@ def _pyproject_extras(
     return out
 
 
-def _dependency_groups(  # noqa: C901
+def _dependency_groups(
     table: object, path: str, base_dir: str, name: str | None, problems: _Problems
 ) -> dict[NormalizedName, list[ParsedRequirement]]:
     """PEP 735 groups, each with its includes expanded (cycles refused)."""
@@ -230,50 +246,80 @@ def _dependency_groups(  # noqa: C901
             )
             continue
         raw[key] = (group, value)
-    out: dict[NormalizedName, list[ParsedRequirement]] = {}
+    reader = _GroupReader(raw, path, base_dir, name, problems)
+    for key in raw:
+        reader.expand(key, ())
+    return reader.expanded
 
-    def expand(key: NormalizedName, chain: tuple[NormalizedName, ...]) -> list[ParsedRequirement]:
-        if key in out:
-            return out[key]
-        group, value = raw[key]
+
+class _GroupReader:
+    """Expands PEP 735 groups, each once, following their includes."""
+
+    def __init__(
+        self,
+        raw: Mapping[NormalizedName, tuple[str, object]],
+        path: str,
+        base_dir: str,
+        name: str | None,
+        problems: _Problems,
+    ) -> None:
+        self.raw = raw
+        self.path = path
+        self.base_dir = base_dir
+        self.name = name
+        self.problems = problems
+        self.expanded: dict[NormalizedName, list[ParsedRequirement]] = {}
+
+    def expand(
+        self, key: NormalizedName, chain: tuple[NormalizedName, ...]
+    ) -> list[ParsedRequirement]:
+        """The requirements of group ``key``, reached through ``chain``."""
+        if key in self.expanded:
+            return self.expanded[key]
+        group, value = self.raw[key]
         where = f"[dependency-groups] {group}"
         if not isinstance(value, list):
-            problems.add(f"{where} must be a list (PEP 735)")
-            out[key] = []
+            self.problems.add(f"{where} must be a list (PEP 735)")
+            self.expanded[key] = []
             return []
         found: list[ParsedRequirement] = []
-        via = project_via(name, path, key)
+        via = project_via(self.name, self.path, key)
         for i, item in enumerate(value):
-            if isinstance(item, str):
-                found += _requirements([(f"{where}[{i}]", item)], path, base_dir, via, problems)
-            elif isinstance(item, dict) and set(item) == {INCLUDE_GROUP}:
-                included = item[INCLUDE_GROUP]
-                target = canonicalize_name(included) if isinstance(included, str) else None
-                if target is None or target not in raw:
-                    problems.add(
-                        f"{where}[{i}]: includes the group {included!r}, which is not declared",
-                        hint=f"declared groups: {', '.join(sorted(raw)) or 'none'}",
-                    )
-                elif target in (*chain, key):
-                    cycle = " -> ".join((*chain, key, target))
-                    problems.add(f"{where}[{i}]: the groups include one another ({cycle})")
-                else:
-                    # uv: an included requirement is said to come from the
-                    # group that includes it.
-                    found += [
-                        dataclasses.replace(r, via=via) for r in expand(target, (*chain, key))
-                    ]
-            else:
-                problems.add(
-                    f"{where}[{i}]: {item!r} is neither a requirement string nor"
-                    f' {{{INCLUDE_GROUP} = "name"}} (PEP 735)'
-                )
-        out[key] = found
+            found += self._item(item, f"{where}[{i}]", via, key, chain)
+        self.expanded[key] = found
         return found
 
-    for key in raw:
-        expand(key, ())
-    return out
+    def _item(
+        self,
+        item: object,
+        where: str,
+        via: str,
+        key: NormalizedName,
+        chain: tuple[NormalizedName, ...],
+    ) -> list[ParsedRequirement]:
+        """One entry of a group: a requirement string or an include."""
+        if isinstance(item, str):
+            return _requirements([(where, item)], self.path, self.base_dir, via, self.problems)
+        if not (isinstance(item, dict) and set(item) == {INCLUDE_GROUP}):
+            self.problems.add(
+                f"{where}: {item!r} is neither a requirement string nor"
+                f' {{{INCLUDE_GROUP} = "name"}} (PEP 735)'
+            )
+            return []
+        included = item[INCLUDE_GROUP]
+        target = canonicalize_name(included) if isinstance(included, str) else None
+        if target is None or target not in self.raw:
+            self.problems.add(
+                f"{where}: includes the group {included!r}, which is not declared",
+                hint=f"declared groups: {', '.join(sorted(self.raw)) or 'none'}",
+            )
+            return []
+        if target in (*chain, key):
+            cycle = " -> ".join((*chain, key, target))
+            self.problems.add(f"{where}: the groups include one another ({cycle})")
+            return []
+        # uv: an included requirement is said to come from the group that includes it.
+        return [dataclasses.replace(r, via=via) for r in self.expand(target, (*chain, key))]
 
 
 def _expand_self(
@@ -518,21 +564,3 @@ def select_requirements(
     if errors:
         raise errors[0] if len(errors) == 1 else MultipleErrors(errors)
     return tuple(out)
-
-
-__all__ = [
-    "INCLUDE_GROUP",
-    "PROJECT_FILES",
-    "PYPROJECT",
-    "SETUP_CFG",
-    "SETUP_PY",
-    "Project",
-    "ProjectSelection",
-    "is_project_file",
-    "parse_pyproject",
-    "parse_setup_cfg",
-    "project_from_metadata",
-    "project_via",
-    "read_project",
-    "select_requirements",
-]
