@@ -290,7 +290,8 @@ def prepare_projects(
     from bundler.resolve.builddeps import prepare_project_metadata
     from bundler.resolve.resolver import ResolveOptions
     from bundler.spec.metadata import parse_metadata
-    from bundler.spec.projectinput import project_from_metadata, read_project, select_requirements
+    from bundler.spec.projectinput import read_project, select_requirements
+    from bundler.spec.projectmeta import project_from_metadata
 
     projects: list[Project] = []
     with PackageIndex(indexes, client, reporter, workers=workers) as index:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import configparser
 import dataclasses
 import os
-import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,13 +40,15 @@ __all__ = [
     "SETUP_CFG",
     "SETUP_PY",
     "Project",
+    "ProjectProblems",
     "ProjectSelection",
+    "expand_self_references",
     "is_project_file",
     "parse_pyproject",
     "parse_setup_cfg",
-    "project_from_metadata",
     "project_via",
     "read_project",
+    "requirements_from_texts",
     "select_requirements",
 ]
 
@@ -59,9 +60,6 @@ SETUP_PY = "setup.py"
 PROJECT_FILES = frozenset({PYPROJECT, SETUP_CFG, SETUP_PY})
 # PEP 735: a group entry that includes another group.
 INCLUDE_GROUP = "include-group"
-
-# Core metadata's clause for an extra, in packaging's normal form.
-_EXTRA_CLAUSE = re.compile(r'extra == "([^"]+)"')
 
 
 def is_project_file(path: Path) -> bool:
@@ -104,7 +102,9 @@ def project_via(name: str | None, path: str, group: str | None = None) -> str:
     return f"{name} ({where})" if name else f"({where})"
 
 
-class _Problems:
+class ProjectProblems:
+    """The problems found in one project file, raised together."""
+
     def __init__(self, path: str) -> None:
         self.path = path
         self.errors: list[BundlerError] = []
@@ -123,8 +123,8 @@ def _string_list(value: object) -> list[str] | None:
     return None
 
 
-def _requirements(
-    texts: Iterable[tuple[str, str]], path: str, base_dir: str, via: str, problems: _Problems
+def requirements_from_texts(
+    texts: Iterable[tuple[str, str]], path: str, base_dir: str, via: str, problems: ProjectProblems
 ) -> list[ParsedRequirement]:
     """(where, text) pairs as requirements; bad ones recorded in ``problems``."""
     out: list[ParsedRequirement] = []
@@ -147,7 +147,7 @@ def parse_pyproject(data: bytes, path: str, *, has_setup_py: bool = False) -> Pr
     ``[project]`` table is a setuptools project whose dependencies its
     build backend tells.  Raises :class:`InputFileError` (or
     :class:`MultipleErrors`) naming the key of every problem."""
-    problems = _Problems(path)
+    problems = ProjectProblems(path)
     try:
         doc = tomllib.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
@@ -184,13 +184,13 @@ def parse_pyproject(data: bytes, path: str, *, has_setup_py: bool = False) -> Pr
             extras = _pyproject_extras(project, path, base_dir, via, problems)
     groups = _dependency_groups(doc.get("dependency-groups"), path, base_dir, name, problems)
     problems.raise_any()
-    expanded = _expand_self(name, dependencies, extras, groups, path, problems)
+    expanded = expand_self_references(name, dependencies, extras, groups, path, problems)
     problems.raise_any()
     return dataclasses.replace(expanded, dynamic=dynamic)
 
 
 def _pyproject_dependencies(
-    project: dict[str, object], path: str, base_dir: str, via: str, problems: _Problems
+    project: dict[str, object], path: str, base_dir: str, via: str, problems: ProjectProblems
 ) -> list[ParsedRequirement]:
     raw = project.get("dependencies", [])
     texts = _string_list(raw)
@@ -198,13 +198,13 @@ def _pyproject_dependencies(
         problems.add("[project] dependencies must be a list of PEP 508 strings")
         return []
     where = "[project] dependencies"
-    return _requirements(
+    return requirements_from_texts(
         ((f"{where}[{i}]", t) for i, t in enumerate(texts)), path, base_dir, via, problems
     )
 
 
 def _pyproject_extras(
-    project: dict[str, object], path: str, base_dir: str, via: str, problems: _Problems
+    project: dict[str, object], path: str, base_dir: str, via: str, problems: ProjectProblems
 ) -> dict[NormalizedName, list[ParsedRequirement]]:
     raw = project.get("optional-dependencies", {})
     if not isinstance(raw, dict):
@@ -221,14 +221,14 @@ def _pyproject_extras(
         if key in out:
             problems.add(f"{where}: the extra {key} is declared twice (PEP 685 names)")
             continue
-        out[key] = _requirements(
+        out[key] = requirements_from_texts(
             ((f"{where}[{i}]", t) for i, t in enumerate(texts)), path, base_dir, via, problems
         )
     return out
 
 
 def _dependency_groups(
-    table: object, path: str, base_dir: str, name: str | None, problems: _Problems
+    table: object, path: str, base_dir: str, name: str | None, problems: ProjectProblems
 ) -> dict[NormalizedName, list[ParsedRequirement]]:
     """PEP 735 groups, each with its includes expanded (cycles refused)."""
     if table is None:
@@ -261,7 +261,7 @@ class _GroupReader:
         path: str,
         base_dir: str,
         name: str | None,
-        problems: _Problems,
+        problems: ProjectProblems,
     ) -> None:
         self.raw = raw
         self.path = path
@@ -299,7 +299,9 @@ class _GroupReader:
     ) -> list[ParsedRequirement]:
         """One entry of a group: a requirement string or an include."""
         if isinstance(item, str):
-            return _requirements([(where, item)], self.path, self.base_dir, via, self.problems)
+            return requirements_from_texts(
+                [(where, item)], self.path, self.base_dir, via, self.problems
+            )
         if not (isinstance(item, dict) and set(item) == {INCLUDE_GROUP}):
             self.problems.add(
                 f"{where}: {item!r} is neither a requirement string nor"
@@ -322,13 +324,13 @@ class _GroupReader:
         return [dataclasses.replace(r, via=via) for r in self.expand(target, (*chain, key))]
 
 
-def _expand_self(
+def expand_self_references(
     name: str | None,
     dependencies: list[ParsedRequirement],
     extras: Mapping[NormalizedName, list[ParsedRequirement]],
     groups: Mapping[NormalizedName, list[ParsedRequirement]],
     path: str,
-    problems: _Problems,
+    problems: ProjectProblems,
 ) -> Project:
     """A requirement on the project itself (``"app[socks]"`` in an extra or
     a group) stands for its dependencies and those extras' own: the project
@@ -394,7 +396,7 @@ def parse_setup_cfg(
     ``file:`` paths read through ``read_file``.  With no
     ``install_requires`` and a ``setup.py`` beside it, the dependencies are
     ``setup.py``'s to tell (``dynamic``)."""
-    problems = _Problems(path)
+    problems = ProjectProblems(path)
     parser = configparser.ConfigParser(interpolation=None)
     try:
         parser.read_string(text, source=path)
@@ -412,24 +414,24 @@ def parse_setup_cfg(
         lines = _setup_cfg_list(value, base_dir, read_file, problems, key)
         return [(f"{key}[{i}]", line) for i, line in enumerate(lines)]
 
-    dependencies = _requirements(
+    dependencies = requirements_from_texts(
         values("[options] install_requires", raw or ""), path, base_dir, via, problems
     )
     extras: dict[NormalizedName, list[ParsedRequirement]] = {}
     if parser.has_section("options.extras_require"):
         for extra, value in parser.items("options.extras_require"):
             where = f"[options.extras_require] {extra}"
-            extras[canonicalize_name(extra)] = _requirements(
+            extras[canonicalize_name(extra)] = requirements_from_texts(
                 values(where, value), path, base_dir, via, problems
             )
     problems.raise_any()
-    project = _expand_self(name, dependencies, extras, {}, path, problems)
+    project = expand_self_references(name, dependencies, extras, {}, path, problems)
     problems.raise_any()
     return project
 
 
 def _setup_cfg_list(
-    value: str, base_dir: str, read_file: ReadFile | None, problems: _Problems, where: str
+    value: str, base_dir: str, read_file: ReadFile | None, problems: ProjectProblems, where: str
 ) -> list[str]:
     # setuptools (config/setupcfg.py): _parse_requirements_list.
     value = value.strip()
@@ -449,69 +451,6 @@ def _setup_cfg_list(
         value = "\n".join(texts)
     items = value.splitlines() if "\n" in value else value.split(";")
     return [s for s in (i.strip() for i in items) if s and not s.startswith("#")]
-
-
-def project_from_metadata(
-    static: Project, name: str, requires_dist: Sequence[str], provides_extra: Sequence[str]
-) -> Project:
-    """``static`` (its groups) with the dependencies and extras its build
-    backend gave (core metadata: ``Requires-Dist`` lines, an extra's under
-    ``extra == "name"``).  Raises :class:`InputFileError` for a line whose
-    extra cannot be told (``extra`` under ``or``)."""
-    path = static.path
-    problems = _Problems(path)
-    where = "Requires-Dist (from the build backend)"
-    via = project_via(name, path)
-    base_dir = os.path.dirname(path)
-    dependencies: list[ParsedRequirement] = []
-    extras: dict[NormalizedName, list[ParsedRequirement]] = {
-        canonicalize_name(e): [] for e in provides_extra
-    }
-    for i, line in enumerate(requires_dist):
-        req = Requirement(line)
-        try:
-            extra, req.marker = _split_extra(req.marker)
-        except ValueError:
-            problems.add(
-                f"{where}[{i}]: cannot tell which extra {line!r} belongs to",
-                hint="write its marker as \"... and extra == 'name'\"",
-            )
-            continue
-        found = _requirements([(f"{where}[{i}]", str(req))], path, base_dir, via, problems)
-        if extra is None:
-            dependencies += found
-        else:
-            extras.setdefault(extra, []).extend(found)
-    problems.raise_any()
-    project = _expand_self(name, dependencies, extras, {}, path, problems)
-    problems.raise_any()
-    return dataclasses.replace(project, groups=static.groups)
-
-
-def _split_extra(marker: Marker | None) -> tuple[NormalizedName | None, Marker | None]:
-    """(the extra, the rest of the marker) for core metadata's ``rest and
-    extra == "x"``; (None, marker) when no extra is named.  ValueError when
-    the extra cannot be told apart (under an ``or``)."""
-    if marker is None:
-        return None, None
-    text = str(marker)  # packaging's normal form: extra == "name"
-    if "extra" not in text:
-        return None, marker
-    head, sep, tail = text.rpartition(" and ")
-    clause = _EXTRA_CLAUSE.fullmatch(tail if sep else text)
-    if clause is None:
-        raise ValueError(text)
-    extra = clause.group(1)
-    if not sep:
-        return canonicalize_name(extra), None
-    depth = 0
-    for i, char in enumerate(head):
-        depth += {"(": 1, ")": -1}.get(char, 0)
-        if depth == 0 and head.startswith(" or ", i):
-            raise ValueError(text)
-    if "extra" in head:
-        raise ValueError(text)
-    return canonicalize_name(extra), Marker(head)
 
 
 def read_project(path: Path) -> Project:
