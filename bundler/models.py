@@ -1,8 +1,9 @@
-"""Plain frozen data shared by every stage (index, resolver, lock, bundle).
+"""Plain frozen data shared by every stage (index, resolve, lock, bundle, gate).
 
-Stages talk through these values only; no stage imports another stage.
-Names are normalized at the edge (``packaging.utils.canonicalize_name``)
-and typed as ``NormalizedName`` afterwards.
+The base layer: it imports nothing of bundler, and stages hand each other
+these values. Names are normalized at the edge
+(``packaging.utils.canonicalize_name``) and typed as ``NormalizedName``
+afterwards.
 """
 
 from __future__ import annotations
@@ -13,6 +14,28 @@ from dataclasses import dataclass, field
 
 from packaging.utils import NormalizedName
 from packaging.version import Version
+
+__all__ = [
+    "BUNDLE_LOCK_FILES",
+    "HASH_LENGTHS",
+    "PYLOCK_LOCK",
+    "REQUIREMENTS_LOCK",
+    "SBOM_FILE",
+    "BundleArtifact",
+    "CoreMetadata",
+    "DistKind",
+    "IndexFile",
+    "IndexSettings",
+    "IndexStrategy",
+    "Lock",
+    "LockFileRef",
+    "LockInput",
+    "LockPin",
+    "LockedFile",
+    "LockedPackage",
+    "Manifest",
+    "NamedIndex",
+]
 
 
 class DistKind(str, enum.Enum):
