@@ -336,45 +336,74 @@ def expand_self_references(
     a group) stands for its dependencies and those extras' own: the project
     is no package of the index (pip-compile points such a requirement at
     the project directory)."""
-    own = canonicalize_name(name) if name else None
-
-    def expanded(
-        reqs: Sequence[ParsedRequirement], seen: frozenset[NormalizedName]
-    ) -> list[ParsedRequirement]:
-        out: list[ParsedRequirement] = []
-        for req in reqs:
-            if req.name != own:
-                out.append(req)
-                continue
-            if req.url is not None or req.requirement.specifier:
-                problems.add(
-                    f"{req.source}: {req.line!r} names the project itself with a version"
-                    " or URL; name it bare, with extras: "
-                    f"{name}[{','.join(sorted(req.requirement.extras)) or 'extra'}]"
-                )
-                continue
-            wanted = [canonicalize_name(e) for e in sorted(req.requirement.extras)]
-            unknown = [e for e in wanted if e not in extras]
-            if unknown:
-                problems.add(
-                    f"{req.source}: {req.line!r} asks for the extra {', '.join(unknown)},"
-                    f" which {name} does not declare"
-                )
-                continue
-            parts = list(dependencies) if not seen else []
-            for extra in wanted:
-                if extra not in seen:
-                    parts += expanded(extras[extra], seen | {extra})
-            out += [_and_marker(p, req.requirement.marker) for p in parts]
-        return out
-
+    expander = _SelfExpander(name, dependencies, extras, problems)
     return Project(
         path=path,
         name=name,
         dependencies=tuple(dependencies),
-        extras={e: tuple(expanded(r, frozenset({e}))) for e, r in extras.items()},
-        groups={g: tuple(expanded(r, frozenset())) for g, r in groups.items()},
+        extras={e: tuple(expander.expand(r, frozenset({e}))) for e, r in extras.items()},
+        groups={g: tuple(expander.expand(r, frozenset())) for g, r in groups.items()},
     )
+
+
+class _SelfExpander:
+    """Replaces a project's requirements on itself by what they stand for."""
+
+    def __init__(
+        self,
+        name: str | None,
+        dependencies: list[ParsedRequirement],
+        extras: Mapping[NormalizedName, list[ParsedRequirement]],
+        problems: ProjectProblems,
+    ) -> None:
+        self.name = name
+        self.own = canonicalize_name(name) if name else None
+        self.dependencies = dependencies
+        self.extras = extras
+        self.problems = problems
+
+    def expand(
+        self, reqs: Sequence[ParsedRequirement], seen: frozenset[NormalizedName]
+    ) -> list[ParsedRequirement]:
+        """``reqs`` with each self-reference expanded (``seen``: the extras
+        being expanded already, which are not expanded again)."""
+        out: list[ParsedRequirement] = []
+        for req in reqs:
+            if req.name != self.own:
+                out.append(req)
+            elif self._usable(req):
+                out += self._expand_one(req, seen)
+        return out
+
+    def _usable(self, req: ParsedRequirement) -> bool:
+        """Whether a self-reference is bare and names declared extras."""
+        name = self.name
+        if req.url is not None or req.requirement.specifier:
+            self.problems.add(
+                f"{req.source}: {req.line!r} names the project itself with a version"
+                " or URL; name it bare, with extras: "
+                f"{name}[{','.join(sorted(req.requirement.extras)) or 'extra'}]"
+            )
+            return False
+        wanted = [canonicalize_name(e) for e in sorted(req.requirement.extras)]
+        unknown = [e for e in wanted if e not in self.extras]
+        if unknown:
+            self.problems.add(
+                f"{req.source}: {req.line!r} asks for the extra {', '.join(unknown)},"
+                f" which {name} does not declare"
+            )
+            return False
+        return True
+
+    def _expand_one(
+        self, req: ParsedRequirement, seen: frozenset[NormalizedName]
+    ) -> list[ParsedRequirement]:
+        wanted = [canonicalize_name(e) for e in sorted(req.requirement.extras)]
+        parts = list(self.dependencies) if not seen else []
+        for extra in wanted:
+            if extra not in seen:
+                parts += self.expand(self.extras[extra], seen | {extra})
+        return [_and_marker(p, req.requirement.marker) for p in parts]
 
 
 def _and_marker(req: ParsedRequirement, marker: Marker | None) -> ParsedRequirement:
