@@ -21,12 +21,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from packaging.markers import Marker
-from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 
 from bundler.errors import BundlerError, InputFileError, MultipleErrors, UsageError
 from bundler.spec.reqfile import ParsedRequirement, ReadFile, requirement_from_text
+from bundler.spec.selfrefs import SelfReferences
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -336,7 +335,7 @@ def expand_self_references(
     a group) stands for its dependencies and those extras' own: the project
     is no package of the index (pip-compile points such a requirement at
     the project directory)."""
-    expander = _SelfExpander(name, dependencies, extras, problems)
+    expander = SelfReferences(name, dependencies, extras, problems.add)
     return Project(
         path=path,
         name=name,
@@ -344,76 +343,6 @@ def expand_self_references(
         extras={e: tuple(expander.expand(r, frozenset({e}))) for e, r in extras.items()},
         groups={g: tuple(expander.expand(r, frozenset())) for g, r in groups.items()},
     )
-
-
-class _SelfExpander:
-    """Replaces a project's requirements on itself by what they stand for."""
-
-    def __init__(
-        self,
-        name: str | None,
-        dependencies: list[ParsedRequirement],
-        extras: Mapping[NormalizedName, list[ParsedRequirement]],
-        problems: ProjectProblems,
-    ) -> None:
-        self.name = name
-        self.own = canonicalize_name(name) if name else None
-        self.dependencies = dependencies
-        self.extras = extras
-        self.problems = problems
-
-    def expand(
-        self, reqs: Sequence[ParsedRequirement], seen: frozenset[NormalizedName]
-    ) -> list[ParsedRequirement]:
-        """``reqs`` with each self-reference expanded (``seen``: the extras
-        being expanded already, which are not expanded again)."""
-        out: list[ParsedRequirement] = []
-        for req in reqs:
-            if req.name != self.own:
-                out.append(req)
-            elif self._usable(req):
-                out += self._expand_one(req, seen)
-        return out
-
-    def _usable(self, req: ParsedRequirement) -> bool:
-        """Whether a self-reference is bare and names declared extras."""
-        name = self.name
-        if req.url is not None or req.requirement.specifier:
-            self.problems.add(
-                f"{req.source}: {req.line!r} names the project itself with a version"
-                " or URL; name it bare, with extras: "
-                f"{name}[{','.join(sorted(req.requirement.extras)) or 'extra'}]"
-            )
-            return False
-        wanted = [canonicalize_name(e) for e in sorted(req.requirement.extras)]
-        unknown = [e for e in wanted if e not in self.extras]
-        if unknown:
-            self.problems.add(
-                f"{req.source}: {req.line!r} asks for the extra {', '.join(unknown)},"
-                f" which {name} does not declare"
-            )
-            return False
-        return True
-
-    def _expand_one(
-        self, req: ParsedRequirement, seen: frozenset[NormalizedName]
-    ) -> list[ParsedRequirement]:
-        wanted = [canonicalize_name(e) for e in sorted(req.requirement.extras)]
-        parts = list(self.dependencies) if not seen else []
-        for extra in wanted:
-            if extra not in seen:
-                parts += self.expand(self.extras[extra], seen | {extra})
-        return [_and_marker(p, req.requirement.marker) for p in parts]
-
-
-def _and_marker(req: ParsedRequirement, marker: Marker | None) -> ParsedRequirement:
-    """``req`` under the marker of the self-reference that brought it in."""
-    if marker is None:
-        return req
-    combined = Requirement(str(req.requirement))
-    mine = combined.marker
-    combined.marker = Marker(f"({mine}) and ({marker})" if mine is not None else str(marker))
-    return dataclasses.replace(req, requirement=combined, line=str(combined))
 
 
 def parse_setup_cfg(
