@@ -20,7 +20,6 @@ __all__ = [
     "HASH_LENGTHS",
     "PYLOCK_LOCK",
     "REQUIREMENTS_LOCK",
-    "SBOM_FILE",
     "BundleArtifact",
     "CoreMetadata",
     "DistKind",
