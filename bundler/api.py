@@ -49,13 +49,12 @@ from bundler.models import (
     LockPin,
     Manifest,
     NamedIndex,
-    Resolution,
-    ResolvedPackage,
 )
-from bundler.redact import strip_credentials as redact_credentials
+from bundler.redact import strip_credentials
 from bundler.reporting import NULL_REPORTER, Reporter
 from bundler.spec.filenames import parse_filename
 from bundler.spec.lockfile import SPLIT
+from bundler.spec.resolution import Resolution, ResolvedPackage
 from bundler.spec.target import Target, target_from_name
 
 if TYPE_CHECKING:
@@ -291,7 +290,8 @@ def prepare_projects(
     from bundler.resolve.builddeps import prepare_project_metadata
     from bundler.resolve.resolver import ResolveOptions
     from bundler.spec.metadata import parse_metadata
-    from bundler.spec.projectinput import project_from_metadata, read_project, select_requirements
+    from bundler.spec.projectinput import read_project, select_requirements
+    from bundler.spec.projectmeta import project_from_metadata
 
     projects: list[Project] = []
     with PackageIndex(indexes, client, reporter, workers=workers) as index:
@@ -597,7 +597,7 @@ def _preferences(
 
 
 def _recorded(req: ParsedRequirement) -> str:
-    return req.line or redact_credentials(str(req.requirement))
+    return req.line or strip_credentials(str(req.requirement))
 
 
 def _root_constraint(c: ParsedRequirement) -> RootRequirement:
@@ -737,7 +737,7 @@ def read_lock_file(path: Path) -> LockInput:
             str(path), None, f"not UTF-8 text ({err.reason} at byte {err.start})"
         ) from err
     if is_pylock(path):
-        from bundler.spec.pylock import read_pylock
+        from bundler.spec.pylockreader import read_pylock
 
         return read_pylock(text, str(path))
     from bundler.spec.lockfile import parse_hashed_requirements

@@ -48,8 +48,9 @@ from bundler.models import (
     Manifest,
 )
 from bundler.reporting import NULL_REPORTER, Reporter
+from bundler.spec.archives import sdist_metadata, wheel_metadata
 from bundler.spec.filenames import DistFilename, is_safe_filename, parse_filename
-from bundler.spec.metadata import check_matches, parse_metadata, sdist_metadata, wheel_metadata
+from bundler.spec.metadata import check_matches, parse_metadata
 from bundler.spec.selection import usable_files
 from bundler.spec.target import Target, target_from_name
 

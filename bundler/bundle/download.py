@@ -24,8 +24,8 @@ from bundler.errors import BundlerError, HashMismatch, MultipleErrors, NetworkEr
 from bundler.fsutil import sha256_file
 from bundler.models import Manifest
 from bundler.reporting import Reporter
+from bundler.spec.archives import wheel_metadata
 from bundler.spec.filenames import is_safe_filename
-from bundler.spec.metadata import wheel_metadata
 
 # Suffixes of temp files written next to their destination (fsutil, http).
 _TEMP_SUFFIXES = (".part", ".tmp")

@@ -36,8 +36,8 @@ from bundler.bundle.manifest import is_normalized_name, manifest_to_json
 from bundler.errors import BundlerError, InvalidDistribution, MultipleErrors
 from bundler.fsutil import atomic_write, sha256_bytes
 from bundler.models import BundleArtifact, DistKind, IndexFile, Manifest
+from bundler.spec.archives import wheel_metadata
 from bundler.spec.filenames import is_safe_filename
-from bundler.spec.metadata import wheel_metadata
 
 __all__ = [
     "REPOSITORY_VERSION",

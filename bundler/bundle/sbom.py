@@ -36,7 +36,7 @@ from bundler.bundle.layout import FILES_DIR, METADATA_SUFFIX, SBOM_FILE
 from bundler.bundle.manifest import manifest_to_json
 from bundler.errors import BundlerError
 from bundler.models import BundleArtifact, DistKind, Manifest
-from bundler.spec.metadata import sdist_file, wheel_metadata
+from bundler.spec.archives import sdist_file, wheel_metadata
 
 if TYPE_CHECKING:
     from cyclonedx.model.license import License

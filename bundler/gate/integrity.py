@@ -61,7 +61,6 @@ from bundler.models import (
     LockInput,
     LockPin,
     Manifest,
-    ProjectPage,
 )
 from bundler.redact import redact_url
 from bundler.reporting import NULL_REPORTER, Reporter
@@ -73,11 +72,12 @@ from bundler.runtime.piprun import (
     create_venv,
     installed_distributions,
 )
+from bundler.spec.archives import wheel_metadata
 from bundler.spec.filenames import is_safe_filename, parse_filename
 from bundler.spec.lockfile import parse_hashed_requirements
-from bundler.spec.metadata import wheel_metadata
 from bundler.spec.pages import parse_html_page, parse_json_page
-from bundler.spec.pylock import read_pylock
+from bundler.spec.project import ProjectPage
+from bundler.spec.pylockreader import read_pylock
 from bundler.spec.target import Target, target_from_name
 
 INTEGRITY = "integrity"

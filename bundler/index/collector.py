@@ -50,25 +50,20 @@ from bundler.index.http import (
     split_auth,
     url_to_path,
 )
-from bundler.models import (
-    CoreMetadata,
-    DistKind,
-    IndexFile,
-    IndexSettings,
-    IndexStrategy,
-    ProjectPage,
-)
+from bundler.models import CoreMetadata, DistKind, IndexFile, IndexSettings, IndexStrategy
 from bundler.reporting import NULL_REPORTER, Reporter
+from bundler.spec.archives import sdist_metadata, wheel_metadata
 from bundler.spec.filenames import parse_filename
-from bundler.spec.metadata import check_matches, parse_metadata, sdist_metadata, wheel_metadata
+from bundler.spec.indexfiles import list_find_links_dir
+from bundler.spec.metadata import check_matches, parse_metadata
 from bundler.spec.pages import (
     LISTING_FORMAT,
     PageListing,
-    list_find_links_dir,
     list_project_page,
     listing_page,
     parse_find_links_page,
 )
+from bundler.spec.project import ProjectPage
 
 # pip's Accept header: PEP 691 JSON preferred, PEP 503 HTML accepted.
 ACCEPT = (

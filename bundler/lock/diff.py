@@ -24,7 +24,8 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from bundler.errors import UsageError
-from bundler.models import DistKind, IndexFile, LockInput, Manifest, ProjectPage
+from bundler.models import DistKind, IndexFile, LockInput, Manifest
+from bundler.spec.project import ProjectPage
 from bundler.spec.target import Target, target_from_name
 
 # What --fail-on may name, in the order reports list them.

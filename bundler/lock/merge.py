@@ -10,7 +10,8 @@ from packaging.utils import NormalizedName
 from packaging.version import Version
 
 from bundler.index.http import redact_url
-from bundler.models import IndexFile, IndexSettings, Lock, LockedFile, LockedPackage, Resolution
+from bundler.models import IndexFile, IndexSettings, Lock, LockedFile, LockedPackage
+from bundler.spec.resolution import Resolution
 from bundler.spec.target import Target
 
 # Variables that can tell targets apart, most readable first.

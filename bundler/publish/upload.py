@@ -36,7 +36,7 @@ from bundler.models import DistKind
 from bundler.publish.destination import Held, PublishFile
 from bundler.redact import redact_text, redact_url, split_auth
 from bundler.reporting import Reporter
-from bundler.spec.metadata import sdist_file, wheel_metadata
+from bundler.spec.archives import sdist_file, wheel_metadata
 from bundler.spec.pages import parse_project_page
 
 # The legacy upload API (warehouse's forklift, as twine speaks it).

@@ -30,14 +30,9 @@ from bundler.reporting import NULL_REPORTER, Reporter
 from bundler.resolve.buildsystem import LEGACY_BACKEND, BuildSystem, read_build_system, string_list
 from bundler.runtime.interpreters import probe_interpreter
 from bundler.runtime.piprun import TAIL_LINES, PipResult, PipRunner, create_venv
+from bundler.spec.archives import extract_sdist, wheel_metadata
 from bundler.spec.filenames import is_safe_filename, parse_filename
-from bundler.spec.metadata import (
-    MAX_METADATA_SIZE,
-    check_matches,
-    extract_sdist,
-    parse_metadata,
-    wheel_metadata,
-)
+from bundler.spec.metadata import MAX_METADATA_SIZE, check_matches, parse_metadata
 
 __all__ = [
     "DEFAULT_TIMEOUT",

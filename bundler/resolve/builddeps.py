@@ -18,18 +18,13 @@ from packaging.utils import NormalizedName
 from bundler.errors import BundlerError, HashMismatch, NetworkError, ResolutionFailed
 from bundler.index.collector import MetadataUnavailable, PackageIndex
 from bundler.index.http import HttpClient
-from bundler.models import (
-    CoreMetadata,
-    DistKind,
-    IndexFile,
-    ProjectPage,
-    Resolution,
-    ResolvedPackage,
-)
+from bundler.models import CoreMetadata, DistKind, IndexFile
 from bundler.reporting import NULL_REPORTER, Reporter
 from bundler.resolve.resolver import ResolveOptions, RootRequirement, resolve
 from bundler.spec.filenames import parse_filename
 from bundler.spec.metadata import parse_metadata
+from bundler.spec.project import ProjectPage
+from bundler.spec.resolution import Resolution, ResolvedPackage
 from bundler.spec.selection import usable_files
 from bundler.spec.target import Target, host_target
 

@@ -12,7 +12,7 @@ from typing import Any
 from packaging.requirements import InvalidRequirement, Requirement
 
 from bundler.errors import InvalidDistribution
-from bundler.spec.metadata import sdist_file
+from bundler.spec.archives import sdist_file
 
 if sys.version_info >= (3, 11):
     import tomllib

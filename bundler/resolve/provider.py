@@ -25,7 +25,7 @@ from packaging.version import Version
 from resolvelib.structs import Matches, RequirementInformation
 
 from bundler.errors import BundlerError
-from bundler.models import CoreMetadata, DistKind, IndexFile, ProjectPage
+from bundler.models import CoreMetadata, DistKind, IndexFile
 from bundler.resolve.candidates import (
     PYTHON,
     Cand,
@@ -42,6 +42,7 @@ from bundler.resolve.candidates import (
     split_identifier,
 )
 from bundler.resolve.fetchahead import FetchAhead
+from bundler.spec.project import ProjectPage
 from bundler.spec.selection import Skipped, usable_files
 from bundler.spec.target import Target
 

@@ -17,14 +17,7 @@ from packaging.utils import NormalizedName
 from packaging.version import Version
 
 from bundler.errors import BundlerError
-from bundler.models import (
-    CoreMetadata,
-    DistKind,
-    IndexFile,
-    ProjectPage,
-    Resolution,
-    ResolvedPackage,
-)
+from bundler.models import CoreMetadata, DistKind, IndexFile
 from bundler.resolve.candidates import Candidate, make_candidate
 from bundler.resolve.resolver import (
     PackageSource,
@@ -32,6 +25,8 @@ from bundler.resolve.resolver import (
     RootRequirement,
     resolve_keeping_provider,
 )
+from bundler.spec.project import ProjectPage
+from bundler.spec.resolution import Resolution, ResolvedPackage
 from bundler.spec.selection import usable_files
 from bundler.spec.target import Target
 

@@ -22,7 +22,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from bundler.errors import ResolutionFailed
-from bundler.models import CoreMetadata, IndexFile, ProjectPage, Resolution, ResolvedPackage
+from bundler.models import CoreMetadata, IndexFile
 from bundler.resolve.candidates import (
     PYTHON,
     Cand,
@@ -36,6 +36,8 @@ from bundler.resolve.candidates import (
 from bundler.resolve.explain import ExplainingReporter, explain_conflict
 from bundler.resolve.fetchahead import FetchAhead
 from bundler.resolve.provider import Provider
+from bundler.spec.project import ProjectPage
+from bundler.spec.resolution import Resolution, ResolvedPackage
 from bundler.spec.selection import BinaryPolicy
 from bundler.spec.target import Target
 

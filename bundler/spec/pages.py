@@ -1,38 +1,55 @@
 """Index page parsers: bytes in, ``ProjectPage`` out, no I/O.
 
 HTML per PEP 503 (with PEP 592 yanking, PEP 658/714 core metadata), JSON
-per PEP 691 (with PEP 700 sizes and upload times), and find-links pages and
-directories as pip reads them.
+per PEP 691 (with PEP 700 sizes and upload times), and find-links pages as
+pip reads them (find-links directories: :mod:`bundler.spec.indexfiles`).
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import marshal
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from html.parser import HTMLParser
-from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit
 
 from packaging.utils import NormalizedName
 from packaging.version import InvalidVersion, Version
 
 from bundler.errors import BundlerError
-from bundler.index.http import redact_url
-from bundler.models import IndexFile, ProjectPage
-from bundler.spec.filenames import is_safe_filename, parse_filename, parse_version, release_version
+from bundler.models import IndexFile
+from bundler.redact import redact_url
+from bundler.spec.filenames import parse_version, release_version
+from bundler.spec.indexfiles import (
+    fragment_hashes,
+    make_index_file,
+    url_filename,
+    valid_hashes,
+    without_fragment,
+)
+from bundler.spec.project import ProjectPage
+
+__all__ = [
+    "HTML_CONTENT_TYPES",
+    "JSON_CONTENT_TYPE",
+    "LISTING_FORMAT",
+    "InvalidPage",
+    "PageListing",
+    "list_project_page",
+    "listing_page",
+    "parse_find_links_page",
+    "parse_html_page",
+    "parse_json_page",
+    "parse_project_page",
+]
 
 # PEP 691 content type; the HTML flavour is PEP 503 text/html.
 JSON_CONTENT_TYPE = "application/vnd.pypi.simple.v1+json"
 HTML_CONTENT_TYPES = ("text/html", "application/vnd.pypi.simple.v1+html")
-# PEP 503: hash fragments name a hashlib algorithm.
-_HASH_NAMES = frozenset(hashlib.algorithms_guaranteed)
-_HEX = re.compile(r"[0-9a-fA-F]+")
 _CHARSET = re.compile(r"charset\s*=\s*[\"']?([\w.:-]+)", re.IGNORECASE)
 
 
@@ -53,38 +70,6 @@ class InvalidPage(BundlerError):
 # --- shared pieces ----------------------------------------------------------------
 
 
-def _hashes(items: Mapping[str, Any]) -> dict[str, str]:
-    """Valid ``algorithm -> hex`` pairs, lowercased; anything else dropped."""
-    out: dict[str, str] = {}
-    for name, value in items.items():
-        if not isinstance(name, str) or not isinstance(value, str):
-            continue
-        algo = name.lower()
-        if algo in _HASH_NAMES and _HEX.fullmatch(value):
-            out[algo] = value.lower()
-    return out
-
-
-def _fragment_hashes(fragment: str) -> dict[str, str]:
-    # PEP 503: "#<hashname>=<hashvalue>".
-    pairs = {}
-    for part in fragment.split("&"):
-        name, sep, value = part.partition("=")
-        if sep:
-            pairs[name] = value
-    return _hashes(pairs)
-
-
-def _allowed_scheme(url: str, page_url: str) -> bool:
-    if url.startswith(("https://", "http://")):  # the common case, without parsing
-        return True
-    scheme = urlsplit(url).scheme
-    if scheme in ("http", "https"):
-        return True
-    # A remote page must not point bundler at files on this machine.
-    return scheme == "file" and urlsplit(page_url).scheme == "file"
-
-
 def _check_api_version(version: object, page_url: str) -> None:
     # PEP 629: a client must refuse a major version it does not know.
     if version is None:
@@ -94,55 +79,6 @@ def _check_api_version(version: object, page_url: str) -> None:
         raise InvalidPage(
             page_url, f"unsupported repository API version {str(version)[:20]!r} (need 1.x)"
         )
-
-
-def _make_file(
-    *,
-    filename: str,
-    url: str,
-    project: NormalizedName | None,
-    page_url: str,
-    source: str,
-    hashes: Mapping[str, str],
-    requires_python: str | None,
-    yanked: str | None,
-    core_metadata: Mapping[str, str] | None,
-    size: int | None = None,
-    upload_time: str | None = None,
-) -> IndexFile | None:
-    """An IndexFile, or None when the link is not a safe distribution of
-    ``project`` (of any project when ``project`` is None)."""
-    if not is_safe_filename(filename) or not _allowed_scheme(url, page_url):
-        return None
-    dist = parse_filename(filename, project)
-    if dist is None or (project is not None and dist.name != project):
-        return None
-    return IndexFile(
-        filename=filename,
-        url=url,
-        project=dist.name,
-        version=dist.version,
-        kind=dist.kind,
-        hashes=dict(hashes),
-        requires_python=requires_python or None,
-        yanked=yanked,
-        core_metadata=core_metadata,
-        size=size,
-        upload_time=upload_time,
-        index=source,
-    )
-
-
-def _url_filename(url: str) -> str:
-    # The last path segment, unquoted: "%2e%2e%2f" becomes "../" here and is
-    # then refused by is_safe_filename.
-    return unquote(urlsplit(url).path.rsplit("/", 1)[-1])
-
-
-def _without_fragment(url: str) -> str:
-    if "#" not in url:
-        return url
-    return urlunsplit(urlsplit(url)._replace(fragment=""))
 
 
 # --- listings: pages read down to what a resolution needs first ------------------
@@ -298,7 +234,7 @@ def _core_metadata_attr(value: str | None) -> dict[str, str] | None:
     if value.lower() == "false":
         return None
     name, sep, digest = value.partition("=")
-    return _hashes({name: digest}) if sep else {}
+    return valid_hashes({name: digest}) if sep else {}
 
 
 def _html_links(
@@ -312,7 +248,7 @@ def _html_links(
         href = attrs.get("href")
         if href:
             url = urljoin(base_url, href.strip())
-            links.append((url, _url_filename(url), attrs))
+            links.append((url, url_filename(url), attrs))
     return links
 
 
@@ -326,13 +262,13 @@ def _html_file(
     core = attrs.get("data-core-metadata")
     if core is None:
         core = attrs.get("data-dist-info-metadata")
-    return _make_file(
+    return make_index_file(
         filename=filename,
-        url=_without_fragment(url),
+        url=without_fragment(url),
         project=project,
         page_url=page_url,
         source=source,
-        hashes=_fragment_hashes(urlsplit(url).fragment),
+        hashes=fragment_hashes(urlsplit(url).fragment),
         requires_python=(attrs.get("data-requires-python") or "").strip() or None,
         # PEP 592: the attribute's presence yanks; its value is the reason.
         yanked=(attrs["data-yanked"] or "") if "data-yanked" in attrs else None,
@@ -390,7 +326,7 @@ def _json_core_metadata(value: object) -> dict[str, str] | None:
     if value is True:
         return {}
     if isinstance(value, dict):
-        return _hashes(value)
+        return valid_hashes(value)
     return None
 
 
@@ -432,16 +368,16 @@ def _json_file(
     # Most indexes give absolute URLs; joining each costs a URL parse.
     absolute = url if url.startswith(("https://", "http://")) else urljoin(page_url, url)
     raw_hashes = entry.get("hashes")
-    hashes = _hashes(raw_hashes) if isinstance(raw_hashes, dict) else {}
+    hashes = valid_hashes(raw_hashes) if isinstance(raw_hashes, dict) else {}
     if not hashes:
-        hashes = _fragment_hashes(urlsplit(absolute).fragment)
+        hashes = fragment_hashes(urlsplit(absolute).fragment)
     core = entry.get("core-metadata", entry.get("dist-info-metadata"))
     requires_python = entry.get("requires-python")
     size = entry.get("size")
     upload_time = entry.get("upload-time")
-    return _make_file(
+    return make_index_file(
         filename=filename,
-        url=_without_fragment(absolute),
+        url=without_fragment(absolute),
         project=project,
         page_url=page_url,
         source=source,
@@ -484,47 +420,3 @@ def parse_project_page(
     return listing_page(
         list_project_page(content, content_type, page_url, project), project, source
     )
-
-
-# --- find-links directories -------------------------------------------------------
-
-
-def list_find_links_dir(path: Path, source: str | None = None) -> list[IndexFile]:
-    """Every distribution file directly inside ``path`` (pip's find-links
-    directory), sorted by name, with ``file://`` URLs and no hashes."""
-    shown = source if source is not None else str(path)
-    root = path.resolve()
-    files: list[IndexFile] = []
-    for entry in sorted(root.iterdir(), key=lambda p: p.name):
-        if not entry.is_file():
-            continue
-        found = _make_file(
-            filename=entry.name,
-            url=entry.as_uri(),
-            project=None,
-            page_url=root.as_uri(),
-            source=shown,
-            hashes={},
-            requires_python=None,
-            yanked=None,
-            core_metadata=None,
-        )
-        if found is not None:
-            files.append(found)
-    return files
-
-
-__all__ = [
-    "HTML_CONTENT_TYPES",
-    "JSON_CONTENT_TYPE",
-    "LISTING_FORMAT",
-    "InvalidPage",
-    "PageListing",
-    "list_find_links_dir",
-    "list_project_page",
-    "listing_page",
-    "parse_find_links_page",
-    "parse_html_page",
-    "parse_json_page",
-    "parse_project_page",
-]

@@ -16,23 +16,40 @@ from __future__ import annotations
 import configparser
 import dataclasses
 import os
-import re
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from packaging.markers import Marker
-from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 
 from bundler.errors import BundlerError, InputFileError, MultipleErrors, UsageError
-from bundler.spec.reqfile import ParsedRequirement, requirement_from_text
+from bundler.spec.reqfile import ParsedRequirement, ReadFile, requirement_from_text
+from bundler.spec.selfrefs import SelfReferences
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
+
+__all__ = [
+    "INCLUDE_GROUP",
+    "PROJECT_FILES",
+    "PYPROJECT",
+    "SETUP_CFG",
+    "SETUP_PY",
+    "Project",
+    "ProjectProblems",
+    "ProjectSelection",
+    "expand_self_references",
+    "is_project_file",
+    "parse_pyproject",
+    "parse_setup_cfg",
+    "project_via",
+    "read_project",
+    "requirements_from_texts",
+    "select_requirements",
+]
 
 PYPROJECT = "pyproject.toml"
 SETUP_CFG = "setup.cfg"
@@ -42,10 +59,6 @@ SETUP_PY = "setup.py"
 PROJECT_FILES = frozenset({PYPROJECT, SETUP_CFG, SETUP_PY})
 # PEP 735: a group entry that includes another group.
 INCLUDE_GROUP = "include-group"
-
-ReadFile = Callable[[str], str]
-# Core metadata's clause for an extra, in packaging's normal form.
-_EXTRA_CLAUSE = re.compile(r'extra == "([^"]+)"')
 
 
 def is_project_file(path: Path) -> bool:
@@ -88,7 +101,9 @@ def project_via(name: str | None, path: str, group: str | None = None) -> str:
     return f"{name} ({where})" if name else f"({where})"
 
 
-class _Problems:
+class ProjectProblems:
+    """The problems found in one project file, raised together."""
+
     def __init__(self, path: str) -> None:
         self.path = path
         self.errors: list[BundlerError] = []
@@ -107,8 +122,8 @@ def _string_list(value: object) -> list[str] | None:
     return None
 
 
-def _requirements(
-    texts: Iterable[tuple[str, str]], path: str, base_dir: str, via: str, problems: _Problems
+def requirements_from_texts(
+    texts: Iterable[tuple[str, str]], path: str, base_dir: str, via: str, problems: ProjectProblems
 ) -> list[ParsedRequirement]:
     """(where, text) pairs as requirements; bad ones recorded in ``problems``."""
     out: list[ParsedRequirement] = []
@@ -131,7 +146,7 @@ def parse_pyproject(data: bytes, path: str, *, has_setup_py: bool = False) -> Pr
     ``[project]`` table is a setuptools project whose dependencies its
     build backend tells.  Raises :class:`InputFileError` (or
     :class:`MultipleErrors`) naming the key of every problem."""
-    problems = _Problems(path)
+    problems = ProjectProblems(path)
     try:
         doc = tomllib.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
@@ -168,13 +183,13 @@ def parse_pyproject(data: bytes, path: str, *, has_setup_py: bool = False) -> Pr
             extras = _pyproject_extras(project, path, base_dir, via, problems)
     groups = _dependency_groups(doc.get("dependency-groups"), path, base_dir, name, problems)
     problems.raise_any()
-    expanded = _expand_self(name, dependencies, extras, groups, path, problems)
+    expanded = expand_self_references(name, dependencies, extras, groups, path, problems)
     problems.raise_any()
     return dataclasses.replace(expanded, dynamic=dynamic)
 
 
 def _pyproject_dependencies(
-    project: dict[str, object], path: str, base_dir: str, via: str, problems: _Problems
+    project: dict[str, object], path: str, base_dir: str, via: str, problems: ProjectProblems
 ) -> list[ParsedRequirement]:
     raw = project.get("dependencies", [])
     texts = _string_list(raw)
@@ -182,13 +197,13 @@ def _pyproject_dependencies(
         problems.add("[project] dependencies must be a list of PEP 508 strings")
         return []
     where = "[project] dependencies"
-    return _requirements(
+    return requirements_from_texts(
         ((f"{where}[{i}]", t) for i, t in enumerate(texts)), path, base_dir, via, problems
     )
 
 
 def _pyproject_extras(
-    project: dict[str, object], path: str, base_dir: str, via: str, problems: _Problems
+    project: dict[str, object], path: str, base_dir: str, via: str, problems: ProjectProblems
 ) -> dict[NormalizedName, list[ParsedRequirement]]:
     raw = project.get("optional-dependencies", {})
     if not isinstance(raw, dict):
@@ -205,14 +220,14 @@ def _pyproject_extras(
         if key in out:
             problems.add(f"{where}: the extra {key} is declared twice (PEP 685 names)")
             continue
-        out[key] = _requirements(
+        out[key] = requirements_from_texts(
             ((f"{where}[{i}]", t) for i, t in enumerate(texts)), path, base_dir, via, problems
         )
     return out
 
 
-def _dependency_groups(  # noqa: C901
-    table: object, path: str, base_dir: str, name: str | None, problems: _Problems
+def _dependency_groups(
+    table: object, path: str, base_dir: str, name: str | None, problems: ProjectProblems
 ) -> dict[NormalizedName, list[ParsedRequirement]]:
     """PEP 735 groups, each with its includes expanded (cycles refused)."""
     if table is None:
@@ -230,113 +245,104 @@ def _dependency_groups(  # noqa: C901
             )
             continue
         raw[key] = (group, value)
-    out: dict[NormalizedName, list[ParsedRequirement]] = {}
+    reader = _GroupReader(raw, path, base_dir, name, problems)
+    for key in raw:
+        reader.expand(key, ())
+    return reader.expanded
 
-    def expand(key: NormalizedName, chain: tuple[NormalizedName, ...]) -> list[ParsedRequirement]:
-        if key in out:
-            return out[key]
-        group, value = raw[key]
+
+class _GroupReader:
+    """Expands PEP 735 groups, each once, following their includes."""
+
+    def __init__(
+        self,
+        raw: Mapping[NormalizedName, tuple[str, object]],
+        path: str,
+        base_dir: str,
+        name: str | None,
+        problems: ProjectProblems,
+    ) -> None:
+        self.raw = raw
+        self.path = path
+        self.base_dir = base_dir
+        self.name = name
+        self.problems = problems
+        self.expanded: dict[NormalizedName, list[ParsedRequirement]] = {}
+
+    def expand(
+        self, key: NormalizedName, chain: tuple[NormalizedName, ...]
+    ) -> list[ParsedRequirement]:
+        """The requirements of group ``key``, reached through ``chain``."""
+        if key in self.expanded:
+            return self.expanded[key]
+        group, value = self.raw[key]
         where = f"[dependency-groups] {group}"
         if not isinstance(value, list):
-            problems.add(f"{where} must be a list (PEP 735)")
-            out[key] = []
+            self.problems.add(f"{where} must be a list (PEP 735)")
+            self.expanded[key] = []
             return []
         found: list[ParsedRequirement] = []
-        via = project_via(name, path, key)
+        via = project_via(self.name, self.path, key)
         for i, item in enumerate(value):
-            if isinstance(item, str):
-                found += _requirements([(f"{where}[{i}]", item)], path, base_dir, via, problems)
-            elif isinstance(item, dict) and set(item) == {INCLUDE_GROUP}:
-                included = item[INCLUDE_GROUP]
-                target = canonicalize_name(included) if isinstance(included, str) else None
-                if target is None or target not in raw:
-                    problems.add(
-                        f"{where}[{i}]: includes the group {included!r}, which is not declared",
-                        hint=f"declared groups: {', '.join(sorted(raw)) or 'none'}",
-                    )
-                elif target in (*chain, key):
-                    cycle = " -> ".join((*chain, key, target))
-                    problems.add(f"{where}[{i}]: the groups include one another ({cycle})")
-                else:
-                    # uv: an included requirement is said to come from the
-                    # group that includes it.
-                    found += [
-                        dataclasses.replace(r, via=via) for r in expand(target, (*chain, key))
-                    ]
-            else:
-                problems.add(
-                    f"{where}[{i}]: {item!r} is neither a requirement string nor"
-                    f' {{{INCLUDE_GROUP} = "name"}} (PEP 735)'
-                )
-        out[key] = found
+            found += self._item(item, f"{where}[{i}]", via, key, chain)
+        self.expanded[key] = found
         return found
 
-    for key in raw:
-        expand(key, ())
-    return out
+    def _item(
+        self,
+        item: object,
+        where: str,
+        via: str,
+        key: NormalizedName,
+        chain: tuple[NormalizedName, ...],
+    ) -> list[ParsedRequirement]:
+        """One entry of a group: a requirement string or an include."""
+        if isinstance(item, str):
+            return requirements_from_texts(
+                [(where, item)], self.path, self.base_dir, via, self.problems
+            )
+        if not (isinstance(item, dict) and set(item) == {INCLUDE_GROUP}):
+            self.problems.add(
+                f"{where}: {item!r} is neither a requirement string nor"
+                f' {{{INCLUDE_GROUP} = "name"}} (PEP 735)'
+            )
+            return []
+        included = item[INCLUDE_GROUP]
+        target = canonicalize_name(included) if isinstance(included, str) else None
+        if target is None or target not in self.raw:
+            self.problems.add(
+                f"{where}: includes the group {included!r}, which is not declared",
+                hint=f"declared groups: {', '.join(sorted(self.raw)) or 'none'}",
+            )
+            return []
+        if target in (*chain, key):
+            cycle = " -> ".join((*chain, key, target))
+            self.problems.add(f"{where}: the groups include one another ({cycle})")
+            return []
+        # uv: an included requirement is said to come from the group that includes it.
+        return [dataclasses.replace(r, via=via) for r in self.expand(target, (*chain, key))]
 
 
-def _expand_self(
+def expand_self_references(
     name: str | None,
     dependencies: list[ParsedRequirement],
     extras: Mapping[NormalizedName, list[ParsedRequirement]],
     groups: Mapping[NormalizedName, list[ParsedRequirement]],
     path: str,
-    problems: _Problems,
+    problems: ProjectProblems,
 ) -> Project:
     """A requirement on the project itself (``"app[socks]"`` in an extra or
     a group) stands for its dependencies and those extras' own: the project
     is no package of the index (pip-compile points such a requirement at
     the project directory)."""
-    own = canonicalize_name(name) if name else None
-
-    def expanded(
-        reqs: Sequence[ParsedRequirement], seen: frozenset[NormalizedName]
-    ) -> list[ParsedRequirement]:
-        out: list[ParsedRequirement] = []
-        for req in reqs:
-            if req.name != own:
-                out.append(req)
-                continue
-            if req.url is not None or req.requirement.specifier:
-                problems.add(
-                    f"{req.source}: {req.line!r} names the project itself with a version"
-                    " or URL; name it bare, with extras: "
-                    f"{name}[{','.join(sorted(req.requirement.extras)) or 'extra'}]"
-                )
-                continue
-            wanted = [canonicalize_name(e) for e in sorted(req.requirement.extras)]
-            unknown = [e for e in wanted if e not in extras]
-            if unknown:
-                problems.add(
-                    f"{req.source}: {req.line!r} asks for the extra {', '.join(unknown)},"
-                    f" which {name} does not declare"
-                )
-                continue
-            parts = list(dependencies) if not seen else []
-            for extra in wanted:
-                if extra not in seen:
-                    parts += expanded(extras[extra], seen | {extra})
-            out += [_and_marker(p, req.requirement.marker) for p in parts]
-        return out
-
+    expander = SelfReferences(name, dependencies, extras, problems.add)
     return Project(
         path=path,
         name=name,
         dependencies=tuple(dependencies),
-        extras={e: tuple(expanded(r, frozenset({e}))) for e, r in extras.items()},
-        groups={g: tuple(expanded(r, frozenset())) for g, r in groups.items()},
+        extras={e: tuple(expander.expand(r, frozenset({e}))) for e, r in extras.items()},
+        groups={g: tuple(expander.expand(r, frozenset())) for g, r in groups.items()},
     )
-
-
-def _and_marker(req: ParsedRequirement, marker: Marker | None) -> ParsedRequirement:
-    """``req`` under the marker of the self-reference that brought it in."""
-    if marker is None:
-        return req
-    combined = Requirement(str(req.requirement))
-    mine = combined.marker
-    combined.marker = Marker(f"({mine}) and ({marker})" if mine is not None else str(marker))
-    return dataclasses.replace(req, requirement=combined, line=str(combined))
 
 
 def parse_setup_cfg(
@@ -348,7 +354,7 @@ def parse_setup_cfg(
     ``file:`` paths read through ``read_file``.  With no
     ``install_requires`` and a ``setup.py`` beside it, the dependencies are
     ``setup.py``'s to tell (``dynamic``)."""
-    problems = _Problems(path)
+    problems = ProjectProblems(path)
     parser = configparser.ConfigParser(interpolation=None)
     try:
         parser.read_string(text, source=path)
@@ -366,24 +372,24 @@ def parse_setup_cfg(
         lines = _setup_cfg_list(value, base_dir, read_file, problems, key)
         return [(f"{key}[{i}]", line) for i, line in enumerate(lines)]
 
-    dependencies = _requirements(
+    dependencies = requirements_from_texts(
         values("[options] install_requires", raw or ""), path, base_dir, via, problems
     )
     extras: dict[NormalizedName, list[ParsedRequirement]] = {}
     if parser.has_section("options.extras_require"):
         for extra, value in parser.items("options.extras_require"):
             where = f"[options.extras_require] {extra}"
-            extras[canonicalize_name(extra)] = _requirements(
+            extras[canonicalize_name(extra)] = requirements_from_texts(
                 values(where, value), path, base_dir, via, problems
             )
     problems.raise_any()
-    project = _expand_self(name, dependencies, extras, {}, path, problems)
+    project = expand_self_references(name, dependencies, extras, {}, path, problems)
     problems.raise_any()
     return project
 
 
 def _setup_cfg_list(
-    value: str, base_dir: str, read_file: ReadFile | None, problems: _Problems, where: str
+    value: str, base_dir: str, read_file: ReadFile | None, problems: ProjectProblems, where: str
 ) -> list[str]:
     # setuptools (config/setupcfg.py): _parse_requirements_list.
     value = value.strip()
@@ -403,69 +409,6 @@ def _setup_cfg_list(
         value = "\n".join(texts)
     items = value.splitlines() if "\n" in value else value.split(";")
     return [s for s in (i.strip() for i in items) if s and not s.startswith("#")]
-
-
-def project_from_metadata(
-    static: Project, name: str, requires_dist: Sequence[str], provides_extra: Sequence[str]
-) -> Project:
-    """``static`` (its groups) with the dependencies and extras its build
-    backend gave (core metadata: ``Requires-Dist`` lines, an extra's under
-    ``extra == "name"``).  Raises :class:`InputFileError` for a line whose
-    extra cannot be told (``extra`` under ``or``)."""
-    path = static.path
-    problems = _Problems(path)
-    where = "Requires-Dist (from the build backend)"
-    via = project_via(name, path)
-    base_dir = os.path.dirname(path)
-    dependencies: list[ParsedRequirement] = []
-    extras: dict[NormalizedName, list[ParsedRequirement]] = {
-        canonicalize_name(e): [] for e in provides_extra
-    }
-    for i, line in enumerate(requires_dist):
-        req = Requirement(line)
-        try:
-            extra, req.marker = _split_extra(req.marker)
-        except ValueError:
-            problems.add(
-                f"{where}[{i}]: cannot tell which extra {line!r} belongs to",
-                hint="write its marker as \"... and extra == 'name'\"",
-            )
-            continue
-        found = _requirements([(f"{where}[{i}]", str(req))], path, base_dir, via, problems)
-        if extra is None:
-            dependencies += found
-        else:
-            extras.setdefault(extra, []).extend(found)
-    problems.raise_any()
-    project = _expand_self(name, dependencies, extras, {}, path, problems)
-    problems.raise_any()
-    return dataclasses.replace(project, groups=static.groups)
-
-
-def _split_extra(marker: Marker | None) -> tuple[NormalizedName | None, Marker | None]:
-    """(the extra, the rest of the marker) for core metadata's ``rest and
-    extra == "x"``; (None, marker) when no extra is named.  ValueError when
-    the extra cannot be told apart (under an ``or``)."""
-    if marker is None:
-        return None, None
-    text = str(marker)  # packaging's normal form: extra == "name"
-    if "extra" not in text:
-        return None, marker
-    head, sep, tail = text.rpartition(" and ")
-    clause = _EXTRA_CLAUSE.fullmatch(tail if sep else text)
-    if clause is None:
-        raise ValueError(text)
-    extra = clause.group(1)
-    if not sep:
-        return canonicalize_name(extra), None
-    depth = 0
-    for i, char in enumerate(head):
-        depth += {"(": 1, ")": -1}.get(char, 0)
-        if depth == 0 and head.startswith(" or ", i):
-            raise ValueError(text)
-    if "extra" in head:
-        raise ValueError(text)
-    return canonicalize_name(extra), Marker(head)
 
 
 def read_project(path: Path) -> Project:
@@ -518,21 +461,3 @@ def select_requirements(
     if errors:
         raise errors[0] if len(errors) == 1 else MultipleErrors(errors)
     return tuple(out)
-
-
-__all__ = [
-    "INCLUDE_GROUP",
-    "PROJECT_FILES",
-    "PYPROJECT",
-    "SETUP_CFG",
-    "SETUP_PY",
-    "Project",
-    "ProjectSelection",
-    "is_project_file",
-    "parse_pyproject",
-    "parse_setup_cfg",
-    "project_from_metadata",
-    "project_via",
-    "read_project",
-    "select_requirements",
-]

@@ -1,9 +1,6 @@
-"""PEP 751 ``pylock.toml``: the lock bundler writes, and the locks it reads
-(its own, ``pip lock``'s, ``uv export``/``uv pip compile``'s and pdm's).
-
-Both directions are pure: a :class:`Lock` in, text out; text in, a
-:class:`LockInput` out (the same value :mod:`bundler.spec.lockfile` reads from a
-hashed requirements file, so ``bundle download`` takes either).
+"""PEP 751 ``pylock.toml``: the lock bundler writes (a :class:`Lock` in,
+text out, pure), and the names its reader (:mod:`bundler.spec.pylockreader`)
+shares with it.
 
 Build-only packages: PEP 751 has no notion of a package needed only to build
 an sdist, and every ``[[packages]]`` entry whose marker matches is installed.
@@ -23,50 +20,35 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import os
 import re
-import sys
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from packaging.markers import InvalidMarker, Marker
-from packaging.pylock import (
-    Package,
-    PackageArchive,
-    PackageSdist,
-    PackageWheel,
-    Pylock,
-    PylockValidationError,
-)
+from packaging.markers import Marker
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from bundler.errors import BundlerError, InputFileError, MultipleErrors, url_problem
-from bundler.fsutil import url_path_to_local
+from bundler.errors import BundlerError
 from bundler.models import (
-    HASH_LENGTHS,
     DistKind,
     IndexSettings,
     Lock,
     LockedFile,
     LockedPackage,
-    LockFileRef,
-    LockInput,
-    LockPin,
 )
-from bundler.redact import redact_url
-from bundler.redact import strip_credentials as redact_credentials
-from bundler.spec.filenames import parse_filename
+from bundler.redact import strip_credentials
 from bundler.spec.target import Target
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
+__all__ = [
+    "BUILD_PACKAGES_KEY",
+    "LOCK_VERSION",
+    "TOOL_KEY",
+    "FileLocation",
+    "environment_marker",
+    "lock_requires_python",
+    "render_pylock",
+]
 
 LOCK_VERSION = "1.0"
 # The [tool] table is keyed by the tool's name, as in pyproject.toml ([tool.bundle]).
@@ -86,15 +68,6 @@ _TOML_ESCAPES = {
     "\f": "\\f",
     "\r": "\\r",
 }
-_PACKAGES_HEADER = re.compile(r"^\s*\[\[\s*packages\s*\]\]")
-_BUILD_HEADER = re.compile(
-    r"^\s*\[\[\s*tool\s*\.\s*" + TOOL_KEY + r"\s*\.\s*" + BUILD_PACKAGES_KEY + r"\s*\]\]"
-)
-_TOML_LINE = re.compile(r"at line (\d+)")
-# The header that lets packaging validate one package entry on its own.
-_MINIMAL = {"lock-version": LOCK_VERSION, "created-by": "bundler"}
-
-
 # --- writing ---------------------------------------------------------------------------
 
 
@@ -189,7 +162,7 @@ def _marker_text(marker: str | None) -> str | None:
 
 def _clean_url(url: str) -> str:
     # No credentials, and no "#sha256=" fragment: the hashes table says it.
-    return redact_credentials(url).split("#", 1)[0]
+    return strip_credentials(url).split("#", 1)[0]
 
 
 def _configured_indexes(indexes: IndexSettings) -> dict[str, str]:
@@ -404,397 +377,3 @@ def _toml_array(items: Sequence[object]) -> str:
         return "[]"
     body = "".join(f"{_INDENT}{_toml_value(item)},\n" for item in items)
     return "[\n" + body + "]"
-
-
-# --- reading ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Entry:
-    """One ``[[packages]]`` (or build-package) table and where it is."""
-
-    data: Mapping[str, Any]
-    index: int
-    line: int | None
-    build_only: bool
-
-    @property
-    def where(self) -> str:
-        table = f"tool.{TOOL_KEY}.{BUILD_PACKAGES_KEY}" if self.build_only else "packages"
-        return f"{table}[{self.index}]"
-
-
-def read_pylock(  # noqa: C901, PLR0912, PLR0915
-    text: str,
-    path: str,
-    *,
-    extras: Collection[str] = (),
-    dependency_groups: Collection[str] | None = None,
-) -> LockInput:
-    """Read a PEP 751 lock into the pins ``bundle download`` fetches.
-
-    The file is validated with :mod:`packaging.pylock`, package by package,
-    and every problem is reported together, located by file and line (exit
-    2). Markers on ``extras`` and ``dependency_groups`` (pdm writes them)
-    are decided here, for the given ``extras`` and ``dependency_groups``
-    (default: the lock's ``default-groups``); packages they exclude are
-    left out. Wheels and sdists found on the local file system (relative
-    ``path`` entries, ``file://`` URLs) make their directories find-links
-    locations; the ``index`` of each package makes the index URLs.
-    VCS and directory sources are refused: a bundle holds only files.
-    """
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        match = _TOML_LINE.search(str(err))
-        line = int(match[1]) if match else None
-        raise InputFileError(path, line, f"not valid TOML: {err}") from None
-    errors: list[BundlerError] = []
-    header = {k: v for k, v in data.items() if k != "packages"}
-    try:
-        lock = Pylock.from_dict({**header, "packages": []})
-    except PylockValidationError as err:
-        raise InputFileError(path, None, f"not a valid pylock.toml: {err}") from None
-    if not isinstance(data.get("packages"), list):
-        raise InputFileError(path, None, "not a valid pylock.toml: no [[packages]] array")
-    entries = _entries(data["packages"], text, _PACKAGES_HEADER, build_only=False)
-    tool = data.get("tool")
-    mine = tool.get(TOOL_KEY) if isinstance(tool, Mapping) else None
-    build = mine.get(BUILD_PACKAGES_KEY) if isinstance(mine, Mapping) else None
-    if build is not None:
-        if isinstance(build, list):
-            entries += _entries(build, text, _BUILD_HEADER, build_only=True)
-        else:
-            where = f"tool.{TOOL_KEY}.{BUILD_PACKAGES_KEY}"
-            errors.append(InputFileError(path, None, f"{where} must be an array of tables"))
-
-    declared_extras = {canonicalize_name(e) for e in lock.extras or ()}
-    chosen_extras = {canonicalize_name(e) for e in extras}
-    declared_groups = {
-        canonicalize_name(g)
-        for g in [*(lock.dependency_groups or ()), *(lock.default_groups or ())]
-    }
-    if dependency_groups is None:
-        chosen_groups = {canonicalize_name(g) for g in lock.default_groups or ()}
-    else:
-        chosen_groups = {canonicalize_name(g) for g in dependency_groups}
-    for label, chosen, declared in (
-        ("extras", chosen_extras, declared_extras),
-        ("dependency groups", chosen_groups, declared_groups),
-    ):
-        unknown = sorted(chosen - declared)
-        if unknown:
-            errors.append(
-                InputFileError(path, None, f"the lock declares no {label} {', '.join(unknown)}")
-            )
-
-    pins: list[LockPin] = []
-    locations: list[str] = []
-    indexes: list[str] = []
-    dependents: dict[NormalizedName, set[str]] = {}
-    seen: dict[tuple[bool, NormalizedName, str | None, Version | None], str] = {}
-    for entry in entries:
-        try:
-            package = Pylock.from_dict({**_MINIMAL, "packages": [entry.data]}).packages[0]
-        except PylockValidationError as err:
-            errors.append(InputFileError(path, entry.line, f"{entry.where}: {err}"))
-            continue
-        for dep in package.dependencies or ():
-            dep_name = dep.get("name")
-            if isinstance(dep_name, str):
-                dependents.setdefault(canonicalize_name(dep_name), set()).add(package.name)
-        read = _read_entry(entry, package, path, chosen_extras, chosen_groups, errors)
-        if read is None:
-            continue
-        pin, files = read
-        key = (entry.build_only, pin.name, pin.marker, pin.version if entry.build_only else None)
-        if key in seen:
-            errors.append(
-                InputFileError(
-                    path,
-                    entry.line,
-                    f"{pin.name} is locked twice for the same environments (also at {seen[key]})",
-                    hint="a lock has one entry per package and marker",
-                )
-            )
-            continue
-        seen[key] = pin.source
-        pins.append(pin)
-        locations.extend(files)
-        if package.index and package.archive is None:
-            indexes.append(package.index)
-    if errors:
-        errors.sort(key=_error_position)
-        raise errors[0] if len(errors) == 1 else MultipleErrors(errors)
-    pins = [
-        dataclasses.replace(
-            p, via=tuple(dict.fromkeys([*p.via, *sorted(dependents.get(p.name, ()))]))
-        )
-        for p in pins
-    ]
-    return LockInput(pins=tuple(pins), indexes=_index_settings(indexes, locations, path), path=path)
-
-
-def _entries(
-    tables: list[Any], text: str, header: re.Pattern[str], *, build_only: bool
-) -> list[_Entry]:
-    lines = [n for n, line in enumerate(text.splitlines(), start=1) if header.match(line)]
-    # Lines are only known when every table has its own header (not inline).
-    known = len(lines) == len(tables)
-    return [
-        _Entry(
-            data=t if isinstance(t, Mapping) else {},
-            index=i,
-            line=lines[i] if known else None,
-            build_only=build_only,
-        )
-        for i, t in enumerate(tables)
-    ]
-
-
-def _read_entry(  # noqa: C901, PLR0911, PLR0912
-    entry: _Entry,
-    package: Package,
-    path: str,
-    extras: Collection[str],
-    groups: Collection[str],
-    errors: list[BundlerError],
-) -> tuple[LockPin, list[str]] | None:
-    """The pin of one validated package entry, and where its files are
-    (URLs, or paths relative to the lock, as written)."""
-    name = package.name
-    source = f"{path}:{entry.line}" if entry.line is not None else f"{path}:{entry.where}"
-
-    def problem(message: str, hint: str | None = None) -> None:
-        errors.append(InputFileError(path, entry.line, f"{name}: {message}", hint=hint))
-
-    if package.vcs is not None or package.directory is not None:
-        kind = "VCS" if package.vcs is not None else "directory"
-        problem(
-            f"{kind} sources cannot be bundled",
-            hint="a bundle holds only distribution files; lock a built wheel or sdist",
-        )
-        return None
-    try:
-        selected, marker = _decide_marker(package.marker, extras, groups)
-    except ValueError as err:
-        problem(str(err))
-        return None
-    if not selected:
-        return None
-    dists: list[tuple[str, PackageArchive | PackageSdist | PackageWheel]] = []
-    url: str | None = None
-    if package.archive is not None:
-        archive = package.archive
-        location = archive.path if archive.path is not None else archive.url or ""
-        filename = unquote(urlsplit(location).path.rsplit("/", 1)[-1].rsplit("\\", 1)[-1])
-        dists.append((filename, archive))
-        url = _archive_url(archive.path, archive.url, path)
-    else:
-        dists.extend((w.filename, w) for w in package.wheels or ())
-        if package.sdist is not None:
-            dists.append((package.sdist.filename, package.sdist))
-    version = package.version
-    if version is None:
-        # packaging checked that wheel and sdist names agree with the entry.
-        dist = parse_filename(dists[0][0], name)
-        version = dist.version if dist is not None else None
-    if version is None:
-        problem(f"no version, and none in the file name {dists[0][0]}")
-        return None
-    for given in (package.index, *(d.url for _, d in dists)):
-        if given and (bad := url_problem(given)) is not None:
-            problem(f"{redact_url(given)}: {bad}")
-            return None
-    hashes: list[str] = []
-    for filename, dist_entry in dists:
-        strong = [
-            f"{algo.lower()}:{value.lower()}"
-            for algo, value in sorted(dist_entry.hashes.items())
-            if HASH_LENGTHS.get(algo.lower()) == len(value)
-        ]
-        if not strong:
-            problem(
-                f"{filename} has no sha256, sha384 or sha512 hash",
-                hint="pip checks only these; lock with sha256 hashes",
-            )
-            return None
-        hashes.extend(strong)
-    refs: list[LockFileRef] = []
-    for filename, dist_entry in dists:
-        sha = dist_entry.hashes.get("sha256")
-        where = _archive_url(dist_entry.path, dist_entry.url, path)
-        if sha and where:
-            uploaded = getattr(dist_entry, "upload_time", None)
-            refs.append(
-                LockFileRef(
-                    filename=filename,
-                    url=where,
-                    sha256=sha.lower(),
-                    size=dist_entry.size,
-                    upload_time=_pep700_time(uploaded),
-                )
-            )
-    pin = LockPin(
-        name=name,
-        version=version,
-        hashes=tuple(sorted(dict.fromkeys(hashes))),
-        marker=marker,
-        via=_tool_via(entry.data),
-        source=source,
-        url=url,
-        build_only=entry.build_only,
-        files=tuple(refs),
-    )
-    return pin, [d.path if d.path is not None else d.url or "" for _, d in dists]
-
-
-def _pep700_time(value: object) -> str | None:
-    """PEP 700's form (``2024-01-01T00:00:00.000000Z``) of a TOML datetime."""
-    if isinstance(value, datetime.datetime):
-        return value.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return None
-
-
-def _tool_via(data: Mapping[str, Any]) -> tuple[str, ...]:
-    tool = data.get("tool")
-    mine = tool.get(TOOL_KEY) if isinstance(tool, Mapping) else None
-    via = mine.get("via") if isinstance(mine, Mapping) else None
-    if not isinstance(via, list):
-        return ()
-    return tuple(v for v in via if isinstance(v, str))
-
-
-def _archive_url(rel: str | None, url: str | None, lock_path: str) -> str:
-    if rel is None:
-        return url or ""
-    # PEP 751: a relative path is relative to the lock file.
-    return Path(os.path.dirname(lock_path), rel).absolute().as_uri()
-
-
-def _is_remote(location: str) -> bool:
-    return "://" in location and urlsplit(location).scheme.lower() != "file"
-
-
-def _local_folder(location: str, lock_path: str) -> str:
-    """The directory of a local file (a path or a file:// URL), as a
-    find-links location; relative paths stay relative to where the lock
-    path is relative to."""
-    if "://" in location:
-        return os.path.dirname(url_path_to_local(urlsplit(location).path))
-    if os.path.isabs(location):
-        return os.path.dirname(location)
-    return os.path.normpath(os.path.join(os.path.dirname(lock_path), os.path.dirname(location)))
-
-
-def _index_settings(indexes: Sequence[str], files: Sequence[str], lock_path: str) -> IndexSettings:
-    """Where ``bundle download`` finds the locked files: the packages'
-    indexes, plus the directories of the local files as find-links."""
-    find_links = tuple(
-        dict.fromkeys(_local_folder(f, lock_path) for f in files if f and not _is_remote(f))
-    )
-    local = {_comparable(f) for f in find_links}
-    # uv writes a find-links directory as the "index" of its files.
-    real = [i for i in dict.fromkeys(indexes) if _comparable(i) not in local]
-    if real:
-        return IndexSettings(
-            index_url=real[0], extra_index_urls=tuple(real[1:]), find_links=find_links
-        )
-    if find_links and not any(_is_remote(f) for f in files):
-        # Every file is on this machine: nothing to ask an index for.
-        return IndexSettings(index_url=None, find_links=find_links)
-    # Remote files from no named index: pip's default (and pip's configuration).
-    return IndexSettings(find_links=find_links)
-
-
-def _comparable(location: str) -> str:
-    if "://" in location and not _is_remote(location):
-        location = url_path_to_local(urlsplit(location).path)
-    if "://" in location:
-        return location.rstrip("/")
-    return os.path.normpath(location)
-
-
-def _error_position(err: BundlerError) -> int:
-    line = getattr(err, "line", None)
-    return line if isinstance(line, int) else 0
-
-
-# --- markers on extras and dependency groups ----------------------------------------
-
-_SELECTION_VARIABLES = frozenset({"extras", "dependency_groups"})
-
-
-def _decide_marker(
-    marker: Marker | None, extras: Collection[str], groups: Collection[str]
-) -> tuple[bool, str | None]:
-    """Decide the ``extras``/``dependency_groups`` clauses of a lock-file
-    marker (PEP 751): (whether the package is selected, what is left of
-    the marker for the target to evaluate)."""
-    if marker is None:
-        return True, None
-    text = str(marker)
-    if not any(v in text for v in _SELECTION_VARIABLES):
-        return True, text
-    chosen: dict[str, Collection[str]] = {
-        "extras": {canonicalize_name(e) for e in extras},
-        "dependency_groups": {canonicalize_name(g) for g in groups},
-    }
-    # packaging has no public API for partial evaluation; walk its tree.
-    result = _decide_list(marker._markers, chosen)
-    if isinstance(result, bool):
-        return result, None
-    try:
-        return True, str(Marker(result))
-    except InvalidMarker as err:  # pragma: no cover - rebuilt from a parsed marker
-        raise ValueError(f"cannot simplify the marker {text!r}: {err}") from None
-
-
-def _decide_list(items: Sequence[Any], chosen: Mapping[str, Collection[str]]) -> str | bool:
-    alternatives: list[str] = []
-    terms: list[str] = []
-    holds = True
-    for item in [*items, "or"]:
-        if item == "or":
-            if holds and not terms:
-                return True
-            if holds:
-                alternatives.append(" and ".join(terms))
-            terms, holds = [], True
-            continue
-        if item == "and" or not holds:
-            continue
-        value = _decide_atom(item, chosen)
-        if value is False:
-            holds = False
-        elif value is not True:
-            terms.append(value)
-    if not alternatives:
-        return False
-    return " or ".join(alternatives)
-
-
-def _decide_atom(item: Any, chosen: Mapping[str, Collection[str]]) -> str | bool:
-    if isinstance(item, list):
-        value = _decide_list(item, chosen)
-        return value if isinstance(value, bool) else f"({value})"
-    lhs, op, rhs = item
-    variable = next((n.value for n in (lhs, rhs) if type(n).__name__ == "Variable"), None)
-    if variable not in _SELECTION_VARIABLES:
-        return f"{lhs.serialize()} {op.serialize()} {rhs.serialize()}"
-    # PEP 751 lock-file markers test membership: 'name' in extras.
-    if type(lhs).__name__ != "Value" or rhs.value != variable or op.value not in ("in", "not in"):
-        clause = f"{lhs.serialize()} {op.serialize()} {rhs.serialize()}"
-        raise ValueError(f"unsupported marker clause {clause!r}")
-    member = canonicalize_name(lhs.value) in chosen[variable]
-    return member if op.value == "in" else not member
-
-
-__all__ = [
-    "LOCK_VERSION",
-    "FileLocation",
-    "environment_marker",
-    "lock_requires_python",
-    "read_pylock",
-    "render_pylock",
-]

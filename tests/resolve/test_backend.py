@@ -20,7 +20,8 @@ from bundler.errors import BundlerError, InvalidDistribution
 from bundler.reporting import Reporter
 from bundler.resolve.backend import backend_environ, prepare_metadata
 from bundler.runtime.isolation import detect_network_isolation
-from bundler.spec.metadata import extract_sdist, parse_metadata, sdist_metadata
+from bundler.spec.archives import extract_sdist, sdist_metadata
+from bundler.spec.metadata import parse_metadata
 from tests.resolve.test_buildsystem import make_tar_sdist
 from tests.support import IndexServerFactory
 from tests.support.distbuilder import (

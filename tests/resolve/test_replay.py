@@ -8,9 +8,10 @@ from collections.abc import Mapping
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from bundler.models import CoreMetadata, IndexFile, Resolution
+from bundler.models import CoreMetadata, IndexFile
 from bundler.resolve.replay import Trace, replay, resolve_traced
 from bundler.resolve.resolver import ResolveOptions, resolve
+from bundler.spec.resolution import Resolution
 from bundler.spec.target import Target
 from tests.resolve.universe import FakeSource, Release, make_target, roots
 

@@ -10,8 +10,9 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from bundler.errors import ResolutionFailed
-from bundler.models import CoreMetadata, DistKind, IndexFile, ProjectPage
+from bundler.models import CoreMetadata, DistKind, IndexFile
 from bundler.resolve.resolver import ResolveOptions, resolve
+from bundler.spec.project import ProjectPage
 from bundler.spec.selection import BinaryPolicy
 from tests.resolve.universe import FakeSource, Release, make_target, pins, roots
 

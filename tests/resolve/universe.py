@@ -11,8 +11,9 @@ from packaging.tags import compatible_tags, cpython_tags
 from packaging.utils import NormalizedName
 from packaging.version import Version
 
-from bundler.models import CoreMetadata, DistKind, IndexFile, ProjectPage
+from bundler.models import CoreMetadata, DistKind, IndexFile
 from bundler.resolve.resolver import ResolveOptions, RootRequirement, resolve
+from bundler.spec.project import ProjectPage
 from bundler.spec.target import Target
 
 __all__ = ["FakeSource", "Release", "make_target", "pins", "roots"]

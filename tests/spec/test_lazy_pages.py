@@ -22,7 +22,7 @@ from packaging.version import InvalidVersion, Version
 
 from bundler.fsutil import url_path_to_local
 from bundler.index.http import Headers
-from bundler.models import DistKind, IndexFile, ProjectPage
+from bundler.models import DistKind, IndexFile
 from bundler.spec import pages
 from bundler.spec.filenames import (
     SDIST_EXTENSIONS,
@@ -40,6 +40,7 @@ from bundler.spec.pages import (
     parse_json_page,
     parse_project_page,
 )
+from bundler.spec.project import ProjectPage
 
 PROJECT: NormalizedName = canonicalize_name("foo-bar-baz")
 PAGE_URL = "https://idx.example/simple/foo-bar-baz/"

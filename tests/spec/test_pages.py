@@ -11,9 +11,9 @@ from packaging.version import Version
 
 from bundler.errors import BundlerError
 from bundler.models import DistKind
+from bundler.spec.indexfiles import list_find_links_dir
 from bundler.spec.pages import (
     InvalidPage,
-    list_find_links_dir,
     parse_find_links_page,
     parse_html_page,
     parse_json_page,

@@ -15,9 +15,9 @@ from bundler.spec.projectinput import (
     ProjectSelection,
     parse_pyproject,
     parse_setup_cfg,
-    project_from_metadata,
     select_requirements,
 )
+from bundler.spec.projectmeta import project_from_metadata
 from tests.support import DistSpec, IndexServer, IndexServerFactory
 from tests.support.bundles import lock_pins, pip_compile
 from tests.support.distbuilder import setuptools_stub_spec

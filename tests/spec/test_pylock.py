@@ -31,7 +31,8 @@ from packaging.version import Version
 from bundler.errors import BundlerError, InputFileError, MultipleErrors
 from bundler.lock.merge import marker_for
 from bundler.models import DistKind, IndexSettings, Lock, LockedFile, LockedPackage
-from bundler.spec.pylock import environment_marker, lock_requires_python, read_pylock, render_pylock
+from bundler.spec.pylock import environment_marker, lock_requires_python, render_pylock
+from bundler.spec.pylockreader import read_pylock
 from bundler.spec.target import Target, host_target, make_target
 from tests.support.distbuilder import DistSpec, build_sdist, build_wheel
 from tests.support.piputil import installed, make_venv, pip_run

@@ -11,15 +11,13 @@ import pytest
 from bundler.errors import BundlerError, InputFileError, MultipleErrors, UsageError
 from bundler.models import IndexSettings
 from bundler.spec.reqfile import (
-    LogicalLine,
     RequirementsInput,
     collect_requirements,
     decode_requirements,
-    logical_lines,
     parse_requirements_file,
     parse_requirements_text,
-    redact_credentials,
 )
+from bundler.spec.reqlines import LogicalLine, logical_lines
 
 SHA256 = "a" * 64
 SHA384 = "b" * 96
@@ -533,11 +531,6 @@ def test_credentials_never_appear_in_lines_or_errors() -> None:
     assert "t0psecret" not in str(err) and "${TOKEN}" in str(err)
     (err,) = problems("alpha @ git+https://host/${TOKEN}/alpha.git\n", environ=env)
     assert "t0psecret" not in str(err) and "${TOKEN}" in str(err)
-
-
-def test_redact_credentials() -> None:
-    text = "see https://u:p@host/simple and http://token@h2:8080/x, ftp://h/ok"
-    assert redact_credentials(text) == "see https://host/simple and http://h2:8080/x, ftp://h/ok"
 
 
 # --- annotations ------------------------------------------------------------------------
