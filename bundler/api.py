@@ -32,7 +32,7 @@ from bundler.errors import (
     UsageError,
 )
 from bundler.fsutil import updating, write_output
-from bundler.index.http import HttpClient, redact_url
+from bundler.index.http import HttpClient
 from bundler.index.transport import DEFAULT_TLS, TlsOptions
 from bundler.models import (
     BundleArtifact,
@@ -52,6 +52,7 @@ from bundler.models import (
     Resolution,
     ResolvedPackage,
 )
+from bundler.redact import redact_url
 from bundler.redact import strip_credentials as redact_credentials
 from bundler.reporting import NULL_REPORTER, Reporter
 from bundler.spec.filenames import parse_filename

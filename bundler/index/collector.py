@@ -46,8 +46,6 @@ from bundler.index.http import (
     RangeNotSupported,
     Response,
     parse_content_range,
-    redact_url,
-    split_auth,
     url_to_path,
 )
 from bundler.models import (
@@ -58,6 +56,7 @@ from bundler.models import (
     IndexStrategy,
     ProjectPage,
 )
+from bundler.redact import redact_url, split_auth
 from bundler.reporting import NULL_REPORTER, Reporter
 from bundler.spec.filenames import parse_filename
 from bundler.spec.metadata import check_matches, parse_metadata, sdist_metadata, wheel_metadata

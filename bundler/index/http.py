@@ -1279,8 +1279,6 @@ __all__ = [
     "Response",
     "host_key",
     "parse_content_range",
-    "redact_url",
-    "split_auth",
     "strip_fragment",
     "url_to_path",
 ]

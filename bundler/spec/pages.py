@@ -23,8 +23,8 @@ from packaging.utils import NormalizedName
 from packaging.version import InvalidVersion, Version
 
 from bundler.errors import BundlerError
-from bundler.index.http import redact_url
 from bundler.models import IndexFile, ProjectPage
+from bundler.redact import redact_url
 from bundler.spec.filenames import is_safe_filename, parse_filename, parse_version, release_version
 
 # PEP 691 content type; the HTML flavour is PEP 503 text/html.

@@ -33,9 +33,8 @@ from bundler.index.http import (
     HttpClient,
     NotCached,
     RangeNotSupported,
-    redact_url,
-    split_auth,
 )
+from bundler.redact import redact_url, split_auth
 from bundler.reporting import Reporter
 
 SECRET = "s3cr3t-T0ken"
