@@ -18,11 +18,10 @@ import concurrent.futures
 import contextlib
 import dataclasses
 import hashlib
-import re
 import sys
 import tempfile
 import threading
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +39,7 @@ from bundler.errors import (
     UsageError,
 )
 from bundler.fsutil import sha256_file
+from bundler.index.cache import SHA256_HEX, TEMP_DIR_PREFIX
 from bundler.index.http import (
     HttpClient,
     NotCached,
@@ -77,7 +77,6 @@ ACCEPT = (
 # A wheel's central directory, and usually its METADATA, sit in its tail.
 RANGE_TAIL = 64 * 1024
 RANGE_READAHEAD = 64 * 1024
-_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 K = TypeVar("K", bound=Hashable)
 T = TypeVar("T")
@@ -547,14 +546,22 @@ class PackageIndex:
         return dataclasses.replace(file, hashes={**file.hashes, "sha256": digest}, size=size)
 
     def _hash_remote(self, file: IndexFile) -> tuple[str, int]:
-        cache = self.client.cache
-        where = cache.root if cache is not None else None
-        if where is not None:
-            where.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix="bundler-hash-", dir=where) as tmp:
+        with self._temp_dir("hash") as tmp:
             return self.client.fetch_to_file(
-                file.url, Path(tmp) / file.filename, sha256=None, size=file.size, progress=None
+                file.url, tmp / file.filename, sha256=None, size=file.size, progress=None
             )
+
+    @contextlib.contextmanager
+    def _temp_dir(self, kind: str) -> Iterator[Path]:
+        """A temp directory for a file fetched whole: in the cache, which
+        then keeps the file, else in the system's temp directory."""
+        cache = self.client.cache
+        if cache is not None:
+            with cache.temp_dir(kind) as tmp:
+                yield tmp
+        else:
+            with tempfile.TemporaryDirectory(prefix=f"{TEMP_DIR_PREFIX}{kind}-") as tmp:
+                yield Path(tmp)
 
     def prefetch(self, names: Iterable[NormalizedName]) -> None:
         """Fetch project pages in the background, ahead of need."""
@@ -590,6 +597,19 @@ class PackageIndex:
         with contextlib.suppress(RuntimeError):  # the pool is shut down
             self._pool.submit(quietly)
 
+    def cached_metadata(self, key: str) -> bytes | None:
+        """Core metadata stored under ``key`` (a sha256 hex digest) by
+        ``keep_metadata``; None when absent, or without a cache."""
+        cache = self.client.cache
+        return cache.get_metadata(key) if cache is not None else None
+
+    def keep_metadata(self, key: str, data: bytes) -> None:
+        """Store core metadata worked out elsewhere (prepared by a build
+        backend) under ``key``; nothing happens without a cache."""
+        cache = self.client.cache
+        if cache is not None:
+            cache.put_metadata(key, data)
+
     def _what(self, file: IndexFile) -> str:
         return f"{file.filename} (from {file.index or redact_url(file.url)})"
 
@@ -599,7 +619,7 @@ class PackageIndex:
             # Read whole anyway: fetched once, hashed, and kept for later.
             file = self.hashed(file)
         sha = (file.sha256 or "").lower()
-        sha = sha if _SHA256.fullmatch(sha) else ""
+        sha = sha if SHA256_HEX.fullmatch(sha) else ""
         cache = self.client.cache
         if file.kind is DistKind.SDIST:
             meta = self._sdist_metadata(file, sha)
@@ -633,12 +653,8 @@ class PackageIndex:
         return None
 
     def _download(self, file: IndexFile, sha: str, use: Callable[[Path], T]) -> T:
-        cache = self.client.cache
-        where = cache.root if cache is not None else None
-        if where is not None:
-            where.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix="bundler-dist-", dir=where) as tmp:
-            path = Path(tmp) / file.filename
+        with self._temp_dir("dist") as tmp:
+            path = tmp / file.filename
             self.client.fetch_to_file(file.url, path, sha256=sha or None, size=file.size)
             return use(path)
 
@@ -692,7 +708,7 @@ class PackageIndex:
         hashes = dict(file.core_metadata or {})
         expected = hashes.get("sha256", "")
         cache = self.client.cache
-        if cache is not None and _SHA256.fullmatch(expected):
+        if cache is not None and SHA256_HEX.fullmatch(expected):
             cached = cache.read_blob(expected)
             if cached is not None:
                 return cached

@@ -13,19 +13,14 @@ import dataclasses
 import email.utils
 import functools
 import hashlib
-import json
 import os
 import random
 import re
-import secrets
-import shutil
 import ssl
-import stat
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 from urllib.parse import quote, urljoin, urlsplit, urlunsplit
@@ -33,12 +28,11 @@ from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 from bundler import __version__
 from bundler.errors import BundlerError, HashMismatch, NetworkError, NotFound
 from bundler.fsutil import (
-    atomic_write,
     copy_hashing,
-    sha256_file,
     temp_file_beside,
     url_path_to_local,
 )
+from bundler.index.cache import DiskCache, PageEntry, valid_sha256
 from bundler.index.transport import DEFAULT_TLS, Reply, TlsOptions, Transport, TransportError
 from bundler.redact import REDACTED, redact_url, split_auth
 from bundler.reporting import NULL_REPORTER, Reporter
@@ -57,7 +51,6 @@ STREAM_CHUNK = 64 * 1024
 STREAM_CHUNK_MAX = 1024 * 1024
 # Statuses worth another try (RFC 9110 / RFC 6585 429).
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504}) | frozenset(range(505, 600))
-_HEX64 = re.compile(r"[0-9a-f]{64}")
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)", re.IGNORECASE)
 
 
@@ -299,217 +292,6 @@ class Response:
         return self.headers.get("Content-Type", "")
 
 
-# --- the disk cache -------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _PageEntry:
-    url: str
-    fetched: float
-    status: int
-    headers: Mapping[str, str] = field(default_factory=dict)
-    content: bytes = b""
-    sha256: str = ""  # of ``content``; computed when stored if empty
-
-
-def _valid_sha256(digest: str) -> str:
-    digest = digest.lower()
-    if not _HEX64.fullmatch(digest):
-        raise BundlerError(f"not a sha256 hex digest: {digest[:80]!r}")
-    return digest
-
-
-# Temp directories made in a cache's root (a file fetched ahead, a
-# distribution read for its metadata) are named "bundler-*".  One that
-# nothing touched for STALE_TEMP_AGE seconds was left by a killed run: a
-# live download writes to it at least once per read timeout.
-TEMP_DIR_PREFIX = "bundler-"
-STALE_TEMP_AGE = 3600.0
-
-
-class DiskCache:
-    """Pages keyed by (redacted) URL; immutable bytes keyed by sha256.
-
-    Layout: ``pages/<key>`` (a JSON header line, then the body),
-    ``blobs/sha256/<hex>`` (files and ``.metadata`` by their own digest),
-    ``metadata/sha256/<hex>`` (core metadata of the distribution whose
-    digest is ``<hex>``), ``<kind>/sha256/<hex>`` for what is derived from
-    them.  Every write is atomic; nothing holds credentials.
-
-    The directories are flat: file systems index big directories (ext4,
-    XFS, btrfs, APFS, NTFS), and each fan-out directory (``ab/``) was one
-    more inode to make, as costly as a file: 114 of the 232 made by a cold
-    lock of the web set.  Entries of that older layout are not read (they
-    are fetched again once).
-    """
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-
-    def _addressed(self, kind: str, digest: str) -> Path:
-        digest = _valid_sha256(digest)
-        return self.root / kind / "sha256" / digest
-
-    def blob_path(self, sha256: str) -> Path:
-        return self._addressed("blobs", sha256)
-
-    def read_blob(self, sha256: str) -> bytes | None:
-        """The blob's bytes, or None when absent or corrupt (then removed)."""
-        path = self.blob_path(sha256)
-        try:
-            data = path.read_bytes()
-        except OSError:
-            return None
-        if hashlib.sha256(data).hexdigest() != sha256.lower():
-            with contextlib.suppress(OSError):
-                path.unlink()
-            return None
-        return data
-
-    def put_blob(self, data: bytes) -> str:
-        digest = hashlib.sha256(data).hexdigest()
-        path = self.blob_path(digest)
-        if not path.is_file():
-            atomic_write(path, data)  # checked by its hash when read
-        return digest
-
-    def put_blob_file(self, source: Path, sha256: str) -> None:
-        """Store a verified file (hardlinked when possible)."""
-        path = self.blob_path(sha256)
-        if not path.is_file():
-            _link_or_copy(source, path)
-
-    def get_metadata(self, dist_sha256: str) -> bytes | None:
-        try:
-            return self._addressed("metadata", dist_sha256).read_bytes()
-        except OSError:
-            return None
-
-    def put_metadata(self, dist_sha256: str, data: bytes) -> None:
-        # Parsed when read; a damaged entry is fetched again.
-        atomic_write(self._addressed("metadata", dist_sha256), data)
-
-    def get_derived(self, kind: str, key: str) -> bytes | None:
-        """Bytes stored by ``put_derived`` (something computed from cached
-        data, e.g. a parsed page), or None when absent or damaged."""
-        try:
-            raw = self._addressed(kind, key).read_bytes()
-        except OSError:
-            return None
-        digest, data = raw[:32], raw[32:]
-        return data if hashlib.sha256(data).digest() == digest else None
-
-    def put_derived(self, kind: str, key: str, data: bytes) -> None:
-        data = hashlib.sha256(data).digest() + data  # checked when read
-        atomic_write(self._addressed(kind, key), data)
-
-    def remove_stale_temps(self, now: float) -> list[str]:
-        """Remove the temp directories (and the partial files in them) that
-        killed runs left in the cache's root; return their names.  Another
-        run may be using the same cache, so only those untouched for
-        ``STALE_TEMP_AGE`` seconds go."""
-        removed: list[str] = []
-        try:
-            entries = sorted(self.root.iterdir())
-        except OSError:
-            return removed
-        for path in entries:
-            if not path.name.startswith(TEMP_DIR_PREFIX):
-                continue
-            try:
-                if not stat.S_ISDIR(path.lstat().st_mode):
-                    continue
-                touched = max(p.lstat().st_mtime for p in [path, *path.iterdir()])
-            except OSError:
-                continue
-            if now - touched >= STALE_TEMP_AGE:
-                shutil.rmtree(path, ignore_errors=True)
-                removed.append(path.name)
-        return removed
-
-    def _page_path(self, key: str) -> Path:
-        digest = hashlib.sha256(key.encode("utf-8")).hexdigest()
-        return self.root / "pages" / digest
-
-    def load_page(self, key: str) -> _PageEntry | None:
-        try:
-            raw = self._page_path(key).read_bytes()
-            header, _, content = raw.partition(b"\n")
-            meta = json.loads(header)
-            if meta.get("key") != key:
-                return None
-            digest = hashlib.sha256(content).hexdigest()
-            if meta.get("sha256") != digest:
-                return None  # damaged (or written by an older bundler): fetch again
-            return _PageEntry(
-                url=str(meta["url"]),
-                fetched=float(meta["fetched"]),
-                status=int(meta["status"]),
-                headers={str(k): str(v) for k, v in meta["headers"].items()},
-                content=content,
-                sha256=digest,
-            )
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            return None
-
-    def store_page(self, key: str, entry: _PageEntry) -> None:
-        meta = {
-            "key": key,
-            "url": entry.url,
-            "fetched": entry.fetched,
-            "status": entry.status,
-            "headers": dict(entry.headers),
-        }
-        # The body's digest lets a damaged entry be told from the page.
-        meta["sha256"] = entry.sha256 or hashlib.sha256(entry.content).hexdigest()
-        header = json.dumps(meta, sort_keys=True).encode("utf-8")
-        atomic_write(self._page_path(key), header + b"\n" + entry.content)
-
-
-def _link_or_copy(source: Path, dest: Path) -> None:
-    """Atomically place ``source``'s bytes at ``dest`` (hardlink, else copy).
-
-    A free name gets the link itself (a link appears whole, or not at all);
-    only an existing ``dest`` is replaced through a temp name.  No
-    placeholder file is made for that name: creating a file costs up to half
-    a millisecond on some file systems, a link a few microseconds."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.link(source, dest)
-        return
-    except FileExistsError:
-        pass
-    except OSError:
-        _copy_into_place(source, dest)
-        return
-    tmp = dest.with_name(f".{dest.name}.{secrets.token_hex(8)}.tmp")
-    try:
-        os.link(source, tmp)
-    except OSError:  # a name taken after all (64 random bits): copy
-        _copy_into_place(source, dest)
-        return
-    try:
-        os.replace(tmp, dest)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def _copy_into_place(source: Path, dest: Path) -> None:
-    """Copy ``source`` to ``dest`` through a temp file (where no hard link
-    can be made: another file system, or links not allowed)."""
-    fd, tmp = temp_file_beside(dest)
-    os.close(fd)
-    try:
-        shutil.copyfile(source, tmp)
-        os.replace(tmp, dest)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 # Headers kept with a cached page.
 _KEPT_HEADERS = ("Content-Type", "ETag", "Last-Modified")
 
@@ -568,8 +350,6 @@ class HttpClient:
         self._keyring_answers: dict[str, tuple[str, str] | None] = {}
         # Index URLs as given (userinfo kept), for the keyring's service names.
         self._index_urls: list[str] = []
-        # Blobs this client stored, by digest: their size (hashed already).
-        self._stored: dict[str, int] = {}
         self._swept = False  # the cache's stale temp directories, once
         # (URL, sha256) -> why fetch_to_cache could not fetch it: the
         # fetch_to_file that follows raises that, and does not spend a
@@ -899,7 +679,7 @@ class HttpClient:
         digest: str | None = None
         if cacheable and resp.status == 200:
             digest = hashlib.sha256(content).hexdigest()
-            self._store_page(key, _PageEntry(final, self._clock(), 200, kept, content, digest))
+            self._store_page(key, PageEntry(final, self._clock(), 200, kept, content, digest))
         return Response(final, resp.status, Headers(dict(resp.headers)), content, sha256=digest)
 
     def post(self, url: str, body: Iterable[bytes], headers: Mapping[str, str]) -> Response:
@@ -924,7 +704,7 @@ class HttpClient:
             reason=resp.reason,
         )
 
-    def _store_page(self, key: str, entry: _PageEntry) -> None:
+    def _store_page(self, key: str, entry: PageEntry) -> None:
         if self.cache is None:
             return
         # A cache that cannot be written is not worth failing the run for.
@@ -1006,13 +786,13 @@ class HttpClient:
         """
         clean = self._prepare(url)
         display = redact_url(clean)
-        expected = _valid_sha256(sha256) if sha256 else None
+        expected = valid_sha256(sha256) if sha256 else None
         with self._lock:
             failed = self._ahead_failed.pop((clean, expected or ""), None)
         if failed is not None:
             raise failed
         if expected and self.cache is not None:
-            hit = self._from_blob(expected, size, dest)
+            hit = self.cache.copy_blob(expected, size, dest)
             if hit is not None:
                 if progress is not None:
                     progress(hit)
@@ -1040,9 +820,7 @@ class HttpClient:
                 raise HashMismatch(display, expected, digest)
             if self.cache is not None:
                 with contextlib.suppress(OSError):
-                    self.cache.put_blob_file(tmp, digest)
-                    with self._lock:
-                        self._stored[digest] = got
+                    self.cache.put_blob_file(tmp, digest, got)
             os.replace(tmp, dest)
         except BaseException:
             with contextlib.suppress(OSError):
@@ -1059,18 +837,16 @@ class HttpClient:
         """
         if self.cache is None or self.offline:
             return
-        digest = _valid_sha256(sha256)
+        digest = valid_sha256(sha256)
         key = (self._prepare(url), digest)
         with self._lock:
             if key in self._ahead_failed:
                 return
-        if self.cache.blob_path(digest).is_file():
+        if self.cache.has_blob(digest):
             return
-        self.cache.root.mkdir(parents=True, exist_ok=True)
-        prefix = f"{TEMP_DIR_PREFIX}ahead-"
-        with tempfile.TemporaryDirectory(prefix=prefix, dir=self.cache.root) as tmp:
+        with self.cache.temp_dir("ahead") as tmp:
             try:
-                self.fetch_to_file(url, Path(tmp) / "file", sha256=digest, size=size)
+                self.fetch_to_file(url, tmp / "file", sha256=digest, size=size)
             except (NetworkError, HashMismatch) as err:
                 with self._lock:
                     self._ahead_failed[key] = err
@@ -1084,25 +860,6 @@ class HttpClient:
                 return
             self._swept = True
         cache.remove_stale_temps(self._clock())
-
-    def _from_blob(self, sha256: str, size: int | None, dest: Path) -> int | None:
-        assert self.cache is not None
-        blob = self.cache.blob_path(sha256)
-        if not blob.is_file():
-            return None
-        with self._lock:
-            stored = self._stored.get(sha256)
-        if stored is not None and blob.stat().st_size == stored:
-            # Hashed as it streamed in, by this very client: not again.
-            digest, got = sha256, stored
-        else:
-            digest, got = sha256_file(blob)
-        if digest != sha256 or (size is not None and got != size):
-            with contextlib.suppress(OSError):
-                blob.unlink()
-            return None
-        _link_or_copy(blob, dest)
-        return got
 
     def _download(  # noqa: C901, PLR0912, PLR0915
         self,
@@ -1206,7 +963,7 @@ def _strong_validator(resp: Reply) -> str | None:
     return resp.headers.get("Last-Modified")
 
 
-def _entry_response(entry: _PageEntry) -> Response:
+def _entry_response(entry: PageEntry) -> Response:
     return Response(
         entry.url, entry.status, Headers(entry.headers), entry.content, True, entry.sha256 or None
     )
@@ -1272,7 +1029,6 @@ def parse_content_range(value: str) -> tuple[int, int, int | None] | None:
 __all__ = [
     "USER_AGENT",
     "Cancelled",
-    "DiskCache",
     "HttpClient",
     "NotCached",
     "RangeNotSupported",

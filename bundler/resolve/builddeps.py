@@ -128,18 +128,16 @@ class BuildingSource:
         # Prepared metadata is cached by the sdist's sha256: a link listed
         # without one (a web server's directory listing) is hashed first.
         file = self.index.hashed(file)
-        cache = self.client.cache
         # Keyed by file *and* target: prepared metadata may differ per target.
         key = hashlib.sha256(f"{file.sha256} {self.target.name}".encode()).hexdigest()
-        raw = cache.get_metadata(key) if cache is not None else None
+        raw = self.index.cached_metadata(key)
         if raw is None:
             self._building.add(file.filename)
             try:
                 raw = self._prepare(file)
             finally:
                 self._building.discard(file.filename)
-            if cache is not None:
-                cache.put_metadata(key, raw)
+            self.index.keep_metadata(key, raw)
         return parse_metadata(raw, file.filename)
 
     def _wheel_elsewhere(self, file: IndexFile) -> bool:

@@ -26,7 +26,7 @@ import trustme
 
 from bundler import __version__, fsutil
 from bundler.errors import BundlerError, HashMismatch, NetworkError, NotFound
-from bundler.index import http as http_module
+from bundler.index import cache as cache_module
 from bundler.index import transport
 from bundler.index.http import (
     Cancelled,
@@ -736,7 +736,7 @@ def test_a_killed_runs_temp_files_in_the_cache_are_removed(
     cache = tmp_path / "cache"
     stale = cache / "bundler-ahead-k3j2"
     live = cache / "bundler-dist-x9y8"
-    for directory, age in ((stale, http_module.STALE_TEMP_AGE), (live, 60.0)):
+    for directory, age in ((stale, cache_module.STALE_TEMP_AGE), (live, 60.0)):
         part = directory / ".file.abcd.part"
         part.parent.mkdir(parents=True)
         part.write_bytes(b"half a file")
@@ -1106,8 +1106,8 @@ def test_the_cache_makes_no_fan_out_directories(server: Server, tmp_path: Path) 
     cache = tmp_path / "cache"
     with HttpClient(cache_dir=cache) as c:
         c.fetch_to_file(server.url("/f.whl"), tmp_path / "f.whl", sha256=PAYLOAD_SHA)
-    disk = http_module.DiskCache(cache)
-    disk.store_page("https://idx.example/simple/p/", http_module._PageEntry("u", 1.0, 200))
+    disk = cache_module.DiskCache(cache)
+    disk.store_page("https://idx.example/simple/p/", cache_module.PageEntry("u", 1.0, 200))
     disk.put_metadata(PAYLOAD_SHA, b"Metadata-Version: 2.1\n")
     disk.put_derived("listings", PAYLOAD_SHA, b"{}")
     page = hashlib.sha256(b"https://idx.example/simple/p/").hexdigest()
@@ -1137,7 +1137,7 @@ def test_a_blob_this_client_stored_is_not_hashed_again(
         hashed.append(path)
         return real(path)
 
-    monkeypatch.setattr(http_module, "sha256_file", counting)
+    monkeypatch.setattr(cache_module, "sha256_file", counting)
     with HttpClient(cache_dir=tmp_path / "cache") as c:
         c.fetch_to_file(server.url("/f.whl"), tmp_path / "a.whl", sha256=PAYLOAD_SHA)
         c.fetch_to_file(server.url("/f.whl"), tmp_path / "b.whl", sha256=PAYLOAD_SHA)
@@ -1290,49 +1290,6 @@ def test_a_tls_alert_from_the_network_is_tried_again(
     monkeypatch.setattr(client._transport, "get", flaky)
     assert client.get(server.url("/p")).content == b"page"
     assert len(calls) == 2 and len(sleeps.delays) == 1
-
-
-def test_link_or_copy_links_a_free_name_and_replaces_a_taken_one(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def no_file_made(*args: object, **kwargs: object) -> None:
-        raise AssertionError("a link needs no placeholder file")
-
-    monkeypatch.setattr("bundler.index.http.tempfile.mkstemp", no_file_made)
-    source = tmp_path / "blob"
-    source.write_bytes(b"content")
-    fresh = tmp_path / "out" / "fresh.whl"
-    http_module._link_or_copy(source, fresh)
-    assert fresh.read_bytes() == b"content"
-    assert fresh.stat().st_ino == source.stat().st_ino
-    taken = tmp_path / "out" / "taken.whl"
-    taken.write_bytes(b"stale")
-    http_module._link_or_copy(source, taken)
-    assert taken.read_bytes() == b"content"
-    assert taken.stat().st_ino == source.stat().st_ino
-    # No temp name is left behind.
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["fresh.whl", "taken.whl"]
-
-
-@pytest.mark.parametrize("taken", [False, True])
-def test_link_or_copy_copies_where_no_link_can_be_made(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, taken: bool
-) -> None:
-    source = tmp_path / "blob"
-    source.write_bytes(b"content")
-    dest = tmp_path / "out" / "file.whl"
-    if taken:
-        dest.parent.mkdir()
-        dest.write_bytes(b"stale")
-
-    def no_links(src: object, dst: object) -> None:
-        raise OSError(18, "Invalid cross-device link")
-
-    monkeypatch.setattr("bundler.index.http.os.link", no_links)
-    http_module._link_or_copy(source, dest)
-    assert dest.read_bytes() == b"content"
-    assert dest.stat().st_ino != source.stat().st_ino
-    assert [p.name for p in dest.parent.iterdir()] == ["file.whl"]
 
 
 def test_proxies_come_from_the_environment_once_per_host(
