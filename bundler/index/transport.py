@@ -26,7 +26,8 @@ Nothing here retries, follows redirects or caches: ``HttpClient`` does.
 Streamed bodies (files) are read as sent, never decoded.
 Every answer of the environment is worked out once per process (per host,
 for proxies and credentials): it does not change while bundler runs.  No
-cookies are kept.
+cookies are kept.  Name look-ups are the process's own unless its entry
+point calls ``install_dns_cache``.
 """
 
 from __future__ import annotations
@@ -50,6 +51,22 @@ from bundler.redact import REDACTED, redact_url, split_auth
 if TYPE_CHECKING:
     import urllib3
     from urllib3.poolmanager import PoolManager
+
+__all__ = [
+    "DEFAULT_TLS",
+    "REDIRECT_STATUSES",
+    "Reply",
+    "TlsOptions",
+    "Transport",
+    "TransportError",
+    "TrustStore",
+    "basic_auth",
+    "install_dns_cache",
+    "netrc_auth",
+    "preload_trust_store",
+    "proxy_for",
+    "trust_store",
+]
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
@@ -476,8 +493,10 @@ class _ResolverCache:
 _resolver_lock = threading.Lock()
 
 
-def _cache_name_resolution() -> None:
-    """Route this process's look-ups through a ``_ResolverCache`` (once)."""
+def install_dns_cache() -> None:
+    """Route this process's name look-ups through a ``_ResolverCache``
+    (once).  It replaces ``socket.getaddrinfo`` for the whole process, so
+    only a program's entry point may call it, never the library."""
     with _resolver_lock:
         if not isinstance(socket.getaddrinfo, _ResolverCache):
             socket.getaddrinfo = _ResolverCache(socket.getaddrinfo)
@@ -614,7 +633,6 @@ class Transport:
     def _make_manager(self, proxy: str | None, context: ssl.SSLContext | None) -> PoolManager:
         import urllib3
 
-        _cache_name_resolution()
         pool_kw: dict[str, Any] = {"maxsize": self._pool_size, "block": False}
         if context is not None:
             pool_kw["ssl_context"] = context

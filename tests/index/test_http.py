@@ -1068,7 +1068,9 @@ def test_name_resolution_is_asked_once_per_name() -> None:
     assert len(calls) == 2
 
 
-def test_a_client_looks_each_name_up_once(server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_with_the_dns_cache_a_client_looks_each_name_up_once(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
     looked_up: list[object] = []
     real = socket.getaddrinfo
 
@@ -1076,13 +1078,34 @@ def test_a_client_looks_each_name_up_once(server: Server, monkeypatch: pytest.Mo
         looked_up.append(host)
         return real(host, *args, **kwargs)  # type: ignore[arg-type]
 
-    # The process's resolver, before any client has wrapped it.
+    # The process's resolver, wrapped as the entry point wraps it (undone
+    # with the monkeypatch).
     monkeypatch.setattr(socket, "getaddrinfo", counting)
+    transport.install_dns_cache()
     server.routes["/p"] = lambda h: send(h, 200, b"page", {"Connection": "close"})
     with HttpClient(cache_dir=None) as c:
         for _ in range(3):  # a new connection each time: the server closes them
             assert c.get(server.url("/p", host="localhost")).content == b"page"
     assert looked_up == ["localhost"]
+
+
+def test_a_client_leaves_the_process_resolver_alone(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    looked_up: list[object] = []
+    real = socket.getaddrinfo
+
+    def counting(host: object, *args: object, **kwargs: object) -> object:
+        looked_up.append(host)
+        return real(host, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket, "getaddrinfo", counting)
+    server.routes["/p"] = lambda h: send(h, 200, b"page", {"Connection": "close"})
+    with HttpClient(cache_dir=None) as c:
+        for _ in range(2):
+            assert c.get(server.url("/p", host="localhost")).content == b"page"
+    assert socket.getaddrinfo is counting
+    assert looked_up == ["localhost", "localhost"]
 
 
 def test_failed_name_resolution_is_not_kept() -> None:
