@@ -32,7 +32,7 @@ from bundler.errors import (
     UsageError,
 )
 from bundler.fsutil import updating, write_output
-from bundler.index.http import HttpClient
+from bundler.index.client import HttpClient
 from bundler.index.transport import DEFAULT_TLS, TlsOptions
 from bundler.models import (
     BundleArtifact,

@@ -40,8 +40,8 @@ from bundler.errors import (
 )
 from bundler.fsutil import sha256_file
 from bundler.index.cache import SHA256_HEX, TEMP_DIR_PREFIX
-from bundler.index.http import (
-    HttpClient,
+from bundler.index.client import HttpClient
+from bundler.index.responses import (
     NotCached,
     RangeNotSupported,
     Response,

@@ -16,8 +16,8 @@ from packaging.requirements import Requirement
 from packaging.utils import NormalizedName
 
 from bundler.errors import BundlerError, HashMismatch, NetworkError, ResolutionFailed
+from bundler.index.client import HttpClient
 from bundler.index.collector import MetadataUnavailable, PackageIndex
-from bundler.index.http import HttpClient
 from bundler.models import CoreMetadata, DistKind, IndexFile, ProjectPage, Resolution
 from bundler.reporting import NULL_REPORTER, Reporter
 from bundler.resolve.resolver import ResolveOptions, RootRequirement, resolve

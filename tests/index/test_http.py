@@ -28,12 +28,8 @@ from bundler import __version__, fsutil
 from bundler.errors import BundlerError, HashMismatch, NetworkError, NotFound
 from bundler.index import cache as cache_module
 from bundler.index import transport
-from bundler.index.http import (
-    Cancelled,
-    HttpClient,
-    NotCached,
-    RangeNotSupported,
-)
+from bundler.index.client import HttpClient
+from bundler.index.responses import Cancelled, NotCached, RangeNotSupported
 from bundler.redact import redact_url, split_auth
 from bundler.reporting import Reporter
 
@@ -1698,7 +1694,7 @@ def test_a_retry_line_says_to_a_host_never_reached_and_from_one_that_answered() 
     from rich.console import Console
 
     from bundler.cli.main import ConsoleReporter
-    from bundler.index.http import CANNOT_CONNECT, CONNECT_TIMED_OUT
+    from bundler.index.retries import CANNOT_CONNECT, CONNECT_TIMED_OUT
 
     out = io.StringIO()
     reporter = ConsoleReporter(quiet=False, console=Console(file=out, width=200))

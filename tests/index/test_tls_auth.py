@@ -411,14 +411,14 @@ def test_a_keyring_answer_that_is_not_credentials_is_named_without_it(tmp_path: 
 
 
 def test_a_user_name_alone_keeps_the_password_known_for_that_user() -> None:
-    from bundler.index.http import HttpClient
+    from bundler.index.client import HttpClient
 
     with HttpClient() as client:
         client.add_credentials(f"https://alice:{SECRET}@idx.example/simple/")
         client.add_credentials("https://alice@idx.example/simple/a/")
-        assert client._auth_for("https://idx.example/simple/") == ("alice", SECRET)
+        assert client.credentials.auth_for("https://idx.example/simple/") == ("alice", SECRET)
         client.add_credentials("https://bob@idx.example/simple/")
-        assert client._auth_for("https://idx.example/simple/") == ("bob", "")
+        assert client.credentials.auth_for("https://idx.example/simple/") == ("bob", "")
 
 
 def test_start_up_preloads_the_trust_store_the_command_line_names(tmp_path: Path) -> None:
