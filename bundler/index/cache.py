@@ -18,7 +18,7 @@ import shutil
 import stat
 import tempfile
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -89,6 +89,7 @@ class DiskCache:
         # Blobs stored through this cache, by digest: their size (the bytes
         # were hashed as they streamed in).
         self._stored: dict[str, int] = {}
+        self._swept = False  # the stale temp directories, once
 
     def _addressed(self, kind: str, digest: str) -> Path:
         digest = valid_sha256(digest)
@@ -180,6 +181,15 @@ class DiskCache:
         self.root.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=f"{TEMP_DIR_PREFIX}{kind}-", dir=self.root) as tmp:
             yield Path(tmp)
+
+    def sweep_once(self, clock: Callable[[], float]) -> None:
+        """Once per cache, before its first download: what killed runs left
+        in its temp directories goes (``remove_stale_temps``)."""
+        with self._lock:
+            if self._swept:
+                return
+            self._swept = True
+        self.remove_stale_temps(clock())
 
     def remove_stale_temps(self, now: float) -> list[str]:
         """Remove the temp directories (and the partial files in them) that

@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import email.utils
 import hashlib
-import os
-import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -24,10 +21,9 @@ from urllib.parse import urljoin, urlsplit
 
 from bundler import __version__
 from bundler.errors import BundlerError, HashMismatch, NetworkError, NotFound
-from bundler.fsutil import temp_file_beside
 from bundler.index.cache import DiskCache, PageEntry, valid_sha256
 from bundler.index.credentials import Credentials
-from bundler.index.download import ResumableDownload
+from bundler.index.download import ResumableDownload, write_checked
 from bundler.index.responses import (
     Headers,
     NotCached,
@@ -41,10 +37,12 @@ from bundler.index.responses import (
 from bundler.index.retries import (
     RETRY_STATUSES,
     Attempts,
+    backoff_delay,
     describe_problem,
     final_errors,
     host_of,
     is_final_tls_failure,
+    retry_after_delay,
     retryable_errors,
     tls_hint,
 )
@@ -110,7 +108,6 @@ class HttpClient:
         self.reporter = reporter
         self._lock = threading.Lock()
         self.credentials = Credentials(keyring)
-        self._swept = False  # the cache's stale temp directories, once
         # (URL, sha256) -> why fetch_to_cache could not fetch it: the
         # fetch_to_file that follows raises that, and does not spend a
         # second retry budget (and Retry-After waits) on the same file.
@@ -136,7 +133,6 @@ class HttpClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- credentials -------------------------------------------------------------
     # -- credentials -------------------------------------------------------------
 
     def add_credentials(self, url: str) -> str:
@@ -201,33 +197,13 @@ class HttpClient:
             current = target
         raise NetworkError(redact_url(url), f"more than {MAX_REDIRECTS} redirects")
 
-    def _backoff_delay(self, attempt: int) -> float:
-        base: float = min(self.max_backoff, self.backoff * 2.0 ** (attempt - 1))
-        jitter: float = random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not crypto
-        return base * jitter
-
-    def _retry_after(self, resp: Reply) -> float | None:
-        value = resp.headers.get("Retry-After")
-        if not value:
-            return None
-        value = value.strip()
-        if value.isdigit():
-            delay = float(value)
-        else:
-            try:
-                when = email.utils.parsedate_to_datetime(value)
-            except (TypeError, ValueError):
-                return None
-            delay = when.timestamp() - self._clock()
-        return max(0.0, min(delay, self.retry_after_cap))
-
     def _wait_to_retry(
         self, url: str, attempts: Attempts, problem: str, delay: float | None = None
     ) -> None:
         """Report the retry and wait for it: ``delay`` (a Retry-After),
         else the backoff for the attempts made."""
         if delay is None:
-            delay = self._backoff_delay(attempts.made)
+            delay = backoff_delay(attempts.made, self.backoff, self.max_backoff)
         self.reporter.retry(host_of(url), problem, delay, attempts.made + 1, attempts.limit)
         self._sleep(delay)
 
@@ -309,7 +285,8 @@ class HttpClient:
             resp.close()
             raise NotFound(display, reason, status=status)
         if status in RETRY_STATUSES:
-            delay = self._retry_after(resp)
+            value = resp.headers.get("Retry-After")
+            delay = retry_after_delay(value, self._clock(), self.retry_after_cap)
             resp.close()
             if attempts.spent:
                 raise NetworkError(
@@ -498,33 +475,15 @@ class HttpClient:
         scheme = urlsplit(clean).scheme
         if scheme != "file" and self.offline:
             raise NotCached(display)
-        if self.cache is not None and not self._swept:
-            self._sweep(self.cache)
-        fd, tmp_name = temp_file_beside(dest, ".part")
-        tmp = Path(tmp_name)
-        try:
-            with os.fdopen(fd, "w+b") as fh:
-                if scheme == "file":
-                    digest, got = copy_local(url_to_path(clean), fh, display, size, progress)
-                else:
-                    digest, got = self._download(clean, fh, expected, size, progress)
-                # Not forced to the disk (see atomic_write): every file is
-                # checked by its hash when used (cache) or verified (bundle).
-            # The size first: a file of another size cannot have the hash
-            # either, and its size says more than two digests.
-            if size is not None and got != size:
-                raise NetworkError(display, f"expected {size} bytes, received {got}")
-            if expected and digest != expected:
-                raise HashMismatch(display, expected, digest)
-            if self.cache is not None:
-                with contextlib.suppress(OSError):
-                    self.cache.put_blob_file(tmp, digest, got)
-            os.replace(tmp, dest)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-            raise
-        return digest, got
+        if self.cache is not None:
+            self.cache.sweep_once(self._clock)
+
+        def fill(fh: IO[bytes]) -> tuple[str, int]:
+            if scheme == "file":
+                return copy_local(url_to_path(clean), fh, display, size, progress)
+            return self._download(clean, fh, expected, size, progress)
+
+        return write_checked(dest, fill, display, expected=expected, size=size, cache=self.cache)
 
     def fetch_to_cache(self, url: str, *, sha256: str, size: int | None = None) -> None:
         """Put the file in the cache (a later ``fetch_to_file`` of it then
@@ -549,15 +508,6 @@ class HttpClient:
                 with self._lock:
                     self._ahead_failed[key] = err
                 raise
-
-    def _sweep(self, cache: DiskCache) -> None:
-        """Once per client, before its first download: what killed runs
-        left in the cache's temp directories goes."""
-        with self._lock:
-            if self._swept:
-                return
-            self._swept = True
-        cache.remove_stale_temps(self._clock())
 
     def _download(
         self,

@@ -4,23 +4,64 @@ connection (RFC 9110)."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import threading
 from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import IO
 
-from bundler.errors import NetworkError
+from bundler.errors import HashMismatch, NetworkError
+from bundler.fsutil import temp_file_beside
+from bundler.index.cache import DiskCache
 from bundler.index.responses import Cancelled, parse_content_range
 from bundler.index.retries import Attempts, retryable_errors
 from bundler.index.transport import Reply
 from bundler.redact import redact_url
 
-__all__ = ["STREAM_CHUNK", "STREAM_CHUNK_MAX", "ResumableDownload", "body_chunks"]
+__all__ = ["STREAM_CHUNK", "STREAM_CHUNK_MAX", "ResumableDownload", "body_chunks", "write_checked"]
 
 # Bytes read in a failed read are lost; small reads keep a resume close to
 # where the connection dropped.
 STREAM_CHUNK = 64 * 1024
 STREAM_CHUNK_MAX = 1024 * 1024
+
+
+def write_checked(
+    dest: Path,
+    fill: Callable[[IO[bytes]], tuple[str, int]],
+    display: str,
+    *,
+    expected: str | None,
+    size: int | None,
+    cache: DiskCache | None,
+) -> tuple[str, int]:
+    """Fill a temp file beside ``dest`` (``fill`` returns its sha256 and
+    size), check its size and hash, keep it in ``cache``, and move it to
+    ``dest``; return (sha256, size).  A failure leaves nothing behind."""
+    fd, tmp_name = temp_file_beside(dest, ".part")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "w+b") as fh:
+            digest, got = fill(fh)
+            # Not forced to the disk (see atomic_write): every file is
+            # checked by its hash when used (cache) or verified (bundle).
+        # The size first: a file of another size cannot have the hash
+        # either, and its size says more than two digests.
+        if size is not None and got != size:
+            raise NetworkError(display, f"expected {size} bytes, received {got}")
+        if expected and digest != expected:
+            raise HashMismatch(display, expected, digest)
+        if cache is not None:
+            with contextlib.suppress(OSError):
+                cache.put_blob_file(tmp, digest, got)
+        os.replace(tmp, dest)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    return digest, got
 
 
 def body_chunks(resp: Reply, room: int | None = None) -> Iterator[bytes]:

@@ -7,7 +7,9 @@ sorted into those another try may fix (a dropped connection, a timeout, a
 
 from __future__ import annotations
 
+import email.utils
 import functools
+import random
 import ssl
 from urllib.parse import urlsplit
 
@@ -17,10 +19,12 @@ __all__ = [
     "CONNECT_TIMED_OUT",
     "RETRY_STATUSES",
     "Attempts",
+    "backoff_delay",
     "describe_problem",
     "final_errors",
     "host_of",
     "is_final_tls_failure",
+    "retry_after_delay",
     "retryable_errors",
     "tls_hint",
 ]
@@ -168,3 +172,28 @@ def describe_problem(err: BaseException) -> str:  # noqa: PLR0911
     if isinstance(err, e.ProtocolError):
         return "connection dropped"
     return type(err).__name__
+
+
+def backoff_delay(attempt: int, backoff: float, max_backoff: float) -> float:
+    """The wait before the try after ``attempt``: exponential, capped, with
+    jitter."""
+    base: float = min(max_backoff, backoff * 2.0 ** (attempt - 1))
+    jitter: float = random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not crypto
+    return base * jitter
+
+
+def retry_after_delay(value: str | None, now: float, cap: float) -> float | None:
+    """The wait a ``Retry-After`` value asks for (RFC 9110: seconds or an
+    HTTP date), at most ``cap``; None without a usable one."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        delay = float(value)
+    else:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        delay = when.timestamp() - now
+    return max(0.0, min(delay, cap))
