@@ -17,7 +17,8 @@ from packaging.utils import NormalizedName
 
 from bundler.errors import BundlerError, HashMismatch, NetworkError, ResolutionFailed
 from bundler.index.client import HttpClient
-from bundler.index.collector import MetadataUnavailable, PackageIndex
+from bundler.index.collector import PackageIndex
+from bundler.index.metadata import MetadataUnavailable
 from bundler.models import CoreMetadata, DistKind, IndexFile, ProjectPage, Resolution
 from bundler.reporting import NULL_REPORTER, Reporter
 from bundler.resolve.resolver import ResolveOptions, RootRequirement, resolve
