@@ -33,7 +33,7 @@ from bundler.errors import (
 )
 from bundler.fsutil import updating, write_output
 from bundler.index.client import HttpClient
-from bundler.index.transport import DEFAULT_TLS, TlsOptions
+from bundler.index.trust import DEFAULT_TLS, TlsOptions
 from bundler.models import (
     BundleArtifact,
     CoreMetadata,

@@ -32,7 +32,7 @@ from bundler.cli.config import (
 from bundler.errors import BundlerError, UsageError, check_url
 from bundler.fsutil import write_output
 from bundler.index.keyringcli import DEFAULT_KEYRING_PROVIDER, KEYRING_PROVIDERS
-from bundler.index.transport import TlsOptions
+from bundler.index.trust import TlsOptions
 from bundler.models import IndexSettings, IndexStrategy, Lock, LockedFile, LockInput, Manifest
 from bundler.redact import redact_text
 from bundler.reporting import NULL_REPORTER, Reporter

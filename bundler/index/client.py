@@ -46,7 +46,8 @@ from bundler.index.retries import (
     retryable_errors,
     tls_hint,
 )
-from bundler.index.transport import DEFAULT_TLS, Reply, TlsOptions, Transport, TransportError
+from bundler.index.transport import Reply, Transport
+from bundler.index.trust import DEFAULT_TLS, TlsOptions, TransportError
 from bundler.redact import redact_url, split_auth
 from bundler.reporting import NULL_REPORTER, Reporter
 

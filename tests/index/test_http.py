@@ -27,7 +27,7 @@ import trustme
 from bundler import __version__, fsutil
 from bundler.errors import BundlerError, HashMismatch, NetworkError, NotFound
 from bundler.index import cache as cache_module
-from bundler.index import transport
+from bundler.index import transport, trust
 from bundler.index.client import HttpClient
 from bundler.index.responses import Cancelled, NotCached, RangeNotSupported
 from bundler.redact import redact_url, split_auth
@@ -985,7 +985,7 @@ def test_the_ca_bundle_is_the_one_the_options_or_the_environment_name(
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    store = transport.trust_store(transport.TlsOptions(cert=cert))
+    store = trust.trust_store(trust.TlsOptions(cert=cert))
     if isinstance(expected, tuple):
         assert (store.bundle, store.origin) == expected
     else:
@@ -1210,8 +1210,8 @@ def test_tls_trust_store_is_loaded_once_for_every_connection(
         bodies = list(pool.map(lambda _: client.get(url).content, range(4)))
         contexts = client._transport._contexts
     assert bodies == [b"secret page"] * 4
-    assert list(contexts) == [transport.trust_store()]
-    shared = contexts[transport.trust_store()]
+    assert list(contexts) == [trust.trust_store()]
+    shared = contexts[trust.trust_store()]
     assert shared.verify_mode == ssl.CERT_REQUIRED and shared.check_hostname
     # The four connections were made with that one context.
     assert shared.session_stats()["connect"] == 4
@@ -1220,7 +1220,7 @@ def test_tls_trust_store_is_loaded_once_for_every_connection(
 def test_tls_context_is_made_once_however_many_threads_ask(tmp_path: Path) -> None:
     ca_file = tmp_path / "ca.pem"
     trustme.CA().cert_pem.write_to_path(str(ca_file))
-    store = transport.TrustStore(bundle=str(ca_file), origin="--cert")
+    store = trust.TrustStore(bundle=str(ca_file), origin="--cert")
     wire = transport.Transport(pool_size=4, user_agent="t", connect_timeout=1, read_timeout=1)
     start = threading.Barrier(8)
     got: list[ssl.SSLContext] = []
@@ -1251,7 +1251,7 @@ def test_tls_through_a_proxy_checks_the_server_and_the_proxy(
     trustme.CA().cert_pem.write_to_path(str(ca_file))
     use_trust_store(monkeypatch, ca_file)
     wire = transport.Transport(pool_size=4, user_agent="t", connect_timeout=1, read_timeout=1)
-    store = transport.trust_store()
+    store = trust.trust_store()
     manager: Any = wire._manager("https://user:pw@proxy.example:3128", store)
     context = wire._contexts[store]
     # The server behind the tunnel and the proxy itself: the same trust store.
@@ -1579,7 +1579,7 @@ def trust_store_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     ca_file = tmp_path / "ca.pem"
     trustme.CA().cert_pem.write_to_path(str(ca_file))
     monkeypatch.setenv("PIP_CERT", str(ca_file))
-    monkeypatch.setattr(transport, "_preloads", {})
+    monkeypatch.setattr(trust, "_preloads", {})
     return ca_file
 
 
@@ -1623,14 +1623,14 @@ def test_a_preloaded_trust_store_makes_the_context_urllib3_would_make(
         real(self, cafile, **kw)
 
     monkeypatch.setattr(ssl.SSLContext, "load_verify_locations", counting)
-    transport.preload_trust_store()
+    trust.preload_trust_store()
     wire = transport.Transport(pool_size=4, user_agent="t", connect_timeout=1, read_timeout=1)
-    context = wire.context(transport.trust_store())
+    context = wire.context(trust.trust_store())
     assert loads == ["bundler-tls"] * 2  # certifi's and PIP_CERT's, in the preload's thread
     assert _tls_settings(context) == _tls_settings(expected)
     assert context.keylog_filename == str(trust_store_env.with_name("keys.log"))
     # Used once: another transport loads its own.
-    assert transport._preloads == {}
+    assert trust._preloads == {}
 
 
 def test_a_process_that_ends_at_once_waits_for_the_preload(trust_store_env: Path) -> None:
@@ -1638,8 +1638,8 @@ def test_a_process_that_ends_at_once_waits_for_the_preload(trust_store_env: Path
     while OpenSSL may still parse the trust store: finalizing the
     interpreter under a daemon thread in C code crashed it now and then
     (exit -11).  The interpreter joins a non-daemon thread first."""
-    transport.preload_trust_store()
-    (preload,) = transport._preloads.values()
+    trust.preload_trust_store()
+    (preload,) = trust._preloads.values()
     assert not preload._thread.daemon
     assert preload.result() is not None
 
@@ -1649,19 +1649,19 @@ def test_a_preloaded_trust_store_serves_real_https(
 ) -> None:
     server, ca_file = tls_server
     use_trust_store(monkeypatch, ca_file)
-    monkeypatch.setattr(transport, "_preloads", {})
-    transport.preload_trust_store()
+    monkeypatch.setattr(trust, "_preloads", {})
+    trust.preload_trust_store()
     server.routes["/p"] = lambda h: send(h, 200, b"page")
     with HttpClient(timeout=10) as client:
         assert client.get(f"https://127.0.0.1:{server.port}/p").content == b"page"
-    assert transport._preloads == {}
+    assert trust._preloads == {}
 
 
 def test_a_preloaded_trust_store_that_cannot_be_loaded_is_still_named(
     client: HttpClient, trust_store_env: Path
 ) -> None:
     trust_store_env.write_text("")
-    transport.preload_trust_store()
+    trust.preload_trust_store()
     with pytest.raises(NetworkError, match=r"cannot load the CA bundle .*ca\.pem.*PIP_CERT"):
         client.get("https://idx.example/simple/")
 
@@ -1669,16 +1669,16 @@ def test_a_preloaded_trust_store_that_cannot_be_loaded_is_still_named(
 def test_a_preload_of_another_store_is_not_used(
     trust_store_env: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    transport.preload_trust_store()
+    trust.preload_trust_store()
     other = tmp_path / "other.pem"
     trustme.CA().cert_pem.write_to_path(str(other))
     monkeypatch.setenv("PIP_CERT", str(other))
     wire = transport.Transport(pool_size=4, user_agent="t", connect_timeout=1, read_timeout=1)
-    context = wire.context(transport.trust_store())
+    context = wire.context(trust.trust_store())
     cas = context.get_ca_certs(binary_form=True)
     assert ssl.PEM_cert_to_DER_cert(other.read_text()) in cas
     assert ssl.PEM_cert_to_DER_cert(trust_store_env.read_text()) not in cas
-    assert [s.bundle for s in transport._preloads] == [str(trust_store_env)]
+    assert [s.bundle for s in trust._preloads] == [str(trust_store_env)]
 
 
 def test_only_passwords_and_tokens_are_scrubbed_from_free_text(client: HttpClient) -> None:
