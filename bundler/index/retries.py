@@ -155,23 +155,21 @@ CONNECT_TIMED_OUT = "connection timed out"
 CONNECT_PROBLEMS = (CANNOT_CONNECT, CONNECT_TIMED_OUT)
 
 
-def describe_problem(err: BaseException) -> str:  # noqa: PLR0911
+def describe_problem(err: BaseException) -> str:
     """A few words for a failure worth another try, for a retry line."""
     import urllib3.exceptions as e
 
-    if isinstance(err, e.NewConnectionError):  # a ConnectTimeoutError too, in urllib3
-        return CANNOT_CONNECT
-    if isinstance(err, e.ConnectTimeoutError):
-        return CONNECT_TIMED_OUT
-    if isinstance(err, e.TimeoutError):
-        return "read timed out"
-    if isinstance(err, e.SSLError):
-        return "TLS error"
-    if isinstance(err, e.ProxyError):
-        return "proxy error"
-    if isinstance(err, e.ProtocolError):
-        return "connection dropped"
-    return type(err).__name__
+    # The first match wins: a NewConnectionError is a ConnectTimeoutError
+    # too, in urllib3, and every timeout is a TimeoutError.
+    words: tuple[tuple[type[Exception], str], ...] = (
+        (e.NewConnectionError, CANNOT_CONNECT),
+        (e.ConnectTimeoutError, CONNECT_TIMED_OUT),
+        (e.TimeoutError, "read timed out"),
+        (e.SSLError, "TLS error"),
+        (e.ProxyError, "proxy error"),
+        (e.ProtocolError, "connection dropped"),
+    )
+    return next((said for kind, said in words if isinstance(err, kind)), type(err).__name__)
 
 
 def backoff_delay(attempt: int, backoff: float, max_backoff: float) -> float:
