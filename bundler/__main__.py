@@ -46,7 +46,7 @@ def main() -> None:
     gc.disable()
     argv = sys.argv[1:]
     if goes_online(argv):
-        from bundler.index.transport import TlsOptions, preload_trust_store
+        from bundler.index.trust import TlsOptions, preload_trust_store
 
         preload_trust_store(
             TlsOptions(option_value(argv, "--cert"), option_value(argv, "--client-cert"))

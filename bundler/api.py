@@ -32,8 +32,8 @@ from bundler.errors import (
     UsageError,
 )
 from bundler.fsutil import updating, write_output
-from bundler.index.http import HttpClient, redact_url
-from bundler.index.transport import DEFAULT_TLS, TlsOptions
+from bundler.index.client import HttpClient
+from bundler.index.trust import DEFAULT_TLS, TlsOptions
 from bundler.models import (
     BundleArtifact,
     CoreMetadata,
@@ -50,7 +50,7 @@ from bundler.models import (
     Manifest,
     NamedIndex,
 )
-from bundler.redact import strip_credentials
+from bundler.redact import redact_url, strip_credentials
 from bundler.reporting import NULL_REPORTER, Reporter
 from bundler.spec.filenames import parse_filename
 from bundler.spec.lockfile import SPLIT

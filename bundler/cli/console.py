@@ -167,7 +167,7 @@ class ConsoleReporter(Reporter):
     def retry(self, host: str, problem: str, delay: float, attempt: int, limit: int) -> None:
         if self.quiet:
             return
-        from bundler.index.http import CONNECT_PROBLEMS
+        from bundler.index.retries import CONNECT_PROBLEMS
 
         where = "to" if problem in CONNECT_PROBLEMS else "from"  # never reached, or answered
         self.say(

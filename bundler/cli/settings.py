@@ -18,7 +18,7 @@ from bundler.cli.config import (
 from bundler.cli.process import Process
 from bundler.errors import UsageError, check_url
 from bundler.index.keyringcli import DEFAULT_KEYRING_PROVIDER, KEYRING_PROVIDERS
-from bundler.index.transport import TlsOptions
+from bundler.index.trust import TlsOptions
 from bundler.models import IndexSettings, IndexStrategy
 from bundler.reporting import Reporter
 from bundler.spec.target import Target, host_target, make_target, target_from_name

@@ -37,8 +37,8 @@ from bundler.gate.integrity import (
     with_pip_disagreement,
 )
 from bundler.gate.verify import check_closure, expected_pins, load_bundle
+from bundler.index.client import HttpClient
 from bundler.index.collector import PackageIndex
-from bundler.index.http import HttpClient
 from bundler.models import IndexFile, IndexSettings, LockedPackage, LockPin, Manifest
 from bundler.redact import redact_url
 from bundler.reporting import NULL_REPORTER, Reporter

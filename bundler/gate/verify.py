@@ -43,8 +43,8 @@ from bundler.gate.integrity import (
     with_pip_disagreement,
 )
 from bundler.gate.stamp import STAMP_FAILED, STAMP_PASSED, Stamp, write_stamp
+from bundler.index.client import HttpClient
 from bundler.index.collector import PackageIndex
-from bundler.index.http import HttpClient
 from bundler.lock.check import CONSTRAINT, REQUIREMENT, TARGET, Inputs, Line, compare, make_inputs
 from bundler.models import DistKind, IndexSettings, Manifest
 from bundler.reporting import NULL_REPORTER, Reporter

@@ -2,7 +2,7 @@
 
 ``PackageIndex`` asks the configured sources (named indexes, the index,
 extra indexes, find-links) for one ``ProjectPage`` per project, and finds
-core metadata the cheapest way that works: the PEP 658 ``.metadata`` file,
+core metadata the cheapest way that works (``MetadataFinder``): the PEP 658 ``.metadata`` file,
 a few range requests on the wheel, the whole wheel, or an sdist's static
 PKG-INFO.  Everything is memoized and safe to call from many threads.
 
@@ -14,48 +14,35 @@ decides, and by default a project on two sources is an error.
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import dataclasses
 import hashlib
-import re
 import sys
-import tempfile
-import threading
-from collections.abc import Callable, Hashable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Generic, TypeVar
 from urllib.parse import unquote, urljoin, urlsplit
 
 from packaging.utils import NormalizedName, canonicalize_name
 
 from bundler.errors import (
     BundlerError,
-    InvalidDistribution,
-    MultipleErrors,
-    NetworkError,
     NotFound,
     UsageError,
 )
 from bundler.fsutil import sha256_file
-from bundler.index.http import (
-    HttpClient,
-    NotCached,
-    RangeNotSupported,
+from bundler.index.client import HttpClient
+from bundler.index.fetchahead import FetchAhead, Memo
+from bundler.index.metadata import MetadataFinder, is_file_url, scratch_dir
+from bundler.index.responses import (
     Response,
-    parse_content_range,
-    redact_url,
-    split_auth,
     url_to_path,
 )
-from bundler.models import CoreMetadata, DistKind, IndexFile, IndexSettings, IndexStrategy
+from bundler.index.sources import IndexConflict, Source, configured_sources, owner_rank
+from bundler.models import CoreMetadata, IndexFile, IndexSettings, IndexStrategy
+from bundler.redact import redact_url
 from bundler.reporting import NULL_REPORTER, Reporter
-from bundler.spec.archives import sdist_metadata, wheel_metadata
 from bundler.spec.filenames import parse_filename
 from bundler.spec.indexfiles import list_find_links_dir
-from bundler.spec.metadata import check_matches, parse_metadata
 from bundler.spec.pages import (
     LISTING_FORMAT,
     PageListing,
@@ -65,222 +52,13 @@ from bundler.spec.pages import (
 )
 from bundler.spec.project import ProjectPage
 
+__all__ = ["ACCEPT", "PackageIndex"]
+
 # pip's Accept header: PEP 691 JSON preferred, PEP 503 HTML accepted.
 ACCEPT = (
     "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1,"
     " text/html; q=0.01"
 )
-# A wheel's central directory, and usually its METADATA, sit in its tail.
-RANGE_TAIL = 64 * 1024
-RANGE_READAHEAD = 64 * 1024
-_SHA256 = re.compile(r"[0-9a-f]{64}")
-
-K = TypeVar("K", bound=Hashable)
-T = TypeVar("T")
-
-
-class MetadataUnavailable(BundlerError):
-    """An sdist whose metadata is dynamic: only a build can tell it."""
-
-    def __init__(self, filename: str, url: str) -> None:
-        super().__init__(
-            f"{filename}: the sdist's dependencies are dynamic (PEP 643) and can only"
-            " be known by building it",
-            hint="prefer a wheel of this project, or a version whose sdist has static metadata",
-        )
-        self.filename = filename
-        self.url = redact_url(url)
-
-
-class IndexConflict(UsageError):
-    """A project that several sources list and none owns (exit 2): taking
-    the best match would let a public upload shadow a private package."""
-
-    def __init__(self, project: NormalizedName, sources: Sequence[str]) -> None:
-        shown = ", ".join(repr(s) for s in sources)
-        super().__init__(
-            f"{project} is on more than one package source ({shown}); bundler does not pick"
-            " one by version, as a public upload could then shadow a private package"
-            " (dependency confusion, CVE-2018-20225)",
-            hint="declare the index it belongs to as an [[index]] table (bundle.toml, or"
-            f' [[tool.bundle.index]] in pyproject.toml) with packages = ["{project}"];'
-            ' or set index-strategy = "first-index" (the first source listing it wins)'
-            ' or "unsafe-best-match" (pip\'s merge: unsafe)',
-        )
-        self.project = project
-        self.sources = tuple(sources)
-
-
-@dataclass(frozen=True)
-class _Source:
-    """One place packages come from, as the index uses it."""
-
-    name: str  # what files, pages and messages call it: never a secret
-    url: str  # as configured (may carry credentials)
-    flat: bool  # a find-links location rather than a PEP 503 index
-    owns: tuple[str, ...] = ()  # normalized names, or prefixes ending in "*"
-
-
-def source_name(url: str) -> str:
-    """The name of an unnamed source: its URL without any user information."""
-    return split_auth(url)[0]
-
-
-def owner_rank(patterns: Iterable[str], name: NormalizedName) -> int | None:
-    """How closely ``patterns`` claim ``name`` (higher is closer), or None.
-
-    An exact name beats any prefix; a longer prefix beats a shorter one.
-    """
-    best: int | None = None
-    for pattern in patterns:
-        if pattern.endswith("*"):
-            rank = len(pattern) - 1 if name.startswith(pattern[:-1]) else None
-        else:
-            rank = 1 << 30 if canonicalize_name(pattern) == name else None
-        if rank is not None and (best is None or rank > best):
-            best = rank
-    return best
-
-
-def _same_location(a: str, b: str) -> bool:
-    return source_name(a).rstrip("/") == source_name(b).rstrip("/")
-
-
-def _sources(settings: IndexSettings) -> list[_Source]:  # noqa: C901
-    """Every source in search order: named indexes, the index, the extra
-    indexes, find-links.  A location configured twice is one source, and
-    keeps the first (named) entry."""
-    found: list[_Source] = []
-
-    def add(source: _Source) -> None:
-        if not any(_same_location(s.url, source.url) and s.flat == source.flat for s in found):
-            found.append(source)
-
-    for named in settings.named_indexes:
-        owns = tuple(
-            canonicalize_name(p[:-1]) + "*" if p.endswith("*") else canonicalize_name(p)
-            for p in (raw.strip() for raw in named.packages)
-            if p
-        )
-        add(_Source(named.name, named.url, named.flat, owns))
-    for url in (settings.index_url, *settings.extra_index_urls):
-        if url:
-            add(_Source(source_name(url), url, False))
-    for location in settings.find_links:
-        add(_Source(source_name(location), location, True))
-    problems: list[BundlerError] = []
-    names: dict[str, _Source] = {}
-    for source in found:
-        if source.name in names:
-            problems.append(UsageError(f"two package sources are named {source.name!r}"))
-        names[source.name] = source
-    claimed: dict[str, str] = {}
-    for source in found:
-        for pattern in source.owns:
-            other = claimed.setdefault(pattern, source.name)
-            if other != source.name:
-                problems.append(
-                    UsageError(
-                        f"{pattern!r} is owned by two indexes, {other!r} and {source.name!r}",
-                        hint="a project can only be owned by one index",
-                    )
-                )
-    if problems:
-        raise problems[0] if len(problems) == 1 else MultipleErrors(problems)
-    return found
-
-
-class _Memo(Generic[K, T]):
-    """Compute each key once, even when many threads ask at the same time."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._futures: dict[K, Future[T]] = {}
-
-    def __contains__(self, key: K) -> bool:
-        with self._lock:
-            return key in self._futures
-
-    def get(self, key: K, compute: Callable[[], T]) -> T:
-        with self._lock:
-            future = self._futures.get(key)
-            owner = future is None
-            if future is None:
-                future = Future()
-                self._futures[key] = future
-        if owner:
-            try:
-                future.set_result(compute())
-            except Exception as err:
-                future.set_exception(err)
-            except BaseException as err:
-                # An interrupt is not an answer: let a later call try again.
-                with self._lock:
-                    del self._futures[key]
-                future.set_exception(err)
-                raise
-        return future.result()
-
-
-class _RemoteFile:
-    """A read-only, seekable view of a remote file, fetched with range
-    requests as ``zipfile`` reads it (the file is never downloaded)."""
-
-    def __init__(self, client: HttpClient, url: str) -> None:
-        self._client = client
-        self._url = url
-        first = client.get_range(url, -RANGE_TAIL)
-        start, size = self._check(first.headers.get("Content-Range", ""), first.content, None)
-        self._size = size
-        self._blocks: list[tuple[int, bytes]] = [(start, first.content)]
-        self._pos = 0
-
-    def _check(self, header: str, content: bytes, start: int | None) -> tuple[int, int]:
-        parsed = parse_content_range(header)
-        if parsed is None:
-            raise RangeNotSupported(redact_url(self._url), "no usable Content-Range")
-        first, last, total = parsed
-        if (
-            total is None
-            or len(content) != last - first + 1
-            or (start is not None and first != start)
-        ):
-            raise RangeNotSupported(redact_url(self._url), "the server sent another range")
-        return first, total
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = 0, /) -> int:
-        base = {0: 0, 1: self._pos, 2: self._size}[whence]
-        self._pos = max(0, base + offset)
-        return self._pos
-
-    def read(self, n: int = -1, /) -> bytes:
-        remaining = self._size - self._pos
-        n = remaining if n < 0 else min(n, remaining)
-        if n <= 0:
-            return b""
-        data = self._get(self._pos, n)
-        self._pos += len(data)
-        return data
-
-    def _get(self, start: int, n: int) -> bytes:
-        for first, block in self._blocks:
-            if first <= start and start + n <= first + len(block):
-                return block[start - first : start - first + n]
-        end = min(self._size, start + max(n, RANGE_READAHEAD)) - 1
-        resp = self._client.get_range(self._url, start, end)
-        self._check(resp.headers.get("Content-Range", ""), resp.content, start)
-        self._blocks.append((start, resp.content))
-        return resp.content[:n]
-
-
-def _is_file_url(url: str) -> bool:
-    return urlsplit(url).scheme == "file"
 
 
 def _url_filename(url: str) -> str:
@@ -301,35 +79,25 @@ class PackageIndex:
         self.settings = settings
         self.client = client
         self.reporter = reporter
-        self._all = _sources(settings)
+        self._all = configured_sources(settings)
         for source in self._all:
             if urlsplit(source.url).scheme in ("http", "https"):
                 client.add_index(source.url)
-        self._projects: _Memo[NormalizedName, ProjectPage] = _Memo()
-        self._pages: _Memo[tuple[str, NormalizedName], ProjectPage] = _Memo()
-        self._find_links: _Memo[str, list[IndexFile]] = _Memo()
-        self._local_hashes: _Memo[tuple[str, int, int], tuple[str, int]] = _Memo()
-        self._url_hashes: _Memo[str, tuple[str, int]] = _Memo()
-        self._metadata: _Memo[tuple[str, str], CoreMetadata] = _Memo()
-        self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="index")
-        self._closed = False
-        self._checks_lock = threading.Lock()
-        self._checks: list[Future[None]] = []
+        self._projects: Memo[NormalizedName, ProjectPage] = Memo()
+        self._pages: Memo[tuple[str, NormalizedName], ProjectPage] = Memo()
+        self._find_links: Memo[str, list[IndexFile]] = Memo()
+        self._local_hashes: Memo[tuple[str, int, int], tuple[str, int]] = Memo()
+        self._url_hashes: Memo[str, tuple[str, int]] = Memo()
+        self._metadata: Memo[tuple[str, str], CoreMetadata] = Memo()
+        self._finder = MetadataFinder(client, reporter, self.hashed)
+        self._ahead = FetchAhead(workers)
 
     # -- lifecycle ----------------------------------------------------------------
 
     def close(self) -> None:
         """Stop the prefetch workers (queued prefetches are dropped; the
         look-ups behind shadowing warnings finish first)."""
-        self._closed = True
-        while True:
-            with self._checks_lock:
-                pending = [f for f in self._checks if not f.done()]
-                self._checks = pending
-            if not pending:
-                break
-            concurrent.futures.wait(pending)
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._ahead.close()
 
     def __enter__(self) -> PackageIndex:
         return self
@@ -368,8 +136,8 @@ class PackageIndex:
         its way)."""
         return canonicalize_name(name) in self._projects
 
-    def _owner(self, name: NormalizedName) -> _Source | None:
-        best: tuple[int, _Source] | None = None
+    def _owner(self, name: NormalizedName) -> Source | None:
+        best: tuple[int, Source] | None = None
         for source in self._all:
             rank = owner_rank(source.owns, name)
             if rank is not None and (best is None or rank > best[0]):
@@ -396,19 +164,19 @@ class PackageIndex:
             return found[0]
         return ProjectPage.merged(name, found, everywhere)
 
-    def _page(self, source: _Source, name: NormalizedName) -> ProjectPage:
+    def _page(self, source: Source, name: NormalizedName) -> ProjectPage:
         return self._pages.get((source.name, name), lambda: self._fetch(source, name))
 
-    def _fetch(self, source: _Source, name: NormalizedName) -> ProjectPage:
+    def _fetch(self, source: Source, name: NormalizedName) -> ProjectPage:
         if source.flat:
             return ProjectPage(name, self._find_links_files(source, name), source.name)
         return self._index_page(source, name)
 
-    def _check_shadowing(self, owner: _Source, name: NormalizedName) -> None:
+    def _check_shadowing(self, owner: Source, name: NormalizedName) -> None:
         """Warn (once) when sources other than the owner also list ``name``:
         in the background, so that it costs the resolver nothing."""
         others = [s for s in self._all if s is not owner]
-        if not others or self._closed:
+        if not others or self._ahead.closed:
             return
 
         def check() -> None:
@@ -426,12 +194,9 @@ class PackageIndex:
                     " squatting the name: dependency confusion)"
                 )
 
-        with contextlib.suppress(RuntimeError):  # the pool is shut down
-            future = self._pool.submit(check)
-            with self._checks_lock:
-                self._checks.append(future)
+        self._ahead.check(check)
 
-    def _index_page(self, source: _Source, name: NormalizedName) -> ProjectPage:
+    def _index_page(self, source: Source, name: NormalizedName) -> ProjectPage:
         # PEP 503: the normalized name, with a trailing slash.
         page_url = urljoin(source.url.rstrip("/") + "/", f"{name}/")
         try:
@@ -471,7 +236,7 @@ class PackageIndex:
                 cache.put_derived("listings", key, listing.to_bytes(body))
         return listing
 
-    def _find_links_files(self, source: _Source, name: NormalizedName) -> list[IndexFile]:
+    def _find_links_files(self, source: Source, name: NormalizedName) -> list[IndexFile]:
         listing = self._find_links.get(source.url, lambda: self._list_find_links(source))
         self._detail(lambda: f"files of {name}: from find-links {source.name}")
         files: list[IndexFile] = []
@@ -480,12 +245,12 @@ class PackageIndex:
             if dist is None or dist.name != name:
                 continue
             found = dataclasses.replace(listed, project=name, version=dist.version, kind=dist.kind)
-            if _is_file_url(found.url) and not found.sha256:
+            if is_file_url(found.url) and not found.sha256:
                 found = self._hash_local(found)
             files.append(found)
         return files
 
-    def _list_find_links(self, source: _Source) -> list[IndexFile]:
+    def _list_find_links(self, source: Source) -> list[IndexFile]:
         location, display = source.url, source.name
         scheme = urlsplit(location).scheme
         if scheme in ("http", "https"):
@@ -537,27 +302,23 @@ class PackageIndex:
         metadata, a build and the download then read it there)."""
         if file.sha256:
             return file
-        if _is_file_url(file.url):
+        if is_file_url(file.url):
             return self._hash_local(file)
         digest, size = self._url_hashes.get(file.url, lambda: self._hash_remote(file))
         return dataclasses.replace(file, hashes={**file.hashes, "sha256": digest}, size=size)
 
     def _hash_remote(self, file: IndexFile) -> tuple[str, int]:
-        cache = self.client.cache
-        where = cache.root if cache is not None else None
-        if where is not None:
-            where.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix="bundler-hash-", dir=where) as tmp:
+        with scratch_dir(self.client.cache, "hash") as tmp:
             return self.client.fetch_to_file(
-                file.url, Path(tmp) / file.filename, sha256=None, size=file.size, progress=None
+                file.url, tmp / file.filename, sha256=None, size=file.size, progress=None
             )
 
     def prefetch(self, names: Iterable[NormalizedName]) -> None:
         """Fetch project pages in the background, ahead of need."""
         for raw in names:
             name = canonicalize_name(raw)
-            if name not in self._projects and not self._closed:
-                self._submit(self.get_project, name)
+            if name not in self._projects and not self._ahead.closed:
+                self._ahead.fetch(self.get_project, name)
 
     # -- metadata -----------------------------------------------------------------
 
@@ -569,160 +330,23 @@ class PackageIndex:
         silently); range requests on the wheel; the whole wheel (hash-checked);
         for an sdist, its PKG-INFO when static, else ``MetadataUnavailable``.
         """
-        return self._metadata.get((file.url, file.filename), lambda: self._load_metadata(file))
+        return self._metadata.get((file.url, file.filename), lambda: self._finder.load(file))
 
     def prefetch_metadata(self, files: Iterable[IndexFile]) -> None:
         """Fetch metadata in the background, ahead of need."""
         for file in files:
-            if (file.url, file.filename) not in self._metadata and not self._closed:
-                self._submit(self.get_metadata, file)
+            if (file.url, file.filename) not in self._metadata and not self._ahead.closed:
+                self._ahead.fetch(self.get_metadata, file)
 
-    def _submit(self, fn: Callable[[T], object], arg: T) -> None:
-        def quietly() -> None:
-            # Errors are memoized and raised to whoever asks for real.
-            with contextlib.suppress(Exception):
-                fn(arg)
-
-        with contextlib.suppress(RuntimeError):  # the pool is shut down
-            self._pool.submit(quietly)
-
-    def _what(self, file: IndexFile) -> str:
-        return f"{file.filename} (from {file.index or redact_url(file.url)})"
-
-    def _load_metadata(self, file: IndexFile) -> CoreMetadata:
-        what = self._what(file)
-        if not file.sha256 and file.kind is DistKind.SDIST:
-            # Read whole anyway: fetched once, hashed, and kept for later.
-            file = self.hashed(file)
-        sha = (file.sha256 or "").lower()
-        sha = sha if _SHA256.fullmatch(sha) else ""
+    def cached_metadata(self, key: str) -> bytes | None:
+        """Core metadata stored under ``key`` (a sha256 hex digest) by
+        ``keep_metadata``; None when absent, or without a cache."""
         cache = self.client.cache
-        if file.kind is DistKind.SDIST:
-            meta = self._sdist_metadata(file, sha)
-            check_matches(meta, file.project, file.version, what)
-            self._detail(lambda: f"metadata of {what}: the sdist's PKG-INFO (static)")
-            return meta
-        cached = cache.get_metadata(sha) if cache is not None and sha else None
-        if cached is not None:
-            with contextlib.suppress(BundlerError):  # a damaged entry is fetched again
-                meta = parse_metadata(cached, what)
-                check_matches(meta, file.project, file.version, what)
-                self._detail(lambda: f"metadata of {what}: from the cache")
-                return meta
-        data = self._wheel_metadata_bytes(file, sha)
-        meta = parse_metadata(data, what)
-        check_matches(meta, file.project, file.version, what)
-        if cache is not None and sha:
-            with contextlib.suppress(OSError, BundlerError):
-                cache.put_metadata(sha, data)
-        return meta
+        return cache.get_metadata(key) if cache is not None else None
 
-    def _local_copy(self, file: IndexFile, sha: str) -> Path | None:
-        """A local file holding the distribution, without any request."""
-        if _is_file_url(file.url):
-            return url_to_path(file.url)
+    def keep_metadata(self, key: str, data: bytes) -> None:
+        """Store core metadata worked out elsewhere (prepared by a build
+        backend) under ``key``; nothing happens without a cache."""
         cache = self.client.cache
-        if cache is not None and sha:
-            blob = cache.blob_path(sha)
-            if blob.is_file():
-                return blob
-        return None
-
-    def _download(self, file: IndexFile, sha: str, use: Callable[[Path], T]) -> T:
-        cache = self.client.cache
-        where = cache.root if cache is not None else None
-        if where is not None:
-            where.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix="bundler-dist-", dir=where) as tmp:
-            path = Path(tmp) / file.filename
-            self.client.fetch_to_file(file.url, path, sha256=sha or None, size=file.size)
-            return use(path)
-
-    def _sdist_metadata(self, file: IndexFile, sha: str) -> CoreMetadata:
-        local = self._local_copy(file, sha)
-        if local is not None:
-            meta = sdist_metadata(local, file.filename)
-        else:
-            meta = self._download(file, sha, lambda p: sdist_metadata(p, file.filename))
-        if meta is None:
-            raise MetadataUnavailable(file.filename, file.url)
-        return meta
-
-    def _wheel_metadata_bytes(self, file: IndexFile, sha: str) -> bytes:
-        data, how = self._wheel_metadata_how(file, sha)
-        self._detail(lambda: f"metadata of {self._what(file)}: {how}")
-        return data
-
-    def _wheel_metadata_how(self, file: IndexFile, sha: str) -> tuple[bytes, str]:
-        """The METADATA of a wheel, and how it was read (for ``-v``)."""
-        local = self._local_copy(file, sha)
-        if local is not None:
-            return wheel_metadata(local, file.filename), "from the wheel at hand"
-        # An advertised PEP 658 file first (hash-checked).  An unadvertised
-        # one is only a guess: mirrors answer a missing one slowly, while a
-        # range request on the wheel's tail usually holds METADATA whole.
-        advertised = file.core_metadata is not None
-        if advertised and (data := self._sidecar(file)) is not None:
-            return data, "the PEP 658 .metadata file"
-        whole = "the whole wheel, kept for the download"
-        if file.size is not None and file.size <= RANGE_TAIL:
-            # No bigger than one range request: take the whole wheel (kept
-            # in the cache for the download) rather than guess at a sidecar.
-            return self._download(file, sha, lambda p: wheel_metadata(p, file.filename)), whole
-        if file.size is None or file.size > RANGE_TAIL:
-            try:
-                remote = _RemoteFile(self.client, file.url)
-                return wheel_metadata(remote, file.filename), "range requests on the wheel"
-            except NotFound:
-                raise
-            except (NetworkError, InvalidDistribution):
-                pass  # a sidecar or the whole wheel decides
-        if not advertised and (data := self._sidecar(file)) is not None:
-            return data, "an unadvertised .metadata file"
-        return self._download(file, sha, lambda p: wheel_metadata(p, file.filename)), whole
-
-    def _sidecar(self, file: IndexFile) -> bytes | None:
-        """PEP 658: ``<file url>.metadata``, checked against the page's hash."""
-        url = file.url + ".metadata"
-        advertised = file.core_metadata is not None
-        hashes = dict(file.core_metadata or {})
-        expected = hashes.get("sha256", "")
-        cache = self.client.cache
-        if cache is not None and _SHA256.fullmatch(expected):
-            cached = cache.read_blob(expected)
-            if cached is not None:
-                return cached
-        try:
-            data = self.client.get(url).content
-        except NetworkError as err:
-            if advertised and not isinstance(err, (NotFound, NotCached)):
-                self.reporter.warning(f"{err}; reading the metadata from the wheel instead")
-            return None
-        for algo, digest in hashes.items():
-            got = hashlib.new(algo, data).hexdigest()
-            if got != digest:
-                self.reporter.warning(
-                    f"{redact_url(url)}: {algo} is {got}, the index says {digest};"
-                    " reading the metadata from the wheel instead"
-                )
-                return None
-        if not advertised:
-            # An unadvertised URL may answer with anything (an HTML error page).
-            try:
-                parse_metadata(data, self._what(file))
-            except BundlerError:
-                return None
-        if cache is not None and expected:
-            with contextlib.suppress(OSError, BundlerError):
-                cache.put_blob(data)
-        return data
-
-
-__all__ = [
-    "ACCEPT",
-    "IndexConflict",
-    "MetadataUnavailable",
-    "PackageIndex",
-    "owner_rank",
-    "source_name",
-]
+        if cache is not None:
+            cache.put_metadata(key, data)

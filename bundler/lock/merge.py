@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from packaging.utils import NormalizedName
 from packaging.version import Version
 
-from bundler.index.http import redact_url
 from bundler.models import IndexFile, IndexSettings, Lock, LockedFile, LockedPackage
+from bundler.redact import redact_url
 from bundler.spec.resolution import Resolution
 from bundler.spec.target import Target
 

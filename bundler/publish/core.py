@@ -27,7 +27,7 @@ from bundler.redact import redact_url
 from bundler.reporting import NULL_REPORTER, Reporter
 
 if TYPE_CHECKING:
-    from bundler.index.http import HttpClient
+    from bundler.index.client import HttpClient
 
 __all__ = [
     "check_publishable",

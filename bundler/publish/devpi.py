@@ -23,7 +23,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from bundler.errors import BundlerError, MultipleErrors, UsageError
-from bundler.index.http import HttpClient
+from bundler.index.client import HttpClient
 from bundler.models import BundleArtifact
 from bundler.publish.destination import Held, PublishFile
 from bundler.publish.upload import UPLOAD_WORKERS, FileConflict, UploadDestination

@@ -30,8 +30,8 @@ from packaging.metadata import parse_email
 from packaging.utils import NormalizedName, canonicalize_name
 
 from bundler.errors import BundlerError, MultipleErrors, NotFound, UsageError, check_url
+from bundler.index.client import HttpClient
 from bundler.index.collector import ACCEPT
-from bundler.index.http import HttpClient
 from bundler.models import DistKind
 from bundler.publish.destination import Held, PublishFile
 from bundler.redact import redact_text, redact_url, split_auth

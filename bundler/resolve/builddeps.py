@@ -16,8 +16,9 @@ from packaging.requirements import Requirement
 from packaging.utils import NormalizedName
 
 from bundler.errors import BundlerError, HashMismatch, NetworkError, ResolutionFailed
-from bundler.index.collector import MetadataUnavailable, PackageIndex
-from bundler.index.http import HttpClient
+from bundler.index.client import HttpClient
+from bundler.index.collector import PackageIndex
+from bundler.index.metadata import MetadataUnavailable
 from bundler.models import CoreMetadata, DistKind, IndexFile
 from bundler.reporting import NULL_REPORTER, Reporter
 from bundler.resolve.resolver import ResolveOptions, RootRequirement, resolve
@@ -142,18 +143,16 @@ class BuildingSource:
         # Prepared metadata is cached by the sdist's sha256: a link listed
         # without one (a web server's directory listing) is hashed first.
         file = self.index.hashed(file)
-        cache = self.client.cache
         # Keyed by file *and* target: prepared metadata may differ per target.
         key = hashlib.sha256(f"{file.sha256} {self.target.name}".encode()).hexdigest()
-        raw = cache.get_metadata(key) if cache is not None else None
+        raw = self.index.cached_metadata(key)
         if raw is None:
             self._building.add(file.filename)
             try:
                 raw = self._prepare(file)
             finally:
                 self._building.discard(file.filename)
-            if cache is not None:
-                cache.put_metadata(key, raw)
+            self.index.keep_metadata(key, raw)
         return parse_metadata(raw, file.filename)
 
     def _wheel_elsewhere(self, file: IndexFile) -> bool:

@@ -18,7 +18,7 @@ from bundler.errors import BundleLocked, BundlerError, InvalidDistribution, Mult
 from bundler.fsutil import directory_lock, sha256_file
 from bundler.gate import verify as gate
 from bundler.gate.integrity import check_integrity
-from bundler.index.http import HttpClient
+from bundler.index.client import HttpClient
 from bundler.models import IndexSettings, Manifest
 from bundler.reporting import Reporter
 from bundler.spec.target import host_target

@@ -722,10 +722,10 @@ def test_start_up_loads_the_trust_store_ahead_for_networked_commands(
 START_UP_PROBE = (
     "import gc, sys\n"
     "import bundler.__main__ as entry\n"
-    "import bundler.index.transport as transport\n"
+    "import bundler.index.trust as trust\n"
     "seen = []\n"
-    "real = transport.preload_trust_store\n"
-    "transport.preload_trust_store = lambda *a: (seen.append(gc.isenabled()), real(*a))\n"
+    "real = trust.preload_trust_store\n"
+    "trust.preload_trust_store = lambda *a: (seen.append(gc.isenabled()), real(*a))\n"
     "import bundler.cli.main as cli\n"
     "run = cli.run\n"
     "def probe(argv=None, **kw):\n"

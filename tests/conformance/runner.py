@@ -39,8 +39,8 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from bundler.errors import BundlerError, ResolutionFailed
+from bundler.index.client import HttpClient
 from bundler.index.collector import PackageIndex
-from bundler.index.http import HttpClient
 from bundler.models import IndexSettings
 from bundler.resolve.resolver import ResolveOptions, RootRequirement, resolve
 from bundler.spec.selection import BinaryPolicy

@@ -35,7 +35,7 @@ from bundler.gate.integrity import (
     wheel_archive_problems,
 )
 from bundler.gate.verify import VerifyOptions
-from bundler.index.http import HttpClient
+from bundler.index.client import HttpClient
 from bundler.models import BundleArtifact, DistKind, LockedFile, LockedPackage, Manifest
 from bundler.runtime.interpreters import Interpreter, probe_interpreter
 from bundler.runtime.isolation import detect_network_isolation

@@ -21,8 +21,9 @@ from packaging.version import Version
 
 from bundler.errors import HashMismatch, InvalidDistribution
 from bundler.index import collector as collector_module
-from bundler.index.collector import ACCEPT, MetadataUnavailable, PackageIndex
-from bundler.index.http import HttpClient
+from bundler.index.client import HttpClient
+from bundler.index.collector import ACCEPT, PackageIndex
+from bundler.index.metadata import MetadataUnavailable
 from bundler.models import DistKind, IndexFile, IndexSettings, IndexStrategy
 from bundler.reporting import Reporter
 from bundler.spec import pages as pages_module

@@ -26,16 +26,11 @@ import trustme
 
 from bundler import __version__, fsutil
 from bundler.errors import BundlerError, HashMismatch, NetworkError, NotFound
-from bundler.index import http as http_module
-from bundler.index import transport
-from bundler.index.http import (
-    Cancelled,
-    HttpClient,
-    NotCached,
-    RangeNotSupported,
-    redact_url,
-    split_auth,
-)
+from bundler.index import cache as cache_module
+from bundler.index import transport, trust
+from bundler.index.client import HttpClient
+from bundler.index.responses import Cancelled, NotCached, RangeNotSupported
+from bundler.redact import redact_url, split_auth
 from bundler.reporting import Reporter
 
 SECRET = "s3cr3t-T0ken"
@@ -737,7 +732,7 @@ def test_a_killed_runs_temp_files_in_the_cache_are_removed(
     cache = tmp_path / "cache"
     stale = cache / "bundler-ahead-k3j2"
     live = cache / "bundler-dist-x9y8"
-    for directory, age in ((stale, http_module.STALE_TEMP_AGE), (live, 60.0)):
+    for directory, age in ((stale, cache_module.STALE_TEMP_AGE), (live, 60.0)):
         part = directory / ".file.abcd.part"
         part.parent.mkdir(parents=True)
         part.write_bytes(b"half a file")
@@ -990,7 +985,7 @@ def test_the_ca_bundle_is_the_one_the_options_or_the_environment_name(
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    store = transport.trust_store(transport.TlsOptions(cert=cert))
+    store = trust.trust_store(trust.TlsOptions(cert=cert))
     if isinstance(expected, tuple):
         assert (store.bundle, store.origin) == expected
     else:
@@ -1069,7 +1064,9 @@ def test_name_resolution_is_asked_once_per_name() -> None:
     assert len(calls) == 2
 
 
-def test_a_client_looks_each_name_up_once(server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_with_the_dns_cache_a_client_looks_each_name_up_once(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
     looked_up: list[object] = []
     real = socket.getaddrinfo
 
@@ -1077,13 +1074,34 @@ def test_a_client_looks_each_name_up_once(server: Server, monkeypatch: pytest.Mo
         looked_up.append(host)
         return real(host, *args, **kwargs)  # type: ignore[arg-type]
 
-    # The process's resolver, before any client has wrapped it.
+    # The process's resolver, wrapped as the entry point wraps it (undone
+    # with the monkeypatch).
     monkeypatch.setattr(socket, "getaddrinfo", counting)
+    transport.install_dns_cache()
     server.routes["/p"] = lambda h: send(h, 200, b"page", {"Connection": "close"})
     with HttpClient(cache_dir=None) as c:
         for _ in range(3):  # a new connection each time: the server closes them
             assert c.get(server.url("/p", host="localhost")).content == b"page"
     assert looked_up == ["localhost"]
+
+
+def test_a_client_leaves_the_process_resolver_alone(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    looked_up: list[object] = []
+    real = socket.getaddrinfo
+
+    def counting(host: object, *args: object, **kwargs: object) -> object:
+        looked_up.append(host)
+        return real(host, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket, "getaddrinfo", counting)
+    server.routes["/p"] = lambda h: send(h, 200, b"page", {"Connection": "close"})
+    with HttpClient(cache_dir=None) as c:
+        for _ in range(2):
+            assert c.get(server.url("/p", host="localhost")).content == b"page"
+    assert socket.getaddrinfo is counting
+    assert looked_up == ["localhost", "localhost"]
 
 
 def test_failed_name_resolution_is_not_kept() -> None:
@@ -1107,8 +1125,8 @@ def test_the_cache_makes_no_fan_out_directories(server: Server, tmp_path: Path) 
     cache = tmp_path / "cache"
     with HttpClient(cache_dir=cache) as c:
         c.fetch_to_file(server.url("/f.whl"), tmp_path / "f.whl", sha256=PAYLOAD_SHA)
-    disk = http_module.DiskCache(cache)
-    disk.store_page("https://idx.example/simple/p/", http_module._PageEntry("u", 1.0, 200))
+    disk = cache_module.DiskCache(cache)
+    disk.store_page("https://idx.example/simple/p/", cache_module.PageEntry("u", 1.0, 200))
     disk.put_metadata(PAYLOAD_SHA, b"Metadata-Version: 2.1\n")
     disk.put_derived("listings", PAYLOAD_SHA, b"{}")
     page = hashlib.sha256(b"https://idx.example/simple/p/").hexdigest()
@@ -1138,7 +1156,7 @@ def test_a_blob_this_client_stored_is_not_hashed_again(
         hashed.append(path)
         return real(path)
 
-    monkeypatch.setattr(http_module, "sha256_file", counting)
+    monkeypatch.setattr(cache_module, "sha256_file", counting)
     with HttpClient(cache_dir=tmp_path / "cache") as c:
         c.fetch_to_file(server.url("/f.whl"), tmp_path / "a.whl", sha256=PAYLOAD_SHA)
         c.fetch_to_file(server.url("/f.whl"), tmp_path / "b.whl", sha256=PAYLOAD_SHA)
@@ -1192,8 +1210,8 @@ def test_tls_trust_store_is_loaded_once_for_every_connection(
         bodies = list(pool.map(lambda _: client.get(url).content, range(4)))
         contexts = client._transport._contexts
     assert bodies == [b"secret page"] * 4
-    assert list(contexts) == [transport.trust_store()]
-    shared = contexts[transport.trust_store()]
+    assert list(contexts) == [trust.trust_store()]
+    shared = contexts[trust.trust_store()]
     assert shared.verify_mode == ssl.CERT_REQUIRED and shared.check_hostname
     # The four connections were made with that one context.
     assert shared.session_stats()["connect"] == 4
@@ -1202,7 +1220,7 @@ def test_tls_trust_store_is_loaded_once_for_every_connection(
 def test_tls_context_is_made_once_however_many_threads_ask(tmp_path: Path) -> None:
     ca_file = tmp_path / "ca.pem"
     trustme.CA().cert_pem.write_to_path(str(ca_file))
-    store = transport.TrustStore(bundle=str(ca_file), origin="--cert")
+    store = trust.TrustStore(bundle=str(ca_file), origin="--cert")
     wire = transport.Transport(pool_size=4, user_agent="t", connect_timeout=1, read_timeout=1)
     start = threading.Barrier(8)
     got: list[ssl.SSLContext] = []
@@ -1233,7 +1251,7 @@ def test_tls_through_a_proxy_checks_the_server_and_the_proxy(
     trustme.CA().cert_pem.write_to_path(str(ca_file))
     use_trust_store(monkeypatch, ca_file)
     wire = transport.Transport(pool_size=4, user_agent="t", connect_timeout=1, read_timeout=1)
-    store = transport.trust_store()
+    store = trust.trust_store()
     manager: Any = wire._manager("https://user:pw@proxy.example:3128", store)
     context = wire._contexts[store]
     # The server behind the tunnel and the proxy itself: the same trust store.
@@ -1291,49 +1309,6 @@ def test_a_tls_alert_from_the_network_is_tried_again(
     monkeypatch.setattr(client._transport, "get", flaky)
     assert client.get(server.url("/p")).content == b"page"
     assert len(calls) == 2 and len(sleeps.delays) == 1
-
-
-def test_link_or_copy_links_a_free_name_and_replaces_a_taken_one(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def no_file_made(*args: object, **kwargs: object) -> None:
-        raise AssertionError("a link needs no placeholder file")
-
-    monkeypatch.setattr("bundler.index.http.tempfile.mkstemp", no_file_made)
-    source = tmp_path / "blob"
-    source.write_bytes(b"content")
-    fresh = tmp_path / "out" / "fresh.whl"
-    http_module._link_or_copy(source, fresh)
-    assert fresh.read_bytes() == b"content"
-    assert fresh.stat().st_ino == source.stat().st_ino
-    taken = tmp_path / "out" / "taken.whl"
-    taken.write_bytes(b"stale")
-    http_module._link_or_copy(source, taken)
-    assert taken.read_bytes() == b"content"
-    assert taken.stat().st_ino == source.stat().st_ino
-    # No temp name is left behind.
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["fresh.whl", "taken.whl"]
-
-
-@pytest.mark.parametrize("taken", [False, True])
-def test_link_or_copy_copies_where_no_link_can_be_made(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, taken: bool
-) -> None:
-    source = tmp_path / "blob"
-    source.write_bytes(b"content")
-    dest = tmp_path / "out" / "file.whl"
-    if taken:
-        dest.parent.mkdir()
-        dest.write_bytes(b"stale")
-
-    def no_links(src: object, dst: object) -> None:
-        raise OSError(18, "Invalid cross-device link")
-
-    monkeypatch.setattr("bundler.index.http.os.link", no_links)
-    http_module._link_or_copy(source, dest)
-    assert dest.read_bytes() == b"content"
-    assert dest.stat().st_ino != source.stat().st_ino
-    assert [p.name for p in dest.parent.iterdir()] == ["file.whl"]
 
 
 def test_proxies_come_from_the_environment_once_per_host(
@@ -1604,7 +1579,7 @@ def trust_store_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     ca_file = tmp_path / "ca.pem"
     trustme.CA().cert_pem.write_to_path(str(ca_file))
     monkeypatch.setenv("PIP_CERT", str(ca_file))
-    monkeypatch.setattr(transport, "_preloads", {})
+    monkeypatch.setattr(trust, "_preloads", {})
     return ca_file
 
 
@@ -1648,14 +1623,14 @@ def test_a_preloaded_trust_store_makes_the_context_urllib3_would_make(
         real(self, cafile, **kw)
 
     monkeypatch.setattr(ssl.SSLContext, "load_verify_locations", counting)
-    transport.preload_trust_store()
+    trust.preload_trust_store()
     wire = transport.Transport(pool_size=4, user_agent="t", connect_timeout=1, read_timeout=1)
-    context = wire.context(transport.trust_store())
+    context = wire.context(trust.trust_store())
     assert loads == ["bundler-tls"] * 2  # certifi's and PIP_CERT's, in the preload's thread
     assert _tls_settings(context) == _tls_settings(expected)
     assert context.keylog_filename == str(trust_store_env.with_name("keys.log"))
     # Used once: another transport loads its own.
-    assert transport._preloads == {}
+    assert trust._preloads == {}
 
 
 def test_a_process_that_ends_at_once_waits_for_the_preload(trust_store_env: Path) -> None:
@@ -1663,8 +1638,8 @@ def test_a_process_that_ends_at_once_waits_for_the_preload(trust_store_env: Path
     while OpenSSL may still parse the trust store: finalizing the
     interpreter under a daemon thread in C code crashed it now and then
     (exit -11).  The interpreter joins a non-daemon thread first."""
-    transport.preload_trust_store()
-    (preload,) = transport._preloads.values()
+    trust.preload_trust_store()
+    (preload,) = trust._preloads.values()
     assert not preload._thread.daemon
     assert preload.result() is not None
 
@@ -1674,19 +1649,19 @@ def test_a_preloaded_trust_store_serves_real_https(
 ) -> None:
     server, ca_file = tls_server
     use_trust_store(monkeypatch, ca_file)
-    monkeypatch.setattr(transport, "_preloads", {})
-    transport.preload_trust_store()
+    monkeypatch.setattr(trust, "_preloads", {})
+    trust.preload_trust_store()
     server.routes["/p"] = lambda h: send(h, 200, b"page")
     with HttpClient(timeout=10) as client:
         assert client.get(f"https://127.0.0.1:{server.port}/p").content == b"page"
-    assert transport._preloads == {}
+    assert trust._preloads == {}
 
 
 def test_a_preloaded_trust_store_that_cannot_be_loaded_is_still_named(
     client: HttpClient, trust_store_env: Path
 ) -> None:
     trust_store_env.write_text("")
-    transport.preload_trust_store()
+    trust.preload_trust_store()
     with pytest.raises(NetworkError, match=r"cannot load the CA bundle .*ca\.pem.*PIP_CERT"):
         client.get("https://idx.example/simple/")
 
@@ -1694,16 +1669,16 @@ def test_a_preloaded_trust_store_that_cannot_be_loaded_is_still_named(
 def test_a_preload_of_another_store_is_not_used(
     trust_store_env: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    transport.preload_trust_store()
+    trust.preload_trust_store()
     other = tmp_path / "other.pem"
     trustme.CA().cert_pem.write_to_path(str(other))
     monkeypatch.setenv("PIP_CERT", str(other))
     wire = transport.Transport(pool_size=4, user_agent="t", connect_timeout=1, read_timeout=1)
-    context = wire.context(transport.trust_store())
+    context = wire.context(trust.trust_store())
     cas = context.get_ca_certs(binary_form=True)
     assert ssl.PEM_cert_to_DER_cert(other.read_text()) in cas
     assert ssl.PEM_cert_to_DER_cert(trust_store_env.read_text()) not in cas
-    assert [s.bundle for s in transport._preloads] == [str(trust_store_env)]
+    assert [s.bundle for s in trust._preloads] == [str(trust_store_env)]
 
 
 def test_only_passwords_and_tokens_are_scrubbed_from_free_text(client: HttpClient) -> None:
@@ -1719,7 +1694,7 @@ def test_a_retry_line_says_to_a_host_never_reached_and_from_one_that_answered() 
     from rich.console import Console
 
     from bundler.cli.console import ConsoleReporter
-    from bundler.index.http import CANNOT_CONNECT, CONNECT_TIMED_OUT
+    from bundler.index.retries import CANNOT_CONNECT, CONNECT_TIMED_OUT
 
     out = io.StringIO()
     reporter = ConsoleReporter(quiet=False, console=Console(file=out, width=200))

@@ -16,8 +16,9 @@ from packaging.version import Version
 from bundler import api as app
 from bundler.cli.config import load_config, owned_pattern, parse_config
 from bundler.errors import InputFileError, MultipleErrors, UsageError
-from bundler.index.collector import IndexConflict, PackageIndex, owner_rank
-from bundler.index.http import HttpClient
+from bundler.index.client import HttpClient
+from bundler.index.collector import PackageIndex
+from bundler.index.sources import IndexConflict, owner_rank
 from bundler.models import IndexSettings, IndexStrategy, NamedIndex
 from bundler.reporting import Reporter
 from bundler.resolve.resolver import ResolveOptions, RootRequirement, resolve

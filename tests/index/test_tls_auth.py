@@ -17,7 +17,7 @@ import pytest
 import trustme
 
 from bundler.cli.main import run
-from bundler.index import transport
+from bundler.index import transport, trust
 from tests.support import DistSpec, IndexServer, IndexServerFactory
 
 SECRET = "kr-s3cr3t-Pa55"
@@ -169,7 +169,7 @@ def test_the_system_store_on_macos_and_windows_is_truststore(
     monkeypatch.setattr(truststore.SSLContext, "load_verify_locations", recording)
     monkeypatch.setattr(sys, "platform", "darwin")
     wire = transport.Transport(pool_size=2, user_agent="t", connect_timeout=5, read_timeout=5)
-    context = wire.context(transport.trust_store())
+    context = wire.context(trust.trust_store())
     monkeypatch.undo()
     assert type(context) is truststore.SSLContext
     assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
@@ -177,7 +177,7 @@ def test_the_system_store_on_macos_and_windows_is_truststore(
     assert loaded == [certifi.where()]  # as pip makes it
     # truststore on this platform (OpenSSL) reads SSL_CERT_FILE: a real request.
     monkeypatch.setenv("SSL_CERT_FILE", str(index.ca_file))
-    reply = wire._manager(None, transport.trust_store()).request("GET", index.url)
+    reply = wire._manager(None, trust.trust_store()).request("GET", index.url)
     assert reply.status == 200
 
 
@@ -411,14 +411,14 @@ def test_a_keyring_answer_that_is_not_credentials_is_named_without_it(tmp_path: 
 
 
 def test_a_user_name_alone_keeps_the_password_known_for_that_user() -> None:
-    from bundler.index.http import HttpClient
+    from bundler.index.client import HttpClient
 
     with HttpClient() as client:
         client.add_credentials(f"https://alice:{SECRET}@idx.example/simple/")
         client.add_credentials("https://alice@idx.example/simple/a/")
-        assert client._auth_for("https://idx.example/simple/") == ("alice", SECRET)
+        assert client.credentials.auth_for("https://idx.example/simple/") == ("alice", SECRET)
         client.add_credentials("https://bob@idx.example/simple/")
-        assert client._auth_for("https://idx.example/simple/") == ("bob", "")
+        assert client.credentials.auth_for("https://idx.example/simple/") == ("bob", "")
 
 
 def test_start_up_preloads_the_trust_store_the_command_line_names(tmp_path: Path) -> None:
@@ -433,9 +433,9 @@ def test_start_up_preloads_the_trust_store_the_command_line_names(tmp_path: Path
     ca_file = tmp_path / "ca.pem"
     trustme.CA().cert_pem.write_to_path(str(ca_file))
     probe = (
-        "import sys, bundler.__main__ as entry, bundler.index.transport as transport\n"
+        "import sys, bundler.__main__ as entry, bundler.index.trust as trust\n"
         "import bundler.cli.main as cli\n"
-        "cli.main = lambda: print(sorted(s.bundle for s in transport._preloads))\n"
+        "cli.main = lambda: print(sorted(s.bundle for s in trust._preloads))\n"
         "sys.argv = ['bundle', 'lock', 'r.in', '--cert', sys.argv[1]]\n"
         "entry.main()\n"
     )
@@ -444,12 +444,12 @@ def test_start_up_preloads_the_trust_store_the_command_line_names(tmp_path: Path
     )
     assert done.stdout.strip() == repr([str(ca_file)])
     # In this process: the preloaded context is the one a transport takes.
-    options = transport.TlsOptions(cert=str(ca_file))
-    transport.preload_trust_store(options)
+    options = trust.TlsOptions(cert=str(ca_file))
+    trust.preload_trust_store(options)
     wire = transport.Transport(
         pool_size=2, user_agent="t", connect_timeout=5, read_timeout=5, tls=options
     )
-    store = transport.trust_store(options)
-    preloaded = transport._preloads[store]
+    store = trust.trust_store(options)
+    preloaded = trust._preloads[store]
     assert wire.context(store) is preloaded.context
-    assert store not in transport._preloads
+    assert store not in trust._preloads

@@ -22,7 +22,7 @@ import pytest
 from bundler.bundle.manifest import manifest_from_json
 from bundler.cli.main import run
 from bundler.errors import BundlerError
-from bundler.index.http import HttpClient
+from bundler.index.client import HttpClient
 from bundler.index.keyringcli import KeyringCommand
 from bundler.models import BundleArtifact, DistKind
 from bundler.publish.destination import PublishFile

@@ -21,7 +21,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from bundler.fsutil import url_path_to_local
-from bundler.index.http import Headers
+from bundler.index.responses import Headers
 from bundler.models import DistKind, IndexFile
 from bundler.spec import pages
 from bundler.spec.filenames import (
