@@ -60,8 +60,8 @@ COMMANDS = {
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     """The ``bundle`` command: run, then end the process (the one place
-    that tunes it; see ``bundler.cli.process``)."""
-    # TODO: call bundler.index.transport.install_dns_cache() here.
+    that tunes it; see ``bundler.cli.process``; its HTTP clients get the
+    process-wide DNS cache, ``bundler.cli.settings.make_client``)."""
     Process.keep_alive = []
     end_process(run(argv, own_process=True))
 

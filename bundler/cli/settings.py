@@ -90,8 +90,12 @@ def make_client(args: argparse.Namespace, reporter: Reporter) -> Any:
         ),
         reporter,
     )
-    if Process.keep_alive is not None:
+    if Process.keep_alive is not None:  # the ``bundle`` command's own process
         Process.keep_alive.append(client)
+        if not args.offline:
+            from bundler.index.transport import install_dns_cache
+
+            install_dns_cache()
     Process.clients.append(client)
     return client
 
