@@ -8,7 +8,6 @@ Reporter and problems are raised as BundlerError.
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 import shlex
 import tempfile
@@ -33,7 +32,7 @@ from bundler.errors import (
 )
 from bundler.fsutil import updating, write_output
 from bundler.index.http import HttpClient, redact_url
-from bundler.index.transport import DEFAULT_TLS, TlsOptions
+from bundler.index.settings import hash_matched
 from bundler.models import (
     BundleArtifact,
     CoreMetadata,
@@ -76,49 +75,6 @@ _PYLOCK_NAME = re.compile(r"pylock\.toml|pylock\.[^.]+\.toml")
 
 
 @dataclass(frozen=True)
-class ClientSettings:
-    """How to talk to indexes."""
-
-    cache_dir: Path | None = None
-    offline: bool = False
-    workers: int = 8
-    # Seconds a cached project page is re-used without asking the index;
-    # None: the client's default.  0 when upgrading: always ask.
-    page_max_age: float | None = None
-    tls: TlsOptions = DEFAULT_TLS
-    # pip's --keyring-provider: "disabled", "subprocess" or "auto".
-    keyring_provider: str = "disabled"
-
-
-@dataclass(frozen=True)
-class IndexOverrides:
-    """Index options given on the command line (they win over files)."""
-
-    index_url: str | None = None
-    extra_index_urls: tuple[str, ...] = ()
-    find_links: tuple[str, ...] = ()
-    no_index: bool = False
-    named_indexes: tuple[NamedIndex, ...] = ()
-    index_strategy: IndexStrategy | None = None
-
-    def apply(self, base: IndexSettings) -> IndexSettings:
-        index_url = base.index_url
-        if self.index_url is not None:
-            index_url = self.index_url
-        if self.no_index:
-            index_url = None
-        return IndexSettings(
-            index_url=index_url,
-            extra_index_urls=tuple(dict.fromkeys(base.extra_index_urls + self.extra_index_urls))
-            if not self.no_index
-            else (),
-            find_links=tuple(dict.fromkeys(base.find_links + self.find_links)),
-            named_indexes=() if self.no_index else (self.named_indexes or base.named_indexes),
-            index_strategy=self.index_strategy or base.index_strategy,
-        )
-
-
-@dataclass(frozen=True)
 class LockOptions:
     allow_prereleases: bool = False
     upgrade: bool = False
@@ -129,34 +85,6 @@ class LockOptions:
     policy: BinaryPolicy | None = None  # None: from the requirements files
     # --exclude-newer: only files uploaded before it (an aware datetime).
     exclude_newer: datetime | None = None
-
-
-def default_cache_dir() -> Path:
-    env = os.environ.get("BUNDLER_CACHE_DIR")
-    if env:
-        return Path(env)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg) if xdg else Path.home() / ".cache"
-    return base / "bundler"
-
-
-def make_client(settings: ClientSettings, reporter: Reporter = NULL_REPORTER) -> HttpClient:
-    keyring = None
-    if settings.keyring_provider != "disabled":
-        from bundler.index.keyringcli import find_keyring
-
-        keyring = find_keyring(settings.keyring_provider)
-    client = HttpClient(
-        cache_dir=settings.cache_dir or default_cache_dir(),
-        offline=settings.offline,
-        pool_size=max(settings.workers, 10),
-        reporter=reporter,
-        tls=settings.tls,
-        keyring=keyring,
-    )
-    if settings.page_max_age is not None:
-        client.page_max_age = settings.page_max_age
-    return client
 
 
 # --- lock ------------------------------------------------------------------------
@@ -746,15 +674,6 @@ def read_lock_file(path: Path) -> LockInput:
 
 
 # --- download ------------------------------------------------------------------------
-
-
-def hash_matched(indexes: IndexSettings) -> IndexSettings:
-    """Sources for fetching locked files: every file is matched by its
-    locked sha256, so a project listed by several sources is harmless here
-    (owned projects still come from their owner only)."""
-    if indexes.index_strategy is IndexStrategy.UNIQUE:
-        return dataclasses.replace(indexes, index_strategy=IndexStrategy.UNSAFE_BEST_MATCH)
-    return indexes
 
 
 def pins_without_files(lock_input: LockInput) -> list[NormalizedName]:
@@ -1359,9 +1278,7 @@ def _extend_into(
 
 
 __all__ = [
-    "ClientSettings",
     "DistKind",
-    "IndexOverrides",
     "LockOptions",
     "SdistPreparer",
     "add",
@@ -1370,7 +1287,6 @@ __all__ = [
     "download",
     "hydrate",
     "lock",
-    "make_client",
     "read_lock_file",
     "read_requirements",
     "render_lock",

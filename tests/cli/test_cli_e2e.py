@@ -627,6 +627,7 @@ def test_files_of_a_pin_start_before_a_slow_page_arrives(
 ) -> None:
     from bundler import api as app
     from bundler.index.collector import PackageIndex
+    from bundler.index.settings import ClientSettings, hash_matched, make_client
     from bundler.spec.target import host_target
     from tests.support.indexserver import Reply
 
@@ -641,8 +642,8 @@ def test_files_of_a_pin_start_before_a_slow_page_arrives(
         for f in files:
             handed.setdefault(f.filename.split("-")[0], time.monotonic())
 
-    client = app.make_client(app.ClientSettings(cache_dir=tmp_path / "cache"))
-    indexes = app.hash_matched(lock_input.indexes)
+    client = make_client(ClientSettings(cache_dir=tmp_path / "cache"))
+    indexes = hash_matched(lock_input.indexes)
     with client, PackageIndex(indexes, client) as index:
         app.hydrate(lock_input, [host_target()], index, client, on_files=on_files)
     # webapp's files were handed over while util's page was still on its way.
