@@ -22,6 +22,7 @@ from bundler.spec.lockfile import SPLIT
 
 if TYPE_CHECKING:
     from bundler.lock.check import Difference, InputRecord, Inputs
+    from bundler.spec.pylock import FileLocation
 
 __all__ = [
     "LockLayout",
@@ -31,6 +32,7 @@ __all__ = [
     "lock_command_line",
     "read_lock_file",
     "render_lock",
+    "render_pylock_lock",
     "with_recorded_inputs",
     "write_lock",
 ]
@@ -86,9 +88,7 @@ def render_lock(
     from bundler.lock.check import render_header_lines, render_pylock_table
 
     if pylock:
-        from bundler.bundle.lockfiles import render_pylock_for
-
-        text = render_pylock_for(lock_)
+        text = render_pylock_lock(lock_)
         return text + render_pylock_table(inputs) if inputs is not None else text
     from bundler.spec.lockfile import render_requirements_lock
 
@@ -101,6 +101,25 @@ def render_lock(
         header=layout.header,
         annotate=layout.annotate,
         annotation_style=layout.annotation_style,
+    )
+
+
+def render_pylock_lock(lock_: Lock, file_location: FileLocation | None = None) -> str:
+    """PEP 751 form of a lock, one ``environments`` entry per target;
+    ``file_location``: where each file is said to be (default: its URL)."""
+    from bundler.spec.pylock import environment_marker, lock_requires_python, render_pylock
+    from bundler.spec.target import target_from_name
+
+    try:
+        targets = [target_from_name(name) for name in lock_.targets]
+    except UsageError:
+        targets = []  # a target bundler cannot describe: no environments entry
+    return render_pylock(
+        lock_,
+        environments=[environment_marker(t) for t in targets] or None,
+        requires_python=lock_requires_python(targets),
+        created_by="bundlegate",
+        file_location=file_location,
     )
 
 
