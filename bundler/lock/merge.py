@@ -123,20 +123,36 @@ def locked_file(f: IndexFile, targets: tuple[str, ...]) -> LockedFile:
     )
 
 
-def marker_for(selected: Iterable[Target], all_targets: Sequence[Target]) -> str:  # noqa: C901, PLR0912
+def marker_for(selected: Iterable[Target], all_targets: Sequence[Target]) -> str:
     """A PEP 508 marker true for the ``selected`` targets and false for the
     other ones in ``all_targets``, as short as a simple search finds."""
     chosen = {t.name for t in selected}
     inside = [t.environment for t in all_targets if t.name in chosen]
     outside = [t.environment for t in all_targets if t.name not in chosen]
-    # One variable that tells them apart: sys_platform == "win32".
+    return (
+        _one_variable_marker(inside, outside)
+        or _two_variable_marker(inside, outside)
+        or _full_marker(inside, all_targets)
+    )
+
+
+def _one_variable_marker(
+    inside: Sequence[Mapping[str, str]], outside: Sequence[Mapping[str, str]]
+) -> str | None:
+    """One variable that tells them apart: sys_platform == "win32"."""
     for var in _MARKER_VARS:
         values = sorted({e.get(var, "") for e in inside})
         if not values or {e.get(var, "") for e in outside} & set(values):
             continue
         return " or ".join(f'{var} == "{v}"' for v in values)
-    # Two variables: a value of the first that only selected targets have
-    # needs no second; the rest are pairs.
+    return None
+
+
+def _two_variable_marker(
+    inside: Sequence[Mapping[str, str]], outside: Sequence[Mapping[str, str]]
+) -> str | None:
+    """Two variables: a value of the first that only selected targets have
+    needs no second; the rest are pairs."""
     for first in _MARKER_VARS:
         for second in _MARKER_VARS:
             if first == second:
@@ -159,8 +175,13 @@ def marker_for(selected: Iterable[Target], all_targets: Sequence[Target]) -> str
             if len(clauses) == 1:
                 return clauses[0].strip("()")
             return " or ".join(clauses)
+    return None
+
+
+def _full_marker(inside: Sequence[Mapping[str, str]], all_targets: Sequence[Target]) -> str:
+    """Each selected target by every variable that tells targets apart."""
     variables = _distinguishing_vars(all_targets)
-    clauses = []
+    clauses: list[str] = []
     for env in inside:
         clause = " and ".join(f'{var} == "{env[var]}"' for var in variables)
         if clause not in clauses:
