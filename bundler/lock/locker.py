@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from bundler.resolve.builddeps import BuildingSource
     from bundler.resolve.resolver import ResolveOptions, RootRequirement, Trace
     from bundler.spec.reqfile import ParsedRequirement, RequirementsInput
+    from bundler.spec.selection import BinaryPolicy
 
 __all__ = ["REPLAY", "lock", "unknown_upgrades"]
 
@@ -49,15 +50,9 @@ def lock(
     from bundler.index.collector import PackageIndex
     from bundler.lock.merge import LockInputs, build_lock
     from bundler.resolve.builddeps import resolve_build_requirements
-    from bundler.resolve.resolver import ResolveOptions
 
     policy = binary_policy(requirements, options)
-    resolve_options = ResolveOptions(
-        allow_prereleases=options.allow_prereleases or requirements.pre,
-        policy=policy,
-        exclude_newer=options.exclude_newer,
-        detail=reporter.detail if reporter.verbose else None,
-    )
+    resolve_options = _resolve_options(requirements, options, policy, reporter)
     roots = _Roots(
         requirements=tuple(_root(r, client) for r in requirements.requirements),
         constraints=(
@@ -95,6 +90,23 @@ def lock(
         locked,
         only_binary=tuple(sorted(policy.only_binary)),
         no_binary=tuple(sorted(policy.no_binary)),
+    )
+
+
+def _resolve_options(
+    requirements: RequirementsInput,
+    options: LockOptions,
+    policy: BinaryPolicy,
+    reporter: Reporter,
+) -> ResolveOptions:
+    """What every target's resolution is asked for (before its preferences)."""
+    from bundler.resolve.resolver import ResolveOptions
+
+    return ResolveOptions(
+        allow_prereleases=options.allow_prereleases or requirements.pre,
+        policy=policy,
+        exclude_newer=options.exclude_newer,
+        detail=reporter.detail if reporter.verbose else None,
     )
 
 
