@@ -18,6 +18,7 @@ from bundler.models import BundleArtifact, IndexSettings, Lock, Manifest
 from bundler.reporting import NULL_REPORTER, Reporter
 
 if TYPE_CHECKING:
+    from bundler.bundle.download import DownloadItem
     from bundler.index.collector import PackageIndex
 
 __all__ = ["download", "download_into"]
@@ -84,25 +85,13 @@ def download_into(
     workers: int,
 ) -> Manifest:
     """``download`` into ``out_dir``, a staging copy no reader sees."""
-    from bundler.bundle.download import DownloadItem, DownloadResult, download_all, prune
+    from bundler.bundle.download import DownloadResult, download_all, prune
     from bundler.bundle.lockfiles import bundle_lock_files
     from bundler.bundle.pagewriter import IndexWriter
 
     files_dir = out_dir / "files"
     previous = _read_previous_manifest(out_dir)
-    urls: dict[str, str] = {}
-    if any(not f.url for p in lock_.packages for f in p.files if f.targets):
-        from bundler.index.collector import PackageIndex
-
-        with PackageIndex(hash_matched(indexes), client, reporter, workers=workers) as index:
-            urls = _file_urls(lock_, index)
-    items: list[DownloadItem] = []
-    for pkg in lock_.packages:
-        for f in pkg.files:
-            if not f.targets:
-                continue
-            url = f.url or urls.get(f.filename) or pkg.direct_url or ""
-            items.append(DownloadItem(filename=f.filename, url=url, sha256=f.sha256, size=f.size))
+    items = _download_items(lock_, indexes, client, reporter, workers)
     # Sidecars and pages are written as the files arrive.
     writer = IndexWriter(out_dir, _artifacts(lock_, {}))
 
@@ -133,6 +122,29 @@ def download_into(
     for name in unknown:
         reporter.warning(f"files/{name} is not part of this bundle (verify will flag it)")
     return written
+
+
+def _download_items(
+    lock_: Lock, indexes: IndexSettings, client: HttpClient, reporter: Reporter, workers: int
+) -> list[DownloadItem]:
+    """What to fetch: every file some target installs, with its URL (from
+    the index pages for a file the lock gives none)."""
+    from bundler.bundle.download import DownloadItem
+
+    urls: dict[str, str] = {}
+    if any(not f.url for p in lock_.packages for f in p.files if f.targets):
+        from bundler.index.collector import PackageIndex
+
+        with PackageIndex(hash_matched(indexes), client, reporter, workers=workers) as index:
+            urls = _file_urls(lock_, index)
+    items: list[DownloadItem] = []
+    for pkg in lock_.packages:
+        for f in pkg.files:
+            if not f.targets:
+                continue
+            url = f.url or urls.get(f.filename) or pkg.direct_url or ""
+            items.append(DownloadItem(filename=f.filename, url=url, sha256=f.sha256, size=f.size))
+    return items
 
 
 def _file_urls(lock_: Lock, index: PackageIndex) -> dict[str, str]:
