@@ -21,8 +21,8 @@ if TYPE_CHECKING:
     from bundler.index.settings import IndexOverrides
     from bundler.lock.inputs import LockOptions
     from bundler.models import IndexSettings, Lock, LockInput, Manifest
-    from bundler.publish.core import PublishResult
     from bundler.publish.destination import Destination
+    from bundler.publish.plan import PublishResult
     from bundler.spec.projectinput import ProjectSelection
     from bundler.spec.reqfile import RequirementsInput
     from bundler.spec.target import Target

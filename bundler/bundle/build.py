@@ -64,7 +64,7 @@ def download(
 def _check_output(out_dir: Path) -> None:
     """Refuse to make a bundle of a directory that holds something else
     (``-o .`` in a project): an update replaces the whole directory."""
-    from bundler.bundle.pagewriter import MANIFEST_NAME
+    from bundler.bundle.layout import MANIFEST_NAME
 
     if not out_dir.is_dir() or (out_dir / MANIFEST_NAME).exists() or (out_dir / "files").exists():
         return
@@ -85,39 +85,22 @@ def download_into(
     workers: int,
 ) -> Manifest:
     """``download`` into ``out_dir``, a staging copy no reader sees."""
-    from bundler.bundle.download import DownloadResult, download_all, prune
+    from bundler.bundle.download import download_all, prune
     from bundler.bundle.lockfiles import bundle_lock_files
-    from bundler.bundle.pagewriter import IndexWriter
+    from bundler.bundle.pagewriter import write_index
+    from bundler.bundle.sbom import with_sbom
 
     files_dir = out_dir / "files"
     previous = _read_previous_manifest(out_dir)
     items = _download_items(lock_, indexes, client, reporter, workers)
-    # Sidecars and pages are written as the files arrive.
-    writer = IndexWriter(out_dir, _artifacts(lock_, {}))
-
-    def ready(result: DownloadResult) -> None:
-        writer.file_ready(result.filename, result.size, result.metadata)
-
     reporter.stage("downloading")
-    try:
-        results = download_all(
-            items,
-            files_dir,
-            client,
-            reporter,
-            workers=workers,
-            read_metadata=True,
-            on_ready=ready,
-        )
-        sizes = {r.filename: r.size for r in results}
-        # The index writer adds the SBOM to the lock files it writes.
-        manifest = dataclasses.replace(_manifest(lock_, sizes), sbom=True)
-        reporter.stage("writing index")
-        extra = bundle_lock_files(lock_)
-        metadata = {r.filename: r.metadata for r in results if r.metadata is not None}
-        written = writer.finish(manifest, extra, metadata)
-    finally:
-        writer.abort()  # what a failed run staged (nothing once finished)
+    results = download_all(items, files_dir, client, reporter, workers=workers, read_metadata=True)
+    sizes = {r.filename: r.size for r in results}
+    manifest = dataclasses.replace(_manifest(lock_, sizes), sbom=True)
+    reporter.stage("writing index")
+    metadata = {r.filename: r.metadata for r in results if r.metadata is not None}
+    extra = with_sbom(out_dir, manifest, bundle_lock_files(lock_), metadata)
+    written = write_index(out_dir, manifest, extra, metadata)
     unknown = prune(files_dir, {a.filename for a in written.artifacts}, previous)
     for name in unknown:
         reporter.warning(f"files/{name} is not part of this bundle (verify will flag it)")
@@ -166,7 +149,7 @@ def _file_urls(lock_: Lock, index: PackageIndex) -> dict[str, str]:
 
 
 def _read_previous_manifest(out_dir: Path) -> Manifest | None:
-    from bundler.bundle.pagewriter import MANIFEST_NAME
+    from bundler.bundle.layout import MANIFEST_NAME
 
     path = out_dir / MANIFEST_NAME
     if not path.is_file():

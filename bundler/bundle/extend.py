@@ -14,7 +14,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from bundler.bundle.build import download_into
-from bundler.bundle.pagewriter import MANIFEST_NAME
+from bundler.bundle.layout import MANIFEST_NAME, SIMPLE_DIR
 from bundler.errors import UsageError
 from bundler.index.http import HttpClient
 from bundler.lock.inputs import LockOptions
@@ -45,7 +45,7 @@ def bundle_first(bundle_dir: Path, indexes: IndexSettings) -> IndexSettings:
     """The sources for adding to a bundle: the bundle is the authority for
     what it already holds (private files among them), so it is searched
     first, then the configured sources."""
-    bundle_index = NamedIndex("bundle", (bundle_dir / "simple").resolve().as_uri() + "/")
+    bundle_index = NamedIndex("bundle", (bundle_dir / SIMPLE_DIR).resolve().as_uri() + "/")
     return dataclasses.replace(
         indexes,
         named_indexes=(bundle_index, *indexes.named_indexes),

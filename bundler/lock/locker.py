@@ -25,7 +25,8 @@ from bundler.spec.target import Target
 if TYPE_CHECKING:
     from bundler.index.collector import PackageIndex
     from bundler.resolve.builddeps import BuildingSource
-    from bundler.resolve.resolver import ResolveOptions, RootRequirement, Trace
+    from bundler.resolve.replay import Trace
+    from bundler.resolve.resolver import ResolveOptions, RootRequirement
     from bundler.spec.reqfile import ParsedRequirement, RequirementsInput
     from bundler.spec.selection import BinaryPolicy
 
@@ -162,7 +163,7 @@ class _TargetLoop:
 
     def _resolve(self, target: Target, options: ResolveOptions) -> Resolution:
         from bundler.resolve.builddeps import BuildingSource
-        from bundler.resolve.resolver import resolve_traced
+        from bundler.resolve.replay import resolve_traced
 
         source = BuildingSource(
             self.index, self.client, target, options, self.reporter, advise=True
@@ -182,7 +183,7 @@ class _TargetLoop:
         """A target that sees the index as an earlier one did (same Python,
         same markers, files alike) gets its resolution without running the
         resolver again (resolver.Trace)."""
-        from bundler.resolve.resolver import replay
+        from bundler.resolve.replay import replay
 
         for earlier in self.traces if REPLAY else ():
             try:
