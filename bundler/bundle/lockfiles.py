@@ -6,11 +6,9 @@ from __future__ import annotations
 import dataclasses
 
 from bundler.bundle.layout import PYLOCK_LOCK, REQUIREMENTS_LOCK
-from bundler.errors import UsageError
+from bundler.lock.files import render_pylock_lock
 from bundler.models import IndexSettings, Lock, LockedPackage, Manifest
 from bundler.spec.lockfile import render_requirements_lock
-from bundler.spec.pylock import environment_marker, lock_requires_python, render_pylock
-from bundler.spec.target import target_from_name
 
 
 def bundle_package(pkg: LockedPackage) -> LockedPackage:
@@ -31,18 +29,8 @@ def bundle_lock(lock: Lock) -> Lock:
 
 def render_pylock_for(lock: Lock, *, relative_files: bool = False) -> str:
     """PEP 751 form of a lock, one ``environments`` entry per target."""
-    try:
-        targets = [target_from_name(name) for name in lock.targets]
-    except UsageError:
-        targets = []  # a target bundler cannot describe: no environments entry
     location = (lambda f: ("path", f"files/{f.filename}")) if relative_files else None
-    return render_pylock(
-        lock,
-        environments=[environment_marker(t) for t in targets] or None,
-        requires_python=lock_requires_python(targets),
-        created_by="bundlegate",
-        file_location=location,
-    )
+    return render_pylock_lock(lock, location)
 
 
 def bundle_lock_files(lock: Lock) -> dict[str, bytes]:

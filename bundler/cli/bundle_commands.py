@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from bundler import api as app
+from bundler.bundle.build import download
 from bundler.cli.console import (
     STDOUT,
     ConsoleReporter,
@@ -22,6 +23,11 @@ from bundler.cli.settings import (
 )
 from bundler.errors import BundlerError, UsageError
 from bundler.fsutil import write_output
+from bundler.index.settings import ClientSettings, hash_matched
+from bundler.index.settings import make_client as make_http_client
+from bundler.lock.buildpins import with_build_requirements
+from bundler.lock.files import read_lock_file, with_recorded_inputs
+from bundler.lock.hydrate import hydrate, pins_without_files
 from bundler.models import IndexSettings, Manifest
 from bundler.reporting import Reporter
 
@@ -38,12 +44,12 @@ __all__ = [
 
 
 def do_download(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str, Any]) -> int:
-    lock_input = app.read_lock_file(args.lock)
+    lock_input = read_lock_file(args.lock)
     indexes = index_overrides(args).apply(lock_input.indexes)
     client = make_client(args, reporter)
     targets = targets_of(args, default=lock_input.targets)
     # A requirements.txt lock names no URL: each project's page comes first.
-    needs_pages = bool(app.pins_without_files(lock_input))
+    needs_pages = bool(pins_without_files(lock_input))
     with contextlib.ExitStack() as stack:
         index = None
         on_files = None
@@ -52,17 +58,15 @@ def do_download(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[s
             from bundler.index.collector import PackageIndex
 
             index = stack.enter_context(
-                PackageIndex(app.hash_matched(indexes), client, reporter, workers=args.workers)
+                PackageIndex(hash_matched(indexes), client, reporter, workers=args.workers)
             )
             on_files = stack.enter_context(FetchAhead(client, args.workers)).submit
-        lock_ = app.hydrate(
-            lock_input, targets, index, client, on_files=on_files, workers=args.workers
-        )
-    lock_ = app.with_build_requirements(
+        lock_ = hydrate(lock_input, targets, index, client, on_files=on_files, workers=args.workers)
+    lock_ = with_build_requirements(
         lock_, lock_input, targets, indexes, client, reporter, args.workers
     )
-    lock_ = app.with_recorded_inputs(lock_, args.lock)
-    manifest = app.download(lock_, args.output, indexes, client, reporter, args.workers)
+    lock_ = with_recorded_inputs(lock_, args.lock)
+    manifest = download(lock_, args.output, indexes, client, reporter, args.workers)
     summarise_manifest(manifest, args.output, reporter, out)
     return 0
 
@@ -134,7 +138,7 @@ def do_unpack(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str
     from bundler.gate.verify import VerifyOptions, verify
 
     # The gate's offline part: the bundle's own pages are the only source.
-    client = app.make_client(app.ClientSettings(offline=True), reporter)
+    client = make_http_client(ClientSettings(offline=True), reporter)
 
     def check(tree: Path, manifest: Manifest) -> bool:
         targets = targets_of(argparse.Namespace(), default=manifest.targets)
@@ -154,7 +158,7 @@ def do_prune(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str,
     from bundler.bundle.layout import MANIFEST_NAME
     from bundler.fsutil import directory_lock
 
-    locks = [app.read_lock_file(path) for path in args.keep]
+    locks = [read_lock_file(path) for path in args.keep]
     if not args.dest.is_dir():
         raise UsageError(f"{args.dest}: no such directory", hint="bundle prune ./pypi --keep LOCK")
     with contextlib.ExitStack() as stack:

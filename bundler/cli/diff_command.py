@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bundler import api as app
 from bundler.cli.console import (
     STDOUT,
     ConsoleReporter,
@@ -17,6 +16,7 @@ from bundler.cli.settings import (
     make_client,
 )
 from bundler.errors import UsageError, check_url
+from bundler.lock.files import read_lock_file
 from bundler.models import IndexSettings
 from bundler.reporting import Reporter
 
@@ -37,7 +37,7 @@ def _diff_side(path: Path) -> Snapshot:
         return snapshot_from_manifest(load_bundle(path), str(path))
     if not path.exists():
         raise UsageError(f"{path}: no such bundle directory or lock file")
-    return snapshot_from_lock(app.read_lock_file(path), str(path))
+    return snapshot_from_lock(read_lock_file(path), str(path))
 
 
 def _diff_index_side(
@@ -65,14 +65,9 @@ def _diff_index_side(
 
 
 def do_diff(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str, Any]) -> int:
-    from bundler.lock.diff import (
-        diff_snapshots,
-        diff_to_json,
-        parse_fail_on,
-        render_markdown,
-        render_text,
-    )
+    from bundler.lock.diff import diff_snapshots, parse_fail_on
     from bundler.lock.diff import violations as policy_violations
+    from bundler.lock.diffreport import diff_to_json, render_markdown, render_text
 
     fail_on = parse_fail_on(args.fail_on) if args.fail_on is not None else frozenset()
     sides = [_diff_side(args.old), _diff_side(args.new)]

@@ -26,6 +26,17 @@ from bundler.cli.settings import (
     targets_of,
 )
 from bundler.errors import BundlerError, UsageError
+from bundler.lock.files import (
+    LockLayout,
+    check_lock,
+    check_lock_name,
+    is_pylock,
+    lock_command_line,
+    read_lock_file,
+    render_lock,
+    write_lock,
+)
+from bundler.lock.inputs import STDIN, LockOptions, lock_inputs, prepare_projects, read_requirements
 from bundler.models import IndexSettings, Lock, LockInput
 from bundler.reporting import NULL_REPORTER, Reporter
 from bundler.spec.lockfile import SPLIT
@@ -49,7 +60,7 @@ def do_lock(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str, 
     stdin = _read_stdin(args.requirements)
     output = _output_path(args, stdin)
     selection = project_selection(args)
-    reqs = app.read_requirements(args.requirements, selection, args.constraint, stdin)
+    reqs = read_requirements(args.requirements, selection, args.constraint, stdin)
     indexes, origins = lock_sources(args, reqs)
     if str(output) != STDOUT and output.resolve() in {
         p.resolve() for p in (*args.requirements, *args.constraint)
@@ -60,10 +71,10 @@ def do_lock(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str, 
     client = make_client(args, reporter)
     # A project's build backend tells its dependencies before anything
     # compares or resolves them.
-    reqs = app.prepare_projects(reqs, selection, indexes, client, reporter, args.workers)
+    reqs = prepare_projects(reqs, selection, indexes, client, reporter, args.workers)
     targets = targets_of(args)
     options = lock_options(args, reqs)
-    inputs = app.lock_inputs(reqs, targets, indexes, options)
+    inputs = lock_inputs(reqs, targets, indexes, options)
     if args.check:
         return _check_lock(
             args, reporter, out, output, inputs, reqs, targets, indexes, options, origins
@@ -71,18 +82,18 @@ def do_lock(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str, 
     existing = _existing_pins(args, output, reporter)
     result = app.lock(reqs, targets, indexes, options, client, reporter, existing, args.workers)
     warn_yanked(result, reporter)
-    command = app.lock_command_line(args.requirements, _lock_args_for_header(args))
+    command = lock_command_line(args.requirements, _lock_args_for_header(args))
     layout = _lock_layout(args)
     if to_stdout:
-        pylock = args.dry_run and app.is_pylock(output)
+        pylock = args.dry_run and is_pylock(output)
         sys.stdout.write(
-            app.render_lock(
+            render_lock(
                 result, command, pylock=pylock, origins=origins, inputs=inputs.record, layout=layout
             )
         )
         sys.stdout.flush()
     else:
-        app.write_lock(result, output, command, origins, inputs.record, layout)
+        write_lock(result, output, command, origins, inputs.record, layout)
     _report_written(args, result, output, to_stdout, reporter, out)
     return 0
 
@@ -97,7 +108,7 @@ def _output_path(args: argparse.Namespace, stdin: str | None) -> Path:
         )
     output: Path = args.output_file or args.requirements[0].with_name("requirements.txt")
     if str(output) != STDOUT:
-        app.check_lock_name(output)
+        check_lock_name(output)
     return output
 
 
@@ -107,7 +118,7 @@ def _existing_pins(args: argparse.Namespace, output: Path, reporter: Reporter) -
     if str(output) == STDOUT or not output.is_file() or args.upgrade:
         return None
     try:
-        return app.read_lock_file(output)
+        return read_lock_file(output)
     except BundlerError as err:
         reporter.warning(f"ignoring the pins of {output}: {err.message}")
         return None
@@ -134,8 +145,8 @@ def _report_written(
     )
 
 
-def _lock_layout(args: argparse.Namespace) -> app.LockLayout:
-    return app.LockLayout(
+def _lock_layout(args: argparse.Namespace) -> LockLayout:
+    return LockLayout(
         header=not args.no_header,
         annotate=not args.no_annotate,
         annotation_style=args.annotation_style,
@@ -151,7 +162,7 @@ def _check_lock(
     reqs: Any,
     targets: list[Target],
     indexes: IndexSettings,
-    options: app.LockOptions,
+    options: LockOptions,
     origins: dict[str, str],
 ) -> int:
     """``lock --check``: compare the lock with what ``bundle lock`` would
@@ -175,14 +186,14 @@ def _check_lock(
         return app.lock(reqs, targets, indexes, options, client, reporter, existing, args.workers)
 
     def render(fresh: Lock, record: InputRecord | None) -> str:
-        command = app.lock_command_line(args.requirements, _lock_args_for_header(args))
-        pylock = app.is_pylock(output)
+        command = lock_command_line(args.requirements, _lock_args_for_header(args))
+        pylock = is_pylock(output)
         layout = _lock_layout(args)
-        return app.render_lock(
+        return render_lock(
             fresh, command, pylock=pylock, origins=origins, inputs=record, layout=layout
         )
 
-    differences = app.check_lock(output, inputs, relock, render)
+    differences = check_lock(output, inputs, relock, render)
     out.update(
         lock=str(output),
         matches=not differences,
@@ -271,7 +282,7 @@ def _ci_check_report(
 def _read_stdin(paths: Sequence[Path]) -> str | None:
     """The requirements on stdin when an input is ``-`` (read once), decoded
     as pip decodes a requirements file."""
-    if not any(str(p) == app.STDIN for p in paths):
+    if not any(str(p) == STDIN for p in paths):
         return None
     from bundler.spec.reqfile import decode_requirements
 

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 
 from packaging.utils import canonicalize_name
 
-from bundler import api as app
 from bundler.cli.config import (
     pip_environment,
     under_pip_environment,
@@ -18,7 +17,10 @@ from bundler.cli.config import (
 from bundler.cli.process import Process
 from bundler.errors import UsageError, check_url
 from bundler.index.keyringcli import DEFAULT_KEYRING_PROVIDER, KEYRING_PROVIDERS
+from bundler.index.settings import ClientSettings, IndexOverrides
+from bundler.index.settings import make_client as make_http_client
 from bundler.index.trust import TlsOptions
+from bundler.lock.inputs import LockOptions
 from bundler.models import IndexSettings, IndexStrategy
 from bundler.reporting import Reporter
 from bundler.spec.target import Target, host_target, make_target, target_from_name
@@ -79,8 +81,8 @@ def make_client(args: argparse.Namespace, reporter: Reporter) -> Any:
     if args.page_max_age is not None and not args.page_max_age >= 0:
         raise UsageError(f"--page-max-age {args.page_max_age}: must be 0 or more seconds")
     upgrading = getattr(args, "upgrade", False) or getattr(args, "upgrade_package", [])
-    client = app.make_client(
-        app.ClientSettings(
+    client = make_http_client(
+        ClientSettings(
             cache_dir=args.cache_dir,
             offline=args.offline,
             workers=args.workers,
@@ -133,7 +135,7 @@ def _keyring_provider(args: argparse.Namespace) -> str:
     return named
 
 
-def index_overrides(args: argparse.Namespace) -> app.IndexOverrides:
+def index_overrides(args: argparse.Namespace) -> IndexOverrides:
     for option, urls in (
         ("--index-url", [args.index_url] if args.index_url else []),
         ("--extra-index-url", args.extra_index_url),
@@ -141,7 +143,7 @@ def index_overrides(args: argparse.Namespace) -> app.IndexOverrides:
     ):
         for url in urls:
             check_url(url, option)
-    return app.IndexOverrides(
+    return IndexOverrides(
         index_url=args.index_url,
         extra_index_urls=tuple(args.extra_index_url),
         find_links=tuple(args.find_links),
@@ -165,7 +167,7 @@ def _names(values: Sequence[str]) -> frozenset[str]:
     return frozenset(out)
 
 
-def lock_options(args: argparse.Namespace, reqs: Any) -> app.LockOptions:
+def lock_options(args: argparse.Namespace, reqs: Any) -> LockOptions:
     only_binary = frozenset(reqs.only_binary) | _names(args.only_binary)
     if args.no_build:
         only_binary |= {":all:"}
@@ -177,7 +179,7 @@ def lock_options(args: argparse.Namespace, reqs: Any) -> app.LockOptions:
         prefer_binary=args.prefer_binary or reqs.prefer_binary,
     )
     upgrades = _upgrade_requirements(args.upgrade_package)
-    return app.LockOptions(
+    return LockOptions(
         allow_prereleases=args.pre,
         upgrade=args.upgrade,
         upgrade_packages=frozenset(canonicalize_name(r.name) for r in upgrades),

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bundler import api as app
+from bundler.bundle.build import download
 from bundler.cli.bundle_commands import (
     summarise_manifest,
 )
@@ -31,6 +32,8 @@ from bundler.cli.settings import (
     targets_of,
 )
 from bundler.errors import BundlerError, UsageError, check_url
+from bundler.lock.files import read_lock_file
+from bundler.lock.inputs import LockOptions, lock_inputs, prepare_projects, read_requirements
 from bundler.models import IndexSettings
 
 if TYPE_CHECKING:
@@ -51,8 +54,8 @@ def do_verify(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str
     targets = targets_of(args, default=manifest.targets)
     inputs = None
     if args.check_inputs:
-        current = app.lock_inputs(
-            app.read_requirements(args.check_inputs), targets, IndexSettings(), app.LockOptions()
+        current = lock_inputs(
+            read_requirements(args.check_inputs), targets, IndexSettings(), LockOptions()
         )
         given = bool(args.python_version or args.platform)
         inputs = check_inputs(args.bundle, manifest, current, targets=given)
@@ -93,7 +96,7 @@ def _ci_verify_report(report: VerifyReport, bundle: Path, *, annotate: bool) -> 
     lock = bundle / REQUIREMENTS_LOCK
     pin_lines: dict[str, int] = {}
     with contextlib.suppress(BundlerError, OSError):
-        for pin in app.read_lock_file(lock).pins:
+        for pin in read_lock_file(lock).pins:
             line = pin.source.rpartition(":")[2]
             if line.isdigit() and not pin.build_only:
                 pin_lines.setdefault(pin.name, int(line))
@@ -141,18 +144,18 @@ def do_build(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str,
     from bundler.gate.verify import VerifyOptions, verify
 
     selection = project_selection(args)
-    reqs = app.read_requirements(args.requirements, selection)
+    reqs = read_requirements(args.requirements, selection)
     indexes, _ = lock_sources(args, reqs)
     client = make_client(args, reporter)
     targets = targets_of(args)
-    reqs = app.prepare_projects(reqs, selection, indexes, client, reporter, args.workers)
+    reqs = prepare_projects(reqs, selection, indexes, client, reporter, args.workers)
     result = app.lock(
         reqs, targets, indexes, lock_options(args, reqs), client, reporter, None, args.workers
     )
     warn_yanked(result, reporter)
     options = VerifyOptions(live=not args.no_install, pips=tuple(args.pip), pip_index=indexes)
     gate = _StagedGate(lambda staged: verify(staged, targets, client, options, reporter))
-    manifest = app.download(result, args.output, indexes, client, reporter, args.workers, gate)
+    manifest = download(result, args.output, indexes, client, reporter, args.workers, gate)
     report = gate.report
     assert report is not None
     if report.ok:

@@ -22,7 +22,6 @@ from pathlib import Path
 
 from packaging.utils import NormalizedName
 
-from bundler.api import read_lock_file
 from bundler.errors import BundlerError, UsageError
 from bundler.fsutil import remove_tree
 from bundler.gate.integrity import (
@@ -39,6 +38,7 @@ from bundler.gate.integrity import (
 from bundler.gate.verify import check_closure, expected_pins, load_bundle
 from bundler.index.client import HttpClient
 from bundler.index.collector import PackageIndex
+from bundler.lock.files import read_lock_file
 from bundler.models import IndexFile, IndexSettings, LockedPackage, LockPin, Manifest
 from bundler.redact import redact_url
 from bundler.reporting import NULL_REPORTER, Reporter

@@ -47,8 +47,32 @@ def build_lock(
     requirements; what only they need is marked build-only.
     """
     all_targets = [r.target for r in resolutions]
-    groups: dict[tuple[NormalizedName, Version, str | None], _Group] = {}
-    runtime_keys: set[tuple[NormalizedName, Version, str | None]] = set()
+    groups, runtime_keys = _grouped(resolutions, build)
+    packages = [
+        _locked_package(key, group, all_targets, build_only=key not in runtime_keys)
+        for key, group in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1]))
+    ]
+    return Lock(
+        packages=tuple(packages),
+        targets=tuple(t.name for t in all_targets),
+        requirements=inputs.requirements,
+        constraints=inputs.constraints,
+        indexes=inputs.indexes,
+        allow_prereleases=inputs.allow_prereleases,
+    )
+
+
+_Key = tuple[NormalizedName, Version, str | None]  # name, version, direct URL
+
+
+def _grouped(
+    resolutions: Sequence[Resolution], build: Sequence[Resolution]
+) -> tuple[dict[_Key, _Group], set[_Key]]:
+    """Every resolved (name, version, direct URL) with the targets it
+    serves, its files and the file each target chose; and the keys some
+    runtime resolution holds."""
+    groups: dict[_Key, _Group] = {}
+    runtime_keys: set[_Key] = set()
     tagged = [(False, r) for r in resolutions] + [(True, r) for r in build]
     for is_build, res in tagged:
         for pkg in res.packages.values():
@@ -64,39 +88,32 @@ def build_lock(
                 group.files.setdefault(f.filename, f)
             if res.target.name not in group.chosen[pkg.chosen.filename]:
                 group.chosen[pkg.chosen.filename].append(res.target.name)
-    packages: list[LockedPackage] = []
-    for (name, version, direct), group in sorted(
-        groups.items(), key=lambda kv: (kv[0][0], kv[0][1])
-    ):
-        group.targets.sort(key=all_targets.index)
-        target_names = tuple(t.name for t in group.targets)
-        marker = None
-        if len(group.targets) != len(all_targets):
-            marker = marker_for(group.targets, all_targets)
-        files = tuple(
-            locked_file(f, tuple(sorted(group.chosen.get(f.filename, ()))))
-            for _, f in sorted(group.files.items())
-            if f.sha256
-        )
-        packages.append(
-            LockedPackage(
-                name=name,
-                version=version,
-                files=files,
-                marker=marker,
-                via=tuple(sorted(group.via)),
-                targets=target_names,
-                build_only=(name, version, direct) not in runtime_keys,
-                direct_url=direct,
-            )
-        )
-    return Lock(
-        packages=tuple(packages),
-        targets=tuple(t.name for t in all_targets),
-        requirements=inputs.requirements,
-        constraints=inputs.constraints,
-        indexes=inputs.indexes,
-        allow_prereleases=inputs.allow_prereleases,
+    return groups, runtime_keys
+
+
+def _locked_package(
+    key: _Key, group: _Group, all_targets: Sequence[Target], *, build_only: bool
+) -> LockedPackage:
+    """One pin: a marker selecting the targets it serves, its hashed files."""
+    name, version, direct = key
+    group.targets.sort(key=all_targets.index)
+    marker = None
+    if len(group.targets) != len(all_targets):
+        marker = marker_for(group.targets, all_targets)
+    files = tuple(
+        locked_file(f, tuple(sorted(group.chosen.get(f.filename, ()))))
+        for _, f in sorted(group.files.items())
+        if f.sha256
+    )
+    return LockedPackage(
+        name=name,
+        version=version,
+        files=files,
+        marker=marker,
+        via=tuple(sorted(group.via)),
+        targets=tuple(t.name for t in group.targets),
+        build_only=build_only,
+        direct_url=direct,
     )
 
 
@@ -124,20 +141,36 @@ def locked_file(f: IndexFile, targets: tuple[str, ...]) -> LockedFile:
     )
 
 
-def marker_for(selected: Iterable[Target], all_targets: Sequence[Target]) -> str:  # noqa: C901, PLR0912
+def marker_for(selected: Iterable[Target], all_targets: Sequence[Target]) -> str:
     """A PEP 508 marker true for the ``selected`` targets and false for the
     other ones in ``all_targets``, as short as a simple search finds."""
     chosen = {t.name for t in selected}
     inside = [t.environment for t in all_targets if t.name in chosen]
     outside = [t.environment for t in all_targets if t.name not in chosen]
-    # One variable that tells them apart: sys_platform == "win32".
+    return (
+        _one_variable_marker(inside, outside)
+        or _two_variable_marker(inside, outside)
+        or _full_marker(inside, all_targets)
+    )
+
+
+def _one_variable_marker(
+    inside: Sequence[Mapping[str, str]], outside: Sequence[Mapping[str, str]]
+) -> str | None:
+    """One variable that tells them apart: sys_platform == "win32"."""
     for var in _MARKER_VARS:
         values = sorted({e.get(var, "") for e in inside})
         if not values or {e.get(var, "") for e in outside} & set(values):
             continue
         return " or ".join(f'{var} == "{v}"' for v in values)
-    # Two variables: a value of the first that only selected targets have
-    # needs no second; the rest are pairs.
+    return None
+
+
+def _two_variable_marker(
+    inside: Sequence[Mapping[str, str]], outside: Sequence[Mapping[str, str]]
+) -> str | None:
+    """Two variables: a value of the first that only selected targets have
+    needs no second; the rest are pairs."""
     for first in _MARKER_VARS:
         for second in _MARKER_VARS:
             if first == second:
@@ -160,8 +193,13 @@ def marker_for(selected: Iterable[Target], all_targets: Sequence[Target]) -> str
             if len(clauses) == 1:
                 return clauses[0].strip("()")
             return " or ".join(clauses)
+    return None
+
+
+def _full_marker(inside: Sequence[Mapping[str, str]], all_targets: Sequence[Target]) -> str:
+    """Each selected target by every variable that tells targets apart."""
     variables = _distinguishing_vars(all_targets)
-    clauses = []
+    clauses: list[str] = []
     for env in inside:
         clause = " and ".join(f'{var} == "{env[var]}"' for var in variables)
         if clause not in clauses:

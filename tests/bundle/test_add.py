@@ -13,12 +13,14 @@ from packaging.version import Version
 
 from bundler import api as app
 from bundler.bundle.add import ADDED_BY, ORIGIN, add_files, added_requirements
+from bundler.bundle.build import download
 from bundler.bundle.manifest import manifest_from_json
 from bundler.errors import BundleLocked, BundlerError, InvalidDistribution, MultipleErrors
 from bundler.fsutil import directory_lock, sha256_file
 from bundler.gate import verify as gate
 from bundler.gate.integrity import check_integrity
 from bundler.index.client import HttpClient
+from bundler.lock.inputs import LockOptions, read_requirements
 from bundler.models import IndexSettings, Manifest
 from bundler.reporting import Reporter
 from bundler.spec.target import host_target
@@ -318,11 +320,11 @@ def built(index_server: IndexServerFactory, client: HttpClient, tmp_path: Path) 
     server = index_server([APP, DEP])
     requirements = tmp_path / "requirements.in"
     requirements.write_text("app\n")
-    reqs = app.read_requirements([requirements])
+    reqs = read_requirements([requirements])
     indexes = IndexSettings(index_url=server.url)
-    lock = app.lock(reqs, [host_target()], indexes, app.LockOptions(), client)
+    lock = app.lock(reqs, [host_target()], indexes, LockOptions(), client)
     root = tmp_path / "built"
-    app.download(lock, root, indexes, client)
+    download(lock, root, indexes, client)
     return root
 
 

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from packaging.utils import NormalizedName
 
-from bundler.api import read_lock_file
 from bundler.bundle import prune
 from bundler.bundle.manifest import manifest_from_json
 from bundler.bundle.pagewriter import (
@@ -22,6 +21,7 @@ from bundler.bundle.pagewriter import (
     render_root_json,
 )
 from bundler.cli.main import run
+from bundler.lock.files import read_lock_file
 from bundler.models import BundleArtifact
 from tests.support import DistSpec, IndexServerFactory, installed, make_venv, pip_run
 

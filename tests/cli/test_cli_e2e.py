@@ -625,14 +625,16 @@ def test_download_from_requirements_fetches_each_file_once(
 def test_files_of_a_pin_start_before_a_slow_page_arrives(
     tmp_path: Path, index_server: IndexServerFactory
 ) -> None:
-    from bundler import api as app
     from bundler.index.collector import PackageIndex
+    from bundler.index.settings import ClientSettings, hash_matched, make_client
+    from bundler.lock.files import read_lock_file
+    from bundler.lock.hydrate import hydrate
     from bundler.spec.target import host_target
     from tests.support.indexserver import Reply
 
     server = index_server(WEB)
     lock = lock_webapp(tmp_path, str(server.url), "requirements.txt")
-    lock_input = app.read_lock_file(lock)
+    lock_input = read_lock_file(lock)
     # util sorts before webapp; its page now takes a second to come.
     server.add_faults("/simple/util/", Reply(delay=1.0))
     handed: dict[str, float] = {}
@@ -641,10 +643,10 @@ def test_files_of_a_pin_start_before_a_slow_page_arrives(
         for f in files:
             handed.setdefault(f.filename.split("-")[0], time.monotonic())
 
-    client = app.make_client(app.ClientSettings(cache_dir=tmp_path / "cache"))
-    indexes = app.hash_matched(lock_input.indexes)
+    client = make_client(ClientSettings(cache_dir=tmp_path / "cache"))
+    indexes = hash_matched(lock_input.indexes)
     with client, PackageIndex(indexes, client) as index:
-        app.hydrate(lock_input, [host_target()], index, client, on_files=on_files)
+        hydrate(lock_input, [host_target()], index, client, on_files=on_files)
     # webapp's files were handed over while util's page was still on its way.
     assert handed["util"] - handed["webapp"] > 0.5
 

@@ -237,7 +237,7 @@ def test_targets_that_see_the_index_alike_share_one_resolution(
     """Linux and macOS see every file and marker alike here: the later one
     replays the first one's resolution, and the lock is what resolving each
     target gives; Windows (winonly) and Python 3.10 (backport) differ."""
-    from bundler import api as app
+    from bundler.lock import locker
     from bundler.resolve import replay as replaying
 
     server = index_server([*UNIVERSE[:6], DistSpec("app", "1.0", requires=("tool", "modern"))])
@@ -257,7 +257,7 @@ def test_targets_that_see_the_index_alike_share_one_resolution(
     monkeypatch.setattr(replaying, "replay", counting)
     locks = {}
     for on in (True, False):
-        monkeypatch.setattr(app, "REPLAY", on)
+        monkeypatch.setattr(locker, "REPLAY", on)
         out = tmp_path / f"pylock.{on}.toml"
         args = ["lock", str(req), "-o", str(out), "-i", str(server.url), "--quiet", *targets]
         assert run(args) == 0

@@ -14,11 +14,13 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from bundler import api as app
+from bundler.bundle.build import download
 from bundler.cli.config import load_config, owned_pattern, parse_config
 from bundler.errors import InputFileError, MultipleErrors, UsageError
 from bundler.index.client import HttpClient
 from bundler.index.collector import PackageIndex
 from bundler.index.sources import IndexConflict, owner_rank
+from bundler.lock.inputs import LockOptions, read_requirements
 from bundler.models import IndexSettings, IndexStrategy, NamedIndex
 from bundler.reporting import Reporter
 from bundler.resolve.resolver import ResolveOptions, RootRequirement, resolve
@@ -279,10 +281,10 @@ def test_lock_and_manifest_record_index_names_never_credentials(
 ) -> None:
     requirements = tmp_path / "requirements.in"
     requirements.write_text("acme-utils\n")
-    reqs = app.read_requirements([requirements])
+    reqs = read_requirements([requirements])
     indexes = settings(internal, public, owns=("acme-*",))
     reporter = Recorder()
-    lock = app.lock(reqs, [host_target()], indexes, app.LockOptions(), client, reporter)
+    lock = app.lock(reqs, [host_target()], indexes, LockOptions(), client, reporter)
     by_name = {p.name: p for p in lock.packages}
     assert str(by_name[ACME].version) == "1.0"
     assert {f.index for f in by_name[ACME].files} == {"internal"}
@@ -293,7 +295,7 @@ def test_lock_and_manifest_record_index_names_never_credentials(
     assert SECRET not in text
 
     bundle = tmp_path / "pypi"
-    app.download(lock, bundle, indexes, client, reporter)
+    download(lock, bundle, indexes, client, reporter)
     manifest = json.loads((bundle / "bundle.json").read_text())
     origins = {a["project"]: a["origin"] for a in manifest["artifacts"]}
     assert origins == {"acme-utils": "internal", "six": "pypi"}

@@ -27,9 +27,9 @@ from bundler.lock.diff import (
     Snapshot,
     diff_snapshots,
     parse_fail_on,
-    render_markdown,
     violations,
 )
+from bundler.lock.diffreport import render_markdown
 from tests.support import DistSpec, IndexServerFactory, build_all
 
 SPECS = [
