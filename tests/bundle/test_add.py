@@ -16,7 +16,7 @@ from bundler.bundle.add import ADDED_BY, ORIGIN, add_files, added_requirements
 from bundler.bundle.manifest import manifest_from_json
 from bundler.errors import BundleLocked, BundlerError, InvalidDistribution, MultipleErrors
 from bundler.fsutil import directory_lock, sha256_file
-from bundler.gate import verify as gate
+from bundler.gate import closure as gate
 from bundler.gate.integrity import check_integrity
 from bundler.index.http import HttpClient
 from bundler.models import IndexSettings, Manifest
