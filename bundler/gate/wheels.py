@@ -67,7 +67,7 @@ def _member_digest(
     return base64.urlsafe_b64encode(h.digest()).rstrip(b"=").decode("ascii"), size
 
 
-def wheel_archive_problems(path: Path) -> list[str]:  # noqa: C901, PLR0912
+def wheel_archive_problems(path: Path) -> list[str]:
     """Everything wrong with a wheel's archive, read whole in one pass:
     member names an installer would write outside its target, a member
     whose data fails its CRC-32, and members that RECORD does not list or
@@ -75,57 +75,79 @@ def wheel_archive_problems(path: Path) -> list[str]:  # noqa: C901, PLR0912
     problems: list[str] = []
     try:
         with zipfile.ZipFile(path) as archive:
-            infos = archive.infolist()
-            records = [i.filename for i in infos if _RECORD.fullmatch(i.filename)]
-            if len(records) != 1:
-                found = ", ".join(records) or "none"
-                problems.append(f"has {len(records)} .dist-info/RECORD files ({found}), not one")
-            rows = _read_record(archive, records[0], problems) if len(records) == 1 else {}
-            dist_info = records[0].rsplit("/", 1)[0] + "/" if len(records) == 1 else None
-            seen: set[str] = set()
-            for info in infos:
-                name = info.filename
-                if _unsafe_member(name):
-                    problems.append(
-                        f"has the member {name!r}, which would be written outside the"
-                        " install directory (an absolute, '..' or backslash path)"
-                    )
-                if name in seen:
-                    problems.append(f"has the member {name!r} twice")
-                seen.add(name)
-                if info.is_dir():
-                    continue
-                recorded = dist_info is not None and any(name == dist_info + n for n in _UNRECORDED)
-                row = rows.get(name)
-                algorithm, _, expected = row[0].partition("=") if row else ("", "", "")
-                if algorithm not in _RECORD_HASHES:
-                    algorithm = "sha256"
-                try:
-                    digest, size = _member_digest(archive, info, algorithm)
-                except (zipfile.BadZipFile, zlib.error, EOFError, RuntimeError) as err:
-                    problems.append(f"member {name!r} is corrupt: {err}")
-                    continue
-                except NotImplementedError as err:
-                    problems.append(f"member {name!r} cannot be read: {err}")
-                    continue
-                if recorded or dist_info is None:
-                    continue
-                if row is None:
-                    problems.append(f"member {name!r} is not listed in RECORD")
-                elif not expected or row[0].partition("=")[0] not in _RECORD_HASHES:
-                    problems.append(f"RECORD gives no usable hash for {name!r}: {row[0]!r}")
-                elif expected != digest:
-                    problems.append(
-                        f"member {name!r} does not match RECORD: {algorithm}={digest},"
-                        f" RECORD says {row[0]}"
-                    )
-                elif row[1] and row[1] != str(size):
-                    problems.append(f"member {name!r} has {size} bytes, RECORD says {row[1]}")
-            if dist_info is not None:
-                problems.extend(_wheel_version_problems(archive, dist_info + "WHEEL"))
+            _archive_problems(archive, problems)
     except (zipfile.BadZipFile, zlib.error, EOFError) as err:
         problems.append(f"is not a readable zip archive: {err}")
     return problems
+
+
+def _archive_problems(archive: zipfile.ZipFile, problems: list[str]) -> None:
+    infos = archive.infolist()
+    records = [i.filename for i in infos if _RECORD.fullmatch(i.filename)]
+    if len(records) != 1:
+        found = ", ".join(records) or "none"
+        problems.append(f"has {len(records)} .dist-info/RECORD files ({found}), not one")
+    rows = _read_record(archive, records[0], problems) if len(records) == 1 else {}
+    dist_info = records[0].rsplit("/", 1)[0] + "/" if len(records) == 1 else None
+    seen: set[str] = set()
+    for info in infos:
+        problems.extend(_name_problems(info.filename, seen))
+        if not info.is_dir():
+            problems.extend(_member_problems(archive, info, rows.get(info.filename), dist_info))
+    if dist_info is not None:
+        problems.extend(_wheel_version_problems(archive, dist_info + "WHEEL"))
+
+
+def _name_problems(name: str, seen: set[str]) -> list[str]:
+    """A member name an installer would misplace, or one seen before
+    (``name`` is added to ``seen``)."""
+    problems: list[str] = []
+    if _unsafe_member(name):
+        problems.append(
+            f"has the member {name!r}, which would be written outside the"
+            " install directory (an absolute, '..' or backslash path)"
+        )
+    if name in seen:
+        problems.append(f"has the member {name!r} twice")
+    seen.add(name)
+    return problems
+
+
+def _member_problems(
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, row: list[str] | None, dist_info: str | None
+) -> list[str]:
+    """A file member read whole (its CRC-32), then compared with its RECORD
+    ``row`` (None when RECORD does not list it) unless RECORD is not to
+    list it or the wheel has no single RECORD (``dist_info`` None)."""
+    name = info.filename
+    algorithm = row[0].partition("=")[0] if row else ""
+    if algorithm not in _RECORD_HASHES:
+        algorithm = "sha256"
+    try:
+        digest, size = _member_digest(archive, info, algorithm)
+    except (zipfile.BadZipFile, zlib.error, EOFError, RuntimeError) as err:
+        return [f"member {name!r} is corrupt: {err}"]
+    except NotImplementedError as err:
+        return [f"member {name!r} cannot be read: {err}"]
+    if dist_info is None or any(name == dist_info + n for n in _UNRECORDED):
+        return []
+    problem = _record_problem(name, row, f"{algorithm}={digest}", size)
+    return [problem] if problem is not None else []
+
+
+def _record_problem(name: str, row: list[str] | None, digest: str, size: int) -> str | None:
+    """How member ``name`` (of ``digest``, "algorithm=value", and ``size``)
+    disagrees with its RECORD ``row``, or None."""
+    if row is None:
+        return f"member {name!r} is not listed in RECORD"
+    algorithm, _, expected = row[0].partition("=")
+    if not expected or algorithm not in _RECORD_HASHES:
+        return f"RECORD gives no usable hash for {name!r}: {row[0]!r}"
+    if row[0] != digest:
+        return f"member {name!r} does not match RECORD: {digest}, RECORD says {row[0]}"
+    if row[1] and row[1] != str(size):
+        return f"member {name!r} has {size} bytes, RECORD says {row[1]}"
+    return None
 
 
 # Binary distribution format: an installer must refuse a wheel whose
