@@ -4,6 +4,7 @@ buildability (every sdist's build requirements resolve from the bundle)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from packaging.requirements import Requirement
@@ -36,6 +37,31 @@ def check_closure(
     published index ``index_url`` alone) for ``target`` and compare with
     the locked pins."""
     expected = expected_pins(manifest, target)
+    settings = IndexSettings(
+        index_url=index_url or (bundle_dir / "simple").resolve().as_uri() + "/"
+    )
+    try:
+        got = _resolve_closure(manifest, expected, target, settings, client, reporter)
+    except BundlerError as err:
+        problem = Problem(CLOSURE, "resolution", str(err), target.name)
+        return CheckResult(CLOSURE, target.name, FAILED, (problem,))
+    problems = _closure_problems(expected, got, target.name, bool(manifest.requirements))
+    status = FAILED if problems else PASSED
+    return CheckResult(
+        CLOSURE, target.name, status, tuple(problems), details=f"{len(got)} packages"
+    )
+
+
+def _resolve_closure(
+    manifest: Manifest,
+    expected: Mapping[NormalizedName, str],
+    target: Target,
+    settings: IndexSettings,
+    client: HttpClient,
+    reporter: Reporter,
+) -> dict[NormalizedName, str]:
+    """name -> version that the manifest's requirements (else its pins),
+    constrained by its constraints and pins, resolve to from ``settings``."""
     roots: list[RootRequirement] = []
     source = "bundle.json"
     for text in manifest.requirements or tuple(f"{n}=={v}" for n, v in sorted(expected.items())):
@@ -47,57 +73,38 @@ def check_closure(
     constraints = [
         RootRequirement(Requirement(c), source, "-c bundle.json") for c in manifest.constraints
     ]
-    settings = IndexSettings(
-        index_url=index_url or (bundle_dir / "simple").resolve().as_uri() + "/"
-    )
-    problems: list[Problem] = []
-    try:
-        with PackageIndex(settings, client, reporter) as index:
-            options = ResolveOptions(allow_prereleases=manifest.allow_prereleases)
-            res = resolve(
-                roots,
-                constraints + pins,
-                BuildingSource(index, client, target, options, reporter),
-                target,
-                options,
-            )
-    except BundlerError as err:
-        problems.append(Problem(CLOSURE, "resolution", str(err), target.name))
-        return CheckResult(CLOSURE, target.name, FAILED, tuple(problems))
-    got = {name: str(p.version) for name, p in res.packages.items()}
+    with PackageIndex(settings, client, reporter) as index:
+        options = ResolveOptions(allow_prereleases=manifest.allow_prereleases)
+        res = resolve(
+            roots,
+            constraints + pins,
+            BuildingSource(index, client, target, options, reporter),
+            target,
+            options,
+        )
+    return {name: str(p.version) for name, p in res.packages.items()}
+
+
+def _closure_problems(
+    expected: Mapping[NormalizedName, str],
+    got: Mapping[NormalizedName, str],
+    target: str,
+    has_requirements: bool,
+) -> list[Problem]:
+    """Pins nothing requires (when the manifest records requirements), and
+    packages the resolution needs that the lock lacks or pins otherwise."""
+    found: list[tuple[str, str]] = []
     for name, version in sorted(expected.items()):
-        if name not in got and manifest.requirements:
-            problems.append(
-                Problem(
-                    CLOSURE,
-                    name,
-                    f"{name}=={version} is locked but nothing requires it",
-                    target.name,
-                )
-            )
+        if name not in got and has_requirements:
+            found.append((name, f"{name}=={version} is locked but nothing requires it"))
     for name, version in sorted(got.items()):
         if name not in expected:
-            problems.append(
-                Problem(
-                    CLOSURE,
-                    name,
-                    f"resolution needs {name}=={version}, which the lock lacks",
-                    target.name,
-                )
-            )
+            found.append((name, f"resolution needs {name}=={version}, which the lock lacks"))
         elif expected[name] != version:
-            problems.append(
-                Problem(
-                    CLOSURE,
-                    name,
-                    f"resolution gives {name}=={version} but the lock pins {expected[name]}",
-                    target.name,
-                )
+            found.append(
+                (name, f"resolution gives {name}=={version} but the lock pins {expected[name]}")
             )
-    status = FAILED if problems else PASSED
-    return CheckResult(
-        CLOSURE, target.name, status, tuple(problems), details=f"{len(got)} packages"
-    )
+    return [Problem(CLOSURE, name, message, target) for name, message in found]
 
 
 def check_buildability(

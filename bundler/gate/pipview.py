@@ -90,7 +90,30 @@ def check_pip_resolution(
             details="the target builds sdists; pip cannot resolve foreign targets"
             " without --only-binary :all:",
         )
-    args = [
+    requirements = requirements or bundle_dir / REQUIREMENTS
+    result = runner.run(_dry_run_args(bundle_dir, platforms, python_version, requirements))
+    if not result.ok:
+        return _pip_view_failed(target_name, expected, runner, result)
+    try:
+        report = json.loads(result.stdout)
+        got = {
+            canonicalize_name(item["metadata"]["name"]): str(item["metadata"]["version"])
+            for item in report.get("install", [])
+        }
+    except (ValueError, KeyError, TypeError) as err:
+        return CheckResult(
+            PIP_VIEW, target_name, SKIPPED, details=f"cannot read pip's report: {err}"
+        )
+    return _compare_views(target_name, expected, got)
+
+
+def _dry_run_args(
+    bundle_dir: Path, platforms: Sequence[str], python_version: str, requirements: Path
+) -> list[str]:
+    """pip's arguments for a dry-run install of ``requirements`` from the
+    bundle alone, for the platforms and Python version given, reported as
+    JSON on stdout."""
+    return [
         "install",
         "--dry-run",
         "--ignore-installed",
@@ -108,21 +131,15 @@ def check_pip_resolution(
         "cp",
         *(a for p in platforms for a in ("--platform", p)),
         "-r",
-        str(requirements or bundle_dir / REQUIREMENTS),
+        str(requirements),
     ]
-    result = runner.run(args)
-    if not result.ok:
-        return _pip_view_failed(target_name, expected, runner, result)
-    try:
-        report = json.loads(result.stdout)
-        got = {
-            canonicalize_name(item["metadata"]["name"]): str(item["metadata"]["version"])
-            for item in report.get("install", [])
-        }
-    except (ValueError, KeyError, TypeError) as err:
-        return CheckResult(
-            PIP_VIEW, target_name, SKIPPED, details=f"cannot read pip's report: {err}"
-        )
+
+
+def _compare_views(
+    target_name: str, expected: Mapping[NormalizedName, str], got: Mapping[NormalizedName, str]
+) -> CheckResult:
+    """pip's answer ``got`` next to bundler's ``expected``: agreement
+    passes, any difference only ``differs``."""
     missing = sorted(set(expected) - set(got))
     extra = sorted(set(got) - set(expected))
     wrong = sorted(n for n in set(got) & set(expected) if got[n] != expected[n])
@@ -146,6 +163,8 @@ def check_pip_resolution(
 def pip_view(
     bundle_dir: Path, manifest: Manifest, target: Target, runner: PipRunner
 ) -> CheckResult:
+    """``check_pip_resolution`` for ``target``, with the pins the manifest
+    gives it and the platforms of its tags, pip being ``runner``'s."""
     platforms = list(dict.fromkeys(t.platform for t in target.tags if t.platform != "any"))
     has_sdists = any(
         a.kind is DistKind.SDIST and not a.build_only and target.name in a.targets
