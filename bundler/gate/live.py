@@ -39,7 +39,7 @@ from bundler.runtime.piprun import (
 from bundler.spec.filenames import parse_filename
 from bundler.spec.target import Target
 
-__all__ = ["LIVE_WORKERS", "live_rows", "pip_wheel", "requested_pips"]
+__all__ = ["LIVE_WORKERS", "PIP_PROJECT", "live_rows", "pip_wheel", "requested_pips"]
 
 # Venvs installed at once: each pip install is mostly one busy process.
 LIVE_WORKERS = 2
@@ -121,31 +121,57 @@ def live_rows(
         if interp is None:
             reporter.stage(f"pip's view of {target.name}")
             plan.append([_no_interpreter(target), pip_view(bundle_dir, manifest, target, newest)])
-            continue
-        rows: list[CheckResult | _Install] = []
-        seen: set[str] = set()
-        for pip, skip in _pips_for(interp, newest, requested, wheel_runners):
-            if pip.version in seen:
-                continue  # the same pip twice proves nothing more
-            seen.add(pip.version)
-            if skip:
-                rows.append(CheckResult(REALITY, target.name, SKIPPED, details=skip))
-            else:
-                runner = wheel_runners.get(pip.version) or runners[pip.origin]
-                rows.append(_Install(target, interp, pip, runner))
-        rows.append(_pylock_install(target, interp, newest))
-        plan.append(rows)
+        else:
+            plan.append(_target_rows(target, interp, newest, requested, runners, wheel_runners))
     installs = [row for rows in plan for row in rows if isinstance(row, _Install)]
     if installs:
         reporter.stage(f"install ({len(installs)} fresh venvs, {LIVE_WORKERS} at a time)")
+    # pool.map keeps the order of ``installs``, which is the plan's.
     with ThreadPoolExecutor(max_workers=LIVE_WORKERS) as pool:
-        finished = iter(
-            list(pool.map(lambda job: _install(bundle_dir, manifest, job, workdir), installs))
+        finished = list(
+            pool.map(lambda job: _install(bundle_dir, manifest, job, workdir), installs)
         )
+    pips: dict[str, list[str]] = {}
+    for job in installs:
+        if job.lock == REQUIREMENTS:  # the pylock.toml row reuses the newest pip
+            pips.setdefault(job.target.name, []).append(job.pip.describe())
+    return _fill_rows(plan, finished), {name: tuple(p) for name, p in pips.items()}
+
+
+def _target_rows(
+    target: Target,
+    interp: Interpreter,
+    newest: PipRunner,
+    requested: Sequence[PipChoice],
+    runners: Mapping[str, PipRunner],
+    wheel_runners: Mapping[str, PipRunner],
+) -> list[CheckResult | _Install]:
+    """A target's planned rows: an install with each pip it runs (each pip
+    once), a skipped row for the others, and the pylock.toml install."""
+    rows: list[CheckResult | _Install] = []
+    seen: set[str] = set()
+    for pip, skip in _pips_for(interp, newest, requested, wheel_runners):
+        if pip.version in seen:
+            continue  # the same pip twice proves nothing more
+        seen.add(pip.version)
+        if skip:
+            rows.append(CheckResult(REALITY, target.name, SKIPPED, details=skip))
+        else:
+            runner = wheel_runners.get(pip.version) or runners[pip.origin]
+            rows.append(_Install(target, interp, pip, runner))
+    rows.append(_pylock_install(target, interp, newest))
+    return rows
+
+
+def _fill_rows(
+    plan: Sequence[Sequence[CheckResult | _Install]], finished: Sequence[CheckResult]
+) -> list[CheckResult]:
+    """The plan's rows with each install replaced by its result
+    (``finished``, in the plan's order), the pips of a target compared."""
+    done_in_order = iter(finished)
     results: list[CheckResult] = []
     for rows in plan:
-        # pool.map keeps the order of ``installs``, which is the plan's.
-        done = [(row, next(finished)) for row in rows if isinstance(row, _Install)]
+        done = [(row, next(done_in_order)) for row in rows if isinstance(row, _Install)]
         # The pips are compared on requirements.txt; pylock.toml has its own row.
         pairs = [(row.pip, result) for row, result in done if row.lock == REQUIREMENTS]
         compared = iter(with_pip_disagreement(pairs))
@@ -153,11 +179,7 @@ def live_rows(
             next(compared) if row.lock == REQUIREMENTS else result for row, result in done
         )
         results.extend(next(installed) if isinstance(row, _Install) else row for row in rows)
-    pips: dict[str, list[str]] = {}
-    for job in installs:
-        if job.lock == REQUIREMENTS:  # the pylock.toml row reuses the newest pip
-            pips.setdefault(job.target.name, []).append(job.pip.describe())
-    return results, {name: tuple(described) for name, described in pips.items()}
+    return results
 
 
 def _pylock_install(
