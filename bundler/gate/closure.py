@@ -12,6 +12,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 
 from bundler.errors import BundlerError
 from bundler.gate.report import BUILDABILITY, CLOSURE, FAILED, PASSED, CheckResult, Problem
+from bundler.gate.tree import FILES, MANIFEST, SIMPLE
 from bundler.index.collector import PackageIndex
 from bundler.index.http import HttpClient
 from bundler.models import DistKind, IndexSettings, Manifest
@@ -37,9 +38,7 @@ def check_closure(
     published index ``index_url`` alone) for ``target`` and compare with
     the locked pins."""
     expected = expected_pins(manifest, target)
-    settings = IndexSettings(
-        index_url=index_url or (bundle_dir / "simple").resolve().as_uri() + "/"
-    )
+    settings = IndexSettings(index_url=index_url or (bundle_dir / SIMPLE).resolve().as_uri() + "/")
     try:
         got = _resolve_closure(manifest, expected, target, settings, client, reporter)
     except BundlerError as err:
@@ -63,15 +62,15 @@ def _resolve_closure(
     """name -> version that the manifest's requirements (else its pins),
     constrained by its constraints and pins, resolve to from ``settings``."""
     roots: list[RootRequirement] = []
-    source = "bundle.json"
+    source = MANIFEST
     for text in manifest.requirements or tuple(f"{n}=={v}" for n, v in sorted(expected.items())):
-        roots.append(RootRequirement(Requirement(text), source, "-r bundle.json"))
+        roots.append(RootRequirement(Requirement(text), source, f"-r {MANIFEST}"))
     pins = [
-        RootRequirement(Requirement(f"{n}=={v}"), "locked pin", "-c bundle.json")
+        RootRequirement(Requirement(f"{n}=={v}"), "locked pin", f"-c {MANIFEST}")
         for n, v in sorted(expected.items())
     ]
     constraints = [
-        RootRequirement(Requirement(c), source, "-c bundle.json") for c in manifest.constraints
+        RootRequirement(Requirement(c), source, f"-c {MANIFEST}") for c in manifest.constraints
     ]
     with PackageIndex(settings, client, reporter) as index:
         options = ResolveOptions(allow_prereleases=manifest.allow_prereleases)
@@ -123,11 +122,11 @@ def check_buildability(
     ]
     if not sdists:
         return CheckResult(BUILDABILITY, target.name, PASSED, details="no sdist to build")
-    settings = IndexSettings(index_url=(bundle_dir / "simple").resolve().as_uri() + "/")
+    settings = IndexSettings(index_url=(bundle_dir / SIMPLE).resolve().as_uri() + "/")
     problems: list[Problem] = []
     with PackageIndex(settings, client, reporter) as index:
         for art in sdists:
-            path = bundle_dir / "files" / art.filename
+            path = bundle_dir / FILES / art.filename
             if not path.is_file():
                 continue  # integrity reports it
             try:
