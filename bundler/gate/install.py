@@ -32,6 +32,7 @@ __all__ = ["NO_DISTRIBUTION", "check_reality", "safe_dirname", "with_pip_disagre
 
 
 def safe_dirname(name: str) -> str:
+    """``name`` (a target's) as one safe directory name."""
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name) or "target"
 
 

@@ -390,6 +390,7 @@ def _match(
 
 
 def comparable_version(text: str) -> Version | str:
+    """``text`` as a Version when it is one (so 1.0 equals 1.0.0), else as is."""
     try:
         return Version(text)
     except InvalidVersion:

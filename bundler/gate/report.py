@@ -147,9 +147,12 @@ def report_to_json(report: VerifyReport) -> bytes:
 def result_from(
     check: str, target: str | None, problems: Iterable[Problem], details: str = ""
 ) -> CheckResult:
+    """The result of ``check``: failed when it found problems (each once,
+    sorted by subject and message), else passed."""
     found = tuple(sorted(set(problems), key=lambda p: (p.subject, p.message)))
     return CheckResult(check, target, FAILED if found else PASSED, found, details)
 
 
 def verb_for(subjects: Sequence[str], one: str, many: str) -> str:
+    """``one`` for a single subject, else ``many`` ("serves" / "serve")."""
     return one if len(subjects) == 1 else many

@@ -57,6 +57,7 @@ def not_a_file(path: Path, hint: str) -> str | None:
 
 
 def not_a_dir(path: Path, hint: str) -> str | None:
+    """Why ``path`` is not a real directory of the bundle, or None when it is."""
     if path.is_symlink():
         return "is a symbolic link; a bundle holds real directories"
     if not path.is_dir():
