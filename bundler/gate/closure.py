@@ -10,9 +10,9 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 
+from bundler.bundle.layout import FILES_DIR, MANIFEST_NAME, SIMPLE_DIR
 from bundler.errors import BundlerError
 from bundler.gate.report import BUILDABILITY, CLOSURE, FAILED, PASSED, CheckResult, Problem
-from bundler.gate.tree import FILES, MANIFEST, SIMPLE
 from bundler.index.collector import PackageIndex
 from bundler.index.http import HttpClient
 from bundler.models import DistKind, IndexSettings, Manifest
@@ -38,7 +38,9 @@ def check_closure(
     published index ``index_url`` alone) for ``target`` and compare with
     the locked pins."""
     expected = expected_pins(manifest, target)
-    settings = IndexSettings(index_url=index_url or (bundle_dir / SIMPLE).resolve().as_uri() + "/")
+    settings = IndexSettings(
+        index_url=index_url or (bundle_dir / SIMPLE_DIR).resolve().as_uri() + "/"
+    )
     try:
         got = _resolve_closure(manifest, expected, target, settings, client, reporter)
     except BundlerError as err:
@@ -62,15 +64,15 @@ def _resolve_closure(
     """name -> version that the manifest's requirements (else its pins),
     constrained by its constraints and pins, resolve to from ``settings``."""
     roots: list[RootRequirement] = []
-    source = MANIFEST
+    source = MANIFEST_NAME
     for text in manifest.requirements or tuple(f"{n}=={v}" for n, v in sorted(expected.items())):
-        roots.append(RootRequirement(Requirement(text), source, f"-r {MANIFEST}"))
+        roots.append(RootRequirement(Requirement(text), source, f"-r {MANIFEST_NAME}"))
     pins = [
-        RootRequirement(Requirement(f"{n}=={v}"), "locked pin", f"-c {MANIFEST}")
+        RootRequirement(Requirement(f"{n}=={v}"), "locked pin", f"-c {MANIFEST_NAME}")
         for n, v in sorted(expected.items())
     ]
     constraints = [
-        RootRequirement(Requirement(c), source, f"-c {MANIFEST}") for c in manifest.constraints
+        RootRequirement(Requirement(c), source, f"-c {MANIFEST_NAME}") for c in manifest.constraints
     ]
     with PackageIndex(settings, client, reporter) as index:
         options = ResolveOptions(allow_prereleases=manifest.allow_prereleases)
@@ -122,11 +124,11 @@ def check_buildability(
     ]
     if not sdists:
         return CheckResult(BUILDABILITY, target.name, PASSED, details="no sdist to build")
-    settings = IndexSettings(index_url=(bundle_dir / SIMPLE).resolve().as_uri() + "/")
+    settings = IndexSettings(index_url=(bundle_dir / SIMPLE_DIR).resolve().as_uri() + "/")
     problems: list[Problem] = []
     with PackageIndex(settings, client, reporter) as index:
         for art in sdists:
-            path = bundle_dir / FILES / art.filename
+            path = bundle_dir / FILES_DIR / art.filename
             if not path.is_file():
                 continue  # integrity reports it
             try:

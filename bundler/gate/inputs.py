@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bundler.bundle.layout import MANIFEST_NAME
 from bundler.gate.report import FAILED, INPUTS, PASSED, CheckResult, Problem
-from bundler.gate.tree import MANIFEST
 from bundler.lock.check import CONSTRAINT, REQUIREMENT, TARGET, Inputs, Line, compare, make_inputs
 from bundler.models import Manifest
 
@@ -20,7 +20,7 @@ def check_inputs(
     ``current`` (its requirement and constraint lines, and its targets when
     ``targets``), as ``bundle.json`` records them; each difference a
     problem located in the input file or the manifest."""
-    where = str(bundle_dir / MANIFEST)
+    where = str(bundle_dir / MANIFEST_NAME)
     compared = "requirements, constraints" + (" and targets" if targets else "")
     if not manifest.requirements:
         problem = Problem(

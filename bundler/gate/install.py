@@ -12,10 +12,10 @@ from pathlib import Path
 
 from packaging.utils import NormalizedName, canonicalize_name
 
+from bundler.bundle.layout import FILES_DIR, REQUIREMENTS_LOCK
 from bundler.errors import BundlerError
 from bundler.gate.lockfiles import comparable_version
 from bundler.gate.report import PASSED, REALITY, CheckResult, Problem, result_from, verb_for
-from bundler.gate.tree import FILES, REQUIREMENTS
 from bundler.redact import redact_url
 from bundler.reporting import NULL_REPORTER, Reporter
 from bundler.runtime.interpreters import Interpreter
@@ -40,7 +40,9 @@ def safe_dirname(name: str) -> str:
 NO_DISTRIBUTION = re.compile(r"No matching distribution found for ([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
-def _pip_problem(target: str, what: str, result: PipResult, lock: str = REQUIREMENTS) -> Problem:
+def _pip_problem(
+    target: str, what: str, result: PipResult, lock: str = REQUIREMENTS_LOCK
+) -> Problem:
     """A problem carrying pip's command and output, on the package pip
     could not find when it names one, else on the lock file ``lock``."""
     match = NO_DISTRIBUTION.search(result.stderr)
@@ -57,7 +59,7 @@ def check_reality(
     workdir: Path,
     *,
     pip: PipChoice | None = None,
-    lock: str = REQUIREMENTS,
+    lock: str = REQUIREMENTS_LOCK,
     reporter: Reporter = NULL_REPORTER,
     index_url: str | None = None,
     requirements: Path | None = None,
@@ -72,14 +74,14 @@ def check_reality(
     With ``index_url`` (a published index: the post-publish gate) pip
     installs ``requirements`` from that index alone instead."""
     which = pip.describe() if pip is not None else ""
-    if lock != REQUIREMENTS:
+    if lock != REQUIREMENTS_LOCK:
         which = f"{which} with {lock}" if which else lock
     which = f"{which}; " if which else ""
     details = f"{which}{runner.network.describe()}; interpreter: {interpreter.describe()}"
     key = f"{REALITY}:{target_name}:{which}"
     root = bundle_dir.resolve()
     if index_url is None:
-        sources = ["--no-index", "--find-links", str(root / FILES)]
+        sources = ["--no-index", "--find-links", str(root / FILES_DIR)]
         alone = "the bundle alone"
     else:
         sources = ["--index-url", index_url]
@@ -132,7 +134,7 @@ def _install_and_compare(
     expected: Mapping[NormalizedName, str],
     runner: PipRunner,
     workdir: Path,
-    lock: str = REQUIREMENTS,
+    lock: str = REQUIREMENTS_LOCK,
 ) -> list[Problem]:
     """``source``: pip's options naming the only package source, and how
     a message names it."""
@@ -150,7 +152,7 @@ def _install_and_compare(
         return [Problem(REALITY, interpreter.path, str(err), target)]
     # A PEP 751 lock carries its hashes and names its files by path; an
     # sdist's build dependencies, which it does not lock, come from files/.
-    hashes = ["--require-hashes"] if lock == REQUIREMENTS else []
+    hashes = ["--require-hashes"] if lock == REQUIREMENTS_LOCK else []
     install = runner.run(
         [
             "install",
@@ -179,7 +181,9 @@ def _install_and_compare(
     # pip installs the build section of requirements.txt too; those pins are
     # the lock's doing even though this target does not need them at runtime.
     # (pylock.toml keeps build dependencies in its [tool] table, unread.)
-    allowed = seeded | (_build_only_pins(requirements) if lock == REQUIREMENTS else frozenset())
+    allowed = seeded | (
+        _build_only_pins(requirements) if lock == REQUIREMENTS_LOCK else frozenset()
+    )
     return _compare_installed(target, installed, expected, allowed)
 
 

@@ -2,7 +2,7 @@
 
 Every artifact present with its recorded size and sha256, every wheel read
 whole, sidecars equal to the wheels' METADATA, pages and files in
-agreement, nothing unexpected in the tree, the SBOM and the lock files
+agreement, nothing unexpected in the tree, the SBOM_FILE and the lock files
 locking what the manifest does.  Nothing is installed or resolved.
 """
 
@@ -20,6 +20,18 @@ from pathlib import Path
 
 from packaging.utils import NormalizedName, canonicalize_name
 
+from bundler.bundle.layout import (
+    FILES_DIR,
+    LOCK_FILE_NAMES,
+    MANIFEST_NAME,
+    METADATA_SUFFIX,
+    PAGE_HTML,
+    PAGE_JSON,
+    PYLOCK_LOCK,
+    REQUIREMENTS_LOCK,
+    SBOM_FILE,
+    SIMPLE_DIR,
+)
 from bundler.bundle.sbom import bundle_sbom
 from bundler.bundle.sbomcheck import sbom_difference, sbom_problems
 from bundler.errors import BundlerError
@@ -27,18 +39,8 @@ from bundler.fsutil import sha256_bytes, sha256_file
 from bundler.gate.lockfiles import LockFileChecks
 from bundler.gate.report import INTEGRITY, CheckResult, Problem, result_from, verb_for
 from bundler.gate.tree import (
-    FILES,
-    LOCK_FILES,
-    MANIFEST,
-    METADATA_SUFFIX,
-    PAGE_HTML,
-    PAGE_JSON,
-    PYLOCK,
     REFETCH,
-    REQUIREMENTS,
     REWRITE,
-    SBOM,
-    SIMPLE,
     TOP_LEVEL_DIRS,
     TOP_LEVEL_FILES,
     not_a_dir,
@@ -84,20 +86,20 @@ class _Integrity:
         METADATA only when the wheel itself is intact)."""
         intact = self.check_file(a)
         if intact and a.kind is DistKind.WHEEL:
-            for message in wheel_archive_problems(self.root / FILES / a.filename):
-                self.add(f"{FILES}/{a.filename}", message)
+            for message in wheel_archive_problems(self.root / FILES_DIR / a.filename):
+                self.add(f"{FILES_DIR}/{a.filename}", message)
         if self.sidecar_expected(a) and is_safe_filename(a.filename):
             self.check_sidecar(a, intact)
 
     def check_file(self, a: BundleArtifact) -> bool:
-        subject = f"{FILES}/{a.filename}"
+        subject = f"{FILES_DIR}/{a.filename}"
         if not is_safe_filename(a.filename):
-            self.add(MANIFEST, f"unsafe artifact file name {a.filename!r}")
+            self.add(MANIFEST_NAME, f"unsafe artifact file name {a.filename!r}")
             return False
         parsed = parse_filename(a.filename, a.project)
         if parsed is None or parsed.name != a.project:
             self.add(subject, f"is not a distribution file name of project {a.project!r}")
-        path = self.root / FILES / a.filename
+        path = self.root / FILES_DIR / a.filename
         if (why := not_a_file(path, REFETCH)) is not None:
             self.add(subject, why)
             return False
@@ -114,11 +116,11 @@ class _Integrity:
         return True
 
     def check_sidecar(self, a: BundleArtifact, wheel_intact: bool) -> None:
-        subject = f"{FILES}/{a.filename}{METADATA_SUFFIX}"
-        path = self.root / FILES / a.filename
+        subject = f"{FILES_DIR}/{a.filename}{METADATA_SUFFIX}"
+        path = self.root / FILES_DIR / a.filename
         sidecar = path.with_name(a.filename + METADATA_SUFFIX)
         if a.metadata_sha256 is None:
-            self.add(subject, f"{MANIFEST} records no sha256 for this PEP 658 metadata file")
+            self.add(subject, f"{MANIFEST_NAME} records no sha256 for this PEP 658 metadata file")
         if (why := not_a_file(sidecar, REWRITE)) is not None:
             self.add(subject, why)
             return
@@ -131,16 +133,16 @@ class _Integrity:
         try:
             metadata = wheel_metadata(path, a.filename)
         except BundlerError as err:
-            self.add(f"{FILES}/{a.filename}", f"cannot read the wheel's METADATA: {err}")
+            self.add(f"{FILES_DIR}/{a.filename}", f"cannot read the wheel's METADATA: {err}")
             return
         if data != metadata:
             # PEP 658: the sidecar is the wheel's own METADATA, byte for byte.
             self.add(subject, "differs from the wheel's .dist-info/METADATA")
 
     def check_files_dir(self) -> None:
-        files_dir = self.root / FILES
+        files_dir = self.root / FILES_DIR
         if (why := not_a_dir(files_dir, REFETCH)) is not None:
-            self.add(f"{FILES}/", why)
+            self.add(f"{FILES_DIR}/", why)
             return
         expected = set(self.by_filename)
         expected |= {
@@ -151,27 +153,27 @@ class _Integrity:
         for entry in sorted(files_dir.iterdir()):
             if entry.name not in expected:
                 self.add(
-                    f"{FILES}/{entry.name}",
-                    f"unexpected: not in {MANIFEST} (remove it or re-run `bundle download`)",
+                    f"{FILES_DIR}/{entry.name}",
+                    f"unexpected: not in {MANIFEST_NAME} (remove it or re-run `bundle download`)",
                 )
             elif entry.is_dir() and not entry.is_symlink():
-                self.add(f"{FILES}/{entry.name}", "is a directory, expected a file")
+                self.add(f"{FILES_DIR}/{entry.name}", "is a directory, expected a file")
 
     # simple/ --------------------------------------------------------------
 
     def file_url(self, filename: str) -> Path:
-        return self.root / FILES / filename
+        return self.root / FILES_DIR / filename
 
     def check_project(self, project: NormalizedName) -> None:
         artifacts = {a.filename: a for a in self.by_project[project]}
-        page_url = (self.root / SIMPLE / project).as_uri() + "/"
+        page_url = (self.root / SIMPLE_DIR / project).as_uri() + "/"
         parsers: tuple[tuple[str, Callable[..., ProjectPage]], ...] = (
             (PAGE_HTML, parse_html_page),
             (PAGE_JSON, parse_json_page),
         )
         for page_name, parse in parsers:
-            subject = f"{SIMPLE}/{project}/{page_name}"
-            path = self.root / SIMPLE / project / page_name
+            subject = f"{SIMPLE_DIR}/{project}/{page_name}"
+            path = self.root / SIMPLE_DIR / project / page_name
             if (why := not_a_file(path, REWRITE)) is not None:
                 self.add(subject, why)
                 continue
@@ -197,7 +199,7 @@ class _Integrity:
                 continue
             self.compare_entry(subject, f, a)
         for filename in sorted(set(artifacts) - seen):
-            self.add(subject, f"does not list {FILES}/{filename}")
+            self.add(subject, f"does not list {FILES_DIR}/{filename}")
 
     def compare_entry(self, subject: str, f: IndexFile, a: BundleArtifact) -> None:
         name = f.filename
@@ -207,17 +209,17 @@ class _Integrity:
             self.add(subject, f"lists {name} with sha256 {f.sha256}, the bundle's is {a.sha256}")
         link = urllib.parse.urlsplit(f.url)
         if link.scheme != "file" or Path(urllib.parse.unquote(link.path)) != self.file_url(name):
-            self.add(subject, f"links {name} to {f.url}, not to {FILES}/{name}")
+            self.add(subject, f"links {name} to {f.url}, not to {FILES_DIR}/{name}")
         if f.size is not None and f.size != a.size:
             self.add(subject, f"lists {name} with size {f.size}, the bundle's is {a.size}")
         if f.is_yanked != (a.yanked is not None):
             state = "yanked" if a.yanked is not None else "not yanked"
-            self.add(subject, f"disagrees with {MANIFEST} on {name}: it is {state} (PEP 592)")
+            self.add(subject, f"disagrees with {MANIFEST_NAME} on {name}: it is {state} (PEP 592)")
         if (f.requires_python or None) != (a.requires_python or None):
             self.add(
                 subject,
                 f"lists {name} with Requires-Python {f.requires_python!r},"
-                f" {MANIFEST} has {a.requires_python!r}",
+                f" {MANIFEST_NAME} has {a.requires_python!r}",
             )
         # PEP 658/714: the advertised metadata hash must be the sidecar's.
         advertised = f.core_metadata.get("sha256") if f.core_metadata else None
@@ -235,8 +237,8 @@ class _Integrity:
     def check_root(self) -> None:
         projects = set(self.by_project)
         for page_name, read in ((PAGE_HTML, _root_html_names), (PAGE_JSON, _root_json_names)):
-            subject = f"{SIMPLE}/{page_name}"
-            path = self.root / SIMPLE / page_name
+            subject = f"{SIMPLE_DIR}/{page_name}"
+            path = self.root / SIMPLE_DIR / page_name
             if (why := not_a_file(path, REWRITE)) is not None:
                 self.add(subject, why)
                 continue
@@ -252,12 +254,12 @@ class _Integrity:
                 self.add(subject, f"does not list project {name}")
 
     def check_simple_dir(self) -> None:
-        simple = self.root / SIMPLE
+        simple = self.root / SIMPLE_DIR
         if (why := not_a_dir(simple, REWRITE)) is not None:
-            self.add(f"{SIMPLE}/", why)
+            self.add(f"{SIMPLE_DIR}/", why)
             return
         for entry in sorted(simple.iterdir()):
-            rel = f"{SIMPLE}/{entry.name}"
+            rel = f"{SIMPLE_DIR}/{entry.name}"
             if entry.name in (PAGE_HTML, PAGE_JSON):
                 continue
             if entry.name not in self.by_project or not entry.is_dir() or entry.is_symlink():
@@ -274,16 +276,18 @@ class _Integrity:
             if entry.name in TOP_LEVEL_DIRS:
                 continue  # checked on their own
             if entry.name in TOP_LEVEL_FILES and entry.is_file() and not entry.is_symlink():
-                if entry.name == SBOM and not self.manifest.sbom:
-                    self.add(entry.name, f"unexpected: {MANIFEST} says the bundle has no SBOM")
+                if entry.name == SBOM_FILE and not self.manifest.sbom:
+                    self.add(
+                        entry.name, f"unexpected: {MANIFEST_NAME} says the bundle has no SBOM_FILE"
+                    )
                     continue
-                if entry.name not in LOCK_FILES or entry.name in self.manifest.lock_files:
+                if entry.name not in LOCK_FILE_NAMES or entry.name in self.manifest.lock_files:
                     continue
-                self.add(entry.name, f"unexpected: {MANIFEST} does not list it as a lock file")
+                self.add(entry.name, f"unexpected: {MANIFEST_NAME} does not list it as a lock file")
                 continue
             self.add(entry.name, "unexpected at the top of the bundle")
-        if (why := not_a_file(self.root / MANIFEST, "")) is not None:
-            self.add(MANIFEST, why)
+        if (why := not_a_file(self.root / MANIFEST_NAME, "")) is not None:
+            self.add(MANIFEST_NAME, why)
 
     def check_sbom(self) -> None:
         """The SBOM, when the manifest says the bundle has one, lists what
@@ -291,20 +295,20 @@ class _Integrity:
         otherwise the SBOM the bundle gives, compared as JSON."""
         if not self.manifest.sbom:
             return
-        path = self.root / SBOM
-        if (why := not_a_file(path, f"{MANIFEST} lists it: {_REWRITE_SBOM}")) is not None:
-            self.add(SBOM, why)
+        path = self.root / SBOM_FILE
+        if (why := not_a_file(path, f"{MANIFEST_NAME} lists it: {_REWRITE_SBOM}")) is not None:
+            self.add(SBOM_FILE, why)
             return
         data = path.read_bytes()
         problems = sbom_problems(data, self.manifest)
         for problem in problems:
-            self.add(SBOM, f"{problem} ({_REWRITE_SBOM})")
+            self.add(SBOM_FILE, f"{problem} ({_REWRITE_SBOM})")
         # The SBOM is deterministic: anything else in it (a license, the
         # dependency graph, a property) must be what the bundle gives.
         if not problems:
             difference = sbom_difference(data, bundle_sbom(self.root, self.manifest))
             if difference is not None:
-                self.add(SBOM, f"{difference} ({_REWRITE_SBOM})")
+                self.add(SBOM_FILE, f"{difference} ({_REWRITE_SBOM})")
 
     def check_targets(self) -> None:
         """Every target an artifact or a pin names is one of the manifest's
@@ -316,13 +320,13 @@ class _Integrity:
         named: dict[str, set[str]] = defaultdict(set)
         for a in self.manifest.artifacts:
             for t in set(a.targets) - listed:
-                named[t].add(f"{FILES}/{a.filename}")
+                named[t].add(f"{FILES_DIR}/{a.filename}")
         for pkg in self.manifest.packages:
             for t in set(pkg.targets) - listed:
                 named[t].add(f"{pkg.name}=={pkg.version}")
         for target, users in sorted(named.items()):
             self.add(
-                MANIFEST,
+                MANIFEST_NAME,
                 f"'targets' does not list {target}, which {', '.join(sorted(users))}"
                 f" {verb_for(sorted(users), 'serves', 'serve')}: no check would run for it"
                 " (re-run `bundle download` with the lock of every target)",
@@ -395,23 +399,23 @@ def check_integrity(
     reporter.task_start(INTEGRITY, "checking files", total)
     jobs: list[tuple[str, Callable[[], None]]] = [
         (".", state.check_top_level),
-        (MANIFEST, state.check_targets),
-        (f"{FILES}/", state.check_files_dir),
-        (f"{SIMPLE}/", state.check_simple_dir),
-        (f"{SIMPLE}/", state.check_root),
-        (REQUIREMENTS, state.locks.check_requirements),
-        (PYLOCK, state.locks.check_pylock),
-        (SBOM, state.check_sbom),
+        (MANIFEST_NAME, state.check_targets),
+        (f"{FILES_DIR}/", state.check_files_dir),
+        (f"{SIMPLE_DIR}/", state.check_simple_dir),
+        (f"{SIMPLE_DIR}/", state.check_root),
+        (REQUIREMENTS_LOCK, state.locks.check_requirements),
+        (PYLOCK_LOCK, state.locks.check_pylock),
+        (SBOM_FILE, state.check_sbom),
         *(
             (name, functools.partial(state.locks.check_rendered, name))
-            for name in sorted(LOCK_FILES)
+            for name in sorted(LOCK_FILE_NAMES)
         ),
         *(
-            (f"{FILES}/{a.filename}", functools.partial(state.check_artifact, a))
+            (f"{FILES_DIR}/{a.filename}", functools.partial(state.check_artifact, a))
             for a in manifest.artifacts
         ),
         *(
-            (f"{SIMPLE}/{p}/", functools.partial(state.check_project, p))
+            (f"{SIMPLE_DIR}/{p}/", functools.partial(state.check_project, p))
             for p in sorted(state.by_project)
         ),
     ]

@@ -15,13 +15,13 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from bundler.bundle.layout import FILES_DIR, PYLOCK_LOCK, REQUIREMENTS_LOCK
 from bundler.errors import BundlerError, UsageError
 from bundler.fsutil import remove_tree
 from bundler.gate.closure import expected_pins
 from bundler.gate.install import check_reality, with_pip_disagreement
 from bundler.gate.pipview import pip_view
 from bundler.gate.report import REALITY, SKIPPED, CheckResult
-from bundler.gate.tree import FILES, PYLOCK, REQUIREMENTS
 from bundler.index.collector import PackageIndex
 from bundler.index.http import HttpClient
 from bundler.models import DistKind, IndexSettings, Manifest
@@ -66,7 +66,7 @@ def pip_wheel(
 ) -> Path:
     """The wheel of pip ``version``: the bundle's own, else the index's
     (through the cache, so ``--offline`` takes a cached one), into ``dest``."""
-    for path in sorted((bundle_dir / FILES).glob("pip-*.whl")):
+    for path in sorted((bundle_dir / FILES_DIR).glob("pip-*.whl")):
         dist = parse_filename(path.name)
         if dist is not None and dist.name == PIP_PROJECT and dist.version == version:
             return path
@@ -79,7 +79,7 @@ def pip_wheel(
     if not wheels:
         where = index.index_url or ", ".join(index.find_links) or "the index"
         raise UsageError(
-            f"--pip {version}: no pip {version} wheel in {bundle_dir / FILES} nor on {where}",
+            f"--pip {version}: no pip {version} wheel in {bundle_dir / FILES_DIR} nor on {where}",
             hint="name a released pip version (pip index versions pip lists them)",
         )
     chosen = wheels[0]
@@ -96,7 +96,7 @@ class _Install:
     interpreter: Interpreter
     pip: PipChoice
     runner: PipRunner
-    lock: str = REQUIREMENTS
+    lock: str = REQUIREMENTS_LOCK
 
 
 def live_rows(
@@ -133,7 +133,7 @@ def live_rows(
         )
     pips: dict[str, list[str]] = {}
     for job in installs:
-        if job.lock == REQUIREMENTS:  # the pylock.toml row reuses the newest pip
+        if job.lock == REQUIREMENTS_LOCK:  # the pylock.toml row reuses the newest pip
             pips.setdefault(job.target.name, []).append(job.pip.describe())
     return _fill_rows(plan, finished), {name: tuple(p) for name, p in pips.items()}
 
@@ -173,10 +173,10 @@ def _fill_rows(
     for rows in plan:
         done = [(row, next(done_in_order)) for row in rows if isinstance(row, _Install)]
         # The pips are compared on requirements.txt; pylock.toml has its own row.
-        pairs = [(row.pip, result) for row, result in done if row.lock == REQUIREMENTS]
+        pairs = [(row.pip, result) for row, result in done if row.lock == REQUIREMENTS_LOCK]
         compared = iter(with_pip_disagreement(pairs))
         installed = iter(
-            next(compared) if row.lock == REQUIREMENTS else result for row, result in done
+            next(compared) if row.lock == REQUIREMENTS_LOCK else result for row, result in done
         )
         results.extend(next(installed) if isinstance(row, _Install) else row for row in rows)
     return results
@@ -189,15 +189,15 @@ def _pylock_install(
     reason it is skipped."""
     version = newest.pip_version()
     pip = PipChoice(str(version) if version else "unknown", NEWEST_PIP)
-    which = f"{pip.describe()} with {PYLOCK}"
+    which = f"{pip.describe()} with {PYLOCK_LOCK}"
     if version is None:
         why = f"no pip next to {newest.pip_python}"
     elif version < PYLOCK_SINCE:
-        why = f"pip installs from {PYLOCK} from {PYLOCK_SINCE} on"
+        why = f"pip installs from {PYLOCK_LOCK} from {PYLOCK_SINCE} on"
     elif not newest.supports(interp.version):
         why = f"pip {version} does not run on Python {interp.version}"
     else:
-        return _Install(target, interp, pip, newest, PYLOCK)
+        return _Install(target, interp, pip, newest, PYLOCK_LOCK)
     return CheckResult(REALITY, target.name, SKIPPED, details=f"{which}; {why}")
 
 

@@ -14,11 +14,12 @@ from packaging.markers import Marker
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from bundler.bundle.layout import FILES_DIR, MANIFEST_NAME, PYLOCK_LOCK, REQUIREMENTS_LOCK
 from bundler.bundle.lockfiles import manifest_lock_files
 from bundler.errors import BundlerError, InputFileError, MultipleErrors, UsageError
 from bundler.fsutil import url_path_to_local
 from bundler.gate.report import INTEGRITY, Problem
-from bundler.gate.tree import FILES, MANIFEST, PYLOCK, REQUIREMENTS, not_a_file
+from bundler.gate.tree import not_a_file
 from bundler.models import (
     BundleArtifact,
     DistKind,
@@ -52,7 +53,7 @@ class LockFileChecks:
                 self.targets[name] = target_from_name(name)
             except UsageError:
                 self.add(
-                    MANIFEST,
+                    MANIFEST_NAME,
                     f"names target {name!r}, which bundler cannot describe: the lock files'"
                     " markers cannot be checked for it (re-run `bundle download`)",
                 )
@@ -62,7 +63,7 @@ class LockFileChecks:
         try:
             rendered = manifest_lock_files(manifest)
         except BundlerError as err:
-            self.add(MANIFEST, f"its lock files cannot be rendered: {err}")
+            self.add(MANIFEST_NAME, f"its lock files cannot be rendered: {err}")
         else:
             self.rendered = {n: data.decode("utf-8") for n, data in rendered.items()}
 
@@ -76,7 +77,7 @@ class LockFileChecks:
         if name not in self.manifest.lock_files:
             return None
         path = self.root / name
-        if (why := not_a_file(path, f"{MANIFEST} lists it: {_REWRITE_LOCKS}")) is not None:
+        if (why := not_a_file(path, f"{MANIFEST_NAME} lists it: {_REWRITE_LOCKS}")) is not None:
             if report:
                 self.add(name, why)
             return None
@@ -128,7 +129,7 @@ class LockFileChecks:
             parts.append(f"would also be installed on {_names(selected - serves)}")
         self.add(
             lock_name,
-            f"{where}{what}{marker}: {' and '.join(parts)}; {MANIFEST} says it serves"
+            f"{where}{what}{marker}: {' and '.join(parts)}; {MANIFEST_NAME} says it serves"
             f" {_names(serves) or 'no target'} ({_REWRITE_LOCKS})",
         )
 
@@ -154,23 +155,24 @@ class LockFileChecks:
         shown_got = repr(got[line - 1]) if line <= len(got) else "the end of the file"
         self.add(
             name,
-            f"line {line}: is not what bundler writes from {MANIFEST}: it has {shown_got},"
-            f" {MANIFEST} gives {shown_want} (made by hand, or by an older bundler: {_REGENERATE})",
+            f"line {line}: is not what bundler writes from {MANIFEST_NAME}: it has {shown_got},"
+            f" {MANIFEST_NAME} gives {shown_want}"
+            f" (made by hand, or by an older bundler: {_REGENERATE})",
         )
 
     def check_pylock(self) -> None:
         """pylock.toml (PEP 751), read as an installer reads it, locks what
         the manifest does: the same names, versions, markers, and files by
         their path in the bundle, sha256 and size; no other source."""
-        lock = self.read_lock(PYLOCK, read_pylock)
+        lock = self.read_lock(PYLOCK_LOCK, read_pylock)
         if lock is None:
             return
         idx = lock.indexes
         if idx.index_url is not None or idx.extra_index_urls:
             self.add(
-                PYLOCK,
+                PYLOCK_LOCK,
                 "names a package source outside the bundle (a package index or a URL);"
-                f" files must be given by a path under {FILES}/ ({_REWRITE_LOCKS})",
+                f" files must be given by a path under {FILES_DIR}/ ({_REWRITE_LOCKS})",
             )
         packages = _by_pin(self.manifest.packages)
         matched: set[int] = set()
@@ -180,23 +182,25 @@ class LockFileChecks:
             pkg = _match(packages, pin)
             if pkg is None:
                 self.add(
-                    PYLOCK,
-                    f"{where}locks {kind}{pin.name}=={pin.version}, which {MANIFEST} does not lock"
-                    f" ({_REWRITE_LOCKS})",
+                    PYLOCK_LOCK,
+                    f"{where}locks {kind}{pin.name}=={pin.version},"
+                    f" which {MANIFEST_NAME} does not lock ({_REWRITE_LOCKS})",
                 )
                 continue
             matched.add(id(pkg))
             if pin.url is not None:
-                self.add(PYLOCK, f"{where}locks {pin.name} as an archive URL, not bundle files")
+                self.add(
+                    PYLOCK_LOCK, f"{where}locks {pin.name} as an archive URL, not bundle files"
+                )
             if not pin.build_only:
-                self.check_marker(PYLOCK, where, pin, pkg)
+                self.check_marker(PYLOCK_LOCK, where, pin, pkg)
             self.compare_pylock_files(where, pin, pkg)
         for pkg in self.manifest.packages:
             if id(pkg) not in matched:
                 kind = "build dependency " if pkg.build_only else ""
                 self.add(
-                    PYLOCK,
-                    f"does not lock {kind}{pkg.name}=={pkg.version}, which {MANIFEST} locks"
+                    PYLOCK_LOCK,
+                    f"does not lock {kind}{pkg.name}=={pkg.version}, which {MANIFEST_NAME} locks"
                     f" ({_REWRITE_LOCKS})",
                 )
 
@@ -206,23 +210,25 @@ class LockFileChecks:
         listed: set[str] = set()
         for ref in pin.files:
             f = expected.get(ref.filename)
-            rel = f"{FILES}/{ref.filename}"
+            rel = f"{FILES_DIR}/{ref.filename}"
             if f is None:
                 self.add(
-                    PYLOCK, f"{where}{what} lists {ref.filename}, which {MANIFEST} does not list"
+                    PYLOCK_LOCK,
+                    f"{where}{what} lists {ref.filename}, which {MANIFEST_NAME} does not list",
                 )
                 continue
             listed.add(ref.filename)
-            if self.location(ref) != self.root / FILES / f.filename:
-                self.add(PYLOCK, f"{where}{what} does not give {ref.filename} the path {rel}")
+            if self.location(ref) != self.root / FILES_DIR / f.filename:
+                self.add(PYLOCK_LOCK, f"{where}{what} does not give {ref.filename} the path {rel}")
             if ref.sha256 != f.sha256:
                 self.add(
-                    PYLOCK,
-                    f"{where}{rel}: sha256 {ref.sha256} differs from {MANIFEST}'s {f.sha256}",
+                    PYLOCK_LOCK,
+                    f"{where}{rel}: sha256 {ref.sha256} differs from {MANIFEST_NAME}'s {f.sha256}",
                 )
             if ref.size != f.size:
                 self.add(
-                    PYLOCK, f"{where}{rel}: size {ref.size} differs from {MANIFEST}'s {f.size}"
+                    PYLOCK_LOCK,
+                    f"{where}{rel}: size {ref.size} differs from {MANIFEST_NAME}'s {f.size}",
                 )
         for f in pkg.files:
             # PEP 751 has room for one sdist: any one of the pin's will do.
@@ -231,8 +237,8 @@ class LockFileChecks:
             ):
                 continue
             self.add(
-                PYLOCK,
-                f"{where}{what} does not list {FILES}/{f.filename} (with its sha256):"
+                PYLOCK_LOCK,
+                f"{where}{what} does not list {FILES_DIR}/{f.filename} (with its sha256):"
                 f" {_breaks(f.targets)}",
             )
 
@@ -248,7 +254,7 @@ class LockFileChecks:
         picks exactly the targets it serves, and no package source."""
         # No environment: the file must mean the same on every machine.
         lock = self.read_lock(
-            REQUIREMENTS, lambda text, path: parse_hashed_requirements(text, path, environ={})
+            REQUIREMENTS_LOCK, lambda text, path: parse_hashed_requirements(text, path, environ={})
         )
         if lock is None:
             return
@@ -256,7 +262,7 @@ class LockFileChecks:
             # Whoever installs the bundle names its location (--find-links,
             # --index-url of a server); the lock must not override it.
             self.add(
-                REQUIREMENTS,
+                REQUIREMENTS_LOCK,
                 "names a package source (--index-url, --extra-index-url, --no-index or"
                 f" --find-links); a bundle's lock names none ({_REWRITE_LOCKS})",
             )
@@ -269,24 +275,24 @@ class LockFileChecks:
             if pin.url is not None:
                 # A URL would let pip fetch from outside the bundle.
                 self.add(
-                    REQUIREMENTS,
+                    REQUIREMENTS_LOCK,
                     f"{where}pins {what} with a URL; the bundle must be the only source",
                 )
             pkg = _match(packages, pin)
             if pkg is None:
                 self.add(
-                    REQUIREMENTS,
-                    f"{where}pins {what}, which {MANIFEST} does not lock ({_REWRITE_LOCKS})",
+                    REQUIREMENTS_LOCK,
+                    f"{where}pins {what}, which {MANIFEST_NAME} does not lock ({_REWRITE_LOCKS})",
                 )
                 continue
             matched.add(id(pkg))
-            self.check_marker(REQUIREMENTS, where, pin, pkg)
+            self.check_marker(REQUIREMENTS_LOCK, where, pin, pkg)
             self.compare_hashes(where, what, pin, pkg, by_sha)
         for pkg in self.manifest.packages:
             if not pkg.build_only and id(pkg) not in matched:
                 self.add(
-                    REQUIREMENTS,
-                    f"does not pin {pkg.name}=={pkg.version}, which {MANIFEST} locks",
+                    REQUIREMENTS_LOCK,
+                    f"does not pin {pkg.name}=={pkg.version}, which {MANIFEST_NAME} locks",
                 )
 
     def compare_hashes(
@@ -303,22 +309,23 @@ class LockFileChecks:
         for digest, f in sorted(expected.items()):
             if digest not in pin.hashes:
                 self.add(
-                    REQUIREMENTS,
-                    f"{where}{what} lacks the hash of {FILES}/{f.filename}: {_breaks(f.targets)}"
-                    f" ({_REWRITE_LOCKS})",
+                    REQUIREMENTS_LOCK,
+                    f"{where}{what} lacks the hash of {FILES_DIR}/{f.filename}:"
+                    f" {_breaks(f.targets)} ({_REWRITE_LOCKS})",
                 )
         for digest in sorted(set(pin.hashes) - set(expected)):
             other = by_sha.get(digest.split(":", 1)[1]) if digest.startswith("sha256:") else None
             if other is not None:
                 self.add(
-                    REQUIREMENTS,
-                    f"{where}{what} has the hash of {FILES}/{other.filename}"
-                    f" ({other.project} {other.version}), which {MANIFEST} does not list for it",
+                    REQUIREMENTS_LOCK,
+                    f"{where}{what} has the hash of {FILES_DIR}/{other.filename}"
+                    f" ({other.project} {other.version}),"
+                    f" which {MANIFEST_NAME} does not list for it",
                 )
             else:
                 self.add(
-                    REQUIREMENTS,
-                    f"{where}{what} has the hash {digest}, of no file {MANIFEST} lists for it"
+                    REQUIREMENTS_LOCK,
+                    f"{where}{what} has the hash {digest}, of no file {MANIFEST_NAME} lists for it"
                     " (pip would accept a file the bundle does not hold)",
                 )
 

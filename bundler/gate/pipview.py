@@ -11,10 +11,10 @@ from pathlib import Path
 
 from packaging.utils import NormalizedName, canonicalize_name
 
+from bundler.bundle.layout import FILES_DIR, REQUIREMENTS_LOCK
 from bundler.gate.closure import expected_pins
 from bundler.gate.install import NO_DISTRIBUTION
 from bundler.gate.report import DIFFERS, FAILED, PASSED, PIP_VIEW, SKIPPED, CheckResult, Problem
-from bundler.gate.tree import FILES, REQUIREMENTS
 from bundler.models import DistKind, Manifest
 from bundler.runtime.piprun import PipResult, PipRunner
 from bundler.spec.target import Target
@@ -90,7 +90,7 @@ def check_pip_resolution(
             details="the target builds sdists; pip cannot resolve foreign targets"
             " without --only-binary :all:",
         )
-    requirements = requirements or bundle_dir / REQUIREMENTS
+    requirements = requirements or bundle_dir / REQUIREMENTS_LOCK
     result = runner.run(_dry_run_args(bundle_dir, platforms, python_version, requirements))
     if not result.ok:
         return _pip_view_failed(target_name, expected, runner, result)
@@ -122,7 +122,7 @@ def _dry_run_args(
         "-",
         "--no-index",
         "--find-links",
-        str(bundle_dir / FILES),
+        str(bundle_dir / FILES_DIR),
         "--only-binary",
         ":all:",
         "--python-version",

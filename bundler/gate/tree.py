@@ -1,46 +1,36 @@
-"""The bundle tree as the gate reads it: the names of its layout, and what
-makes an entry a real file or directory of the bundle."""
+"""The bundle tree as the gate reads it: what may sit at a bundle's top,
+and what makes an entry a real file or directory of the bundle.  The
+layout's names themselves are ``bundler.bundle.layout``'s."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from bundler.bundle.layout import STAMP_NAME
+from bundler.bundle.layout import (
+    FILES_DIR,
+    MANIFEST_NAME,
+    PYLOCK_LOCK,
+    REQUIREMENTS_LOCK,
+    SBOM_FILE,
+    SIMPLE_DIR,
+    STAMP_NAME,
+)
 
 __all__ = [
-    "FILES",
-    "LOCK_FILES",
-    "MANIFEST",
-    "METADATA_SUFFIX",
-    "PAGE_HTML",
-    "PAGE_JSON",
-    "PYLOCK",
     "REFETCH",
-    "REQUIREMENTS",
     "REWRITE",
-    "SBOM",
-    "SIMPLE",
     "TOP_LEVEL_DIRS",
     "TOP_LEVEL_FILES",
     "not_a_dir",
     "not_a_file",
 ]
 
-# The bundle layout (DESIGN.md), spelled out here on purpose: the gate checks
-# what the writer produced against the contract, not against the writer.
-FILES = "files"
-SIMPLE = "simple"
-MANIFEST = "bundle.json"
-REQUIREMENTS = "requirements.txt"
-PYLOCK = "pylock.toml"
-PAGE_HTML = "index.html"
-PAGE_JSON = "index.json"
-METADATA_SUFFIX = ".metadata"  # PEP 658
-SBOM = "sbom.cdx.json"  # CycloneDX
-LOCK_FILES = frozenset({REQUIREMENTS, PYLOCK})
+# What may be at a bundle's top besides the layout's own names.
 # STAMP_NAME: the gate's own verdict, kept beside what it judged.
-TOP_LEVEL_FILES = frozenset({MANIFEST, REQUIREMENTS, PYLOCK, SBOM, ".bundle.lock", STAMP_NAME})
-TOP_LEVEL_DIRS = frozenset({FILES, SIMPLE})
+TOP_LEVEL_FILES = frozenset(
+    {MANIFEST_NAME, REQUIREMENTS_LOCK, PYLOCK_LOCK, SBOM_FILE, ".bundle.lock", STAMP_NAME}
+)
+TOP_LEVEL_DIRS = frozenset({FILES_DIR, SIMPLE_DIR})
 
 # How to repair a missing file or page.
 REFETCH = "re-run `bundle download` to fetch it"

@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from bundler import __version__
+from bundler.bundle.layout import MANIFEST_NAME
 from bundler.bundle.manifest import manifest_from_json
 from bundler.errors import BundlerError, MultipleErrors, UsageError
 from bundler.fsutil import sha256_file
@@ -19,7 +20,6 @@ from bundler.gate.integrity import check_integrity
 from bundler.gate.live import live_rows, requested_pips
 from bundler.gate.report import CheckResult, VerifyReport
 from bundler.gate.stamp import STAMP_FAILED, STAMP_PASSED, Stamp, write_stamp
-from bundler.gate.tree import MANIFEST
 from bundler.index.http import HttpClient
 from bundler.models import IndexSettings, Manifest
 from bundler.reporting import NULL_REPORTER, Reporter
@@ -48,9 +48,11 @@ def load_bundle(bundle_dir: Path) -> Manifest:
     bundle file); only a path that is no directory is a usage error."""
     if not bundle_dir.is_dir():
         raise UsageError(f"{bundle_dir}: no such directory", hint="bundle verify ./pypi")
-    path = bundle_dir / MANIFEST
+    path = bundle_dir / MANIFEST_NAME
     if not path.is_file():
-        raise BundlerError(f"{bundle_dir} is not a bundle: {MANIFEST} is missing", hint=_REBUILD)
+        raise BundlerError(
+            f"{bundle_dir} is not a bundle: {MANIFEST_NAME} is missing", hint=_REBUILD
+        )
     try:
         return manifest_from_json(path.read_bytes(), str(path))
     except OSError as err:
@@ -58,7 +60,7 @@ def load_bundle(bundle_dir: Path) -> Manifest:
     except MultipleErrors as err:
         problems = "\n".join(str(e) for e in err.errors)
         raise BundlerError(
-            f"{bundle_dir} is not a valid bundle: {MANIFEST} has {len(err.errors)}"
+            f"{bundle_dir} is not a valid bundle: {MANIFEST_NAME} has {len(err.errors)}"
             f" problems:\n{problems}",
             hint=_REBUILD,
         ) from err
@@ -81,7 +83,7 @@ def verify(
     The verdict is stamped into the bundle (``.bundle-verified.json``, for
     ``bundle publish``), naming the manifest it was reached on."""
     manifest = load_bundle(bundle_dir)
-    manifest_sha256, _ = sha256_file(bundle_dir / MANIFEST)
+    manifest_sha256, _ = sha256_file(bundle_dir / MANIFEST_NAME)
     pips: dict[str, tuple[str, ...]] = {}
     with tempfile.TemporaryDirectory(prefix="bundler-pips-", dir=options.workdir) as tmp:
         # A requested pip that cannot be had is a usage error: say so first.
