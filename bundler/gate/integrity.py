@@ -277,9 +277,7 @@ class _Integrity:
                 continue  # checked on their own
             if entry.name in TOP_LEVEL_FILES and entry.is_file() and not entry.is_symlink():
                 if entry.name == SBOM_FILE and not self.manifest.sbom:
-                    self.add(
-                        entry.name, f"unexpected: {MANIFEST_NAME} says the bundle has no SBOM_FILE"
-                    )
+                    self.add(entry.name, f"unexpected: {MANIFEST_NAME} says the bundle has no SBOM")
                     continue
                 if entry.name not in LOCK_FILE_NAMES or entry.name in self.manifest.lock_files:
                     continue
