@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from bundler.reporting import NULL_REPORTER, Reporter
 
 if TYPE_CHECKING:
-    from bundler.gate.integrity import VerifyReport
+    from bundler.gate.report import VerifyReport
     from bundler.gate.verify import VerifyOptions
     from bundler.index.client import HttpClient
     from bundler.index.settings import IndexOverrides

@@ -112,7 +112,8 @@ def do_serve(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str,
 def do_pack(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str, Any]) -> int:
     from bundler.bundle.pack import compression_for, pack
     from bundler.fsutil import directory_lock
-    from bundler.gate.integrity import VerifyReport, check_integrity
+    from bundler.gate.integrity import check_integrity
+    from bundler.gate.report import VerifyReport
     from bundler.gate.verify import load_bundle
 
     compression_for(args.output)
@@ -134,7 +135,7 @@ def do_pack(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str, 
 
 def do_unpack(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str, Any]) -> int:
     from bundler.bundle.pack import unpack
-    from bundler.gate.integrity import report_to_json
+    from bundler.gate.report import report_to_json
     from bundler.gate.verify import VerifyOptions, verify
 
     # The gate's offline part: the bundle's own pages are the only source.

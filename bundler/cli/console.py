@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import Progress, TaskID
 
-    from bundler.gate.integrity import VerifyReport
+    from bundler.gate.report import VerifyReport
 
 __all__ = [
     "STDOUT",

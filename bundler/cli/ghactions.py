@@ -13,8 +13,8 @@ import html
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from bundler.gate.integrity import FAILED, PASSED, SKIPPED, Problem, VerifyReport
 from bundler.gate.junit import check_name
+from bundler.gate.report import FAILED, PASSED, SKIPPED, Problem, VerifyReport
 from bundler.lock.check import Difference
 
 # GitHub sets both on its runners.

@@ -96,7 +96,7 @@ def _verify_first(
 ) -> bool:
     """``--verify``: the bundle's gate; whether it passed (its report is
     printed when it did not)."""
-    from bundler.gate.integrity import report_to_json
+    from bundler.gate.report import report_to_json
     from bundler.gate.verify import VerifyOptions, verify
 
     targets = targets_of(args, default=manifest.targets)
@@ -155,8 +155,8 @@ def _check_published(
     out: dict[str, Any],
 ) -> bool:
     """The post-publish gate against ``read_url``; whether it passed."""
-    from bundler.gate.integrity import report_to_json
     from bundler.gate.remote import load_published_lock, verify_index
+    from bundler.gate.report import report_to_json
 
     check = verify_index(
         read_url,

@@ -37,14 +37,15 @@ from bundler.lock.inputs import LockOptions, lock_inputs, prepare_projects, read
 from bundler.models import IndexSettings
 
 if TYPE_CHECKING:
-    from bundler.gate.integrity import VerifyReport
+    from bundler.gate.report import VerifyReport
 
 __all__ = ["do_build", "do_verify"]
 
 
 def do_verify(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str, Any]) -> int:
-    from bundler.gate.integrity import VerifyReport, report_to_json
-    from bundler.gate.verify import VerifyOptions, check_inputs, load_bundle, verify
+    from bundler.gate.inputs import check_inputs
+    from bundler.gate.report import VerifyReport, report_to_json
+    from bundler.gate.verify import VerifyOptions, load_bundle, verify
 
     if args.check_index_url is not None:
         return _verify_index(args, args.check_index_url, reporter, out)
@@ -112,8 +113,8 @@ def _verify_index(
     args: argparse.Namespace, url: str, reporter: ConsoleReporter, out: dict[str, Any]
 ) -> int:
     """The post-publish gate: ``bundle verify --index-url URL LOCK``."""
-    from bundler.gate.integrity import report_to_json
     from bundler.gate.remote import load_published_lock, verify_index
+    from bundler.gate.report import report_to_json
 
     check_url(url, "--index-url")
     if args.pip:
@@ -140,7 +141,7 @@ def _verify_index(
 
 
 def do_build(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str, Any]) -> int:
-    from bundler.gate.integrity import report_to_json
+    from bundler.gate.report import report_to_json
     from bundler.gate.verify import VerifyOptions, verify
 
     selection = project_selection(args)

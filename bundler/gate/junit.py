@@ -16,7 +16,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from bundler.fsutil import write_output
-from bundler.gate.integrity import FAILED, REALITY, SKIPPED, CheckResult, VerifyReport
+from bundler.gate.report import FAILED, REALITY, SKIPPED, CheckResult, VerifyReport
 from bundler.redact import redact_text
 
 SUITES_NAME = "bundle verify"

@@ -24,18 +24,10 @@ from packaging.utils import NormalizedName
 
 from bundler.errors import BundlerError, UsageError
 from bundler.fsutil import remove_tree
-from bundler.gate.integrity import (
-    FAILED,
-    PASSED,
-    REALITY,
-    SKIPPED,
-    CheckResult,
-    Problem,
-    VerifyReport,
-    check_reality,
-    with_pip_disagreement,
-)
-from bundler.gate.verify import check_closure, expected_pins, load_bundle
+from bundler.gate.closure import check_closure, expected_pins
+from bundler.gate.install import check_reality, with_pip_disagreement
+from bundler.gate.report import FAILED, PASSED, REALITY, SKIPPED, CheckResult, Problem, VerifyReport
+from bundler.gate.verify import load_bundle
 from bundler.index.client import HttpClient
 from bundler.index.collector import PackageIndex
 from bundler.lock.files import read_lock_file

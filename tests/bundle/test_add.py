@@ -17,7 +17,7 @@ from bundler.bundle.build import download
 from bundler.bundle.manifest import manifest_from_json
 from bundler.errors import BundleLocked, BundlerError, InvalidDistribution, MultipleErrors
 from bundler.fsutil import directory_lock, sha256_file
-from bundler.gate import verify as gate
+from bundler.gate import closure as gate
 from bundler.gate.integrity import check_integrity
 from bundler.index.client import HttpClient
 from bundler.lock.inputs import LockOptions, read_requirements

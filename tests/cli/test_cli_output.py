@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from bundler.cli.console import ConsoleReporter, print_report
-from bundler.gate.integrity import CheckResult, Problem, VerifyReport
+from bundler.gate.report import CheckResult, Problem, VerifyReport
 from tests.support import DistSpec, IndexServerFactory
 from tests.support.indexserver import Reply
 

@@ -16,7 +16,7 @@ from bundler.cli.ghactions import (
     verify_summary,
 )
 from bundler.cli.main import run
-from bundler.gate.integrity import CheckResult, Problem, VerifyReport
+from bundler.gate.report import CheckResult, Problem, VerifyReport
 from tests.support import DistSpec, IndexServerFactory
 
 TARGET = "cp312-manylinux_2_17_x86_64"

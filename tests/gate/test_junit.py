@@ -12,8 +12,8 @@ import pytest
 import xmlschema
 
 from bundler.cli.main import run
-from bundler.gate.integrity import CheckResult, Problem, VerifyReport
 from bundler.gate.junit import render_junit, write_junit
+from bundler.gate.report import CheckResult, Problem, VerifyReport
 from tests.support import DistSpec, IndexServerFactory
 
 SCHEMA = xmlschema.XMLSchema(Path(__file__).parents[1] / "schemas" / "junit-10.xsd")

@@ -23,18 +23,13 @@ from bundler.bundle.lockfiles import manifest_lock_files
 from bundler.bundle.pagewriter import write_index
 from bundler.errors import BundlerError
 from bundler.fsutil import remove_tree, sha256_bytes, sha256_file
+from bundler.gate import live
 from bundler.gate import verify as gate
-from bundler.gate.integrity import (
-    CheckResult,
-    Problem,
-    VerifyReport,
-    _safe_dirname,
-    check_integrity,
-    check_reality,
-    report_to_json,
-    wheel_archive_problems,
-)
+from bundler.gate.install import check_reality, safe_dirname
+from bundler.gate.integrity import check_integrity
+from bundler.gate.report import CheckResult, Problem, VerifyReport, report_to_json
 from bundler.gate.verify import VerifyOptions
+from bundler.gate.wheels import wheel_archive_problems
 from bundler.index.client import HttpClient
 from bundler.models import BundleArtifact, DistKind, LockedFile, LockedPackage, Manifest
 from bundler.runtime.interpreters import Interpreter, probe_interpreter
@@ -500,7 +495,7 @@ def test_a_good_bundle_installs_for_real(bundle: Bundle, tmp_path: Path) -> None
     else:
         assert "network: NOT isolated" in result.details
     # Really installed, the sdist built from the bundle alone.
-    venv_python = work / f"venv-{_safe_dirname(TARGET)}" / "bin" / "python"
+    venv_python = work / f"venv-{safe_dirname(TARGET)}" / "bin" / "python"
     assert installed(venv_python) == {"app": "1.0", "dep": "1.2", "tool-kit": "0.5"}
 
 
@@ -626,7 +621,7 @@ def test_verify_leaves_no_venv_behind(
         removed.append(path)
         remove_tree(path)
 
-    monkeypatch.setattr(gate, "remove_tree", counting)
+    monkeypatch.setattr(live, "remove_tree", counting)
     work = tmp_path / "work"
     work.mkdir()
     with HttpClient() as client:
@@ -666,7 +661,7 @@ def test_pylock_toml_installs_for_real_with_the_newest_pip(bundle: Bundle, tmp_p
     assert result.status == "passed", messages(result)
     assert result.details.startswith(f"pip {version} (newest) with pylock.toml; ")
     # Really installed from pylock.toml, the sdist built from the bundle alone.
-    venv_python = work / f"venv-{_safe_dirname(TARGET)}" / "bin" / "python"
+    venv_python = work / f"venv-{safe_dirname(TARGET)}" / "bin" / "python"
     assert installed(venv_python) == {"app": "1.0", "dep": "1.2", "tool-kit": "0.5"}
     # What got installed is compared with the lock, as for requirements.txt.
     expected = {**expected_of(bundle), NormalizedName("dep"): "1.1"}
@@ -683,12 +678,12 @@ class _OldPip(PipRunner):
 
 def test_a_pip_before_26_1_skips_the_pylock_install() -> None:
     interp = running_interpreter()
-    row = gate._pylock_install(host_target(), interp, _OldPip())
+    row = live._pylock_install(host_target(), interp, _OldPip())
     assert isinstance(row, CheckResult)
     assert (row.check, row.status) == ("reality", "skipped")
     assert row.details == (
         "pip 25.0 (newest) with pylock.toml; pip installs from pylock.toml from 26.1 on"
     )
-    newest = gate._pylock_install(host_target(), interp, PipRunner())
+    newest = live._pylock_install(host_target(), interp, PipRunner())
     version = PipRunner().pip_version()
-    assert (version is not None and version < PYLOCK_SINCE) or isinstance(newest, gate._Install)
+    assert (version is not None and version < PYLOCK_SINCE) or isinstance(newest, live._Install)

@@ -21,8 +21,9 @@ from bundler.bundle.manifest import manifest_from_json
 from bundler.bundle.pagewriter import write_index
 from bundler.cli.main import run
 from bundler.fsutil import sha256_file
-from bundler.gate.integrity import FAILED, PASSED, CheckResult, check_pip_resolution
-from bundler.gate.verify import expected_pins
+from bundler.gate.closure import expected_pins
+from bundler.gate.pipview import check_pip_resolution
+from bundler.gate.report import FAILED, PASSED, CheckResult
 from bundler.runtime.piprun import PipRunner
 from bundler.spec.target import target_from_name
 from tests.support import DistSpec, IndexServer, build_all

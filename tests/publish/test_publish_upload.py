@@ -666,7 +666,7 @@ def test_a_failed_gate_at_staging_promotes_nothing(
     be made to lose a file between the upload and the check) stops the
     promotion."""
     from bundler.gate import remote as remotegate
-    from bundler.gate.integrity import CheckResult, Problem, VerifyReport
+    from bundler.gate.report import CheckResult, Problem, VerifyReport
 
     devpi.create_index("failing-staging")
     devpi.create_index("failing-prod")

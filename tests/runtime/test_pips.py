@@ -22,14 +22,8 @@ import pytest
 from packaging.version import Version
 
 from bundler.cli.main import run
-from bundler.gate.integrity import (
-    FAILED,
-    PASSED,
-    REALITY,
-    CheckResult,
-    Problem,
-    with_pip_disagreement,
-)
+from bundler.gate.install import with_pip_disagreement
+from bundler.gate.report import FAILED, PASSED, REALITY, CheckResult, Problem
 from bundler.runtime.interpreters import Interpreter, find_interpreters
 from bundler.runtime.isolation import detect_network_isolation
 from bundler.runtime.piprun import (
