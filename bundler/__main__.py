@@ -18,6 +18,10 @@ import gc
 import sys
 from collections.abc import Sequence
 
+__all__ = [
+    "main",
+]
+
 # The commands that make HTTPS requests, unless told ``--offline``.
 NETWORK_COMMANDS = frozenset({"lock", "download", "build"})
 

@@ -8,6 +8,22 @@ from urllib.parse import urlsplit
 
 from bundler.redact import redact_url
 
+__all__ = [
+    "BundleLocked",
+    "BundlerError",
+    "HashMismatch",
+    "InputFileError",
+    "InvalidDistribution",
+    "InvalidURL",
+    "MultipleErrors",
+    "NetworkError",
+    "NotFound",
+    "ResolutionFailed",
+    "UsageError",
+    "check_url",
+    "url_problem",
+]
+
 
 class BundlerError(Exception):
     """Root of every error bundler raises on purpose.

@@ -23,6 +23,28 @@ from urllib.parse import unquote
 
 from bundler.errors import BundleLocked, BundlerError, UsageError
 
+__all__ = [
+    "CHUNK",
+    "DIR_MODE",
+    "FILE_MODE",
+    "atomic_write",
+    "atomic_write_text",
+    "copy_hashing",
+    "directory_lock",
+    "exchange",
+    "link_tree",
+    "output_file",
+    "recover_update",
+    "remove_tree",
+    "sha256_bytes",
+    "sha256_file",
+    "swap_in",
+    "temp_file_beside",
+    "updating",
+    "url_path_to_local",
+    "write_output",
+]
+
 CHUNK = 1 << 20
 
 

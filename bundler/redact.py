@@ -5,6 +5,14 @@ from __future__ import annotations
 import re
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+__all__ = [
+    "REDACTED",
+    "redact_text",
+    "redact_url",
+    "split_auth",
+    "strip_credentials",
+]
+
 REDACTED = "***"
 
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")

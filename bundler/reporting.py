@@ -3,6 +3,11 @@ default; the CLI supplies one that draws rich progress."""
 
 from __future__ import annotations
 
+__all__ = [
+    "NULL_REPORTER",
+    "Reporter",
+]
+
 
 class Reporter:
     """Hooks for long work.  Every method is a no-op; override what you show.

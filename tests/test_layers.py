@@ -3,11 +3,16 @@ contract of pyproject.toml, checked on the code as it is."""
 
 from __future__ import annotations
 
-import tomllib
+import sys
 from pathlib import Path
 
 import pytest
 from importlinter.cli import lint_imports
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - 3.10
+    import tomli as tomllib
 
 REPO = Path(__file__).resolve().parents[1]
 

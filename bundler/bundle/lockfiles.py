@@ -10,6 +10,14 @@ from bundler.lock.files import render_pylock_lock
 from bundler.models import IndexSettings, Lock, LockedPackage, Manifest
 from bundler.spec.lockfile import render_requirements_lock
 
+__all__ = [
+    "bundle_lock",
+    "bundle_lock_files",
+    "bundle_package",
+    "manifest_lock_files",
+    "render_pylock_for",
+]
+
 
 def bundle_package(pkg: LockedPackage) -> LockedPackage:
     """A pin as the bundle holds it: only its files that are in the bundle,

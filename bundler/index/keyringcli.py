@@ -23,6 +23,15 @@ from dataclasses import dataclass
 
 from bundler.errors import UsageError
 
+__all__ = [
+    "DEFAULT_KEYRING_PROVIDER",
+    "KEYRING_COMMAND",
+    "KEYRING_PROVIDERS",
+    "KeyringCommand",
+    "KeyringError",
+    "find_keyring",
+]
+
 # pip's --keyring-provider values bundler has: "import" would need keyring
 # inside bundler's own environment, and "auto" never prompts here.
 KEYRING_PROVIDERS = ("disabled", "subprocess", "auto")

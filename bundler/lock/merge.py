@@ -14,6 +14,13 @@ from bundler.redact import redact_url
 from bundler.spec.resolution import Resolution
 from bundler.spec.target import Target
 
+__all__ = [
+    "LockInputs",
+    "build_lock",
+    "locked_file",
+    "marker_for",
+]
+
 # Variables that can tell targets apart, most readable first.
 _MARKER_VARS = (
     "sys_platform",

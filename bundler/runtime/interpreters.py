@@ -21,6 +21,17 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
+__all__ = [
+    "MIN_VERSION",
+    "PROBE_TIMEOUT",
+    "Interpreter",
+    "candidate_paths",
+    "find_interpreters",
+    "pick_interpreter",
+    "probe_interpreter",
+    "probe_interpreters",
+]
+
 # pip drives Python 3.9 and newer only.
 MIN_VERSION = Version("3.9")
 PROBE_TIMEOUT = 10.0

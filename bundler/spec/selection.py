@@ -16,6 +16,16 @@ from bundler.models import DistKind, IndexFile
 from bundler.spec.filenames import parse_filename
 from bundler.spec.target import Target
 
+__all__ = [
+    "ALL",
+    "BinaryPolicy",
+    "Skipped",
+    "best_file",
+    "file_sort_key",
+    "upload_time",
+    "usable_files",
+]
+
 ALL = ":all:"
 
 

@@ -23,6 +23,18 @@ from packaging.version import InvalidVersion, Version
 
 from bundler.errors import UsageError
 
+__all__ = [
+    "MACOS_ALIAS_VERSION",
+    "PLATFORM_ALIASES",
+    "PLATFORM_FORMS",
+    "LazyTags",
+    "Target",
+    "host_target",
+    "make_target",
+    "parse_python_version",
+    "target_from_name",
+]
+
 
 class LazyTags(Sequence[Tag]):
     """A target's wheel tags, listed when first asked for: up to a thousand
