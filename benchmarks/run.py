@@ -65,7 +65,11 @@ SETS: dict[str, tuple[str, ...]] = {
         "fastapi",
         "uvicorn[standard]",
     ),
+    # 316 pins on CPython 3.11 linux (2026-12): a company-sized closure.
+    "large": ("apache-airflow[celery,postgres,amazon,google,cncf.kubernetes,http,ssh]",),
 }
+# The sets of a plain run; `large` runs when named (pip-compile takes minutes on it).
+DEFAULT_SETS = ("small", "web", "datasci")
 
 # The multi-target matrix: bundler's platform aliases times Python versions.
 # macOS 14 (arm64): scikit-learn, among others, has no wheel for macOS 11.
@@ -81,6 +85,8 @@ PIP_PLATFORMS: dict[str, tuple[str, ...]] = {
 }
 
 SCENARIOS = ("lock-cold", "lock-warm", "lock-offline-warm", "download", "verify", "multi-target")
+# --scaling: lock only, cold and warm, for one target and for the 16 of the matrix.
+SCALING_SCENARIOS = ("lock-cold-1", "lock-warm-1", "lock-cold-16", "lock-warm-16")
 BUNDLE = "bundle"
 # bundler from a requirements.txt lock: the index pages give the file URLs.
 BUNDLE_REQS = "bundle, requirements.txt lock"
@@ -104,7 +110,7 @@ class HarnessError(Exception):
 
 # --- goals --------------------------------------------------------------------------
 
-GoalKind = Literal["time", "speedup", "throughput", "seconds", "memory"]
+GoalKind = Literal["time", "speedup", "throughput", "seconds", "memory", "memory-ratio"]
 
 
 @dataclass(frozen=True)
@@ -131,6 +137,21 @@ GOALS = (
     Goal("verify ≤ 0.8x venv + pip install", "time", 0.8, "verify", VENV_PIP),
     Goal("peak memory < 300 MB", "memory", 300.0, reference="datasci"),
 )
+
+# The goals of the scaling mode, judged on the one-target rows against uv.
+# "every" set: the goal is stated for each set it is judged on.
+EVERY = "every"
+SCALING_GOALS = (
+    Goal("lock cold ≤ 1.0x uv", "time", 1.0, "lock-cold-1", UV, reference="web,datasci"),
+    Goal("lock cold ≤ 1.2x uv", "time", 1.2, "lock-cold-1", UV, reference="large"),
+    Goal("lock warm ≤ 0.8x uv", "time", 0.8, "lock-warm-1", UV, reference=EVERY),
+    Goal("peak memory ≤ 1.5x uv", "memory-ratio", 1.5, "lock-cold-1", UV, reference=EVERY),
+)
+
+
+def goal_applies(goal: Goal, set_name: str) -> bool:
+    """Whether ``goal`` is stated for ``set_name``."""
+    return goal.reference == EVERY or set_name in goal.reference.split(",")
 
 
 # --- the machine and the environment ---------------------------------------------------
@@ -556,9 +577,12 @@ class Bench:
         timeout: float,
         smoke: bool,
         scenarios: Sequence[str] = SCENARIOS,
+        scaling: bool = False,
     ) -> None:
         self.workdir = workdir
-        self.scenarios = tuple(scenarios)
+        self.scaling = scaling
+        self.scenarios = SCALING_SCENARIOS if scaling else tuple(scenarios)
+        self.pins: dict[str, int] = {}  # pins of each set's one-target lock
         self.bundle = tuple(bundle)
         self.index_url = index_url
         self.tools = tools
@@ -623,6 +647,8 @@ class Bench:
         )
         w.requirements.write_text("".join(f"{r}\n" for r in requirements), encoding="utf-8")
         env = scrubbed_env(root / "xdg")
+        if self.scaling:
+            return self._prepare_scaling(w, env)
         self.console.print(f"[dim]{name}: locking and downloading once to prepare…[/dim]")
         lock = self._bundle("lock", w.requirements, "-o", w.lock, cache=w.bundle_cache)
         self._setup(f"{name}-setup-lock", lock, env)
@@ -642,6 +668,73 @@ class Bench:
                 run_step(c.make(scratch), cwd=scratch, log=log, timeout=self.timeout)
                 shutil.rmtree(scratch, ignore_errors=True)
         return w
+
+    def _prepare_scaling(self, w: Workload, env: Mapping[str, str]) -> Workload:
+        """Lock once for one target and for 16 (untimed): the pins, and the
+        warm caches of bundler and uv for both."""
+        self.console.print(f"[dim]{w.name}: locking once to prepare…[/dim]")
+        lock = self._bundle("lock", w.requirements, "-o", w.lock, cache=w.bundle_cache)
+        self._setup(f"{w.name}-setup-lock", lock, env)
+        self.pins[w.name] = len(plain_pins(w.lock.read_text(encoding="utf-8")))
+        for c in self.scaling_contenders(w):
+            if c.scenario.startswith("lock-warm") and not c.skipped:
+                scratch, log = self._scratch(f"{w.name}-warmup-{c.scenario}-{c.tool}")
+                outcome = run_step(c.make(scratch), cwd=scratch, log=log, timeout=self.timeout)
+                shutil.rmtree(scratch, ignore_errors=True)
+                if not outcome.ok and c.bundler:
+                    raise HarnessError(f"{w.name} {c.scenario} warm-up failed: {outcome.detail}")
+        return w
+
+    def scaling_contenders(self, w: Workload) -> list[Contender]:
+        """bundle lock and uv pip compile, cold and warm, one target and 16.
+
+        One target is this interpreter on this machine.  16 targets: bundler
+        locks the 4 platforms x 4 Pythons of the multi-target row in one
+        command; uv's peer is ``uv pip compile --universal``, its one command
+        for one lock that holds on every platform and Python from the lowest
+        one up (16 separate runs would give 16 locks, not one, and share
+        nothing but the cache).  Both take wheels only.
+        """
+        uv = self.tools.uv if self.tools else None
+        missing = "" if uv else "uv not available"
+        flags = [f for p in PLATFORMS for f in ("--platform", p)]
+        flags += [f for v in PYTHONS for f in ("--python-version", v)]
+        binary = ("--only-binary", ":all:")
+
+        def bundle_lock(warm: bool, targets: int) -> Callable[[Path], Step]:
+            def make(d: Path) -> Step:
+                cache = w.bundle_cache if warm else d / "cache"
+                extra = (*flags, *binary) if targets > 1 else ()
+                argv = self._bundle(
+                    "lock", w.requirements, "-o", d / "lock.txt", *extra, cache=cache
+                )
+                return Step((argv,), scrubbed_env(d / "xdg"))
+
+            return make
+
+        def uv_lock(warm: bool, targets: int) -> Callable[[Path], Step]:
+            def make(d: Path) -> Step:
+                assert uv is not None
+                cache = w.uv_cache if warm else d / "cache"
+                target: tuple[str, ...] = ("--python", sys.executable)
+                if targets > 1:
+                    target = ("--universal", "--python-version", PYTHONS[0], *binary)
+                argv = (
+                    *(str(uv), "pip", "compile", str(w.requirements), "--generate-hashes"),
+                    *("-o", str(d / "lock.txt"), "--cache-dir", str(cache), *target),
+                    *("--index-url", self.index_url, "--quiet"),
+                )
+                return Step((argv,), scrubbed_env(d / "xdg"))
+
+            return make
+
+        found: list[Contender] = []
+        for scenario in SCALING_SCENARIOS:
+            warm = scenario.startswith("lock-warm")
+            targets = int(scenario.rsplit("-", 1)[1])
+            found.append(Contender(scenario, BUNDLE, True, bundle_lock(warm, targets)))
+            found.append(Contender(scenario, UV, False, uv_lock(warm, targets), None, missing))
+        return found
 
     # -- the contenders -----------------------------------------------------------
 
@@ -786,10 +879,8 @@ class Bench:
 
     def run(self, workloads: Sequence[Workload], rounds: int) -> list[Row]:
         """Every contender, ``rounds`` times, alternating; one row per contender."""
-        plan = {
-            w.name: [c for c in self.contenders(w) if c.scenario in self.scenarios]
-            for w in workloads
-        }
+        every = self.scaling_contenders if self.scaling else self.contenders
+        plan = {w.name: [c for c in every(w) if c.scenario in self.scenarios] for w in workloads}
         rows = {
             (w.name, c.scenario, c.tool): Row(
                 w.name, c.scenario, c.tool, c.bundler, skipped=c.skipped
@@ -861,6 +952,17 @@ def judge(rows: Sequence[Row], set_name: str, goal: Goal) -> Verdict:  # noqa: P
             return Verdict(set_name, goal, None, None)
         value = max(p for p in peaks if p is not None) / MB
         return Verdict(set_name, goal, value, value < goal.limit)
+    if goal.kind == "memory-ratio":
+        # The largest peak of either contender over every row of the set.
+        def peak(tool: str) -> int | None:
+            values = [r.max_rss for r in rows if r.set_name == set_name and r.tool == tool]
+            found = [v for v in values if v is not None]
+            return max(found) if found else None
+
+        ours, theirs = peak(BUNDLE), peak(goal.peer)
+        if ours is None or not theirs:
+            return Verdict(set_name, goal, None, None)
+        return Verdict(set_name, goal, ours / theirs, ours / theirs <= goal.limit)
     mine = _find(rows, set_name, goal.scenario, BUNDLE)
     if mine is None or mine.median is None:
         return Verdict(set_name, goal, None, None)
@@ -881,13 +983,15 @@ def judge(rows: Sequence[Row], set_name: str, goal: Goal) -> Verdict:  # noqa: P
     return Verdict(set_name, goal, value, value >= goal.limit)
 
 
-def _fmt_value(v: Verdict) -> str:
+def _fmt_value(v: Verdict) -> str:  # noqa: PLR0911
     if v.value is None:
         return "n/a"
     if v.goal.kind == "seconds":
         return f"{v.value:.2f} s"
     if v.goal.kind == "memory":
         return f"{v.value:.0f} MB"
+    if v.goal.kind == "memory-ratio":
+        return f"{v.value:.2f}x the peak RSS"
     if v.goal.kind == "throughput":
         return f"{v.value:.2f}x the MB/s"
     if v.goal.kind == "speedup":
@@ -908,7 +1012,8 @@ def memory_rows(rows: Sequence[Row]) -> list[dict[str, Any]]:
     peaks: dict[tuple[str, str], int] = {}
     for row in rows:
         if row.bundler and row.max_rss is not None:
-            key = (row.set_name, commands[row.scenario])
+            command = commands.get(row.scenario, f"bundle lock ({row.scenario})")
+            key = (row.set_name, command)
             peaks[key] = max(peaks.get(key, 0), row.max_rss)
     return [
         {"set": s, "command": c, "max_rss_mb": round(v / MB, 1)}
@@ -970,6 +1075,83 @@ def render(console: Console, rows: Sequence[Row], verdicts: Sequence[Verdict], r
             met = "[green]met[/green]" if v.met else "[red]not met[/red]"
         stated = "this set" if v.set_name == v.goal.reference else ""
         goals.add_row(v.set_name, v.goal.text, _fmt_value(v), met, stated)
+    console.print(goals)
+
+
+def scaling_rows(rows: Sequence[Row], pins: Mapping[str, int]) -> list[dict[str, Any]]:
+    """One line per set, target count and cache: bundler beside uv."""
+    lines: list[dict[str, Any]] = []
+    sets = list(dict.fromkeys(r.set_name for r in rows))
+    for set_name in sets:
+        for scenario in SCALING_SCENARIOS:
+            mine = _find(rows, set_name, scenario, BUNDLE)
+            peer = _find(rows, set_name, scenario, UV)
+            if mine is None:
+                continue
+            ours, theirs = mine.median, peer.median if peer else None
+            ours_mb, theirs_mb = mine.max_rss, peer.max_rss if peer else None
+            lines.append(
+                {
+                    "set": set_name,
+                    "pins": pins.get(set_name),
+                    "targets": int(scenario.rsplit("-", 1)[1]),
+                    "cache": "warm" if scenario.startswith("lock-warm") else "cold",
+                    "bundle_s": None if ours is None else round(ours, 4),
+                    "uv_s": None if theirs is None else round(theirs, 4),
+                    "time_ratio": None if not (ours and theirs) else round(ours / theirs, 3),
+                    "bundle_mb": None if ours_mb is None else round(ours_mb / MB, 1),
+                    "uv_mb": None if theirs_mb is None else round(theirs_mb / MB, 1),
+                    "memory_ratio": (
+                        None if not (ours_mb and theirs_mb) else round(ours_mb / theirs_mb, 3)
+                    ),
+                    "status": mine.status if peer is None else f"{mine.status}/{peer.status}",
+                    "detail": mine.detail or (peer.detail if peer else ""),
+                }
+            )
+    return lines
+
+
+def render_scaling(
+    console: Console,
+    lines: Sequence[Mapping[str, Any]],
+    verdicts: Sequence[Verdict],
+    rounds: int,
+) -> None:
+    def num(value: float | None, fmt: str) -> str:
+        return "—" if value is None else format(value, fmt)
+
+    table = Table(title=f"lock scaling, bundle beside uv pip compile (medians of {rounds})")
+    for name in ("set", "pins", "targets", "cache", "bundle s", "uv s", "x uv", "bundle MB"):
+        table.add_column(name, justify="left" if name in ("set", "cache") else "right")
+    table.add_column("uv MB", justify="right")
+    table.add_column("x uv MB", justify="right")
+    table.add_column("status")
+    for line in lines:
+        table.add_row(
+            line["set"],
+            num(line["pins"], "d"),
+            str(line["targets"]),
+            line["cache"],
+            num(line["bundle_s"], ".2f"),
+            num(line["uv_s"], ".2f"),
+            num(line["time_ratio"], ".2f"),
+            num(line["bundle_mb"], ".0f"),
+            num(line["uv_mb"], ".0f"),
+            num(line["memory_ratio"], ".2f"),
+            line["status"] + (f" {line['detail'][:50]}" if line["detail"] else ""),
+        )
+    console.print(table)
+    goals = Table(title="targets (one target; peak memory over every lock row of the set)")
+    goals.add_column("set")
+    goals.add_column("goal")
+    goals.add_column("measured", justify="right")
+    goals.add_column("met")
+    for v in verdicts:
+        if v.met is None:
+            met = "[yellow]n/a[/yellow]"
+        else:
+            met = "[green]met[/green]" if v.met else "[red]not met[/red]"
+        goals.add_row(v.set_name, v.goal.text, _fmt_value(v), met)
     console.print(goals)
 
 
@@ -1062,8 +1244,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--set",
-        default=",".join(SETS),
-        help=f"comma-separated input sets among {', '.join(SETS)} (default: all)",
+        default=None,
+        help=f"comma-separated input sets among {', '.join(SETS)} (default:"
+        f" {', '.join(DEFAULT_SETS)}; with --scaling, all)",
     )
     parser.add_argument("--rounds", type=int, default=3, help="rounds (default 3)")
     parser.add_argument(
@@ -1072,6 +1255,12 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"comma-separated scenarios among {', '.join(SCENARIOS)} (default: all)",
     )
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the results here")
+    parser.add_argument(
+        "--scaling",
+        action="store_true",
+        help="lock only, 1 and 16 targets, cold and warm, beside uv, on small, web, datasci"
+        " and large (or --set), with the scaling targets",
+    )
     parser.add_argument(
         "--smoke",
         action="store_true",
@@ -1128,7 +1317,8 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: C901, PLR0912
         from benchmarks.publish import run as run_publish  # noqa: PLC0415
 
         return run_publish(args.rounds, out)
-    names = [n.strip() for n in args.set.split(",") if n.strip()]
+    chosen = args.set or ",".join(SETS if args.scaling else DEFAULT_SETS)
+    names = [n.strip() for n in chosen.split(",") if n.strip()]
     unknown = [n for n in names if n not in SETS]
     if unknown and not args.smoke:
         parser.error(f"unknown set(s): {', '.join(unknown)}; choose among {', '.join(SETS)}")
@@ -1211,14 +1401,28 @@ def _run(
             timeout=args.timeout,
             smoke=args.smoke,
             scenarios=args.scenarios,
+            scaling=args.scaling,
         )
         workloads = [bench.prepare(name, reqs) for name, reqs in sets.items()]
         rows = bench.run(workloads, args.rounds)
 
-    verdicts = [judge(rows, w.name, g) for w in workloads for g in GOALS]
-    render(out, rows, verdicts, args.rounds)
-    if args.json is not None:
-        write_json(args.json, to_json(rows, verdicts, header=header))
+    if args.scaling:
+        verdicts = [
+            judge(rows, w.name, g)
+            for g in SCALING_GOALS
+            for w in workloads
+            if goal_applies(g, w.name)
+        ]
+        lines = scaling_rows(rows, bench.pins)
+        render_scaling(out, lines, verdicts, args.rounds)
+        if args.json is not None:
+            payload = to_json(rows, verdicts, header=header)
+            write_json(args.json, {**payload, "scaling": lines, "pins": bench.pins})
+    else:
+        verdicts = [judge(rows, w.name, g) for w in workloads for g in GOALS]
+        render(out, rows, verdicts, args.rounds)
+        if args.json is not None:
+            write_json(args.json, to_json(rows, verdicts, header=header))
     # bundler must succeed everywhere; in the smoke check the local peers must too.
     failed = [r for r in rows if r.status == "failed" and (r.bundler or args.smoke)]
     for r in failed:

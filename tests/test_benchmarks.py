@@ -19,9 +19,12 @@ from benchmarks.run import (
     GOALS,
     PIP_LOOP,
     PLAIN,
+    SCALING_GOALS,
+    SETS,
     UV,
     Outcome,
     Row,
+    goal_applies,
     judge,
     plain_pins,
     run_measured,
@@ -97,6 +100,42 @@ def test_smoke_run_reports_every_bundler_scenario(tmp_path: Path) -> None:
     )
     assert goals["peak memory < 300 MB"]["met"] in (True, False)
     assert "bundle" in proc.stdout  # the table went to stdout
+
+
+def test_smoke_scaling_run_reports_one_and_sixteen_targets(tmp_path: Path) -> None:
+    out = tmp_path / "out.json"
+    proc = run_harness("--smoke", "--scaling", "--rounds", "1", "--json", str(out))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    data = json.loads(out.read_text(encoding="utf-8"))
+    assert data["pins"]["tiny"] > 0
+    lines = {(x["targets"], x["cache"]): x for x in data["scaling"]}
+    assert set(lines) == {(1, "cold"), (1, "warm"), (16, "cold"), (16, "warm")}
+    for key, line in lines.items():
+        assert line["status"] == "ok/ok", (key, line["detail"])
+        assert line["bundle_s"] > 0 and line["uv_s"] > 0, key
+        ratio = line["bundle_s"] / line["uv_s"]
+        assert line["time_ratio"] == pytest.approx(ratio, rel=0.01), key
+        assert line["bundle_mb"] > 0 and line["uv_mb"] > 0, key
+    # Only the goals stated for every set apply to the smoke set.
+    goals = {t["goal"] for t in data["targets"]}
+    assert goals == {"lock warm ≤ 0.8x uv", "peak memory ≤ 1.5x uv"}
+    assert all(t["met"] in (True, False) for t in data["targets"])
+    assert "lock scaling" in proc.stdout
+
+
+def test_scaling_goals_name_their_sets() -> None:
+    stated = {(g.text, s) for g in SCALING_GOALS for s in SETS if goal_applies(g, s)}
+    assert ("lock cold ≤ 1.0x uv", "web") in stated
+    assert ("lock cold ≤ 1.0x uv", "large") not in stated
+    assert ("lock cold ≤ 1.2x uv", "large") in stated
+    assert {s for t, s in stated if t == "lock warm ≤ 0.8x uv"} == set(SETS)
+    rows = [
+        Row("large", "lock-cold-1", BUNDLE, True, [Outcome(1.0, 150 * 10**6, True)]),
+        Row("large", "lock-cold-1", UV, False, [Outcome(1.0, 100 * 10**6, True)]),
+    ]
+    memory = next(g for g in SCALING_GOALS if g.kind == "memory-ratio")
+    verdict = judge(rows, "large", memory)
+    assert verdict.value == 1.5 and verdict.met is True
 
 
 def test_smoke_run_fails_when_bundler_fails(tmp_path: Path) -> None:

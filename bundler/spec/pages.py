@@ -40,6 +40,7 @@ __all__ = [
     "InvalidPage",
     "PageListing",
     "list_project_page",
+    "listing_entries",
     "listing_page",
     "parse_find_links_page",
     "parse_html_page",
@@ -84,7 +85,7 @@ def _check_api_version(version: object, page_url: str) -> None:
 # --- listings: pages read down to what a resolution needs first ------------------
 
 # Bump when the shape of a listing changes (listings are cached on disk).
-LISTING_FORMAT = 2
+LISTING_FORMAT = 3
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,10 @@ class PageListing:
 
     flavour: str  # "json" (PEP 691) or "html" (PEP 503)
     page_url: str
-    releases: Mapping[str, Sequence[Any]]  # version -> raw entries, page order
+    # version -> its raw entries, in page order, marshalled: a long page's
+    # entries held as objects cost several times their bytes in memory,
+    # and a resolution unpacks only the releases it looks at.
+    releases: Mapping[str, bytes]
 
     def to_bytes(self, source: str = "") -> bytes:
         """The listing as bytes; ``source`` names what it was read from
@@ -119,7 +123,9 @@ class PageListing:
             return None
         if flavour not in ("json", "html") or not isinstance(page_url, str):
             return None
-        if not isinstance(releases, dict):
+        if not isinstance(releases, dict) or not all(
+            isinstance(packed, bytes) for packed in releases.values()
+        ):
             return None
         return cls(flavour, page_url, releases)
 
@@ -132,13 +138,25 @@ def _listing(
         version = release_version(filename, project)
         if version is not None:
             groups.setdefault(version, []).append(entry)
-    return PageListing(flavour, page_url, {str(v): entries for v, entries in groups.items()})
+    releases = {str(v): marshal.dumps(entries) for v, entries in groups.items()}
+    return PageListing(flavour, page_url, releases)
+
+
+def listing_entries(packed: bytes) -> list[Any]:
+    """The raw entries of one release of a ``PageListing``."""
+    entries: list[Any] = marshal.loads(packed)  # noqa: S302 - made by _listing
+    return entries
 
 
 def _release_files(
-    make: Callable[[Any], IndexFile | None], version: Version, entries: Sequence[Any]
+    make: Callable[[Any], IndexFile | None], version: Version, packed: Sequence[bytes]
 ) -> list[IndexFile]:
-    return [f for e in entries if (f := make(e)) is not None and f.version == version]
+    return [
+        f
+        for blob in packed
+        for e in listing_entries(blob)
+        if (f := make(e)) is not None and f.version == version
+    ]
 
 
 def listing_page(listing: PageListing, project: NormalizedName, source: str) -> ProjectPage:
@@ -152,17 +170,17 @@ def listing_page(listing: PageListing, project: NormalizedName, source: str) -> 
         make = functools.partial(
             _html_file, page_url=listing.page_url, project=project, source=source
         )
-    grouped: dict[Version, list[Any]] = {}
-    for text, entries in listing.releases.items():
+    grouped: dict[Version, list[bytes]] = {}
+    for text, packed in listing.releases.items():
         try:
             version = parse_version(text)
         except InvalidVersion:
             continue
         known = grouped.get(version)
         if known is None:
-            grouped[version] = list(entries)
+            grouped[version] = [packed]
         else:
-            known.extend(entries)
+            known.append(packed)
     return ProjectPage(
         project,
         (),

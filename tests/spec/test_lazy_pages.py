@@ -35,6 +35,7 @@ from bundler.spec.pages import (
     LISTING_FORMAT,
     PageListing,
     list_project_page,
+    listing_entries,
     listing_page,
     parse_html_page,
     parse_json_page,
@@ -389,8 +390,8 @@ def test_links_in_a_release_that_fail_the_full_checks_are_dropped_when_it_is_mad
     assert listing.flavour == flavour
     # Grouping only reads the version out of a wheel's name ...
     assert sorted(listing.releases) == ["1.0", "2.0"]
-    assert len(listing.releases["1.0"]) == 5
-    assert len(listing.releases["2.0"]) == 1
+    assert len(listing_entries(listing.releases["1.0"])) == 5
+    assert len(listing_entries(listing.releases["2.0"])) == 1
     # ... the release, once made, holds only the project's safe files.
     page = listing_page(listing, PROJECT, SOURCE)
     assert [f.filename for f in page.release(Version("1.0"))] == [
@@ -547,6 +548,7 @@ def _random_bytes() -> list[bytes]:
         marshal.dumps((LISTING_FORMAT, "", "xml", PAGE_URL, {})),  # unknown flavour
         marshal.dumps((LISTING_FORMAT, "", "json", 7, {})),  # page URL not text
         marshal.dumps((LISTING_FORMAT, "", "json", PAGE_URL, [])),  # releases not a dict
+        marshal.dumps((LISTING_FORMAT, "", "json", PAGE_URL, {"1.0": [{}]})),  # not packed
         marshal.dumps((LISTING_FORMAT, "other", "json", PAGE_URL, {})),  # another source
         marshal.dumps((LISTING_FORMAT + 1, "", "json", PAGE_URL, {})),  # another format
         marshal.dumps((str(LISTING_FORMAT), "", "json", PAGE_URL, {})),
@@ -574,6 +576,11 @@ def test_listing_of_another_format_version_is_none() -> None:
     assert PageListing.from_bytes(listing.to_bytes()[:-3]) is None
 
 
+def pack(entries: list[Any]) -> bytes:
+    """One release's raw entries as a listing holds them."""
+    return marshal.dumps(entries)
+
+
 def test_listing_page_skips_keys_that_are_no_version_and_joins_equal_ones() -> None:
     listing = list_project_page(
         json_page(simple_links("foo_bar_baz-1.0.tar.gz")), None, "", canonicalize_name("x")
@@ -585,16 +592,23 @@ def test_listing_page_skips_keys_that_are_no_version_and_joins_equal_ones() -> N
         PAGE_URL,
         PROJECT,
     )
-    ((key, (tar, zip_)),) = listing.releases.items()
+    ((key, packed),) = listing.releases.items()
     assert key == "1.0"
+    tar, zip_ = listing_entries(packed)
     # A listing from elsewhere (a cache written by another release) may spell
     # one version twice, or name something that is no version.
-    odd = PageListing("json", PAGE_URL, {"1.0.0": [zip_], "not a version": [tar], "1": [tar]})
+    odd = PageListing(
+        "json",
+        PAGE_URL,
+        {"1.0.0": pack([zip_]), "not a version": pack([tar]), "1": pack([tar])},
+    )
     page = listing_page(odd, PROJECT, SOURCE)
     assert list(page.releases) == [Version("1.0")]
     assert [f.filename for f in page.files] == ["foo_bar_baz-1.0.0.zip", "foo_bar_baz-1.0.tar.gz"]
     # Entries filed under a version their filename does not name are dropped.
-    misfiled = listing_page(PageListing("json", PAGE_URL, {"2.0": [tar, zip_]}), PROJECT, SOURCE)
+    misfiled = listing_page(
+        PageListing("json", PAGE_URL, {"2.0": pack([tar, zip_])}), PROJECT, SOURCE
+    )
     assert list(misfiled.releases) == [Version("2.0")]
     assert misfiled.release(Version("2.0")) == ()
 
