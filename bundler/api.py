@@ -57,31 +57,39 @@ def lock(
 def download(
     lock_path: Path,
     out_dir: Path,
-    targets: Sequence[Target],
+    targets: Sequence[Target] | None,
     overrides: IndexOverrides,
     client: HttpClient,
     reporter: Reporter = NULL_REPORTER,
     workers: int = 8,
 ) -> Manifest:
-    """The bundle at ``out_dir`` made from the lock file at ``lock_path``:
-    its pins found on the indexes (the lock's own, ``overrides`` winning),
-    the build requirements of its sdists added if it names none."""
+    """The bundle at ``out_dir`` made from the lock file at ``lock_path``
+    for ``targets`` (None: those the lock names, else this machine): its pins found on the
+    indexes (the lock's own, ``overrides`` winning), the build requirements
+    of its sdists added if it names none.  A lock that names no URLs has
+    each project's files fetched as soon as its page is in."""
     from bundler.bundle.build import download as download_lock
-    from bundler.index.collector import PackageIndex
-    from bundler.index.settings import hash_matched
     from bundler.lock.buildpins import with_build_requirements
     from bundler.lock.files import read_lock_file, with_recorded_inputs
     from bundler.lock.hydrate import hydrate, pins_without_files
+    from bundler.spec.target import host_target, target_from_name
 
     lock_input = read_lock_file(lock_path)
     indexes = overrides.apply(lock_input.indexes)
+    if targets is None:
+        targets = [target_from_name(name) for name in lock_input.targets] or [host_target()]
     with contextlib.ExitStack() as stack:
-        index = None
+        index = on_files = None
         if pins_without_files(lock_input):  # their files are on their pages
+            from bundler.bundle.prefetch import FetchAhead
+            from bundler.index.collector import PackageIndex
+            from bundler.index.settings import hash_matched
+
             index = stack.enter_context(
                 PackageIndex(hash_matched(indexes), client, reporter, workers=workers)
             )
-        lock_ = hydrate(lock_input, targets, index, client, workers=workers)
+            on_files = stack.enter_context(FetchAhead(client, workers)).submit
+        lock_ = hydrate(lock_input, targets, index, client, on_files=on_files, workers=workers)
     lock_ = with_build_requirements(lock_, lock_input, targets, indexes, client, reporter, workers)
     lock_ = with_recorded_inputs(lock_, lock_path)
     return download_lock(lock_, out_dir, indexes, client, reporter, workers)

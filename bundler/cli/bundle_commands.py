@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from bundler import api as app
-from bundler.bundle.build import download
 from bundler.cli.console import (
     STDOUT,
     ConsoleReporter,
@@ -23,11 +22,9 @@ from bundler.cli.settings import (
 )
 from bundler.errors import BundlerError, UsageError
 from bundler.fsutil import write_output
-from bundler.index.settings import ClientSettings, hash_matched
+from bundler.index.settings import ClientSettings
 from bundler.index.settings import make_client as make_http_client
-from bundler.lock.buildpins import with_build_requirements
-from bundler.lock.files import read_lock_file, with_recorded_inputs
-from bundler.lock.hydrate import hydrate, pins_without_files
+from bundler.lock.files import read_lock_file
 from bundler.models import IndexSettings, Manifest
 from bundler.reporting import Reporter
 
@@ -44,29 +41,12 @@ __all__ = [
 
 
 def do_download(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[str, Any]) -> int:
-    lock_input = read_lock_file(args.lock)
-    indexes = index_overrides(args).apply(lock_input.indexes)
     client = make_client(args, reporter)
-    targets = targets_of(args, default=lock_input.targets)
-    # A requirements.txt lock names no URL: each project's page comes first.
-    needs_pages = bool(pins_without_files(lock_input))
-    with contextlib.ExitStack() as stack:
-        index = None
-        on_files = None
-        if needs_pages:
-            from bundler.bundle.prefetch import FetchAhead
-            from bundler.index.collector import PackageIndex
-
-            index = stack.enter_context(
-                PackageIndex(hash_matched(indexes), client, reporter, workers=args.workers)
-            )
-            on_files = stack.enter_context(FetchAhead(client, args.workers)).submit
-        lock_ = hydrate(lock_input, targets, index, client, on_files=on_files, workers=args.workers)
-    lock_ = with_build_requirements(
-        lock_, lock_input, targets, indexes, client, reporter, args.workers
+    explicit = getattr(args, "python_version", None) or getattr(args, "platform", None)
+    targets = targets_of(args) if explicit else None
+    manifest = app.download(
+        args.lock, args.output, targets, index_overrides(args), client, reporter, args.workers
     )
-    lock_ = with_recorded_inputs(lock_, args.lock)
-    manifest = download(lock_, args.output, indexes, client, reporter, args.workers)
     summarise_manifest(manifest, args.output, reporter, out)
     return 0
 
