@@ -114,7 +114,8 @@ def test_smoke_scaling_run_reports_one_and_sixteen_targets(tmp_path: Path) -> No
         assert line["status"] == "ok/ok", (key, line["detail"])
         assert line["bundle_s"] > 0 and line["uv_s"] > 0, key
         ratio = line["bundle_s"] / line["uv_s"]
-        assert line["time_ratio"] == pytest.approx(ratio, rel=0.01), key
+        # Rounded to 3 decimals in the JSON: a small ratio is off by up to 5e-4.
+        assert line["time_ratio"] == pytest.approx(ratio, rel=0.01, abs=5e-4), key
         assert line["bundle_mb"] > 0 and line["uv_mb"] > 0, key
     # Only the goals stated for every set apply to the smoke set.
     goals = {t["goal"] for t in data["targets"]}
