@@ -20,7 +20,7 @@ import hashlib
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from packaging.utils import NormalizedName, canonicalize_name
 
@@ -42,7 +42,7 @@ from bundler.models import CoreMetadata, IndexFile, IndexSettings, IndexStrategy
 from bundler.redact import redact_url
 from bundler.reporting import NULL_REPORTER, Reporter
 from bundler.spec.filenames import parse_filename
-from bundler.spec.indexfiles import list_find_links_dir
+from bundler.spec.indexfiles import list_find_links_dir, url_filename
 from bundler.spec.pages import (
     LISTING_FORMAT,
     PageListing,
@@ -59,10 +59,6 @@ ACCEPT = (
     "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1,"
     " text/html; q=0.01"
 )
-
-
-def _url_filename(url: str) -> str:
-    return unquote(urlsplit(url).path.rsplit("/", 1)[-1])
 
 
 class PackageIndex:
@@ -254,7 +250,7 @@ class PackageIndex:
         location, display = source.url, source.name
         scheme = urlsplit(location).scheme
         if scheme in ("http", "https"):
-            if not location.endswith("/") and parse_filename(_url_filename(location)):
+            if not location.endswith("/") and parse_filename(url_filename(location)):
                 return self._single_file(location, display)
             resp = self.client.get(location, "text/html", cacheable=True)
             return parse_find_links_page(resp.content, resp.url, display, resp.content_type)
@@ -270,12 +266,12 @@ class PackageIndex:
     @staticmethod
     def _single_file(url: str, display: str) -> list[IndexFile]:
         clean = url.split("#", 1)[0]
-        dist = parse_filename(_url_filename(clean))
+        dist = parse_filename(url_filename(clean))
         if dist is None:
             return []
         return [
             IndexFile(
-                filename=_url_filename(clean),
+                filename=url_filename(clean),
                 url=clean,
                 project=dist.name,
                 version=dist.version,
