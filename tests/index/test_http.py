@@ -6,10 +6,12 @@ import base64
 import contextlib
 import email.utils
 import hashlib
+import importlib.util
 import io
 import os
 import socket
 import ssl
+import subprocess
 import sys
 import threading
 import time
@@ -1631,6 +1633,31 @@ def test_a_preloaded_trust_store_makes_the_context_urllib3_would_make(
     assert context.keylog_filename == str(trust_store_env.with_name("keys.log"))
     # Used once: another transport loads its own.
     assert trust._preloads == {}
+
+
+def test_certifis_bundle_is_found_without_importing_certifi() -> None:
+    """The path ``certifi.where()`` gives, found beside the package: a new
+    interpreter that loads the trust store never imports certifi (nor the
+    ``importlib.resources`` machinery behind ``where()``)."""
+    import certifi
+
+    assert trust.certifi_bundle() == certifi.where()
+    code = (
+        "import sys; from bundler.index import trust; path = trust.certifi_bundle();"
+        " print(path, 'certifi' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == [certifi.where(), "False"]
+
+
+def test_certifis_bundle_is_asked_of_certifi_when_not_a_plain_file(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import certifi
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(certifi, "where", lambda: "/zipped/certifi/cacert.pem")
+    assert trust.certifi_bundle() == "/zipped/certifi/cacert.pem"
 
 
 def test_a_process_that_ends_at_once_waits_for_the_preload(trust_store_env: Path) -> None:
