@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from types import TracebackType
 from typing import Protocol
 
@@ -21,7 +22,7 @@ __all__ = ["CacheFiller", "FetchAhead"]
 class CacheFiller(Protocol):
     """The part of the HTTP client that fetching ahead uses."""
 
-    def fetch_to_cache(self, url: str, *, sha256: str, size: int | None = None) -> None: ...
+    def fetch_to_cache(self, url: str, *, sha256: str, size: int | None = None) -> Path | None: ...
 
     def cancel(self) -> None: ...
 

@@ -127,6 +127,11 @@ class DiskCache:
         path = self.blob_path(sha256)
         if not path.is_file():
             link_or_copy(source, path)
+        self.note_stored(sha256, size)
+
+    def note_stored(self, sha256: str, size: int) -> None:
+        """The blob ``sha256`` of ``size`` bytes was just written, its
+        digest computed as it streamed in: not to be hashed again."""
         with self._lock:
             self._stored[sha256] = size
 

@@ -461,7 +461,6 @@ class HttpClient:
         restarts from zero).
         """
         clean = self._prepare(url)
-        display = redact_url(clean)
         expected = valid_sha256(sha256) if sha256 else None
         with self._lock:
             failed = self._ahead_failed.pop((clean, expected or ""), None)
@@ -473,6 +472,20 @@ class HttpClient:
                 if progress is not None:
                     progress(hit)
                 return expected, hit
+        return self._fetch(clean, dest, expected, size, progress, self.cache)
+
+    def _fetch(
+        self,
+        clean: str,
+        dest: Path,
+        expected: str | None,
+        size: int | None,
+        progress: Callable[[int], None] | None,
+        keep_in: DiskCache | None,
+    ) -> tuple[str, int]:
+        """``fetch_to_file``'s download (the blob cache already asked);
+        ``keep_in``: the cache that also keeps the file."""
+        display = redact_url(clean)
         scheme = urlsplit(clean).scheme
         if scheme != "file" and self.offline:
             raise NotCached(display)
@@ -484,31 +497,36 @@ class HttpClient:
                 return copy_local(url_to_path(clean), fh, display, size, progress)
             return self._download(clean, fh, expected, size, progress)
 
-        return write_checked(dest, fill, display, expected=expected, size=size, cache=self.cache)
+        return write_checked(dest, fill, display, expected=expected, size=size, cache=keep_in)
 
-    def fetch_to_cache(self, url: str, *, sha256: str, size: int | None = None) -> None:
+    def fetch_to_cache(self, url: str, *, sha256: str, size: int | None = None) -> Path | None:
         """Put the file in the cache (a later ``fetch_to_file`` of it then
-        makes no request).  Without a cache, or offline, nothing happens.
+        makes no request) and return its path there: the bytes go straight
+        to the blob store, through a temp file beside the blob.  Without a
+        cache, offline, or for a file known to fail, nothing happens (None).
 
         When the file cannot be fetched, the next ``fetch_to_file`` of it
         raises why, without a request: the file's retries were spent here.
         """
         if self.cache is None or self.offline:
-            return
+            return None
         digest = valid_sha256(sha256)
-        key = (self._prepare(url), digest)
+        clean = self._prepare(url)
+        key = (clean, digest)
         with self._lock:
             if key in self._ahead_failed:
-                return
-        if self.cache.has_blob(digest):
-            return
-        with self.cache.temp_dir("ahead") as tmp:
-            try:
-                self.fetch_to_file(url, tmp / "file", sha256=digest, size=size)
-            except (NetworkError, HashMismatch) as err:
-                with self._lock:
-                    self._ahead_failed[key] = err
-                raise
+                return None  # raised by the next fetch_to_file
+        blob = self.cache.blob_path(digest)
+        if blob.is_file():
+            return blob
+        try:
+            _, got = self._fetch(clean, blob, digest, size, None, None)
+        except (NetworkError, HashMismatch) as err:
+            with self._lock:
+                self._ahead_failed[key] = err
+            raise
+        self.cache.note_stored(digest, got)
+        return blob
 
     def _download(
         self,

@@ -185,6 +185,12 @@ class MetadataFinder:
         return None
 
     def _download(self, file: IndexFile, sha: str, use: Callable[[Path], T]) -> T:
+        if sha:
+            # Straight into the cache's blob store, where the download
+            # finds it (no scratch directory to make and remove).
+            blob = self.client.fetch_to_cache(file.url, sha256=sha, size=file.size)
+            if blob is not None:
+                return use(blob)
         with scratch_dir(self.client.cache, "dist") as tmp:
             path = tmp / file.filename
             self.client.fetch_to_file(file.url, path, sha256=sha or None, size=file.size)

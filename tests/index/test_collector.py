@@ -21,6 +21,7 @@ from packaging.version import Version
 
 from bundler.errors import HashMismatch, InvalidDistribution
 from bundler.index import collector as collector_module
+from bundler.index import metadata as metadata_module
 from bundler.index.client import HttpClient
 from bundler.index.collector import ACCEPT, PackageIndex
 from bundler.index.metadata import MetadataUnavailable
@@ -466,10 +467,12 @@ def test_full_chain_against_the_test_index(
 
 
 def test_a_small_wheel_is_fetched_whole_without_guessing_a_sidecar(
-    server: Server, client: HttpClient, tmp_path: Path
+    server: Server, client: HttpClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # No bigger than one range request: one plain GET, and the wheel is then
-    # in the cache, so downloading it later costs nothing.
+    # in the cache, so downloading it later costs nothing.  It goes to the
+    # blob store directly, with no scratch directory made and removed.
+    monkeypatch.setattr(metadata_module, "scratch_dir", None)
     wheel = wheel_bytes("foo", "1.0", ("bar>=1",))
     add_wheel(server, wheel, WHEEL, sidecar=metadata_text("foo", "1.0", ("bar>=1",)))
     small = dataclasses.replace(wheel_file(server, wheel), size=len(wheel))
@@ -483,6 +486,25 @@ def test_a_small_wheel_is_fetched_whole_without_guessing_a_sidecar(
     client.fetch_to_file(small.url, again, sha256=sha(wheel), size=len(wheel))
     assert again.read_bytes() == wheel
     assert len(wheel_requests(server, WHEEL)) == 1
+    # Straight into the blob store: nothing else is left in the cache.
+    cache = tmp_path / "cache"
+    assert [p.name for p in (cache / "blobs" / "sha256").iterdir()] == [sha(wheel)]
+    assert [p for p in cache.rglob("*") if p.name.startswith((".", "bundler-"))] == []
+
+
+def test_a_small_wheel_of_another_hash_leaves_nothing_in_the_cache(
+    server: Server, client: HttpClient, tmp_path: Path
+) -> None:
+    wheel = wheel_bytes("foo", "1.0", ("bar>=1",))
+    add_wheel(server, wheel, WHEEL)
+    listed = dataclasses.replace(
+        wheel_file(server, wheel), size=len(wheel), hashes={"sha256": "0" * 64}
+    )
+    with make_index(server, client) as index, pytest.raises(HashMismatch):
+        index.get_metadata(listed)
+    blobs = tmp_path / "cache" / "blobs" / "sha256"
+    assert not blobs.exists() or list(blobs.iterdir()) == []
+    assert [p.name for p in (tmp_path / "cache").iterdir() if p.name.startswith("bundler-")] == []
 
 
 def test_parsed_pages_are_cached_by_content(
