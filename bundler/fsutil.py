@@ -84,10 +84,11 @@ def temp_file_beside(path: Path, suffix: str = ".tmp") -> tuple[int, str]:
     return fd, name
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temp file in the same directory
-    and ``os.replace``, so a crash never leaves half a file under the name
-    (readers see the old file or the new one).
+def atomic_write(path: Path, data: bytes, *more: bytes) -> None:
+    """Write ``data`` (then each of ``more``: parts of a long file are not
+    joined into one more copy first) to ``path`` through a temp file in the
+    same directory and ``os.replace``, so a crash never leaves half a file
+    under the name (readers see the old file or the new one).
 
     The bytes are not forced to the disk (no fsync): on Linux that commits
     every dirty file of the file system, e.g. a whole bundle just
@@ -97,6 +98,8 @@ def atomic_write(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+            for part in more:
+                fh.write(part)
         os.replace(tmp, path)
     except OSError as err:
         with contextlib.suppress(OSError):

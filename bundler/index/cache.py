@@ -176,8 +176,8 @@ class DiskCache:
         return data if hashlib.sha256(data).digest() == digest else None
 
     def put_derived(self, kind: str, key: str, data: bytes) -> None:
-        data = hashlib.sha256(data).digest() + data  # checked when read
-        atomic_write(self._addressed(kind, key), data)
+        # Checked when read: the digest, then the bytes.
+        atomic_write(self._addressed(kind, key), hashlib.sha256(data).digest(), data)
 
     @contextlib.contextmanager
     def temp_dir(self, kind: str) -> Iterator[Path]:
@@ -256,7 +256,7 @@ class DiskCache:
         # The body's digest lets a damaged entry be told from the page.
         meta["sha256"] = entry.sha256 or hashlib.sha256(entry.content).hexdigest()
         header = json.dumps(meta, sort_keys=True).encode("utf-8")
-        atomic_write(self._page_path(key), header + b"\n" + entry.content)
+        atomic_write(self._page_path(key), header + b"\n", entry.content)
 
 
 def link_or_copy(source: Path, dest: Path) -> None:

@@ -114,3 +114,11 @@ def test_bundle_internal_writes_still_replace_a_link(tmp_path: Path) -> None:
     atomic_write(inside, b"page")
     assert not inside.is_symlink() and inside.read_bytes() == b"page"
     assert outside.read_text() == "keep"
+
+
+def test_atomic_write_writes_its_parts_in_order(tmp_path: Path) -> None:
+    target = tmp_path / "entry"
+    target.write_bytes(b"old")
+    atomic_write(target, b"head\n", b"body", b"", b" tail")
+    assert target.read_bytes() == b"head\nbody tail"
+    assert [p.name for p in tmp_path.iterdir()] == ["entry"]  # no temp file left
