@@ -442,6 +442,30 @@ def ensure_tools(console: Console) -> Tools:
     return Tools(python, uv, pip_compile)
 
 
+def install_bundler(console: Console) -> list[str]:
+    """bundler as a user runs it: installed from this checkout (not
+    editable) into benchmarks/.tools/bundler-venv, again at every run so
+    that the code measured is the checkout's.  An editable install starts
+    slower (its import finder and the test extras' .pth files cost about
+    12 ms per process), which no installed peer pays."""
+    venv_dir = TOOLS_DIR / "bundler-venv"
+    python = _bin(venv_dir, "python")
+    pip = [str(python), "-m", "pip", "--isolated", "--disable-pip-version-check"]
+    steps: list[list[str]] = []
+    if not python.exists():
+        console.print(f"installing bundler into {venv_dir} …")
+        venv.EnvBuilder(with_pip=True, clear=True).create(venv_dir)
+        steps.append([*pip, "install", "--quiet", "--index-url", PYPI, str(REPO)])
+    # The checkout as it is now (its dependencies are in already).
+    again = ("--no-deps", "--force-reinstall", str(REPO))
+    steps.append([*pip, "install", "--quiet", "--index-url", PYPI, *again])
+    for argv in steps:
+        proc = subprocess.run(argv, env=scrubbed_env(), capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise HarnessError(f"cannot install bundler:\n{proc.stdout}\n{proc.stderr}")
+    return [str(python), "-m", "bundler"]
+
+
 def local_tools() -> Tools:
     """The peers next to this interpreter (the project's test extras), if any."""
     here = Path(sys.executable).parent
@@ -1271,7 +1295,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--bundle",
         default=None,
         metavar="COMMAND",
-        help="how to run bundler (default: this interpreter's 'python -m bundler')",
+        help="how to run bundler (default: installed from this checkout into"
+        " benchmarks/.tools/bundler-venv; with --smoke, this interpreter's 'python -m bundler')",
     )
     parser.add_argument("--index-url", default=PYPI, help=f"index every tool uses (default {PYPI})")
     parser.add_argument(
@@ -1328,9 +1353,18 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: C901, PLR0912
         named = ", ".join(bad) or "(none)"
         parser.error(f"unknown scenario(s): {named}; choose among {', '.join(SCENARIOS)}")
     args.scenarios = tuple(s for s in SCENARIOS if s in scenarios)
-    bundle = shlex.split(args.bundle) if args.bundle else [sys.executable, "-m", "bundler"]
-    if not args.bundle:
+    if args.bundle:
+        bundle = shlex.split(args.bundle)
+    elif args.smoke:
+        # No internet to install from: this interpreter's bundler.
+        bundle = [sys.executable, "-m", "bundler"]
         precompile_bundler()
+    else:
+        try:
+            bundle = install_bundler(progress)
+        except HarnessError as err:
+            progress.print(f"[red]error:[/red] {err}", highlight=False)
+            return 1
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bundler-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
