@@ -455,8 +455,9 @@ def install_bundler(console: Console) -> list[str]:
     if not python.exists():
         console.print(f"installing bundler into {venv_dir} …")
         venv.EnvBuilder(with_pip=True, clear=True).create(venv_dir)
-        steps.append([*pip, "install", "--quiet", "--index-url", PYPI, str(REPO)])
-    # The checkout as it is now (its dependencies are in already).
+        steps.append([*pip, "install", "--quiet", "--index-url", PYPI, f"{REPO}[fast]"])
+    # The checkout as it is now (its dependencies are in already), with
+    # the fast extra, as the README installs it.
     again = ("--no-deps", "--force-reinstall", str(REPO))
     steps.append([*pip, "install", "--quiet", "--index-url", PYPI, *again])
     for argv in steps:

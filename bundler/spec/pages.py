@@ -7,6 +7,7 @@ pip reads them (find-links directories: :mod:`bundler.spec.indexfiles`).
 
 from __future__ import annotations
 
+import codecs
 import functools
 import json
 import marshal
@@ -33,12 +34,18 @@ from bundler.spec.indexfiles import (
 )
 from bundler.spec.project import ProjectPage
 
+try:  # the "fast" extra
+    import orjson
+except ImportError:  # pragma: no cover - the standard library decodes alone
+    orjson = None  # type: ignore[assignment]
+
 __all__ = [
     "HTML_CONTENT_TYPES",
     "JSON_CONTENT_TYPE",
     "LISTING_FORMAT",
     "InvalidPage",
     "PageListing",
+    "decode_json_page",
     "list_project_page",
     "listing_entries",
     "listing_page",
@@ -333,8 +340,12 @@ def _json_yanked(value: object) -> str | None:
     return None
 
 
+# No file is 8 EiB; an integer beyond 64 bits reads as a float in orjson.
+_MAX_SIZE = (1 << 63) - 1
+
+
 def _json_size(value: object) -> int | None:
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= _MAX_SIZE:
         return value
     return None
 
@@ -355,13 +366,33 @@ def parse_json_page(
     return listing_page(_json_listing(content, page_url, project), project, source)
 
 
-def _json_listing(content: bytes, page_url: str, project: NormalizedName) -> PageListing:
+def decode_json_page(content: bytes, page_url: str) -> object:
+    """A JSON page's value, as the standard library decodes it.
+
+    With the ``fast`` extra installed, orjson decodes it first (about half
+    the time on a long page).  Where the two could differ, orjson refuses
+    and the standard library decides, with its own message: a lone
+    surrogate, NaN or Infinity, nesting deeper than 1,024, bytes that are
+    not UTF-8.  What remains is an integer beyond 64 bits, a float to
+    orjson: no field read from a page takes one (``_json_size`` refuses
+    sizes from 2**63 up, whichever decoder read them).
+    """
+    if orjson is not None:
+        body = content[3:] if content.startswith(codecs.BOM_UTF8) else content
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            pass  # the standard library decides, and says why
     try:
-        data = json.loads(content.decode("utf-8-sig"))
+        return json.loads(content.decode("utf-8-sig"))
     except (UnicodeDecodeError, ValueError) as err:
         raise InvalidPage(page_url, f"invalid JSON: {err}") from err
     except RecursionError as err:  # json recurses once per nested [ or {
         raise InvalidPage(page_url, "invalid JSON: nested too deeply") from err
+
+
+def _json_listing(content: bytes, page_url: str, project: NormalizedName) -> PageListing:
+    data = decode_json_page(content, page_url)
     if not isinstance(data, dict):
         raise InvalidPage(page_url, "the JSON page is not an object")
     meta = data.get("meta")

@@ -11,6 +11,7 @@ from packaging.version import Version
 
 from bundler.errors import BundlerError
 from bundler.models import DistKind
+from bundler.spec import pages
 from bundler.spec.indexfiles import list_find_links_dir
 from bundler.spec.pages import (
     InvalidPage,
@@ -338,3 +339,72 @@ def test_release_version_is_what_parse_filename_gives(filename: str, project: st
 
     dist = parse_filename(filename, project)
     assert release_version(filename, project) == (dist.version if dist else None)
+
+
+# --- the fast extra's decoder against the standard library's ----------------------------
+
+_WHEEL = '"filename": "foo_bar-1.0-py3-none-any.whl", "url": "https://f.example/w.whl"'
+
+
+def _sized(size: object) -> bytes:
+    return ('{"files": [{' + _WHEEL + f', "size": {size}' + "}]}").encode()
+
+
+_PAGES: dict[str, bytes] = {
+    "plain": json_page([{"filename": "foo_bar-1.0.tar.gz", "url": "a", "hashes": {}}]),
+    "byte order mark": b"\xef\xbb\xbf" + json_page([]),
+    "two byte order marks": b"\xef\xbb\xbf\xef\xbb\xbf" + json_page([]),
+    "escapes and non-ASCII": (
+        '{"meta": {"api-version": "1.1"}, "files": [{"filename": "foo_bar-1.0.tar.gz",'
+        ' "url": "\\u00e9/\u00e9", "yanked": "\\ud83d\\ude00 \U0001f600", "hashes": {}}]}'
+    ).encode(),
+    "lone surrogate": ('{"meta": {}, "files": [{' + _WHEEL + ', "yanked": "\\ud800"}]}').encode(),
+    "NaN size": ('{"meta": {}, "files": [{' + _WHEEL + ', "size": NaN}]}').encode(),
+    "Infinity size": ('{"meta": {}, "files": [{' + _WHEEL + ', "size": -Infinity}]}').encode(),
+    "size of 2**63 - 1": _sized(2**63 - 1),
+    "size of 2**63": _sized(2**63),
+    "size of 2**64": _sized(2**64),
+    "size beyond 64 bits": _sized(10**30),
+    "negative size beyond 64 bits": _sized(-(10**30)),
+    "float size": _sized("1e3"),
+    "duplicate keys": ('{"files": [], "files": [{' + _WHEEL + ', "url": "b"}]}').encode(),
+    "nested 1,100 deep": (
+        '{"x": ' + "[" * 1100 + "]" * 1100 + ', "files": [{' + _WHEEL + "}]}"
+    ).encode(),
+    "not UTF-8": b'{"files": [{"filename": "foo_bar-1.0.tar.gz", "url": "\xff"}]}',
+    "trailing data": json_page([]) + b" {}",
+    "surrounding white space": b" \n\t" + json_page([]) + b"\r\n ",
+    "empty": b"",
+    "an array": b"[]",
+    "a string": b'"x"',
+}
+
+
+def _read_page(content: bytes) -> tuple[str, object]:
+    try:
+        page = parse_json_page(content, PAGE, FOO, "idx")
+    except InvalidPage as err:
+        return "refused", str(err)
+    return "read", [(f.filename, f.url, f.size, f.yanked, f.hashes) for f in page.files]
+
+
+@pytest.mark.parametrize("name", sorted(_PAGES))
+def test_orjson_reads_every_page_as_the_standard_library(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    content = _PAGES[name]
+    assert getattr(pages, "orjson", None) is not None  # the test extra installs the fast one
+    fast = _read_page(content)
+    monkeypatch.setattr(pages, "orjson", None)
+    assert _read_page(content) == fast
+
+
+def test_a_size_from_two_to_the_63_up_is_refused_by_either_decoder() -> None:
+    def size(n: int) -> int | None:
+        body = _sized(n)
+        (f,) = parse_json_page(body, PAGE, FOO, "idx").files
+        return f.size
+
+    assert size(2**63 - 1) == 2**63 - 1
+    assert size(2**63) is None
+    assert size(10**30) is None
