@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from packaging.utils import NormalizedName
 
+from bundler.index.fetchahead import Pacer
 from bundler.models import CoreMetadata, DistKind, IndexFile
 from bundler.resolve.candidates import SpecRequirement, parse_dependency
 from bundler.spec.selection import best_file, usable_files
@@ -26,7 +27,10 @@ from bundler.spec.target import Target
 if TYPE_CHECKING:
     from bundler.resolve.resolver import PackageSource, ResolveOptions
 
-__all__ = ["FetchAhead"]
+__all__ = ["AHEAD_LIMIT", "FetchAhead"]
+
+# The most look-ups ahead of need at once, over the most distant index.
+AHEAD_LIMIT = 16
 
 
 class FetchAhead:
@@ -41,7 +45,10 @@ class FetchAhead:
         self.source = source
         self.target = target
         self.options = options
-        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="bundler-warm")
+        # Threads wait for their turn (Pacer): as many run as keep the CPU
+        # busy, more over a distant index than over a near one.
+        self._pacer = Pacer(AHEAD_LIMIT)
+        self._pool = ThreadPoolExecutor(max_workers=AHEAD_LIMIT, thread_name_prefix="bundler-warm")
         self._started: set[str] = set()
         self._lock = threading.Lock()
 
@@ -65,7 +72,7 @@ class FetchAhead:
                 self._pool.submit(self._fetch, req)
 
     def _fetch(self, req: SpecRequirement) -> None:
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(Exception), self._pacer.turn():
             page = self.source.get_project(req.name)
             releases = page.releases
             prereleases: bool | None = True if self.options.allow_prereleases else None
