@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -44,13 +44,96 @@ def _header_lines(content: bytes, field: bytes) -> list[int]:
     return lines
 
 
-def parse_raw_metadata(content: bytes, source: str) -> tuple[CoreMetadata, RawMetadata]:
-    """``parse_metadata``'s result and every field as read (for ``is_static``)."""
-    # Imported here: the email parser behind it is only needed to read
-    # metadata, not to extract it from a wheel.
-    from packaging.metadata import parse_email  # noqa: PLC0415
+# The fields bundler reads, as packaging's RawMetadata names them: the
+# single ones (a second one makes the field unreadable), then the lists.
+_SINGLE_FIELDS = {
+    "metadata-version": "metadata_version",
+    "name": "name",
+    "version": "version",
+    "requires-python": "requires_python",
+}
+_LIST_FIELDS = {
+    "requires-dist": "requires_dist",
+    "provides-extra": "provides_extra",
+    "dynamic": "dynamic",
+}
+# A header line, as the email package's feedparser tells one (headerRE):
+# a field name of printable ASCII but the colon, then a colon.
+_HEADER_LINE = re.compile(rb"[\041-\071\073-\176]*:")
 
-    raw, unparsed = parse_email(content)
+
+def _header_fields(content: bytes) -> dict[str, list[bytes]] | None:
+    """Every header field of core metadata, by lowercased name, each value
+    as ``email.parser.BytesParser(policy=compat32)`` reads it: the text
+    after the colon and its spaces, continuation lines kept, the line
+    ending stripped.  The block ends at the first line that is neither a
+    field nor a continuation (a blank line, or the body).  None for a block
+    with an envelope ``From `` line, which only the email package reads."""
+    fields: dict[str, list[bytes]] = {}
+    lines: list[bytes] = []  # the field being read: its first line, continuations
+
+    def keep() -> None:
+        name, _, value = lines[0].partition(b":")
+        value = value.lstrip(b" \t") + b"".join(lines[1:])
+        key = name.decode("ascii").lower()
+        fields.setdefault(key, []).append(value.rstrip(b"\r\n"))
+
+    for line in content.splitlines(keepends=True):
+        if line[:1] in (b" ", b"\t"):
+            if lines:  # a continuation before any field is dropped
+                lines.append(line)
+            continue
+        if line.startswith(b"From "):
+            return None
+        if not _HEADER_LINE.match(line):
+            break
+        if lines:
+            keep()
+        # ":value" (no name) is dropped, and ends the field before it.
+        lines = [line] if not line.startswith(b":") else []
+    if lines:
+        keep()
+    return fields
+
+
+def _read_fields(content: bytes) -> tuple[RawMetadata, dict[str, list[str]]] | None:
+    """``packaging.metadata.parse_email``'s answer for the fields bundler
+    reads, without the email package (whose import costs more than the
+    metadata of a whole lock takes to read); None where a field bundler
+    reads holds a byte beyond ASCII, which only the email package decodes
+    as packaging does, or the block needs it (see ``_header_fields``)."""
+    fields = _header_fields(content)
+    if fields is None:
+        return None
+    raw: dict[str, object] = {}
+    unparsed: dict[str, list[str]] = {}
+    for key, values in fields.items():
+        name = _SINGLE_FIELDS.get(key) or _LIST_FIELDS.get(key)
+        if name is None:
+            continue
+        if not all(value.isascii() for value in values):
+            return None
+        texts = [value.decode("ascii") for value in values]
+        if key in _LIST_FIELDS:
+            raw[name] = texts
+        elif len(texts) == 1:
+            raw[name] = texts[0]
+        else:
+            unparsed[key] = texts
+    return cast("RawMetadata", raw), unparsed
+
+
+def parse_raw_metadata(content: bytes, source: str) -> tuple[CoreMetadata, RawMetadata]:
+    """``parse_metadata``'s result and the fields it read, as packaging's
+    ``parse_email`` gives them (for ``is_static``)."""
+    read = _read_fields(content)
+    if read is None:
+        # Imported here: only metadata that needs it pays for the email
+        # package (about 15 ms to import).
+        from packaging.metadata import parse_email  # noqa: PLC0415
+
+        read = parse_email(content)
+    raw, unparsed = read
     for key in ("name", "version", "requires-dist"):
         if key in unparsed:
             raise InvalidDistribution(source, f"unreadable or repeated {key} field")
