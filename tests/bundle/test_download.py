@@ -32,6 +32,7 @@ from bundler.errors import HashMismatch, MultipleErrors, NotFound, UsageError
 from bundler.models import BundleArtifact, DistKind, Manifest
 from bundler.reporting import NULL_REPORTER, Reporter
 from tests.support import DistSpec, IndexServerFactory, Reply
+from tests.support.clocks import StepClocks
 
 
 class FakeClient:
@@ -443,26 +444,9 @@ def test_a_file_without_a_url_is_an_error(tmp_path: Path) -> None:
         download_all(nowhere, tmp_path / "other", FakeClient(src), NULL_REPORTER)
 
 
-class _Clocks:
-    """Wall and CPU clocks for AdaptivePool: every look is one second after
-    the last, and the process used all of ``cpus`` (busy) or none of it."""
-
-    def __init__(self, cpus: int, busy: bool) -> None:
-        self.cpus, self.busy, self.now = cpus, busy, 0.0
-        self._lock = threading.Lock()
-
-    def wall(self) -> float:
-        with self._lock:
-            self.now += 1.0
-            return self.now
-
-    def cpu(self) -> float:
-        return self.now * self.cpus if self.busy else 0.0
-
-
 @pytest.mark.parametrize(("busy", "expected"), [(True, 2), (False, 6)])
 def test_adaptive_pool_grows_only_while_the_cpu_is_idle(busy: bool, expected: int) -> None:
-    clocks = _Clocks(cpus=2, busy=busy)
+    clocks = StepClocks(cores=2 if busy else 0)  # all of the 2 CPUs, or none
     pool: AdaptivePool[int] = AdaptivePool(6, cpus=2, wall_clock=clocks.wall, cpu_clock=clocks.cpu)
     release = threading.Event()
     running: list[int] = []

@@ -9,23 +9,7 @@ from collections.abc import Callable
 import pytest
 
 from bundler.index.fetchahead import Pacer
-
-
-class _Clocks:
-    """A wall clock one second further on at every reading, and the CPU
-    ``cores`` busy cores used meanwhile."""
-
-    def __init__(self, cores: float) -> None:
-        self.cores, self.now = cores, 0.0
-        self._lock = threading.Lock()
-
-    def wall(self) -> float:
-        with self._lock:
-            self.now += 1.0
-            return self.now
-
-    def cpu(self) -> float:
-        return self.now * self.cores
+from tests.support.clocks import StepClocks
 
 
 def _run(pacer: Pacer, jobs: int, enough: Callable[[int], bool]) -> int:
@@ -57,7 +41,7 @@ def _run(pacer: Pacer, jobs: int, enough: Callable[[int], bool]) -> int:
 
 def test_a_busy_process_keeps_its_first_turns(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(Pacer, "LOOK_EVERY", 0.001)
-    clocks = _Clocks(cores=1.2)  # the interpreter lock, and TLS beside it
+    clocks = StepClocks(cores=1.2)  # the interpreter lock, and TLS beside it
     pacer = Pacer(16, start=4, wall_clock=clocks.wall, cpu_clock=clocks.cpu)
     # A dozen looks, each of which would let more run if it were wrong.
     held = _run(pacer, 10, lambda n: n >= 4 and clocks.now > 12)
@@ -69,7 +53,7 @@ def test_a_waiting_process_lets_more_run_up_to_the_limit(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(Pacer, "LOOK_EVERY", 0.001)
-    clocks = _Clocks(cores=0.3)  # the look-ups wait on the network
+    clocks = StepClocks(cores=0.3)  # the look-ups wait on the network
     pacer = Pacer(9, start=4, wall_clock=clocks.wall, cpu_clock=clocks.cpu)
     held = _run(pacer, 12, lambda n: n >= 9)
     assert held == 9
@@ -77,7 +61,7 @@ def test_a_waiting_process_lets_more_run_up_to_the_limit(
 
 
 def test_no_look_is_taken_while_no_one_waits_for_a_turn() -> None:
-    clocks = _Clocks(cores=0.0)
+    clocks = StepClocks(cores=0.0)
     pacer = Pacer(16, start=2, wall_clock=clocks.wall, cpu_clock=clocks.cpu)
     for _ in range(5):
         with pacer.turn():
