@@ -741,9 +741,12 @@ class Bench:
             def make(d: Path) -> Step:
                 assert uv is not None
                 cache = w.uv_cache if warm else d / "cache"
+                # With --python always: uv looks for an interpreter of the
+                # --python-version, and where none is on the PATH it tries to
+                # download one (seconds of retries when it cannot).
                 target: tuple[str, ...] = ("--python", sys.executable)
                 if targets > 1:
-                    target = ("--universal", "--python-version", PYTHONS[0], *binary)
+                    target += ("--universal", "--python-version", PYTHONS[0], *binary)
                 argv = (
                     *(str(uv), "pip", "compile", str(w.requirements), "--generate-hashes"),
                     *("-o", str(d / "lock.txt"), "--cache-dir", str(cache), *target),
