@@ -11,7 +11,7 @@ from collections.abc import Callable, Hashable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Generic, TypeVar
 
-__all__ = ["FetchAhead", "Memo", "Pacer"]
+__all__ = ["FetchAhead", "Memo", "Pacer", "PacerClosed"]
 
 K = TypeVar("K", bound=Hashable)
 T = TypeVar("T")
@@ -93,6 +93,11 @@ class FetchAhead:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
+class PacerClosed(Exception):
+    """A look-up ahead of need whose turn came after the pacer was closed:
+    the look-up is not made."""
+
+
 class Pacer:
     """How many look-ups made ahead of need run at once: as many as keep
     this process's CPU busy, up to ``limit``.
@@ -127,16 +132,20 @@ class Pacer:
         self._cpu_clock = cpu_clock
         self._changed = threading.Condition()
         self._running = 0
+        self._closed = False
         self._wall = wall_clock()
         self._cpu = cpu_clock()
 
     @contextlib.contextmanager
     def turn(self) -> Iterator[None]:
-        """Run the block when its turn comes."""
+        """Run the block when its turn comes; raise ``PacerClosed`` instead
+        once the pacer is closed (the look-ups waiting then are not made)."""
         with self._changed:
-            while self._running >= self.allowed:
+            while not self._closed and self._running >= self.allowed:
                 self._changed.wait(self.LOOK_EVERY)
                 self._look()
+            if self._closed:
+                raise PacerClosed
             self._running += 1
         try:
             yield
@@ -144,6 +153,13 @@ class Pacer:
             with self._changed:
                 self._running -= 1
                 self._changed.notify()
+
+    def close(self) -> None:
+        """No more turns: look-ups waiting for one give up at once; those
+        under way finish."""
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
 
     def _look(self) -> None:  # holding the lock, with look-ups waiting
         wall = self._wall_clock()

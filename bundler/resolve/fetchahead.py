@@ -53,7 +53,9 @@ class FetchAhead:
         self._lock = threading.Lock()
 
     def close(self) -> None:
-        """Drop what is still queued; fetches under way finish on their own."""
+        """Drop what is still queued or waiting for its turn; fetches under
+        way finish on their own."""
+        self._pacer.close()
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def start(self, requirements: Iterable[SpecRequirement]) -> None:

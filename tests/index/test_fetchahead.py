@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
-from bundler.index.fetchahead import Pacer
+from bundler.index.fetchahead import Pacer, PacerClosed
 from tests.support.clocks import StepClocks
 
 
@@ -68,3 +68,39 @@ def test_no_look_is_taken_while_no_one_waits_for_a_turn() -> None:
             pass
     assert pacer.allowed == 2  # an idle process with nothing queued is no reason
     assert clocks.now == 1.0  # the clock was read once, when the pacer was made
+
+
+def test_look_ups_waiting_for_a_turn_are_not_made_once_closed() -> None:
+    clocks = StepClocks(cores=2.0)
+    pacer = Pacer(4, start=1, wall_clock=clocks.wall, cpu_clock=clocks.cpu)
+    release = threading.Event()
+    made: list[int] = []
+    gave_up: list[int] = []
+    lock = threading.Lock()
+
+    def job(n: int) -> None:
+        try:
+            with pacer.turn():
+                with lock:
+                    made.append(n)
+                release.wait(timeout=10)
+        except PacerClosed:
+            with lock:
+                gave_up.append(n)
+
+    threads = [threading.Thread(target=job, args=(n,)) for n in range(4)]
+    threads[0].start()
+    deadline = time.monotonic() + 10
+    while not made and time.monotonic() < deadline:
+        time.sleep(0.01)
+    for t in threads[1:]:
+        t.start()
+    time.sleep(0.1)  # the other three wait for a turn
+    pacer.close()
+    for t in threads[1:]:
+        t.join(timeout=10)
+    assert made == [0] and sorted(gave_up) == [1, 2, 3]  # given up at once
+    release.set()
+    threads[0].join(timeout=10)  # the one under way finished
+    with pytest.raises(PacerClosed), pacer.turn():
+        pass
