@@ -34,6 +34,13 @@ __all__ = [
 # A wheel's central directory, and usually its METADATA, sit in its tail.
 RANGE_TAIL = 64 * 1024
 RANGE_READAHEAD = 64 * 1024
+# A read that ends in the bytes already fetched after it (a central
+# directory longer than the tail) takes this much more before it, up to
+# those bytes: a wheel's .dist-info files (METADATA, then RECORD) lie just
+# before its directory, so METADATA comes in the same request.
+RANGE_BEFORE = 128 * 1024
+# ...unless the read starts this far before them: then it reads ahead.
+RANGE_GAP_MAX = 1024 * 1024
 
 T = TypeVar("T")
 
@@ -117,6 +124,15 @@ class _RemoteFile:
         for first, block in self._blocks:
             if first <= start and start + n <= first + len(block):
                 return block[start - first : start - first + n]
+        for i, (first, block) in enumerate(self._blocks):
+            if start < first <= start + n <= first + len(block) and first - start <= RANGE_GAP_MAX:
+                # Ends in a block held: fetch what comes before it, as one.
+                begin = max(0, start - RANGE_BEFORE)
+                resp = self._client.get_range(self._url, begin, first - 1)
+                self._check(resp.headers.get("Content-Range", ""), resp.content, begin)
+                joined = resp.content + block
+                self._blocks[i] = (begin, joined)
+                return joined[start - begin : start - begin + n]
         end = min(self._size, start + max(n, RANGE_READAHEAD)) - 1
         resp = self._client.get_range(self._url, start, end)
         self._check(resp.headers.get("Content-Range", ""), resp.content, start)

@@ -336,6 +336,30 @@ def test_metadata_via_range_requests(server: Server, client: HttpClient) -> None
     assert server.requests_for(f"/files/{WHEEL}.metadata") == []
 
 
+def test_a_long_central_directory_brings_the_metadata_before_it(
+    server: Server, client: HttpClient
+) -> None:
+    # 2,000 members: a central directory longer than the tail that is read
+    # first, and then the .dist-info (METADATA, RECORD) just before it, as
+    # wheel builders write them.  Two requests: the tail, then everything
+    # before it back to METADATA, not a third one for METADATA alone.
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("foo/big.bin", random.Random(2).randbytes(400_000))
+        for n in range(2000):
+            zf.writestr(f"foo/module_{n:04d}.py", b"")
+        zf.writestr("foo-1.0.dist-info/METADATA", metadata_text("foo", "1.0", ("baz",)))
+        zf.writestr("foo-1.0.dist-info/RECORD", random.Random(3).randbytes(30_000))
+    wheel = buf.getvalue()
+    add_wheel(server, wheel, WHEEL)
+    with make_index(server, client) as index:
+        meta = index.get_metadata(wheel_file(server, wheel))
+    assert meta.requires_dist == ("baz",)
+    seen = wheel_requests(server, WHEEL)
+    assert len(seen) == 2
+    assert seen[0]["range"] == f"bytes=-{metadata_module.RANGE_TAIL}"
+
+
 def test_sidecar_with_wrong_hash_falls_back_to_the_wheel(
     server: Server, client: HttpClient
 ) -> None:
