@@ -11,7 +11,12 @@ from collections.abc import Callable, Hashable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Generic, TypeVar
 
-__all__ = ["FetchAhead", "Memo", "Pacer", "PacerClosed"]
+__all__ = ["AHEAD_LIMIT", "FetchAhead", "Memo", "Pacer", "PacerClosed"]
+
+# The most look-ups ahead of need at once (the resolver's fetch-ahead),
+# over the most distant index: the HTTP client keeps that many
+# connections to a host beside those its --workers pools use.
+AHEAD_LIMIT = 16
 
 K = TypeVar("K", bound=Hashable)
 T = TypeVar("T")

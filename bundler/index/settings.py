@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bundler.index.client import HttpClient
+from bundler.index.fetchahead import AHEAD_LIMIT
 from bundler.index.trust import DEFAULT_TLS, TlsOptions
 from bundler.models import IndexSettings, IndexStrategy, NamedIndex
 from bundler.reporting import NULL_REPORTER, Reporter
@@ -83,7 +84,9 @@ def make_client(settings: ClientSettings, reporter: Reporter = NULL_REPORTER) ->
     client = HttpClient(
         cache_dir=settings.cache_dir or default_cache_dir(),
         offline=settings.offline,
-        pool_size=max(settings.workers, 10),
+        # A connection kept per request at once: the pools --workers sizes
+        # and, beside them, the fetch-ahead's look-ups.
+        pool_size=max(settings.workers, 10) + AHEAD_LIMIT,
         reporter=reporter,
         tls=settings.tls,
         keyring=keyring,

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from packaging.utils import NormalizedName
 
-from bundler.index.fetchahead import Pacer
+from bundler.index.fetchahead import AHEAD_LIMIT, Pacer
 from bundler.models import CoreMetadata, DistKind, IndexFile
 from bundler.resolve.candidates import SpecRequirement, parse_dependency
 from bundler.spec.selection import best_file, usable_files
@@ -27,10 +27,7 @@ from bundler.spec.target import Target
 if TYPE_CHECKING:
     from bundler.resolve.resolver import PackageSource, ResolveOptions
 
-__all__ = ["AHEAD_LIMIT", "FetchAhead"]
-
-# The most look-ups ahead of need at once, over the most distant index.
-AHEAD_LIMIT = 16
+__all__ = ["FetchAhead"]
 
 
 class FetchAhead:

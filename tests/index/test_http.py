@@ -1734,3 +1734,27 @@ def test_a_retry_line_says_to_a_host_never_reached_and_from_one_that_answered() 
         "retrying in 1 s: connection timed out to 127.0.0.1:18099 (attempt 3 of 5)",
         "retrying in 1 s: 503 from 127.0.0.1:18099 (attempt 4 of 5)",
     ]
+
+
+def test_the_client_keeps_a_connection_for_every_look_up_at_once(
+    server: Server, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """As many requests to one host at once as the fetch-ahead may make
+    (AHEAD_LIMIT), beside the pools ``--workers`` sizes, each keep their
+    connection: a full pool would discard (and urllib3 warn on stderr
+    about) every connection beyond its size, and open it again next time."""
+    from bundler.index.fetchahead import AHEAD_LIMIT
+    from bundler.index.settings import ClientSettings, make_client
+
+    def slow(h: BaseHTTPRequestHandler) -> None:
+        time.sleep(0.15)  # long enough for all of them to be under way
+        send(h, 200, b"page")
+
+    server.routes["/slow"] = slow
+    at_once = AHEAD_LIMIT + 8  # the fetch-ahead and an 8-worker pool
+    settings = ClientSettings(cache_dir=tmp_path / "cache", workers=8)
+    with make_client(settings) as client, ThreadPoolExecutor(at_once) as pool:
+        got = list(pool.map(lambda _: client.get(server.url("/slow")).content, range(at_once)))
+    assert got == [b"page"] * at_once
+    full = [r for r in caplog.records if "pool is full" in r.getMessage()]
+    assert full == []
