@@ -116,7 +116,8 @@ def add_common_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--workers",
         type=int,
-        help="parallel network requests (default 8; downloads use fewer while the CPU is busy)",
+        help="parallel network requests (default 8; downloads use fewer while the CPU is busy;"
+        " the resolver's look-ups ahead of need pace themselves, up to 16)",
     )
     g.add_argument(
         "--json",
