@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from packaging.utils import NormalizedName
+from packaging.version import Version
 
 from bundler.index.fetchahead import AHEAD_LIMIT, Pacer
 from bundler.models import CoreMetadata, DistKind, IndexFile
@@ -79,9 +80,18 @@ class FetchAhead:
             preferred = self.options.preferences.get(req.name)
             if preferred is not None and preferred in releases:
                 versions.insert(0, preferred)
-            likely = [[f for f in releases[v] if not f.is_yanked] for v in versions[:3]]
-            mine = self._likely_file(likely, self.target)
-            self._fetch_for_siblings(likely, mine)
+
+            def listed(version: Version) -> list[IndexFile]:
+                return [f for f in releases[version] if not f.is_yanked]
+
+            if self.options.siblings:
+                likely = [listed(v) for v in versions[:3]]
+                mine = self._likely_file(likely, self.target)
+                self._fetch_for_siblings(likely, mine)
+            else:
+                # Only the releases looked at are unpacked: the first with a
+                # file for this target is usually the newest.
+                mine = self._likely_file(map(listed, versions[:3]), self.target)
             if mine is not None and mine.kind is DistKind.WHEEL:
                 meta = self.source.get_metadata(mine)
                 # Its dependencies next, without waiting for the resolver to
@@ -89,7 +99,7 @@ class FetchAhead:
                 # level per resolver step.
                 self.start(self._likely_dependencies(meta, req.extras))
 
-    def _likely_file(self, likely: list[list[IndexFile]], target: Target) -> IndexFile | None:
+    def _likely_file(self, likely: Iterable[list[IndexFile]], target: Target) -> IndexFile | None:
         """The file ``target`` most likely takes: the best of the first of
         the ``likely`` releases (their files) that has one for it."""
         for listed in likely:
