@@ -3,8 +3,10 @@ spellings and aliases (``req_file.SUPPORTED_OPTIONS``), without pip."""
 
 from __future__ import annotations
 
+import functools
 import optparse
 import shlex
+import threading
 from collections.abc import Callable
 from typing import NoReturn
 
@@ -122,16 +124,27 @@ SUPPORTED_HINT = (
 )
 
 
+# One parser for every line (building it costs more than parsing a line):
+# optparse keeps the line being parsed on the parser, so one line at a time.
+_PARSER_LOCK = threading.Lock()
+
+
+@functools.lru_cache(maxsize=1)
+def _option_parser() -> _LineOptionParser:
+    return _build_option_parser()
+
+
 def parse_options(options: str) -> optparse.Values:
     """The options part of a line, parsed with pip's option definitions."""
-    parser = _build_option_parser()
-    defaults = parser.get_default_values()
-    defaults.format_control = []
     try:
         argv = shlex.split(options)
     except ValueError as err:
         raise OptionError(f"cannot split the options: {err}") from err
-    values, leftover = parser.parse_args(argv, defaults)
+    with _PARSER_LOCK:
+        parser = _option_parser()
+        defaults = parser.get_default_values()
+        defaults.format_control = []
+        values, leftover = parser.parse_args(argv, defaults)
     if leftover:
         raise OptionError(f"unexpected argument {leftover[0]!r} after the options")
     return values

@@ -606,3 +606,24 @@ def test_decoding_follows_pip(data: bytes, expected: str | None) -> None:
         assert text.endswith("alpha # é\n")
     else:
         assert text == expected
+
+
+def test_each_line_s_options_are_its_own_from_many_threads() -> None:
+    """One option parser serves every line: what one line gives never
+    shows in another, whichever thread parses it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bundler.spec.reqoptions import parse_options
+
+    def options(n: int) -> tuple[list[str] | None, list[str]]:
+        text = f"--hash=sha256:{n:064x}" if n % 2 else f"--no-binary pkg{n}"
+        values = parse_options(text)
+        return values.hashes, values.format_control
+
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(options, range(200)))
+    for n, (hashes, format_control) in enumerate(got):
+        if n % 2:
+            assert hashes == [f"sha256:{n:064x}"] and format_control == []
+        else:
+            assert hashes is None and format_control == [("no_binary", f"pkg{n}")]
