@@ -615,7 +615,7 @@ def test_each_line_s_options_are_its_own_from_many_threads() -> None:
 
     from bundler.spec.reqoptions import parse_options
 
-    def options(n: int) -> tuple[list[str] | None, list[str]]:
+    def options(n: int) -> tuple[list[str] | None, list[tuple[str, str]]]:
         text = f"--hash=sha256:{n:064x}" if n % 2 else f"--no-binary pkg{n}"
         values = parse_options(text)
         return values.hashes, values.format_control
