@@ -22,6 +22,7 @@ from bundler.bundle.layout import METADATA_SUFFIX
 from bundler.bundle.manifest import is_sha256_hex
 from bundler.errors import BundlerError, HashMismatch, MultipleErrors, NetworkError, UsageError
 from bundler.fsutil import sha256_file
+from bundler.index.fetchahead import CpuMeter
 from bundler.models import Manifest
 from bundler.reporting import Reporter
 from bundler.spec.archives import wheel_metadata
@@ -299,14 +300,11 @@ class AdaptivePool(Generic[T]):
     ) -> None:
         self._limit = max(1, limit)
         self._cpus = max(1, cpus if cpus is not None else os.cpu_count() or 1)
-        self._wall_clock = wall_clock
-        self._cpu_clock = cpu_clock
+        self._meter = CpuMeter(self.LOOK_EVERY, wall_clock, cpu_clock)
         self._jobs: collections.deque[tuple[str, Callable[[], T]]] = collections.deque()
         self._outcomes: dict[str, T | BaseException] = {}
         self._changed = threading.Condition()
         self._threads = 0  # started and not yet ended
-        self._wall = 0.0
-        self._cpu = 0.0
         self.peak = 0  # the most threads that ran at once
 
     def submit(self, key: str, job: Callable[[], T]) -> None:
@@ -316,7 +314,7 @@ class AdaptivePool(Generic[T]):
     def run(self) -> dict[str, T | BaseException]:
         """Run every job; return, by key, what each returned or raised."""
         with self._changed:
-            self._wall, self._cpu = self._wall_clock(), self._cpu_clock()
+            self._meter.restart()
             self._grow(min(self._cpus, self._limit))
             try:
                 while self._threads:
@@ -351,12 +349,8 @@ class AdaptivePool(Generic[T]):
                 self._outcomes[key] = outcome
 
     def _look(self) -> None:  # holding the lock
-        wall, cpu = self._wall_clock(), self._cpu_clock()
-        if wall - self._wall < self.LOOK_EVERY:
-            return
-        share = (cpu - self._cpu) / ((wall - self._wall) * self._cpus)
-        self._wall, self._cpu = wall, cpu
-        if share < self.IDLE:
+        busy = self._meter.busy()
+        if busy is not None and busy / self._cpus < self.IDLE:
             self._grow(self._threads)
 
 

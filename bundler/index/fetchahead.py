@@ -11,7 +11,7 @@ from collections.abc import Callable, Hashable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Generic, TypeVar
 
-__all__ = ["AHEAD_LIMIT", "FetchAhead", "Memo", "Pacer", "PacerClosed"]
+__all__ = ["AHEAD_LIMIT", "CpuMeter", "FetchAhead", "Memo", "Pacer", "PacerClosed"]
 
 # The most look-ups ahead of need at once (the resolver's fetch-ahead),
 # over the most distant index: the HTTP client keeps that many
@@ -98,6 +98,38 @@ class FetchAhead:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
+class CpuMeter:
+    """The CPU this process used between two readings, in cores: how a
+    pool that adds threads while the process waits tells waiting from
+    working (the fetch-ahead's ``Pacer``, the downloads' pool)."""
+
+    def __init__(
+        self,
+        every: float,
+        wall_clock: Callable[[], float] = time.monotonic,
+        cpu_clock: Callable[[], float] = time.process_time,
+    ) -> None:
+        self._every = every
+        self._wall_clock = wall_clock
+        self._cpu_clock = cpu_clock
+        self.restart()
+
+    def restart(self) -> None:
+        """Measure from now on."""
+        self._wall, self._cpu = self._wall_clock(), self._cpu_clock()
+
+    def busy(self) -> float | None:
+        """The cores used since the last reading; None, taking no reading,
+        until ``every`` seconds have passed since it."""
+        wall = self._wall_clock()
+        if wall - self._wall < self._every:
+            return None
+        cpu = self._cpu_clock()
+        used = (cpu - self._cpu) / (wall - self._wall)
+        self._wall, self._cpu = wall, cpu
+        return used
+
+
 class PacerClosed(Exception):
     """A look-up ahead of need whose turn came after the pacer was closed:
     the look-up is not made."""
@@ -133,13 +165,10 @@ class Pacer:
     ) -> None:
         self.limit = max(1, limit)
         self.allowed = min(self.limit, max(1, start))
-        self._wall_clock = wall_clock
-        self._cpu_clock = cpu_clock
+        self._meter = CpuMeter(self.LOOK_EVERY, wall_clock, cpu_clock)
         self._changed = threading.Condition()
         self._running = 0
         self._closed = False
-        self._wall = wall_clock()
-        self._cpu = cpu_clock()
 
     @contextlib.contextmanager
     def turn(self) -> Iterator[None]:
@@ -167,12 +196,7 @@ class Pacer:
             self._changed.notify_all()
 
     def _look(self) -> None:  # holding the lock, with look-ups waiting
-        wall = self._wall_clock()
-        if wall - self._wall < self.LOOK_EVERY:
-            return
-        cpu = self._cpu_clock()
-        busy = (cpu - self._cpu) / (wall - self._wall)
-        self._wall, self._cpu = wall, cpu
-        if busy < self.BUSY and self.allowed < self.limit:
+        busy = self._meter.busy()
+        if busy is not None and busy < self.BUSY and self.allowed < self.limit:
             self.allowed = min(self.limit, self.allowed + self.STEP)
             self._changed.notify(self.STEP)
