@@ -24,6 +24,7 @@ from bundler.errors import BundlerError, HashMismatch, NetworkError, NotFound
 from bundler.index.cache import DiskCache, PageEntry, valid_sha256
 from bundler.index.credentials import Credentials
 from bundler.index.download import ResumableDownload, write_checked
+from bundler.index.fetchahead import AHEAD_LIMIT
 from bundler.index.responses import (
     Headers,
     NotCached,
@@ -86,7 +87,8 @@ class HttpClient:
         timeout: float = 30.0,
         connect_timeout: float = 10.0,
         page_max_age: float = 600.0,
-        pool_size: int = 16,
+        # Connections kept per host: a pool of 10 workers and the fetch-ahead.
+        pool_size: int = 10 + AHEAD_LIMIT,
         credentials: Iterable[str] = (),
         tls: TlsOptions = DEFAULT_TLS,
         keyring: KeyringCommand | None = None,

@@ -1736,8 +1736,9 @@ def test_a_retry_line_says_to_a_host_never_reached_and_from_one_that_answered() 
     ]
 
 
+@pytest.mark.parametrize("made_by", ["make_client", "HttpClient"])
 def test_the_client_keeps_a_connection_for_every_look_up_at_once(
-    server: Server, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    made_by: str, server: Server, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """As many requests to one host at once as the fetch-ahead may make
     (AHEAD_LIMIT), beside the pools ``--workers`` sizes, each keep their
@@ -1753,7 +1754,8 @@ def test_the_client_keeps_a_connection_for_every_look_up_at_once(
     server.routes["/slow"] = slow
     at_once = AHEAD_LIMIT + 8  # the fetch-ahead and an 8-worker pool
     settings = ClientSettings(cache_dir=tmp_path / "cache", workers=8)
-    with make_client(settings) as client, ThreadPoolExecutor(at_once) as pool:
+    made = make_client(settings) if made_by == "make_client" else HttpClient(cache_dir=tmp_path)
+    with made as client, ThreadPoolExecutor(at_once) as pool:
         got = list(pool.map(lambda _: client.get(server.url("/slow")).content, range(at_once)))
     assert got == [b"page"] * at_once
     full = [r for r in caplog.records if "pool is full" in r.getMessage()]
