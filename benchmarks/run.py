@@ -455,9 +455,13 @@ def install_bundler(console: Console) -> list[str]:
     if not python.exists():
         console.print(f"installing bundler into {venv_dir} …")
         venv.EnvBuilder(with_pip=True, clear=True).create(venv_dir)
+    # A venv made before the fast extra existed lacks it: install it again.
+    probe = [str(python), "-c", "import bundler, orjson"]
+    env = scrubbed_env()
+    if subprocess.run(probe, env=env, cwd=venv_dir, capture_output=True, check=False).returncode:
         steps.append([*pip, "install", "--quiet", "--index-url", PYPI, f"{REPO}[fast]"])
-    # The checkout as it is now (its dependencies are in already), with
-    # the fast extra, as the README installs it.
+    # The checkout as it is now (its dependencies and the fast extra, as
+    # the README installs it, are in already).
     again = ("--no-deps", "--force-reinstall", str(REPO))
     steps.append([*pip, "install", "--quiet", "--index-url", PYPI, *again])
     for argv in steps:
