@@ -627,3 +627,25 @@ def test_each_line_s_options_are_its_own_from_many_threads() -> None:
             assert hashes == [f"sha256:{n:064x}"] and format_control == []
         else:
             assert hashes is None and format_control == [("no_binary", f"pkg{n}")]
+
+
+def test_the_option_parser_is_built_once_for_a_whole_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bundler.spec import reqoptions
+
+    built: list[int] = []
+    real = reqoptions._build_option_parser
+
+    def counting() -> reqoptions._LineOptionParser:
+        built.append(1)
+        return real()
+
+    monkeypatch.setattr(reqoptions, "_build_option_parser", counting)
+    reqoptions._option_parser.cache_clear()
+    lines = [f"pkg{n}==1.0 --hash=sha256:{n:064x}" for n in range(50)]
+    path = tmp_path / "requirements.txt"
+    path.write_text("\n".join(lines) + "\n")
+    parse_requirements_file(path)
+    reqoptions._option_parser.cache_clear()  # later tests build their own parser
+    assert built == [1]
