@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from packaging.utils import NormalizedName
 from packaging.version import Version
 
+from bundler.errors import BundlerError
 from bundler.models import IndexFile, IndexSettings, Lock, LockedFile, LockedPackage
 from bundler.redact import redact_url
 from bundler.spec.resolution import Resolution
@@ -16,6 +17,7 @@ from bundler.spec.target import Target
 
 __all__ = [
     "LockInputs",
+    "TargetsIndistinct",
     "build_lock",
     "locked_file",
     "marker_for",
@@ -29,6 +31,23 @@ _MARKER_VARS = (
     "implementation_name",
     "python_full_version",
 )
+
+
+class TargetsIndistinct(BundlerError):
+    """Targets that no environment marker tells apart need different pins:
+    one lock cannot say which target installs which (exit 1)."""
+
+    def __init__(self, targets: Sequence[str], differences: Sequence[str]) -> None:
+        shown = ", ".join(targets)
+        super().__init__(
+            f"cannot lock targets {shown} together: no environment marker tells them"
+            " apart (they differ only in the wheel tags they install), and they need"
+            " different pins:\n" + "\n".join(f"  {d}" for d in differences),
+            hint="lock them into separate files (one bundle lock per target), or"
+            " constrain those packages to releases every one of them can install",
+        )
+        self.targets = tuple(targets)
+        self.differences = tuple(differences)
 
 
 @dataclass(frozen=True)
@@ -55,6 +74,7 @@ def build_lock(
     """
     all_targets = [r.target for r in resolutions]
     groups, runtime_keys = _grouped(resolutions, build)
+    _check_told_apart({k: g for k, g in groups.items() if k in runtime_keys}, all_targets)
     packages = [
         _locked_package(key, group, all_targets, build_only=key not in runtime_keys)
         for key, group in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1]))
@@ -105,8 +125,15 @@ def _locked_package(
     name, version, direct = key
     group.targets.sort(key=all_targets.index)
     marker = None
-    if len(group.targets) != len(all_targets):
-        marker = marker_for(group.targets, all_targets)
+    selected = group.targets
+    if build_only:
+        # A build requirement is only fetched, never installed by the lock:
+        # the targets its marker cannot tell apart from those it serves
+        # may have it too (a runtime pin that differs there is refused).
+        environments = {_marker_environment(t) for t in selected}
+        selected = [t for t in all_targets if _marker_environment(t) in environments]
+    if len(selected) != len(all_targets):
+        marker = marker_for(selected, all_targets)
     files = tuple(
         locked_file(f, tuple(sorted(group.chosen.get(f.filename, ()))))
         for _, f in sorted(group.files.items())
@@ -122,6 +149,41 @@ def _locked_package(
         build_only=build_only,
         direct_url=direct,
     )
+
+
+def _check_told_apart(groups: Mapping[_Key, _Group], all_targets: Sequence[Target]) -> None:
+    """Raise ``TargetsIndistinct`` when a pin serves some of the targets
+    that share one marker environment but not all of them: its marker
+    could only select all of them or none (two manylinux levels, or
+    manylinux and musllinux, on one Python and machine)."""
+    shared: dict[tuple[str, ...], list[Target]] = defaultdict(list)
+    for target in all_targets:
+        shared[_marker_environment(target)].append(target)
+    for alike in shared.values():
+        if len(alike) < 2:
+            continue
+        names = [t.name for t in alike]
+        pins: dict[NormalizedName, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+        for (name, version, direct), group in groups.items():
+            served = [t.name for t in alike if t in group.targets]
+            if served and len(served) < len(alike):
+                pin = f"{version}" if direct is None else f"{version} from {direct}"
+                for served_name in served:
+                    pins[name][served_name].append(pin)
+        differences = [
+            f"{name}: "
+            + ", ".join(
+                f"{' and '.join(by_target[t]) if t in by_target else 'nothing'} on {t}"
+                for t in names
+            )
+            for name, by_target in sorted(pins.items())
+        ]
+        if differences:
+            raise TargetsIndistinct(names, differences)
+
+
+def _marker_environment(target: Target) -> tuple[str, ...]:
+    return tuple(target.environment.get(v, "") for v in _MARKER_VARS)
 
 
 class _Group:
