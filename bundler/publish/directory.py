@@ -10,11 +10,15 @@ no hashes: the locks carry them).
 The pages are the destination's record of what it holds: publishing reads
 each project's page, adds the new files and writes the union back, so
 every bundle ever published stays listed with its yanked flags and
-metadata.  Readers never see a page linking a missing file: files land
-first (a temp file, hard-linked to its name, so no name is ever replaced),
-each project page is then replaced by a rename, the root pages last.  A
-lock file serializes publishers; a killed one leaves the previous pages in
-place and its temp files are removed by the next run.
+metadata.  A publish is all or nothing: every file and page is first
+written to a temp file beside its place, and only when all of them are
+written are they put in place, so a full disk or a bundle file that
+changed leaves the destination as it was.  Readers never see a page
+linking a missing file: files go in first (hard-linked to their names, so
+no name is ever replaced), each project page is then replaced by a
+rename, the root pages last.  A lock file serializes publishers; a killed
+one leaves the previous pages in place and its temp files are removed by
+the next run.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import contextlib
 import errno
 import os
 import re
+import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -214,41 +219,46 @@ class DirectoryDestination:
         return self.path / FILES_DIR / a.filename
 
     def _put_autoindex(self, files: Sequence[PublishFile], reporter: Reporter) -> None:
-        for f in files:
-            a = f.artifact
-            if a.yanked is not None:
-                reporter.warning(
-                    f"{a.filename} is yanked, which a directory listing cannot say (PEP 592):"
-                    " installers will see it as not yanked"
-                )
-            _land(f.path, self._file_path(a), a.sha256)
-            reporter.task_advance(_TASK, a.size)
+        with _Staged() as staged:
+            for f in files:
+                a = f.artifact
+                if a.yanked is not None:
+                    reporter.warning(
+                        f"{a.filename} is yanked, which a directory listing cannot say"
+                        " (PEP 592): installers will see it as not yanked"
+                    )
+                staged.copy(f.path, self._file_path(a), a.sha256)
+                reporter.task_advance(_TASK, a.size)
+            staged.commit()
 
     def _put_simple(self, files: Sequence[PublishFile], reporter: Reporter) -> None:
         files_dir = self.path / FILES_DIR
-        for f in files:
-            a = f.artifact
-            if f.metadata is not None and a.metadata_sha256 is not None:
-                # The sidecar before the file: pip reads it as soon as the page says so.
-                _land(f.metadata, files_dir / (a.filename + METADATA_SUFFIX), a.metadata_sha256)
-            _land(f.path, self._file_path(a), a.sha256)
-            reporter.task_advance(_TASK, a.size)
-        by_project: dict[NormalizedName, list[BundleArtifact]] = {}
-        for f in files:
-            by_project.setdefault(f.artifact.project, []).append(f.artifact)
-        for project, new in sorted(by_project.items()):
-            merged = {a.filename: a for a in self._listed(project)}
-            for a in new:
-                merged.setdefault(a.filename, replace(a, origin="", targets=(), needed_by=()))
-            items = sorted(merged.values(), key=lambda a: a.filename)
-            page_dir = self.path / SIMPLE_DIR / project
-            # JSON first: pip reads HTML from file:// and either from a server.
-            atomic_write(page_dir / PAGE_JSON, render_project_json(project, items))
-            atomic_write(page_dir / PAGE_HTML, render_project_html(project, items))
-        projects = set(self._projects()) | set(by_project)
-        simple = self.path / SIMPLE_DIR
-        atomic_write(simple / PAGE_JSON, render_root_json(projects))
-        atomic_write(simple / PAGE_HTML, render_root_html(projects))
+        with _Staged() as staged:
+            for f in files:
+                a = f.artifact
+                if f.metadata is not None and a.metadata_sha256 is not None:
+                    # The sidecar before the file: pip reads it as soon as the page says so.
+                    sidecar = files_dir / (a.filename + METADATA_SUFFIX)
+                    staged.copy(f.metadata, sidecar, a.metadata_sha256)
+                staged.copy(f.path, self._file_path(a), a.sha256)
+                reporter.task_advance(_TASK, a.size)
+            by_project: dict[NormalizedName, list[BundleArtifact]] = {}
+            for f in files:
+                by_project.setdefault(f.artifact.project, []).append(f.artifact)
+            for project, new in sorted(by_project.items()):
+                merged = {a.filename: a for a in self._listed(project)}
+                for a in new:
+                    merged.setdefault(a.filename, replace(a, origin="", targets=(), needed_by=()))
+                items = sorted(merged.values(), key=lambda a: a.filename)
+                page_dir = self.path / SIMPLE_DIR / project
+                # JSON first: pip reads HTML from file:// and either from a server.
+                staged.write(page_dir / PAGE_JSON, render_project_json(project, items))
+                staged.write(page_dir / PAGE_HTML, render_project_html(project, items))
+            projects = set(self._projects()) | set(by_project)
+            simple = self.path / SIMPLE_DIR
+            staged.write(simple / PAGE_JSON, render_root_json(projects))
+            staged.write(simple / PAGE_HTML, render_root_html(projects))
+            staged.commit()
 
     def _projects(self) -> Iterable[NormalizedName]:
         simple = self.path / SIMPLE_DIR
@@ -275,34 +285,138 @@ class DirectoryDestination:
                         entry.unlink()
 
 
-def _land(source: Path, dest: Path, sha256: str) -> None:
-    """Put ``source`` at ``dest`` whole or not at all, never replacing a
-    file already there: one with the same bytes is kept, one with other
-    bytes is refused."""
-    if dest.is_file():
-        _same_or_refuse(dest, sha256)
-        return
-    fd, tmp = temp_file_beside(dest)
-    try:
-        with os.fdopen(fd, "wb") as out, source.open("rb") as src:
-            digest, _ = copy_hashing(src, out)
+class _Staged:
+    """A publish as one change: every file and page is first written to a
+    temp file beside its place (``copy``, ``write``); only when all of
+    them are written are they put in place (``commit``), files first,
+    pages after, the root pages last.  A failure before that (a full
+    disk, a bundle file that changed) removes the temp files and the
+    directories made for them, and a failure while putting them in place
+    undoes what was put: either way the destination is left as it was."""
+
+    def __init__(self) -> None:
+        self._staged: list[tuple[str, Path, bool]] = []  # temp, place, replaces a file
+        self._made: list[Path] = []  # directories made, parents first
+
+    def __enter__(self) -> _Staged:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._discard()
+
+    def copy(self, source: Path, dest: Path, sha256: str) -> None:
+        """Stage ``source`` for ``dest``, never to replace a file there: one
+        with the same bytes is kept, one with other bytes is refused."""
+        if dest.is_file():
+            _same_or_refuse(dest, sha256)
+            return
+        tmp = self._temp(dest)
+        try:
+            with open(tmp, "wb") as out, source.open("rb") as src:
+                digest, _ = copy_hashing(src, out)
+        except OSError as err:
+            raise _write_error(dest, err) from err
         if digest != sha256:
             raise BundlerError(
                 f"{source} changed while it was published: sha256 {digest},"
-                f" the bundle's is {sha256}; nothing more was published",
+                f" the bundle's is {sha256}; nothing was published",
                 hint="verify the bundle again",
             )
+
+    def write(self, dest: Path, data: bytes) -> None:
+        """Stage ``data`` to replace (or be) the file at ``dest``."""
+        tmp = self._temp(dest, replaces=True)
         try:
-            os.link(tmp, dest)  # fails when the name exists: never replaces
-        except FileExistsError:
-            _same_or_refuse(dest, sha256)
+            with open(tmp, "wb") as out:
+                out.write(data)
         except OSError as err:
-            if err.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP):
-                raise
-            os.rename(tmp, dest)  # no hard links here: checked above, under the lock
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+            raise _write_error(dest, err) from err
+
+    def _temp(self, dest: Path, *, replaces: bool = False) -> str:
+        missing = [d for d in (dest.parent, *dest.parent.parents) if not d.exists()]
+        try:
+            for directory in reversed(missing):
+                directory.mkdir()
+                self._made.append(directory)
+            fd, tmp = temp_file_beside(dest)
+        except OSError as err:
+            raise _write_error(dest, err) from err
+        os.close(fd)
+        self._staged.append((tmp, dest, replaces))
+        return tmp
+
+    def commit(self) -> None:
+        """Put every staged file in place, or, failing, none of them."""
+        done: list[tuple[Path, _Previous]] = []
+        try:
+            for tmp, dest, replaces in self._staged:
+                done.append((dest, _put_in_place(tmp, dest, replaces=replaces)))
+        except BaseException:
+            for dest, previous in reversed(done):
+                with contextlib.suppress(OSError, BundlerError):
+                    if previous is None:
+                        dest.unlink()
+                    elif isinstance(previous, str):
+                        os.replace(previous, dest)
+                    else:
+                        atomic_write(dest, previous)
+            raise
+        for _, previous in done:
+            if isinstance(previous, str):
+                with contextlib.suppress(OSError):
+                    os.unlink(previous)
+        self._staged.clear()
+        self._made.clear()
+
+    def _discard(self) -> None:
+        for tmp, _, _ in self._staged:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        for directory in reversed(self._made):
+            with contextlib.suppress(OSError):
+                directory.rmdir()  # only when empty
+        self._staged.clear()
+        self._made.clear()
+
+
+# What a staged file replaced, to be put back if the publish fails: None
+# (no file was there), the name of a hard link to it, or its bytes (where
+# hard links cannot be made; pages are small).
+_Previous = str | bytes | None
+
+
+def _put_in_place(tmp: str, dest: Path, *, replaces: bool) -> _Previous:
+    """Move the staged ``tmp`` to ``dest``; return what it replaced."""
+    if replaces:
+        previous: _Previous = None
+        if dest.exists():
+            backup = str(dest.parent / f".{dest.name}.{secrets.token_hex(6)}.tmp")
+            try:
+                os.link(dest, backup)
+                previous = backup
+            except OSError:
+                previous = dest.read_bytes()
+        os.replace(tmp, dest)
+        return previous
+    try:
+        os.link(tmp, dest)  # fails when the name exists: never replaces
+    except FileExistsError:
+        raise  # nothing else writes here while the lock is held
+    except OSError as err:
+        if err.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP):
+            raise
+        os.rename(tmp, dest)  # no hard links here: checked before staging, under the lock
+        return None
+    os.unlink(tmp)
+    return None
+
+
+def _write_error(dest: Path, err: OSError) -> BundlerError:
+    reason = "no space left on device" if err.errno == errno.ENOSPC else err.strerror or str(err)
+    return BundlerError(
+        f"cannot write {dest}: {reason}; nothing was published",
+        hint="free space or fix the destination's permissions, then publish again",
+    )
 
 
 def _differs(dest: Path, sha256: str) -> str | None:

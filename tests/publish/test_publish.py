@@ -5,6 +5,7 @@ installed with real pip."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -17,11 +18,14 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bundler.bundle.layout import STAMP_NAME
 from bundler.cli.main import run
+from bundler.fsutil import copy_hashing
+from bundler.publish import directory as directory_module
 from bundler.publish.core import publish
 from bundler.publish.destination import Held, PublishFile
 from bundler.publish.directory import DirectoryDestination
@@ -292,6 +296,96 @@ def test_dry_run_lists_upload_skip_and_refuse_and_writes_nothing(
     refused = json.loads(out.read_text())["publish"]["refused"]
     assert [r["filename"] for r in refused] == [HELPER_WHEEL]
     assert _tree(dest) == before
+
+
+def _state(root: Path) -> dict[str, bytes | None]:
+    """Every file's bytes and every directory (None) under ``root``."""
+    return {
+        str(p.relative_to(root)): p.read_bytes() if p.is_file() else None
+        for p in sorted(root.rglob("*"))
+        if p.name != ".publish.lock"
+    }
+
+
+def _fail_at(k: int, real: Callable[..., object]) -> Callable[..., object]:
+    """``real``, raising a full disk's error at its ``k``-th call."""
+    calls = 0
+
+    def failing(*args: object, **kwargs: object) -> object:
+        nonlocal calls
+        calls += 1
+        if calls == k:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(*args, **kwargs)
+
+    return failing
+
+
+@pytest.mark.parametrize("layout", ["simple", "autoindex"])
+@pytest.mark.parametrize("step", ["temp_file_beside", "_put_in_place"])
+def test_a_publish_failing_at_any_write_leaves_dest_as_it_was(
+    bundles: Bundles,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    layout: str,
+    step: str,
+) -> None:
+    # A full disk at each write in turn (making a temp file, or putting one
+    # in place), until the publish gets through: every failed one exits 1
+    # and leaves the destination as it was, byte for byte, no directory
+    # added (a new project's directory is a project to a directory listing).
+    dest = tmp_path / "dest"
+    argv = ["--no-check", "--layout", layout]
+    assert _publish(str(bundles.a), str(dest), *argv) == 0
+    before = _state(dest)
+    real = getattr(directory_module, step)
+    failures = 0
+    while True:
+        monkeypatch.setattr(directory_module, step, _fail_at(failures + 1, real))
+        code = _publish(str(bundles.b), str(dest), *argv)
+        err = capsys.readouterr().err
+        if code == 0:
+            break
+        failures += 1
+        assert code == 1, err
+        assert "Traceback" not in err
+        assert _state(dest) == before, (step, failures)
+        if step == "temp_file_beside":
+            assert "no space left on device" in err and "nothing was published" in err
+    # Bundle b adds two projects (other, old): at least a file each.
+    assert failures >= 2
+    monkeypatch.undo()
+    after = _state(dest)
+    assert after != before
+    published = dest / "files" if layout == "simple" else dest / "other"
+    assert (published / "other-1.0-py3-none-any.whl").is_file()
+
+
+def test_a_bundle_file_that_changes_midway_publishes_nothing(
+    bundles: Bundles, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The second file copied changes under the publish: the first, already
+    # copied, must not be left in a directory listing.
+    dest = tmp_path / "dest"
+    argv = ["--no-check", "--layout", "autoindex"]
+    assert _publish(str(bundles.a), str(dest), *argv) == 0
+    before = _state(dest)
+    real = copy_hashing
+    copies = 0
+
+    def changing(src: Any, out: Any, *rest: Any) -> tuple[str, int]:
+        nonlocal copies
+        copies += 1
+        digest, size = real(src, out, *rest)
+        return ("0" * 64 if copies == 2 else digest), size
+
+    monkeypatch.setattr(directory_module, "copy_hashing", changing)
+    out = tmp_path / "out.json"
+    assert _publish(str(bundles.b), str(dest), *argv, json_out=out) == 1
+    assert "changed while it was published" in json.loads(out.read_text())["error"]
+    assert copies >= 2
+    assert _state(dest) == before
 
 
 # --- the directory destination, end to end ------------------------------------------
