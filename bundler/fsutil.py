@@ -126,15 +126,25 @@ def output_file(path: Path) -> Iterator[IO[bytes]]:
     would: replacing it would lose the link or the device.  Files bundler
     keeps itself use ``atomic_write``, which never follows a link."""
     target = Path(os.path.realpath(path)) if path.is_symlink() else path
+    if target.is_dir():
+        raise UsageError(f"{path}: is a directory", hint="name a file to write the output to")
     if target.exists() and not target.is_file():
         try:
-            with target.open("wb") as fh:
+            fh = target.open("wb")
+        except OSError as err:
+            raise _unwritable(path, err) from err
+        try:
+            with fh:
                 yield fh
         except OSError as err:
             _raise_no_space(target, err)
             raise
         return
-    fd, tmp = temp_file_beside(target)
+    try:
+        fd, tmp = temp_file_beside(target)
+    except OSError as err:
+        _raise_no_space(target, err)
+        raise _unwritable(path, err) from err
     try:
         with os.fdopen(fd, "wb") as fh:
             yield fh
@@ -152,6 +162,16 @@ def write_output(path: Path, data: bytes | str) -> None:
     ``path`` (see ``output_file``)."""
     with output_file(path) as fh:
         fh.write(data.encode("utf-8") if isinstance(data, str) else data)
+
+
+def _unwritable(path: Path, err: OSError) -> UsageError:
+    """The output ``path`` cannot be written where it is (a read-only
+    directory, a parent that is a file): named as the user gave it, not
+    by the temp file bundler tried to make beside it."""
+    return UsageError(
+        f"cannot write {path}: {err.strerror or err}",
+        hint="name an output file in a directory you can write to",
+    )
 
 
 def _raise_no_space(path: Path, err: OSError) -> None:

@@ -97,8 +97,11 @@ def run(argv: Sequence[str] | None = None, *, own_process: bool = False) -> int:
     if getattr(args, "json", None):
         try:
             write_json(args.json, payload)
+        except BundlerError as err:
+            reporter.error(str(err))
+            return err.exit_code
         except OSError as err:
-            reporter.error(f"cannot write {args.json}: {err}")
+            reporter.error(f"cannot write {args.json}: {err.strerror or err}")
             return 2
     return code
 

@@ -122,3 +122,20 @@ def test_atomic_write_writes_its_parts_in_order(tmp_path: Path) -> None:
     atomic_write(target, b"head\n", b"body", b"", b" tail")
     assert target.read_bytes() == b"head\nbody tail"
     assert [p.name for p in tmp_path.iterdir()] == ["entry"]  # no temp file left
+
+
+@pytest.mark.parametrize("where", ["parent is a file", "a directory"])
+def test_an_output_that_cannot_be_written_there_is_a_usage_error_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], where: str
+) -> None:
+    # Named as given, never by the temp file bundler tries beside it.
+    old, new = _locks(tmp_path)
+    (tmp_path / "afile").write_text("keep")
+    (tmp_path / "adir").mkdir()
+    out = tmp_path / ("afile/report.json" if where == "parent is a file" else "adir")
+    assert run(["diff", old, new, "--json", str(out), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert f"error: {out}" in err or f"error: cannot write {out}" in err, err
+    assert ".tmp" not in err and "Traceback" not in err
+    assert (tmp_path / "afile").read_text() == "keep"
+    assert list((tmp_path / "adir").iterdir()) == []
