@@ -24,6 +24,7 @@ from bundler.resolve.candidates import (
     Cand,
     PythonRequirement,
     Req,
+    SpecRequirement,
     spec_requirement,
     split_identifier,
 )
@@ -62,7 +63,13 @@ def explain_conflict(
 ) -> str:
     """Render resolvelib's causes like pip: who asked for what, and which
     constraints (named by where they came from) narrowed it."""
-    root_sources = {canonicalize_name(r.requirement.name): r.source for r in roots}
+    # By the line as written first: a project asked for on two lines (two
+    # files) is named by each line's own place, not the last one's.
+    root_lines: dict[str, str] = {}
+    root_sources: dict[str, str] = {}
+    for root in roots:
+        root_lines.setdefault(spec_requirement(root.requirement).text, root.source)
+        root_sources.setdefault(canonicalize_name(root.requirement.name), root.source)
     constraint_sources: dict[str, str] = {}
     for root in constraints:
         if provider.target.evaluate_marker(root.requirement.marker):
@@ -76,7 +83,8 @@ def explain_conflict(
             idents.append(ident)
         if info.parent is None:
             name = split_identifier(ident)[0]
-            where = root_sources.get(name, "the input")
+            text = req.text if isinstance(req, SpecRequirement) else None
+            where = root_lines.get(text or "") or root_sources.get(name, "the input")
             lines.append(f"  - the user requested {req!r} ({where})")
         elif isinstance(req, PythonRequirement):
             lines.append(

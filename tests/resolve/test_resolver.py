@@ -359,6 +359,13 @@ def test_a_release_with_a_usable_file_is_not_reported_skipped() -> None:
     ]
 
 
+def test_a_project_asked_for_on_two_lines_names_each_line() -> None:
+    u = {"lib": {"1.0": Release(), "2.0": Release()}, "other": {"1.0": Release()}}
+    lines = _failure(u, "lib==1.0", "other", "lib==2.0")
+    assert "  - the user requested lib==1.0 (requirements.in:1)" in lines
+    assert "  - the user requested lib==2.0 (requirements.in:3)" in lines
+
+
 def test_a_release_with_no_usable_file_gives_the_reason_of_each_kind() -> None:
     u = {
         "lib": {
