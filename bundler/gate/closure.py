@@ -22,7 +22,7 @@ from bundler.resolve.buildsystem import read_build_system
 from bundler.resolve.resolver import ResolveOptions, RootRequirement, resolve
 from bundler.spec.target import Target
 
-__all__ = ["check_buildability", "check_closure", "expected_pins"]
+__all__ = ["bundle_only", "check_buildability", "check_closure", "expected_pins"]
 
 
 def check_closure(
@@ -42,7 +42,11 @@ def check_closure(
         index_url=index_url or (bundle_dir / SIMPLE_DIR).resolve().as_uri() + "/"
     )
     try:
-        got = _resolve_closure(manifest, expected, target, settings, client, reporter)
+        if index_url is not None:
+            got = _resolve_closure(manifest, expected, target, settings, client, reporter)
+        else:
+            with bundle_only(client) as local:
+                got = _resolve_closure(manifest, expected, target, settings, local, reporter)
     except BundlerError as err:
         problem = Problem(CLOSURE, "resolution", str(err), target.name)
         return CheckResult(CLOSURE, target.name, FAILED, (problem,))
@@ -86,6 +90,17 @@ def _resolve_closure(
     return {name: str(p.version) for name, p in res.packages.items()}
 
 
+def bundle_only(client: HttpClient) -> HttpClient:
+    """A client for resolving against a bundle directory alone: it reads
+    files (and ``client``'s cache) but nothing over the network, so a page
+    of the bundle that links a file elsewhere (integrity names it) never
+    makes the gate fetch it, or wait on its host."""
+    cache = client.cache
+    local = HttpClient(cache_dir=cache.root if cache is not None else None, offline=True)
+    local.offline_reason = "not in the bundle, and the gate resolves against the bundle alone"
+    return local
+
+
 def _closure_problems(
     expected: Mapping[NormalizedName, str],
     got: Mapping[NormalizedName, str],
@@ -126,7 +141,7 @@ def check_buildability(
         return CheckResult(BUILDABILITY, target.name, PASSED, details="no sdist to build")
     settings = IndexSettings(index_url=(bundle_dir / SIMPLE_DIR).resolve().as_uri() + "/")
     problems: list[Problem] = []
-    with PackageIndex(settings, client, reporter) as index:
+    with bundle_only(client) as local, PackageIndex(settings, local, reporter) as index:
         for art in sdists:
             path = bundle_dir / FILES_DIR / art.filename
             if not path.is_file():
@@ -144,7 +159,7 @@ def check_buildability(
                 continue
             try:
                 options = ResolveOptions(allow_prereleases=manifest.allow_prereleases)
-                resolve(roots, [], BuildingSource(index, client, target, options), target, options)
+                resolve(roots, [], BuildingSource(index, local, target, options), target, options)
             except BundlerError as err:
                 problems.append(
                     Problem(

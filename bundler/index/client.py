@@ -101,6 +101,8 @@ class HttpClient:
             raise ValueError("max_attempts must be at least 1")
         self.cache = DiskCache(cache_dir) if cache_dir is not None else None
         self.offline = offline
+        # What a request offline mode refuses is told.
+        self.offline_reason = "not in the cache, and offline mode forbids fetching it"
         self.max_attempts = max_attempts
         self.backoff = backoff
         self.max_backoff = max_backoff
@@ -333,7 +335,7 @@ class HttpClient:
         entry = self.cache.load_page(key) if cacheable and self.cache is not None else None
         if self.offline:
             if entry is None:
-                raise NotCached(display)
+                raise NotCached(display, self.offline_reason)
             return entry_response(entry)
         if entry is not None and self._clock() - entry.fetched < self.page_max_age:
             return entry_response(entry)
@@ -401,7 +403,7 @@ class HttpClient:
         if urlsplit(clean).scheme == "file":
             raise RangeNotSupported(display, "range requests need HTTP")
         if self.offline:
-            raise NotCached(display)
+            raise NotCached(display, self.offline_reason)
         # RFC 9110: "bytes=-N" is the last N bytes.
         spec = f"bytes={start}" if start < 0 else f"bytes={start}-{'' if end is None else end}"
         headers = {"Range": spec, "Accept-Encoding": "identity"}
@@ -490,7 +492,7 @@ class HttpClient:
         display = redact_url(clean)
         scheme = urlsplit(clean).scheme
         if scheme != "file" and self.offline:
-            raise NotCached(display)
+            raise NotCached(display, self.offline_reason)
         if self.cache is not None:
             self.cache.sweep_once(self._clock)
 

@@ -60,8 +60,10 @@ class Headers(Mapping[str, str]):
 class NotCached(NetworkError):
     """Offline mode is on and the cache does not hold what was asked for."""
 
-    def __init__(self, url: str) -> None:
-        super().__init__(url, "not in the cache, and offline mode forbids fetching it")
+    def __init__(
+        self, url: str, reason: str = "not in the cache, and offline mode forbids fetching it"
+    ) -> None:
+        super().__init__(url, reason)
 
 
 class Cancelled(BundlerError):

@@ -474,3 +474,29 @@ def test_a_bundle_made_with_only_binary_renders_as_it_was_written(tmp_path: Path
     assert "\n--only-binary :all:\n" in (bundle / "requirements.txt").read_text()
     assert json.loads((bundle / "bundle.json").read_text())["only_binary"] == [":all:"]
     assert verify(bundle) == (0, [])
+
+
+def test_a_page_linking_a_file_elsewhere_fails_without_fetching_it(tmp_path: Path) -> None:
+    # The page of lib links its locked wheel on another host, with no hash
+    # (the same bytes there): the gate resolves against the bundle alone,
+    # so it never asks that host (which a tampered bundle could point
+    # anywhere, or at a port that makes each attempt wait), and fails.
+    build_all([DistSpec("lib", "1.0", sdist=False)], tmp_path / "dists")
+    (tmp_path / "requirements.in").write_text("lib\n")
+    bundle = tmp_path / "pypi"
+    with IndexServer(tmp_path / "dists") as index:
+        argv = ["build", str(tmp_path / "requirements.in"), "-o", str(bundle), "-i", index.url]
+        assert run([*argv, "--no-install", "--quiet"]) == 0
+    wheel = "lib-1.0-py3-none-any.whl"
+    with IndexServer(tmp_path / "dists") as other:
+        url = f"{other.url}{wheel}"
+        page = bundle / "simple" / "lib" / "index.html"
+        link = f'<a href="{url}">{wheel}</a><br>'
+        page.write_text(re.sub(r"<a href=.*</a><br>", link, page.read_text()))
+        (bundle / "simple" / "lib" / "index.json").unlink()
+        code, problems = verify(bundle)
+        assert other.log == [], other.log
+    assert code == 1, problems
+    assert (
+        f"resolution: {url}: not in the bundle, and the gate resolves against the bundle alone"
+    ) in problems, problems
