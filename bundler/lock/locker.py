@@ -18,6 +18,7 @@ from bundler.errors import BundlerError, MultipleErrors
 from bundler.index.client import HttpClient
 from bundler.lock.hashing import direct_file, with_hashes
 from bundler.lock.inputs import LockOptions, binary_policy, recorded_line
+from bundler.lock.patchlevels import patch_sensitive
 from bundler.models import IndexSettings, Lock, LockInput
 from bundler.reporting import NULL_REPORTER, Reporter
 from bundler.spec.resolution import Resolution
@@ -83,6 +84,9 @@ def lock(
         ),
         build,
     )
+    for resolution in resolutions:
+        for warning in patch_sensitive(resolution):
+            reporter.warning(warning)
     for name in unknown_upgrades(options, locked, existing):
         where = f" or in {existing.path}" if existing is not None else ""
         reporter.warning(
