@@ -232,18 +232,34 @@ class S3Destination:
 
     def held(self, projects: Sequence[str]) -> Mapping[str, Held]:
         """The files the project pages under the prefix list, with the
-        hashes the pages give (the pages are what installers see)."""
+        hashes the pages give (the pages are what installers see).  A file
+        counts only when both of its project's pages list it and both root
+        pages list the project: what a publish that failed among the pages
+        left unlisted is published again (its bytes are already there, so
+        only the pages are written)."""
         names = sorted({canonicalize_name(p) for p in projects})
+        roots = [self.location.key(SIMPLE_DIR, page) for page in (PAGE_JSON, PAGE_HTML)]
         keys = [self._page_key(n, page) for n in names for page in (PAGE_JSON, PAGE_HTML)]
+        keys += roots
         read = dict(zip(keys, self._bucket.map(self._bucket.get, keys), strict=True))
         self._seen.update(read)
+        rooted = [
+            root_projects(obj.body, self._bucket.where(key)) if obj is not None else set()
+            for key, obj in ((key, read[key]) for key in roots)
+        ]
         held: dict[str, Held] = {}
         for name in names:
-            key = self._page_key(name, PAGE_JSON)
-            obj = read[key]
-            if obj is None:
+            if not all(name in listed for listed in rooted):
                 continue
-            for a in page_artifacts(obj.body, obj.content_type, self._bucket.object_url(key), name):
+            pages = []
+            for page in (PAGE_JSON, PAGE_HTML):
+                key = self._page_key(name, page)
+                obj = read[key]
+                url = self._bucket.object_url(key)
+                listed = page_artifacts(obj.body, obj.content_type, url, name) if obj else []
+                pages.append({(a.filename, a.sha256): a for a in listed})
+            for both in pages[0].keys() & pages[1].keys():
+                a = pages[0][both]
                 held[a.filename] = Held(
                     a.filename, a.sha256, self._bucket.object_url(self._file_key(a))
                 )
@@ -306,7 +322,8 @@ class S3Destination:
             if there is None:
                 try:
                     # Never replace bytes: create only.
-                    self._bucket.write(key, path, content_type, {SHA256_META: sha256}, "*")
+                    meta = {SHA256_META: sha256}
+                    self._bucket.write(key, path, content_type, meta, "*", sha256=sha256)
                     return
                 except PreconditionFailed:
                     there = self._bucket.sha256(key)

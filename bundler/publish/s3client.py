@@ -11,18 +11,20 @@ conditional writes is written without them from then on, with a warning.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, TypeVar, cast
 from urllib.parse import quote, urlsplit
 
 from bundler.errors import BundlerError, MultipleErrors, NetworkError, UsageError
+from bundler.fsutil import sha256_file
 from bundler.redact import redact_url
 from bundler.reporting import NULL_REPORTER, Reporter
 
@@ -86,6 +88,54 @@ def parse_s3_url(url: str) -> S3Location:
     if any(p in (".", "..") for p in parts):
         raise UsageError(f"{url!r}: the prefix may not contain '.' or '..'")
     return S3Location(bucket, "".join(p + "/" for p in parts))
+
+
+class ChangedMidway(BundlerError):
+    """A bundle file's bytes were not the bundle's when they were sent."""
+
+    def __init__(self, path: Path, digest: str, expected: str) -> None:
+        super().__init__(
+            f"{path} changed while it was published: sha256 {digest}, the bundle's is"
+            f" {expected}; its upload was removed and no page lists it",
+            hint="verify the bundle again",
+        )
+
+
+class _HashingReader:
+    """A file as boto3 reads it for a PUT, hashing what is read in one pass
+    from the start (a seek back to the start, for a retry or to measure
+    the file, starts the hash again)."""
+
+    def __init__(self, fh: BinaryIO) -> None:
+        self._fh = fh
+        self._hash = hashlib.sha256()
+        self._hashed = 0  # bytes hashed, contiguous from the start
+        self._pos = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._fh.read(size)
+        if self._pos == self._hashed:
+            self._hash.update(data)
+            self._hashed += len(data)
+        self._pos += len(data)
+        return data
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self._pos = self._fh.seek(offset, whence)
+        if self._pos == 0:
+            self._hash = hashlib.sha256()
+            self._hashed = 0
+        return self._pos
+
+    def tell(self) -> int:
+        return self._fh.tell()
+
+    def digest(self) -> str | None:
+        """The sha256 of the whole file as read, or None when it was not
+        read whole in one pass."""
+        if self._hashed != os.fstat(self._fh.fileno()).st_size:
+            return None
+        return self._hash.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -217,12 +267,17 @@ class S3Bucket:
         content_type: str,
         metadata: Mapping[str, str],
         condition: str,
+        *,
+        sha256: str | None = None,
     ) -> None:
         """Put ``body`` at ``key`` if ``condition`` holds: ``"*"`` creates
         only (If-None-Match), an ETag replaces only that object (If-Match).
         A server that does not implement conditional writes is written
         without them from then on (with a warning), and the caller is told
-        to look again (``PreconditionFailed``)."""
+        to look again (``PreconditionFailed``).  A file ``body`` is hashed
+        as it is sent: when its bytes are not ``sha256`` (the file changed
+        since it was checked), the object is removed again and
+        ``ChangedMidway`` raised."""
         request: dict[str, Any] = {
             "Bucket": self.location.bucket,
             "Key": key,
@@ -232,10 +287,16 @@ class S3Bucket:
         conditional = self.conditional
         if conditional:
             request["IfNoneMatch" if condition == "*" else "IfMatch"] = condition
+        sent: list[str | None] = []  # the digest of what the last attempt sent
 
         def send() -> None:
-            with body.open("rb") if isinstance(body, Path) else nullcontext(body) as data:
-                self.client().put_object(Body=data, **request)
+            if not isinstance(body, Path):
+                self.client().put_object(Body=body, **request)
+                return
+            with body.open("rb") as fh:
+                reader = _HashingReader(fh)
+                self.client().put_object(Body=cast("IO[bytes]", reader), **request)
+                sent[:] = [reader.digest()]
 
         try:
             self._call(send, key, conditional=conditional)
@@ -249,6 +310,17 @@ class S3Bucket:
                     " each other's files; publish to it from one place at a time"
                 )
             raise PreconditionFailed from None
+        if sha256 is not None and isinstance(body, Path):
+            digest = sent[0] if sent else None
+            if digest is None:  # not read in one pass from the start: read it again
+                digest = sha256_file(body)[0]
+            if digest != sha256:
+                with contextlib.suppress(BundlerError):
+                    self._call(
+                        lambda: self.client().delete_object(Bucket=self.location.bucket, Key=key),
+                        key,
+                    )
+                raise ChangedMidway(body, digest, sha256)
 
     def _call(self, fn: Callable[[], _T], key: str, *, conditional: bool = False) -> _T:
         """Run one request; network errors, 429 and 5xx are tried again with

@@ -431,3 +431,71 @@ def test_an_unreadable_bundle_file_is_named(s3: S3Server, bundles: Bundles, tmp_
     gone = replace(files[0], path=tmp_path / files[0].artifact.filename)
     with pytest.raises(BundlerError, match="cannot read .*" + files[0].artifact.filename):
         destination(s3, "unreadable").put([gone], Reporter())
+
+
+def _keys(server: S3Server, prefix: str) -> dict[str, bytes]:
+    client = server.client()
+    found = client.list_objects_v2(Bucket=server.bucket, Prefix=prefix).get("Contents", [])
+    return {o["Key"]: read(server, o["Key"])[0] for o in found}
+
+
+@pytest.mark.parametrize("page", ["simple/index.json", "simple/webby/index.html"])
+def test_a_page_that_failed_is_written_by_the_next_publish(
+    s3: S3Server, bundles: Bundles, page: str
+) -> None:
+    # Every PUT of one page fails (the files and the other pages are
+    # written); the next publish finds its files listed on one page only,
+    # or not under the root, and writes the pages again: nothing is left
+    # unlisted for good.
+    import botocore.exceptions
+
+    prefix = f"pagefail{len(page)}/"
+    client = s3.client()
+
+    def refuse(request: Any, **kwargs: Any) -> None:
+        if request.url.split("?")[0].endswith(f"/{prefix}{page}"):
+            raise botocore.exceptions.ConnectionClosedError(endpoint_url=request.url)
+
+    client.meta.events.register("before-send.s3.PutObject", refuse)
+    failing = destination(s3, prefix, client=client, backoff=0.0, attempts=1)
+    with pytest.raises(BundlerError):
+        publish(failing, bundles.webby)
+    assert f"{prefix}{page}" not in _keys(s3, prefix)
+    again = publish(destination(s3, prefix), bundles.webby)
+    assert again  # not "everything is already there"
+    assert listed(s3, prefix, "webby") == {"webby-1.0-py3-none-any.whl"}
+    for root in ("simple/index.json", "simple/index.html"):
+        assert b"webby" in read(s3, f"{prefix}{root}")[0]
+    assert publish(destination(s3, prefix), bundles.webby) == []
+
+
+def test_a_file_that_changes_while_it_is_sent_is_removed_and_not_listed(
+    s3: S3Server, bundles: Bundles, tmp_path: Path
+) -> None:
+    # The wheel is rewritten (same size, other bytes) just before its PUT is
+    # sent: what was sent is not the bundle's file, so the object goes and
+    # no page is written; the same file, restored, publishes cleanly.
+    import shutil
+
+    bundle = tmp_path / "webby"
+    shutil.copytree(bundles.webby, bundle)
+    wheel = bundle / "files" / "webby-1.0-py3-none-any.whl"
+    original = wheel.read_bytes()
+    client = s3.client()
+    changed: list[str] = []
+
+    def change(params: dict[str, Any], **kwargs: Any) -> None:
+        if params["Key"].endswith(wheel.name) and not changed:
+            changed.append(params["Key"])
+            wheel.write_bytes(b"X" * len(original))
+
+    client.meta.events.register("before-parameter-build.s3.PutObject", change)
+    with pytest.raises(BundlerError, match="changed while it was published"):
+        publish(destination(s3, "midway/", client=client), bundle)
+    assert changed
+    left = _keys(s3, "midway/")
+    assert f"midway/files/{wheel.name}" not in left
+    assert not any("/simple/" in key for key in left)
+    wheel.write_bytes(original)
+    publish(destination(s3, "midway/"), bundle)
+    assert read(s3, f"midway/files/{wheel.name}")[0] == original
