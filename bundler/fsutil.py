@@ -18,7 +18,7 @@ import tempfile
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeVar
 from urllib.parse import unquote
 
 from bundler.errors import BundleLocked, BundlerError, UsageError
@@ -506,3 +506,151 @@ def url_path_to_local(path: str) -> str:
 
         return url2pathname(path)  # unquotes too
     return unquote(path)
+
+
+_Self = TypeVar("_Self", bound="StagedChanges")
+
+# What a staged change replaced or removed, to be put back if the change
+# fails: None (no file was there), the name of a hard link to it, or its
+# bytes (where hard links cannot be made; only small files are replaced).
+_Previous = str | bytes | None
+
+
+class StagedChanges:
+    """Changes to files in place (a served directory: never swapped for a
+    new tree) made all or nothing.
+
+    Every new file and every new content is first written to a temp file
+    beside its place (``new_file``, ``write``), and each file to go is
+    named (``remove``).  ``commit`` then puts them in place in the order
+    they were staged, and only then moves the removed files aside and
+    deletes them: a reader never sees a page that links a file already
+    gone.  A failure before ``commit`` removes the temp files and the
+    directories made for them; a failure during it undoes what it did
+    (a replaced file comes back from a hard link, or from its bytes).
+    Either way the files are left as they were.  ``what`` says what the
+    change is in the message of a write error ("nothing was published")."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self._staged: list[tuple[str, Path, bool]] = []  # temp, place, replaces a file
+        self._removed: list[Path] = []
+        self._made: list[Path] = []  # directories made, parents first
+
+    def __enter__(self: _Self) -> _Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._discard()
+
+    def new_file(self, dest: Path) -> str:
+        """A temp file to fill for ``dest``, which must not exist."""
+        return self._temp(dest, replaces=False)
+
+    def write(self, dest: Path, data: bytes) -> None:
+        """Stage ``data`` to replace (or be) the file at ``dest``."""
+        tmp = self._temp(dest, replaces=True)
+        try:
+            with open(tmp, "wb") as out:
+                out.write(data)
+        except OSError as err:
+            raise self.write_error(dest, err) from err
+
+    def remove(self, path: Path) -> None:
+        """Stage the removal of ``path`` (nothing happens if it is gone)."""
+        self._removed.append(path)
+
+    def write_error(self, dest: Path, err: OSError) -> BundlerError:
+        reason = "no space left on device" if err.errno == errno.ENOSPC else err.strerror
+        return BundlerError(
+            f"cannot write {dest}: {reason or err}; nothing was {self.what}",
+            hint="free space or fix the directory's permissions, then try again",
+        )
+
+    def _temp(self, dest: Path, *, replaces: bool) -> str:
+        missing = [d for d in (dest.parent, *dest.parent.parents) if not d.exists()]
+        try:
+            for directory in reversed(missing):
+                directory.mkdir()
+                self._made.append(directory)
+            fd, tmp = temp_file_beside(dest)
+        except OSError as err:
+            raise self.write_error(dest, err) from err
+        os.close(fd)
+        self._staged.append((tmp, dest, replaces))
+        return tmp
+
+    def commit(self) -> None:
+        """Make every staged change, or, failing, none of them."""
+        done: list[tuple[Path, _Previous]] = []
+        aside: list[tuple[Path, str]] = []  # removed file, its name aside
+        try:
+            for tmp, dest, replaces in self._staged:
+                done.append((dest, _put_in_place(tmp, dest, replaces=replaces)))
+            for path in self._removed:
+                if os.path.lexists(path):
+                    name = str(path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp")
+                    os.rename(path, name)
+                    aside.append((path, name))
+        except BaseException:
+            for path, name in reversed(aside):
+                with contextlib.suppress(OSError):
+                    os.rename(name, path)
+            for dest, previous in reversed(done):
+                with contextlib.suppress(OSError, BundlerError):
+                    if previous is None:
+                        dest.unlink()
+                    elif isinstance(previous, str):
+                        os.replace(previous, dest)
+                    else:
+                        atomic_write(dest, previous)
+            raise
+        leftovers = [p for _, p in done if isinstance(p, str)] + [name for _, name in aside]
+        for name in leftovers:
+            with contextlib.suppress(OSError):
+                os.unlink(name)
+        for path, _ in aside:
+            with contextlib.suppress(OSError):
+                path.parent.rmdir()  # a directory the removals emptied
+        self._staged.clear()
+        self._removed.clear()
+        self._made.clear()
+
+    def _discard(self) -> None:
+        for tmp, _, _ in self._staged:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        for directory in reversed(self._made):
+            with contextlib.suppress(OSError):
+                directory.rmdir()  # only when empty
+        self._staged.clear()
+        self._removed.clear()
+        self._made.clear()
+
+
+def _put_in_place(tmp: str, dest: Path, *, replaces: bool) -> _Previous:
+    """Move the staged ``tmp`` to ``dest``; return what it replaced."""
+    if replaces:
+        previous: _Previous = None
+        if dest.exists():
+            backup = str(dest.parent / f".{dest.name}.{secrets.token_hex(6)}.tmp")
+            try:
+                os.link(dest, backup)
+                previous = backup
+            except OSError:
+                previous = dest.read_bytes()
+        os.replace(tmp, dest)
+        return previous
+    try:
+        os.link(tmp, dest)  # fails when the name exists: never replaces
+    except OSError as err:
+        if isinstance(err, FileExistsError) or err.errno not in (
+            errno.EPERM,
+            errno.ENOTSUP,
+            errno.EOPNOTSUPP,
+        ):
+            raise
+        os.rename(tmp, dest)  # no hard links here: the caller checked, holding its lock
+        return None
+    os.unlink(tmp)
+    return None

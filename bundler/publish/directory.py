@@ -24,10 +24,7 @@ the next run.
 from __future__ import annotations
 
 import contextlib
-import errno
-import os
 import re
-import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -46,11 +43,10 @@ from bundler.bundle.pagewriter import (
 )
 from bundler.errors import BundlerError, UsageError
 from bundler.fsutil import (
-    atomic_write,
+    StagedChanges,
     copy_hashing,
     directory_lock,
     sha256_file,
-    temp_file_beside,
     url_path_to_local,
 )
 from bundler.models import BundleArtifact, IndexFile
@@ -285,24 +281,12 @@ class DirectoryDestination:
                         entry.unlink()
 
 
-class _Staged:
-    """A publish as one change: every file and page is first written to a
-    temp file beside its place (``copy``, ``write``); only when all of
-    them are written are they put in place (``commit``), files first,
-    pages after, the root pages last.  A failure before that (a full
-    disk, a bundle file that changed) removes the temp files and the
-    directories made for them, and a failure while putting them in place
-    undoes what was put: either way the destination is left as it was."""
+class _Staged(StagedChanges):
+    """A publish as one change (``StagedChanges``): each file is staged
+    hashed as it is copied, and never replaces a file already there."""
 
     def __init__(self) -> None:
-        self._staged: list[tuple[str, Path, bool]] = []  # temp, place, replaces a file
-        self._made: list[Path] = []  # directories made, parents first
-
-    def __enter__(self) -> _Staged:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._discard()
+        super().__init__("published")
 
     def copy(self, source: Path, dest: Path, sha256: str) -> None:
         """Stage ``source`` for ``dest``, never to replace a file there: one
@@ -310,113 +294,18 @@ class _Staged:
         if dest.is_file():
             _same_or_refuse(dest, sha256)
             return
-        tmp = self._temp(dest)
+        tmp = self.new_file(dest)
         try:
             with open(tmp, "wb") as out, source.open("rb") as src:
                 digest, _ = copy_hashing(src, out)
         except OSError as err:
-            raise _write_error(dest, err) from err
+            raise self.write_error(dest, err) from err
         if digest != sha256:
             raise BundlerError(
                 f"{source} changed while it was published: sha256 {digest},"
                 f" the bundle's is {sha256}; nothing was published",
                 hint="verify the bundle again",
             )
-
-    def write(self, dest: Path, data: bytes) -> None:
-        """Stage ``data`` to replace (or be) the file at ``dest``."""
-        tmp = self._temp(dest, replaces=True)
-        try:
-            with open(tmp, "wb") as out:
-                out.write(data)
-        except OSError as err:
-            raise _write_error(dest, err) from err
-
-    def _temp(self, dest: Path, *, replaces: bool = False) -> str:
-        missing = [d for d in (dest.parent, *dest.parent.parents) if not d.exists()]
-        try:
-            for directory in reversed(missing):
-                directory.mkdir()
-                self._made.append(directory)
-            fd, tmp = temp_file_beside(dest)
-        except OSError as err:
-            raise _write_error(dest, err) from err
-        os.close(fd)
-        self._staged.append((tmp, dest, replaces))
-        return tmp
-
-    def commit(self) -> None:
-        """Put every staged file in place, or, failing, none of them."""
-        done: list[tuple[Path, _Previous]] = []
-        try:
-            for tmp, dest, replaces in self._staged:
-                done.append((dest, _put_in_place(tmp, dest, replaces=replaces)))
-        except BaseException:
-            for dest, previous in reversed(done):
-                with contextlib.suppress(OSError, BundlerError):
-                    if previous is None:
-                        dest.unlink()
-                    elif isinstance(previous, str):
-                        os.replace(previous, dest)
-                    else:
-                        atomic_write(dest, previous)
-            raise
-        for _, previous in done:
-            if isinstance(previous, str):
-                with contextlib.suppress(OSError):
-                    os.unlink(previous)
-        self._staged.clear()
-        self._made.clear()
-
-    def _discard(self) -> None:
-        for tmp, _, _ in self._staged:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-        for directory in reversed(self._made):
-            with contextlib.suppress(OSError):
-                directory.rmdir()  # only when empty
-        self._staged.clear()
-        self._made.clear()
-
-
-# What a staged file replaced, to be put back if the publish fails: None
-# (no file was there), the name of a hard link to it, or its bytes (where
-# hard links cannot be made; pages are small).
-_Previous = str | bytes | None
-
-
-def _put_in_place(tmp: str, dest: Path, *, replaces: bool) -> _Previous:
-    """Move the staged ``tmp`` to ``dest``; return what it replaced."""
-    if replaces:
-        previous: _Previous = None
-        if dest.exists():
-            backup = str(dest.parent / f".{dest.name}.{secrets.token_hex(6)}.tmp")
-            try:
-                os.link(dest, backup)
-                previous = backup
-            except OSError:
-                previous = dest.read_bytes()
-        os.replace(tmp, dest)
-        return previous
-    try:
-        os.link(tmp, dest)  # fails when the name exists: never replaces
-    except FileExistsError:
-        raise  # nothing else writes here while the lock is held
-    except OSError as err:
-        if err.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP):
-            raise
-        os.rename(tmp, dest)  # no hard links here: checked before staging, under the lock
-        return None
-    os.unlink(tmp)
-    return None
-
-
-def _write_error(dest: Path, err: OSError) -> BundlerError:
-    reason = "no space left on device" if err.errno == errno.ENOSPC else err.strerror or str(err)
-    return BundlerError(
-        f"cannot write {dest}: {reason}; nothing was published",
-        hint="free space or fix the destination's permissions, then publish again",
-    )
 
 
 def _differs(dest: Path, sha256: str) -> str | None:

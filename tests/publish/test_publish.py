@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from bundler import fsutil
 from bundler.bundle.layout import STAMP_NAME
 from bundler.cli.main import run
 from bundler.fsutil import copy_hashing
@@ -339,10 +340,10 @@ def test_a_publish_failing_at_any_write_leaves_dest_as_it_was(
     argv = ["--no-check", "--layout", layout]
     assert _publish(str(bundles.a), str(dest), *argv) == 0
     before = _state(dest)
-    real = getattr(directory_module, step)
+    real = getattr(fsutil, step)
     failures = 0
     while True:
-        monkeypatch.setattr(directory_module, step, _fail_at(failures + 1, real))
+        monkeypatch.setattr(fsutil, step, _fail_at(failures + 1, real))
         code = _publish(str(bundles.b), str(dest), *argv)
         err = capsys.readouterr().err
         if code == 0:
