@@ -534,7 +534,7 @@ class StagedChanges:
     def __init__(self, what: str) -> None:
         self.what = what
         self._staged: list[tuple[str, Path, bool]] = []  # temp, place, replaces a file
-        self._removed: list[Path] = []
+        self._removed: list[tuple[Path, bool]] = []  # and its directory too
         self._made: list[Path] = []  # directories made, parents first
 
     def __enter__(self: _Self) -> _Self:
@@ -556,9 +556,10 @@ class StagedChanges:
         except OSError as err:
             raise self.write_error(dest, err) from err
 
-    def remove(self, path: Path) -> None:
-        """Stage the removal of ``path`` (nothing happens if it is gone)."""
-        self._removed.append(path)
+    def remove(self, path: Path, *, with_directory: bool = False) -> None:
+        """Stage the removal of ``path`` (nothing happens if it is gone);
+        ``with_directory``: its directory too, once that is empty."""
+        self._removed.append((path, with_directory))
 
     def write_error(self, dest: Path, err: OSError) -> BundlerError:
         reason = "no space left on device" if err.errno == errno.ENOSPC else err.strerror
@@ -587,7 +588,7 @@ class StagedChanges:
         try:
             for tmp, dest, replaces in self._staged:
                 done.append((dest, _put_in_place(tmp, dest, replaces=replaces)))
-            for path in self._removed:
+            for path, _ in self._removed:
                 if os.path.lexists(path):
                     name = str(path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp")
                     os.rename(path, name)
@@ -609,9 +610,10 @@ class StagedChanges:
         for name in leftovers:
             with contextlib.suppress(OSError):
                 os.unlink(name)
-        for path, _ in aside:
-            with contextlib.suppress(OSError):
-                path.parent.rmdir()  # a directory the removals emptied
+        for path, with_directory in self._removed:
+            if with_directory:
+                with contextlib.suppress(OSError):
+                    path.parent.rmdir()  # unless it holds more
         self._staged.clear()
         self._removed.clear()
         self._made.clear()

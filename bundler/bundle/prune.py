@@ -52,7 +52,7 @@ from bundler.bundle.pagewriter import (
     render_root_json,
 )
 from bundler.errors import BundlerError, MultipleErrors, UsageError
-from bundler.fsutil import CHUNK, atomic_write, sha256_bytes, sha256_file
+from bundler.fsutil import CHUNK, StagedChanges, sha256_bytes, sha256_file
 from bundler.models import BundleArtifact, DistKind, IndexFile, LockInput, LockPin, Manifest
 from bundler.resolve.buildsystem import read_build_system
 from bundler.spec.filenames import parse_filename
@@ -403,32 +403,37 @@ def _unlisted_artifact(dest: Path, name: str) -> BundleArtifact:
     return BundleArtifact(name, parsed.name, str(parsed.version), digest, size, parsed.kind)
 
 
-def _write_if_changed(path: Path, data: bytes) -> None:
+def _write_if_changed(staged: StagedChanges, path: Path, data: bytes) -> None:
     with contextlib.suppress(OSError):
         if path.is_file() and not path.is_symlink() and path.read_bytes() == data:
             return
-    atomic_write(path, data)
+    staged.write(path, data)
 
 
 def apply(prune: PrunePlan) -> None:
-    """Rewrite the pages for the kept files, each atomically, remove the
-    pages of projects left with none, then remove the files."""
+    """Rewrite the pages for the kept files, remove the pages of projects
+    left with none, then remove the files: all or nothing
+    (``StagedChanges``), no page ever linking a file already gone."""
     simple = prune.dest / SIMPLE_DIR
     by_project: dict[NormalizedName, list[BundleArtifact]] = defaultdict(list)
     for a in prune.kept:
         by_project[a.project].append(a)
-    for project, items in sorted(by_project.items()):
-        _write_if_changed(simple / project / PAGE_HTML, render_project_html(project, items))
-        _write_if_changed(simple / project / PAGE_JSON, render_project_json(project, items))
-    _write_if_changed(simple / PAGE_HTML, render_root_html(by_project))
-    _write_if_changed(simple / PAGE_JSON, render_root_json(by_project))
-    for project in prune.projects:
-        for page in (PAGE_HTML, PAGE_JSON):
-            (simple / project / page).unlink(missing_ok=True)
-        with contextlib.suppress(OSError):
-            (simple / project).rmdir()  # unless it holds what prune did not write
-    for name in prune.paths:
-        (prune.dest / FILES_DIR / name).unlink(missing_ok=True)
+    with StagedChanges("pruned") as staged:
+        for project, items in sorted(by_project.items()):
+            html, json_page = (
+                render_project_html(project, items),
+                render_project_json(project, items),
+            )
+            _write_if_changed(staged, simple / project / PAGE_HTML, html)
+            _write_if_changed(staged, simple / project / PAGE_JSON, json_page)
+        _write_if_changed(staged, simple / PAGE_HTML, render_root_html(by_project))
+        _write_if_changed(staged, simple / PAGE_JSON, render_root_json(by_project))
+        for project in prune.projects:
+            for page in (PAGE_HTML, PAGE_JSON):
+                staged.remove(simple / project / page, with_directory=True)
+        for name in prune.paths:
+            staged.remove(prune.dest / FILES_DIR / name)
+        staged.commit()
 
 
 __all__ = ["PrunePlan", "apply", "plan", "read_manifest", "read_pages"]

@@ -3,15 +3,18 @@ pruned down to one bundle's lock, is that bundle again, page for page."""
 
 from __future__ import annotations
 
+import errno
 import json
-import pathlib
+import os
 import shutil
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import pytest
 from packaging.utils import NormalizedName
 
+from bundler import fsutil
 from bundler.bundle import prune
 from bundler.bundle.manifest import manifest_from_json
 from bundler.bundle.pagewriter import (
@@ -222,20 +225,78 @@ def test_pages_are_written_before_any_file_goes(
     merged = merge([bundles["alpha"], bundles["beta"]], tmp_path / "published")
     plan = prune.plan(merged, [read_lock_file(bundles["alpha"] / "requirements.txt")])
     assert plan.paths
-    unlink = pathlib.Path.unlink
+    rename = os.rename
     seen: list[str] = []
 
-    def checked_unlink(self: Path, missing_ok: bool = False) -> None:
-        if self.parent.name == "files":
+    def checked_rename(source: str | Path, dest: str | Path) -> None:
+        source = Path(source)
+        if source.parent.name == "files" and not source.name.startswith("."):
             pages = b"".join(p.read_bytes() for p in (merged / "simple").rglob("index.*"))
-            assert self.name.encode() not in pages, f"a page still links {self.name}"
-            seen.append(self.name)
-        unlink(self, missing_ok=missing_ok)
+            assert source.name.encode() not in pages, f"a page still links {source.name}"
+            seen.append(source.name)
+        rename(source, dest)
 
-    monkeypatch.setattr(pathlib.Path, "unlink", checked_unlink)
+    monkeypatch.setattr(os, "rename", checked_rename)
     prune.apply(plan)
     monkeypatch.undo()
     assert sorted(seen) == list(plan.paths)
+    assert not [p for p in (merged / "files").iterdir() if p.name.startswith(".")]
+
+
+def _state(root: Path) -> dict[str, bytes | None]:
+    return {
+        str(p.relative_to(root)): p.read_bytes() if p.is_file() else None
+        for p in sorted(root.rglob("*"))
+        if p.name not in {".bundle.lock", ".publish.lock"}
+    }
+
+
+def _fail_at(k: int, real: Any) -> Any:
+    """``real``, raising a full disk's error at its ``k``-th call."""
+    calls = 0
+
+    def failing(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == k:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(*args, **kwargs)
+
+    return failing
+
+
+@pytest.mark.parametrize("step", ["temp_file_beside", "_put_in_place", "rename"])
+def test_a_prune_failing_at_any_step_leaves_the_directory_as_it_was(
+    bundles: dict[str, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    step: str,
+) -> None:
+    # A full disk at each page written in turn, each page put in place, or
+    # each file moved aside for removal, until the prune gets through:
+    # every failed one exits 1 and leaves every file and directory as it
+    # was.
+    merged = merge([bundles["alpha"], bundles["beta"]], tmp_path / "published")
+    keep = ["--keep", str(bundles["alpha"] / "requirements.txt")]
+    before = _state(merged)
+    real = getattr(fsutil if step != "rename" else os, step)
+    failures = 0
+    while True:
+        failing = _fail_at(failures + 1, real)
+        monkeypatch.setattr(fsutil if step != "rename" else os, step, failing)
+        code = bundle_cmd("prune", str(merged), *keep)
+        err = capsys.readouterr().err
+        monkeypatch.undo()
+        if code == 0:
+            break
+        failures += 1
+        assert code == 1, err
+        assert "Traceback" not in err
+        assert _state(merged) == before, (step, failures)
+    assert failures >= 2
+    assert under(merged, "files") == under(bundles["alpha"], "files")
+    assert under(merged, "simple") == under(bundles["alpha"], "simple")
 
 
 BUILT_SPECS = [
