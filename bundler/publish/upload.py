@@ -22,14 +22,21 @@ import os
 import secrets
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, urljoin, urlsplit
 
 from packaging.metadata import parse_email
 from packaging.utils import NormalizedName, canonicalize_name
 
-from bundler.errors import BundlerError, MultipleErrors, NotFound, UsageError, check_url
+from bundler.errors import (
+    BundlerError,
+    MultipleErrors,
+    NetworkError,
+    NotFound,
+    UsageError,
+    check_url,
+)
 from bundler.index.client import HttpClient
 from bundler.index.collector import ACCEPT
 from bundler.models import DistKind
@@ -167,6 +174,8 @@ class MultipartBody:
     path: Path
     tail: bytes
     content_type: str
+    # The sha256 of the file part of each pass sent whole, last one last.
+    sent: list[str] = field(default_factory=list, compare=False)
 
     @property
     def length(self) -> int:
@@ -174,9 +183,12 @@ class MultipartBody:
 
     def __iter__(self) -> Iterator[bytes]:
         yield self.head
+        sha256 = hashlib.sha256()
         with self.path.open("rb") as fh:
             while chunk := fh.read(BODY_CHUNK):
+                sha256.update(chunk)
                 yield chunk
+        self.sent.append(sha256.hexdigest())
         yield self.tail
 
 
@@ -379,6 +391,8 @@ class UploadDestination:
                     " as not yanked until it is yanked there"
                 )
 
+        uploaded: list[str] = []
+
         def one(file: PublishFile) -> BundlerError | None:
             name = file.artifact.filename
             reporter.task_start(name, f"uploading {name}", file.artifact.size)
@@ -389,12 +403,20 @@ class UploadDestination:
                 return err
             reporter.task_advance(name, file.artifact.size)
             reporter.task_done(name)
+            uploaded.append(name)
             return None
 
         ordered = sorted(files, key=lambda f: f.artifact.filename)
         if ordered:
             with ThreadPoolExecutor(max_workers=min(self.workers, len(ordered))) as pool:
                 failures = [err for err in pool.map(one, ordered) if err is not None]
+        if failures and uploaded:
+            # An upload API has no transaction: say what is already live.
+            done = sorted(uploaded)
+            reporter.warning(
+                f"{len(done)} of {len(ordered)} files were uploaded before the failure"
+                f" ({', '.join(done)}); publish again to finish: what is there is skipped"
+            )
         if len(failures) == 1:
             raise failures[0]
         if failures:
@@ -413,8 +435,21 @@ class UploadDestination:
         body = multipart_body(fields, file.path, artifact.filename)
         headers = {"Content-Type": body.content_type, "Content-Length": str(body.length)}
         where = redact_url(url)
-        resp = self.client.post(url, body, headers)
+        try:
+            resp = self.client.post(url, body, headers)
+        except NetworkError as err:
+            raise UploadFailed(artifact.filename, where, err.reason) from err
         if 200 <= resp.status < 300:
+            sent = body.sent[-1] if body.sent else None
+            if sent is not None and sent != artifact.sha256:
+                raise UploadFailed(
+                    artifact.filename,
+                    where,
+                    f"the file changed while it was uploaded: the index took bytes with sha256"
+                    f" {sent}, the bundle's is {artifact.sha256}",
+                    hint="remove that file from the index (most indexes never take a name"
+                    " again with other bytes), verify the bundle, and publish again",
+                )
             return
         reason = self.client.scrub(resp.reason)
         text = self.client.scrub(_server_message(resp.content))

@@ -10,12 +10,14 @@ import email.parser
 import email.policy
 import hashlib
 import json
+import socket
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -339,6 +341,57 @@ def test_a_refused_upload_names_the_file_and_quotes_the_server(
         f"uploading {file.artifact.filename} to {fake_index.url}: HTTP 400:"
         " Invalid distribution file."
     )
+
+
+def test_a_file_that_changes_while_it_is_uploaded_fails_and_says_so(
+    fake_index: _FakeIndex, tmp_path: Path
+) -> None:
+    # Rewritten after the check (same size, other bytes): the index took
+    # bytes that are not the bundle's, which no re-run can put right.
+    file = _wheel(tmp_path)
+    client = _client()
+    real_post = client.post
+
+    def post(url: str, body: Any, headers: Any) -> Any:
+        file.path.write_bytes(b"X" * file.artifact.size)  # after its metadata was read
+        return real_post(url, body, headers)
+
+    client.post = post  # type: ignore[method-assign]
+    with pytest.raises(UploadFailed) as caught:
+        UploadDestination(fake_index.url, client=client).put([file], NULL_REPORTER)
+    sent = hashlib.sha256(b"X" * file.artifact.size).hexdigest()
+    assert f"the file changed while it was uploaded: the index took bytes with sha256 {sent}" in (
+        str(caught.value)
+    )
+    assert caught.value.filename == file.artifact.filename
+
+
+def test_a_failed_upload_names_its_file_and_what_was_uploaded_before(
+    fake_index: _FakeIndex, tmp_path: Path
+) -> None:
+    # An upload API has no transaction: the error names the file whose
+    # upload failed, and a warning the files already live.
+    first = _wheel(tmp_path / "a", DistSpec("alpha", "1.0"))
+    second = _wheel(tmp_path / "b", DistSpec("webby", "1.0"))
+    client = HttpClient(sleep=lambda _: None, max_attempts=1)
+    real_post = client.post
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}/"
+
+    def post(url: str, body: Any, headers: Any) -> Any:
+        return real_post(closed if body.path == second.path else url, body, headers)
+
+    client.post = post  # type: ignore[method-assign]
+    recorder = _Recorder()
+    dest = UploadDestination(fake_index.url, client=client, workers=1)
+    with pytest.raises(UploadFailed) as caught:
+        dest.put([first, second], recorder)
+    assert str(caught.value).startswith(f"uploading {second.artifact.filename} to ")
+    assert recorder.lines == [
+        f"warning: 1 of 2 files were uploaded before the failure ({first.artifact.filename});"
+        " publish again to finish: what is there is skipped"
+    ]
 
 
 def test_an_upload_is_not_sent_on_to_where_the_url_redirects(
