@@ -336,6 +336,13 @@ def updating(directory: Path, *, wait: float = 0.0) -> Iterator[Path]:
                 swap_in(stage, directory)
             except OSError as err:
                 raise _update_failed(directory, err) from err
+            except BundlerError as err:
+                # A full disk a write in the copy met names the copy's
+                # path: say it of the directory, which is unchanged.
+                cause = err.__cause__
+                if isinstance(cause, OSError) and cause.errno == errno.ENOSPC:
+                    raise _update_failed(directory, cause) from err
+                raise
         except BaseException:
             _remove_quietly(stage)
             raise

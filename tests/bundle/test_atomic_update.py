@@ -478,6 +478,9 @@ def test_a_full_disk_mid_update_leaves_the_bundle_byte_identical(
     code, stderr = out["full"]
     assert code == 1, stderr
     assert "nospaceleftondevice" in squeezed(stderr).lower()
+    # Said of the bundle, never of the copy being made beside it.
+    assert "itisunchanged" in squeezed(stderr), stderr
+    assert ".bundle.new" not in stderr and ".pypi.new" not in stderr, stderr
     assert "Traceback" not in stderr
     assert out["same"] is True
     assert out["beside"] == []

@@ -4,6 +4,7 @@ passes."""
 
 from __future__ import annotations
 
+import errno
 import gzip
 import io
 import os
@@ -12,6 +13,7 @@ import sys
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -408,3 +410,28 @@ def test_a_huge_page_is_refused_unread(
     assert bundle_cmd("unpack", str(bad), "-o", str(dest)) == 1
     assert "'simple/index.html' has" in capsys.readouterr().err
     assert not dest.exists()
+
+
+def test_a_full_disk_while_unpacking_is_not_blamed_on_the_archive(
+    bundle: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    archive = tmp_path / "carried.tar"
+    assert bundle_cmd("pack", str(bundle), "-o", str(archive)) == 0
+    real = os.open
+
+    def full(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        if flags & os.O_EXCL and f"{os.sep}files{os.sep}" in str(path):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        return real(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", full)
+    dest = tmp_path / "out"
+    assert run(["unpack", str(archive), "-o", str(dest)]) == 1
+    monkeypatch.undo()
+    err = capsys.readouterr().err
+    assert f"no space left on device while updating {dest}; it is unchanged" in err
+    assert "not a readable bundle archive" not in err and "copy it again" not in err
+    assert not dest.exists() and leftovers(tmp_path, "out") == []
