@@ -3,13 +3,11 @@ pruned down to one bundle's lock, is that bundle again, page for page."""
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import shutil
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
 
 import pytest
 from packaging.utils import NormalizedName
@@ -27,6 +25,7 @@ from bundler.cli.main import run
 from bundler.lock.files import read_lock_file
 from bundler.models import BundleArtifact
 from tests.support import DistSpec, IndexServerFactory, installed, make_venv, pip_run
+from tests.support.faults import fail_at, tree_state
 
 SPECS = [
     DistSpec("alpha", "1.0", requires=("common>=1", "only-a==1.0")),
@@ -243,28 +242,6 @@ def test_pages_are_written_before_any_file_goes(
     assert not [p for p in (merged / "files").iterdir() if p.name.startswith(".")]
 
 
-def _state(root: Path) -> dict[str, bytes | None]:
-    return {
-        str(p.relative_to(root)): p.read_bytes() if p.is_file() else None
-        for p in sorted(root.rglob("*"))
-        if p.name not in {".bundle.lock", ".publish.lock"}
-    }
-
-
-def _fail_at(k: int, real: Any) -> Any:
-    """``real``, raising a full disk's error at its ``k``-th call."""
-    calls = 0
-
-    def failing(*args: Any, **kwargs: Any) -> Any:
-        nonlocal calls
-        calls += 1
-        if calls == k:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real(*args, **kwargs)
-
-    return failing
-
-
 @pytest.mark.parametrize("step", ["temp_file_beside", "_put_in_place", "rename"])
 def test_a_prune_failing_at_any_step_leaves_the_directory_as_it_was(
     bundles: dict[str, Path],
@@ -279,11 +256,11 @@ def test_a_prune_failing_at_any_step_leaves_the_directory_as_it_was(
     # was.
     merged = merge([bundles["alpha"], bundles["beta"]], tmp_path / "published")
     keep = ["--keep", str(bundles["alpha"] / "requirements.txt")]
-    before = _state(merged)
+    before = tree_state(merged)
     real = getattr(fsutil if step != "rename" else os, step)
     failures = 0
     while True:
-        failing = _fail_at(failures + 1, real)
+        failing = fail_at(failures + 1, real)
         monkeypatch.setattr(fsutil if step != "rename" else os, step, failing)
         code = bundle_cmd("prune", str(merged), *keep)
         err = capsys.readouterr().err
@@ -293,7 +270,7 @@ def test_a_prune_failing_at_any_step_leaves_the_directory_as_it_was(
         failures += 1
         assert code == 1, err
         assert "Traceback" not in err
-        assert _state(merged) == before, (step, failures)
+        assert tree_state(merged) == before, (step, failures)
     assert failures >= 2
     assert under(merged, "files") == under(bundles["alpha"], "files")
     assert under(merged, "simple") == under(bundles["alpha"], "simple")

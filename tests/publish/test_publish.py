@@ -5,7 +5,6 @@ installed with real pip."""
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import os
@@ -42,6 +41,7 @@ from tests.support import (
     pip_run,
     yanked_files,
 )
+from tests.support.faults import fail_at, tree_state
 from tests.support.piputil import clean_pip_env
 
 UNIVERSE = [
@@ -299,29 +299,6 @@ def test_dry_run_lists_upload_skip_and_refuse_and_writes_nothing(
     assert _tree(dest) == before
 
 
-def _state(root: Path) -> dict[str, bytes | None]:
-    """Every file's bytes and every directory (None) under ``root``."""
-    return {
-        str(p.relative_to(root)): p.read_bytes() if p.is_file() else None
-        for p in sorted(root.rglob("*"))
-        if p.name != ".publish.lock"
-    }
-
-
-def _fail_at(k: int, real: Callable[..., object]) -> Callable[..., object]:
-    """``real``, raising a full disk's error at its ``k``-th call."""
-    calls = 0
-
-    def failing(*args: object, **kwargs: object) -> object:
-        nonlocal calls
-        calls += 1
-        if calls == k:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real(*args, **kwargs)
-
-    return failing
-
-
 @pytest.mark.parametrize("layout", ["simple", "autoindex"])
 @pytest.mark.parametrize("step", ["temp_file_beside", "_put_in_place"])
 def test_a_publish_failing_at_any_write_leaves_dest_as_it_was(
@@ -339,11 +316,11 @@ def test_a_publish_failing_at_any_write_leaves_dest_as_it_was(
     dest = tmp_path / "dest"
     argv = ["--no-check", "--layout", layout]
     assert _publish(str(bundles.a), str(dest), *argv) == 0
-    before = _state(dest)
+    before = tree_state(dest)
     real = getattr(fsutil, step)
     failures = 0
     while True:
-        monkeypatch.setattr(fsutil, step, _fail_at(failures + 1, real))
+        monkeypatch.setattr(fsutil, step, fail_at(failures + 1, real))
         code = _publish(str(bundles.b), str(dest), *argv)
         err = capsys.readouterr().err
         if code == 0:
@@ -351,13 +328,13 @@ def test_a_publish_failing_at_any_write_leaves_dest_as_it_was(
         failures += 1
         assert code == 1, err
         assert "Traceback" not in err
-        assert _state(dest) == before, (step, failures)
+        assert tree_state(dest) == before, (step, failures)
         if step == "temp_file_beside":
             assert "no space left on device" in err and "nothing was published" in err
     # Bundle b adds two projects (other, old): at least a file each.
     assert failures >= 2
     monkeypatch.undo()
-    after = _state(dest)
+    after = tree_state(dest)
     assert after != before
     published = dest / "files" if layout == "simple" else dest / "other"
     assert (published / "other-1.0-py3-none-any.whl").is_file()
@@ -371,7 +348,7 @@ def test_a_bundle_file_that_changes_midway_publishes_nothing(
     dest = tmp_path / "dest"
     argv = ["--no-check", "--layout", "autoindex"]
     assert _publish(str(bundles.a), str(dest), *argv) == 0
-    before = _state(dest)
+    before = tree_state(dest)
     real = copy_hashing
     copies = 0
 
@@ -386,7 +363,7 @@ def test_a_bundle_file_that_changes_midway_publishes_nothing(
     assert _publish(str(bundles.b), str(dest), *argv, json_out=out) == 1
     assert "changed while it was published" in json.loads(out.read_text())["error"]
     assert copies >= 2
-    assert _state(dest) == before
+    assert tree_state(dest) == before
 
 
 # --- the directory destination, end to end ------------------------------------------
