@@ -59,8 +59,10 @@ ROOT_FILES: Final = {
 
 # Artifacts are named by project and version and never change under one name.
 IMMUTABLE: Final = "public, max-age=31536000, immutable"
-# Pages and locks change when the bundle is rebuilt in place.
-SHORT_LIVED: Final = "public, max-age=60"
+# Pages and locks change when the bundle is rebuilt in place: a cache
+# asks again each time (a 304 when the ETag still matches), or uv, which
+# keeps a page as long as max-age says, misses a release built since.
+SHORT_LIVED: Final = "public, no-cache"
 
 
 # --- request paths ---------------------------------------------------------------

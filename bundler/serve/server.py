@@ -42,6 +42,10 @@ class BundleServer(ThreadingHTTPServer):
     """
 
     daemon_threads = True
+    # socketserver's 5 pending connections: a burst (uv opens 50 at once,
+    # CI jobs start together) had the kernel drop the rest and the clients
+    # retry after 1, 3, 7 s.  The kernel caps it at net.core.somaxconn.
+    request_queue_size = 1024
 
     def __init__(self, bundle_dir: Path, host: str, port: int, log: Log | None) -> None:
         self.bundle_dir = bundle_dir
