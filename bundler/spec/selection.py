@@ -130,22 +130,48 @@ def usable_files(
     return usable, skipped
 
 
+class _Descending:
+    """A string that sorts in reverse: a build tag's text part, for a key
+    where lower is better and pip takes the higher build tag."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Descending) and self.text == other.text
+
+    def __lt__(self, other: _Descending) -> bool:
+        return self.text > other.text
+
+    def __hash__(self) -> int:
+        return hash(self.text)
+
+
+_BuildRank = tuple[int, int, _Descending]
+
+
 def file_sort_key(
     f: IndexFile, target: Target, policy: BinaryPolicy
-) -> tuple[int, int, int, tuple[int, str]]:
+) -> tuple[int, int, int, _BuildRank]:
     """Lower is better: non-yanked first, wheels before sdists, best tag,
-    then the highest wheel build tag (pip's order)."""
+    then the highest wheel build tag, as pip ranks them: the wheel spec's
+    (number, rest of the tag) compared as a tuple, so 1b over 1a and 10
+    over 2, and any build tag over none."""
+    build: _BuildRank = (1, 0, _Descending(""))  # no build tag: last
     if f.kind is DistKind.WHEEL:
         parsed = parse_filename(f.filename)
         rank = target.wheel_rank(parsed.tags) if parsed is not None else None
         kind_rank = 0
         tag_rank = rank if rank is not None else 1 << 30
-        build = parsed.build if parsed is not None and parsed.build else (0, "")
+        if parsed is not None and parsed.build:
+            number, text = parsed.build
+            build = (0, -number, _Descending(text))
     else:
         kind_rank = 1
         tag_rank = 1 << 30
-        build = (0, "")
-    return (1 if f.is_yanked else 0, kind_rank, tag_rank, (-build[0], build[1]))
+    return (1 if f.is_yanked else 0, kind_rank, tag_rank, build)
 
 
 def best_file(

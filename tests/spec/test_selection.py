@@ -38,6 +38,17 @@ def test_highest_build_tag_wins_among_equal_tags() -> None:
     assert chosen is not None and chosen.filename == "foo-1.0-10-py3-none-any.whl"
 
 
+def test_a_build_tags_text_breaks_a_tie_of_its_number_upwards() -> None:
+    # The wheel spec: (number, rest of the tag) compared as a tuple, and pip
+    # takes the highest, so 1b over 1a, and any build tag over none.
+    files = [wheel(f"foo-1.0-{b}-py3-none-any.whl") for b in ("1a", "1b", "1")]
+    chosen = best_file(files, LINUX)
+    assert chosen is not None and chosen.filename == "foo-1.0-1b-py3-none-any.whl"
+    untagged = [wheel("foo-1.0-py3-none-any.whl"), wheel("foo-1.0-0-py3-none-any.whl")]
+    chosen = best_file(untagged, LINUX)
+    assert chosen is not None and chosen.filename == "foo-1.0-0-py3-none-any.whl"
+
+
 def test_incompatible_and_disallowed_files_are_skipped_with_a_reason() -> None:
     files = [
         wheel("foo-1.0-cp311-cp311-win_amd64.whl"),
