@@ -5,13 +5,16 @@ content cache) and hashed."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import tempfile
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
-from bundler.errors import UsageError
+from bundler.errors import BundlerError, UsageError
+from bundler.fsutil import sha256_file
 from bundler.index.client import HttpClient
 from bundler.models import IndexFile
 from bundler.redact import redact_url
@@ -22,7 +25,10 @@ if TYPE_CHECKING:
     from bundler.index.collector import PackageIndex
     from bundler.spec.reqfile import ParsedRequirement
 
-__all__ = ["direct_file", "hash_unhashed", "with_hashes"]
+__all__ = ["FRAGMENT_HASHES", "direct_file", "hash_unhashed", "with_hashes"]
+
+# The URL fragment hashes pip checks a downloaded file against (Link's).
+FRAGMENT_HASHES = ("sha512", "sha384", "sha256", "sha224", "sha1", "md5")
 
 
 def direct_file(req: ParsedRequirement, client: HttpClient) -> IndexFile:
@@ -37,11 +43,18 @@ def direct_file(req: ParsedRequirement, client: HttpClient) -> IndexFile:
             hint="direct references must point at a distribution file"
             " (VCS and directory references cannot be bundled)",
         )
+    allowed = _allowed_hashes(req)
     with tempfile.TemporaryDirectory(prefix="bundler-direct-") as tmp:
-        expected = next((h.split(":", 1)[1] for h in req.hashes if h.startswith("sha256:")), None)
-        digest, size = client.fetch_to_file(
-            url, Path(tmp) / filename, sha256=expected, size=None, progress=None
-        )
+        path = Path(tmp) / filename
+        digest, size = client.fetch_to_file(url, path, sha256=None, size=None, progress=None)
+        if allowed and not any(_digest(path, algo) in digests for algo, digests in allowed.items()):
+            given = ", ".join(f"{a}:{d}" for a, ds in sorted(allowed.items()) for d in sorted(ds))
+            raise BundlerError(
+                f"{req.source}: {redact_url(url)} does not match the hashes given for it"
+                f" ({given}): it hashes to sha256:{digest}",
+                hint="the file at that URL changed, or the hash is wrong: check it, then"
+                " lock again",
+            )
     return IndexFile(
         filename=filename,
         url=url,
@@ -52,6 +65,33 @@ def direct_file(req: ParsedRequirement, client: HttpClient) -> IndexFile:
         size=size,
         index="direct reference",
     )
+
+
+def _allowed_hashes(req: ParsedRequirement) -> dict[str, set[str]]:
+    """What a direct reference's file may hash to, as pip allows it: its
+    --hash options and its URL's ``#<algo>=<hex>`` fragment (pip checks
+    that too), by algorithm."""
+    allowed: dict[str, set[str]] = {}
+    for value in req.hashes:
+        algo, _, digest = value.partition(":")
+        allowed.setdefault(algo, set()).add(digest)
+    assert req.url is not None
+    fragment = urlsplit(req.url).fragment
+    for part in fragment.split("&"):
+        algo, sep, digest = part.partition("=")
+        if sep and algo in FRAGMENT_HASHES and digest:
+            allowed.setdefault(algo, set()).add(digest.lower())
+    return allowed
+
+
+def _digest(path: Path, algo: str) -> str:
+    if algo == "sha256":
+        return sha256_file(path)[0]
+    h = hashlib.new(algo)
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def hash_unhashed(files: Sequence[IndexFile], index: PackageIndex) -> dict[str, IndexFile]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import stat
@@ -753,3 +754,31 @@ def test_start_up_imports_without_the_garbage_collector_and_turns_it_on(tmp_path
     # Off while bundler was imported (the trust store was asked for then),
     # on again for the run, with what start-up made frozen.
     assert done.stderr.strip().splitlines()[-1] == "[False] True True", done.stderr
+
+
+@pytest.mark.parametrize("pin", ["#sha256={wrong}", " --hash=sha256:{wrong}", "#sha256={right}"])
+def test_a_direct_references_hashes_are_checked_as_pip_checks_them(
+    tmp_path: Path,
+    index_server: IndexServerFactory,
+    capsys: pytest.CaptureFixture[str],
+    pin: str,
+) -> None:
+    # pip refuses a file that matches neither its --hash options nor the
+    # #sha256= of its URL; so does lock, before writing anything.
+    server = index_server([DistSpec("alpha", "1.0")])
+    url = server.file_url("alpha-1.0-py3-none-any.whl")
+    wheel = server.files_dir / "alpha-1.0-py3-none-any.whl"
+    right = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    line = "alpha @ " + url + pin.format(wrong="0" * 64, right=right)
+    req = write(tmp_path / "requirements.in", line + "\n")
+    out = tmp_path / "requirements.txt"
+    code = run(["lock", str(req), "-o", str(out), "--no-index"])
+    err = " ".join(capsys.readouterr().err.split())
+    if "right" in pin:
+        assert code == 0, err
+        assert f"--hash=sha256:{right}" in out.read_text()
+        return
+    assert code == 1, err
+    assert f"requirements.in:1: {url} does not match the hashes given for it" in err
+    assert f"it hashes to sha256:{right}" in err
+    assert not out.exists()
