@@ -206,11 +206,11 @@ def _requirement_problem(args: str, shown: str, err: InvalidRequirement) -> Line
 def normalize_hash(value: str) -> str:
     """A --hash value as ``algo:hex`` (lowercase), or LineProblem."""
     algo, sep, digest = value.partition(":")
-    algo = algo.lower()
     if not sep or algo not in HASH_LENGTHS:
+        # pip compares the name as written: SHA256 is refused there too.
         raise LineProblem(
             f"invalid --hash={value}: expected sha256:<hex>, sha384:<hex> or sha512:<hex>",
-            hint="pip accepts only sha256, sha384 and sha512 hashes",
+            hint="pip accepts only sha256, sha384 and sha512 hashes, named in lower case",
         )
     digest = digest.lower()
     if len(digest) != HASH_LENGTHS[algo] or not all(c in "0123456789abcdef" for c in digest):

@@ -172,6 +172,8 @@ def test_hash_options_on_a_requirement() -> None:
         ("--hash=sha256", "invalid --hash=sha256"),
         ("--hash=sha256:xyz", "not a sha256 hex digest"),
         ("--hash=sha256:" + "a" * 63, "not a sha256 hex digest"),
+        # pip compares the algorithm's name as written.
+        ("--hash=SHA256:" + "a" * 64, "invalid --hash=SHA256:"),
     ],
 )
 def test_bad_hashes_are_errors(option: str, expected: str) -> None:
