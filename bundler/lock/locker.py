@@ -247,6 +247,7 @@ def _root(req: ParsedRequirement, client: HttpClient) -> RootRequirement:
         source=req.source,
         via=req.via or f"-r {req.comes_from}",
         url_file=url_file,
+        hashes=req.hashes if url_file is None else (),
     )
 
 

@@ -81,8 +81,11 @@ class Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
         constraints: Mapping[NormalizedName, list[SpecRequirement]],
         user_order: Mapping[str, int],
         fetch_ahead: FetchAhead,
+        hashes: Mapping[NormalizedName, Mapping[str, set[str]]] | None = None,
     ) -> None:
         self.source = source
+        # A project's --hash values from the requirements, by algorithm.
+        self.hashes = hashes or {}
         self.target = target
         self.options = options
         self.constraints = constraints
@@ -139,6 +142,13 @@ class Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
             cached, skipped = usable_files(
                 files, self.target, self.options.policy, self.options.exclude_newer
             )
+            allowed = self.hashes.get(name)
+            if allowed:
+                # pip's filter_unallowed_hashes: with --hash given, a file
+                # whose hash is listed and not among them is not installed.
+                refused = [f for f in cached if f.hashes and not _hash_allowed(f, allowed)]
+                cached = [f for f in cached if f not in refused]
+                skipped = [*skipped, *(Skipped(f, HASH_NOT_GIVEN) for f in refused)]
             self._usable_cache[key] = cached
             self.skipped.setdefault(name, []).extend(skipped)
         return cached
@@ -468,3 +478,10 @@ class Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
             self.metadata[key] = meta
             self.read_for[key] = candidate
         return meta
+
+
+HASH_NOT_GIVEN = "its hash is not one of the --hash values the requirements give"
+
+
+def _hash_allowed(f: IndexFile, allowed: Mapping[str, set[str]]) -> bool:
+    return any(f.hashes.get(algo) in digests for algo, digests in allowed.items())

@@ -72,6 +72,9 @@ class RootRequirement:
     source: str  # "requirements.in:3" or "command line"
     via: str  # "-r requirements.in" (pip-compile's via for the root)
     url_file: IndexFile | None = None  # for direct references
+    # --hash values ("sha256:<hex>") given with a named requirement: as for
+    # pip, only files with one of them are installed.
+    hashes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -122,7 +125,13 @@ def resolve_keeping_provider(
             cons[canonicalize_name(c.requirement.name)].append(spec_requirement(c.requirement))
     requirements, root_via, user_order = _root_requirements(roots, target)
     fetch_ahead = FetchAhead(source, target, options)
-    provider = Provider(source, target, options, cons, user_order, fetch_ahead)
+    allowed: dict[NormalizedName, dict[str, set[str]]] = {}
+    for root in roots:
+        for value in root.hashes:
+            algo, _, digest = value.partition(":")
+            named = allowed.setdefault(canonicalize_name(root.requirement.name), {})
+            named.setdefault(algo, set()).add(digest)
+    provider = Provider(source, target, options, cons, user_order, fetch_ahead, allowed)
     fetch_ahead.start(r for r in requirements if isinstance(r, SpecRequirement))
     reporter = (
         ExplainingReporter(options.detail, target.name)
