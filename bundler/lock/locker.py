@@ -14,12 +14,13 @@ from packaging.requirements import Requirement
 from packaging.utils import NormalizedName
 from packaging.version import Version
 
-from bundler.errors import BundlerError, MultipleErrors
+from bundler.errors import BundlerError, MultipleErrors, UsageError
 from bundler.index.client import HttpClient
 from bundler.lock.hashing import direct_file, with_hashes
 from bundler.lock.inputs import LockOptions, binary_policy, recorded_line
 from bundler.lock.patchlevels import patch_sensitive
 from bundler.models import IndexSettings, Lock, LockInput
+from bundler.redact import redact_url
 from bundler.reporting import NULL_REPORTER, Reporter
 from bundler.spec.resolution import Resolution
 from bundler.spec.target import Target
@@ -254,6 +255,14 @@ def _root(req: ParsedRequirement, client: HttpClient) -> RootRequirement:
 def _root_constraint(c: ParsedRequirement) -> RootRequirement:
     from bundler.resolve.resolver import RootRequirement
 
+    if c.url is not None:
+        # pip would install the project from that very file whenever it is
+        # required; read as a name alone, the lock would take the index's.
+        raise UsageError(
+            f"{c.source}: a direct reference in a constraints file ({c.requirement.name} @"
+            f" {redact_url(c.url)}) cannot be locked as a constraint",
+            hint=f"put '{c.requirement.name} @ <url>' in the requirements instead",
+        )
     return RootRequirement(c.requirement, c.source, c.via or f"-c {c.comes_from}")
 
 

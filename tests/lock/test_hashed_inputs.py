@@ -52,3 +52,21 @@ def test_hashes_choose_the_release_and_the_files_pip_would_install(
         assert code == 1, err
         assert "its hash is not one of the --hash values the requirements give" in err
         assert after == text
+
+
+@pytest.mark.parametrize("named", [True, False])
+def test_a_direct_reference_in_constraints_is_refused_not_dropped(
+    tmp_path: Path, dist_factory: DistFactory, capsys: pytest.CaptureFixture[str], named: bool
+) -> None:
+    # pip installs a from that file whenever a is required; read as a bare
+    # name the lock took the index's newest a instead, silently.
+    files = dist_factory(SPECS)
+    with IndexServer(files) as server:
+        url = server.file_url("a-1.0-py3-none-any.whl")
+        (tmp_path / "c.txt").write_text((f"a @ {url}" if named else url) + "\n")
+        code, text = lock(tmp_path, server.url, "-c c.txt\na")
+    err = " ".join(capsys.readouterr().err.split())
+    assert code == 2, err
+    assert "c.txt:1: a direct reference in a constraints file (a @ " in err
+    assert "hint: put 'a @ <url>' in the requirements instead" in err
+    assert text == ""
