@@ -85,9 +85,12 @@ def lock(
         ),
         build,
     )
+    said: set[str] = set()
     for resolution in resolutions:
-        for warning in patch_sensitive(resolution):
-            reporter.warning(warning)
+        for warning in (*resolution.warnings, *patch_sensitive(resolution)):
+            if warning not in said:
+                said.add(warning)
+                reporter.warning(warning)
     for name in unknown_upgrades(options, locked, existing):
         where = f" or in {existing.path}" if existing is not None else ""
         reporter.warning(

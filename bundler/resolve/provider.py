@@ -24,7 +24,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 from resolvelib.structs import Matches, RequirementInformation
 
-from bundler.errors import BundlerError
+from bundler.errors import InvalidDistribution
 from bundler.models import CoreMetadata, DistKind, IndexFile
 from bundler.resolve.candidates import (
     PYTHON,
@@ -101,6 +101,9 @@ class Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
             int, tuple[SpecRequirement | PythonRequirement, dict[Version, bool]]
         ] = {}
         self._usable_cache: dict[tuple[NormalizedName, Version], list[IndexFile]] = {}
+        # Releases whose metadata is invalid, and why: skipped, as pip
+        # skips them ("Ignoring version ... since it has invalid metadata").
+        self.invalid: dict[tuple[NormalizedName, Version], str] = {}
         self._conflict_counts: dict[str, int] = defaultdict(int)
         self._promoted: set[str] = set()
 
@@ -367,7 +370,7 @@ class Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
     def _candidate(
         self, query: _Query, version: Version, files: list[IndexFile]
     ) -> Candidate | None:
-        if not files:
+        if not files or (query.name, version) in self.invalid:
             return None
         made = make_candidate(
             query.name, version, query.extras, files, self.target, self.options.policy
@@ -417,7 +420,18 @@ class Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
         deps: list[Req] = []
         if candidate.extras:
             deps.append(ExplicitRequirement(candidate.base()))
-        meta = self.get_metadata(candidate)
+        try:
+            meta = self.get_metadata(candidate)
+        except InvalidDistribution as err:
+            if candidate.direct:
+                raise  # the user named this very file
+            # Rejected by a requirement on itself that it cannot meet: the
+            # resolver backtracks and tries the next release.
+            self.invalid[(candidate.name, candidate.version)] = str(err)
+            name = candidate.name
+            text = f"{name}!={candidate.version} (its metadata is invalid: {err})"
+            spec = SpecifierSet(f"!={candidate.version}")
+            return [SpecRequirement(name, candidate.extras, spec, text)]
         if meta.requires_python:
             # pip ignores an invalid Requires-Python too.
             with contextlib.suppress(ValueError):
@@ -470,10 +484,10 @@ class Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
             if meta.name != candidate.name or (
                 not candidate.direct and meta.version != candidate.version
             ):
-                raise BundlerError(
-                    f"{candidate.chosen.filename}: metadata says {meta.name} {meta.version},"
-                    f" but the file is listed as {candidate.name} {candidate.version}",
-                    hint="the index serves an inconsistent distribution; report it to its owner",
+                raise InvalidDistribution(
+                    candidate.chosen.filename,
+                    f"metadata says {meta.name} {meta.version}, but the file is listed as"
+                    f" {candidate.name} {candidate.version}",
                 )
             self.metadata[key] = meta
             self.read_for[key] = candidate

@@ -220,4 +220,8 @@ def _collect(
             direct=cand.direct,
             requires_dist=meta.requires_dist if meta else (),
         )
-    return Resolution(target=target, packages=packages)
+    warnings = tuple(
+        f"ignoring {name} {version}, as pip does: its metadata is invalid: {why}"
+        for (name, version), why in sorted(provider.invalid.items())
+    )
+    return Resolution(target=target, packages=packages, warnings=warnings)

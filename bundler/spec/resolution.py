@@ -35,3 +35,5 @@ class Resolution:
 
     target: Target
     packages: Mapping[NormalizedName, ResolvedPackage]
+    # What the resolution left out and why (releases with invalid metadata).
+    warnings: tuple[str, ...] = ()
