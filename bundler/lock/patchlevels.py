@@ -1,4 +1,5 @@
-"""Dependencies whose markers tell Python patch releases apart (pure).
+"""Dependencies whose markers, and files whose Requires-Python, tell
+Python patch releases apart (pure).
 
 A target given as ``--python-version 3.13`` stands for Python 3.13.0, as
 uv takes it.  A marker on ``python_full_version`` (or
@@ -13,6 +14,7 @@ from collections.abc import Mapping
 
 from packaging.markers import InvalidMarker, Marker
 from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from bundler.spec.resolution import Resolution
 
@@ -50,7 +52,32 @@ def patch_sensitive(resolution: Resolution) -> list[str]:
                     f" (e.g. --python-version {major}.{minor}.{changes[1]}) to lock for it"
                 )
                 break
+        refused = _first_refusal(package.chosen.requires_python, major, minor)
+        if refused is not None:
+            found.append(
+                f"{package.chosen.filename} requires Python {package.chosen.requires_python}:"
+                f" {target.name} (Python {major}.{minor}.0) installs it, but pip refuses it"
+                f" from {major}.{minor}.{refused} on; name the patch release the target runs"
+                f" (e.g. --python-version {major}.{minor}.{refused}) to lock for it"
+            )
     return found
+
+
+def _first_refusal(requires_python: str | None, major: int, minor: int) -> int | None:
+    """The first patch release after .0 a Requires-Python admitting .0
+    refuses, or None (also for one pip ignores, as invalid)."""
+    if not requires_python:
+        return None
+    try:
+        spec = SpecifierSet(requires_python)
+    except InvalidSpecifier:
+        return None
+    if not spec.contains(f"{major}.{minor}.0", prereleases=True):
+        return None
+    for patch in range(1, PATCHES_LOOKED_AT + 1):
+        if not spec.contains(f"{major}.{minor}.{patch}", prereleases=True):
+            return patch
+    return None
 
 
 def _patch_marker(line: str) -> Marker | None:

@@ -22,7 +22,10 @@ PATCH_GATED = ('dep ; python_full_version >= "3.13.1"', 'old ; python_full_versi
 
 
 def resolution(
-    version: str, requires: tuple[str, ...], extras: frozenset[str] = frozenset()
+    version: str,
+    requires: tuple[str, ...],
+    extras: frozenset[str] = frozenset(),
+    requires_python: str | None = None,
 ) -> Resolution:
     wheel = make_index_file(
         filename="app-1.0-py3-none-any.whl",
@@ -31,7 +34,7 @@ def resolution(
         page_url="https://example.invalid/simple/app/",
         source="index",
         hashes={"sha256": "0" * 64},
-        requires_python=None,
+        requires_python=requires_python,
         yanked=None,
         core_metadata=None,
     )
@@ -64,6 +67,17 @@ def test_a_marker_on_the_patch_level_is_named_for_a_dot_zero_target() -> None:
         " needed, from 3.13.1 on it is left out; name the patch release the target runs"
         " (e.g. --python-version 3.13.1) to lock for it",
     ]
+
+
+def test_a_chosen_files_requires_python_that_refuses_later_patches_is_named() -> None:
+    found = patch_sensitive(resolution("3.13", (), requires_python="<3.13.2,>=3.9"))
+    assert found == [
+        "app-1.0-py3-none-any.whl requires Python <3.13.2,>=3.9: cp313-win_amd64 (Python"
+        " 3.13.0) installs it, but pip refuses it from 3.13.2 on; name the patch release"
+        " the target runs (e.g. --python-version 3.13.2) to lock for it"
+    ]
+    assert patch_sensitive(resolution("3.13", (), requires_python=">=3.9")) == []
+    assert patch_sensitive(resolution("3.13", (), requires_python="!=3.13.*")) == []
 
 
 def test_a_named_patch_release_is_taken_as_it_is() -> None:
