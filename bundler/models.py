@@ -249,6 +249,9 @@ class LockPin:
     url: str | None = None  # a direct reference
     build_only: bool = False  # listed under the build dependencies section
     files: tuple[LockFileRef, ...] = ()  # where the lock says the files are
+    # PEP 751 packages.requires-python: an installer must refuse a Python
+    # it does not admit.
+    requires_python: str | None = None
 
 
 @dataclass(frozen=True)
@@ -263,3 +266,7 @@ class LockInput:
     # The targets the lock was made for (bundler's "# targets:" header line);
     # empty for locks written by other tools.
     targets: tuple[str, ...] = ()
+    # PEP 751's lock-wide environments (markers, one of which must hold)
+    # and requires-python: what an installer must refuse to install for.
+    environments: tuple[str, ...] = ()
+    requires_python: str | None = None

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from bundler.index.collector import PackageIndex
     from bundler.spec.selection import BinaryPolicy
 
-__all__ = ["hydrate", "pins_without_files"]
+__all__ = ["coverage_problems", "hydrate", "pins_without_files"]
 
 
 def pins_without_files(lock_input: LockInput) -> list[NormalizedName]:
@@ -60,6 +60,9 @@ def hydrate(
     from bundler.spec.selection import BinaryPolicy
 
     policy = BinaryPolicy(only_binary=lock_input.only_binary, no_binary=lock_input.no_binary)
+    refused = coverage_problems(lock_input, targets)
+    if refused:
+        raise refused[0] if len(refused) == 1 else MultipleErrors(refused)
     names = pins_without_files(lock_input)
     if names:
         if index is None:
@@ -93,6 +96,64 @@ def hydrate(
         only_binary=tuple(sorted(lock_input.only_binary)),
         no_binary=tuple(sorted(lock_input.no_binary)),
     )
+
+
+def coverage_problems(lock_input: LockInput, targets: Sequence[Target]) -> list[BundlerError]:
+    """What an installer must refuse before installing the lock on each
+    target (PEP 751): a target none of the lock's ``environments`` admits,
+    or whose Python its ``requires-python`` (or a selected package's) does
+    not admit, and two entries of one package selected for one target."""
+    problems: list[BundlerError] = []
+    path = lock_input.path
+    hint = "download for the targets the lock was made for, or lock for this one"
+    covered = [Requirement(f"x; {m}").marker for m in lock_input.environments]
+    for target in targets:
+        if covered and not any(target.evaluate_marker(m) for m in covered):
+            listed = "; ".join(lock_input.environments)
+            problems.append(
+                BundlerError(
+                    f"{path}: target {target.name} is none of the environments the lock"
+                    f" covers ({listed})",
+                    hint=hint,
+                )
+            )
+            continue
+        if lock_input.requires_python and not target.python_matches(lock_input.requires_python):
+            problems.append(
+                BundlerError(
+                    f"{path}: the lock requires Python {lock_input.requires_python}; target"
+                    f" {target.name} has {target.python_full_version}",
+                    hint=hint,
+                )
+            )
+            continue
+        selected: dict[NormalizedName, LockPin] = {}
+        for pin in lock_input.pins:
+            marker = Requirement(f"x; {pin.marker}").marker if pin.marker else None
+            if not target.evaluate_marker(marker):
+                continue
+            if pin.requires_python and not target.python_matches(pin.requires_python):
+                problems.append(
+                    BundlerError(
+                        f"{pin.source}: {pin.name}=={pin.version} requires Python"
+                        f" {pin.requires_python}; target {target.name} has"
+                        f" {target.python_full_version}",
+                        hint=hint,
+                    )
+                )
+            if pin.build_only:
+                continue  # build pins may differ by the sdist they build
+            other = selected.setdefault(pin.name, pin)
+            if other is not pin:
+                problems.append(
+                    BundlerError(
+                        f"{path}: {pin.name} is locked twice for target {target.name}"
+                        f" ({other.source} and {pin.source}), which an installer refuses",
+                        hint="give each target one entry per package: make their markers"
+                        " exclude each other",
+                    )
+                )
+    return problems
 
 
 def _hydrate_pin(

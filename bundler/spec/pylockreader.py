@@ -112,7 +112,13 @@ def read_pylock(
         errors.sort(key=_error_position)
         raise errors[0] if len(errors) == 1 else MultipleErrors(errors)
     indexes = _index_settings(reader.indexes, reader.locations, path)
-    return LockInput(pins=tuple(reader.pins_with_dependents()), indexes=indexes, path=path)
+    return LockInput(
+        pins=tuple(reader.pins_with_dependents()),
+        indexes=indexes,
+        path=path,
+        environments=tuple(str(m) for m in lock.environments or ()),
+        requires_python=str(lock.requires_python) if lock.requires_python else None,
+    )
 
 
 def _load(text: str, path: str) -> tuple[dict[str, Any], Pylock]:
@@ -307,6 +313,7 @@ def _entry_pin(
         url=url,
         build_only=entry.build_only,
         files=tuple(_file_refs(dists, path)),
+        requires_python=str(package.requires_python) if package.requires_python else None,
     )
     return pin, [d.path if d.path is not None else d.url or "" for _, d in dists]
 
