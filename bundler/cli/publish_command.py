@@ -29,6 +29,7 @@ def do_publish(args: argparse.Namespace, reporter: ConsoleReporter, out: dict[st
 
     # What the destination holds now, not a cached page.
     client = make_client(replace_options(args, page_max_age=0), reporter)
+    client.revalidate = False  # no 304 to a cached copy either
     destination, read_url = _open_destination(args, client)
     manifest = load_bundle(args.bundle)
     if args.verify and not _verify_first(args, manifest, client, reporter, out):

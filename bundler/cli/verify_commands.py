@@ -34,10 +34,11 @@ from bundler.cli.settings import (
 from bundler.errors import BundlerError, UsageError, check_url
 from bundler.lock.files import read_lock_file
 from bundler.lock.inputs import LockOptions, lock_inputs, prepare_projects, read_requirements
-from bundler.models import IndexSettings
+from bundler.models import IndexSettings, LockInput
 
 if TYPE_CHECKING:
     from bundler.gate.report import VerifyReport
+    from bundler.spec.target import Target
 
 __all__ = ["do_build", "do_verify"]
 
@@ -125,7 +126,10 @@ def _verify_index(
     lock = load_published_lock(args.bundle)
     # What the index holds now, not a cached page.
     client = make_client(replace_options(args, page_max_age=0), reporter)
+    client.revalidate = False  # no 304 to a cached copy either
     targets = targets_of(args, default=lock.manifest.targets)
+    if lock.lock_input is not None:
+        _check_covered(args, lock.lock_input, targets)
     live = not getattr(args, "no_install", False)
     report = verify_index(
         url, lock, targets, client, live=live, workers=args.workers, reporter=reporter
@@ -180,3 +184,22 @@ class _StagedGate:
     def __call__(self, staged: Path) -> bool:
         self.report = self._verify(staged)
         return self.report.ok
+
+
+def _check_covered(args: argparse.Namespace, lock: LockInput, targets: list[Target]) -> None:
+    """Refuse targets a lock file does not cover (PEP 751's environments
+    and requires-python; a package twice): checking those would prove
+    nothing an installer of the lock could do."""
+    from bundler.errors import MultipleErrors
+    from bundler.lock.hydrate import coverage_problems
+
+    problems = coverage_problems(lock, targets)
+    if not problems:
+        return
+    if not (getattr(args, "python_version", None) or getattr(args, "platform", None)):
+        raise UsageError(
+            f"{args.bundle} does not cover this machine ({targets[0].name}), the target"
+            f" verify takes when none is named: {problems[0].message}",
+            hint="name the lock's targets with --python-version and --platform",
+        )
+    raise problems[0] if len(problems) == 1 else MultipleErrors(problems)

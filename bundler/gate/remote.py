@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from packaging.requirements import Requirement
 from packaging.utils import NormalizedName
 
 from bundler.errors import BundlerError, UsageError
@@ -31,12 +32,20 @@ from bundler.gate.verify import load_bundle
 from bundler.index.client import HttpClient
 from bundler.index.collector import PackageIndex
 from bundler.lock.files import read_lock_file
-from bundler.models import IndexFile, IndexSettings, LockedPackage, LockPin, Manifest
+from bundler.models import (
+    IndexFile,
+    IndexSettings,
+    LockedPackage,
+    LockInput,
+    LockPin,
+    Manifest,
+)
 from bundler.redact import redact_url
 from bundler.reporting import NULL_REPORTER, Reporter
 from bundler.resolve.builddeps import interpreter_for
 from bundler.runtime.interpreters import Interpreter, find_interpreters
 from bundler.runtime.piprun import NEWEST_PIP, VENV_PIP, PipChoice, PipRunner, ensurepip_version
+from bundler.spec.selection import usable_files
 from bundler.spec.target import Target
 
 PUBLISHED = "published"
@@ -62,6 +71,8 @@ class PublishedLock:
     manifest: Manifest
     pins: tuple[LockPin, ...]
     files: dict[tuple[NormalizedName, str], tuple[ExpectedFile, ...]]
+    # The lock file as read (None for a bundle directory): what it covers.
+    lock_input: LockInput | None = None
 
 
 def load_published_lock(path: Path) -> PublishedLock:
@@ -109,7 +120,7 @@ def load_published_lock(path: Path) -> PublishedLock:
         for pin in lock.pins
         if pin.files
     }
-    return PublishedLock(str(path), manifest, lock.pins, named)
+    return PublishedLock(str(path), manifest, lock.pins, named, lock)
 
 
 def render_install_requirements(pins: Iterable[LockPin]) -> str:
@@ -132,9 +143,17 @@ def render_install_requirements(pins: Iterable[LockPin]) -> str:
 class _Listing:
     """Checks what URL lists and serves against the lock."""
 
-    def __init__(self, index: PackageIndex, client: HttpClient, url: str, workdir: Path) -> None:
+    def __init__(
+        self,
+        index: PackageIndex,
+        client: HttpClient,
+        url: str,
+        workdir: Path,
+        targets: Sequence[Target] = (),
+    ) -> None:
         self.index = index
         self.client = client
+        self.targets = targets
         self.url = redact_url(url)
         self.workdir = workdir
         self.problems: list[Problem] = []
@@ -170,6 +189,26 @@ class _Listing:
             )
         for f in matching:
             self.to_fetch.append((f, self.sha256(f) or ""))
+        self.check_targets(pin, [f for f in page.files if f.version == pin.version], hashes)
+
+    def check_targets(self, pin: LockPin, release: Sequence[IndexFile], hashes: set[str]) -> None:
+        """Each target the pin is for must find, among the files of the
+        release it can install, one with a locked hash: pip in
+        --require-hashes mode keeps only those, and a target whose own
+        wheel was rebuilt finds none (another target's file with a locked
+        hash does not help it)."""
+        marker = Requirement(f"x; {pin.marker}").marker if pin.marker else None
+        for target in self.targets:
+            if not target.evaluate_marker(marker):
+                continue
+            usable, _ = usable_files(release, target)
+            if usable and not any(self.sha256(f) in hashes for f in usable):
+                names = ", ".join(sorted(f.filename for f in usable))
+                self.add(
+                    pin.name,
+                    f"{pin.name}=={pin.version}: of the files {self.url} lists for"
+                    f" {target.name} ({names}), none has a locked hash",
+                )
 
     def sha256(self, f: IndexFile) -> str | None:
         try:
@@ -219,11 +258,13 @@ def check_published(
     *,
     workers: int = 8,
     reporter: Reporter = NULL_REPORTER,
+    targets: Sequence[Target] = (),
 ) -> CheckResult:
     """Every pin listed at ``url`` with its locked files and hashes, and
-    every such file served with the locked bytes."""
+    every such file served with the locked bytes; for a lock of hashes
+    only, each of ``targets`` finding a file it can install among them."""
     with PackageIndex(IndexSettings(index_url=url), client, reporter) as index:
-        state = _Listing(index, client, url, workdir)
+        state = _Listing(index, client, url, workdir, targets)
         index.prefetch(p.name for p in lock.pins)
         for pin in lock.pins:
             if pin.url:
@@ -257,7 +298,14 @@ def verify_index(
         reporter.stage(f"checking {redact_url(url)}")
         with ThreadPoolExecutor(2, thread_name_prefix="bundler-gate-index") as background:
             published = background.submit(
-                check_published, url, lock, client, work, workers=workers, reporter=reporter
+                check_published,
+                url,
+                lock,
+                client,
+                work,
+                workers=workers,
+                reporter=reporter,
+                targets=targets,
             )
             closures = background.submit(_closures, url, lock, targets, client, work, reporter)
             # pip takes credentials only in the URL: those the client knows.

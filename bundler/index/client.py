@@ -108,6 +108,11 @@ class HttpClient:
         self.max_backoff = max_backoff
         self.retry_after_cap = retry_after_cap
         self.page_max_age = page_max_age
+        # False: a cached page is never used, not even to revalidate (a 304
+        # to If-Modified-Since trusts a server's mtime, which a rollback
+        # restored with its old time fools): what a gate checks is what the
+        # server sends now.
+        self.revalidate = True
         self._sleep = sleep
         self._clock = clock
         self.reporter = reporter
@@ -332,7 +337,8 @@ class HttpClient:
             return read_file_url(clean)
         display = redact_url(clean)
         key = f"{display}\0{accept or ''}"
-        entry = self.cache.load_page(key) if cacheable and self.cache is not None else None
+        use_cache = cacheable and self.cache is not None and (self.revalidate or self.offline)
+        entry = self.cache.load_page(key) if use_cache and self.cache is not None else None
         if self.offline:
             if entry is None:
                 raise NotCached(display, self.offline_reason)
