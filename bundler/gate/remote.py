@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urljoin, urlsplit
 
 from packaging.requirements import Requirement
 from packaging.utils import NormalizedName
@@ -30,7 +31,7 @@ from bundler.gate.install import check_reality, with_pip_disagreement
 from bundler.gate.report import FAILED, PASSED, REALITY, SKIPPED, CheckResult, Problem, VerifyReport
 from bundler.gate.verify import load_bundle
 from bundler.index.client import HttpClient
-from bundler.index.collector import PackageIndex
+from bundler.index.collector import ACCEPT, PackageIndex
 from bundler.lock.files import read_lock_file
 from bundler.models import (
     IndexFile,
@@ -49,6 +50,12 @@ from bundler.spec.selection import usable_files
 from bundler.spec.target import Target
 
 PUBLISHED = "published"
+# The page types pip reads (its _ensure_api_header); any other is skipped.
+PIP_PAGE_TYPES = (
+    "text/html",
+    "application/vnd.pypi.simple.v1+html",
+    "application/vnd.pypi.simple.v1+json",
+)
 _SHA256 = "sha256:"
 
 
@@ -154,6 +161,8 @@ class _Listing:
         self.index = index
         self.client = client
         self.targets = targets
+        self.index_url = url
+        self.typed: set[NormalizedName] = set()
         self.url = redact_url(url)
         self.workdir = workdir
         self.problems: list[Problem] = []
@@ -169,6 +178,7 @@ class _Listing:
         except BundlerError as err:
             self.add(pin.name, f"{what} is locked, but {self.url} has no page for it: {err}")
             return
+        self.check_content_type(pin.name)
         listed = {f.filename: f for f in page.files}
         if named:
             for expected in named:
@@ -209,6 +219,28 @@ class _Listing:
                     f"{pin.name}=={pin.version}: of the files {self.url} lists for"
                     f" {target.name} ({names}), none has a locked hash",
                 )
+
+    def check_content_type(self, name: NormalizedName) -> None:
+        """pip reads a page over HTTP only when it is served as HTML or PEP
+        691 JSON ("Skipping page ... because the GET request got
+        Content-Type: text/plain"); bundler reads the body whatever the
+        type, as a static mirror's often is wrong, so the gate asks."""
+        page_url = urljoin(self.index_url.rstrip("/") + "/", f"{name}/")
+        if name in self.typed or urlsplit(page_url).scheme not in ("http", "https"):
+            return
+        self.typed.add(name)
+        try:
+            resp = self.client.get(page_url, ACCEPT)
+        except BundlerError:
+            return  # the page's own check says it
+        mime = (resp.content_type or "").split(";", 1)[0].strip().lower()
+        if mime not in PIP_PAGE_TYPES:
+            self.add(
+                name,
+                f"{redact_url(page_url)} is served as Content-Type {mime or 'none'!r}, and"
+                " pip skips a page that is not HTML or PEP 691 JSON: it finds nothing to"
+                " install there",
+            )
 
     def sha256(self, f: IndexFile) -> str | None:
         try:

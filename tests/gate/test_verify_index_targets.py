@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 import shutil
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -124,3 +125,31 @@ def test_a_gate_client_never_revalidates_a_cached_page(tmp_path: Path) -> None:
         server.server_close()
         thread.join()
     assert asked == [False, True, False]
+
+
+def test_pages_served_as_text_plain_fail_as_pip_skips_them(bundle: Path, tmp_path: Path) -> None:
+    # pip: "Skipping page ... because the GET request got Content-Type:
+    # text/plain", then "No matching distribution".
+    class Plain(SimpleHTTPRequestHandler):
+        def guess_type(self, path: str | os.PathLike[str]) -> str:
+            return "text/plain" if "/simple/" in str(path) else super().guess_type(path)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    handler = functools.partial(Plain, directory=str(bundle))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/simple/"
+        code, problems = verify(url, bundle / "requirements.txt", tmp_path / "o.json", *TARGETS)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    assert code == 1, problems
+    assert (
+        f"app: {url}app/ is served as Content-Type 'text/plain', and pip skips a page"
+        " that is not HTML or PEP 691 JSON: it finds nothing to install there"
+    ) in problems
