@@ -417,6 +417,7 @@ def _with_added(
     held = set(artifacts)
     packages = {(p.name, p.version, p.marker): p for p in manifest.packages}
     requirements = list(manifest.requirements)
+    added_lines: dict[NormalizedName, int] = {}  # requirements this add appends
     created: set[NormalizedName] = set()
     errors: list[BundlerError] = []
     warned: set[str] = set()
@@ -454,6 +455,7 @@ def _with_added(
             created.add(name)
             if requirements and f"{name}=={version}" not in requirements:
                 requirements.append(f"{name}=={version}")
+                added_lines[name] = len(requirements) - 1
         key = (pin.name, pin.version, pin.marker)
         kept = [f for f in pin.files if f.filename != item.filename]
         files = tuple(sorted((*kept, locked), key=lambda f: f.filename))
@@ -464,6 +466,12 @@ def _with_added(
         packages[(grown.name, grown.version, grown.marker)] = grown
     if errors:
         raise errors[0] if len(errors) == 1 else MultipleErrors(errors)
+    for pkg in packages.values():
+        # The input says what the pin says: an added file for some targets
+        # only is asked for on those only, or the closure wants it on all.
+        at = added_lines.get(pkg.name)
+        if at is not None and pkg.marker:
+            requirements[at] = f"{pkg.name}=={pkg.version} ; {pkg.marker}"
     return dataclasses.replace(
         manifest,
         artifacts=tuple(sorted(artifacts.values(), key=lambda a: a.filename)),

@@ -23,7 +23,7 @@ from bundler.index.client import HttpClient
 from bundler.lock.inputs import LockOptions, read_requirements
 from bundler.models import IndexSettings, Manifest
 from bundler.reporting import Reporter
-from bundler.spec.target import host_target
+from bundler.spec.target import host_target, make_target
 from tests.gate.test_verify import APP, DEP, TOOL, Bundle, make_bundle
 from tests.support import DistSpec, IndexServerFactory, build_sdist, build_wheel
 from tests.support.distbuilder import write_wheel_archive
@@ -414,3 +414,28 @@ def test_added_requirements_are_the_added_files_requires_dist(dists: Path) -> No
     assert 'pywin32>=300; sys_platform == "win32"' in kept
     assert not [r for r in kept if "fastlib" in r]
     assert "acme-utils>=1" in kept  # not added this time: a dependency like any other
+
+
+def test_a_wheel_for_some_targets_is_asked_for_on_those_only(
+    index_server: IndexServerFactory, client: HttpClient, dists: Path, tmp_path: Path
+) -> None:
+    # A Windows-only wheel added to a Linux and Windows bundle: its pin
+    # says sys_platform == "win32", and so must the requirement recorded,
+    # or the closure asks for it on Linux, where nothing provides it.
+    server = index_server([APP, DEP])
+    requirements = tmp_path / "requirements.in"
+    requirements.write_text("app\n")
+    linux, windows = make_target("3.12", "linux"), make_target("3.12", "windows")
+    indexes = IndexSettings(index_url=server.url)
+    lock = app.lock(
+        read_requirements([requirements]), [linux, windows], indexes, LockOptions(), client
+    )
+    root = tmp_path / "two"
+    download(lock, root, indexes, client)
+    manifest = add_files(root, [build_wheel(ACME, "py3-none-win_amd64", dists)])
+    (pin,) = [p for p in manifest.packages if p.name == "acme-utils"]
+    assert pin.marker == 'sys_platform == "win32"'
+    assert manifest.requirements == ("app", 'acme-utils==1.0 ; sys_platform == "win32"')
+    for target in (linux, windows):
+        closure = gate.check_closure(root, manifest, target, client)
+        assert closure.status == "passed", closure.problems
