@@ -46,6 +46,7 @@ from bundler.reporting import NULL_REPORTER, Reporter
 from bundler.resolve.builddeps import interpreter_for
 from bundler.runtime.interpreters import Interpreter, find_interpreters
 from bundler.runtime.piprun import NEWEST_PIP, VENV_PIP, PipChoice, PipRunner, ensurepip_version
+from bundler.spec.filenames import parse_filename
 from bundler.spec.selection import usable_files
 from bundler.spec.target import Target
 
@@ -179,10 +180,12 @@ class _Listing:
             self.add(pin.name, f"{what} is locked, but {self.url} has no page for it: {err}")
             return
         self.check_content_type(pin.name)
-        listed = {f.filename: f for f in page.files}
+        # By what the name says, as pip reads it: an index may list the
+        # same file under an older, non-normalized name (Delta_Pkg-1.0-...).
+        listed = {_file_key(f.filename): f for f in page.files}
         if named:
             for expected in named:
-                self.check_named(listed.get(expected.filename), expected)
+                self.check_named(listed.get(_file_key(expected.filename)), expected)
             return
         # A requirements file names hashes only: some file of the release
         # must be listed with one of them.
@@ -280,6 +283,16 @@ class _Listing:
             self.add(
                 f.filename, f"{self.url} serves it with sha256 {digest}, the lock has {sha256}"
             )
+
+
+def _file_key(filename: str) -> object:
+    """A distribution file's identity as pip reads its name (name
+    normalized, version parsed, a wheel's tags); the name itself when it
+    is neither a wheel's nor an sdist's."""
+    parsed = parse_filename(filename)
+    if parsed is None:
+        return filename
+    return (parsed.name, parsed.version, parsed.kind, parsed.build, parsed.tag_text)
 
 
 def check_published(

@@ -153,3 +153,19 @@ def test_pages_served_as_text_plain_fail_as_pip_skips_them(bundle: Path, tmp_pat
         f"app: {url}app/ is served as Content-Type 'text/plain', and pip skips a page"
         " that is not HTML or PEP 691 JSON: it finds nothing to install there"
     ) in problems
+
+
+def test_a_file_listed_under_an_older_non_normalized_name_passes(
+    bundle: Path, tmp_path: Path
+) -> None:
+    # The same bytes as App-1.0-py3-none-any.whl: pip reads the name as the
+    # lock's app-1.0-py3-none-any.whl, and installs it.
+    served = tmp_path / "index"
+    shutil.copytree(bundle, served)
+    old, new = "app-1.0-py3-none-any.whl", "App-1.0-py3-none-any.whl"
+    (served / "files" / old).rename(served / "files" / new)
+    for page in (served / "simple" / "app").iterdir():
+        page.write_text(page.read_text().replace(old, new))
+    url = (served / "simple").as_uri() + "/"
+    code, problems = verify(url, bundle, tmp_path / "o.json", *TARGETS)
+    assert code == 0, problems
