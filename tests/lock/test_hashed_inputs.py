@@ -9,23 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from bundler.cli.main import run
 from tests.support import DistFactory, DistSpec
 from tests.support.indexserver import IndexServer
+from tests.support.locking import lock_line as lock
 
 SPECS = [DistSpec("a", "1.0"), DistSpec("a", "2.0")]
 
 
 def sha256(files: Path, name: str) -> str:
     return hashlib.sha256((files / name).read_bytes()).hexdigest()
-
-
-def lock(tmp_path: Path, url: str, line: str) -> tuple[int, str]:
-    req = tmp_path / "requirements.in"
-    req.write_text(line + "\n")
-    out = tmp_path / "requirements.txt"
-    code = run(["lock", str(req), "-o", str(out), "-i", url])
-    return code, out.read_text() if out.exists() else ""
 
 
 def test_hashes_choose_the_release_and_the_files_pip_would_install(

@@ -8,19 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from bundler.cli.main import run
 from tests.support import DistFactory, DistSpec
 from tests.support.indexserver import IndexServer
+from tests.support.locking import lock_line as lock
 
 BROKEN = "b ==1.*.2"  # not a PEP 440 specifier
-
-
-def lock(tmp_path: Path, url: str, line: str) -> tuple[int, str]:
-    req = tmp_path / "requirements.in"
-    req.write_text(line + "\n")
-    out = tmp_path / "requirements.txt"
-    code = run(["lock", str(req), "-o", str(out), "-i", url])
-    return code, out.read_text() if out.exists() else ""
 
 
 def test_a_release_with_invalid_metadata_is_skipped_with_a_warning(
