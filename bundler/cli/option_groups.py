@@ -22,7 +22,10 @@ __all__ = [
 
 
 def add_index_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("package sources (override those in requirements files)")
+    g = p.add_argument_group(
+        "package sources (beside a requirements file's own: --index-url and --no-index"
+        " replace its indexes, --extra-index-url and --find-links add to its sources)"
+    )
     g.add_argument("-i", "--index-url", help="base URL of a PEP 503 index (default PyPI)")
     g.add_argument("--extra-index-url", action="append", default=[], help="more index URLs")
     g.add_argument(
@@ -30,9 +33,13 @@ def add_index_options(p: argparse.ArgumentParser) -> None:
         "--find-links",
         action="append",
         default=[],
-        help="a directory or page of distributions",
+        help="a directory or page of distributions (beside the requirements file's own)",
     )
-    g.add_argument("--no-index", action="store_true", help="ignore indexes; use --find-links only")
+    g.add_argument(
+        "--no-index",
+        action="store_true",
+        help="ignore every index, a requirements file's too; use --find-links only",
+    )
     g.add_argument(
         "--index-strategy",
         choices=[s.value for s in IndexStrategy],
