@@ -3,17 +3,13 @@ from what was written (file:// index, find-links, a static web server)."""
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import hashlib
 import html.parser
-import http.server
 import json
 import os
 import subprocess
 import sys
-import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -32,6 +28,7 @@ from bundler.bundle.pagewriter import (
 from bundler.errors import BundlerError, InvalidDistribution, MultipleErrors
 from bundler.models import BundleArtifact, DistKind, Manifest
 from tests.support.distbuilder import DistSpec, build_all, filenames, read_wheel_metadata
+from tests.support.servers import static_server
 
 SHA_A = "a" * 64
 SHA_M = "e" * 64
@@ -519,28 +516,9 @@ def test_pip_installs_from_find_links_with_hashes(written_bundle: Path, tmp_path
     assert _installed(python) == EXPECTED
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-@contextlib.contextmanager
-def _static_server(root: Path) -> Iterator[str]:
-    handler = functools.partial(_QuietHandler, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
-
-
 @pytest.mark.slow
 def test_pip_installs_from_static_web_server(written_bundle: Path, tmp_path: Path) -> None:
     python = _fresh_venv(tmp_path / "venv")
-    with _static_server(written_bundle) as base:
+    with static_server(written_bundle) as base:
         _pip_install(python, "--index-url", f"{base}/simple/", "alpha")
     assert _installed(python) == EXPECTED

@@ -5,15 +5,10 @@ page stands in for what the index serves now (on 127.0.0.1)."""
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import hashlib
 import json
 import os
 import shutil
-import threading
-from collections.abc import Iterator
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -21,6 +16,7 @@ import pytest
 from bundler.cli.main import run
 from bundler.index.client import HttpClient
 from tests.support import DistSpec, IndexServer, build_all
+from tests.support.servers import QuietHandler, static_server
 
 LINUX = "py3-none-manylinux_2_17_x86_64"
 WINDOWS = "py3-none-win_amd64"
@@ -42,27 +38,6 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
         argv = ["build", str(base / "requirements.in"), "-o", str(base / "pypi"), "-i", index.url]
         assert run([*argv, *TARGETS, "--no-install", "--quiet"]) == 0
     return base / "pypi"
-
-
-class _Quiet(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-@contextlib.contextmanager
-def http_root(handler: type[SimpleHTTPRequestHandler], directory: Path) -> Iterator[str]:
-    """``http://127.0.0.1:PORT`` serving ``directory`` with ``handler``."""
-    server = ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(handler, directory=str(directory))
-    )
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 def verify(url: str, lock: Path, out: Path, *extra: str) -> tuple[int, list[str]]:
@@ -123,13 +98,13 @@ def test_a_gate_client_never_revalidates_a_cached_page(tmp_path: Path) -> None:
     (tmp_path / "simple" / "app" / "index.html").write_text("<html><body></body></html>")
     asked: list[bool] = []
 
-    class Recording(_Quiet):
+    class Recording(QuietHandler):
         def do_GET(self) -> None:
             conditional = ("If-Modified-Since", "If-None-Match")
             asked.append(any(h in self.headers for h in conditional))
             super().do_GET()
 
-    with http_root(Recording, tmp_path) as root:
+    with static_server(tmp_path, Recording) as root:
         page = f"{root}/simple/app/"
         client = HttpClient(cache_dir=tmp_path / "cache", page_max_age=0)
         client.get(page, cacheable=True)
@@ -142,11 +117,11 @@ def test_a_gate_client_never_revalidates_a_cached_page(tmp_path: Path) -> None:
 def test_pages_served_as_text_plain_fail_as_pip_skips_them(bundle: Path, tmp_path: Path) -> None:
     # pip: "Skipping page ... because the GET request got Content-Type:
     # text/plain", then "No matching distribution".
-    class Plain(_Quiet):
+    class Plain(QuietHandler):
         def guess_type(self, path: str | os.PathLike[str]) -> str:
             return "text/plain" if "/simple/" in str(path) else super().guess_type(path)
 
-    with http_root(Plain, bundle) as root:
+    with static_server(bundle, Plain) as root:
         url = f"{root}/simple/"
         code, problems = verify(url, bundle / "requirements.txt", tmp_path / "o.json", *TARGETS)
     assert code == 1, problems

@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 
@@ -264,3 +267,27 @@ class DevpiServer:
     ) -> None:
         if self._process is not None:
             self._process.stop()
+
+
+class QuietHandler(SimpleHTTPRequestHandler):
+    """``python -m http.server``'s handler, without a log line per request."""
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def static_server(
+    root: Path, handler: type[SimpleHTTPRequestHandler] = QuietHandler
+) -> Iterator[str]:
+    """``http://127.0.0.1:PORT`` serving ``root`` as a static web server
+    does (``handler`` may change how), stopped on exit."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
